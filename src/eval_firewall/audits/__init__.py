@@ -1,0 +1,1 @@
+"""The audits: pure functions from rows to findings. None of them reads files or talks to git."""

@@ -1,0 +1,30 @@
+"""Rows that could not be read as configured, and row ids that are not unique."""
+
+from __future__ import annotations
+
+from ..datasets import LoadedDataset
+from ..findings import AuditResult, Finding, Severity, Stat
+
+AUDIT = "schema"
+
+
+def audit(datasets: list[LoadedDataset], invalid_rows: str = "error") -> AuditResult:
+    findings: list[Finding] = []
+    for d in datasets:
+        for p in d.problems:
+            field = f"field '{p.field}': " if p.field else ""
+            findings.append(Finding(AUDIT, "invalid-row", Severity(invalid_rows),
+                                    f"{field}{p.message}", dataset=d.name, path=p.path,
+                                    line=p.line))
+        if d.config.id:
+            first: dict[str, str] = {}
+            for row in d.rows:
+                seen = first.setdefault(row.row_id, row.location)
+                if seen != row.location:
+                    findings.append(Finding.for_row(
+                        AUDIT, "duplicate-id", Severity.ERROR,
+                        f"row id '{row.row_id}' is also used at {seen}", row))
+    rows = sum(len(d.rows) for d in datasets)
+    problems = sum(len(d.problems) for d in datasets)
+    return AuditResult(AUDIT, "Schema", findings,
+                       [Stat("rows read", rows), Stat("rows that could not be read", problems)])

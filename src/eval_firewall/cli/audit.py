@@ -1,0 +1,49 @@
+"""``eval-firewall audit``: run the audits and print the report."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..config import load_config
+from ..engine import run_audits
+from ..progress import Progress
+from ..report import FORMATS, render
+from . import main
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Config file. Default: .eval-firewall.yml in the current directory or the "
+                   "repository root above it.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="markdown",
+              show_default=True, help="Report format.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report to this file instead of standard output.")
+@click.option("--fail-on", type=click.Choice(["error", "warning", "notice", "never"]),
+              help="Lowest severity that fails the run (exit 1). Default: fail_on from the "
+                   "config, which defaults to error.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress on standard error.")
+def audit(config_path: Path | None, fmt: str, output: Path | None, fail_on: str | None,
+          quiet: bool) -> None:
+    """Audit the configured datasets and print a report.
+
+    Exits 0 when the audit passes, 1 when there are findings at or above the fail level,
+    and 2 on bad input (config, data files) or usage.
+    """
+    config = load_config(config_path)
+    if fail_on:
+        config = config.model_copy(update={"fail_on": fail_on})
+    report = run_audits(config, progress=Progress(enabled=not quiet))
+    text = render(report, fmt)
+    if output:
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise click.UsageError(f"cannot write {output}: {exc}") from None
+    else:
+        click.echo(text, nl=False)
+    sys.exit(0 if report.status == "pass" else 1)

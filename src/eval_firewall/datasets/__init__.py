@@ -1,0 +1,157 @@
+"""Reading datasets into rows: formats, dotted fields, dataset cards.
+
+``load_dataset`` streams every file a dataset's globs match and turns records into
+:class:`~eval_firewall.rows.Row` objects; records it cannot use become :class:`RowProblem`
+entries (never silently dropped).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import Config, DatasetConfig, resolve_paths
+from ..errors import UserError
+from ..rows import Provenance, Row
+from .card import DatasetCard, find_card, read_card
+from .fields import MISSING, as_scalar_text, get_path, top_level
+from .formats import BadRecord, check_not_lfs_pointer, detect_format, header_of, read_records
+
+__all__ = ["LoadedDataset", "RowProblem", "load_dataset", "iter_rows", "DatasetCard"]
+
+
+@dataclass(frozen=True, slots=True)
+class RowProblem:
+    """A record that could not become a row: bad JSON, a missing or mistyped field."""
+
+    dataset: str
+    path: str
+    line: int
+    message: str
+    field: str | None = None
+
+
+@dataclass(slots=True)
+class LoadedDataset:
+    config: DatasetConfig
+    files: list[str]
+    rows: list[Row] = field(default_factory=list)
+    problems: list[RowProblem] = field(default_factory=list)
+    card: DatasetCard | None = None
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def role(self) -> str:
+        return self.config.role
+
+
+def relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _needed_columns(ds: DatasetConfig) -> list[str]:
+    paths = list(ds.text)
+    for extra in (ds.label, ds.id):
+        if extra:
+            paths.append(extra)
+    if ds.provenance:
+        paths.extend(p for p in ds.provenance.model_dump().values() if p)
+    return sorted({top_level(p) for p in paths})
+
+
+def _check_header(ds: DatasetConfig, file: Path, fmt: str, display: str) -> None:
+    """A column the config names that the file's header lacks is a config/file mismatch."""
+    header = header_of(file, fmt)
+    if header is None:
+        return
+    if not header:
+        if fmt in ("csv", "tsv"):
+            return  # empty file: no rows
+    for text_field in ds.text:
+        if top_level(text_field) not in header:
+            raise UserError(f"column is missing from the header (columns: {', '.join(header)})",
+                            path=display, line=1 if fmt != "parquet" else None, field=text_field)
+
+
+def row_from_record(ds: DatasetConfig, record: dict, display: str, line: int,
+                    keep_record: bool) -> Row | RowProblem:
+    parts = []
+    for text_field in ds.text:
+        value = get_path(record, text_field)
+        if value is MISSING or value is None:
+            return RowProblem(ds.name, display, line, "text field is missing", text_field)
+        if not isinstance(value, str):
+            return RowProblem(ds.name, display, line,
+                              f"text field must be a string, got {type(value).__name__}",
+                              text_field)
+        parts.append(value)
+    text = "\n".join(parts)
+    if not text.strip():
+        return RowProblem(ds.name, display, line, "text field is empty", ds.text[0])
+    label = None
+    if ds.label:
+        label = as_scalar_text(get_path(record, ds.label))
+    row_id = f"{display}:{line}"
+    if ds.id:
+        value = get_path(record, ds.id)
+        if value is MISSING or value is None or value == "":
+            return RowProblem(ds.name, display, line, "id field is missing", ds.id)
+        if isinstance(value, (dict, list)):
+            return RowProblem(ds.name, display, line, "id must be a string or a number", ds.id)
+        row_id = str(value)
+    provenance = Provenance()
+    if ds.provenance:
+        provenance = Provenance(**{
+            key: as_scalar_text(get_path(record, path)) if path else None
+            for key, path in ds.provenance.model_dump().items()
+        })
+    return Row(ds.name, ds.role, display, line, row_id, text, label, provenance,
+               record if keep_record else None)
+
+
+def iter_rows(config: Config, ds: DatasetConfig, *, keep_record: bool = False,
+              files: list[Path] | None = None) -> Iterator[Row | RowProblem]:
+    """Stream a dataset's rows (and problems) file by file, in file then line order."""
+    for file in files if files is not None else resolve_paths(config, ds):
+        display = relative(file, config.root)
+        check_not_lfs_pointer(file, display)
+        fmt = detect_format(file, ds.format, display)
+        _check_header(ds, file, fmt, display)
+        try:
+            for line, record in read_records(file, fmt, _needed_columns(ds)):
+                if isinstance(record, BadRecord):
+                    yield RowProblem(ds.name, display, line, record.message, record.field)
+                else:
+                    yield row_from_record(ds, record, display, line, keep_record)
+        except UnicodeDecodeError as exc:
+            raise UserError(f"not UTF-8 text: {exc.reason} at byte {exc.start}",
+                            path=display) from None
+        except (OSError, EOFError) as exc:
+            raise UserError(f"cannot read file: {exc}", path=display) from None
+
+
+def load_dataset(config: Config, ds: DatasetConfig, *, keep_record: bool = False,
+                 on_row: Callable[[], None] | None = None) -> LoadedDataset:
+    files = resolve_paths(config, ds)
+    loaded = LoadedDataset(ds, [relative(f, config.root) for f in files])
+    for item in iter_rows(config, ds, keep_record=keep_record, files=files):
+        if isinstance(item, RowProblem):
+            loaded.problems.append(item)
+        else:
+            loaded.rows.append(item)
+        if on_row:
+            on_row()
+    card_path = config.root / ds.card if ds.card else find_card(files, config.root)
+    if ds.card and not card_path.is_file():
+        raise UserError("dataset card not found", path=config.source,
+                        field=f"datasets[{ds.name}].card")
+    if card_path:
+        loaded.card = read_card(card_path, relative(card_path, config.root))
+    return loaded

@@ -1,0 +1,40 @@
+"""Dotted-path access to nested record fields ("meta.label_source", "choices.0")."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+MISSING = object()
+
+
+def get_path(record: Any, path: str) -> Any:
+    node = record
+    for part in path.split("."):
+        if isinstance(node, dict):
+            if part in node:
+                node = node[part]
+                continue
+            return MISSING
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+            continue
+        return MISSING
+    return node
+
+
+def as_scalar_text(value: Any) -> str | None:
+    """A label or provenance value as text; None for null/empty."""
+    if value is None or value is MISSING:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, str):
+        return value.strip() or None
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def top_level(path: str) -> str:
+    return path.split(".", 1)[0]

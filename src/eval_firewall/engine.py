@@ -1,0 +1,71 @@
+"""Orchestration: read the datasets, run each enabled audit, decide pass or fail.
+
+The audits themselves are pure functions in :mod:`eval_firewall.audits`; this module is the
+only place that reads files for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from . import __version__
+from .audits import overlap, provenance, schema
+from .config import Config
+from .datasets import LoadedDataset, load_dataset
+from .findings import AuditResult, DatasetSummary, Report, status_of
+from .progress import Progress
+
+
+def load_all(config: Config, progress: Progress) -> dict[str, LoadedDataset]:
+    loaded = {}
+    for ds in config.datasets:
+        with progress.stage(f"read {ds.name}") as stage:
+            loaded[ds.name] = load_dataset(config, ds, on_row=stage.advance)
+    return loaded
+
+
+def run_audits(config: Config, *, progress: Progress | None = None,
+               cache_dir: Path | None = None, base: str | None = None) -> Report:
+    """Run every enabled audit on the configured datasets and return the report."""
+    progress = progress or Progress(enabled=False)
+    loaded = load_all(config, progress)
+    train = [r for d in loaded.values() if d.role == "train" for r in d.rows]
+    evals = [r for d in loaded.values() if d.role == "eval" for r in d.rows]
+
+    results: list[AuditResult] = [schema.audit(list(loaded.values()), config.invalid_rows)]
+    audits = config.audits
+    if audits.overlap.enabled:
+        results.append(overlap.audit(evals, train, audits.overlap, progress=progress))
+    if audits.provenance.enabled:
+        results.append(provenance.audit(list(loaded.values()), audits.provenance))
+
+    results = [apply_severity(config, r) for r in results]
+    findings = [f for r in results for f in r.findings]
+    return Report(
+        status=status_of(findings, config.fail_on, config.fail_on_existing),
+        fail_on=config.fail_on,
+        fail_on_existing=config.fail_on_existing,
+        audits=results,
+        datasets=[summarize(d) for d in loaded.values()],
+        base=base,
+        version=__version__,
+        config_path=config.source,
+    )
+
+
+def apply_severity(config: Config, result: AuditResult) -> AuditResult:
+    """Apply the config's per-rule severity overrides; rules set to 'off' are dropped."""
+    if not config.severity:
+        return result
+    kept = []
+    for finding in result.findings:
+        level = config.severity_of(finding.rule, finding.severity)
+        if level is not None:
+            kept.append(finding if level == finding.severity else replace(finding, severity=level))
+    result.findings = kept
+    return result
+
+
+def summarize(d: LoadedDataset) -> DatasetSummary:
+    return DatasetSummary(d.name, d.role, d.files, len(d.rows), len(d.problems))

@@ -1,0 +1,148 @@
+"""The findings model shared by every audit and every renderer."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from .rows import Row
+
+
+class Severity(str, enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    NOTICE = "notice"
+
+    @property
+    def rank(self) -> int:
+        return {"error": 3, "warning": 2, "notice": 1}[self.value]
+
+    def at_least(self, level: "Severity") -> bool:
+        return self.rank >= level.rank
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """The other row of an overlap finding (a train row, or another eval row)."""
+
+    dataset: str
+    path: str
+    line: int
+    row_id: str
+    text: str | None = None
+
+    @classmethod
+    def of(cls, row: Row) -> "Match":
+        return cls(row.dataset, row.path, row.line, row.row_id, row.text)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One violation, warning or notice.
+
+    Row-level findings carry ``path``/``line``/``row_id``; dataset-level ones (a shared
+    generator, a dataset card, an aggregate count) may point at a file only, or nowhere.
+    """
+
+    audit: str
+    rule: str
+    severity: Severity
+    message: str
+    dataset: str | None = None
+    path: str | None = None
+    line: int | None = None
+    row_id: str | None = None
+    text: str | None = None
+    score: float | None = None
+    match: Match | None = None
+    count: int | None = None
+    new: bool = True
+
+    @classmethod
+    def for_row(cls, audit: str, rule: str, severity: Severity, message: str, row: Row,
+                **extra: Any) -> "Finding":
+        return cls(audit=audit, rule=rule, severity=severity, message=message,
+                   dataset=row.dataset, path=row.path, line=row.line, row_id=row.row_id,
+                   text=row.text, **extra)
+
+    @property
+    def key(self) -> tuple:
+        """Identity of a finding across two runs (used to tell new from existing)."""
+        match = (self.match.dataset, self.match.row_id) if self.match else None
+        return (self.audit, self.rule, self.dataset, self.row_id or self.path, match)
+
+
+@dataclass(frozen=True, slots=True)
+class Stat:
+    """One line of an audit's summary table."""
+
+    label: str
+    value: Any
+
+
+@dataclass(slots=True)
+class AuditResult:
+    """What one audit returns: its findings and a few summary figures."""
+
+    audit: str
+    title: str
+    findings: list[Finding] = field(default_factory=list)
+    stats: list[Stat] = field(default_factory=list)
+    verdict: str | None = None
+    skipped: str | None = None   # why the audit did not run, if it did not
+
+    def counts(self) -> dict[str, int]:
+        out = {s.value: 0 for s in Severity}
+        for f in self.findings:
+            out[f.severity.value] += 1
+        return out
+
+
+@dataclass(slots=True)
+class DatasetSummary:
+    name: str
+    role: str
+    files: list[str]
+    rows: int
+    invalid_rows: int = 0
+    changed_files: list[str] | None = None   # set by an incremental (--base) run
+    changed_rows: int | None = None
+
+
+@dataclass(slots=True)
+class Report:
+    """Everything one run found; what every renderer and the GitHub layer consume."""
+
+    status: str                              # "pass" | "fail"
+    fail_on: str
+    audits: list[AuditResult]
+    datasets: list[DatasetSummary]
+    fail_on_existing: bool = False
+    base: str | None = None
+    version: str = ""
+    config_path: str | None = None
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for a in self.audits for f in a.findings]
+
+    def failing(self) -> list[Finding]:
+        return failing_findings(self.findings, self.fail_on, self.fail_on_existing)
+
+    @property
+    def new_findings(self) -> list[Finding]:
+        return [f for f in self.findings if f.new]
+
+
+def failing_findings(findings: list[Finding], fail_on: str, fail_on_existing: bool
+                     ) -> list[Finding]:
+    if fail_on == "never":
+        return []
+    level = Severity(fail_on)
+    return [f for f in findings
+            if f.severity.at_least(level) and (f.new or fail_on_existing)]
+
+
+def status_of(findings: list[Finding], fail_on: str, fail_on_existing: bool) -> str:
+    return "fail" if failing_findings(findings, fail_on, fail_on_existing) else "pass"
