@@ -1,0 +1,80 @@
+"""Shared fixtures: small real dataset repositories written into tmp_path."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+GSM8K = SHARED / "data" / "gsm8k"
+WEBHOOKS = SHARED / "data" / "github-webhooks"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def gsm8k(split: str, n: int | None = None) -> list[dict]:
+    rows = []
+    with open(GSM8K / f"{split}.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            rows.append(json.loads(line))
+            if n is not None and len(rows) >= n:
+                break
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+BASIC_CONFIG = """\
+datasets:
+  - name: train
+    role: train
+    paths: ["data/train/*.jsonl"]
+    text: [question]
+    label: answer
+  - name: eval
+    role: eval
+    paths: ["data/eval/*.jsonl"]
+    text: [question]
+    label: answer
+audits:
+  overlap:
+    semantic: {enabled: false}
+    distribution: {enabled: false}
+"""
+
+
+@pytest.fixture
+def repo(tmp_path: Path):
+    """A dataset repository: ``repo(train=[...], eval=[...], config=...)`` writes it."""
+
+    def make(train: list[dict], eval: list[dict], config: str = BASIC_CONFIG) -> Path:
+        write_jsonl(tmp_path / "data/train/train.jsonl", train)
+        write_jsonl(tmp_path / "data/eval/eval.jsonl", eval)
+        (tmp_path / ".eval-firewall.yml").write_text(config, encoding="utf-8")
+        return tmp_path
+
+    return make
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def git_init(path: Path) -> Path:
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.email", "test@example.com")
+    git(path, "config", "user.name", "test")
+    return path
+
+
+def git_commit(path: Path, message: str) -> str:
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", message)
+    return git(path, "rev-parse", "HEAD")
