@@ -60,19 +60,20 @@ def _row_findings(row: Row, d: LoadedDataset, cfg: ProvenanceConfig, human: set[
         missing.append(row)
         return []
     out = []
+    unverified = bool(fields.verified_by) and not p.verified_by
     if fields.label_source and p.label_source and _key(p.label_source) not in human:
         counts["model-labelled"] += 1
+        also = " and no human verified it" if unverified else ""
         out.append(Finding.for_row(
             AUDIT, "model-label", Severity.ERROR,
-            f"label written by '{p.label_source}', not by a human: model-written gold labels "
-            "are circular validation", row))
+            f"label written by '{p.label_source}', not by a human{also}: model-written gold "
+            "labels are circular validation", row))
     elif fields.label_source and not p.label_source:
         counts["unverified"] += 1
         out.append(Finding.for_row(AUDIT, "unverified-label", Severity.ERROR,
                                    "label source is not recorded, so the label cannot be "
                                    "shown to be human-written", row))
-    if fields.verified_by and not p.verified_by and not any(
-            f.rule == "unverified-label" for f in out):
+    elif unverified:
         counts["unverified"] += 1
         out.append(Finding.for_row(AUDIT, "unverified-label", Severity.ERROR,
                                    "label was not verified by a human (verified_by is empty)",
