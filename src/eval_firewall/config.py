@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import glob
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError,
+                      field_validator)
 
 from .errors import UserError
 from .findings import Severity
@@ -19,7 +20,14 @@ CONFIG_FILE = ".eval-firewall.yml"
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 SeverityName = Literal["error", "warning", "notice"]
-SeverityOrOff = Literal["error", "warning", "notice", "off"]
+
+
+def _off(value: Any) -> Any:
+    """YAML 1.1 reads an unquoted ``off`` as false: take it to mean "off"."""
+    return "off" if value is False else value
+
+
+SeverityOrOff = Annotated[Literal["error", "warning", "notice", "off"], BeforeValidator(_off)]
 FailOn = Literal["error", "warning", "notice", "never"]
 
 
