@@ -192,6 +192,9 @@ def _line_of(loc: tuple, data: Any, key_lines: dict) -> tuple[int | None, str]:
             node = node[part]
         elif isinstance(node, list) and isinstance(part, int) and part < len(node):
             node = node[part]
+            entry = key_lines.get(id(node)) if isinstance(node, dict) else None
+            if entry and entry[1]:
+                line = min(entry[1].values())  # the list item's first key
         else:
             parts.append(str(part))
             break
