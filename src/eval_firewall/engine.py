@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import __version__
 from .audits import overlap, provenance, schema
+from .changes import Changes, load_base, mark_new, scratch_dir
 from .config import Config
 from .datasets import LoadedDataset, load_dataset
 from .findings import AuditResult, DatasetSummary, Report, status_of
@@ -27,9 +28,16 @@ def load_all(config: Config, progress: Progress) -> dict[str, LoadedDataset]:
 
 def run_audits(config: Config, *, progress: Progress | None = None,
                cache_dir: Path | None = None, base: str | None = None) -> Report:
-    """Run every enabled audit on the configured datasets and return the report."""
+    """Run every enabled audit on the configured datasets and return the report.
+
+    With ``base`` (a git revision), each finding says whether this change introduced it.
+    """
     progress = progress or Progress(enabled=False)
     loaded = load_all(config, progress)
+    changes = None
+    if base is not None:
+        with progress.stage(f"read datasets at {base}"), scratch_dir() as scratch:
+            changes = load_base(config, loaded, base, Path(scratch))
     train = [r for d in loaded.values() if d.role == "train" for r in d.rows]
     evals = [r for d in loaded.values() if d.role == "eval" for r in d.rows]
 
@@ -41,13 +49,15 @@ def run_audits(config: Config, *, progress: Progress | None = None,
         results.append(provenance.audit(list(loaded.values()), audits.provenance))
 
     results = [apply_severity(config, r) for r in results]
+    if changes is not None:
+        _mark_new(config, results, changes, loaded)
     findings = [f for r in results for f in r.findings]
     return Report(
         status=status_of(findings, config.fail_on, config.fail_on_existing),
         fail_on=config.fail_on,
         fail_on_existing=config.fail_on_existing,
         audits=results,
-        datasets=[summarize(d) for d in loaded.values()],
+        datasets=[summarize(d, changes) for d in loaded.values()],
         base=base,
         version=__version__,
         config_path=config.source,
@@ -67,5 +77,26 @@ def apply_severity(config: Config, result: AuditResult) -> AuditResult:
     return result
 
 
-def summarize(d: LoadedDataset) -> DatasetSummary:
-    return DatasetSummary(d.name, d.role, d.files, len(d.rows), len(d.problems))
+# Audits too costly to re-run on the base revision just to tell new findings from old ones.
+EXPENSIVE_AUDITS = {"overlap", "distribution", "disagreement", "invariance"}
+
+
+def _mark_new(config: Config, results: list[AuditResult], changes: Changes,
+              loaded: dict[str, LoadedDataset]) -> None:
+    """Set each finding's ``new`` flag by comparing with the base revision."""
+    base = list(changes.base_datasets.values())
+    base_results = [schema.audit(base, config.invalid_rows)]
+    if config.audits.provenance.enabled:
+        base_results.append(provenance.audit(base, config.audits.provenance))
+    base_findings = [f for r in base_results for f in apply_severity(config, r).findings]
+    for result in results:
+        result.findings = mark_new(result.findings, changes, loaded, base_findings,
+                                   EXPENSIVE_AUDITS)
+
+
+def summarize(d: LoadedDataset, changes: Changes | None = None) -> DatasetSummary:
+    summary = DatasetSummary(d.name, d.role, d.files, len(d.rows), len(d.problems))
+    if changes is not None:
+        summary.changed_files = changes.changed_files.get(d.name, [])
+        summary.changed_rows = len(changes.new_rows.get(d.name, ()))
+    return summary

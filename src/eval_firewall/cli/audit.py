@@ -25,9 +25,18 @@ from . import main
 @click.option("--fail-on", type=click.Choice(["error", "warning", "notice", "never"]),
               help="Lowest severity that fails the run (exit 1). Default: fail_on from the "
                    "config, which defaults to error.")
+@click.option("--base", metavar="REV",
+              help="Git revision to compare with (e.g. origin/main): rows added or changed "
+                   "since REV are the new work, and each finding says whether it is new. By "
+                   "default only new findings fail the run (fail_on_existing: false).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path(".eval-firewall-cache"), show_default=True,
+              help="Cache of expensive work (embeddings, indexes), relative to the current "
+                   "directory; persist it between CI runs.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the cache.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on standard error.")
 def audit(config_path: Path | None, fmt: str, output: Path | None, fail_on: str | None,
-          quiet: bool) -> None:
+          base: str | None, cache_dir: Path, no_cache: bool, quiet: bool) -> None:
     """Audit the configured datasets and print a report.
 
     Exits 0 when the audit passes, 1 when there are findings at or above the fail level,
@@ -36,7 +45,8 @@ def audit(config_path: Path | None, fmt: str, output: Path | None, fail_on: str 
     config = load_config(config_path)
     if fail_on:
         config = config.model_copy(update={"fail_on": fail_on})
-    report = run_audits(config, progress=Progress(enabled=not quiet))
+    report = run_audits(config, progress=Progress(enabled=not quiet), base=base,
+                        cache_dir=None if no_cache else cache_dir)
     text = render(report, fmt)
     if output:
         try:

@@ -82,6 +82,8 @@ def render_markdown(report: Report, *, link: LinkFn | None = None, marker: str |
                     template: str = "report.md.j2") -> str:
     """Render the report; lists are shortened until it fits in ``max_chars``."""
     env = environment()
+    if changed_files is None and report.base is not None:
+        changed_files = sorted({f for d in report.datasets for f in d.changed_files or ()})
     findings = report.findings
     totals = {s.value: sum(1 for f in findings if f.severity is s) for s in Severity}
     totals.update(all=len(findings), new=sum(1 for f in findings if f.new))

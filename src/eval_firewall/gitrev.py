@@ -1,0 +1,84 @@
+"""The git layer for incremental audits: what a dataset looked like at a revision.
+
+Only plumbing commands with machine-readable output; no parsing of porcelain.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from wcmatch.glob import GLOBSTAR, globmatch
+
+from .errors import UserError
+
+
+def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=check)
+    except FileNotFoundError:
+        raise UserError("git is not installed, and --base needs it") from None
+
+
+def toplevel(path: Path) -> Path:
+    done = _git(path, "rev-parse", "--show-toplevel", check=False)
+    if done.returncode != 0:
+        raise UserError(f"{path} is not inside a git repository, and --base needs one")
+    return Path(done.stdout.decode().strip()).resolve()
+
+
+def is_shallow(top: Path) -> bool:
+    done = _git(top, "rev-parse", "--is-shallow-repository", check=False)
+    return done.stdout.decode().strip() == "true"
+
+
+def resolve(top: Path, rev: str) -> str:
+    """The commit sha of ``rev``; a clear error when the clone does not have it."""
+    done = _git(top, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}",
+                check=False)
+    if done.returncode != 0:
+        hint = ("this is a shallow clone: fetch the history the diff needs (actions/checkout "
+                "with 'fetch-depth: 0', or 'git fetch --deepen')" if is_shallow(top)
+                else f"fetch it first, e.g. 'git fetch origin {rev}'")
+        raise UserError(f"revision '{rev}' is not in this clone", hint=hint)
+    return done.stdout.decode().strip()
+
+
+def _literal_dir(pattern: str) -> str:
+    """The folder part of a glob before its first wildcard ('' for the whole tree)."""
+    cut = min((i for i, c in enumerate(pattern) if c in "*?["), default=len(pattern))
+    head = pattern[:cut]
+    return head[: head.rfind("/") + 1] if "/" in head else ""
+
+
+def files_at(top: Path, sha: str, patterns: list[str]) -> dict[str, str]:
+    """Path (relative to ``top``) -> blob sha, for files at ``sha`` matching glob patterns."""
+    if not patterns:
+        return {}
+    dirs = sorted({_literal_dir(p) for p in patterns})
+    specs = [] if "" in dirs else dirs
+    done = _git(top, "ls-tree", "-r", "-z", "--full-tree", sha, "--", *specs)
+    out = {}
+    for entry in done.stdout.decode("utf-8", "surrogateescape").split("\0"):
+        if not entry:
+            continue
+        meta, path = entry.split("\t", 1)
+        _mode, kind, blob = meta.split()
+        if kind == "blob" and any(globmatch(path, p, flags=GLOBSTAR) for p in patterns):
+            out[path] = blob
+    return out
+
+
+def worktree_blobs(top: Path, paths: list[Path]) -> dict[Path, str]:
+    """Blob sha each working-tree file would have if committed now."""
+    if not paths:
+        return {}
+    done = subprocess.run(["git", "hash-object", "--stdin-paths"], cwd=top, capture_output=True,
+                          check=True, input="\n".join(str(p) for p in paths).encode())
+    return dict(zip(paths, done.stdout.decode().split()))
+
+
+def write_blob(top: Path, blob: str, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "wb") as fh:
+        subprocess.run(["git", "cat-file", "blob", blob], cwd=top, stdout=fh, check=True)
