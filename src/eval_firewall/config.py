@@ -5,6 +5,7 @@ Every error names the file, the line of the offending key and the key itself.
 
 from __future__ import annotations
 
+import difflib
 import glob
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -237,7 +238,23 @@ def parse_config(text: str, *, source: str, root: Path) -> Config:
                 message += f" (got {err['input']!r})"
         raise UserError(message, path=source, line=line, field=dotted) from None
     _check_names(config, data, loader.key_lines)
+    _check_severity_rules(config, data, loader.key_lines)
     return config
+
+
+def _check_severity_rules(config: Config, data: dict, key_lines: dict) -> None:
+    """Every key under ``severity:`` must name a rule an audit can report."""
+    from .rules import known_rules
+
+    rules = known_rules()
+    for rule in config.severity:
+        if rule not in rules:
+            line, _ = _line_of(("severity", rule), data, key_lines)
+            close = difflib.get_close_matches(rule, rules, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "known rules: " + ", ".join(
+                sorted(rules))
+            raise UserError("unknown rule", path=config.source, line=line,
+                            field=f"severity.{rule}", hint=hint)
 
 
 def _check_names(config: Config, data: dict, key_lines: dict) -> None:

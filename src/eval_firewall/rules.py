@@ -31,6 +31,17 @@ _RULES = [
 RULES: dict[str, Rule] = {r.id: r for r in _RULES}
 
 
+def known_rules() -> dict[str, Rule]:
+    """Every rule, including those the audit modules register when they are imported."""
+    import importlib
+    import pkgutil
+
+    from . import audits
+    for module in pkgutil.iter_modules(audits.__path__):
+        importlib.import_module(f"{audits.__name__}.{module.name}")
+    return RULES
+
+
 def register(*rules: Rule) -> None:
     """Add the rules of an audit module (called at import time by that module)."""
     for rule in rules:
