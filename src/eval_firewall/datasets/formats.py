@@ -56,9 +56,10 @@ def check_not_lfs_pointer(path: Path, display: str) -> None:
 
 
 def _open_text(path: Path) -> io.TextIOBase:
+    """UTF-8 text; a byte-order mark (as Excel writes to CSV) is skipped, not read as data."""
     if path.suffix.lower() == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict | BadRecord]]:
