@@ -16,7 +16,8 @@ from ..errors import UserError
 from ..rows import Provenance, Row
 from .card import DatasetCard, find_card, read_card
 from .fields import MISSING, as_scalar_text, get_path, top_level
-from .formats import BadRecord, check_not_lfs_pointer, detect_format, header_of, read_records
+from .formats import (BadRecord, check_not_lfs_pointer, detect_format, first_non_utf8,
+                      header_of, read_records)
 
 __all__ = ["LoadedDataset", "RowProblem", "load_dataset", "iter_rows", "DatasetCard"]
 
@@ -121,18 +122,23 @@ def iter_rows(config: Config, ds: DatasetConfig, *, keep_record: bool = False,
     """Stream a dataset's rows (and problems) file by file, in file then line order."""
     for file in files if files is not None else resolve_paths(config, ds):
         display = relative(file, config.root)
-        check_not_lfs_pointer(file, display)
-        fmt = detect_format(file, ds.format, display)
-        _check_header(ds, file, fmt, display)
         try:
+            check_not_lfs_pointer(file, display)
+            fmt = detect_format(file, ds.format, display)
+            _check_header(ds, file, fmt, display)
             for line, record in read_records(file, fmt, _needed_columns(ds)):
                 if isinstance(record, BadRecord):
                     yield RowProblem(ds.name, display, line, record.message, record.field)
                 else:
                     yield row_from_record(ds, record, display, line, keep_record)
         except UnicodeDecodeError as exc:
-            raise UserError(f"not UTF-8 text: {exc.reason} at byte {exc.start}",
-                            path=display) from None
+            where = first_non_utf8(file)
+            if where is None:
+                raise UserError(f"not UTF-8 text: {exc.reason}", path=display) from None
+            line, column, byte = where
+            raise UserError(f"not UTF-8 text: byte 0x{byte:02x} at column {column}",
+                            path=display, line=line,
+                            hint="save the file as UTF-8") from None
         except (OSError, EOFError) as exc:
             raise UserError(f"cannot read file: {exc}", path=display) from None
 

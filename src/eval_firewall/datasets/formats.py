@@ -62,6 +62,18 @@ def _open_text(path: Path) -> io.TextIOBase:
     return open(path, encoding="utf-8-sig", newline="")
 
 
+def first_non_utf8(path: Path) -> tuple[int, int, int] | None:
+    """(line, byte column, byte value) of the first byte that is not UTF-8, or None."""
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return number, exc.start + 1, raw[exc.start]
+    return None
+
+
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict | BadRecord]]:
     with _open_text(path) as fh:
         for number, line in enumerate(fh, start=1):
