@@ -69,7 +69,7 @@ def _needed_columns(ds: DatasetConfig) -> list[str]:
 
 def _check_header(ds: DatasetConfig, file: Path, fmt: str, display: str) -> None:
     """A column the config names that the file's header lacks is a config/file mismatch."""
-    header = header_of(file, fmt)
+    header = header_of(file, fmt, display)
     if header is None:
         return
     if not header:

@@ -180,8 +180,11 @@ def read_parquet(path: Path, columns: list[str] | None) -> Iterator[tuple[int, d
             yield number, record
 
 
-def header_of(path: Path, fmt: str) -> list[str] | None:
-    """Column names for formats that have a header (CSV/TSV, Parquet); None otherwise."""
+def header_of(path: Path, fmt: str, display: str | None = None) -> list[str] | None:
+    """Column names for formats that have a header (CSV/TSV, Parquet); None otherwise.
+
+    A file that is not Parquet at all is a UserError naming ``display``.
+    """
     if fmt in ("csv", "tsv"):
         with _open_text(path) as fh:
             try:
@@ -192,8 +195,9 @@ def header_of(path: Path, fmt: str) -> list[str] | None:
         import pyarrow.parquet as pq
         try:
             return list(pq.ParquetFile(path).schema_arrow.names)
-        except Exception:
-            return None
+        except Exception as exc:  # pyarrow raises several types for a bad file
+            raise UserError(f"not a readable Parquet file: {exc}",
+                            path=display or str(path)) from None
     return None
 
 
