@@ -79,8 +79,13 @@ def _sections(report: Report, limit: int | None) -> tuple[dict[str, _Section], i
 def render_markdown(report: Report, *, link: LinkFn | None = None, marker: str | None = None,
                     max_chars: int = MAX_CHARS, changed_files: list[str] | None = None,
                     omitted_hint: str = "run with --format json for the full list",
-                    template: str = "report.md.j2") -> str:
-    """Render the report; lists are shortened until it fits in ``max_chars``."""
+                    template: str = "report.md.j2", fixed: bool = False,
+                    commit: str | None = None) -> str:
+    """Render the report; lists are shortened until it fits in ``max_chars``.
+
+    ``fixed``: an earlier report (the PR comment before this push) had findings, this one has
+    none. ``commit``: the audited commit, named in the footer.
+    """
     env = environment()
     if changed_files is None and report.base is not None:
         changed_files = sorted({f for d in report.datasets for f in d.changed_files or ()})
@@ -95,7 +100,7 @@ def render_markdown(report: Report, *, link: LinkFn | None = None, marker: str |
             report=report, failing=report.failing(), totals={**totals, "listed": listed},
             sections=sections, inline_rows=INLINE_ROWS, link=link, marker=marker,
             changed_files=changed_files, omitted=listed < len(findings),
-            omitted_hint=omitted_hint, max_chars=max_chars)
+            omitted_hint=omitted_hint, max_chars=max_chars, fixed=fixed, commit=commit)
         if len(text) <= max_chars:
             return text
     # Even with no finding listed the report is too long (huge dataset list): cut it hard.
