@@ -25,6 +25,9 @@ EXTENSIONS = {
     ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet",
 }
 
+# The csv module refuses fields over 128 KiB by default; long documents are legitimate rows.
+csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
+
 
 @dataclass(frozen=True, slots=True)
 class BadRecord:
