@@ -33,3 +33,4 @@ def main() -> None:
 
 
 from . import audit  # noqa: E402,F401  (registers the subcommand)
+from . import github  # noqa: E402,F401  (registers the subcommand)

@@ -1,0 +1,138 @@
+"""Every GitHub call eval-firewall makes, each a short function taking the client.
+
+This package is the only place that imports PyGithub. Transient failures (5xx, secondary rate
+limits) are retried with backoff by PyGithub's ``GithubRetry``; what is left becomes a
+:class:`GitHubError`, a one-line message naming the permission the token lacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+import requests
+from github import Auth, Github, GithubException, GithubRetry
+from github.CheckRun import CheckRun
+from github.IssueComment import IssueComment
+from github.Repository import Repository
+
+from ..errors import UserError
+
+# The login of GITHUB_TOKEN's identity: that token may not read GET /user (403).
+GITHUB_ACTIONS_LOGIN = "github-actions[bot]"
+ANNOTATIONS_PER_REQUEST = 50     # the Checks API's limit per request
+USER_AGENT = "eval-firewall"
+
+
+class GitHubError(UserError):
+    """GitHub refused or failed a call; the message says what to change."""
+
+
+class Forbidden(GitHubError):
+    """403/404 on a write: the token lacks a permission."""
+
+
+def client(token: str, api_url: str, *, retries: int = 5) -> Github:
+    if not token:
+        raise UserError("no GitHub token: the github-token input is empty",
+                        field="github-token", hint="its default is ${{ github.token }}")
+    retry = GithubRetry(total=retries, backoff_factor=1.0, secondary_rate_wait=60,
+                        max_rate_limit_wait=600)
+    return Github(auth=Auth.Token(token), base_url=api_url, retry=retry, lazy=True,
+                  per_page=100, timeout=60, user_agent=USER_AGENT)
+
+
+def _message(exc: GithubException) -> str:
+    data = exc.data if isinstance(exc.data, dict) else {}
+    text = str(data.get("message") or exc.message or "")
+    details = [str(e.get("message") or e.get("code") or "") for e in data.get("errors", [])
+               if isinstance(e, dict)]
+    return "; ".join(t for t in [text, *details] if t)[:300]
+
+
+@contextmanager
+def calling(action: str, permission: str) -> Iterator[None]:
+    """Turn what PyGithub raises while doing ``action`` into a one-line :class:`GitHubError`."""
+    try:
+        yield
+    except GithubException as exc:
+        detail = _message(exc)
+        if exc.status == 401:
+            raise GitHubError(f"GitHub rejected the token while trying to {action} "
+                              f"(401 {detail})", field="github-token") from None
+        if exc.status in (403, 404):
+            raise Forbidden(f"GitHub refused to {action} ({exc.status} {detail}): the token "
+                            f"needs `permissions: {permission}` in the workflow") from None
+        raise GitHubError(f"GitHub failed to {action} ({exc.status} {detail})") from None
+    except requests.exceptions.RequestException as exc:
+        raise GitHubError(f"GitHub did not answer while trying to {action} after retries "
+                          f"({type(exc).__name__})") from None
+
+
+def my_login(gh: Github) -> str:
+    """The login of the token's identity; GITHUB_TOKEN (an app installation) may not ask."""
+    try:
+        return gh.get_user().login
+    except GithubException as exc:
+        if exc.status == 403:
+            return GITHUB_ACTIONS_LOGIN
+        with calling("read the token's user", "(a valid token)"):
+            raise
+
+
+def get_repo(gh: Github, full_name: str) -> Repository:
+    return gh.get_repo(full_name)   # lazy: no request until something is asked of it
+
+
+def pull_head_sha(repo: Repository, number: int) -> str:
+    with calling(f"read pull request #{number}", "pull-requests: read"):
+        return repo.get_pull(number).head.sha
+
+
+def find_comment(repo: Repository, number: int, login: str,
+                 is_ours: Callable[[str], bool]) -> IssueComment | None:
+    """The sticky comment: carries our marker *and* was written by us (never hijack another)."""
+    with calling(f"list the comments of pull request #{number}", "pull-requests: read"):
+        for comment in repo.get_issue(number).get_comments():
+            if comment.user.login == login and is_ours(comment.body or ""):
+                return comment
+    return None
+
+
+def create_comment(repo: Repository, number: int, body: str) -> IssueComment:
+    with calling(f"comment on pull request #{number}", "pull-requests: write"):
+        return repo.get_issue(number).create_comment(body)
+
+
+def update_comment(comment: IssueComment, body: str) -> None:
+    with calling("update the eval-firewall comment", "pull-requests: write"):
+        comment.edit(body)
+
+
+def _batches(items: Sequence[dict], size: int = ANNOTATIONS_PER_REQUEST) -> list[list[dict]]:
+    return [list(items[i:i + size]) for i in range(0, len(items), size)] or [[]]
+
+
+def create_check_run(repo: Repository, *, name: str, head_sha: str, conclusion: str,
+                     title: str, summary: str, annotations: Sequence[dict],
+                     details_url: str | None = None) -> CheckRun:
+    """A completed check run; annotations go 50 per request (the rest in updates, which
+    GitHub appends)."""
+    batches = _batches(annotations)
+    output = {"title": title, "summary": summary}
+    extra = {"details_url": details_url} if details_url else {}
+    with calling("create a check run", "checks: write"):
+        run = repo.create_check_run(name=name, head_sha=head_sha, status="completed",
+                                    conclusion=conclusion,
+                                    output={**output, "annotations": batches[0]}, **extra)
+        for batch in batches[1:]:
+            run.edit(output={**output, "annotations": batch})
+    return run
+
+
+def create_status(repo: Repository, *, sha: str, state: str, context: str, description: str,
+                  target_url: str | None = None) -> None:
+    extra = {"target_url": target_url} if target_url else {}
+    with calling("set a commit status", "statuses: write"):
+        repo.get_commit(sha).create_status(state=state, description=description[:140],
+                                           context=context, **extra)

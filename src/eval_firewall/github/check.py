@@ -1,0 +1,70 @@
+"""The check run: conclusion, title, summary and one annotation per violating row."""
+
+from __future__ import annotations
+
+from ..findings import Finding, Report, Severity
+from ..report.escape import escape_plain
+from ..report.markdown import render_markdown
+from .comment import Target, summary_hint
+
+OUTPUT_MAX_CHARS = 65_000          # GitHub: output.summary and output.text <= 65,535
+MAX_ANNOTATIONS = 1_000            # 20 requests of 50; the rest are in the summary
+LEVELS = {Severity.ERROR: "failure", Severity.WARNING: "warning", Severity.NOTICE: "notice"}
+STATES = {"success": "success", "neutral": "success", "failure": "failure"}
+
+
+def conclusion(report: Report) -> str:
+    """``failure`` at or above the fail level, ``neutral`` for findings below it, else
+    ``success``. Branch protection accepts success and neutral."""
+    if report.status == "fail":
+        return "failure"
+    return "neutral" if report.findings else "success"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def title(report: Report) -> str:
+    findings = report.findings
+    if not findings:
+        return "No findings"
+    counts = [_plural(sum(1 for f in findings if f.severity is s), s.value)
+              for s in Severity if any(f.severity is s for f in findings)]
+    text = ", ".join(counts)
+    if report.base is not None:
+        text += f" ({sum(1 for f in findings if f.new)} new)"
+    failing = len(report.failing())
+    return f"{_plural(failing, 'failing finding')}: {text}" if failing else text
+
+
+def summary(report: Report, target: Target, run_url: str | None) -> str:
+    return render_markdown(report, link=target.link, max_chars=OUTPUT_MAX_CHARS,
+                           omitted_hint=summary_hint(run_url), commit=target.head_sha)
+
+
+def _annotation(f: Finding, target: Target, report: Report) -> dict:
+    path = f.path or ""
+    text_file = not path.lower().endswith((".parquet", ".pq"))
+    line = f.line if f.line and text_file else 1
+    message = escape_plain(f.message, 500)
+    if f.line and not text_file:
+        message += f" (row {f.line})"
+    if f.text:
+        message += f"\nRow text: {escape_plain(f.text, 300)}"
+    if f.match:
+        message += (f"\nMatches {escape_plain(f.match.dataset, 100)} "
+                    f"{escape_plain(target.repo_path(f.match.path), 200)}:{f.match.line}")
+        if f.match.text:
+            message += f": {escape_plain(f.match.text, 300)}"
+    rule = f.rule + (" (new)" if report.base is not None and f.new else "")
+    return {"path": target.repo_path(path), "start_line": line, "end_line": line,
+            "annotation_level": LEVELS[f.severity], "title": escape_plain(rule, 200),
+            "message": message}
+
+
+def annotations(report: Report, target: Target, limit: int = MAX_ANNOTATIONS) -> list[dict]:
+    """New findings first, most severe first; only findings that point at a file."""
+    located = [f for f in report.findings if f.path]
+    located.sort(key=lambda f: (not f.new, -f.severity.rank, f.path or "", f.line or 0))
+    return [_annotation(f, target, report) for f in located[:limit]]

@@ -1,0 +1,121 @@
+"""The action's inputs and the runner's environment, parsed once into a typed object.
+
+GitHub passes each input of a Docker action as ``INPUT_<NAME>``: the name upper-cased with
+hyphens kept (``INPUT_GITHUB-TOKEN``). Everything else comes from the ``GITHUB_*`` variables
+the runner sets for every step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+
+from ..errors import UserError
+
+CommentMode = Literal["always", "on-findings", "never"]
+FailOn = Literal["error", "warning", "notice", "never"]
+
+# input name -> (field, default). Defaults match action.yml.
+INPUTS = {
+    "github-token": ("token", ""),
+    "config": ("config", ".eval-firewall.yml"),
+    "fail-on": ("fail_on", ""),
+    "comment": ("comment", "on-findings"),
+    "check-name": ("check_name", "eval-firewall"),
+    "report-path": ("report_path", "eval-firewall-report"),
+    "cache-dir": ("cache_dir", ".eval-firewall-cache"),
+}
+
+
+class Settings(BaseModel):
+    """Inputs (from ``INPUT_*``) and runner context (from ``GITHUB_*``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    token: SecretStr                 # never printed: SecretStr hides it in repr and errors
+    config: str
+    fail_on: FailOn | None
+    comment: CommentMode
+    check_name: str
+    report_path: str
+    cache_dir: str | None
+
+    event_name: str
+    event_path: Path
+    repository: str                  # owner/name
+    workspace: Path
+    sha: str | None
+    api_url: str
+    server_url: str
+    step_summary: Path | None
+    output: Path | None
+    run_id: str | None
+
+    @property
+    def owner(self) -> str:
+        return self.repository.split("/", 1)[0]
+
+    @property
+    def run_url(self) -> str | None:
+        if not self.run_id:
+            return None
+        return f"{self.server_url}/{self.repository}/actions/runs/{self.run_id}"
+
+    def in_workspace(self, path: str) -> Path:
+        candidate = Path(path)
+        return candidate if candidate.is_absolute() else self.workspace / candidate
+
+
+def read_input(env: Mapping[str, str], name: str) -> str:
+    """An input as the runner passes it; ``""`` when unset. Surrounding space is ignored."""
+    return env.get(f"INPUT_{name.upper()}", "").strip()
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise UserError(f"environment variable {name} is not set; `eval-firewall github` runs "
+                        "inside GitHub Actions (use `eval-firewall audit` elsewhere)")
+    return value
+
+
+def _optional_path(env: Mapping[str, str], name: str) -> Path | None:
+    value = env.get(name, "").strip()
+    return Path(value) if value else None
+
+
+def load_settings(env: Mapping[str, str]) -> Settings:
+    values: dict[str, object] = {}
+    for name, (field, default) in INPUTS.items():
+        values[field] = read_input(env, name) or default
+    if not values["token"]:
+        values["token"] = env.get("GITHUB_TOKEN", "")
+    values["fail_on"] = values["fail_on"] or None
+    values["cache_dir"] = values["cache_dir"] or None
+    repository = _required(env, "GITHUB_REPOSITORY")
+    if repository.count("/") != 1:
+        raise UserError(f"GITHUB_REPOSITORY must be owner/name (got {repository!r})")
+    server = env.get("GITHUB_SERVER_URL", "").strip() or "https://github.com"
+    values.update(
+        event_name=_required(env, "GITHUB_EVENT_NAME"),
+        event_path=Path(_required(env, "GITHUB_EVENT_PATH")),
+        repository=repository,
+        workspace=Path(env.get("GITHUB_WORKSPACE", "").strip() or ".").resolve(),
+        sha=env.get("GITHUB_SHA", "").strip() or None,
+        api_url=(env.get("GITHUB_API_URL", "").strip() or "https://api.github.com").rstrip("/"),
+        server_url=server.rstrip("/"),
+        step_summary=_optional_path(env, "GITHUB_STEP_SUMMARY"),
+        output=_optional_path(env, "GITHUB_OUTPUT"),
+        run_id=env.get("GITHUB_RUN_ID", "").strip() or None,
+    )
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0])
+        name = next((n for n, (f, _) in INPUTS.items() if f == field), field)
+        got = "" if field == "token" else f" (got {err.get('input')!r})"
+        raise UserError(f"invalid input: {err['msg']}{got}", field=name) from None
