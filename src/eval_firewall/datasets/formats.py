@@ -83,7 +83,7 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict | BadRecord]]:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                record = json.loads(line.rstrip("\r\n"))
             except json.JSONDecodeError as exc:
                 yield number, BadRecord(f"invalid JSON: {exc.msg} (column {exc.colno})")
                 continue
