@@ -12,6 +12,7 @@ Each eval row gets at most one overlap finding against train, the strongest kind
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from rapidfuzz import fuzz
@@ -29,6 +30,11 @@ AUDIT = "overlap"
 def lexical_similarity(a: str, b: str) -> float:
     """Similarity of two normalized texts in 0..1: edits, or the same words reordered."""
     return max(fuzz.ratio(a, b), fuzz.token_sort_ratio(a, b)) / 100.0
+
+
+def _percent(score: float) -> str:
+    """A similarity as a whole percentage, rounded down: only identical texts show 100%."""
+    return f"{math.floor(score * 100 + 1e-9)}%"
 
 
 def exact_matches(eval_norm: Sequence[str], train_norm: Sequence[str]) -> dict[int, int]:
@@ -57,15 +63,20 @@ def near_matches(eval_norm: Sequence[str], train_norm: Sequence[str], threshold:
     return found
 
 
-def self_matches(norm: Sequence[str], threshold: float, k: int
+def self_matches(norm: Sequence[str], threshold: float | None, k: int
                  ) -> dict[int, tuple[int, float]]:
-    """Row index -> (earlier row index, score) for rows repeating an earlier row of the same set."""
+    """Row index -> (earlier row index, score) for rows repeating an earlier row of the same set.
+
+    With ``threshold`` None only rows with the same normalized text count.
+    """
     first: dict[str, int] = {}
     found: dict[int, tuple[int, float]] = {}
     for i, text in enumerate(norm):
         j = first.setdefault(text, i)
         if j != i:
             found[i] = (j, 1.0)
+    if threshold is None:
+        return found
     index = LexicalIndex(norm)
     for i, cands in enumerate(index.candidates(norm, k + 1)):
         if i in found:
@@ -107,22 +118,19 @@ def audit(evals: Sequence[Row], train: Sequence[Row], cfg: OverlapConfig, *,
         for i, (j, score) in near.items():
             flagged[i] = Finding.for_row(
                 AUDIT, "near-duplicate", Severity.ERROR,
-                f"{score:.0%} similar to train row {train[j].location}", evals[i],
+                f"{_percent(score)} similar to train row {train[j].location}", evals[i],
                 score=round(score, 4), match=Match.of(train[j]))
     findings.extend(flagged[i] for i in sorted(flagged))
 
     within = 0
-    if near_dup.enabled and near_dup.within_eval:
-        threshold = near_dup.threshold
-    elif cfg.exact.enabled:
-        threshold = 1.0
-    else:
-        threshold = None
-    if threshold is not None and len(evals) > 1:
+    near_within = near_dup.enabled and near_dup.within_eval
+    if (near_within or cfg.exact.enabled) and len(evals) > 1:
+        threshold = near_dup.threshold if near_within else None
         for i, (j, score) in sorted(self_matches(eval_norm, threshold,
                                                  near_dup.candidates).items()):
             within += 1
-            kind = "same text as" if score >= 1.0 else f"{score:.0%} similar to"
+            kind = ("same text as" if eval_norm[i] == eval_norm[j]
+                    else f"{_percent(score)} similar to")
             findings.append(Finding.for_row(
                 AUDIT, "eval-duplicate", Severity.WARNING,
                 f"{kind} eval row {evals[j].location}", evals[i], score=round(score, 4),
