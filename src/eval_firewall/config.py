@@ -123,6 +123,11 @@ class InvarianceConfig(_Strict):
     command: str | None = None
     max_flip_rate: float = Field(0.1, ge=0.0, le=1.0)
     dataset: str | None = None
+    seed: int = 0
+    kinds: list[Literal["reorder", "options", "synonym", "preamble", "noise"]] = [
+        "reorder", "options", "synonym", "preamble", "noise"]
+    matcher: Literal["auto", "exact", "numeric", "fuzzy", "choice"] = "auto"
+    timeout: float | None = Field(None, gt=0)
 
 
 class AuditsConfig(_Strict):

@@ -10,11 +10,15 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import __version__
-from .audits import overlap, provenance, schema
+from .annotations import load_annotations
+from .audits import disagreement, invariance, overlap, provenance, schema
 from .changes import Changes, load_base, mark_new, scratch_dir
 from .config import Config
 from .datasets import LoadedDataset, load_dataset
+from .errors import UserError
 from .findings import AuditResult, DatasetSummary, Report, status_of
+from .perturb import perturb_rows
+from .predictions import load_predictions
 from .progress import Progress
 
 
@@ -27,10 +31,13 @@ def load_all(config: Config, progress: Progress) -> dict[str, LoadedDataset]:
 
 
 def run_audits(config: Config, *, progress: Progress | None = None,
-               cache_dir: Path | None = None, base: str | None = None) -> Report:
+               cache_dir: Path | None = None, base: str | None = None,
+               allow_commands: bool = False) -> Report:
     """Run every enabled audit on the configured datasets and return the report.
 
     With ``base`` (a git revision), each finding says whether this change introduced it.
+    ``allow_commands`` lets the invariance audit run the configured prediction command: only
+    for a trusted configuration, never a pull request's own (see :mod:`.predictions`).
     """
     progress = progress or Progress(enabled=False)
     loaded = load_all(config, progress)
@@ -47,6 +54,10 @@ def run_audits(config: Config, *, progress: Progress | None = None,
         results.append(overlap.audit(evals, train, audits.overlap, progress=progress))
     if audits.provenance.enabled:
         results.append(provenance.audit(list(loaded.values()), audits.provenance))
+    if audits.disagreement.enabled:
+        results.append(_disagreement(config, loaded))
+    if audits.invariance.enabled:
+        results.append(_invariance(config, loaded, allow_commands))
 
     results = [apply_severity(config, r) for r in results]
     if changes is not None:
@@ -62,6 +73,42 @@ def run_audits(config: Config, *, progress: Progress | None = None,
         version=__version__,
         config_path=config.source,
     )
+
+
+def _eval_dataset(config: Config, loaded: dict[str, LoadedDataset], which: str) -> LoadedDataset:
+    """The dataset an audit names, else the only eval dataset."""
+    name = getattr(config.audits, which).dataset
+    if name:
+        return loaded[name]
+    evals = [d for d in loaded.values() if d.role == "eval"]
+    if len(evals) != 1:
+        raise UserError("several eval datasets: name the one to audit", path=config.source,
+                        field=f"audits.{which}.dataset")
+    return evals[0]
+
+
+def _disagreement(config: Config, loaded: dict[str, LoadedDataset]) -> AuditResult:
+    cfg = config.audits.disagreement
+    if not cfg.annotations:
+        return AuditResult(disagreement.AUDIT, "Disagreement", skipped="no annotation sheets "
+                           "configured (audits.disagreement.annotations)")
+    names = [d.name for d in loaded.values() if d.role == "eval"]
+    rows = [r for name in names for r in loaded[name].rows]
+    return disagreement.audit(rows, load_annotations(config, names), cfg)
+
+
+def _invariance(config: Config, loaded: dict[str, LoadedDataset],
+                allow_commands: bool) -> AuditResult:
+    cfg = config.audits.invariance
+    if not (cfg.predictions or cfg.command):
+        return AuditResult(invariance.AUDIT, "Invariance", skipped="no predictions file or "
+                           "command configured (audits.invariance)")
+    variants = perturb_rows(_eval_dataset(config, loaded, "invariance").rows, seed=cfg.seed,
+                            kinds=cfg.kinds)
+    predictions, source = load_predictions(config, variants, allow_commands=allow_commands)
+    if predictions is None:
+        return AuditResult(invariance.AUDIT, "Invariance", skipped=source)
+    return invariance.audit(variants, predictions, cfg, source=source)
 
 
 def apply_severity(config: Config, result: AuditResult) -> AuditResult:

@@ -34,3 +34,5 @@ def main() -> None:
 
 from . import audit  # noqa: E402,F401  (registers the subcommand)
 from . import github  # noqa: E402,F401  (registers the subcommand)
+from . import sample  # noqa: E402,F401  (registers the subcommand)
+from . import perturb  # noqa: E402,F401  (registers the subcommand)

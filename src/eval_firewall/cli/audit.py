@@ -34,9 +34,14 @@ from . import main
               help="Cache of expensive work (embeddings, indexes), relative to the current "
                    "directory; persist it between CI runs.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the cache.")
+@click.option("--allow-command", is_flag=True,
+              help="Run the prediction command named by audits.invariance.command. Only for a "
+                   "configuration you trust: it runs code. Without it, the invariance audit "
+                   "reads audits.invariance.predictions.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on standard error.")
 def audit(config_path: Path | None, fmt: str, output: Path | None, fail_on: str | None,
-          base: str | None, cache_dir: Path, no_cache: bool, quiet: bool) -> None:
+          base: str | None, cache_dir: Path, no_cache: bool, allow_command: bool,
+          quiet: bool) -> None:
     """Audit the configured datasets and print a report.
 
     Exits 0 when the audit passes, 1 when there are findings at or above the fail level,
@@ -46,7 +51,7 @@ def audit(config_path: Path | None, fmt: str, output: Path | None, fail_on: str 
     if fail_on:
         config = config.model_copy(update={"fail_on": fail_on})
     report = run_audits(config, progress=Progress(enabled=not quiet), base=base,
-                        cache_dir=None if no_cache else cache_dir)
+                        cache_dir=None if no_cache else cache_dir, allow_commands=allow_command)
     text = render(report, fmt)
     if output:
         try:

@@ -1,0 +1,185 @@
+"""Invariance: does the model's answer survive rephrasings that keep the meaning?
+
+Given the original prompts and their variants (:mod:`eval_firewall.perturb`) and the model's
+predictions for each, report accuracy on the originals and on each perturbation kind, and the
+flip rate: the share of variants whose answer differs from the answer to the original (for
+reordered options, the chosen option is compared, not its letter).
+
+Rules:
+- ``invariance-flip-rate``: the flip rate exceeds ``max_flip_rate`` (error).
+- ``answer-flip``: one variant whose answer differs from the original's (notice).
+- ``missing-prediction``: prompts with no prediction (warning).
+- ``unknown-prediction``: predictions for no current prompt (warning).
+- ``stale-prediction``: predictions made for an older prompt text (warning; not compared).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+
+from ..config import InvarianceConfig
+from ..findings import AuditResult, Finding, Match, Severity, Stat
+from ..matching import Matcher, choice_letter, make_matcher
+from ..perturb import KINDS, ORIGINAL, Variant
+from ..predictions import Prediction
+from ..rules import Rule, register
+from .disagreement import wilson
+
+AUDIT = "invariance"
+
+register(
+    Rule("invariance-flip-rate", AUDIT, "The model's answer changes under meaning-preserving "
+         "perturbations more often than audits.invariance.max_flip_rate allows."),
+    Rule("answer-flip", AUDIT, "The model answers a perturbed prompt differently from the "
+         "original."),
+    Rule("missing-prediction", AUDIT, "Prompts (originals or variants) with no prediction."),
+    Rule("unknown-prediction", AUDIT, "Predictions whose id names no current prompt."),
+    Rule("stale-prediction", AUDIT, "Predictions made for an older text of the prompt."),
+)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _share(k: int, n: int) -> str:
+    return f"{_pct(k / n)} ({k} of {n})" if n else "—"
+
+
+def audit(variants: Sequence[Variant], predictions: Mapping[str, Prediction],
+          cfg: InvarianceConfig, *, source: str = "predictions") -> AuditResult:
+    """``variants`` holds every original (kind ``original``) and its perturbations."""
+    labels: dict[str, list[str | None]] = defaultdict(list)
+    for v in variants:
+        if v.kind == ORIGINAL:
+            labels[v.row.dataset].append(v.row.label)
+    matchers = {name: make_matcher(cfg.matcher, values) for name, values in labels.items()}
+
+    findings: list[Finding] = []
+    ids = {v.id for v in variants}
+    answer: dict[str, str | None] = {}
+    missing: list[Variant] = []
+    stale: list[tuple[Variant, Prediction]] = []
+    for v in variants:
+        p = predictions.get(v.id)
+        if p is None:
+            missing.append(v)
+        elif p.sha is not None and p.sha != v.sha:
+            stale.append((v, p))
+        else:
+            answer[v.id] = p.prediction
+    unknown = sorted((p for pid, p in predictions.items() if pid not in ids),
+                     key=lambda p: p.line)
+
+    originals = {v.row.row_id: v for v in variants if v.kind == ORIGINAL}
+    kinds = [ORIGINAL] + [k for k in KINDS if any(v.kind == k for v in variants)]
+    correct: dict[str, list[int]] = {k: [0, 0] for k in kinds}   # [right, answered]
+    flips: dict[str, list[int]] = {k: [0, 0] for k in kinds[1:]}  # [flipped, compared]
+    for v in variants:
+        if v.id not in answer:
+            continue
+        m = matchers[v.row.dataset]
+        if v.label is not None:
+            correct[v.kind][1] += 1
+            correct[v.kind][0] += m.same(answer[v.id], v.label)
+        if v.kind == ORIGINAL:
+            continue
+        base = originals.get(v.row.row_id)
+        if base is None or base.id not in answer:
+            continue
+        flips[v.kind][1] += 1
+        if not _same_answer(m, base, answer[base.id], v, answer[v.id]):
+            flips[v.kind][0] += 1
+            findings.append(_flip(m, base, answer[base.id], v, answer[v.id]))
+
+    findings += _data_findings(missing, unknown, stale, len(variants), source)
+    flipped = sum(f[0] for f in flips.values())
+    compared = sum(f[1] for f in flips.values())
+    stats = [Stat("rows", len(originals)),
+             Stat("variants", sum(1 for v in variants if v.kind != ORIGINAL)),
+             Stat("matcher", ", ".join(sorted({f"{m.kind} ({name})"
+                                               for name, m in matchers.items()})))]
+    for kind in kinds:
+        right, answered = correct[kind]
+        stats.append(Stat(f"accuracy: {kind}", _share(right, answered)))
+    for kind in kinds[1:]:
+        stats.append(Stat(f"flips: {kind}", _share(*flips[kind])))
+    for what, count in (("missing", len(missing)), ("unknown", len(unknown)),
+                        ("stale", len(stale))):
+        if count:
+            stats.append(Stat(f"predictions {what}", count))
+
+    limit = cfg.max_flip_rate
+    if not compared:
+        verdict = "No variant could be compared with its original: no predictions for them."
+        return AuditResult(AUDIT, "Invariance", findings, stats, verdict)
+    rate = flipped / compared
+    low, high = wilson(flipped, compared)
+    stats += [Stat("flip rate", _share(flipped, compared)),
+              Stat("95% Wilson interval", f"{_pct(low)} – {_pct(high)}"),
+              Stat("max_flip_rate", _pct(limit))]
+    summary = (f"{_pct(rate)} of {compared} meaning-preserving variants change the model's "
+               f"answer (95% CI {_pct(low)}–{_pct(high)})")
+    if rate > limit:
+        verdict = f"Fail: {summary}, above the {_pct(limit)} limit."
+        findings.append(Finding(AUDIT, "invariance-flip-rate", Severity.ERROR,
+                                f"flip rate {_pct(rate)} ({flipped} of {compared} variants) "
+                                f"exceeds max_flip_rate {_pct(limit)}", count=flipped))
+    else:
+        verdict = f"Pass: {summary}, within the {_pct(limit)} limit."
+    return AuditResult(AUDIT, "Invariance", findings, stats, verdict)
+
+
+def _same_answer(m: Matcher, base: Variant, base_answer: str | None, v: Variant,
+                 answer: str | None) -> bool:
+    if base_answer is None or answer is None:
+        return base_answer is None and answer is None
+    if v.letters:
+        letter = choice_letter(answer)
+        if letter is not None:
+            answer = v.original_letter(letter)
+    return m.same(answer, base_answer)
+
+
+def _flip(m: Matcher, base: Variant, base_answer: str | None, v: Variant,
+          answer: str | None) -> Finding:
+    def verdict(text: str | None, label: str | None) -> str:
+        if label is None:
+            return ""
+        return " (right)" if m.same(text, label) else " (wrong)"
+    message = (f"answer changed under {v.kind}: '{m.show(base_answer)}'"
+               f"{verdict(base_answer, base.label)} on the original, '{m.show(answer)}'"
+               f"{verdict(answer, v.label)} on the variant {v.id}")
+    row = v.row
+    return Finding.for_row(AUDIT, "answer-flip", Severity.NOTICE, message, row,
+                           match=Match(row.dataset, row.path, row.line, v.id, v.prompt))
+
+
+def _data_findings(missing: list[Variant], unknown: list[Prediction],
+                   stale: list[tuple[Variant, Prediction]], total: int, source: str
+                   ) -> list[Finding]:
+    out = []
+    if missing:
+        first = missing[0]
+        out.append(Finding(AUDIT, "missing-prediction", Severity.WARNING,
+                           f"{len(missing)} of {total} prompts have no prediction in {source} "
+                           f"(first: '{first.id}'); regenerate the predictions with "
+                           "eval-firewall perturb", dataset=first.row.dataset,
+                           path=first.row.path, line=first.row.line, row_id=first.row.row_id,
+                           count=len(missing)))
+    if unknown:
+        first = unknown[0]
+        out.append(Finding(AUDIT, "unknown-prediction", Severity.WARNING,
+                           f"{len(unknown)} prediction{'' if len(unknown) == 1 else 's'} name no "
+                           f"current prompt (first: '{first.id}'): the dataset or the "
+                           "perturbation settings changed since they were made",
+                           path=first.path, line=first.line, count=len(unknown)))
+    if stale:
+        v, p = stale[0]
+        out.append(Finding(AUDIT, "stale-prediction", Severity.WARNING,
+                           f"{len(stale)} prediction{'' if len(stale) == 1 else 's'} were made "
+                           f"for an older prompt text (first: '{v.id}', sha {p.sha}, now "
+                           f"{v.sha}); not compared", path=p.path, line=p.line,
+                           count=len(stale)))
+    return out

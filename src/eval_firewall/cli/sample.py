@@ -1,0 +1,68 @@
+"""``eval-firewall sample``: a blind annotation sheet of eval rows, without their labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..annotations import SheetMeta, render_sheet, sample_rows, sheet_format
+from ..config import load_config
+from ..datasets import load_dataset
+from ..errors import UserError
+from . import main
+
+
+@main.command()
+@click.option("--dataset", "dataset_name", required=True, metavar="NAME",
+              help="The eval dataset to sample (a name from the config).")
+@click.option("--n", "n", type=int, default=50, show_default=True,
+              help="How many rows to sample (without replacement).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Random seed: the same seed and data give the same sheet.")
+@click.option("--stratify", metavar="FIELD",
+              help="Sample each value of this record field (dotted path) in proportion to "
+                   "its share of the dataset.")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The sheet to write: .csv (instructions in # comment lines above the "
+                   "header) or .jsonl (instructions in the first line).")
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists (it may hold "
+                                            "annotators' answers).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Config file. Default: .eval-firewall.yml in the current directory or the "
+                   "repository root above it.")
+def sample(dataset_name: str, n: int, seed: int, stratify: str | None, output: Path,
+           force: bool, config_path: Path | None) -> None:
+    """Write a blind annotation sheet: N eval rows with their ids and text, no labels.
+
+    Each row has a row_id, a content hash of the row's text and label (so a later audit can
+    tell when the row changed), an annotator column and an empty answer column. The sheet
+    records the dataset, seed, n and stratify field, so it can be sampled again from itself.
+    Annotators fill the answer column; commit the filled sheets under the path
+    audits.disagreement.annotations names.
+    """
+    fmt = sheet_format(output)
+    if output.exists() and not force:
+        raise UserError("the output file exists (it may hold answers); pass --force to "
+                        "overwrite it", path=str(output))
+    config = load_config(config_path)
+    ds = config.dataset(dataset_name)
+    if ds.role != "eval":
+        raise UserError(f"'{ds.name}' is a {ds.role} dataset; sample an eval dataset",
+                        field="dataset")
+    loaded = load_dataset(config, ds, keep_record=bool(stratify))
+    rows = sample_rows(loaded.rows, n, seed=seed, stratify=stratify)
+    meta = SheetMeta(dataset=ds.name, seed=seed, n=n, stratify=stratify,
+                     population=len(loaded.rows))
+    text = render_sheet(rows, meta, fmt, output.as_posix())
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot write the sheet: {exc}", path=str(output)) from None
+    if loaded.problems:
+        first = loaded.problems[0]
+        click.echo(f"eval-firewall: {len(loaded.problems)} unreadable rows were not sampled "
+                   f"(first at {first.path}:{first.line}: {first.message})", err=True)
+    click.echo(f"wrote {len(rows)} of {len(loaded.rows)} rows of {ds.name} to {output} "
+               f"(seed {seed}{f', stratified by {stratify}' if stratify else ''})", err=True)
