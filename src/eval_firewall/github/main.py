@@ -52,7 +52,7 @@ def _audit(settings: Settings, event: PullRequestEvent | PushEvent) -> int:
     gitops.check_repository(workspace)
     if isinstance(event, PullRequestEvent):
         base = gitops.resolve_base(workspace, event.base_sha,
-                                   what=f"the base commit of pull request #{event.number}")
+                                   what=f"pull request #{event.number}'s base commit")
         subject = Subject(event.head_sha, event.number,
                           post=not (event.name == "pull_request" and event.is_fork))
     else:

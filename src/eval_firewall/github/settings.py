@@ -25,7 +25,7 @@ INPUTS = {
     "fail-on": ("fail_on", ""),
     "comment": ("comment", "on-findings"),
     "check-name": ("check_name", "eval-firewall"),
-    "report-path": ("report_path", "eval-firewall-report"),
+    "report-dir": ("report_dir", "eval-firewall-report"),
     "cache-dir": ("cache_dir", ".eval-firewall-cache"),
 }
 
@@ -40,7 +40,7 @@ class Settings(BaseModel):
     fail_on: FailOn | None
     comment: CommentMode
     check_name: str
-    report_path: str
+    report_dir: str
     cache_dir: str | None
 
     event_name: str

@@ -1,0 +1,464 @@
+"""End to end: `eval-firewall github` run as the action's container runs it, against real git
+repositories and a GitHub-compatible server over real HTTP, fed GitHub's real webhook payloads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conftest import BASIC_CONFIG, WEBHOOKS, git, git_commit, git_init, gsm8k, write_jsonl
+from github_server import GitHubServer
+
+REPO = "octo-org/datasets"
+FORK = "contributor/datasets"
+TOKEN = "ghs_0123456789abcdefghijklmnopqrstuvwxyzAB"        # an installation token
+EVAL = "data/eval/eval.jsonl"
+TRAIN = "data/train/train.jsonl"
+CLI = Path(sys.executable).parent / "eval-firewall"
+ZWSP = "\u200b"
+
+
+# --- the GitHub side -------------------------------------------------------------------------
+
+@pytest.fixture
+def github():
+    server = GitHubServer().start()
+    server.add_repo(REPO)
+    server.add_token(TOKEN, "github-actions[bot]", app=True)
+    yield server
+    server.stop()
+
+
+def _retarget(payload: dict, repo: str) -> dict:
+    """The example payloads are for Codertocat/Hello-World: point every name and URL at ours."""
+    text = json.dumps(payload).replace("Codertocat/Hello-World", repo)
+    return json.loads(text)
+
+
+def pr_payload(action: str, *, number: int, head: str, base: str, before: str | None = None,
+               head_repo: str = REPO) -> dict:
+    payload = json.loads((WEBHOOKS / f"pull_request.{action}.payload.json").read_text())
+    payload = _retarget(payload, REPO)
+    payload["number"] = number
+    pr = payload["pull_request"]
+    pr["number"] = number
+    pr["head"]["sha"], pr["base"]["sha"] = head, base
+    pr["head"]["repo"]["full_name"] = head_repo
+    if action == "synchronize":
+        payload["before"], payload["after"] = before, head
+    return payload
+
+
+def push_payload(*, before: str, after: str) -> dict:
+    # The shared examples have no push payload: build one from the real repository object
+    # with the documented push fields.
+    example = _retarget(json.loads((WEBHOOKS / "pull_request.opened.payload.json").read_text()),
+                        REPO)
+    return {"ref": "refs/heads/main", "before": before, "after": after, "created": False,
+            "deleted": False, "forced": False, "commits": [], "head_commit": None,
+            "repository": example["repository"], "pusher": {"name": "octocat"},
+            "sender": example["sender"]}
+
+
+def workflow_run_payload(*, head: str, number: int, listed: bool) -> dict:
+    payload = json.loads(
+        (WEBHOOKS / "workflow_run.completed.with-pull-requests.payload.json").read_text())
+    payload = _retarget(payload, REPO)
+    text = json.dumps(payload).replace("octo-org/octo-repo", REPO)
+    payload = json.loads(text)
+    run = payload["workflow_run"]
+    run["event"], run["head_sha"], run["conclusion"] = "pull_request", head, "failure"
+    run["head_repository"]["full_name"] = FORK
+    if listed:
+        run["pull_requests"][0]["number"] = number
+        run["pull_requests"][0]["head"]["sha"] = head
+    else:
+        run["pull_requests"] = []      # what GitHub sends for a fork's pull request
+    return payload
+
+
+# --- the runner side -------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+    outputs: dict[str, str]
+    summary: str
+
+
+def parse_outputs(text: str) -> dict[str, str]:
+    out, lines, i = {}, text.split("\n"), 0
+    while i < len(lines):
+        m = re.fullmatch(r"([\w-]+)<<(\S+)", lines[i])
+        if m:
+            j = lines.index(m[2], i + 1)
+            out[m[1]] = "\n".join(lines[i + 1:j])
+            i = j
+        i += 1
+    return out
+
+
+def run_action(tmp: Path, workspace: Path, event: str, payload: dict, server: GitHubServer,
+               *, sha: str | None = None, token: str = TOKEN, **inputs: str) -> Run:
+    """Run the container's entrypoint with the environment GitHub gives a Docker action."""
+    home = tmp / "home"
+    runner = tmp / "runner"
+    for d in (home, runner):
+        d.mkdir(exist_ok=True)
+    event_path = runner / "event.json"
+    event_path.write_text(json.dumps(payload), encoding="utf-8")
+    output, summary = runner / "output", runner / "summary"
+    for f in (output, summary):
+        f.write_text("", encoding="utf-8")
+    env = {
+        "PATH": os.environ["PATH"], "HOME": str(home), "HF_HUB_OFFLINE": "1",
+        "GITHUB_ACTIONS": "true", "CI": "true",
+        "GITHUB_EVENT_NAME": event, "GITHUB_EVENT_PATH": str(event_path),
+        "GITHUB_REPOSITORY": REPO, "GITHUB_REPOSITORY_OWNER": REPO.split("/")[0],
+        "GITHUB_WORKSPACE": str(workspace), "GITHUB_SHA": sha or "",
+        "GITHUB_API_URL": server.api_url, "GITHUB_SERVER_URL": server.server_url,
+        "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(output),
+        "GITHUB_RUN_ID": "4242", "GITHUB_TOKEN": token,
+        "INPUT_GITHUB-TOKEN": token, "INPUT_CONFIG": ".eval-firewall.yml",
+        "INPUT_COMMENT": "on-findings", "INPUT_CHECK-NAME": "eval-firewall",
+        "INPUT_FAIL-ON": "", "INPUT_REPORT-DIR": "eval-firewall-report",
+        "INPUT_CACHE-DIR": ".eval-firewall-cache",
+    }
+    env.update({f"INPUT_{k.upper().replace('_', '-')}": v for k, v in inputs.items()})
+    done = subprocess.run([str(CLI), "github"], cwd=workspace, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert token not in done.stdout and token not in done.stderr, "the token was printed"
+    assert "Traceback" not in done.stderr, done.stderr
+    return Run(done.returncode, done.stdout, done.stderr,
+               parse_outputs(output.read_text(encoding="utf-8")),
+               summary.read_text(encoding="utf-8"))
+
+
+# --- dataset repositories ------------------------------------------------------------------------
+
+# Overlap only (no provenance notes): every finding is a leak the test planted.
+CONFIG = BASIC_CONFIG + "  provenance:\n    enabled: false\n"
+TRAIN_ROWS = gsm8k("train", 400)
+EVAL_ROWS = gsm8k("test", 12)
+
+
+def dataset_repo(path: Path) -> tuple[Path, str]:
+    """A repository whose base commit is clean: returns (path, base sha)."""
+    path.mkdir(parents=True)
+    git_init(path)
+    write_jsonl(path / TRAIN, TRAIN_ROWS)
+    write_jsonl(path / EVAL, EVAL_ROWS)
+    (path / ".eval-firewall.yml").write_text(CONFIG, encoding="utf-8")
+    return path, git_commit(path, "base: clean eval set")
+
+
+def push_eval(path: Path, rows: list[dict], message: str, branch: str = "pr") -> str:
+    """Commit ``rows`` as the eval set on ``branch``; returns the commit."""
+    if git(path, "rev-parse", "--abbrev-ref", "HEAD") != branch:
+        existing = git(path, "branch", "--list", branch)
+        git(path, "checkout", "-q", *([] if existing else ["-b"]), branch)
+    write_jsonl(path / EVAL, rows)
+    return git_commit(path, message)
+
+
+def merge_checkout(path: Path, base: str, head: str) -> str:
+    """Check out what actions/checkout gives a pull_request run: refs/pull/N/merge."""
+    git(path, "checkout", "-q", "--detach", base)
+    git(path, "merge", "-q", "--no-ff", "-m", f"Merge {head} into {base}", head)
+    return git(path, "rev-parse", "HEAD")
+
+
+def leaks(*indices: int) -> list[dict]:
+    """The clean eval rows plus copies of train rows (exact leaks), one per index."""
+    return EVAL_ROWS + [TRAIN_ROWS[i] for i in indices]
+
+
+def leak_lines(n: int) -> list[int]:
+    return [len(EVAL_ROWS) + 1 + i for i in range(n)]
+
+
+def open_pr(tmp_path: Path, server: GitHubServer, rows: list[dict], number: int = 7):
+    ws, base = dataset_repo(tmp_path / "ws")
+    head = push_eval(ws, rows, "add eval rows")
+    server.add_pull(REPO, number, head, base)
+    merge = merge_checkout(ws, base, head)
+    payload = pr_payload("opened", number=number, head=head, base=base)
+    return ws, base, head, merge, payload
+
+
+# --- tests ---------------------------------------------------------------------------------------
+
+def test_one_comment_edited_in_place_then_fixed(tmp_path, github):
+    # Somebody else's comment carrying our marker must never be taken over.
+    github.add_comment(REPO, 7, "<!-- eval-firewall-comment: eval-firewall findings=9 -->\nhi",
+                       login="mallory")
+    ws, base, head1, merge1, payload = open_pr(tmp_path, github, leaks(0, 1))
+    first = run_action(tmp_path, ws, "pull_request", payload, github, sha=merge1)
+    assert first.code == 1, first.stderr
+    ours = [c for c in github.comments_on(REPO, 7) if c["user"]["login"] == "github-actions[bot]"]
+    assert len(ours) == 1
+    body = ours[0]["body"]
+    assert "eval-firewall: failed" in body
+    for line in leak_lines(2):      # new violations link to their exact line at the head commit
+        assert f"{github.server_url}/{REPO}/blob/{head1}/{EVAL}#L{line}" in body
+    assert "**What changed:**" in body and EVAL.split("/")[-1] in body
+    run1 = list(github.state.check_runs.values())[-1]
+    assert (run1["head_sha"], run1["conclusion"], run1["name"]) == (head1, "failure",
+                                                                     "eval-firewall")
+    assert sorted(a["start_line"] for a in run1["_annotations"]) == leak_lines(2)
+    assert {a["path"] for a in run1["_annotations"]} == {EVAL}
+    assert first.outputs["status"] == "fail"
+    assert first.outputs["findings"] == "2" and first.outputs["new-findings"] == "2"
+    assert first.outputs["report-path"] == "eval-firewall-report/report.json"
+    assert json.loads((ws / first.outputs["report-path"]).read_text())["summary"]["findings"] == 2
+    assert (ws / first.outputs["sarif-path"]).is_file()
+    assert "eval-firewall: failed" in first.summary
+
+    # Second push: one more leak. The same comment is edited; no second comment.
+    git(ws, "checkout", "-q", "pr")
+    head2 = push_eval(ws, leaks(0, 1, 2), "one more")
+    github.add_pull(REPO, 7, head2, base)
+    merge2 = merge_checkout(ws, base, head2)
+    second = run_action(tmp_path, ws, "pull_request",
+                        pr_payload("synchronize", number=7, head=head2, base=base, before=head1),
+                        github, sha=merge2)
+    assert second.code == 1
+    ours = [c for c in github.comments_on(REPO, 7) if c["user"]["login"] == "github-actions[bot]"]
+    assert len(ours) == 1 and ours[0]["_edits"] == 1
+    assert f"/blob/{head2}/{EVAL}#L{leak_lines(3)[-1]}" in ours[0]["body"]
+    assert second.outputs["findings"] == "3"
+    mallory = [c for c in github.comments_on(REPO, 7) if c["user"]["login"] == "mallory"]
+    assert mallory[0]["_edits"] == 0 and mallory[0]["body"].endswith("hi")
+
+    # Third push removes every leak: the comment says so, the check passes.
+    git(ws, "checkout", "-q", "pr")
+    head3 = push_eval(ws, EVAL_ROWS, "remove the leaks")
+    github.add_pull(REPO, 7, head3, base)
+    merge3 = merge_checkout(ws, base, head3)
+    third = run_action(tmp_path, ws, "pull_request",
+                       pr_payload("synchronize", number=7, head=head3, base=base, before=head2),
+                       github, sha=merge3)
+    assert third.code == 0, third.stderr
+    ours = [c for c in github.comments_on(REPO, 7) if c["user"]["login"] == "github-actions[bot]"]
+    assert len(ours) == 1 and ours[0]["_edits"] == 2
+    assert "**Fixed:** no findings any more" in ours[0]["body"]
+    assert "eval-firewall: passed" in ours[0]["body"]
+    run3 = list(github.state.check_runs.values())[-1]
+    assert (run3["head_sha"], run3["conclusion"]) == (head3, "success")
+    assert third.outputs["status"] == "pass" and third.outputs["findings"] == "0"
+
+
+def test_huge_report_is_cut_for_the_comment_and_annotated_in_batches(tmp_path, github):
+    n = 260
+    ws, base, head, merge, payload = open_pr(tmp_path, github, leaks(*range(n)))
+    run = run_action(tmp_path, ws, "pull_request", payload, github, sha=merge)
+    assert run.code == 1, run.stderr
+    (comment,) = github.comments_on(REPO, 7)
+    assert len(comment["body"]) <= 65_536
+    assert "job summary" in comment["body"] and f"/actions/runs/4242" in comment["body"]
+    assert f"of {n} findings" in comment["body"]
+    # The job summary has every finding.
+    assert all(f"{EVAL}#L{line})" in run.summary for line in leak_lines(n))
+    check = list(github.state.check_runs.values())[-1]
+    assert check["_batches"] == [50, 50, 50, 50, 50, 10]
+    assert sorted(a["start_line"] for a in check["_annotations"]) == leak_lines(n)
+    assert len(check["output"]["summary"]) <= 65_535
+    assert run.outputs["findings"] == str(n)
+
+
+def test_check_run_forbidden_falls_back_to_a_commit_status(tmp_path, github):
+    github.state.forbid_checks = True
+    ws, base, head, merge, payload = open_pr(tmp_path, github, leaks(3))
+    run = run_action(tmp_path, ws, "pull_request", payload, github, sha=merge,
+                     **{"check-name": "datasets / eval-firewall"})
+    assert run.code == 1
+    (status,) = github.state.statuses
+    assert (status["_sha"], status["state"], status["context"]) == (
+        head, "failure", "datasets / eval-firewall")
+    assert "1 failing finding" in status["description"]
+    assert not github.state.check_runs
+    assert "::warning::" in run.stdout and "checks: write" in run.stdout
+    assert len(github.comments_on(REPO, 7)) == 1      # the comment is still posted
+
+
+def test_read_only_token_on_a_branch_pull_request_names_the_permission(tmp_path, github):
+    github.state.read_only = True
+    ws, base, head, merge, payload = open_pr(tmp_path, github, leaks(3))
+    run = run_action(tmp_path, ws, "pull_request", payload, github, sha=merge)
+    assert run.code == 2
+    assert "statuses: write" in run.stderr
+    assert run.stdout.count("::error::") == 1
+    assert (ws / "eval-firewall-report/report.json").is_file()   # the report is kept anyway
+
+
+HOSTILE = ('<img src=x onerror=alert(1)> ![pixel](https://evil.example/p.png) '
+           '[click me](https://evil.example/login) @octocat please review #12 '
+           '<script>alert(1)</script> <!-- x --> | cell | `code` **bold**')
+
+
+def test_hostile_dataset_text_is_inert_everywhere(tmp_path, github):
+    train = TRAIN_ROWS + [{"question": HOSTILE, "answer": "42"}]
+    ws, base = dataset_repo(tmp_path / "ws")
+    write_jsonl(ws / TRAIN, train)
+    base = git_commit(ws, "hostile train row")
+    head = push_eval(ws, EVAL_ROWS + [{"question": HOSTILE, "answer": "42"}], "leak it")
+    github.add_pull(REPO, 7, head, base)
+    merge = merge_checkout(ws, base, head)
+    run = run_action(tmp_path, ws, "pull_request",
+                     pr_payload("reopened", number=7, head=head, base=base), github, sha=merge)
+    assert run.code == 1, run.stderr
+    (comment,) = github.comments_on(REPO, 7)
+    check = list(github.state.check_runs.values())[-1]
+    texts = {"comment": comment["body"], "summary": check["output"]["summary"],
+             "job summary": run.summary,
+             "annotations": json.dumps(check["_annotations"], ensure_ascii=False)}
+    assert "onerror" in comment["body"]          # the text is shown ...
+    for where, text in texts.items():            # ... but does nothing
+        if where != "annotations":               # plain text there: markup shows as text
+            assert "<img" not in text and "<script" not in text, where
+            assert "<!-- x" not in text, where
+            assert "](http" not in text.replace(f"]({github.server_url}", ""), where
+        assert "https://evil" not in text, where          # no autolink either
+        assert "@octocat" not in text, where     # a zero-width space keeps it from pinging
+        assert "#12" not in text, where
+    assert f"@{ZWSP}octocat" in check["_annotations"][0]["message"]
+    assert "https://evil" not in check["_annotations"][0]["message"]
+
+
+def test_fork_two_step(tmp_path, github):
+    # Step 1: `pull_request` from a fork. The token is read-only: audit, save, post nothing.
+    ws, base, head, merge, _ = open_pr(tmp_path, github, leaks(4, 5))
+    github.add_pull(REPO, 7, head, base, head_repo=FORK)
+    github.add_token("ghs_readonly", "github-actions[bot]", app=True)
+    payload = pr_payload("opened", number=7, head=head, base=base, head_repo=FORK)
+    first = run_action(tmp_path / "one", ws, "pull_request", payload, github, sha=merge,
+                       token="ghs_readonly") if (tmp_path / "one").mkdir() is None else None
+    assert first.code == 1, first.stderr
+    assert not github.requests("POST") and not github.requests("PATCH")
+    assert "fork" in first.stderr
+
+    # actions/upload-artifact + actions/download-artifact: the report directory, copied into
+    # the workspace of the trusted workflow_run job, which has no checkout of the PR at all.
+    trusted = tmp_path / "trusted"
+    shutil.copytree(ws / "eval-firewall-report", trusted / "eval-firewall-report")
+    (tmp_path / "two").mkdir()
+    second = run_action(tmp_path / "two", trusted, "workflow_run",
+                        workflow_run_payload(head=head, number=7, listed=False), github)
+    assert second.code == 1, second.stderr
+    (comment,) = github.comments_on(REPO, 7)
+    assert f"/blob/{head}/{EVAL}#L{leak_lines(2)[0]}" in comment["body"]
+    check = list(github.state.check_runs.values())[-1]
+    assert (check["head_sha"], check["conclusion"]) == (head, "failure")
+    assert sorted(a["start_line"] for a in check["_annotations"]) == leak_lines(2)
+    assert second.outputs["findings"] == "2"
+
+    # A forged artifact naming another pull request is refused, nothing posted.
+    github.add_pull(REPO, 8, "f" * 40, base)
+    context = trusted / "eval-firewall-report/pull-request.json"
+    data = json.loads(context.read_text())
+    context.write_text(json.dumps({**data, "pull_request": 8}))
+    writes = len(github.requests("POST")) + len(github.requests("PATCH"))
+    (tmp_path / "three").mkdir()
+    third = run_action(tmp_path / "three", trusted, "workflow_run",
+                       workflow_run_payload(head=head, number=7, listed=False), github)
+    assert third.code == 2 and "not posting" in third.stderr
+    assert len(github.requests("POST")) + len(github.requests("PATCH")) == writes
+
+
+def test_transient_failures_are_retried(tmp_path, github):
+    github.fail("POST", r"/issues/7/comments$", "5xx")
+    github.fail("GET", r"/issues/7/comments$", "5xx")
+    github.fail("POST", r"/check-runs$", "secondary")
+    ws, base, head, merge, payload = open_pr(tmp_path, github, leaks(6))
+    run = run_action(tmp_path, ws, "pull_request", payload, github, sha=merge)
+    assert run.code == 1, run.stderr
+    assert [r["status"] for r in github.requests("POST", r"/issues/7/comments$")] == [502, 201]
+    assert [r["status"] for r in github.requests("POST", r"/check-runs$")] == [403, 201]
+    assert len(github.comments_on(REPO, 7)) == 1 and len(github.state.check_runs) == 1
+
+
+def test_shallow_checkout_fetches_the_base_or_names_the_fetch_depth(tmp_path, github):
+    origin, base = dataset_repo(tmp_path / "origin")
+    push_eval(origin, leaks(7), "leak")
+    (origin / "NOTES.md").write_text("two commits on the branch\n", encoding="utf-8")
+    head = git_commit(origin, "notes")
+    merge = merge_checkout(origin, base, head)
+    git(origin, "update-ref", "refs/pull/7/merge", merge)
+    github.add_pull(REPO, 7, head, base)
+    payload = pr_payload("synchronize", number=7, head=head, base=base, before=base)
+
+    def clone(name: str, ref: str, depth: int) -> Path:
+        path = tmp_path / name
+        git(tmp_path, "clone", "-q", "--no-checkout", f"--depth={depth}",
+            f"file://{origin}", str(path))
+        git(path, "fetch", "-q", f"--depth={depth}", "origin", ref)
+        git(path, "checkout", "-q", "--detach", "FETCH_HEAD")
+        return path
+
+    # fetch-depth 1 with the origin reachable (checkout keeps its credentials): fetched.
+    fetched = clone("fetched", "refs/pull/7/merge", 1)
+    (tmp_path / "r1").mkdir()
+    ok = run_action(tmp_path / "r1", fetched, "pull_request", payload, github, sha=merge)
+    assert ok.code == 1, ok.stderr
+    assert ok.outputs["new-findings"] == "1"
+
+    # No way to fetch it: one line saying which fetch-depth to use.
+    offline = clone("offline", "refs/pull/7/merge", 1)
+    git(offline, "remote", "remove", "origin")
+    (tmp_path / "r2").mkdir()
+    bad = run_action(tmp_path / "r2", offline, "pull_request", payload, github, sha=merge)
+    assert bad.code == 2
+    (line,) = [l for l in bad.stderr.splitlines() if l.startswith("eval-firewall: error:")]
+    assert "fetch-depth: 2" in line and base[:7] in line
+
+    # The PR head checked out (not the merge), shallow: the merge base needs full history.
+    head_only = clone("head", head, 1)
+    git(head_only, "remote", "remove", "origin")
+    (tmp_path / "r3").mkdir()
+    bad = run_action(tmp_path / "r3", head_only, "pull_request", payload, github, sha=head)
+    assert bad.code == 2 and "fetch-depth: 0" in bad.stderr
+    assert len(github.requests("POST")) == 2        # the check and comment of the first run
+
+
+def test_push_audits_against_the_previous_commit_without_a_comment(tmp_path, github):
+    ws, base = dataset_repo(tmp_path / "ws")
+    git(ws, "checkout", "-q", "-b", "main-work")
+    after = push_eval(ws, leaks(8), "push a leak", branch="main-work")
+    # The runner's user owns the checkout, the container runs as root: git must be told the
+    # workspace is safe. Here the checkout is owned by someone else than the test's user.
+    if os.geteuid() == 0:
+        for p in [ws, *ws.rglob("*")]:
+            os.lchown(p, 4321, 4321)
+    run = run_action(tmp_path, ws, "push", push_payload(before=base, after=after), github,
+                     sha=after)
+    assert run.code == 1, run.stderr
+    assert not github.state.comments
+    check = list(github.state.check_runs.values())[-1]
+    assert (check["head_sha"], check["conclusion"]) == (after, "failure")
+    assert run.outputs["new-findings"] == "1"
+    assert "Compared with" in run.summary and base in run.summary
+
+
+def test_comment_never_and_events_without_work(tmp_path, github):
+    ws, base, head, merge, payload = open_pr(tmp_path, github, leaks(9))
+    run = run_action(tmp_path, ws, "pull_request", payload, github, sha=merge, comment="never")
+    assert run.code == 1 and not github.state.comments and len(github.state.check_runs) == 1
+    closed = {**payload, "action": "closed"}
+    (tmp_path / "closed").mkdir()
+    run = run_action(tmp_path / "closed", ws, "pull_request", closed, github, sha=merge)
+    assert run.code == 0 and "nothing to do" in run.stderr
+    (tmp_path / "bad").mkdir()
+    run = run_action(tmp_path / "bad", ws, "pull_request", payload, github, sha=merge,
+                     comment="sometimes")
+    assert run.code == 2 and "comment" in run.stderr and "sometimes" in run.stderr
