@@ -186,8 +186,9 @@ def _gate(compared: list[Compared], cfg: DisagreementConfig, skipped: Counter,
     d = sum(1 for c in compared if not c.agrees)
     limit = cfg.max_disagreement
     annotators = sorted({c.annotation.annotator for c in compared})
-    stats = [Stat("matcher", ", ".join(sorted({f"{m.kind} ({name})"
-                                               for name, m in matchers.items()}))),
+    used = sorted({c.row.dataset for c in compared})
+    stats = [Stat("matcher", ", ".join(f"{matchers[name].kind} ({name})" for name in used)
+                  or "—"),
              Stat("annotated rows", len({(c.row.dataset, c.row.row_id) for c in compared})),
              Stat("annotators", len(annotators)),
              Stat("answers compared", n),
