@@ -1,0 +1,102 @@
+"""The content-addressed cache: hits, misses, and corrupt or stale entries rebuilt, never trusted."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from eval_firewall.cache import Cache, CachedEmbedder, content_key
+from eval_firewall.progress import Progress
+
+
+class CountingEmbedder:
+    """A deterministic embedder that records what it was asked to encode."""
+
+    key = "counting-v1"
+    dim = 8
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def encode(self, texts):
+        self.calls.append(list(texts))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            out[i, len(text) % self.dim] = 1.0
+            out[i, (sum(map(ord, text))) % self.dim] += 0.5
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def test_arrays_round_trip(tmp_path):
+    cache = Cache(tmp_path)
+    key = content_key("x", 1)
+    assert cache.get_arrays("ns", key) is None
+    cache.put_arrays("ns", key, a=np.arange(5), b=np.eye(2, dtype=np.float32))
+    got = Cache(tmp_path).get_arrays("ns", key)
+    assert got["a"].tolist() == [0, 1, 2, 3, 4]
+    assert got["b"].dtype == np.float32
+
+
+def test_corrupt_entry_is_detected_deleted_and_reported(tmp_path):
+    stream = io.StringIO()
+    cache = Cache(tmp_path, Progress(stream=stream))
+    cache.put_arrays("ns", "k1", a=np.arange(1000))
+    (entry,) = list((tmp_path / "ns").rglob("k1.npz"))
+    data = bytearray(entry.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    entry.write_bytes(bytes(data))
+    assert cache.get_arrays("ns", "k1") is None
+    assert not entry.exists()
+    assert "is corrupt" in stream.getvalue()
+    assert cache.rebuilt == 1
+
+
+def test_entry_of_another_format_is_not_trusted(tmp_path):
+    cache = Cache(tmp_path)
+    cache.put_json("ns", "k", {"v": 1})
+    (summary,) = list((tmp_path / "ns").rglob("k.json.sum"))
+    summary.write_text(summary.read_text().replace("cache/1", "cache/0"))
+    assert cache.get_json("ns", "k") is None
+
+
+def test_missing_checksum_is_not_trusted(tmp_path):
+    cache = Cache(tmp_path)
+    cache.put_json("ns", "k", [1, 2])
+    next((tmp_path / "ns").rglob("k.json.sum")).unlink()
+    assert cache.get_json("ns", "k") is None
+
+
+def test_disabled_cache_stores_nothing(tmp_path):
+    cache = Cache(None)
+    cache.put_json("ns", "k", 1)
+    assert cache.get_json("ns", "k") is None
+
+
+def test_cached_embedder_encodes_each_text_once_across_runs(tmp_path):
+    inner = CountingEmbedder()
+    first = CachedEmbedder(inner, Cache(tmp_path)).encode(["a", "bb", "a", "ccc"])
+    assert inner.calls == [["a", "bb", "ccc"]]
+    assert np.allclose(first, inner.encode(["a", "bb", "a", "ccc"]))
+    inner.calls.clear()
+    again = CachedEmbedder(inner, Cache(tmp_path))
+    second = again.encode(["ccc", "dddd", "a"])
+    assert inner.calls == [["dddd"]]
+    assert np.allclose(second, inner.encode(["ccc", "dddd", "a"]))
+
+
+def test_cached_embedder_recomputes_after_corruption(tmp_path):
+    inner = CountingEmbedder()
+    CachedEmbedder(inner, Cache(tmp_path)).encode(["one", "two"])
+    for shard in (tmp_path / "embeddings").rglob("*.npz"):
+        shard.write_bytes(b"garbage")
+    inner.calls.clear()
+    vectors = CachedEmbedder(inner, Cache(tmp_path)).encode(["one", "two"])
+    assert inner.calls == [["one", "two"]]
+    assert vectors.shape == (2, 8)
+
+
+def test_content_keys_do_not_collide_on_concatenation():
+    keys = {content_key("a", "b"), content_key("ab"), content_key("a", "", "b"), content_key("ab", "")}
+    assert len(keys) == 4
+    assert content_key("a", "b") == content_key("a", "b")
