@@ -53,13 +53,16 @@ def _audit(settings: Settings, event: PullRequestEvent | PushEvent) -> int:
     if isinstance(event, PullRequestEvent):
         base = gitops.resolve_base(workspace, event.base_sha,
                                    what=f"pull request #{event.number}'s base commit")
-        subject = Subject(event.head_sha, event.number,
-                          post=not (event.name == "pull_request" and event.is_fork))
+        fork = event.name == "pull_request" and event.is_fork
+        subject = Subject(event.head_sha, event.number, post=settings.post and not fork)
+        if fork:
+            log("pull request from a fork: its token is read-only, so nothing is posted; "
+                f"the report in {settings.report_dir}/ is for the workflow_run step to post")
     else:
         base = (gitops.resolve_base(workspace, event.before, what="the previous commit")
                 if event.before else None)
         subject = Subject(event.after or settings.sha or gitops.head_sha(workspace), None,
-                          post=True)
+                          post=settings.post)
 
     config = _config(settings, event)
     report = run_audits(config, progress=Progress(enabled=True), base=base,
@@ -69,9 +72,8 @@ def _audit(settings: Settings, event: PullRequestEvent | PushEvent) -> int:
     target = comment.Target(settings.server_url, settings.repository, subject.head_sha, prefix)
     context = artifact.RunContext(repository=settings.repository, head_sha=subject.head_sha,
                                   pull_request=subject.pull_request, path_prefix=prefix)
-    if not subject.post:
-        log("pull request from a fork: its token is read-only, so nothing is posted; the "
-            f"report is in {settings.report_dir}/ for the workflow_run step to post")
+    if not settings.post:
+        log(f"post: false, so nothing is posted; the report is in {settings.report_dir}/")
     return _finish(settings, report, target, context, subject)
 
 

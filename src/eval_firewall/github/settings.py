@@ -27,6 +27,7 @@ INPUTS = {
     "check-name": ("check_name", "eval-firewall"),
     "report-dir": ("report_dir", "eval-firewall-report"),
     "cache-dir": ("cache_dir", ".eval-firewall-cache"),
+    "post": ("post", "true"),
 }
 
 
@@ -42,6 +43,7 @@ class Settings(BaseModel):
     check_name: str
     report_dir: str
     cache_dir: str | None
+    post: bool                       # false: audit and save the report only (fork step one)
 
     event_name: str
     event_path: Path
@@ -95,6 +97,11 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         values["token"] = env.get("GITHUB_TOKEN", "")
     values["fail_on"] = values["fail_on"] or None
     values["cache_dir"] = values["cache_dir"] or None
+    post = str(values["post"]).lower()
+    if post not in ("true", "false"):
+        raise UserError(f"invalid input: must be true or false (got {values['post']!r})",
+                        field="post")
+    values["post"] = post == "true"
     repository = _required(env, "GITHUB_REPOSITORY")
     if repository.count("/") != 1:
         raise UserError(f"GITHUB_REPOSITORY must be owner/name (got {repository!r})")
