@@ -62,7 +62,7 @@ after before when while for from to of with by as so then
 PREAMBLES = (
     "Please read the following question carefully.",
     "Here is a question for you to solve.",
-    "Take your time with this one.",
+    "Take your time with this question.",
     "The following is a practice question.",
     "Consider the question below.",
     "Here is a word problem.",
