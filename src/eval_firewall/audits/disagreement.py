@@ -19,6 +19,7 @@ Rules:
 from __future__ import annotations
 
 import math
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -257,7 +258,8 @@ def _kappa_stats(compared: list[Compared], annotators: list[str],
     out = []
     for name in annotators:
         mine = [c for c in compared if c.annotation.annotator == name]
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # one category: kappa is undefined (nan)
             value = cohen_kappa_score([key(c, c.row.label) for c in mine],
                                       [key(c, c.annotation.answer) for c in mine])
         out.append(Stat(f"Cohen's kappa ({name} vs labels)", _kappa(float(value))))
