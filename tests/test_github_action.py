@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
-from conftest import BASIC_CONFIG, WEBHOOKS, git, git_commit, git_init, gsm8k, write_jsonl
+from conftest import BASIC_CONFIG, ROOT, WEBHOOKS, git, git_commit, git_init, gsm8k, write_jsonl
 from github_server import GitHubServer
 
 REPO = "octo-org/datasets"
@@ -224,6 +225,8 @@ def test_one_comment_edited_in_place_then_fixed(tmp_path, github):
     assert json.loads((ws / first.outputs["report-path"]).read_text())["summary"]["findings"] == 2
     assert (ws / first.outputs["sarif-path"]).is_file()
     assert "eval-firewall: failed" in first.summary
+    action = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
+    assert set(first.outputs) == set(action["outputs"])      # every documented output, only
 
     # Second push: one more leak. The same comment is edited; no second comment.
     git(ws, "checkout", "-q", "pr")
@@ -462,3 +465,29 @@ def test_comment_never_and_events_without_work(tmp_path, github):
     run = run_action(tmp_path / "bad", ws, "pull_request", payload, github, sha=merge,
                      comment="sometimes")
     assert run.code == 2 and "comment" in run.stderr and "sometimes" in run.stderr
+
+
+def test_two_step_with_post_false_for_a_branch_pull_request(tmp_path):
+    server = GitHubServer().start()
+    try:
+        server.add_repo(REPO)
+        server.add_token(TOKEN, "github-actions[bot]", app=True)
+        ws, base, head, merge, payload = open_pr(tmp_path, server, leaks(10), number=2)
+        (tmp_path / "one").mkdir()
+        first = run_action(tmp_path / "one", ws, "pull_request", payload, server, sha=merge,
+                           post="false")
+        assert first.code == 1 and not server.state.log     # not a single request
+        (tmp_path / "two").mkdir()
+        trusted = tmp_path / "trusted"
+        shutil.copytree(ws / "eval-firewall-report", trusted / "eval-firewall-report")
+        # GitHub lists a branch pull request in the workflow_run payload: no lookup needed.
+        second = run_action(tmp_path / "two", trusted, "workflow_run",
+                            workflow_run_payload(head=head, number=2, listed=True), server,
+                            **{"fail-on": "never"})
+        assert second.code == 0, second.stderr           # the trusted side's fail-on wins
+        assert not server.requests("GET", r"/pulls/")
+        (comment,) = server.comments_on(REPO, 2)
+        assert "eval-firewall: passed" in comment["body"]
+        assert list(server.state.check_runs.values())[0]["conclusion"] == "neutral"
+    finally:
+        server.stop()

@@ -50,9 +50,13 @@ class _PushPayload(_Loose):
     after: str
 
 
+class _Commit(_Loose):
+    sha: str
+
+
 class _RunPull(_Loose):
     number: int
-    head: _Branch
+    head: _Commit          # its repo has no full_name in workflow_run payloads
 
 
 class _WorkflowRun(_Loose):

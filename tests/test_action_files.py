@@ -1,0 +1,135 @@
+"""The action's files: Dockerfile lint, action.yml and the README's workflows against GitHub's
+schemas (check-jsonschema's vendored copies: no network), and inputs/outputs kept in sync."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT
+from eval_firewall.github.settings import INPUTS
+
+BIN = Path(sys.executable).parent
+# Any attempt to reach the network fails fast: the checks must work offline.
+OFFLINE = {**os.environ, "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
+           "NO_PROXY": ""}
+
+
+def _run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / args[0]), *args[1:]], cwd=cwd, env=OFFLINE,
+                          capture_output=True, text=True, timeout=120)
+
+
+def action() -> dict:
+    return yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
+
+
+def readme_section(name: str) -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("## GitHub Action")
+    end = text.index("\n## ", start + 1)
+    return text[start:end]
+
+
+def readme_workflows() -> list[str]:
+    blocks = re.findall(r"```yaml\n(.*?)```", readme_section("action"), re.S)
+    return [b for b in blocks if re.search(r"^on:", b, re.M)]
+
+
+def test_dockerfile_passes_hadolint(tmp_path):
+    done = _run("hadolint", "Dockerfile")
+    assert done.returncode == 0, done.stdout + done.stderr
+    # ... and hadolint really checks: a sloppy Dockerfile fails.
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python\nRUN apt-get install git\nRUN pip install torch\n")
+    done = _run("hadolint", str(bad))
+    assert done.returncode != 0 and "DL3006" in done.stdout and "DL3013" in done.stdout
+
+
+def test_dockerfile_bakes_the_model_in_and_runs_the_action():
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert re.search(r"^FROM python:3\.11-slim", text, re.M)
+    assert "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in text
+    assert '".[model]"' in text and "HF_HUB_OFFLINE=1" in text
+    assert 'ENTRYPOINT ["eval-firewall", "github"]' in text
+    assert not re.search(r"^USER ", text, re.M)     # GitHub: Docker actions run as root
+    # Everything COPY needs survives .dockerignore, and exists.
+    kept = [l[1:].rstrip("/") for l in (ROOT / ".dockerignore").read_text().splitlines()
+            if l.startswith("!")]
+    for line in re.findall(r"^COPY (.+) \S+$", text, re.M):
+        for source in line.split():
+            assert (ROOT / source).exists(), source
+            assert source.rstrip("/") in kept, f"{source} is excluded by .dockerignore"
+    # The pins cover the runtime dependencies the package declares.
+    pins = {l.split("==")[0] for l in (ROOT / "docker/constraints.txt").read_text().splitlines()
+            if "==" in l}
+    import tomllib
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = {re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0].lower().replace("_", "-") for d in deps}
+    assert names <= pins, f"not pinned in docker/constraints.txt: {sorted(names - pins)}"
+
+
+def test_action_yml_matches_the_github_actions_schema():
+    done = _run("check-jsonschema", "--builtin-schema", "vendor.github-actions", "action.yml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    spec = action()
+    assert spec["runs"] == {"using": "docker", "image": "Dockerfile"}
+
+
+def test_action_inputs_are_the_ones_the_code_reads():
+    inputs = action()["inputs"]
+    assert set(inputs) == set(INPUTS)
+    for name, (_, default) in INPUTS.items():
+        expected = "${{ github.token }}" if name == "github-token" else default
+        assert str(inputs[name].get("default", "")) == expected, name
+    for name in ("github-token", "config", "fail-on", "comment", "check-name"):
+        assert name in inputs
+
+
+def test_readme_documents_every_input_and_output():
+    section = readme_section("action")
+    spec = action()
+    for name in [*spec["inputs"], *spec["outputs"]]:
+        assert f"| `{name}` |" in section, name
+    for name in ("status", "findings", "new-findings", "report-path"):
+        assert name in spec["outputs"]
+
+
+def test_readme_workflows_match_the_github_workflows_schema(tmp_path):
+    workflows = readme_workflows()
+    assert len(workflows) == 3     # the main workflow and the two of the fork set-up
+    paths = []
+    for i, text in enumerate(workflows):
+        path = tmp_path / f"workflow{i}.yml"
+        path.write_text(text, encoding="utf-8")
+        paths.append(str(path))
+    done = _run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *paths)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # ... and the schema really checks: a workflow with a typo fails.
+    broken = tmp_path / "broken.yml"
+    broken.write_text(workflows[0].replace("runs-on:", "run-on:"), encoding="utf-8")
+    done = _run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", str(broken))
+    assert done.returncode == 1
+
+
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_readme_workflows_use_the_action_as_documented(index):
+    workflow = yaml.safe_load(readme_workflows()[index])
+    steps = [s for job in workflow["jobs"].values() for s in job["steps"]]
+    uses = [s["uses"] for s in steps]
+    assert "eval-firewall/eval-firewall@v1" in uses
+    ours = next(s for s in steps if s["uses"].startswith("eval-firewall/"))
+    assert set(ours.get("with", {})) <= set(action()["inputs"])
+    events = workflow[True] if True in workflow else workflow["on"]   # YAML 1.1: on == True
+    if "workflow_run" in events:
+        assert not any(u.startswith("actions/checkout") for u in uses)  # nothing from the PR
+        assert workflow["permissions"]["actions"] == "read"
+    else:
+        checkout = next(s for s in steps if s["uses"].startswith("actions/checkout"))
+        assert checkout["with"]["fetch-depth"] == 2
