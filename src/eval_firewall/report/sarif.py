@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from typing import Any
+from urllib.parse import quote
 
 from ..findings import Finding, Report, Severity
 from ..rules import RULES
@@ -15,7 +16,9 @@ LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTICE:
 
 
 def _location(path: str, line: int | None, *, parquet: bool = False) -> dict[str, Any]:
-    physical: dict[str, Any] = {"artifactLocation": {"uri": path, "uriBaseId": "%SRCROOT%"}}
+    # A URI reference: spaces, '#', brackets and non-ASCII letters in a file name are escaped.
+    uri = quote(path, safe="/")
+    physical: dict[str, Any] = {"artifactLocation": {"uri": uri, "uriBaseId": "%SRCROOT%"}}
     if line and not parquet:
         physical["region"] = {"startLine": line}
     return {"physicalLocation": physical}
