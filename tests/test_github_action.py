@@ -388,6 +388,7 @@ def test_transient_failures_are_retried(tmp_path, github):
     assert run.code == 1, run.stderr
     assert [r["status"] for r in github.requests("POST", r"/issues/7/comments$")] == [502, 201]
     assert [r["status"] for r in github.requests("POST", r"/check-runs$")] == [403, 201]
+    assert "eval-firewall: GitHub: Retrying after 1 seconds" in run.stderr
     assert len(github.comments_on(REPO, 7)) == 1 and len(github.state.check_runs) == 1
 
 
@@ -491,3 +492,22 @@ def test_two_step_with_post_false_for_a_branch_pull_request(tmp_path):
         assert list(server.state.check_runs.values())[0]["conclusion"] == "neutral"
     finally:
         server.stop()
+
+
+def test_pull_request_target_never_runs_the_config_command(tmp_path, github):
+    ws, base, head, merge, payload = open_pr(tmp_path, github, leaks(11))
+    # The pull request adds a prediction command to the config: it must not run.
+    git(ws, "checkout", "-q", "pr")
+    marker = tmp_path / "PWNED"
+    (ws / ".eval-firewall.yml").write_text(
+        CONFIG + f"  invariance:\n    command: touch {marker}\n", encoding="utf-8")
+    head = git_commit(ws, "config: run my script")
+    github.add_pull(REPO, 7, head, base)
+    run = run_action(tmp_path, ws, "pull_request_target",
+                     pr_payload("opened", number=7, head=head, base=base), github, sha=base)
+    assert run.code == 1, run.stderr
+    assert not marker.exists()
+    report = json.loads((ws / "eval-firewall-report/report.json").read_text())
+    (inv,) = [a for a in report["audits"] if a["audit"] == "invariance"]
+    assert inv["skipped"]
+    assert len(github.comments_on(REPO, 7)) == 1

@@ -7,6 +7,8 @@ limits) are retried with backoff by PyGithub's ``GithubRetry``; what is left bec
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -32,7 +34,27 @@ class Forbidden(GitHubError):
     """403/404 on a write: the token lacks a permission."""
 
 
+class _RetryLog(logging.Filter):
+    """PyGithub's retry messages, minus the expected 403 of ``GET /user`` for GITHUB_TOKEN."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("Request GET ") and "/user failed with 403" in message)
+
+
+def _show_retries() -> None:
+    logger = logging.getLogger("github.GithubRetry")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("eval-firewall: GitHub: %(message)s"))
+        handler.addFilter(_RetryLog())
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 def client(token: str, api_url: str, *, retries: int = 5) -> Github:
+    _show_retries()
     if not token:
         raise UserError("no GitHub token: the github-token input is empty",
                         field="github-token", hint="its default is ${{ github.token }}")

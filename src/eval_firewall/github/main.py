@@ -64,10 +64,13 @@ def _audit(settings: Settings, event: PullRequestEvent | PushEvent) -> int:
         subject = Subject(event.after or settings.sha or gitops.head_sha(workspace), None,
                           post=settings.post)
 
-    config = _config(settings, event)
+    config = _config(settings)
+    # The invariance audit's prediction command comes from the config: a pull request's
+    # config is its author's, so it never runs for one; a push's config is the branch's own.
     report = run_audits(config, progress=Progress(enabled=True), base=base,
                         cache_dir=settings.in_workspace(settings.cache_dir)
-                        if settings.cache_dir else None)
+                        if settings.cache_dir else None,
+                        allow_commands=isinstance(event, PushEvent))
     prefix = _prefix(config, workspace)
     target = comment.Target(settings.server_url, settings.repository, subject.head_sha, prefix)
     context = artifact.RunContext(repository=settings.repository, head_sha=subject.head_sha,
@@ -122,19 +125,10 @@ def _pull_request_of(settings: Settings, event: WorkflowRunEvent,
     return context.pull_request
 
 
-def _config(settings: Settings, event: PullRequestEvent | PushEvent) -> Config:
+def _config(settings: Settings) -> Config:
     config = load_config(settings.in_workspace(settings.config))
     if settings.fail_on:
         config = config.model_copy(update={"fail_on": settings.fail_on})
-    invariance = config.audits.invariance
-    if isinstance(event, PullRequestEvent) and event.name == "pull_request_target" \
-            and invariance.command:
-        # pull_request_target runs with a write token: never run a command the PR can edit.
-        command("warning", "pull_request_target: audits.invariance.command is not run (it "
-                "would execute code from the pull request with a write token)")
-        audits = config.audits.model_copy(
-            update={"invariance": invariance.model_copy(update={"command": None})})
-        config = config.model_copy(update={"audits": audits})
     return config
 
 
