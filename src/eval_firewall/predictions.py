@@ -77,7 +77,7 @@ def read_predictions(path: Path, display: str) -> dict[str, Prediction]:
                 if not line.strip():
                     continue
                 try:
-                    record = json.loads(line)
+                    record = json.loads(line.rstrip("\r\n"))
                 except json.JSONDecodeError as exc:
                     raise UserError(f"invalid JSON: {exc.msg} (column {exc.colno})",
                                     path=display, line=number) from None
