@@ -65,7 +65,7 @@ class Cache:
 
     def _discard(self, path: Path, why: str) -> None:
         self.rebuilt += 1
-        self.progress.note(f"cache entry {path.name} {why}: recomputing it")
+        self.progress.warn(f"cache entry {path.name} {why}: recomputing it")
         for p in (path, path.with_name(path.name + ".sum")):
             p.unlink(missing_ok=True)
 

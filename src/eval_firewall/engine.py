@@ -12,14 +12,18 @@ from pathlib import Path
 from . import __version__
 from .annotations import load_annotations
 from .audits import disagreement, invariance, overlap, provenance, schema
+from .cache import Cache
 from .changes import Changes, load_base, mark_new, scratch_dir
+from .incremental import overlap_hits
+from .normalize import normalize
 from .config import Config
 from .datasets import LoadedDataset, load_dataset
 from .errors import UserError
-from .findings import AuditResult, DatasetSummary, Report, status_of
+from .findings import AuditResult, DatasetSummary, Report, Stat, status_of
 from .perturb import perturb_rows
 from .predictions import load_predictions
 from .progress import Progress
+from .rows import Row
 
 
 def load_all(config: Config, progress: Progress) -> dict[str, LoadedDataset]:
@@ -50,8 +54,9 @@ def run_audits(config: Config, *, progress: Progress | None = None,
 
     results: list[AuditResult] = [schema.audit(list(loaded.values()), config.invalid_rows)]
     audits = config.audits
+    cache = Cache(cache_dir, progress)
     if audits.overlap.enabled:
-        results.append(overlap.audit(evals, train, audits.overlap, progress=progress))
+        results.append(_overlap(config, evals, train, changes, cache, progress))
     if audits.provenance.enabled:
         results.append(provenance.audit(list(loaded.values()), audits.provenance))
     if audits.disagreement.enabled:
@@ -73,6 +78,30 @@ def run_audits(config: Config, *, progress: Progress | None = None,
         version=__version__,
         config_path=config.source,
     )
+
+
+def _overlap(config: Config, evals: list[Row], train: list[Row], changes: Changes | None,
+             cache: Cache, progress: Progress) -> AuditResult:
+    """The overlap audit, searching only rows the cache has no result for."""
+    cfg = config.audits.overlap
+    with progress.stage("normalize", total=len(evals) + len(train)) as stage:
+        eval_norm = [normalize(r.text) for r in evals]
+        train_norm = [normalize(r.text) for r in train]
+        stage.advance(len(evals) + len(train))
+    base_train = None
+    if changes is not None:
+        base_train = [r for d in changes.base_datasets.values() if d.role == "train"
+                      for r in d.rows]
+    paraphrases = None
+    hits, searched = overlap_hits(evals, eval_norm, train, train_norm, cfg, cache,
+                                  base_train=base_train, paraphrases=paraphrases,
+                                  progress=progress)
+    result = overlap.audit(evals, train, cfg, eval_norm=eval_norm, hits=hits,
+                           paraphrases=paraphrases, progress=progress)
+    if cache.enabled:
+        result.stats.append(Stat("eval rows searched in this run", searched.searched))
+        result.stats.append(Stat("eval rows with a cached result", searched.reused))
+    return result
 
 
 def _eval_dataset(config: Config, loaded: dict[str, LoadedDataset], which: str) -> LoadedDataset:

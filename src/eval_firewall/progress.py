@@ -20,6 +20,10 @@ class Progress:
         if self.enabled:
             print(f"eval-firewall: {message}", file=self.stream, flush=True)
 
+    def warn(self, message: str) -> None:
+        """Shown even when progress is off: something the user should know about."""
+        print(f"eval-firewall: warning: {message}", file=self.stream, flush=True)
+
     @contextmanager
     def stage(self, name: str, total: int | None = None) -> Iterator["_Stage"]:
         stage = _Stage(self, name, total)

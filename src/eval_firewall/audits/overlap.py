@@ -47,8 +47,10 @@ class Hit:
         return (STRENGTH[self.rule], -self.score) < (STRENGTH[other.rule], -other.score)
 
 
-# Paraphrase search: (eval texts, indices to skip) -> {eval index: (train index, cosine)}.
+# Paraphrase search over one train set: (eval texts, eval indices to skip) ->
+# {eval index: (train index, cosine)}; a factory builds one from the train texts.
 ParaphraseSearch = Callable[[Sequence[str], set[int]], dict[int, tuple[int, float]]]
+ParaphraseFactory = Callable[[Sequence[str]], ParaphraseSearch]
 
 
 def lexical_similarity(a: str, b: str) -> float:
@@ -64,8 +66,10 @@ def _percent(score: float) -> str:
 class TrainSide:
     """What queries against the train rows need, built once (and cacheable by the engine)."""
 
-    def __init__(self, norm: Sequence[str], lexical: LexicalIndex | None = None) -> None:
+    def __init__(self, norm: Sequence[str], texts: Sequence[str] | None = None,
+                 lexical: LexicalIndex | None = None) -> None:
         self.norm = norm
+        self.texts = texts if texts is not None else norm
         if lexical is not None:
             self.__dict__["lexical"] = lexical
 
@@ -112,7 +116,7 @@ def near_matches(eval_norm: Sequence[str], train: TrainSide | Sequence[str], thr
 
 
 def find_overlaps(eval_norm: Sequence[str], eval_text: Sequence[str], train: TrainSide,
-                  cfg: OverlapConfig, *, paraphrases: ParaphraseSearch | None = None,
+                  cfg: OverlapConfig, *, paraphrases: ParaphraseFactory | None = None,
                   progress: Progress | None = None) -> dict[int, Hit]:
     """The strongest overlap of each eval row with the train rows (rows without one are absent)."""
     progress = progress or Progress(enabled=False)
@@ -128,7 +132,8 @@ def find_overlaps(eval_norm: Sequence[str], eval_text: Sequence[str], train: Tra
                 hits[i] = Hit("near-duplicate", j, score)
             stage.advance(len(eval_norm))
     if paraphrases is not None and cfg.semantic.enabled and train.norm:
-        for i, (j, score) in paraphrases(eval_text, set(hits)).items():
+        search = paraphrases(train.texts)
+        for i, (j, score) in search(eval_text, set(hits)).items():
             hits[i] = Hit("paraphrase", j, score)
     return hits
 
@@ -177,7 +182,7 @@ def _finding(hit: Hit, row: Row, match: Row) -> Finding:
 
 def audit(evals: Sequence[Row], train: Sequence[Row], cfg: OverlapConfig, *,
           eval_norm: Sequence[str] | None = None, train_side: TrainSide | None = None,
-          hits: dict[int, Hit] | None = None, paraphrases: ParaphraseSearch | None = None,
+          hits: dict[int, Hit] | None = None, paraphrases: ParaphraseFactory | None = None,
           progress: Progress | None = None) -> AuditResult:
     """Overlap findings for ``evals`` against ``train``.
 
@@ -192,7 +197,8 @@ def audit(evals: Sequence[Row], train: Sequence[Row], cfg: OverlapConfig, *,
     if hits is None:
         if train_side is None:
             with progress.stage("normalize train", total=len(train)) as stage:
-                train_side = TrainSide([normalize(r.text) for r in train])
+                train_side = TrainSide([normalize(r.text) for r in train],
+                                       [r.text for r in train])
                 stage.advance(len(train))
         hits = find_overlaps(eval_norm, [r.text for r in evals], train_side, cfg,
                              paraphrases=paraphrases, progress=progress)
@@ -217,7 +223,7 @@ def audit(evals: Sequence[Row], train: Sequence[Row], cfg: OverlapConfig, *,
     stats = [Stat("eval rows checked", len(evals)), Stat("train rows indexed", len(train)),
              Stat("exact duplicates of train rows", rules.count("exact-duplicate")),
              Stat("near-duplicates of train rows", rules.count("near-duplicate"))]
-    if cfg.semantic.enabled and paraphrases is not None:
+    if cfg.semantic.enabled:
         stats.append(Stat("paraphrases of train rows", rules.count("paraphrase")))
     stats.append(Stat("duplicates inside the eval set", within))
     return AuditResult(AUDIT, "Overlap", findings, stats)

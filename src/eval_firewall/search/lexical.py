@@ -42,6 +42,9 @@ class LexicalIndex:
     """Index over already-normalized texts; ``candidates`` returns the top-k row indices."""
 
     def __init__(self, texts: Sequence[str]) -> None:
+        self._build(texts)
+
+    def _build(self, texts: Sequence[str]) -> None:
         self.size = len(texts)
         matrix = _vectorizer().transform(texts)                  # rows x features, CSR
         df = np.bincount(matrix.indices, minlength=N_FEATURES)
@@ -52,6 +55,25 @@ class LexicalIndex:
         matrix.eliminate_zeros()
         l2_normalize(matrix, copy=False)
         self._matrix_t = matrix.T.tocsr()                          # features x rows
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The index as plain arrays (for the cache)."""
+        m = self._matrix_t
+        nonzero = np.flatnonzero(self.idf)
+        return {"size": np.array([self.size]), "idf_at": nonzero, "idf": self.idf[nonzero],
+                "data": m.data, "indices": m.indices, "indptr": m.indptr}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "LexicalIndex":
+        from scipy import sparse
+
+        index = cls.__new__(cls)
+        index.size = int(arrays["size"][0])
+        index.idf = np.zeros(N_FEATURES, dtype=np.float32)
+        index.idf[arrays["idf_at"]] = arrays["idf"]
+        index._matrix_t = sparse.csr_matrix(
+            (arrays["data"], arrays["indices"], arrays["indptr"]), shape=(N_FEATURES, index.size))
+        return index
 
     def candidates(self, queries: Sequence[str], k: int) -> list[np.ndarray]:
         """For each query, up to ``k`` row indices sharing informative words, best first."""
