@@ -67,8 +67,8 @@ def client(token: str, api_url: str, *, retries: int = 5) -> Github:
 def _message(exc: GithubException) -> str:
     data = exc.data if isinstance(exc.data, dict) else {}
     text = str(data.get("message") or exc.message or "")
-    details = [str(e.get("message") or e.get("code") or "") for e in data.get("errors", [])
-               if isinstance(e, dict)]
+    details = [str(e.get("message") or f"{e.get('field', '')}: {e.get('code', 'invalid')}")
+               for e in data.get("errors", []) if isinstance(e, dict)]
     return "; ".join(t for t in [text, *details] if t)[:300]
 
 

@@ -57,10 +57,6 @@ class Settings(BaseModel):
     run_id: str | None
 
     @property
-    def owner(self) -> str:
-        return self.repository.split("/", 1)[0]
-
-    @property
     def run_url(self) -> str | None:
         if not self.run_id:
             return None
