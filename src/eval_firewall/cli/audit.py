@@ -9,6 +9,7 @@ import click
 
 from ..config import load_config
 from ..engine import run_audits
+from ..errors import UserError
 from ..progress import Progress
 from ..report import FORMATS, render
 from . import main
@@ -55,10 +56,12 @@ def audit(config_path: Path | None, fmt: str, output: Path | None, fail_on: str 
     text = render(report, fmt)
     if output:
         try:
-            output.parent.mkdir(parents=True, exist_ok=True)
+            if not output.parent.exists():
+                output.parent.mkdir(parents=True)
             output.write_text(text, encoding="utf-8")
         except OSError as exc:
-            raise click.UsageError(f"cannot write {output}: {exc}") from None
+            raise UserError(f"cannot write the report: {exc.strerror or exc}",
+                            path=str(output)) from None
     else:
         click.echo(text, nl=False)
     sys.exit(0 if report.status == "pass" else 1)
