@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import ROOT, gsm8k, write_jsonl
-from eval_firewall.audits.invariance import audit
+from eval_firewall.audits.invariance import audit, describe_change
 from eval_firewall.cli import main
 from eval_firewall.config import InvarianceConfig, OverlapConfig, load_config
 from eval_firewall.engine import run_audits
@@ -76,13 +76,30 @@ def test_accuracy_per_kind_and_flips():
     flips = [f for f in result.findings if f.rule == "answer-flip"]
     assert sorted(f.match.row_id for f in flips) == sorted(flipped)
     f = next(f for f in flips if f.match.row_id == "g001~preamble")
+    preamble = f.match.text[:-len(rows[1].text) - 1]
     assert f.message == (f"answer changed under preamble: '-7' (wrong) on the original, "
-                         f"'{answer_of(rows[1])}' (right) on the variant g001~preamble")
+                         f"'{answer_of(rows[1])}' (right) on the variant g001~preamble "
+                         f"(added: {preamble})")
     assert (f.path, f.line, f.row_id, f.severity) == ("data/eval.jsonl", 2, "g001",
                                                        Severity.NOTICE)
     assert f.text == rows[1].text and f.match.text.endswith(rows[1].text)
     assert not any(f.rule == "invariance-flip-rate" for f in result.findings)
     assert result.verdict.startswith("Pass: ")
+
+
+@pytest.mark.parametrize("original, variant, kind, said", [
+    ("Tom buys a big car, and a bag.", "Tom purchases a large car, and a sack.", "synonym",
+     "buys → purchases, big → large, bag → sack"),
+    ("Tom has 3. How many?", "Please read this. Tom has 3. How many?", "preamble",
+     "added: Please read this."),
+    ("The cat sat.", "the  cat sat. ", "noise", "spacing and case only"),
+    ("Q?\nA) x\nB) y", "Q?\nA) y\nB) x", "options", "options reordered"),
+    ("Ann has 3 pens. If she loses 1, how many pens does she have left now?",
+     "Ann has 3 pens. How many pens does she have left now if she loses 1?", "reorder",
+     "now: …has 3 pens. How many pens does she have left now if…"),
+])
+def test_flip_messages_say_what_changed(original, variant, kind, said):
+    assert describe_change(original, variant, kind) == said
 
 
 def test_gate_fails_above_max_flip_rate():

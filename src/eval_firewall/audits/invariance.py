@@ -15,8 +15,10 @@ Rules:
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from difflib import SequenceMatcher
 
 from ..config import InvarianceConfig
 from ..findings import AuditResult, Finding, Match, Severity, Stat
@@ -150,10 +152,36 @@ def _flip(m: Matcher, base: Variant, base_answer: str | None, v: Variant,
         return " (right)" if m.same(text, label) else " (wrong)"
     message = (f"answer changed under {v.kind}: '{m.show(base_answer)}'"
                f"{verdict(base_answer, base.label)} on the original, '{m.show(answer)}'"
-               f"{verdict(answer, v.label)} on the variant {v.id}")
+               f"{verdict(answer, v.label)} on the variant {v.id} "
+               f"({describe_change(base.prompt, v.prompt, v.kind)})")
     row = v.row
     return Finding.for_row(AUDIT, "answer-flip", Severity.NOTICE, message, row,
                            match=Match(row.dataset, row.path, row.line, v.id, v.prompt))
+
+
+def describe_change(original: str, variant: str, kind: str, width: int = 12) -> str:
+    """What the variant changed, short enough for a table cell."""
+    if kind == "noise":
+        return "spacing and case only"
+    if kind == "options":
+        return "options reordered"
+    a, b = original.split(), variant.split()
+    ops = [op for op in SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes()
+           if op[0] != "equal"]
+    if not ops:
+        return "spacing only"
+    if kind == "preamble" and ops[0][0] == "insert" and ops[0][1] == 0:
+        return "added: " + " ".join(b[ops[0][3]:ops[0][4]])
+    if kind == "synonym":
+        wa, wb = re.findall(r"[\w'’]+", original), re.findall(r"[\w'’]+", variant)
+        changed = [op for op in SequenceMatcher(a=wa, b=wb, autojunk=False).get_opcodes()
+                   if op[0] != "equal"]
+        if changed and all(op[0] == "replace" for op in changed):
+            return ", ".join(f"{' '.join(wa[i1:i2])} → {' '.join(wb[j1:j2])}"
+                             for _, i1, i2, j1, j2 in changed)
+    start = max(0, ops[0][3] - 3)
+    excerpt = " ".join(b[start:start + width])
+    return f"now: {'…' if start else ''}{excerpt}{'…' if start + width < len(b) else ''}"
 
 
 def _data_findings(missing: list[Variant], unknown: list[Prediction],
