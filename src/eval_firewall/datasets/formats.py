@@ -18,6 +18,8 @@ from typing import Any
 
 from ..errors import UserError
 
+# Said of a record after which a file cannot be parsed any further, so no row goes unmentioned.
+REST_NOT_READ = "the rest of the file was not read"
 LFS_SIGNATURE = b"version https://git-lfs.github.com/spec/v1"
 
 EXTENSIONS = {
@@ -113,7 +115,8 @@ def read_json(path: Path) -> Iterator[tuple[int, dict | BadRecord]]:
         try:
             record, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
-            yield exc.lineno, BadRecord(f"invalid JSON: {exc.msg} (column {exc.colno})")
+            yield exc.lineno, BadRecord(f"invalid JSON: {exc.msg} (column {exc.colno}); "
+                                        f"{REST_NOT_READ}")
             return
         if isinstance(record, dict):
             yield line, record
@@ -127,7 +130,8 @@ def read_json(path: Path) -> Iterator[tuple[int, dict | BadRecord]]:
         elif pos < len(text) and text[pos] == "]":
             return
         else:
-            yield line, BadRecord("invalid JSON: expected ',' or ']' after an array element")
+            yield line, BadRecord("invalid JSON: expected ',' or ']' after an array element; "
+                                  f"{REST_NOT_READ}")
             return
 
 
@@ -156,7 +160,7 @@ def read_delimited(path: Path, delimiter: str) -> Iterator[tuple[int, dict | Bad
             except StopIteration:
                 return
             except csv.Error as exc:
-                yield start, BadRecord(f"invalid CSV: {exc}")
+                yield start, BadRecord(f"invalid CSV: {exc}; {REST_NOT_READ}")
                 return
             previous = reader.line_num
             if not values:
