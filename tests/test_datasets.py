@@ -129,6 +129,15 @@ def test_json_array_rows_point_at_the_line_where_each_object_starts(tmp_path: Pa
     assert [(p.line, p.message) for p in d.problems] == [(9, "expected a JSON object, got a number")]
 
 
+def test_json_array_without_a_comma_between_objects(tmp_path: Path):
+    write(tmp_path / "e.json", '[\n  {"question": "a"}\n  {"question": "b"}\n]\n')
+    d = load(tmp_path, "e.json")
+    assert [r.text for r in d.rows] == ["a"]
+    assert [(p.line, p.message) for p in d.problems] == [
+        (3, "invalid JSON: expected ',' or ']' after an array element; the rest of the file "
+            "was not read")]
+
+
 def test_json_that_is_not_an_array_or_is_broken(tmp_path: Path):
     write(tmp_path / "obj.json", "\n" + json.dumps({"question": "q"}))
     d = load(tmp_path, "obj.json")
@@ -138,7 +147,8 @@ def test_json_that_is_not_an_array_or_is_broken(tmp_path: Path):
     d = load(tmp_path, "broken.json")
     assert [r.line for r in d.rows] == [2]
     assert [(p.line, p.message) for p in d.problems] == \
-        [(3, "invalid JSON: Expecting property name enclosed in double quotes (column 20)")]
+        [(3, "invalid JSON: Expecting property name enclosed in double quotes (column 20); "
+             "the rest of the file was not read")]
 
 
 # --- CSV / TSV ---------------------------------------------------------------------------
