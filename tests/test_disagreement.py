@@ -437,3 +437,19 @@ def test_user_error_for_a_sheet_naming_another_dataset_than_the_config(tmp_path:
         run_audits(load_config(root / ".eval-firewall.yml"))
     assert str(err.value) == ("annotations/ana.csv: field 'dataset': the sheet was sampled from "
                               "'eval2' but audits.disagreement.dataset is 'eval'")
+
+
+def test_a_sheet_saved_by_a_spreadsheet_still_reads(tmp_path: Path):
+    """Comment lines quoted and padded with empty cells, CRLF line ends, a byte-order mark."""
+    sheet = tmp_path / "ana.csv"
+    sheet.write_bytes(
+        "\ufeff# eval-firewall annotation sheet (format 1),,,,\r\n"
+        "# dataset: eval,,,,\r\n"
+        '"#   Write only your final answer (for example 42, or a letter).",,,,\r\n'
+        "row_id,sha,annotator,text,answer\r\n"
+        'g001,abc,,"Two lines,\r\nof text",42\r\n'
+        "g002,def,ana,Short,\r\n".encode("utf-8"))
+    parsed = read_sheet(sheet, "ana.csv")
+    assert parsed.meta.dataset == "eval"
+    assert [(a.line, a.row_id, a.annotator, a.answer, a.sha) for a in parsed.annotations] == [
+        (5, "g001", "ana", "42", "abc"), (7, "g002", "ana", None, "def")]

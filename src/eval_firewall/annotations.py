@@ -201,6 +201,10 @@ def _read_csv(content: str, display: str, default_annotator: str) -> Sheet:
     skip = 0
     for line in lines:
         stripped = line.strip()
+        if stripped.startswith('"#'):
+            # A spreadsheet saved the comment as a quoted cell ("# ...",,,).
+            stripped = next(csv.reader([stripped]), [""])[0].strip()
+        stripped = stripped.rstrip(",").strip()   # and padded it with empty cells
         if stripped.startswith("#"):
             key, sep, value = stripped.lstrip("#").strip().partition(":")
             if sep and key.strip() in ("dataset", "seed", "n", "stratify", "population"):
