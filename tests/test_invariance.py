@@ -375,3 +375,21 @@ def test_example_command_reproduces_the_committed_predictions(tmp_path: Path):
     from_file = stats(invariance_of(run_audits(config)))
     from_command = stats(invariance_of(run_audits(config, allow_commands=True)))
     assert from_file == from_command
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("    dataset: train", ".eval-firewall.yml: field 'audits.invariance.dataset': 'train' is a "
+                         "train dataset, not an eval dataset"),
+    ("", ".eval-firewall.yml: field 'audits.invariance.dataset': several eval datasets: name "
+         "the one to audit"),
+])
+def test_the_audited_dataset_must_be_one_eval_dataset(tmp_path: Path, extra, message):
+    root = make_repo(tmp_path, "    predictions: p.jsonl\n" + extra)
+    config = (root / ".eval-firewall.yml").read_text(encoding="utf-8").replace(
+        "audits:\n", "  - name: eval2\n    role: eval\n    paths: [data/eval.jsonl]\n"
+                     "    text: question\naudits:\n")
+    (root / ".eval-firewall.yml").write_text(config, encoding="utf-8")
+    (root / "p.jsonl").write_text("", encoding="utf-8")
+    with pytest.raises(UserError) as err:
+        run_audits(load_config(root / ".eval-firewall.yml"))
+    assert str(err.value) == message

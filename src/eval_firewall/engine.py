@@ -107,6 +107,9 @@ def _overlap(config: Config, evals: list[Row], train: list[Row], changes: Change
 def _eval_dataset(config: Config, loaded: dict[str, LoadedDataset], which: str) -> LoadedDataset:
     """The dataset an audit names, else the only eval dataset."""
     name = getattr(config.audits, which).dataset
+    if name and loaded[name].role != "eval":
+        raise UserError(f"'{name}' is a {loaded[name].role} dataset, not an eval dataset",
+                        path=config.source, field=f"audits.{which}.dataset")
     if name:
         return loaded[name]
     evals = [d for d in loaded.values() if d.role == "eval"]
