@@ -429,3 +429,25 @@ def test_installed_command_bad_config_and_module_entry_point(repo):
                            "--fail-on", "never"], cwd=root, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 2 and proc.stderr.startswith("eval-firewall: error: ")
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise():
+    import io
+
+    from eval_firewall.progress import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for stream, bar in ((Terminal(), True), (io.StringIO(), False)):
+        with Progress(stream=stream).stage("read eval", total=3) as stage:
+            stage.advance(3)
+        text = stream.getvalue()
+        assert ("\r" in text) is bar
+        assert ("read eval:" in text) is bar  # tqdm's bar label
+        assert text.splitlines()[-1].startswith("eval-firewall: read eval (3 rows) in ")
+    silent = io.StringIO()
+    with Progress(enabled=False, stream=silent).stage("read eval") as stage:
+        stage.advance()
+    assert silent.getvalue() == ""

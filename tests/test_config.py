@@ -255,3 +255,13 @@ def test_glob_matching_nothing_is_an_error(tmp_path: Path):
         resolve_paths(config, config.datasets[0])
     assert str(info.value) == \
         ".eval-firewall.yml: field 'datasets[ev].paths': glob 'data/*.parquet' matches no file"
+
+
+def test_config_file_encoding(tmp_path: Path):
+    (tmp_path / "bom.yml").write_bytes(b"\xef\xbb\xbf" + ONE_EVAL.encode("utf-8"))
+    assert load_config(tmp_path / "bom.yml").datasets[0].name == "ev"
+    (tmp_path / "latin.yml").write_bytes(ONE_EVAL.replace("ev", "\xe9v").encode("latin-1"))
+    with pytest.raises(UserError) as info:
+        load_config(tmp_path / "latin.yml")
+    assert str(info.value).startswith(
+        f"{tmp_path / 'latin.yml'}: cannot read config: 'utf-8' codec can't decode byte 0xe9")
