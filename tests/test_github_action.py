@@ -511,3 +511,25 @@ def test_pull_request_target_never_runs_the_config_command(tmp_path, github):
     (inv,) = [a for a in report["audits"] if a["audit"] == "invariance"]
     assert inv["skipped"]
     assert len(github.comments_on(REPO, 7)) == 1
+
+
+def test_new_findings_first_existing_ones_collapsed(tmp_path, github):
+    ws, _ = dataset_repo(tmp_path / "ws")
+    write_jsonl(ws / EVAL, leaks(20))                  # a leak already on the base branch
+    base = git_commit(ws, "base with an old leak")
+    head = push_eval(ws, leaks(20, 21), "a new leak")
+    github.add_pull(REPO, 7, head, base)
+    merge = merge_checkout(ws, base, head)
+    run = run_action(tmp_path, ws, "pull_request",
+                     pr_payload("opened", number=7, head=head, base=base), github, sha=merge)
+    assert run.code == 1, run.stderr
+    assert run.outputs["findings"] == "2" and run.outputs["new-findings"] == "1"
+    body = github.comments_on(REPO, 7)[0]["body"]
+    old_line, new_line = leak_lines(2)
+    new_at = body.index(f"{EVAL}#L{new_line})")
+    details = body.index("already present at the base revision</summary>")
+    old_at = body.index(f"{EVAL}#L{old_line})")
+    assert new_at < details < old_at              # the new one in the open, the old one folded
+    notes = list(github.state.check_runs.values())[-1]["_annotations"]
+    assert [(a["start_line"], a["title"]) for a in notes] == [
+        (new_line, "exact-duplicate (new)"), (old_line, "exact-duplicate")]
