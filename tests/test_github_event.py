@@ -36,7 +36,9 @@ def test_workflow_run_payload():
 
 def test_push_payload_first_push_of_a_branch_has_no_base():
     event = parse_event("push", {"ref": "refs/heads/x", "before": "0" * 40, "after": "a" * 40})
-    assert event.before is None and event.after == "a" * 40
+    assert event.before is None and event.after == "a" * 40 and event.handled
+    deleted = parse_event("push", {"ref": "refs/heads/x", "before": "a" * 40, "after": "0" * 40})
+    assert not deleted.handled and deleted.action == "deleted"
 
 
 def test_unsupported_and_malformed_events_are_one_line_errors(tmp_path):

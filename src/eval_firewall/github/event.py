@@ -99,7 +99,13 @@ class PushEvent:
     before: str | None   # None for the first push of a branch
     after: str
 
-    handled = True
+    @property
+    def handled(self) -> bool:
+        return self.after != NULL_SHA
+
+    @property
+    def action(self) -> str:
+        return "push" if self.handled else "deleted"
 
 
 @dataclass(frozen=True, slots=True)
