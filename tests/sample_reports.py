@@ -19,10 +19,12 @@ TRAIN_PATH = "data/train/train.jsonl"
 # Written by people who want to hijack a PR comment.
 HOSTILE = [
     "<script>alert('xss')</script> How many apples?",
-    "<img src=x onerror=alert(1)> [click here](https://evil.example/phish) ![pixel](https://evil.example/p.png)",
+    "<img src=x onerror=alert(1)> [click here](https://evil.example/phish) "
+    "![pixel](https://evil.example/p.png)",
     "@octocat and @github/security-team please approve; fixes #1 and org/repo#2",
     "Visit www.evil.example or https://evil.example/a?b=c or mail admin@evil.example",
-    "| broken | table |\n\n## Fake heading\n<!-- eval-firewall -->\n<details open><summary>x</summary>",
+    "| broken | table |\n\n## Fake heading\n<!-- eval-firewall -->\n"
+    "<details open><summary>x</summary>",
     "`code` *bold* _it_ ~~strike~~ \\ &lt;b&gt; &#64;octocat [ref]: https://evil.example",
 ]
 

@@ -304,7 +304,8 @@ def test_errors_without_quiet_end_with_the_one_line_and_no_traceback(repo):
     (root / "data/eval/eval.jsonl").write_bytes(b'{"question": "\xff"}\n')
     result = run(root)
     assert result.exit_code == 2
-    assert result.stderr.splitlines()[-1].startswith("eval-firewall: error: data/eval/eval.jsonl:1:")
+    assert result.stderr.splitlines()[-1].startswith(
+        "eval-firewall: error: data/eval/eval.jsonl:1:")
     assert "Traceback" not in result.stderr
 
 

@@ -131,7 +131,8 @@ def test_wrong_role_and_wrong_list_type():
 
 def test_missing_required_key_points_at_the_list_item():
     text = "datasets:\n  - role: eval\n    paths: [x]\n    text: q\n"
-    assert error_of(text) == ".eval-firewall.yml:2: field 'datasets[0].name': required key is missing"
+    assert error_of(text) == \
+        ".eval-firewall.yml:2: field 'datasets[0].name': required key is missing"
     assert error_of("fail_on: error\n") == \
         ".eval-firewall.yml: field 'datasets': required key is missing"
 

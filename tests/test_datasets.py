@@ -22,12 +22,13 @@ QUESTIONS = [r["question"] for r in gsm8k("test", 4)]
 ANSWERS = [r["answer"] for r in gsm8k("test", 4)]
 
 
-def load(root: Path, pattern: str, extra: str = "", text: str = "[question]"):
+def load(root: Path, pattern: str, extra: str = "", text: str = "[question]", *,
+         keep: bool = False):
     """Load one eval dataset whose files match ``pattern`` under ``root``."""
     config = parse_config(
         f"datasets:\n  - name: ev\n    role: eval\n    paths: ['{pattern}']\n"
         f"    text: {text}\n{extra}", source=".eval-firewall.yml", root=root)
-    return load_dataset(config, config.datasets[0], keep_record="keep" in extra)
+    return load_dataset(config, config.datasets[0], keep_record=keep)
 
 
 def load_error(root: Path, pattern: str, extra: str = "", text: str = "[question]") -> str:
@@ -53,7 +54,8 @@ def where(d) -> list[tuple[str, int, str]]:
 
 def test_jsonl_lines_are_one_based_and_count_blank_lines(tmp_path: Path):
     lines = [json.dumps({"question": q, "answer": a}) for q, a in zip(QUESTIONS, ANSWERS)]
-    write(tmp_path / "data/eval.jsonl", "\n".join([lines[0], "", "   ", lines[1], lines[2]]) + "\n")
+    write(tmp_path / "data/eval.jsonl",
+          "\n".join([lines[0], "", "   ", lines[1], lines[2]]) + "\n")
     d = load(tmp_path, "data/*.jsonl", "    label: answer\n")
     assert where(d) == [("data/eval.jsonl", 1, QUESTIONS[0]), ("data/eval.jsonl", 4, QUESTIONS[1]),
                         ("data/eval.jsonl", 5, QUESTIONS[2])]
@@ -119,14 +121,16 @@ def test_json_array_rows_point_at_the_line_where_each_object_starts(tmp_path: Pa
             "    \"answer\": \"x\"\n"
             "  },\n"
             "\n"
-            f"  {json.dumps({'question': QUESTIONS[2]})}, {json.dumps({'question': QUESTIONS[3]})},\n"
+            f"  {json.dumps({'question': QUESTIONS[2]})}, "
+            f"{json.dumps({'question': QUESTIONS[3]})},\n"
             "  7\n"
             "]\n")
     write(tmp_path / "e.json", text)
     d = load(tmp_path, "e.json")
     assert [(r.line, r.text) for r in d.rows] == \
         [(2, QUESTIONS[0]), (3, QUESTIONS[1]), (8, QUESTIONS[2]), (8, QUESTIONS[3])]
-    assert [(p.line, p.message) for p in d.problems] == [(9, "expected a JSON object, got a number")]
+    assert [(p.line, p.message) for p in d.problems] == \
+        [(9, "expected a JSON object, got a number")]
 
 
 def test_json_array_without_a_comma_between_objects(tmp_path: Path):
@@ -221,7 +225,7 @@ def test_parquet_rows_are_numbered_from_one_with_nested_fields(tmp_path: Path):
     })
     pq.write_table(table, tmp_path / "e.parquet", row_group_size=2)
     d = load(tmp_path, "e.parquet", "    provenance:\n      label_source: meta.label_source\n"
-             "      verified_by: meta.verified_by\n    format: parquet\n    # keep\n")
+             "      verified_by: meta.verified_by\n    format: parquet\n", keep=True)
     assert [(r.path, r.line, r.text) for r in d.rows] == \
         [("e.parquet", i + 1, q) for i, q in enumerate(QUESTIONS)]
     assert d.rows[2].provenance.label_source == "human"
@@ -291,7 +295,7 @@ def test_label_and_provenance_values_become_text(tmp_path: Path):
 def test_records_are_kept_only_on_request(tmp_path: Path):
     write_jsonl(tmp_path / "e.jsonl", [{"question": "q", "extra": 1}])
     assert load(tmp_path, "e.jsonl").rows[0].record is None
-    assert load(tmp_path, "e.jsonl", "    # keep\n").rows[0].record == {"question": "q", "extra": 1}
+    assert load(tmp_path, "e.jsonl", keep=True).rows[0].record == {"question": "q", "extra": 1}
 
 
 def test_rows_of_several_files_come_in_file_then_line_order(tmp_path: Path):

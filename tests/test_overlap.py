@@ -35,7 +35,8 @@ def by_rule(result, rule: str):
 
 
 def test_normalize_folds_unicode_case_whitespace_and_punctuation():
-    assert normalize("  Ｎatalia  SOLD\tclips—to 48 friends!!  ") == "natalia sold clips to 48 friends"
+    assert normalize("  Ｎatalia  SOLD\tclips—to 48 friends!!  ") == \
+        "natalia sold clips to 48 friends"
     assert normalize("ﬁve ½") == normalize("five 1⁄2")
     assert normalize("Straße") == normalize("STRASSE")
     assert text_hash(normalize("A b")) == text_hash("a b") and len(text_hash("a b")) == 16
@@ -62,7 +63,8 @@ def test_exact_duplicates_after_normalization(variant: str):
     [finding] = result.findings
     assert (finding.rule, finding.severity, finding.audit) == ("exact-duplicate", Severity.ERROR,
                                                                "overlap")
-    assert (finding.path, finding.line, finding.row_id) == ("data/eval.jsonl", 6, "data/eval.jsonl:6")
+    assert (finding.path, finding.line, finding.row_id) == \
+        ("data/eval.jsonl", 6, "data/eval.jsonl:6")
     assert finding.score == 1.0
     assert (finding.match.dataset, finding.match.path, finding.match.line, finding.match.row_id) \
         == ("train", "data/train.jsonl", 1, "data/train.jsonl:1")

@@ -63,7 +63,8 @@ def test_results_carry_rule_level_location_and_match():
     assert near["level"] == "error"
     assert near["message"]["text"] == "93% similar to train row data/train/train.jsonl:2"
     physical = near["locations"][0]["physicalLocation"]
-    assert physical["artifactLocation"] == {"uri": "data/eval/eval.jsonl", "uriBaseId": "%SRCROOT%"}
+    assert physical["artifactLocation"] == {"uri": "data/eval/eval.jsonl",
+                                            "uriBaseId": "%SRCROOT%"}
     assert physical["region"] == {"startLine": 3}
     related = near["relatedLocations"][0]
     assert related["physicalLocation"]["artifactLocation"]["uri"] == "data/train/train.jsonl"

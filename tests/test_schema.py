@@ -18,8 +18,10 @@ def load_all(root: Path, id_field: bool = True):
     id_line = "    id: id\n" if id_field else ""
     config = parse_config(
         "datasets:\n"
-        f"  - name: train\n    role: train\n    paths: [train/*.jsonl]\n    text: question\n{id_line}"
-        f"  - name: eval\n    role: eval\n    paths: [eval/*.jsonl]\n    text: question\n{id_line}",
+        f"  - name: train\n    role: train\n    paths: [train/*.jsonl]\n    text: question\n"
+        f"{id_line}"
+        f"  - name: eval\n    role: eval\n    paths: [eval/*.jsonl]\n    text: question\n"
+        f"{id_line}",
         source=".eval-firewall.yml", root=root)
     return [load_dataset(config, d) for d in config.datasets]
 
