@@ -393,3 +393,20 @@ def test_the_audited_dataset_must_be_one_eval_dataset(tmp_path: Path, extra, mes
     with pytest.raises(UserError) as err:
         run_audits(load_config(root / ".eval-firewall.yml"))
     assert str(err.value) == message
+
+
+def test_readme_quotes_the_example_report(example_report):
+    """The worked examples' figures in README are the example's current figures."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for audit_name, start, end in (("disagreement", "### Disagreement", "### Invariance"),
+                                   ("invariance", "### Invariance", "## Reports")):
+        section = readme[readme.index(start):readme.index(end)]
+        quoted = [line.strip("|").split("|") for line in section.splitlines()
+                  if line.startswith("| ") and not line.startswith("| Figure")
+                  and not line.startswith("| Kind") and not line.startswith("| `")]
+        result = next(a for a in example_report.audits if a.audit == audit_name)
+        figures = {s.label: str(s.value) for s in result.stats}
+        assert quoted, audit_name
+        for label, value in quoted:
+            assert figures[label.strip()] == value.strip(), label
+        assert result.verdict.split(": ", 1)[1].rstrip(".") in " ".join(section.split())
