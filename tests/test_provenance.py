@@ -78,6 +78,16 @@ def test_model_label(tmp_path: Path):
     assert stats(result)["eval rows with a model label"] == 1
 
 
+def test_an_unverified_model_label_is_one_finding(tmp_path: Path):
+    result = run(tmp_path, [{"label_source": "gpt-4o", "verified_by": ""}])
+    [finding] = result.findings
+    assert finding.rule == "model-label"
+    assert finding.message == ("label written by 'gpt-4o', not by a human and no human "
+                               "verified it: model-written gold labels are circular validation")
+    assert stats(result)["eval rows with a model label"] == 1
+    assert stats(result)["eval rows with an unverified label"] == 0
+
+
 def test_human_label_sources_are_configurable(tmp_path: Path):
     metas = [{"label_source": "expert", "verified_by": "x"}, {"label_source": "crowd",
                                                               "verified_by": "x"}]
