@@ -453,3 +453,20 @@ def test_a_sheet_saved_by_a_spreadsheet_still_reads(tmp_path: Path):
     assert parsed.meta.dataset == "eval"
     assert [(a.line, a.row_id, a.annotator, a.answer, a.sha) for a in parsed.annotations] == [
         (5, "g001", "ana", "42", "abc"), (7, "g002", "ana", None, "def")]
+
+
+def test_several_annotators_in_one_sheet_by_the_annotator_column(tmp_path: Path):
+    root = make_repo(tmp_path)
+    truth = labels(root)
+    lines = ["# dataset: eval", "row_id,annotator,answer"]
+    for i, rid in enumerate(sorted(truth)[:10]):
+        lines.append(f"{rid},ana,{truth[rid]}")
+        lines.append(f"{rid},ben,{truth[rid] if i % 5 else '0'}")
+    write_sheet(root, "all.csv", "\n".join(lines) + "\n")
+    report = run_audits(load_config(root / ".eval-firewall.yml"))
+    [a] = [a for a in report.audits if a.audit == "disagreement"]
+    s = stats(a)
+    assert s["annotators"] == 2 and s["answers compared"] == 20
+    assert s["annotator ana: disagreement"] == "0.0% (0 of 10)"
+    assert s["annotator ben: disagreement"] == "20.0% (2 of 10)"
+    assert [f.line for f in a.findings if f.rule == "label-disagreement"] == [1, 6]
