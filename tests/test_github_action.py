@@ -425,6 +425,10 @@ def test_shallow_checkout_fetches_the_base_or_names_the_fetch_depth(tmp_path, gi
     assert bad.code == 2
     (line,) = [l for l in bad.stderr.splitlines() if l.startswith("eval-firewall: error:")]
     assert "fetch-depth: 2" in line and base[:7] in line
+    failed = list(github.state.check_runs.values())[-1]      # the required check says why
+    assert (failed["head_sha"], failed["conclusion"]) == (head, "failure")
+    assert failed["output"]["title"] == "eval-firewall could not run"
+    assert "fetch\\-depth: 2" in failed["output"]["summary"]
 
     # The PR head checked out (not the merge), shallow: the merge base needs full history.
     head_only = clone("head", head, 1)
@@ -432,7 +436,9 @@ def test_shallow_checkout_fetches_the_base_or_names_the_fetch_depth(tmp_path, gi
     (tmp_path / "r3").mkdir()
     bad = run_action(tmp_path / "r3", head_only, "pull_request", payload, github, sha=head)
     assert bad.code == 2 and "fetch-depth: 0" in bad.stderr
-    assert len(github.requests("POST")) == 2        # the check and comment of the first run
+    # The first run's check and comment, then one failed check per run that could not audit.
+    assert [r["path"].rsplit("/", 1)[-1] for r in github.requests("POST")] == [
+        "check-runs", "comments", "check-runs", "check-runs"]
 
 
 def test_push_audits_against_the_previous_commit_without_a_comment(tmp_path, github):

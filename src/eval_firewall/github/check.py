@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..findings import Finding, Report, Severity
-from ..report.escape import escape_plain
+from ..report.escape import escape_md, escape_plain
 from ..report.markdown import render_markdown
 from .comment import Target, summary_hint
 
@@ -68,3 +68,9 @@ def annotations(report: Report, target: Target, limit: int = MAX_ANNOTATIONS) ->
     located = [f for f in report.findings if f.path]
     located.sort(key=lambda f: (not f.new, -f.severity.rank, f.path or "", f.line or 0))
     return [_annotation(f, target, report) for f in located[:limit]]
+
+
+def error_summary(message: str, run_url: str | None) -> str:
+    """The summary of a check whose run stopped on bad input (the message may quote the PR)."""
+    where = f"[the run's log]({run_url})" if run_url else "the run's log"
+    return f"**Error:** {escape_md(message, 2000)}\n\nSee {where}.\n"

@@ -38,10 +38,6 @@ def has_commit(workspace: Path, sha: str) -> bool:
     return _git(workspace, "cat-file", "-e", f"{sha}^{{commit}}").returncode == 0
 
 
-def head_sha(workspace: Path) -> str:
-    return _git(workspace, "rev-parse", "HEAD").stdout.strip()
-
-
 def recorded_parents(workspace: Path, rev: str = "HEAD") -> list[str]:
     """The parents a commit records, even when a shallow clone does not have them."""
     raw = _git(workspace, "cat-file", "-p", rev).stdout

@@ -47,23 +47,35 @@ def run(env: Mapping[str, str] = os.environ) -> int:
 
 
 def _audit(settings: Settings, event: PullRequestEvent | PushEvent) -> int:
-    workspace = settings.workspace
-    gitops.trust_workspace(workspace)
-    gitops.check_repository(workspace)
     if isinstance(event, PullRequestEvent):
-        base = gitops.resolve_base(workspace, event.base_sha,
-                                   what=f"pull request #{event.number}'s base commit")
         fork = event.name == "pull_request" and event.is_fork
         subject = Subject(event.head_sha, event.number, post=settings.post and not fork)
         if fork:
             log("pull request from a fork: its token is read-only, so nothing is posted; "
                 f"the report in {settings.report_dir}/ is for the workflow_run step to post")
     else:
+        subject = Subject(event.after or settings.sha or "", None, post=settings.post)
+    if not settings.post:
+        log(f"post: false, so nothing is posted; the report is in {settings.report_dir}/")
+    try:
+        return _audit_checkout(settings, event, subject)
+    except UserError as exc:
+        if subject.post and subject.head_sha and not isinstance(exc, api.GitHubError):
+            _report_error(settings, subject, exc)
+        raise
+
+
+def _audit_checkout(settings: Settings, event: PullRequestEvent | PushEvent,
+                    subject: Subject) -> int:
+    workspace = settings.workspace
+    gitops.trust_workspace(workspace)
+    gitops.check_repository(workspace)
+    if isinstance(event, PullRequestEvent):
+        base = gitops.resolve_base(workspace, event.base_sha,
+                                   what=f"pull request #{event.number}'s base commit")
+    else:
         base = (gitops.resolve_base(workspace, event.before, what="the previous commit")
                 if event.before else None)
-        subject = Subject(event.after or settings.sha or gitops.head_sha(workspace), None,
-                          post=settings.post)
-
     config = _config(settings)
     # The invariance audit's prediction command comes from the config: a pull request's
     # config is its author's, so it never runs for one; a push's config is the branch's own.
@@ -75,9 +87,21 @@ def _audit(settings: Settings, event: PullRequestEvent | PushEvent) -> int:
     target = comment.Target(settings.server_url, settings.repository, subject.head_sha, prefix)
     context = artifact.RunContext(repository=settings.repository, head_sha=subject.head_sha,
                                   pull_request=subject.pull_request, path_prefix=prefix)
-    if not settings.post:
-        log(f"post: false, so nothing is posted; the report is in {settings.report_dir}/")
     return _finish(settings, report, target, context, subject)
+
+
+def _report_error(settings: Settings, subject: Subject, error: UserError) -> None:
+    """A run that could not audit (bad config, missing history) fails its check visibly,
+    rather than leaving a required check waiting forever."""
+    try:
+        gh = api.client(settings.token.get_secret_value(), settings.api_url)
+        api.create_check_run(api.get_repo(gh, settings.repository), name=settings.check_name,
+                             head_sha=subject.head_sha, conclusion="failure",
+                             title="eval-firewall could not run",
+                             summary=check.error_summary(str(error), settings.run_url),
+                             annotations=[], details_url=settings.run_url)
+    except UserError as exc:
+        log(f"could not report the error on a check run either: {exc}")
 
 
 def _from_artifact(settings: Settings, event: WorkflowRunEvent) -> int:
