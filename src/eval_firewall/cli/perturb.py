@@ -40,12 +40,12 @@ def _kinds(values: tuple[str, ...]) -> list[str] | None:
                    "repository root above it.")
 def perturb(dataset_name: str, output: Path, seed: int | None, kinds: tuple[str, ...],
             config_path: Path | None) -> None:
-    """Write each eval prompt and its meaning-preserving variants, one JSON object a line.
+    """Write eval prompts and meaning-preserving variants of them.
 
-    Lines are {"id", "row_id", "kind", "prompt", "sha"}; kind is "original" or a perturbation
-    kind. Give every prompt to your model and write {"id": ..., "prediction": ...} lines
-    (echo "sha" to have stale predictions caught); point audits.invariance.predictions at that
-    file. The same seed and data always give the same variants, and the invariance audit
+    One JSON object a line: {"id", "row_id", "kind", "prompt", "sha"}; kind is "original" or
+    a perturbation kind. Give every prompt to your model and write {"id": ...,
+    "prediction": ...} lines (echo "sha" to have stale predictions caught); point
+    audits.invariance.predictions at that file. The same seed and data always give the same variants, and the invariance audit
     rebuilds them with the config's seed and kinds, so use the same ones here.
     """
     if output.suffix.lower() != ".jsonl":
