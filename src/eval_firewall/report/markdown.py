@@ -16,6 +16,7 @@ MAX_CHARS = 65_000
 INLINE_ROWS = 10
 # How many findings per audit to list, tried in turn until the report fits.
 LIST_LIMITS = (None, 1000, 400, 200, 100, 50, 20, 10, 5, 0)
+MIN_ROW_CHARS = 25  # no findings table row is shorter
 
 LinkFn = Callable[[str, "int | None"], "str | None"]
 
@@ -96,6 +97,8 @@ def render_markdown(report: Report, *, link: LinkFn | None = None, marker: str |
     text = ""
     for limit in LIST_LIMITS:
         sections, listed = _sections(report, limit)
+        if listed * MIN_ROW_CHARS > max_chars:
+            continue  # cannot fit: do not spend time rendering it
         text = env.get_template(template).render(
             report=report, failing=report.failing(), totals={**totals, "listed": listed},
             sections=sections, inline_rows=INLINE_ROWS, link=link, marker=marker,
