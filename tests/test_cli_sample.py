@@ -186,3 +186,17 @@ def test_help_names_every_option():
     for option in ("--dataset", "--n", "--seed", "--stratify", "--output", "--force",
                    "--config"):
         assert option in result.output
+
+
+def test_unreadable_rows_are_named_not_silently_dropped(root: Path):
+    path = root / "data/eval.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[2] = '{"id": "broken", '
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = root / "s.csv"
+    result = run(root, "--dataset", "eval", "--n", "5", "--output", str(out))
+    assert result.exit_code == 0
+    assert result.stderr.splitlines()[0].startswith(
+        "eval-firewall: 1 unreadable rows were not sampled (first at data/eval.jsonl:3: "
+        "invalid JSON")
+    assert "# population: 99" in out.read_text(encoding="utf-8")
