@@ -79,6 +79,17 @@ def test_jsonl_gz_reads_like_jsonl(tmp_path: Path):
     assert where(d) == [("e.jsonl.gz", i + 1, q) for i, q in enumerate(QUESTIONS)]
 
 
+@pytest.mark.parametrize("name, body", [
+    ("e.csv.gz", "question,answer\n" + "".join(f'"{q}",x\n' for q in QUESTIONS)),
+    ("e.json.gz", json.dumps([{"question": q} for q in QUESTIONS], indent=1)),
+])
+def test_other_gzipped_formats(tmp_path: Path, name: str, body: str):
+    (tmp_path / name).write_bytes(gzip.compress(body.encode("utf-8")))
+    d = load(tmp_path, name)
+    assert [r.text for r in d.rows] == QUESTIONS
+    assert [r.line for r in d.rows] == ([2, 3, 4, 5] if "csv" in name else [2, 5, 8, 11])
+
+
 def test_bad_jsonl_rows_are_problems_with_file_line_and_field(tmp_path: Path):
     write(tmp_path / "e.jsonl", "\n".join([
         json.dumps({"question": QUESTIONS[0]}),
