@@ -452,3 +452,15 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise():
     with Progress(enabled=False, stream=silent).stage("read eval") as stage:
         stage.advance()
     assert silent.getvalue() == ""
+
+
+def test_invalid_rows_severity_decides_whether_bad_rows_fail_the_run(repo):
+    rows = [dict(r) for r in EVAL]
+    rows[3] = {"answer": "no question here"}
+    root = repo(TRAIN, rows, CLEAN_CONFIG)
+    assert run(root, "-q").exit_code == 1
+    root = repo(TRAIN, rows, CLEAN_CONFIG + "invalid_rows: warning\n")
+    result = run(root, "-q", "--format", "json")
+    assert result.exit_code == 0
+    [finding] = json.loads(result.stdout)["findings"]
+    assert (finding["rule"], finding["severity"], finding["line"]) == ("invalid-row", "warning", 4)
