@@ -90,9 +90,13 @@ def _side(train: "TrainSide | Sequence[str]") -> TrainSide:
 
 
 def exact_matches(eval_norm: Sequence[str], train: TrainSide | Sequence[str]) -> dict[int, int]:
-    """eval index -> index of the first train row with the same normalized text."""
+    """eval index -> index of the first train row with the same normalized text.
+
+    Rows with no letter or digit (emoji, punctuation) normalize to "" and match nothing:
+    otherwise every such row would be a 'copy' of every other.
+    """
     train = _side(train)
-    return {i: train.exact[t] for i, t in enumerate(eval_norm) if t in train.exact}
+    return {i: train.exact[t] for i, t in enumerate(eval_norm) if t and t in train.exact}
 
 
 def near_matches(eval_norm: Sequence[str], train: TrainSide | Sequence[str], threshold: float,
@@ -147,6 +151,8 @@ def self_matches(norm: Sequence[str], threshold: float | None, k: int
     first: dict[str, int] = {}
     found: dict[int, tuple[int, float]] = {}
     for i, text in enumerate(norm):
+        if not text:
+            continue  # no letter or digit: see exact_matches
         j = first.setdefault(text, i)
         if j != i:
             found[i] = (j, 1.0)
