@@ -199,3 +199,9 @@ def test_near_duplicate_is_found_among_many_train_rows():
     variant = target.replace(" the ", " a ", 1) + " Explain."
     [finding] = audit(rows([variant]), train, cfg()).findings
     assert finding.rule == "near-duplicate" and finding.match.line == 2501
+
+
+def test_rows_without_letters_or_digits_are_not_copies_of_each_other():
+    evals = rows(["😀😀", "🎉", "???", TEST_Q[0], "!!!"])
+    result = audit(evals, train_rows(TRAIN_Q[:30] + ["🙂", "..."]), cfg())
+    assert result.findings == []
