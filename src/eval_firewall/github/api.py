@@ -60,8 +60,10 @@ def client(token: str, api_url: str, *, retries: int = 5) -> Github:
                         field="github-token", hint="its default is ${{ github.token }}")
     retry = GithubRetry(total=retries, backoff_factor=1.0, secondary_rate_wait=60,
                         max_rate_limit_wait=600)
+    # Requests are made one at a time; writes keep GitHub's advised second between them.
     return Github(auth=Auth.Token(token), base_url=api_url, retry=retry, lazy=True,
-                  per_page=100, timeout=60, user_agent=USER_AGENT)
+                  per_page=100, timeout=60, user_agent=USER_AGENT,
+                  seconds_between_requests=None, seconds_between_writes=1.0)
 
 
 def _message(exc: GithubException) -> str:
