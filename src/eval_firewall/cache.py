@@ -124,6 +124,19 @@ class Cache:
         np.savez(buffer, **arrays)
         self._write(self._file(namespace, key, ".npz"), buffer.getvalue())
 
+    # Opaque bytes (e.g. an Arrow IPC file).
+    def get_bytes(self, namespace: str, key: str) -> bytes | None:
+        if not self.enabled:
+            return None
+        return self._read_verified(self._file(namespace, key, ".bin"))
+
+    def put_bytes(self, namespace: str, key: str, data: bytes) -> None:
+        if self.enabled:
+            self._write(self._file(namespace, key, ".bin"), data)
+
+    def discard_bytes(self, namespace: str, key: str, why: str) -> None:
+        self._discard(self._file(namespace, key, ".bin"), why)
+
     # JSON documents.
     def get_json(self, namespace: str, key: str) -> Any | None:
         if not self.enabled:

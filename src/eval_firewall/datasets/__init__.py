@@ -7,6 +7,7 @@ entries (never silently dropped).
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ class LoadedDataset:
     rows: list[Row] = field(default_factory=list)
     problems: list[RowProblem] = field(default_factory=list)
     card: DatasetCard | None = None
+    norm: list[str] | None = None   # normalized row texts, when a cache provided them
 
     @property
     def name(self) -> str:
@@ -144,16 +146,57 @@ def iter_rows(config: Config, ds: DatasetConfig, *, keep_record: bool = False,
 
 
 def load_dataset(config: Config, ds: DatasetConfig, *, keep_record: bool = False,
-                 on_row: Callable[[], None] | None = None) -> LoadedDataset:
+                 on_row: Callable[[], None] | None = None, cache=None) -> LoadedDataset:
+    """Read a dataset. With a :class:`~eval_firewall.cache.Cache`, parsed files are reused."""
+    # Rows are built by the million and cannot form reference cycles: without the cyclic
+    # garbage collector running over and over, reading is about three times faster.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _load_dataset(config, ds, keep_record, on_row, cache)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _load_dataset(config: Config, ds: DatasetConfig, keep_record: bool,
+                  on_row: Callable[[], None] | None, cache) -> LoadedDataset:
     files = resolve_paths(config, ds)
     loaded = LoadedDataset(ds, [relative(f, config.root) for f in files])
-    for item in iter_rows(config, ds, keep_record=keep_record, files=files):
-        if isinstance(item, RowProblem):
-            loaded.problems.append(item)
-        else:
-            loaded.rows.append(item)
-        if on_row:
-            on_row()
+    use_cache = cache is not None and cache.enabled and not keep_record
+    norms: list[str] = []
+    for file in files:
+        if use_cache:
+            from . import cached
+
+            display = relative(file, config.root)
+            check_not_lfs_pointer(file, display)
+            key = cached.file_key(ds, display, file)
+            hit = cached.load(cache, key, ds, display)
+            if hit is not None:
+                rows, norm, problems = hit
+                loaded.rows.extend(rows)
+                loaded.problems.extend(RowProblem(**p) for p in problems)
+                norms.extend(norm)
+                if on_row:
+                    for _ in range(len(rows) + len(problems)):
+                        on_row()
+                continue
+        start_rows, start_problems = len(loaded.rows), len(loaded.problems)
+        for item in iter_rows(config, ds, keep_record=keep_record, files=[file]):
+            if isinstance(item, RowProblem):
+                loaded.problems.append(item)
+            else:
+                loaded.rows.append(item)
+            if on_row:
+                on_row()
+        if use_cache:
+            from dataclasses import asdict
+
+            norms.extend(cached.store(cache, key, loaded.rows[start_rows:],
+                                      [asdict(p) for p in loaded.problems[start_problems:]]))
+    if use_cache:
+        loaded.norm = norms
     card_path = config.root / ds.card if ds.card else find_card(files, config.root)
     if ds.card and not card_path.is_file():
         raise UserError("dataset card not found", path=config.source,
