@@ -39,5 +39,6 @@ def test_marker_names_the_check_and_the_count():
 
 def test_links_point_at_the_line_in_the_head_commit():
     t = Target("https://github.com", "o/r", "a" * 40, "sub/")
-    assert t.link("data/x y#.jsonl", 7) == f"https://github.com/o/r/blob/{'a' * 40}/sub/data/x%20y%23.jsonl#L7"
+    blob = f"https://github.com/o/r/blob/{'a' * 40}/sub"
+    assert t.link("data/x y#.jsonl", 7) == f"{blob}/data/x%20y%23.jsonl#L7"
     assert t.link("data/x.parquet", 7).endswith("/sub/data/x.parquet")
