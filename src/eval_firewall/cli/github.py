@@ -15,7 +15,7 @@ def github() -> None:
     """Run as the GitHub Action (the container's entrypoint).
 
     Reads what GitHub gives a container action: the INPUT_* variables (github-token, config,
-    fail-on, comment, check-name, report-dir, cache-dir), GITHUB_EVENT_NAME and
+    fail-on, comment, check-name, report-dir, cache-dir, post), GITHUB_EVENT_NAME and
     GITHUB_EVENT_PATH (pull_request, pull_request_target, push, workflow_run),
     GITHUB_REPOSITORY, GITHUB_WORKSPACE, GITHUB_API_URL, GITHUB_SERVER_URL, GITHUB_OUTPUT and
     GITHUB_STEP_SUMMARY. Audits the checkout, writes the reports, posts one sticky comment and
