@@ -11,13 +11,15 @@ from pathlib import Path
 
 from . import __version__
 from .annotations import load_annotations
-from .audits import disagreement, invariance, overlap, provenance, schema
+from .audits import disagreement, distribution, invariance, overlap, provenance, schema
+from .audits import semantic
 from .cache import Cache
 from .changes import Changes, load_base, mark_new, scratch_dir
 from .incremental import overlap_hits
 from .normalize import normalize
 from .config import Config
 from .datasets import LoadedDataset, load_dataset
+from .embeddings import Models
 from .errors import UserError
 from .findings import AuditResult, DatasetSummary, Report, Stat, status_of
 from .perturb import perturb_rows
@@ -55,8 +57,15 @@ def run_audits(config: Config, *, progress: Progress | None = None,
     results: list[AuditResult] = [schema.audit(list(loaded.values()), config.invalid_rows)]
     audits = config.audits
     cache = Cache(cache_dir, progress)
+    semantic_cfg = audits.overlap.semantic
+    models = Models(semantic_cfg.model, semantic_cfg.batch_size, cache_dir=cache_dir,
+                    config_path=config.source)
     if audits.overlap.enabled:
-        results.append(_overlap(config, evals, train, changes, cache, progress))
+        results.append(_overlap(config, evals, train, changes, cache, progress, models))
+    if audits.overlap.enabled and audits.overlap.distribution.enabled:
+        with progress.stage("same-generator check"):
+            results.append(distribution.audit(evals, train, audits.overlap.distribution,
+                                              embedder=models.retriever()))
     if audits.provenance.enabled:
         results.append(provenance.audit(list(loaded.values()), audits.provenance))
     if audits.disagreement.enabled:
@@ -81,7 +90,7 @@ def run_audits(config: Config, *, progress: Progress | None = None,
 
 
 def _overlap(config: Config, evals: list[Row], train: list[Row], changes: Changes | None,
-             cache: Cache, progress: Progress) -> AuditResult:
+             cache: Cache, progress: Progress, models: Models) -> AuditResult:
     """The overlap audit, searching only rows the cache has no result for."""
     cfg = config.audits.overlap
     with progress.stage("normalize", total=len(evals) + len(train)) as stage:
@@ -93,6 +102,10 @@ def _overlap(config: Config, evals: list[Row], train: list[Row], changes: Change
         base_train = [r for d in changes.base_datasets.values() if d.role == "train"
                       for r in d.rows]
     paraphrases = None
+    if cfg.semantic.enabled:
+        paraphrases = semantic.paraphrase_search(cfg.semantic, embedder=models.embedder(),
+                                                 retriever=models.retriever,
+                                                 progress=progress)
     hits, searched = overlap_hits(evals, eval_norm, train, train_norm, cfg, cache,
                                   base_train=base_train, paraphrases=paraphrases,
                                   progress=progress)
