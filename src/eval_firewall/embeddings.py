@@ -212,3 +212,27 @@ def _quiet():
             warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
+
+
+class Models:
+    """The embedders of one run, each created on first use (never when nothing needs it)."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64, *,
+                 cache_dir: Path | None = None, config_path: str | None = None) -> None:
+        self.model, self.batch_size = model, batch_size
+        self.cache_dir, self.config_path = cache_dir, config_path
+        self._embedder: Embedder | None = None
+        self._retriever: Embedder | None = None
+
+    def embedder(self) -> Embedder:
+        """The full sentence-transformers model (weights load on its first encode)."""
+        if self._embedder is None:
+            self._embedder = load_embedder(self.model, self.batch_size,
+                                           config_path=self.config_path)
+        return self._embedder
+
+    def retriever(self) -> Embedder:
+        """The static model distilled from it (stored in the cache directory, if any)."""
+        if self._retriever is None:
+            self._retriever = static_embedder(self.embedder(), self.cache_dir)
+        return self._retriever

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..config import SemanticConfig
 from ..embeddings import Embedder
+from ..progress import Progress
 from ..rules import Rule, register
 from ..search.vectors import VectorIndex
 
@@ -74,31 +75,44 @@ def paraphrase_matches(eval_texts: Sequence[str], train_texts: Sequence[str],
                        retriever: Embedder | Callable[[], Embedder] | None = None,
                        skip: set[int] | None = None,
                        train_index: VectorIndex | Callable[[], VectorIndex] | None = None,
-                       ) -> dict[int, tuple[int, float]]:
+                       progress: Progress | None = None) -> dict[int, tuple[int, float]]:
     """eval index -> (best train index, cosine) for eval rows paraphrasing a train row.
 
     ``retriever`` and ``train_index`` may be given as zero-argument callables, called only
     when static retrieval runs (so a small exact job never distils a static model).
     """
+    progress = progress or Progress(enabled=False)
     skip = skip or set()
     todo = [i for i in range(len(eval_texts)) if i not in skip]
     if not todo or not train_texts:
         return {}
     if use_exact(cfg, len(todo) + len(train_texts)):
-        return _exact_matches(eval_texts, train_texts, todo, cfg, embedder)
-    if callable(retriever):
-        retriever = retriever()
+        with progress.stage("paraphrase search (full model, exact)",
+                            total=len(todo) + len(train_texts)) as stage:
+            found = _exact_matches(eval_texts, train_texts, todo, cfg, embedder)
+            stage.advance(len(todo) + len(train_texts))
+        return found
+    with progress.stage("static model"):
+        if callable(retriever):
+            retriever = retriever()
     if retriever is None:
         raise ValueError("static retrieval needs a retriever embedder")
-    if train_index is None:
-        train_index = build_train_index(train_texts, retriever)
-    elif callable(train_index):
-        train_index = train_index()
-    vectors = retriever.encode([eval_texts[i] for i in todo])
-    indices, _ = train_index.search_above(vectors, STATIC_FLOOR, cfg.candidates)
-    pairs = [(todo[r], int(j)) for r, row in enumerate(indices) for j in row if j >= 0]
-    pairs = _same_numbers(eval_texts, train_texts, pairs) if cfg.same_numbers else pairs
-    return _rescore(eval_texts, train_texts, pairs, cfg.threshold, embedder)
+    with progress.stage("embed train (static)", total=len(train_texts)) as stage:
+        if train_index is None:
+            train_index = build_train_index(train_texts, retriever)
+        elif callable(train_index):
+            train_index = train_index()
+        stage.advance(len(train_texts))
+    with progress.stage("paraphrase retrieval", total=len(todo)) as stage:
+        vectors = retriever.encode([eval_texts[i] for i in todo])
+        indices, _ = train_index.search_above(vectors, STATIC_FLOOR, cfg.candidates)
+        pairs = [(todo[r], int(j)) for r, row in enumerate(indices) for j in row if j >= 0]
+        pairs = _same_numbers(eval_texts, train_texts, pairs) if cfg.same_numbers else pairs
+        stage.advance(len(todo))
+    with progress.stage("paraphrase rescoring", total=len(pairs)) as stage:
+        found = _rescore(eval_texts, train_texts, pairs, cfg.threshold, embedder)
+        stage.advance(len(pairs))
+    return found
 
 
 def _same_numbers(eval_texts: Sequence[str], train_texts: Sequence[str],
@@ -157,7 +171,8 @@ ParaphraseSearch = Callable[[Sequence[str], set[int]], dict[int, tuple[int, floa
 def paraphrase_search(cfg: SemanticConfig, *, embedder: Embedder,
                       retriever: Embedder | Callable[[], Embedder] | None = None,
                       index_builder: Callable[[Sequence[str], Embedder], VectorIndex]
-                      = build_train_index) -> Callable[[Sequence[str]], ParaphraseSearch]:
+                      = build_train_index, progress: Progress | None = None
+                      ) -> Callable[[Sequence[str]], ParaphraseSearch]:
     """A factory for :func:`overlap.find_overlaps`: train texts -> search(eval texts, skip).
 
     The retriever is resolved, and the train index built (with ``index_builder``, which a
@@ -181,7 +196,7 @@ def paraphrase_search(cfg: SemanticConfig, *, embedder: Embedder,
         def search(eval_texts: Sequence[str], skip: set[int]) -> dict[int, tuple[int, float]]:
             return paraphrase_matches(eval_texts, train_texts, cfg, embedder=embedder,
                                       retriever=get_retriever, skip=skip,
-                                      train_index=get_index)
+                                      train_index=get_index, progress=progress)
         return search
 
     return for_train
