@@ -159,6 +159,11 @@ class Config(_Strict):
         names = ", ".join(d.name for d in self.datasets)
         raise UserError(f"no dataset named '{name}' (datasets: {names})", path=self.source)
 
+    def key_of(self, ds: DatasetConfig, field: str) -> str:
+        """A dataset's key as config errors name it, e.g. ``datasets[1].paths``."""
+        index = next((i for i, d in enumerate(self.datasets) if d.name == ds.name), ds.name)
+        return f"datasets[{index}].{field}"
+
     def severity_of(self, rule: str, default: Severity) -> Severity | None:
         """The configured severity for ``rule``; None when the rule is turned off."""
         level = self.severity.get(rule)
@@ -325,6 +330,6 @@ def resolve_paths(config: Config, dataset: DatasetConfig) -> list[Path]:
         )
         if not matched:
             raise UserError(f"glob '{pattern}' matches no file", path=config.source,
-                            field=f"datasets[{dataset.name}].paths")
+                            field=config.key_of(dataset, "paths"))
         files.extend(m for m in matched if m not in files)
     return files

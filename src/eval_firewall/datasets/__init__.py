@@ -200,7 +200,7 @@ def _load_dataset(config: Config, ds: DatasetConfig, keep_record: bool,
     card_path = config.root / ds.card if ds.card else find_card(files, config.root)
     if ds.card and not card_path.is_file():
         raise UserError("dataset card not found", path=config.source,
-                        field=f"datasets[{ds.name}].card")
+                        field=config.key_of(ds, "card"))
     if card_path:
         loaded.card = read_card(card_path, relative(card_path, config.root))
     return loaded
