@@ -166,3 +166,41 @@ def test_run_audits_api_with_base(history):
     assert rep.base == "HEAD"
     assert [f.new for f in rep.findings if f.rule == "exact-duplicate"] == [True]
     assert rep.status == "fail"
+
+
+def test_changed_annotation_sheets_make_disagreement_findings_new(tmp_path):
+    import csv
+    import io
+    import shutil
+
+    from conftest import ROOT
+
+    repo = tmp_path / "example"
+    shutil.copytree(ROOT / "examples/gsm8k", repo)
+    config = repo / ".eval-firewall.yml"
+    text = config.read_text()
+    assert "  overlap:\n" in text
+    config.write_text(text.replace("  overlap:\n", "  overlap:\n    enabled: false\n", 1))
+    git_init(repo)
+    git_commit(repo, "base")
+    before = report(repo, "--base", "HEAD", "--no-cache")
+    assert not [f for f in before["findings"] if f["audit"] == "disagreement" and f["new"]]
+
+    sheet = repo / "annotations/ben.csv"
+    lines = sheet.read_text().splitlines(keepends=True)
+    comments = "".join(line for line in lines if line.startswith("#"))
+    rows = list(csv.DictReader(io.StringIO("".join(l for l in lines if not l.startswith("#")))))
+    for row in rows:
+        if row["answer"].isdigit():
+            row["answer"] = str(int(row["answer"]) + 1)     # ben now disagrees everywhere
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    sheet.write_text(comments + out.getvalue())
+
+    after = report(repo, "--base", "HEAD", "--no-cache")
+    assert after["status"] == "fail"
+    disagreement = [f for f in after["findings"] if f["audit"] == "disagreement"]
+    failing = [f for f in disagreement if f["severity"] == "error"]
+    assert failing and all(f["new"] for f in failing)

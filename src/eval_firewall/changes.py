@@ -106,14 +106,37 @@ def _card_at(config: Config, top: Path, sha: str, ds, base_paths: list[str], scr
     return None
 
 
+def changed_inputs(config: Config, rev_sha: str, patterns: list[str]) -> set[str]:
+    """Files matching ``patterns`` (relative to the config root) added, edited or deleted since
+    the base: the other inputs of an audit, such as annotation sheets or predictions."""
+    if not patterns:
+        return set()
+    import glob
+
+    top = gitrev.toplevel(config.root)
+    root = config.root.resolve()
+    before = {(top / p).relative_to(root).as_posix(): blob
+              for p, blob in gitrev.files_at(top, rev_sha, _patterns(config, top, patterns)).items()}
+    now = sorted({Path(p).resolve() for pattern in patterns
+                  for p in glob.glob(str(root / pattern), recursive=True) if Path(p).is_file()})
+    blobs = gitrev.worktree_blobs(top, now)
+    after = {p.relative_to(root).as_posix(): blobs[p] for p in now}
+    return {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
+
+
 def mark_new(findings: list[Finding], changes: Changes, head: dict[str, LoadedDataset],
-             base_findings: list[Finding], expensive_audits: set[str]) -> list[Finding]:
+             base_findings: list[Finding], expensive_audits: set[str],
+             inputs_changed: dict[str, set[str]] | None = None) -> list[Finding]:
     """Set ``new`` on each finding: does it exist because of this change?
 
     - row findings are new when their row is new; pair findings when either row is;
     - dataset-level findings of audits that were re-run on the base are new when the base
-      run did not have them; those of expensive audits when any of their data changed.
+      run did not have them; those of expensive audits when any of their data changed, or
+      any other input of theirs (``inputs_changed``: audit -> changed files, e.g. annotation
+      sheets); a finding that points into such a changed file is new.
     """
+    inputs_changed = inputs_changed or {}
+    changed_paths = {p for paths in inputs_changed.values() for p in paths}
     new_locs = changes.new_locations(head)
     at_base = defaultdict(set)
     for f in base_findings:
@@ -122,11 +145,14 @@ def mark_new(findings: list[Finding], changes: Changes, head: dict[str, LoadedDa
     out = []
     for f in findings:
         row_level = f.row_id is not None and f.count is None
-        if row_level:
+        if f.path in changed_paths:
+            new = True
+        elif row_level:
             new = (f.path, f.line) in new_locs or bool(
                 f.match and (f.match.path, f.match.line) in new_locs)
         elif f.audit in expensive_audits:
-            new = bool(changes.new_rows.get(f.dataset or "", ())) if f.dataset else any_change
+            new = bool(inputs_changed.get(f.audit)) or (
+                bool(changes.new_rows.get(f.dataset or "", ())) if f.dataset else any_change)
         else:
             new = (f.audit, f.rule, f.dataset) not in at_base
         out.append(f if f.new == new else replace(f, new=new))

@@ -14,7 +14,7 @@ from .annotations import load_annotations
 from .audits import disagreement, distribution, invariance, overlap, provenance, schema
 from .audits import semantic
 from .cache import Cache
-from .changes import Changes, load_base, mark_new, scratch_dir
+from .changes import Changes, changed_inputs, load_base, mark_new, scratch_dir
 from .incremental import overlap_hits
 from .normalize import normalize
 from .config import Config
@@ -181,9 +181,13 @@ def _mark_new(config: Config, results: list[AuditResult], changes: Changes,
     if config.audits.provenance.enabled:
         base_results.append(provenance.audit(base, config.audits.provenance))
     base_findings = [f for r in base_results for f in apply_severity(config, r).findings]
+    other_inputs = {"disagreement": list(config.audits.disagreement.annotations),
+                    "invariance": [p for p in (config.audits.invariance.predictions,) if p]}
+    inputs_changed = {audit: changed_inputs(config, changes.base_sha, patterns)
+                      for audit, patterns in other_inputs.items()}
     for result in results:
         result.findings = mark_new(result.findings, changes, loaded, base_findings,
-                                   EXPENSIVE_AUDITS)
+                                   EXPENSIVE_AUDITS, inputs_changed)
 
 
 def summarize(d: LoadedDataset, changes: Changes | None = None) -> DatasetSummary:
