@@ -28,11 +28,12 @@ from .progress import Progress
 from .rows import Row
 
 
-def load_all(config: Config, progress: Progress) -> dict[str, LoadedDataset]:
+def load_all(config: Config, progress: Progress, cache: Cache | None = None
+             ) -> dict[str, LoadedDataset]:
     loaded = {}
     for ds in config.datasets:
         with progress.stage(f"read {ds.name}") as stage:
-            loaded[ds.name] = load_dataset(config, ds, on_row=stage.advance)
+            loaded[ds.name] = load_dataset(config, ds, on_row=stage.advance, cache=cache)
     return loaded
 
 
@@ -46,7 +47,8 @@ def run_audits(config: Config, *, progress: Progress | None = None,
     for a trusted configuration, never a pull request's own (see :mod:`.predictions`).
     """
     progress = progress or Progress(enabled=False)
-    loaded = load_all(config, progress)
+    cache = Cache(cache_dir, progress)
+    loaded = load_all(config, progress, cache)
     changes = None
     if base is not None:
         with progress.stage(f"read datasets at {base}"), scratch_dir() as scratch:
@@ -56,12 +58,11 @@ def run_audits(config: Config, *, progress: Progress | None = None,
 
     results: list[AuditResult] = [schema.audit(list(loaded.values()), config.invalid_rows)]
     audits = config.audits
-    cache = Cache(cache_dir, progress)
     semantic_cfg = audits.overlap.semantic
     models = Models(semantic_cfg.model, semantic_cfg.batch_size, cache_dir=cache_dir,
                     config_path=config.source)
     if audits.overlap.enabled:
-        results.append(_overlap(config, evals, train, changes, cache, progress, models))
+        results.append(_overlap(config, loaded, changes, cache, progress, models))
     if audits.overlap.enabled and audits.overlap.distribution.enabled:
         with progress.stage("same-generator check"):
             results.append(distribution.audit(evals, train, audits.overlap.distribution,
@@ -89,13 +90,24 @@ def run_audits(config: Config, *, progress: Progress | None = None,
     )
 
 
-def _overlap(config: Config, evals: list[Row], train: list[Row], changes: Changes | None,
+def _normalized(datasets: list[LoadedDataset]) -> list[str]:
+    out: list[str] = []
+    for d in datasets:
+        out.extend(d.norm if d.norm is not None else (normalize(r.text) for r in d.rows))
+    return out
+
+
+def _overlap(config: Config, loaded: dict[str, LoadedDataset], changes: Changes | None,
              cache: Cache, progress: Progress, models: Models) -> AuditResult:
     """The overlap audit, searching only rows the cache has no result for."""
     cfg = config.audits.overlap
+    eval_sets = [d for d in loaded.values() if d.role == "eval"]
+    train_sets = [d for d in loaded.values() if d.role == "train"]
+    evals = [r for d in eval_sets for r in d.rows]
+    train = [r for d in train_sets for r in d.rows]
     with progress.stage("normalize", total=len(evals) + len(train)) as stage:
-        eval_norm = [normalize(r.text) for r in evals]
-        train_norm = [normalize(r.text) for r in train]
+        eval_norm = _normalized(eval_sets)
+        train_norm = _normalized(train_sets)
         stage.advance(len(evals) + len(train))
     base_train = None
     if changes is not None:
