@@ -100,3 +100,13 @@ def test_content_keys_do_not_collide_on_concatenation():
     keys = {content_key("a", "b"), content_key("ab"), content_key("a", "", "b"), content_key("ab", "")}
     assert len(keys) == 4
     assert content_key("a", "b") == content_key("a", "b")
+
+
+def test_cache_directory_keeps_itself_out_of_git(tmp_path):
+    import subprocess
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    Cache(tmp_path / ".eval-firewall-cache").put_json("ns", "k", 1)
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"],
+                            cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    assert status == ""

@@ -92,7 +92,16 @@ class Cache:
         self.hits += 1
         return data
 
+    def _ignore_in_git(self) -> None:
+        """The default cache lives in the user's repository: keep it out of ``git status``."""
+        assert self.directory is not None
+        marker = self.directory / ".gitignore"
+        if not marker.exists():
+            self.directory.mkdir(parents=True, exist_ok=True)
+            marker.write_text("# Created by eval-firewall: this cache is not for committing.\n*\n")
+
     def _write(self, path: Path, data: bytes) -> None:
+        self._ignore_in_git()
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = json.dumps({"format": FORMAT, "blake2b": hashlib.blake2b(data).hexdigest()})
         for target, payload in ((path, data), (path.with_name(path.name + ".sum"),
