@@ -77,3 +77,8 @@ def test_static_model_ranks_a_paraphrase_first(static_model):
     query = static_model.encode(["Every morning Claire eats an omelet made with 3 eggs. Over 4 "
                                  "weeks, how many dozen eggs does she eat?"])
     assert int(np.argmax(corpus @ query[0])) == 0
+
+
+def test_dim_is_known_before_the_weights_load():
+    fresh = load_embedder("all-MiniLM-L6-v2")
+    assert fresh.dim == 384 and fresh._model is None

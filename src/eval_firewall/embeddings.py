@@ -131,6 +131,8 @@ class SentenceTransformerEmbedder:
 
     @property
     def dim(self) -> int:
+        if self._model is None and (known := _dim_from_files(self.directory)) is not None:
+            return known   # without loading the weights
         model = self.model
         get = getattr(model, "get_embedding_dimension", None) or \
             model.get_sentence_embedding_dimension
@@ -143,6 +145,21 @@ class SentenceTransformerEmbedder:
                                     normalize_embeddings=True, convert_to_numpy=True,
                                     show_progress_bar=False)
         return _normalized(vectors)
+
+
+def _dim_from_files(directory: Path) -> int | None:
+    """The output size of a Transformer + Pooling (+ Normalize) model, read from its files."""
+    import json
+    try:
+        modules = json.loads((directory / "modules.json").read_text())
+        kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+        if kinds[1:2] != ["Pooling"] or set(kinds[2:]) - {"Normalize"}:
+            return None
+        pooling = json.loads((directory / modules[1]["path"] / "config.json").read_text())
+        modes = sum(bool(v) for k, v in pooling.items() if k.startswith("pooling_mode_"))
+        return int(pooling["word_embedding_dimension"]) * max(1, modes)
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
 
 
 class StaticEmbedder:
