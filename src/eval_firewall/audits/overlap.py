@@ -180,8 +180,8 @@ def _finding(hit: Hit, row: Row, match: Row) -> Finding:
     elif hit.rule == "near-duplicate":
         message = f"{_percent(hit.score)} similar to train row {match.location}"
     else:
-        message = (f"paraphrase of train row {match.location} (cosine similarity "
-                   f"{hit.score:.2f})")
+        message = (f"says the same as train row {match.location} in other words "
+                   "(score: cosine similarity of their embeddings)")
     return Finding.for_row(AUDIT, hit.rule, Severity.ERROR, message, row,
                            score=round(hit.score, 4), match=Match.of(match))
 
