@@ -57,13 +57,13 @@ def test_a_directory_that_is_not_a_model_is_a_user_error(tmp_path):
 
 def test_static_model_is_stored_under_its_key_and_reloaded(embedder, static_cache,
                                                          static_model):
-    assert static_model.key == f"static256-{embedder.key}"
+    assert static_model.key == f"static128-{embedder.key}"
     stored = static_cache / "static" / static_model.key
     assert (stored / "config.json").is_file()
     again = static_embedder(embedder, static_cache)     # loads, does not distil again
     texts = ["Two trains leave San Rafael at the same time.", "Claire makes an omelet."]
     first, second = static_model.encode(texts), again.encode(texts)
-    assert first.dtype == np.float32 and first.shape == (2, 256)
+    assert first.dtype == np.float32 and first.shape == (2, 128)
     assert np.allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)
     assert np.array_equal(first, second)
 

@@ -72,3 +72,22 @@ def test_loading_a_corrupt_index_raises_value_error(tmp_path):
         VectorIndex.load(path)
     with pytest.raises(ValueError):
         VectorIndex.load(tmp_path / "missing.npy")
+
+
+def test_search_above_agrees_with_search_over_many_blocks(monkeypatch):
+    monkeypatch.setattr(vectors, "BLOCK_ROWS", 6)
+    monkeypatch.setattr(vectors, "QUERY_BLOCK", 4)
+    corpus, queries = unit(60, dim=4), unit(10, dim=4, seed=3)   # low dim: many hits
+    full_i, full_s = VectorIndex(corpus).search(queries, 5)
+    above_i, above_s = VectorIndex(corpus).search_above(queries, 0.3, 5)
+    keep = full_s >= 0.3
+    assert np.array_equal(np.where(keep, full_i, -1), above_i)
+    assert np.allclose(np.where(keep, full_s, -np.inf), above_s)
+
+
+def test_float16_storage_halves_memory_and_keeps_the_ranking():
+    corpus = unit(100, dim=32)
+    small = VectorIndex(corpus, storage=np.float16)
+    assert small.vectors.dtype == np.float16 and small.vectors.nbytes == corpus.nbytes // 2
+    indices, scores = small.search(corpus[:10], 1)
+    assert list(indices[:, 0]) == list(range(10)) and scores.dtype == np.float32

@@ -27,7 +27,7 @@ from .errors import UserError
 
 MODEL_FIELD = "audits.overlap.semantic.model"
 DEFAULT_NAMES = {DEFAULT_MODEL, DEFAULT_MODEL.split("/", 1)[1]}
-STATIC_DIMS = 256
+STATIC_DIMS = 128
 # Files whose bytes define a model's output; their hash is part of the embedder key.
 _IDENTITY_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".model")
 

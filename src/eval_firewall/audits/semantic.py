@@ -60,7 +60,7 @@ def numbers_of(text: str) -> frozenset[str]:
 
 def build_train_index(train_texts: Sequence[str], retriever: Embedder) -> VectorIndex:
     """The train-side retrieval index (static vectors); separate so callers can cache it."""
-    return VectorIndex(retriever.encode(train_texts))
+    return VectorIndex(retriever.encode(train_texts), storage=np.float16)
 
 
 def use_exact(cfg: SemanticConfig, rows_to_encode: int) -> bool:

@@ -20,13 +20,16 @@ from typing import Literal
 import numpy as np
 
 Backend = Literal["numpy", "usearch"]
-BLOCK_ROWS = 32768      # index rows per matrix product
-QUERY_BLOCK = 4096      # queries per matrix product
+BLOCK_ROWS = 16384      # index rows per matrix product
+QUERY_BLOCK = 2048      # queries per matrix product (a block of scores: 128 MiB)
 
 
 class VectorIndex:
-    def __init__(self, vectors: np.ndarray, backend: Backend = "numpy") -> None:
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    """``storage`` float16 halves the memory of a large index; scores are computed in float32."""
+
+    def __init__(self, vectors: np.ndarray, backend: Backend = "numpy",
+                 storage: type = np.float32) -> None:
+        vectors = np.ascontiguousarray(vectors, dtype=storage)
         if vectors.ndim != 2:
             raise ValueError("vectors must be a 2-D array")
         self.vectors = vectors
@@ -35,7 +38,7 @@ class VectorIndex:
         if backend == "usearch" and len(vectors):
             from usearch.index import Index
             self._usearch = Index(ndim=vectors.shape[1], metric="cos", dtype="f16")
-            self._usearch.add(np.arange(len(vectors)), vectors, threads=0)
+            self._usearch.add(np.arange(len(vectors)), vectors.astype(np.float32), threads=0)
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -44,11 +47,20 @@ class VectorIndex:
     def dim(self) -> int:
         return int(self.vectors.shape[1])
 
+    def _blocks(self, queries: np.ndarray):
+        """(query offset, row offset, scores) for every block of the score matrix."""
+        for r0 in range(0, len(self), BLOCK_ROWS):
+            rows = self.vectors[r0:r0 + BLOCK_ROWS].astype(np.float32, copy=False).T
+            for q0 in range(0, len(queries), QUERY_BLOCK):
+                yield q0, r0, queries[q0:q0 + QUERY_BLOCK] @ rows
+
+    def _empty(self, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return np.full((n, k), -1, dtype=np.int64), np.full((n, k), -np.inf, dtype=np.float32)
+
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         n = len(queries)
-        indices = np.full((n, k), -1, dtype=np.int64)
-        scores = np.full((n, k), -np.inf, dtype=np.float32)
+        indices, scores = self._empty(n, k)
         if n == 0 or len(self) == 0:
             return indices, scores
         if self._usearch is not None:
@@ -60,38 +72,31 @@ class VectorIndex:
             indices[:, :width] = np.where(valid, keys, -1)
             scores[:, :width] = np.where(valid, 1.0 - dist, -np.inf)
             return indices, scores
-        for q0 in range(0, n, QUERY_BLOCK):
-            block = queries[q0:q0 + QUERY_BLOCK]
-            best_i = indices[q0:q0 + QUERY_BLOCK]
-            best_s = scores[q0:q0 + QUERY_BLOCK]
-            for r0 in range(0, len(self), BLOCK_ROWS):
-                sims = block @ self.vectors[r0:r0 + BLOCK_ROWS].T
-                _merge_top(best_i, best_s, sims, r0, k)
+        for q0, r0, sims in self._blocks(queries):
+            end = q0 + len(sims)
+            _merge_top(indices[q0:end], scores[q0:end], sims, r0, k)
         return indices, scores
 
     def search_above(self, queries: np.ndarray, threshold: float, k: int
                      ) -> tuple[np.ndarray, np.ndarray]:
         """Like :meth:`search`, but only neighbours scoring at least ``threshold`` count.
 
-        Exact search skips the top-k selection for queries with nothing above the threshold,
-        which is most of them: cheaper than :meth:`search` over large indexes.
+        Exact search selects only the scores above the threshold (a small fraction), so it
+        needs no top-k pass over every score: cheaper than :meth:`search` on large indexes.
         """
         if self._usearch is not None:
             indices, scores = self.search(queries, k)
         else:
             queries = np.ascontiguousarray(queries, dtype=np.float32)
-            n = len(queries)
-            indices = np.full((n, k), -1, dtype=np.int64)
-            scores = np.full((n, k), -np.inf, dtype=np.float32)
-            for q0 in range(0, n, QUERY_BLOCK):
-                block = queries[q0:q0 + QUERY_BLOCK]
-                for r0 in range(0, len(self), BLOCK_ROWS):
-                    sims = block @ self.vectors[r0:r0 + BLOCK_ROWS].T
-                    rows = np.flatnonzero((sims >= threshold).any(axis=1))
-                    if len(rows):
-                        sub_i, sub_s = indices[q0 + rows], scores[q0 + rows]
-                        _merge_top(sub_i, sub_s, sims[rows], r0, k)
-                        indices[q0 + rows], scores[q0 + rows] = sub_i, sub_s
+            indices, scores = self._empty(len(queries), k)
+            for q0, r0, sims in self._blocks(queries):
+                # a query's bar is the threshold, or its k-th best score so far if higher
+                bar = np.maximum(threshold, scores[q0:q0 + len(sims), k - 1])
+                hot = np.flatnonzero(sims.max(axis=1) >= bar)
+                if len(hot):
+                    sub = sims[hot]
+                    rows, cols = np.nonzero(sub >= bar[hot, None])
+                    _merge_hits(indices, scores, hot[rows] + q0, cols + r0, sub[rows, cols], k)
         below = scores < threshold
         indices[below] = -1
         scores[below] = -np.inf
@@ -116,6 +121,26 @@ class VectorIndex:
         if vectors.ndim != 2 or not np.isfinite(vectors).all():
             raise ValueError(f"corrupt vector index {path}")
         return cls(vectors.astype(np.float32), backend)
+
+
+def _merge_hits(indices: np.ndarray, scores: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                values: np.ndarray, k: int) -> None:
+    """Merge (row, column, score) hits into each row's top-k lists, in place."""
+    touched = np.unique(rows)
+    old = indices[touched] >= 0
+    old_rows = np.broadcast_to(touched[:, None], old.shape)[old]
+    all_rows = np.concatenate([old_rows, rows])
+    all_cols = np.concatenate([indices[touched][old], cols])
+    all_vals = np.concatenate([scores[touched][old], values.astype(np.float32)])
+    order = np.lexsort((all_cols, -all_vals, all_rows))
+    all_rows, all_cols, all_vals = all_rows[order], all_cols[order], all_vals[order]
+    starts = np.flatnonzero(np.r_[True, all_rows[1:] != all_rows[:-1]])
+    rank = np.arange(len(all_rows)) - np.repeat(starts, np.diff(np.r_[starts, len(all_rows)]))
+    keep = rank < k
+    indices[touched] = -1
+    scores[touched] = -np.inf
+    indices[all_rows[keep], rank[keep]] = all_cols[keep]
+    scores[all_rows[keep], rank[keep]] = all_vals[keep]
 
 
 def _merge_top(best_i: np.ndarray, best_s: np.ndarray, sims: np.ndarray, offset: int,
