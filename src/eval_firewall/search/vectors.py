@@ -1,12 +1,13 @@
 """Nearest-neighbour search over L2-normalized vectors (cosine = dot product).
 
 One thin wrapper, two backends:
-- ``numpy``: exact, blocked matrix products. Measured on 2 cores, it beats building an HNSW
-  graph for every size a cold audit meets (10k queries x 1M rows in about a minute, while
-  usearch needs minutes just to build a 1M-row graph), and queries of a cached index by a
-  few hundred changed rows take well under a second.
-- ``usearch``: an HNSW graph, for indexes built once and queried many times (``backend=
-  "usearch"``); approximate.
+- ``numpy``: exact, blocked matrix products. Measured on 2 cores with 128-dimension static
+  vectors of 100k GSM8K-like rows and 10k queries: 7.8 s for exact threshold search, against
+  11.7 s to build a usearch HNSW graph plus 0.9 s to query it (whose top hit agreed with the
+  exact one for 90% of queries). A cold audit builds the index once and queries it once, so
+  exact search wins; a cached index queried by a few hundred changed rows takes under a second.
+- ``usearch``: an HNSW graph (``backend="usearch"``), approximate, for an index built once and
+  queried many times.
 
 ``search(queries, k)`` returns ``(indices, scores)``, both ``(len(queries), k)``, best first;
 slots beyond the index size hold index -1 and score -inf.
