@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -235,21 +235,28 @@ class Models:
     """The embedders of one run, each created on first use (never when nothing needs it)."""
 
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64, *,
-                 cache_dir: Path | None = None, config_path: str | None = None) -> None:
+                 cache_dir: Path | None = None, config_path: str | None = None,
+                 wrap: Callable[[Embedder], Embedder] | None = None) -> None:
         self.model, self.batch_size = model, batch_size
         self.cache_dir, self.config_path = cache_dir, config_path
+        self.wrap = wrap or (lambda embedder: embedder)   # e.g. a caching embedder
+        self._raw: SentenceTransformerEmbedder | None = None
         self._embedder: Embedder | None = None
         self._retriever: Embedder | None = None
+
+    def _full(self) -> SentenceTransformerEmbedder:
+        if self._raw is None:
+            self._raw = load_embedder(self.model, self.batch_size, config_path=self.config_path)
+        return self._raw
 
     def embedder(self) -> Embedder:
         """The full sentence-transformers model (weights load on its first encode)."""
         if self._embedder is None:
-            self._embedder = load_embedder(self.model, self.batch_size,
-                                           config_path=self.config_path)
+            self._embedder = self.wrap(self._full())
         return self._embedder
 
     def retriever(self) -> Embedder:
         """The static model distilled from it (stored in the cache directory, if any)."""
         if self._retriever is None:
-            self._retriever = static_embedder(self.embedder(), self.cache_dir)
+            self._retriever = self.wrap(static_embedder(self._full(), self.cache_dir))
         return self._retriever

@@ -13,7 +13,7 @@ from . import __version__
 from .annotations import load_annotations
 from .audits import disagreement, distribution, invariance, overlap, provenance, schema
 from .audits import semantic
-from .cache import Cache
+from .cache import Cache, CachedEmbedder
 from .changes import Changes, changed_inputs, load_base, mark_new, scratch_dir
 from .incremental import overlap_hits
 from .normalize import normalize
@@ -60,7 +60,8 @@ def run_audits(config: Config, *, progress: Progress | None = None,
     audits = config.audits
     semantic_cfg = audits.overlap.semantic
     models = Models(semantic_cfg.model, semantic_cfg.batch_size, cache_dir=cache_dir,
-                    config_path=config.source)
+                    config_path=config.source,
+                    wrap=(lambda e: CachedEmbedder(e, cache)) if cache.enabled else None)
     if audits.overlap.enabled:
         results.append(_overlap(config, loaded, changes, cache, progress, models))
     if audits.overlap.enabled and audits.overlap.distribution.enabled:
