@@ -204,3 +204,27 @@ def test_changed_annotation_sheets_make_disagreement_findings_new(tmp_path):
     disagreement = [f for f in after["findings"] if f["audit"] == "disagreement"]
     failing = [f for f in disagreement if f["severity"] == "error"]
     assert failing and all(f["new"] for f in failing)
+
+
+def test_warm_run_encodes_no_text_twice(history):
+    config = history / ".eval-firewall.yml"
+    config.write_text(BASIC_CONFIG.replace("semantic: {enabled: false}",
+                                           "semantic: {retriever: exact}"))
+    add_eval_rows(history, [TEST[0] | {"question": "In April, Natalia sold clips to 48 "
+                                                   "friends; in May, half as many. How many "
+                                                   "clips did she sell in both months?"}])
+    shards = lambda: sorted(p.name for p in (history / ".eval-firewall-cache/embeddings")
+                            .rglob("*.npz"))
+    first = report(history)
+    written = shards()
+    assert written                                       # the full model's vectors are cached
+    add_eval_rows(history, [{"question": "How many legs do 7 spiders and 3 ants have together?",
+                             "answer": "#### 74"}])
+    second = report(history)
+    assert len(shards()) == len(written) + 1             # only the one new text was encoded
+    third = report(history)
+    assert shards() == sorted(set(shards()))
+    assert len(shards()) == len(written) + 1             # nothing new to encode
+    assert third["findings"] == second["findings"]
+    assert [f["rule"] for f in first["findings"] if f["audit"] == "overlap"].count("paraphrase") \
+        == [f["rule"] for f in third["findings"] if f["audit"] == "overlap"].count("paraphrase")
