@@ -49,6 +49,23 @@ audits:
 """
 
 
+# Datasets at data/train.jsonl and data/eval.jsonl, eval rows with ids and labels: the start of
+# the configs of the disagreement and invariance tests.
+ID_DATASETS = """\
+datasets:
+  - name: train
+    role: train
+    paths: [data/train.jsonl]
+    text: question
+  - name: eval
+    role: eval
+    paths: [data/eval.jsonl]
+    text: question
+    label: answer
+    id: id
+"""
+
+
 @pytest.fixture
 def repo(tmp_path: Path):
     """A dataset repository: ``repo(train=[...], eval=[...], config=...)`` writes it."""

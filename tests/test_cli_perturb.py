@@ -10,22 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import gsm8k, write_jsonl
+from conftest import ID_DATASETS, gsm8k, write_jsonl
 from eval_firewall.cli import main
 from eval_firewall.perturb import prompt_sha
 
-CONFIG = """\
-datasets:
-  - name: train
-    role: train
-    paths: [data/train.jsonl]
-    text: question
-  - name: eval
-    role: eval
-    paths: [data/eval.jsonl]
-    text: question
-    label: answer
-    id: id
+CONFIG = ID_DATASETS + """\
 audits:
   invariance: {seed: 4, kinds: [synonym, noise]}
 """

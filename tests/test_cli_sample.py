@@ -13,25 +13,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import gsm8k, write_jsonl
+from conftest import ID_DATASETS, gsm8k, write_jsonl
 from eval_firewall.annotations import read_sheet, row_sha
 from eval_firewall.cli import main
 from eval_firewall.config import load_config
 from eval_firewall.datasets import load_dataset
 
-CONFIG = """\
-datasets:
-  - name: train
-    role: train
-    paths: [data/train.jsonl]
-    text: question
-  - name: eval
-    role: eval
-    paths: [data/eval.jsonl]
-    text: question
-    label: answer
-    id: id
-"""
+CONFIG = ID_DATASETS
 TOPICS = ["money"] * 60 + ["time"] * 30 + ["shapes"] * 10
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import gsm8k, write_jsonl
+from conftest import ID_DATASETS, gsm8k, write_jsonl
 from eval_firewall.annotations import Annotation, read_sheet, row_sha
 from eval_firewall.audits.disagreement import answers_needed, audit, wilson
 from eval_firewall.cli import main
@@ -25,18 +25,7 @@ from eval_firewall.rows import Row
 
 Z = 1.959963984540054
 
-CONFIG = """\
-datasets:
-  - name: train
-    role: train
-    paths: [data/train.jsonl]
-    text: question
-  - name: eval
-    role: eval
-    paths: [data/eval.jsonl]
-    text: question
-    label: answer
-    id: id
+CONFIG = ID_DATASETS + """\
 audits:
   overlap: {enabled: false}
   provenance: {enabled: false}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import ROOT, gsm8k, write_jsonl
+from conftest import ID_DATASETS, ROOT, gsm8k, write_jsonl
 from eval_firewall.audits.invariance import audit, describe_change
 from eval_firewall.cli import main
 from eval_firewall.config import InvarianceConfig, OverlapConfig, load_config
@@ -200,18 +200,7 @@ def test_predictions_values_are_read_as_text(tmp_path: Path):
 
 # --- the engine: predictions file or command --------------------------------------------------
 
-CONFIG = """\
-datasets:
-  - name: train
-    role: train
-    paths: [data/train.jsonl]
-    text: question
-  - name: eval
-    role: eval
-    paths: [data/eval.jsonl]
-    text: question
-    label: answer
-    id: id
+CONFIG = ID_DATASETS + """\
 audits:
   overlap: {enabled: false}
   provenance: {enabled: false}
