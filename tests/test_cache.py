@@ -110,3 +110,23 @@ def test_cache_directory_keeps_itself_out_of_git(tmp_path):
     status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"],
                             cwd=tmp_path, capture_output=True, text=True, check=True).stdout
     assert status == ""
+
+
+def test_train_vector_index_is_built_once_per_train_set(tmp_path):
+    from eval_firewall.incremental import cached_vector_index
+    from eval_firewall.search.vectors import VectorIndex
+
+    built = []
+
+    def build(texts, retriever):
+        built.append(list(texts))
+        return VectorIndex(retriever.encode(texts))
+
+    retriever = CountingEmbedder()
+    cached = cached_vector_index(Cache(tmp_path), build)
+    first = cached(["a", "bb", "ccc"], retriever)
+    again = cached(["a", "bb", "ccc"], retriever)
+    assert built == [["a", "bb", "ccc"]]
+    assert np.allclose(first.vectors, again.vectors)
+    cached(["a", "bb"], retriever)
+    assert len(built) == 2                      # another train set is another index

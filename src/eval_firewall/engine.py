@@ -15,7 +15,7 @@ from .audits import disagreement, distribution, invariance, overlap, provenance,
 from .audits import semantic
 from .cache import Cache, CachedEmbedder
 from .changes import Changes, changed_inputs, load_base, mark_new, scratch_dir
-from .incremental import overlap_hits
+from .incremental import cached_vector_index, overlap_hits
 from .normalize import normalize
 from .config import Config
 from .datasets import LoadedDataset, load_dataset
@@ -116,9 +116,12 @@ def _overlap(config: Config, loaded: dict[str, LoadedDataset], changes: Changes 
                       for r in d.rows]
     paraphrases = None
     if cfg.semantic.enabled:
+        builder = semantic.build_train_index
+        if cache.enabled:
+            builder = cached_vector_index(cache, builder)
         paraphrases = semantic.paraphrase_search(cfg.semantic, embedder=models.embedder(),
                                                  retriever=models.retriever,
-                                                 progress=progress)
+                                                 index_builder=builder, progress=progress)
     hits, searched = overlap_hits(evals, eval_norm, train, train_norm, cfg, cache,
                                   base_train=base_train, paraphrases=paraphrases,
                                   progress=progress)

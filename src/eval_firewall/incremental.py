@@ -11,7 +11,7 @@ and rows whose match was deleted are searched again.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .audits.overlap import Hit, ParaphraseFactory, TrainSide, find_overlaps
@@ -19,22 +19,31 @@ from .cache import Cache, content_key
 from .config import OverlapConfig
 from .progress import Progress
 from .rows import Row
+from .embeddings import Embedder
 from .search.lexical import LexicalIndex
+from .search.vectors import VectorIndex
 
 RESULTS = "overlap-results"
 INDEXES = "lexical-index"
+VECTORS = "vector-index"
 
 
 def text_digest(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=12).hexdigest()
 
 
-def train_fingerprint(train: Sequence[Row]) -> str:
+def texts_fingerprint(texts: Sequence[str], chunk: int = 10_000) -> str:
+    """A content key for an ordered list of texts (hashed in chunks: fast, little memory)."""
     h = hashlib.blake2b(digest_size=20)
-    for row in train:
-        h.update(row.text.encode("utf-8"))
-        h.update(b"\x1e")
+    for start in range(0, len(texts), chunk):
+        piece = texts[start:start + chunk]
+        h.update(",".join(map(str, map(len, piece))).encode())   # no two lists hash alike
+        h.update("\x1e".join(piece).encode("utf-8", "surrogatepass"))
     return h.hexdigest()
+
+
+def train_fingerprint(train: Sequence[Row]) -> str:
+    return texts_fingerprint([row.text for row in train])
 
 
 @dataclass
@@ -46,6 +55,22 @@ class SearchStats:
 
 def _config_key(cfg: OverlapConfig) -> str:
     return content_key(cfg.model_dump(mode="json", exclude={"distribution"}))
+
+
+def cached_vector_index(cache: Cache, build: Callable[[Sequence[str], Embedder], VectorIndex]
+                        ) -> Callable[[Sequence[str], Embedder], VectorIndex]:
+    """Wrap a train-index builder so the index is stored, keyed by retriever and train texts."""
+
+    def cached(train_texts: Sequence[str], retriever: Embedder) -> VectorIndex:
+        key = content_key(VECTORS, retriever.key, texts_fingerprint(train_texts))
+        arrays = cache.get_arrays(VECTORS, key)
+        if arrays is not None and arrays["vectors"].shape[0] == len(train_texts):
+            return VectorIndex(arrays["vectors"], storage=arrays["vectors"].dtype.type)
+        index = build(train_texts, retriever)
+        cache.put_arrays(VECTORS, key, vectors=index.vectors)
+        return index
+
+    return cached
 
 
 def cached_train_side(train_norm: Sequence[str], train_text: Sequence[str], fingerprint: str,
