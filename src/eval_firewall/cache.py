@@ -185,7 +185,9 @@ class CachedEmbedder:
     """Wraps any embedder (``key``, ``dim``, ``encode``) so each text is encoded once, ever.
 
     Vectors are stored in shards: one npz per call that had cache misses, holding the new
-    texts' hashes and vectors. All shards of a model are loaded (and checked) on first use.
+    texts' hashes and vectors. All shards of a model are loaded (and checked) on first use,
+    into one sorted table that is searched with numpy (a million lookups in well under a
+    second; a dictionary of a million keys would take seconds to build).
     """
 
     NAMESPACE = "embeddings"
@@ -195,8 +197,12 @@ class CachedEmbedder:
         self.cache = cache
         self.key = embedder.key
         self.dim = embedder.dim
-        self._index: dict[bytes, tuple[int, int]] | None = None
-        self._shards: list[np.ndarray] = []
+        self._loaded = False
+        self._names: list[str] = []
+        self._keys = np.empty((0, 16), dtype=np.uint8)        # full 16-byte text hashes
+        self._vectors = np.empty((0, self.dim), dtype=np.float32)
+        self._order = np.empty(0, dtype=np.int64)             # rows sorted by key prefix
+        self._sorted = np.empty(0, dtype=np.uint64)
         self.encoded = 0
 
     def __getattr__(self, name: str) -> Any:
@@ -205,52 +211,68 @@ class CachedEmbedder:
     def _manifest_key(self) -> str:
         return content_key("manifest", self.key)
 
+    @staticmethod
+    def _prefix(keys: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(keys[:, :8]).view(np.uint64).reshape(-1)
+
+    def _add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
+        self._keys = np.concatenate([self._keys, keys])
+        self._vectors = np.concatenate([self._vectors, vectors.astype(np.float32, copy=False)])
+        prefixes = self._prefix(self._keys)
+        self._order = np.argsort(prefixes, kind="stable")
+        self._sorted = prefixes[self._order]
+
     def _load(self) -> None:
-        if self._index is not None:
+        if self._loaded:
             return
-        self._index = {}
+        self._loaded = True
         names = self.cache.get_json(self.NAMESPACE, self._manifest_key()) or []
-        kept = []
+        keys, vectors = [], []
         for name in names:
             shard = self.cache.get_arrays(self.NAMESPACE, name)
-            if shard is None or shard["vectors"].shape[1:] != (self.dim,):
+            if (shard is None or shard["vectors"].shape[1:] != (self.dim,)
+                    or shard["keys"].shape != (len(shard["vectors"]), 16)):
                 continue
-            number = len(self._shards)
-            self._shards.append(shard["vectors"])
-            for row, digest in enumerate(shard["keys"]):
-                self._index[digest.tobytes()] = (number, row)
-            kept.append(name)
-        if kept != names:
-            self.cache.put_json(self.NAMESPACE, self._manifest_key(), kept)
-        self._names = kept
+            keys.append(shard["keys"])
+            vectors.append(shard["vectors"])
+            self._names.append(name)
+        if keys:
+            self._add(np.concatenate(keys), np.concatenate(vectors))
+        if self._names != names:
+            self.cache.put_json(self.NAMESPACE, self._manifest_key(), self._names)
+
+    def _lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(found mask, row of each found key in the table)."""
+        if not len(self._sorted):
+            return np.zeros(len(keys), dtype=bool), np.zeros(len(keys), dtype=np.int64)
+        pos = np.searchsorted(self._sorted, self._prefix(keys))
+        pos = np.minimum(pos, len(self._sorted) - 1)
+        rows = self._order[pos]
+        # The prefix finds the row; the whole hash must match (a prefix collision is a miss).
+        found = (self._keys[rows] == keys).all(axis=1)
+        return found, rows
 
     def encode(self, texts: Sequence[str], **kwargs: Any) -> np.ndarray:
         if not self.cache.enabled:
             return self.inner.encode(texts, **kwargs)
         self._load()
-        assert self._index is not None
         keys = text_keys(texts)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
+        found, rows = self._lookup(keys)
+        out[found] = self._vectors[rows[found]]
         missing: dict[bytes, list[int]] = {}
-        for i, digest in enumerate(keys):
-            found = self._index.get(digest.tobytes())
-            if found is None:
-                missing.setdefault(digest.tobytes(), []).append(i)
-            else:
-                out[i] = self._shards[found[0]][found[1]]
+        for i in np.flatnonzero(~found):
+            missing.setdefault(keys[i].tobytes(), []).append(int(i))
         if missing:
             first = [positions[0] for positions in missing.values()]
             vectors = np.asarray(self.inner.encode([texts[i] for i in first], **kwargs),
                                  dtype=np.float32)
             self.encoded += len(first)
-            for (digest, positions), vector in zip(missing.items(), vectors):
+            for positions, vector in zip(missing.values(), vectors):
                 out[positions] = vector
             name = content_key("shard", self.key, keys[first].tobytes())
             self.cache.put_arrays(self.NAMESPACE, name, keys=keys[first], vectors=vectors)
-            number = len(self._shards)
-            self._shards.append(vectors)
-            for row, digest in enumerate(missing):
-                self._index[digest] = (number, row)
+            self._add(keys[first], vectors)
             self._names.append(name)
             self.cache.put_json(self.NAMESPACE, self._manifest_key(), self._names)
         return out
