@@ -192,9 +192,12 @@ class CachedEmbedder:
 
     NAMESPACE = "embeddings"
 
-    def __init__(self, embedder: Any, cache: Cache) -> None:
+    def __init__(self, embedder: Any, cache: Cache, *, direct_below: int = 0) -> None:
         self.inner = embedder
         self.cache = cache
+        # For a cheap embedder (a static model), a small batch is faster to encode than the
+        # cache is to load: batches under this size skip the cache.
+        self.direct_below = direct_below
         self.key = embedder.key
         self.dim = embedder.dim
         self._loaded = False
@@ -253,7 +256,7 @@ class CachedEmbedder:
         return found, rows
 
     def encode(self, texts: Sequence[str], **kwargs: Any) -> np.ndarray:
-        if not self.cache.enabled:
+        if not self.cache.enabled or (len(texts) < self.direct_below and not self._loaded):
             return self.inner.encode(texts, **kwargs)
         self._load()
         keys = text_keys(texts)

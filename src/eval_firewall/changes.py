@@ -83,6 +83,9 @@ def load_base(config: Config, head: dict[str, LoadedDataset], rev: str,
         base.card = _card_at(config, top, sha, ds, base_paths, scratch)
         changes.base_datasets[ds.name] = base
         changes.changed_files[ds.name] = sorted(changed)
+        if not changed:          # every file as it was: no new rows (and no hashing them)
+            changes.new_rows[ds.name] = set()
+            continue
         before = {row_fingerprint(r) for r in base_rows}
         changes.new_rows[ds.name] = {i for i, r in enumerate(head[ds.name].rows)
                                      if row_fingerprint(r) not in before}

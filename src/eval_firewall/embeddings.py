@@ -236,10 +236,11 @@ class Models:
 
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64, *,
                  cache_dir: Path | None = None, config_path: str | None = None,
-                 wrap: Callable[[Embedder], Embedder] | None = None) -> None:
+                 wrap: Callable[..., Embedder] | None = None) -> None:
         self.model, self.batch_size = model, batch_size
         self.cache_dir, self.config_path = cache_dir, config_path
-        self.wrap = wrap or (lambda embedder: embedder)   # e.g. a caching embedder
+        # wrap(embedder, cheap=...): e.g. a caching embedder; ``cheap`` for the static model.
+        self.wrap = wrap or (lambda embedder, cheap: embedder)
         self._raw: SentenceTransformerEmbedder | None = None
         self._embedder: Embedder | None = None
         self._retriever: Embedder | None = None
@@ -252,11 +253,12 @@ class Models:
     def embedder(self) -> Embedder:
         """The full sentence-transformers model (weights load on its first encode)."""
         if self._embedder is None:
-            self._embedder = self.wrap(self._full())
+            self._embedder = self.wrap(self._full(), cheap=False)
         return self._embedder
 
     def retriever(self) -> Embedder:
         """The static model distilled from it (stored in the cache directory, if any)."""
         if self._retriever is None:
-            self._retriever = self.wrap(static_embedder(self._full(), self.cache_dir))
+            self._retriever = self.wrap(static_embedder(self._full(), self.cache_dir),
+                                        cheap=True)
         return self._retriever

@@ -61,7 +61,7 @@ def run_audits(config: Config, *, progress: Progress | None = None,
     semantic_cfg = audits.overlap.semantic
     models = Models(semantic_cfg.model, semantic_cfg.batch_size, cache_dir=cache_dir,
                     config_path=config.source,
-                    wrap=(lambda e: CachedEmbedder(e, cache)) if cache.enabled else None)
+                    wrap=_caching(cache) if cache.enabled else None)
     if audits.overlap.enabled:
         results.append(_overlap(config, loaded, changes, cache, progress, models))
     if audits.overlap.enabled and audits.overlap.distribution.enabled:
@@ -89,6 +89,13 @@ def run_audits(config: Config, *, progress: Progress | None = None,
         version=__version__,
         config_path=config.source,
     )
+
+
+def _caching(cache: Cache):
+    """Wrap the run's embedders in the cache; the static one only for large batches."""
+    def wrap(embedder, cheap: bool):
+        return CachedEmbedder(embedder, cache, direct_below=4096 if cheap else 0)
+    return wrap
 
 
 def _normalized(datasets: list[LoadedDataset]) -> list[str]:

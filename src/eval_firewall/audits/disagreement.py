@@ -25,9 +25,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import cohen_kappa_score
-from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
-from statsmodels.stats.proportion import proportion_confint
 
 from ..annotations import Annotation, row_sha
 from ..config import DisagreementConfig
@@ -63,6 +60,8 @@ class Compared:
 
 
 def wilson(count: float, n: int) -> tuple[float, float]:
+    from statsmodels.stats.proportion import proportion_confint  # slow to import: only here
+
     low, high = proportion_confint(count, n, alpha=0.05, method="wilson")
     return float(low), float(high)
 
@@ -253,6 +252,9 @@ def _kappa_stats(compared: list[Compared], annotators: list[str],
                  matchers: dict[str, Matcher]) -> list[Stat]:
     if not all(m.categorical for m in matchers.values()):
         return [Stat("kappa", "not computed: the labels are not categories")]
+    from sklearn.metrics import cohen_kappa_score  # slow to import: only here
+    from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
+
     def key(c: Compared, text: str) -> str:
         return str(matchers[c.row.dataset].key(text))
     out = []
