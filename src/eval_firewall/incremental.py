@@ -42,6 +42,20 @@ def texts_fingerprint(texts: Sequence[str], chunk: int = 10_000) -> str:
     return h.hexdigest()
 
 
+class Texts(list):
+    """Texts that know their fingerprint (so a million of them are hashed once per run)."""
+
+    @property
+    def fingerprint(self) -> str:
+        if not hasattr(self, "_fingerprint"):
+            self._fingerprint = texts_fingerprint(self)
+        return self._fingerprint
+
+
+def fingerprint_of(texts: Sequence[str]) -> str:
+    return texts.fingerprint if isinstance(texts, Texts) else texts_fingerprint(texts)
+
+
 def train_fingerprint(train: Sequence[Row]) -> str:
     return texts_fingerprint([row.text for row in train])
 
@@ -62,7 +76,7 @@ def cached_vector_index(cache: Cache, build: Callable[[Sequence[str], Embedder],
     """Wrap a train-index builder so the index is stored, keyed by retriever and train texts."""
 
     def cached(train_texts: Sequence[str], retriever: Embedder) -> VectorIndex:
-        key = content_key(VECTORS, retriever.key, texts_fingerprint(train_texts))
+        key = content_key(VECTORS, retriever.key, fingerprint_of(train_texts))
         arrays = cache.get_arrays(VECTORS, key)
         if arrays is not None and arrays["vectors"].shape[0] == len(train_texts):
             return VectorIndex(arrays["vectors"], storage=arrays["vectors"].dtype.type)
@@ -97,7 +111,8 @@ def overlap_hits(evals: Sequence[Row], eval_norm: Sequence[str], train: Sequence
     progress = progress or Progress(enabled=False)
     stats = SearchStats()
     cfg_key = _config_key(cfg)
-    fingerprint = train_fingerprint(train)
+    train_text = Texts(row.text for row in train)
+    fingerprint = train_text.fingerprint
     keys = [text_digest(r.text) for r in evals]
     known: dict[str, list | None] = {}
 
@@ -121,7 +136,7 @@ def overlap_hits(evals: Sequence[Row], eval_norm: Sequence[str], train: Sequence
         else:
             todo.append(i)
     if todo:
-        side = cached_train_side(train_norm, [r.text for r in train], fingerprint, cache,
+        side = cached_train_side(train_norm, train_text, fingerprint, cache,
                                  progress)
         found = find_overlaps([eval_norm[i] for i in todo], [evals[i].text for i in todo],
                               side, cfg, paraphrases=paraphrases, progress=progress)

@@ -17,13 +17,13 @@ def audit(datasets: list[LoadedDataset], invalid_rows: str = "error") -> AuditRe
                                     f"{field}{p.message}", dataset=d.name, path=p.path,
                                     line=p.line))
         if d.config.id:
-            first: dict[str, str] = {}
-            for row in d.rows:
-                seen = first.setdefault(row.row_id, row.location)
-                if seen != row.location:
+            first: dict[str, int] = {}
+            for i, row in enumerate(d.rows):
+                j = first.setdefault(row.row_id, i)
+                if j != i:
                     findings.append(Finding.for_row(
                         AUDIT, "duplicate-id", Severity.ERROR,
-                        f"row id '{row.row_id}' is also used at {seen}", row))
+                        f"row id '{row.row_id}' is also used at {d.rows[j].location}", row))
     rows = sum(len(d.rows) for d in datasets)
     problems = sum(len(d.problems) for d in datasets)
     return AuditResult(AUDIT, "Schema", findings,
