@@ -8,7 +8,7 @@ from conftest import gsm8k
 from eval_firewall.audits.overlap import audit, lexical_similarity, near_matches, self_matches
 from eval_firewall.config import OverlapConfig
 from eval_firewall.findings import Severity
-from eval_firewall.normalize import normalize, text_hash
+from eval_firewall.normalize import normalize
 from eval_firewall.rows import Row
 
 TRAIN_Q = [r["question"] for r in gsm8k("train", 300)]
@@ -39,7 +39,6 @@ def test_normalize_folds_unicode_case_whitespace_and_punctuation():
         "natalia sold clips to 48 friends"
     assert normalize("ﬁve ½") == normalize("five 1⁄2")
     assert normalize("Straße") == normalize("STRASSE")
-    assert text_hash(normalize("A b")) == text_hash("a b") and len(text_hash("a b")) == 16
 
 
 def test_human_gsm8k_test_questions_do_not_overlap_train():

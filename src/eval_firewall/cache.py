@@ -12,7 +12,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -163,22 +162,6 @@ class Cache:
     def put_json(self, namespace: str, key: str, value: Any) -> None:
         if self.enabled:
             self._write(self._file(namespace, key, ".json"), json.dumps(value).encode())
-
-    # Directories managed by someone else (e.g. a distilled model), replaced atomically.
-    def directory_for(self, namespace: str, key: str) -> Path | None:
-        if not self.enabled:
-            return None
-        return self.directory / namespace / key
-
-    def publish_directory(self, built: Path, namespace: str, key: str) -> Path:
-        """Move a fully built directory into place (so a half-written one is never seen)."""
-        target = self.directory_for(namespace, key)
-        assert target is not None
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(built, target)
-        return target
 
 
 class CachedEmbedder:

@@ -8,7 +8,6 @@ letters ("deep-sea") is punctuation; between numbers or spaces it is a minus.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import string
 import unicodedata
@@ -41,7 +40,3 @@ def _general(text: str) -> str:
     folded = unicodedata.normalize("NFKC", text).casefold().translate(_SAME_OPERATOR)
     return " ".join(_TOKENS.findall(_WORD_HYPHEN.sub(" ", folded)))
 
-
-def text_hash(normalized: str) -> bytes:
-    """A 16-byte content hash of normalized text."""
-    return hashlib.blake2b(normalized.encode("utf-8"), digest_size=16).digest()
