@@ -115,9 +115,11 @@ def test_paths_become_valid_uri_references():
 def test_fingerprints_are_stable_and_distinct():
     first = sarif_of(failing_report())["runs"][0]["results"]
     second = sarif_of(failing_report())["runs"][0]["results"]
-    prints = [r["partialFingerprints"]["evalFirewallFinding/v1"] for r in first]
-    assert prints == [r["partialFingerprints"]["evalFirewallFinding/v1"] for r in second]
+    prints = [r["partialFingerprints"]["evalFirewallFinding/v2"] for r in first]
+    assert prints == [r["partialFingerprints"]["evalFirewallFinding/v2"] for r in second]
     assert len(set(prints)) == len(prints)
+    # the same fingerprint the JSON report and the waiver file use
+    assert prints == [f.fingerprint for f in failing_report().findings]
 
 
 def test_sarif_of_a_real_run(repo):

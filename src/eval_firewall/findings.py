@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,30 @@ class Match:
         return cls(row.dataset, row.path, row.line, row.row_id, row.text)
 
 
+FINGERPRINT_CHARS = 32   # the full fingerprint: JSON `fingerprint`, SARIF partialFingerprints
+SHORT_ID_CHARS = 8       # the short id shown in Markdown; `eval-firewall waive` accepts both
+
+
+def content_hash(text: str) -> str:
+    """A stable hash of a row's text (or any string): part of a finding's fingerprint."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Waiver:
+    """A reviewed acceptance of one finding, from the waiver file (or ``waivers:`` key).
+
+    ``new`` is true when the waiver was added by the change under audit (``--base``), so a
+    pull request that waives findings says so in its comment.
+    """
+
+    fingerprint: str
+    reason: str
+    approved_by: str
+    expires: str | None = None   # ISO date (YYYY-MM-DD); expired waivers waive nothing
+    new: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One violation, warning or notice.
@@ -58,6 +83,7 @@ class Finding:
     match: Match | None = None
     count: int | None = None
     new: bool = True
+    waived: Waiver | None = None   # set when a waiver accepts this finding: it does not fail
 
     @classmethod
     def for_row(cls, audit: str, rule: str, severity: Severity, message: str, row: Row,
@@ -65,6 +91,24 @@ class Finding:
         return cls(audit=audit, rule=rule, severity=severity, message=message,
                    dataset=row.dataset, path=row.path, line=row.line, row_id=row.row_id,
                    text=row.text, **extra)
+
+    @property
+    def fingerprint(self) -> str:
+        """Stable identity for waivers and code scanning: rule + dataset + the row's content
+        hash + the match's content hash. It survives lines moving; it changes when the row's
+        or the match's text does. A finding with no row text uses its row id or path."""
+        own = self.text if self.text is not None else (self.row_id or self.path or "")
+        other = ""
+        if self.match is not None:
+            other = self.match.text if self.match.text is not None else self.match.row_id
+        parts = "\x1f".join((self.rule, self.dataset or "", content_hash(own),
+                              content_hash(other) if other else ""))
+        return hashlib.blake2b(parts.encode("utf-8"),
+                               digest_size=FINGERPRINT_CHARS // 2).hexdigest()
+
+    @property
+    def short_id(self) -> str:
+        return self.fingerprint[:SHORT_ID_CHARS]
 
     @property
     def key(self) -> tuple:
@@ -141,7 +185,7 @@ def failing_findings(findings: list[Finding], fail_on: str, fail_on_existing: bo
         return []
     level = Severity(fail_on)
     return [f for f in findings
-            if f.severity.at_least(level) and (f.new or fail_on_existing)]
+            if f.severity.at_least(level) and (f.new or fail_on_existing) and f.waived is None]
 
 
 def status_of(findings: list[Finding], fail_on: str, fail_on_existing: bool) -> str:

@@ -7,7 +7,8 @@ import json
 from typing import Any
 
 from ..errors import UserError
-from ..findings import AuditResult, DatasetSummary, Finding, Match, Report, Severity, Stat
+from ..findings import (AuditResult, DatasetSummary, Finding, Match, Report, Severity, Stat,
+                        Waiver)
 
 SCHEMA_VERSION = 1
 
@@ -15,6 +16,7 @@ SCHEMA_VERSION = 1
 def finding_to_dict(f: Finding) -> dict[str, Any]:
     out = dataclasses.asdict(f)
     out["severity"] = f.severity.value
+    out["fingerprint"] = f.fingerprint
     return out
 
 
@@ -56,7 +58,10 @@ def load_report(text: str, *, source: str = "report") -> Report:
         by_audit: dict[str, list[Finding]] = {}
         for raw in data["findings"]:
             match = Match(**raw["match"]) if raw.get("match") else None
-            finding = Finding(**{**raw, "severity": Severity(raw["severity"]), "match": match})
+            waived = Waiver(**raw["waived"]) if raw.get("waived") else None
+            fields = {k: v for k, v in raw.items() if k != "fingerprint"}   # derived
+            finding = Finding(**{**fields, "severity": Severity(raw["severity"]), "match": match,
+                                 "waived": waived})
             by_audit.setdefault(finding.audit, []).append(finding)
         audits = [AuditResult(a["audit"], a["title"], by_audit.pop(a["audit"], []),
                               [Stat(**s) for s in a["stats"]], a.get("verdict"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 from urllib.parse import quote
@@ -38,8 +37,7 @@ def _result(f: Finding, rule_index: dict[str, int], fallback_path: str) -> dict[
         "message": {"text": f.message if _is_text(path) or not f.line
                     else f"{f.message} (row {f.line})"},
         "locations": [_location(path, line, parquet=not _is_text(path))],
-        "partialFingerprints": {
-            "evalFirewallFinding/v1": hashlib.sha256(repr(f.key).encode()).hexdigest()},
+        "partialFingerprints": {"evalFirewallFinding/v2": f.fingerprint},
         "properties": {k: v for k, v in {
             "audit": f.audit, "dataset": f.dataset, "rowId": f.row_id, "score": f.score,
             "count": f.count, "new": f.new}.items() if v is not None},
