@@ -30,7 +30,7 @@ from eval_firewall.embeddings import load_embedder, static_embedder  # noqa: E40
 from eval_firewall.search.vectors import VectorIndex  # noqa: E402
 
 PAIRS = ROOT / "tests" / "data" / "paraphrase_pairs.jsonl"
-GSM8K = ROOT.parent / "shared" / "data" / "gsm8k"
+GSM8K = ROOT / "tests" / "data" / "gsm8k"
 THRESHOLDS = [0.70, 0.75, 0.80, 0.82, 0.84, 0.85, 0.86, 0.88, 0.90, 0.92, 0.94]
 
 

@@ -16,7 +16,7 @@ import random
 import re
 from pathlib import Path
 
-GSM8K = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k"
+GSM8K = Path(__file__).resolve().parents[1] / "tests" / "data" / "gsm8k"
 PAIRS = Path(__file__).resolve().parents[1] / "tests" / "data" / "paraphrase_pairs.jsonl"
 NAMES = ("James John Mary Lisa Tom Anna Carlos Aisha Wei Priya Omar Sofia Liam Emma Noah Mia "
          "Lucas Zoe Mateo Chloe Ethan Hana Ivan Nina Kofi Sara Diego Lena Ravi Maya").split()

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-GSM8K = SHARED / "data" / "gsm8k"
-WEBHOOKS = SHARED / "data" / "github-webhooks"
+DATA = Path(__file__).resolve().parent / "data"   # vendored, each folder with SOURCE.md + LICENSE
+GSM8K = DATA / "gsm8k"
+WEBHOOKS = DATA / "github-webhooks"
 ROOT = Path(__file__).resolve().parents[1]
 
 
