@@ -121,3 +121,16 @@ def static_cache(request, embedder) -> Path:
 def static_model(embedder, static_cache):
     from eval_firewall.embeddings import static_embedder
     return static_embedder(embedder, static_cache)
+
+
+@pytest.fixture
+def github():
+    """The local GitHub-compatible server (real HTTP on 127.0.0.1) with the test repository and
+    the action's installation token; see ``action_harness`` for running the action against it."""
+    from action_harness import REPO, TOKEN
+    from github_server import GitHubServer
+    server = GitHubServer().start()
+    server.add_repo(REPO)
+    server.add_token(TOKEN, "github-actions[bot]", app=True)
+    yield server
+    server.stop()
