@@ -7,6 +7,8 @@ import time
 from contextlib import contextmanager
 from collections.abc import Iterator
 
+from .terminal import one_line
+
 
 class Progress:
     """Reports stages of a run. ``Progress(enabled=False)`` says nothing."""
@@ -18,11 +20,12 @@ class Progress:
 
     def note(self, message: str) -> None:
         if self.enabled:
-            print(f"eval-firewall: {message}", file=self.stream, flush=True)
+            print(f"eval-firewall: {one_line(message)}", file=self.stream, flush=True)
 
     def warn(self, message: str) -> None:
         """Shown even when progress is off: something the user should know about."""
-        print(f"eval-firewall: warning: {message}", file=self.stream, flush=True)
+        print(f"eval-firewall: warning: {one_line(message)}", file=self.stream,
+              flush=True)
 
     @contextmanager
     def stage(self, name: str, total: int | None = None) -> Iterator["_Stage"]:
@@ -41,7 +44,7 @@ class _Stage:
         self.bar = None
         if progress.tty:
             from tqdm import tqdm
-            self.bar = tqdm(total=total, desc=name, file=progress.stream, leave=False,
+            self.bar = tqdm(total=total, desc=one_line(name), file=progress.stream, leave=False,
                             unit="row", dynamic_ncols=True)
 
     def advance(self, n: int = 1) -> None:

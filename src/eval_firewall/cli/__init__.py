@@ -8,6 +8,7 @@ import click
 
 from .. import __version__
 from ..errors import UserError
+from ..terminal import one_line
 
 
 class _Group(click.Group):
@@ -17,7 +18,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except UserError as exc:
-            click.echo(f"eval-firewall: error: {exc}", err=True)
+            click.echo(f"eval-firewall: error: {one_line(exc)}", err=True)
             sys.exit(2)
 
 

@@ -7,6 +7,7 @@ import sys
 import click
 
 from ..errors import UserError
+from ..terminal import one_line
 from . import main
 
 
@@ -30,6 +31,6 @@ def github() -> None:
         code = run()
     except UserError as exc:
         command("error", f"eval-firewall: {exc}")
-        click.echo(f"eval-firewall: error: {exc}", err=True)
+        click.echo(f"eval-firewall: error: {one_line(exc)}", err=True)
         sys.exit(2)
     sys.exit(code)

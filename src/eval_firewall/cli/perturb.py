@@ -12,6 +12,7 @@ from ..datasets import load_dataset
 from ..errors import UserError
 from ..perturb import KINDS, ORIGINAL, perturb_rows
 from ..predictions import write_prompts
+from ..terminal import one_line
 from . import main
 
 
@@ -66,5 +67,5 @@ def perturb(dataset_name: str, output: Path, seed: int | None, kinds: tuple[str,
         raise UserError(f"cannot write the prompts: {exc}", path=str(output)) from None
     counts = Counter(v.kind for v in variants)
     made = ", ".join(f"{counts[k]} {k}" for k in KINDS if counts[k])
-    click.echo(f"wrote {counts[ORIGINAL]} prompts of {ds.name} and their variants ({made or 'none'}) "
-               f"to {output} (seed {chosen_seed})", err=True)
+    click.echo(one_line(f"wrote {counts[ORIGINAL]} prompts of {ds.name} and their variants "
+                        f"({made or 'none'}) to {output} (seed {chosen_seed})"), err=True)

@@ -10,6 +10,7 @@ from ..annotations import SheetMeta, render_sheet, sample_rows, sheet_format
 from ..config import load_config
 from ..datasets import load_dataset
 from ..errors import UserError
+from ..terminal import one_line
 from . import main
 
 
@@ -62,7 +63,9 @@ def sample(dataset_name: str, n: int, seed: int, stratify: str | None, output: P
         raise UserError(f"cannot write the sheet: {exc}", path=str(output)) from None
     if loaded.problems:
         first = loaded.problems[0]
-        click.echo(f"eval-firewall: {len(loaded.problems)} unreadable rows were not sampled "
-                   f"(first at {first.path}:{first.line}: {first.message})", err=True)
-    click.echo(f"wrote {len(rows)} of {len(loaded.rows)} rows of {ds.name} to {output} "
-               f"(seed {seed}{f', stratified by {stratify}' if stratify else ''})", err=True)
+        click.echo(one_line(f"eval-firewall: {len(loaded.problems)} unreadable rows were not "
+                            f"sampled (first at {first.path}:{first.line}: {first.message})"),
+                   err=True)
+    click.echo(one_line(f"wrote {len(rows)} of {len(loaded.rows)} rows of {ds.name} to {output} "
+                        f"(seed {seed}{f', stratified by {stratify}' if stratify else ''})"),
+               err=True)

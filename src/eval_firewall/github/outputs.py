@@ -2,32 +2,38 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..terminal import command_data, command_property, one_line
+
 # GitHub's limit for one step's summary is 1 MiB; stay a little under it.
 SUMMARY_MAX_CHARS = 1_000_000
 
 
-def escape_data(text: str) -> str:
-    """Escape the message of a workflow command (``::error::...``)."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def escape_property(text: str) -> str:
-    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+# The runner's escaping (kept under these names for callers): controls and bidi characters
+# are shown as escapes first, so a message cannot recolour or reorder the log either.
+escape_data = command_data
+escape_property = command_property
+_NAME = re.compile(r"[A-Za-z][A-Za-z-]{0,30}")
 
 
 def command(name: str, message: str, **properties: str) -> None:
-    """Print a workflow command, e.g. ``command("warning", "...")``."""
+    """Print a workflow command, e.g. ``command("warning", "...")``: the only place that
+    prints a line starting with ``::``. The name is ours; message and properties may carry
+    data and are escaped."""
+    if not _NAME.fullmatch(name) or not all(_NAME.fullmatch(k) for k in properties):
+        raise ValueError(f"not a workflow command name: {name!r}")
     props = ",".join(f"{k}={escape_property(v)}" for k, v in properties.items())
     print(f"::{name}{' ' + props if props else ''}::{escape_data(message)}", flush=True)
 
 
 def log(message: str) -> None:
-    print(f"eval-firewall: {message}", file=sys.stderr, flush=True)
+    """One line on stderr; whatever data it carries cannot start a workflow command."""
+    print(f"eval-firewall: {one_line(message)}", file=sys.stderr, flush=True)
 
 
 def set_outputs(path: Path | None, values: Mapping[str, object]) -> None:

@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 from ..findings import Finding, Report, Severity
 from ..rules import RULES
+from .escape import escape_json
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFO_URI = "https://github.com/eval-firewall/eval-firewall"
@@ -74,4 +75,4 @@ def render_sarif(report: Report) -> str:
             "properties": {"status": report.status, "failOn": report.fail_on},
         }],
     }
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    return escape_json(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n"
