@@ -26,10 +26,14 @@ def marker(check_name: str, findings: int) -> str:
 
 
 def previous_findings(body: str, check_name: str) -> int | None:
-    """How many findings an earlier comment of this check showed; None if it is not ours."""
-    for m in _MARKER_RE.finditer(body):
-        if m["name"] == (_UNSAFE.sub("-", check_name) or "-"):
-            return int(m["findings"])
+    """How many findings an earlier comment of this check showed; None if it is not ours.
+
+    Ours *starts* with our marker (and, checked by the caller, is written by our identity): a
+    comment that merely quotes the marker, even one by the same bot login from another
+    workflow, is somebody else's and is never overwritten."""
+    m = _MARKER_RE.match(body)
+    if m and m["name"] == (_UNSAFE.sub("-", check_name) or "-"):
+        return int(m["findings"])
     return None
 
 

@@ -89,7 +89,7 @@ _SeverityName = Literal["error", "warning", "notice"]
 
 def _relative(path: str) -> str:
     parts = PurePosixPath(path).parts
-    if not path or path.startswith(("/", "\\")) or ".." in parts or "\\" in path:
+    if not path or path.startswith(("/", "\\")) or ".." in parts:
         raise ValueError("must be a relative path inside the repository")
     return path
 
