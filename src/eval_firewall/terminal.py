@@ -6,11 +6,12 @@ whose first non-blank characters are ``::`` (``::error::``, ``::stop-commands::`
 ``::add-mask::``), or one containing ``##[`` (the older syntax). On a terminal, ANSI escape
 sequences recolour or rewrite the screen and bidi controls reorder what a reader sees. So:
 
-- :func:`inert` shows every control character (C0 but tab and newline, DEL, C1, and so the ESC
-  of every ANSI sequence) and every bidi control as a visible escape, e.g. ``\\x1b``,
-  ``\\u202e``: nothing is dropped, nothing acts;
-- :func:`one_line` also shows ``\\r`` and ``\\n`` as escapes, so a value cannot start a line of
-  its own, and breaks ``##[`` and a leading ``::``: safe anywhere in a log line;
+- :func:`inert` shows every control character (C0 but tab, newline and carriage return; DEL;
+  C1; and so the ESC of every ANSI sequence) and every bidi control as a visible escape, e.g.
+  ``\\x1b``, ``\\u202e``: nothing is dropped, nothing acts;
+- :func:`one_line` also shows a carriage return and a newline as ``\\r`` and ``\\n``, so a
+  value cannot start a line of its own, and breaks ``##[`` and a leading ``::``: safe anywhere
+  in a log line;
 - :func:`command_data` and :func:`command_property` follow the runner's escaping for the
   message and the properties of a workflow command we mean to print (``%`` first).
 """
@@ -41,7 +42,7 @@ def inert(text: object) -> str:
 
 def one_line(text: object) -> str:
     """``text`` safe as (part of) one log line: no control acts, no workflow command starts."""
-    value = _BREAKS.sub(_visible, inert(text))
+    value = _BREAKS.sub(lambda m: "\\r" if m.group() == "\r" else "\\n", inert(text))
     value = _LEGACY.sub("#" + ZWSP + "#", value)
     return _LEADING.sub(lambda m: m.group(1) + ":" + ZWSP, value)
 
