@@ -23,7 +23,7 @@ BASE = "4" * 40
 PHISH = "https://evil.example/login"
 
 
-def _artifact(tmp_path, github, forge, size: int | None = None) -> tuple:
+def _artifact(tmp_path, github, forge, size: int | None = None, context=None) -> tuple:
     """A trusted workspace holding the report a fork's run would upload, passed through
     ``forge`` (which edits the report's JSON as a dict; ``size`` pads the file to that many
     bytes), and the trusted step run on it."""
@@ -37,8 +37,8 @@ def _artifact(tmp_path, github, forge, size: int | None = None) -> tuple:
     if size is not None:
         with open(directory / "report.json", "r+b") as fh:
             fh.truncate(size)                          # sparse: costs no disk
-    context = RunContext(repository=REPO, head_sha=HEAD, pull_request=7)
-    (directory / "pull-request.json").write_text(context.model_dump_json(), encoding="utf-8")
+    context = context or RunContext(repository=REPO, head_sha=HEAD, pull_request=7).model_dump()
+    (directory / "pull-request.json").write_text(json.dumps(context), encoding="utf-8")
     run = run_action(tmp_path, trusted, "workflow_run",
                      workflow_run_payload(head=HEAD, number=7, listed=False), github)
     return run, data
@@ -109,4 +109,21 @@ def test_a_huge_artifact_is_refused_before_it_is_read(tmp_path, github):
     run, _ = _artifact(tmp_path, github, lambda data: None, size=2**40)   # 1 TiB
     assert run.code == 2, run.stderr
     assert "larger than 134,217,728 bytes" in run.stderr
+    assert _writes(github) == []
+
+
+@pytest.mark.parametrize("field,context", [
+    ("path_prefix", {"path_prefix": "data/\n::error::forged/"}),
+    ("pull_request", {"pull_request": "7"}),
+    ("head_sha", {"head_sha": HEAD + "\n"}),
+    ("repository", {"repository": f"{REPO}\n"}),
+])
+def test_a_forged_run_context_is_refused_in_one_line(tmp_path, github, field, context):
+    forged = {"repository": REPO, "head_sha": HEAD, "pull_request": 7, "path_prefix": "",
+              **context}
+    run, _ = _artifact(tmp_path, github, lambda data: None, context=forged)
+    assert run.code == 2, run.stderr
+    assert_inert(run)
+    (error,) = [line for line in run.stderr.splitlines() if "error:" in line]
+    assert f"pull-request.json: field '{field}': invalid: " in error
     assert _writes(github) == []

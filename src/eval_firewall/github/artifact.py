@@ -35,7 +35,7 @@ class RunContext(BaseModel):
     repository: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")]
     head_sha: Annotated[str, Field(pattern=r"^[0-9a-f]{40}$")]
     pull_request: Annotated[int, Field(ge=1)] | None = None
-    path_prefix: Annotated[str, Field(max_length=4096)] = ""
+    path_prefix: Annotated[str, Field(max_length=4096, pattern=r"^[^\x00-\x1f\x7f]*$")] = ""
 
 
 def write_reports(directory: Path, report: Report, markdown: str, context: RunContext) -> Path:
