@@ -11,12 +11,12 @@ import re
 
 import cmarkgfm
 import pytest
-
 from action_harness import FORK, REPO, run_action, workflow_run_payload
-from eval_firewall.github.artifact import RunContext
-from eval_firewall.report import render_json
 from printed import assert_inert
 from sample_reports import failing_report
+
+from eval_firewall.github.artifact import RunContext
+from eval_firewall.report import render_json
 
 HEAD = "3" * 40
 BASE = "4" * 40
@@ -63,7 +63,7 @@ def test_forged_titles_and_version_are_shown_but_never_linked(tmp_path, github):
         data["datasets"][0]["name"] = f"[train]({PHISH}) @octocat"
         data["findings"][0]["message"] = f"see <{PHISH}> and ![x]({PHISH})"
 
-    run, data = _artifact(tmp_path, github, forge)
+    run, _ = _artifact(tmp_path, github, forge)
     assert run.code == 1, run.stderr                   # the findings are real: it fails
     assert_inert(run)
     (comment,) = github.comments_on(REPO, 7)

@@ -6,8 +6,9 @@ token's identity."""
 from __future__ import annotations
 
 from action_harness import REPO, leaks, open_pr, run_action
-from eval_firewall.github.comment import marker
 from printed import assert_inert
+
+from eval_firewall.github.comment import marker
 
 BOT = "github-actions[bot]"
 
@@ -15,7 +16,7 @@ BOT = "github-actions[bot]"
 def test_a_comment_quoting_the_marker_is_never_overwritten(tmp_path, github):
     quoting = (f"Lint bot report. The eval-firewall comment below starts with\n\n"
                f"> {marker('eval-firewall', 2)}\n\nso please ignore it.")
-    ws, base, head, merge, payload = open_pr(tmp_path, github, leaks(0, 1))
+    ws, _, _, merge, payload = open_pr(tmp_path, github, leaks(0, 1))
     other = github.add_comment(REPO, 7, quoting, login=BOT)          # same login
     spoof = github.add_comment(REPO, 7, marker("eval-firewall", 9) + "\nhi", login="mallory")
 

@@ -47,7 +47,7 @@ def _posted(github) -> dict[str, str]:
 def test_a_dataset_name_cannot_print_workflow_commands(tmp_path, github):
     config = CONFIG.replace("- name: train", f"- name: {json.dumps(SPOOF)}", 1)
     assert yaml.safe_load(config)["datasets"][0]["name"] == SPOOF
-    ws, head, merge, payload = _pull_request(tmp_path, github, config)
+    ws, _, merge, payload = _pull_request(tmp_path, github, config)
     run = run_action(tmp_path, ws, "pull_request", payload, github, sha=merge)
 
     assert run.code == 1, run.stderr                       # the leak is still found
@@ -96,7 +96,7 @@ def test_ansi_and_bidi_controls_are_shown_not_obeyed(tmp_path, github):
     rows = leaks(2)
     rows.append({"question": f"Trojan {BIDI_TEXT} {ANSI} row", "answer": "1"})
     rows.append(dict(rows[-1]))                            # an eval duplicate: a finding
-    ws, head, merge, payload = _pull_request(tmp_path, github, config, rows=rows)
+    ws, _, merge, payload = _pull_request(tmp_path, github, config, rows=rows)
     run = run_action(tmp_path, ws, "pull_request", payload, github, sha=merge)
 
     assert run.code == 1, run.stderr
