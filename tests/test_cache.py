@@ -5,9 +5,18 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 
-from eval_firewall.cache import Cache, CachedEmbedder, content_key
+from eval_firewall.cache import FORMAT, Cache, CachedEmbedder, content_key
 from eval_firewall.progress import Progress
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    """The per-user directory (the signing key's) of each test, outside its cache directory."""
+    path = tmp_path.parent / f"{tmp_path.name}-home"
+    monkeypatch.setenv("EVAL_FIREWALL_HOME", str(path))
+    return path
 
 
 class CountingEmbedder:
@@ -48,7 +57,7 @@ def test_corrupt_entry_is_detected_deleted_and_reported(tmp_path):
     entry.write_bytes(bytes(data))
     assert cache.get_arrays("ns", "k1") is None
     assert not entry.exists()
-    assert "is corrupt" in stream.getvalue()
+    assert "fails its signature check" in stream.getvalue()
     assert cache.rebuilt == 1
 
 
@@ -56,7 +65,7 @@ def test_entry_of_another_format_is_not_trusted(tmp_path):
     cache = Cache(tmp_path)
     cache.put_json("ns", "k", {"v": 1})
     (summary,) = list((tmp_path / "ns").rglob("k.json.sum"))
-    summary.write_text(summary.read_text().replace("cache/1", "cache/0"))
+    summary.write_text(summary.read_text().replace(FORMAT, "eval-firewall-cache/1"))
     assert cache.get_json("ns", "k") is None
 
 
