@@ -99,14 +99,14 @@ def read_regular(path: Path, limit: int) -> bytes | None:
         if exc.errno == errno.ELOOP:
             raise _Untrusted("is a symbolic link") from None
         raise _Untrusted(f"cannot be read ({exc.strerror})") from None
+    info = os.fstat(fd)
+    why = ("is a directory" if stat.S_ISDIR(info.st_mode) else
+           "is not a regular file" if not stat.S_ISREG(info.st_mode) else
+           f"is larger than the {_size(limit)} limit" if info.st_size > limit else None)
+    if why is not None:
+        os.close(fd)
+        raise _Untrusted(why)
     with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise _Untrusted("is a directory")
-        if not stat.S_ISREG(info.st_mode):
-            raise _Untrusted("is not a regular file")
-        if info.st_size > limit:
-            raise _Untrusted(f"is larger than the {_size(limit)} limit")
         try:
             data = fh.read(limit + 1)
         except OSError as exc:
