@@ -108,11 +108,11 @@ def read_regular(path: Path, limit: int) -> bytes | None:
         raise _Untrusted(why)
     with os.fdopen(fd, "rb") as fh:
         try:
-            data = fh.read(limit + 1)
+            data = fh.read(info.st_size + 1)     # at most limit + 1 bytes
         except OSError as exc:
             raise _Untrusted(f"cannot be read ({exc.strerror})") from None
-    if len(data) > limit:
-        raise _Untrusted(f"is larger than the {_size(limit)} limit")
+    if len(data) > info.st_size:
+        raise _Untrusted("changed while it was read")
     return data
 
 
