@@ -164,7 +164,7 @@ def untrusted_directory(directory: Path) -> str | None:
             break
     try:
         listed = subprocess.run(["git", "ls-files", "-z", "--", f":(literal){relative}"],
-                                cwd=top, capture_output=True, timeout=120)
+                                cwd=top, capture_output=True, timeout=120, check=False)
     except (OSError, subprocess.SubprocessError) as exc:
         return f"git cannot tell whether files in it are tracked ({exc})"
     if listed.returncode != 0:

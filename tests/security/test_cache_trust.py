@@ -19,7 +19,6 @@ import pytest
 from action_harness import (CLI, EVAL, REPO, dataset_repo, leak_lines, leaks, merge_checkout,
                             open_pr, pr_payload, push_eval, run_action)
 from conftest import git, git_commit, write_jsonl
-
 from eval_firewall.cache import MAX_ENTRY_BYTES, Cache
 from eval_firewall.config import load_config
 from eval_firewall.datasets import cached
@@ -32,7 +31,7 @@ def audit_cli(ws: Path, home: Path, cache_dir: str = CACHE) -> subprocess.Comple
     env = {**os.environ, "EVAL_FIREWALL_HOME": str(home), "HF_HUB_OFFLINE": "1"}
     return subprocess.run([str(CLI), "audit", "--quiet", "--format", "json",
                            "--cache-dir", cache_dir], cwd=ws, env=env, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, check=False)
 
 
 def eval_rows_entry(ws: Path, cache_dir: Path) -> Path:
@@ -157,7 +156,7 @@ def _damage_tampered(entry: Path) -> None:
     (_damage_tampered, "fails its signature check"),
 ], ids=["directory", "dev-zero", "oversized", "tampered"])
 def test_damaged_entry_is_recomputed_with_one_warning(tmp_path, github, damage, why):
-    ws, base, head, merge, payload = open_pr(tmp_path, github, leaks(0))
+    ws, _base, head, merge, payload = open_pr(tmp_path, github, leaks(0))
     first = run_action(tmp_path, ws, "pull_request", payload, github, sha=merge)
     assert_leak_reported(github, first, head)
     entry = eval_rows_entry(ws, ws / CACHE)
