@@ -126,7 +126,7 @@ def run_action(tmp: Path, workspace: Path, event: str, payload: dict, server: Gi
         "INPUT_FAIL-ON": "", "INPUT_REPORT-DIR": "eval-firewall-report",
         "INPUT_CACHE-DIR": ".eval-firewall-cache",
     }
-    if "PYTHONPATH" in os.environ:      # a source checkout run with PYTHONPATH=src: run it
+    if os.environ.get("PYTHONPATH"):     # the source under test, when not the installed one
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     env.update({f"INPUT_{k.upper().replace('_', '-')}": v for k, v in inputs.items()})
     done = subprocess.run([str(CLI), "github"], cwd=workspace, env=env, capture_output=True,

@@ -5,9 +5,18 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 
-from eval_firewall.cache import Cache, CachedEmbedder, content_key
+from eval_firewall.cache import FORMAT, Cache, CachedEmbedder, content_key
 from eval_firewall.progress import Progress
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    """The per-user directory (the signing key's) of each test, outside its cache directory."""
+    path = tmp_path.parent / f"{tmp_path.name}-home"
+    monkeypatch.setenv("EVAL_FIREWALL_HOME", str(path))
+    return path
 
 
 class CountingEmbedder:
@@ -48,7 +57,7 @@ def test_corrupt_entry_is_detected_deleted_and_reported(tmp_path):
     entry.write_bytes(bytes(data))
     assert cache.get_arrays("ns", "k1") is None
     assert not entry.exists()
-    assert "is corrupt" in stream.getvalue()
+    assert "fails its signature check" in stream.getvalue()
     assert cache.rebuilt == 1
 
 
@@ -56,7 +65,7 @@ def test_entry_of_another_format_is_not_trusted(tmp_path):
     cache = Cache(tmp_path)
     cache.put_json("ns", "k", {"v": 1})
     (summary,) = list((tmp_path / "ns").rglob("k.json.sum"))
-    summary.write_text(summary.read_text().replace("cache/1", "cache/0"))
+    summary.write_text(summary.read_text().replace(FORMAT, "eval-firewall-cache/1"))
     assert cache.get_json("ns", "k") is None
 
 
@@ -143,3 +152,142 @@ def test_cheap_embedder_skips_the_cache_for_small_batches(tmp_path):
     again = CachedEmbedder(inner, Cache(tmp_path), direct_below=3)
     again.encode(["a", "b", "c", "d"])
     assert inner.calls == [["d"]]
+
+
+# --- trust: the key, the directory, the entries ---------------------------------------------------
+
+def test_signing_key_is_created_once_private_and_reused(tmp_path, home):
+    import stat
+
+    Cache(tmp_path / "c").put_json("ns", "k", [1])
+    key = home / "cache-key"
+    assert key.is_file() and len(key.read_bytes()) == 32
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    before = key.read_bytes()
+    assert Cache(tmp_path / "c").get_json("ns", "k") == [1]      # the same key verifies it
+    assert key.read_bytes() == before
+    assert [p.name for p in home.iterdir()] == ["cache-key"]       # no temporary file left
+
+
+def test_entry_signed_with_another_key_is_recomputed(tmp_path):
+    stream = io.StringIO()
+    Cache(tmp_path / "c", home=tmp_path / "theirs").put_json("ns", "k", {"clean": True})
+    cache = Cache(tmp_path / "c", Progress(stream=stream))
+    assert cache.get_json("ns", "k") is None
+    assert "fails its signature check" in stream.getvalue()
+    assert cache.rebuilt == 1
+
+
+def test_an_entry_moved_to_another_key_is_not_trusted(tmp_path):
+    cache = Cache(tmp_path)
+    cache.put_json("ns", "aa1", "innocent")
+    cache.put_json("ns", "bb2", "guilty")
+    for suffix in (".json", ".json.sum"):
+        innocent = next(tmp_path.rglob(f"aa1{suffix}"))
+        next(tmp_path.rglob(f"bb2{suffix}")).write_bytes(innocent.read_bytes())
+    assert Cache(tmp_path).get_json("ns", "bb2") is None
+    assert Cache(tmp_path).get_json("ns", "aa1") == "innocent"
+
+
+def test_key_inside_the_audited_repository_is_refused(tmp_path, monkeypatch):
+    import subprocess
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    planted = tmp_path / "keys"
+    planted.mkdir()
+    (planted / "cache-key").write_bytes(b"k" * 32)           # a key the pull request knows
+    monkeypatch.setenv("EVAL_FIREWALL_HOME", str(planted))
+    stream = io.StringIO()
+    cache = Cache(tmp_path / ".eval-firewall-cache", Progress(stream=stream))
+    cache.put_json("ns", "k", 1)
+    assert cache.get_json("ns", "k") == 1                      # works for this run
+    assert "inside the audited repository" in stream.getvalue()
+    assert cache.key != b"k" * 32
+    assert Cache(tmp_path / ".eval-firewall-cache").get_json("ns", "k") is None   # not the next
+
+
+def test_tracked_cache_directory_is_not_used_and_left_alone(tmp_path):
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True,
+                               text=True).stdout
+
+    git("init", "-q")
+    Cache(tmp_path / ".eval-firewall-cache").put_json("ns", "k", 1)
+    git("add", "-f", ".eval-firewall-cache")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "cache")
+    committed = {p: p.read_bytes() for p in (tmp_path / ".eval-firewall-cache").rglob("*")
+                 if p.is_file()}
+    stream = io.StringIO()
+    cache = Cache(tmp_path / ".eval-firewall-cache", Progress(stream=stream))
+    assert not cache.enabled
+    cache.put_json("ns", "k2", 2)
+    assert cache.get_json("ns", "k") is None
+    (line,) = stream.getvalue().splitlines()
+    assert "is not used for this run" in line and "git tracks 3 files in it" in line
+    assert {p: p.read_bytes() for p in (tmp_path / ".eval-firewall-cache").rglob("*")
+            if p.is_file()} == committed
+    assert git("status", "--porcelain") == ""
+
+
+def test_cache_directory_linked_from_the_repository_is_not_used(tmp_path):
+    import subprocess
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (repo / ".eval-firewall-cache").symlink_to(elsewhere)
+    stream = io.StringIO()
+    assert not Cache(repo / ".eval-firewall-cache", Progress(stream=stream)).enabled
+    assert "is a symbolic link" in stream.getvalue()
+    (repo / "build").symlink_to(elsewhere)
+    assert not Cache(repo / "build" / "cache", Progress(stream=io.StringIO())).enabled
+    assert Cache(elsewhere / "cache").enabled           # outside any repository: the user's
+
+
+def test_entry_in_a_linked_directory_is_not_followed(tmp_path):
+    cache = Cache(tmp_path / "c")
+    cache.put_json("ns", "abc", 1)
+    outside = tmp_path / "outside"
+    (tmp_path / "c" / "ns" / "ab").rename(outside)
+    (tmp_path / "c" / "ns" / "ab").symlink_to(outside)
+    stream = io.StringIO()
+    again = Cache(tmp_path / "c", Progress(stream=stream))
+    assert again.get_json("ns", "abc") is None
+    assert "lies in a symbolic link" in stream.getvalue()
+    assert (outside / "abc.json").is_file()                   # what the link pointed to stays
+    again.put_json("ns", "abc", 2)
+    assert Cache(tmp_path / "c").get_json("ns", "abc") == 2
+    assert not (tmp_path / "c" / "ns" / "ab").is_symlink()
+
+
+def test_fifo_in_place_of_an_entry_does_not_block(tmp_path):
+    import os
+
+    cache = Cache(tmp_path)
+    cache.put_json("ns", "k", 1)
+    entry = next(tmp_path.rglob("k.json"))
+    entry.unlink()
+    os.mkfifo(entry)
+    stream = io.StringIO()
+    again = Cache(tmp_path, Progress(stream=stream))
+    assert again.get_json("ns", "k") is None
+    assert "is not a regular file" in stream.getvalue()
+    again.put_json("ns", "k", 3)
+    assert Cache(tmp_path).get_json("ns", "k") == 3
+
+
+def test_value_over_the_limit_is_not_stored(tmp_path, monkeypatch):
+    from eval_firewall import cache as cache_module
+
+    stream = io.StringIO()
+    cache = Cache(tmp_path, Progress(stream=stream))
+    monkeypatch.setitem(cache_module.MAX_ENTRY_BYTES, "small", 64)
+    cache.put_bytes("small", "k", b"x" * 65)
+    assert cache.get_bytes("small", "k") is None
+    assert "larger than the 64 bytes limit: not storing it" in stream.getvalue()
+    cache.put_bytes("small", "k", b"x" * 64)
+    assert cache.get_bytes("small", "k") == b"x" * 64

@@ -127,7 +127,8 @@ def test_corrupt_cache_is_rebuilt_not_trusted(history):
     for entry in (history / ".eval-firewall-cache").rglob("*.json"):
         entry.write_text(json.dumps({k: None for k in json.loads(entry.read_text())}))
     done = cli(history, "--format", "json")
-    assert "is corrupt: recomputing it" in done.stderr
+    assert "fails its signature check (written with another key, or tampered with): " \
+           "recomputing it" in done.stderr
     assert json.loads(done.stdout)["findings"] == good["findings"]
 
 

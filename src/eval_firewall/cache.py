@@ -1,17 +1,34 @@
 """A content-addressed cache of expensive work, in a directory a CI cache step can persist.
 
-Entries are keyed by what they were computed from (model, text, config), written atomically,
-and stored with a checksum: an entry that fails its checksum, or was written by another
-version of the format, is deleted and recomputed, never trusted. Nothing is pickled, so a
-tampered cache can at worst cost a recomputation.
+Entries are keyed by what they were computed from (model, text, config) and written atomically.
+The cache is never input from the pull request:
+
+- Each entry is signed with an HMAC-SHA256 whose random key lives in the per-user directory
+  (:func:`.home.user_home`, ``cache-key``), outside the repository, so a pull request cannot
+  compute it. An entry that fails its signature (committed, tampered with, written with another
+  key or by another version of the format) is recomputed with a warning, never trusted.
+- A cache directory that git tracks files in, or that is (or lies under) a symbolic link inside
+  the repository, is not used for the run (one warning): its content is the repository's, i.e.
+  the pull request's. The tool does not touch those files.
+- Entries are regular files of bounded size (:data:`MAX_ENTRY_BYTES`), opened without following
+  symbolic links; anything else in an entry's place is replaced by a fresh entry.
+
+Nothing is pickled, so even an entry that passed every check could at worst give a wrong result
+to a run holding the key, never run code.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import hmac
 import io
 import json
 import os
+import secrets
+import shutil
+import stat
+import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,9 +36,25 @@ from typing import Any
 
 import numpy as np
 
+from .home import user_home
 from .progress import Progress
 
-FORMAT = "eval-firewall-cache/1"
+FORMAT = "eval-firewall-cache/2"      # 1: unkeyed blake2b checksums; 2: HMAC-SHA256 signatures
+KEY_FILE = "cache-key"                # in user_home()
+KEY_BYTES = 32
+
+_GiB = 1 << 30
+# The largest entry read or written per namespace; a bigger file is not trusted (nor read), a
+# bigger value is not stored. Sized for the benchmark's 1M-row train sets with room to spare.
+MAX_ENTRY_BYTES = {
+    "rows": 4 * _GiB,               # a data file's parsed rows (Arrow IPC)
+    "embeddings": 4 * _GiB,         # embedding shards (npz) and their manifest
+    "vector-index": 4 * _GiB,       # a train set's retrieval vectors (npz)
+    "lexical-index": 4 * _GiB,      # a train set's lexical index (npz)
+    "overlap-results": 1 * _GiB,    # each eval row's overlap result (JSON)
+}
+DEFAULT_MAX_ENTRY_BYTES = 1 * _GiB
+MAX_SIGNATURE_BYTES = 4096          # an entry's ``.sum`` file
 
 
 def content_key(*parts: object) -> str:
@@ -44,48 +77,258 @@ def text_keys(texts: Sequence[str]) -> np.ndarray:
     return out
 
 
-class Cache:
-    """``Cache(None)`` keeps nothing; ``Cache(path)`` stores entries under ``path``."""
+class _Untrusted(Exception):
+    """An entry that must not be read: the message says why (``is a symbolic link``)."""
 
-    def __init__(self, directory: Path | None, progress: Progress | None = None) -> None:
-        self.directory = Path(directory) if directory else None
+
+def _size(n: int) -> str:
+    return f"{n / _GiB:g} GiB" if n >= _GiB else f"{n:,} bytes"
+
+
+def read_regular(path: Path, limit: int) -> bytes | None:
+    """The bytes of the regular file ``path``, or None when there is none.
+
+    Never follows a symbolic link, never blocks on a FIFO, never reads more than ``limit`` + 1
+    bytes: raises :class:`_Untrusted` for anything else in its place.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _Untrusted("is a symbolic link") from None
+        raise _Untrusted(f"cannot be read ({exc.strerror})") from None
+    info = os.fstat(fd)
+    why = ("is a directory" if stat.S_ISDIR(info.st_mode) else
+           "is not a regular file" if not stat.S_ISREG(info.st_mode) else
+           f"is larger than the {_size(limit)} limit" if info.st_size > limit else None)
+    if why is not None:
+        os.close(fd)
+        raise _Untrusted(why)
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            data = fh.read(info.st_size + 1)     # at most limit + 1 bytes
+        except OSError as exc:
+            raise _Untrusted(f"cannot be read ({exc.strerror})") from None
+    if len(data) > info.st_size:
+        raise _Untrusted("changed while it was read")
+    return data
+
+
+def _remove(path: Path) -> None:
+    """Remove whatever is at ``path`` (a file, a link, a directory), never following a link."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            aside = path.with_name(f".stale-{secrets.token_hex(6)}")
+            os.rename(path, aside)
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def repository_top(path: Path) -> Path | None:
+    """The git work tree holding ``path``: ``path`` or its nearest ancestor with a ``.git``."""
+    absolute = Path(os.path.abspath(path))
+    for candidate in (absolute, *absolute.parents):
+        if os.path.lexists(candidate / ".git"):
+            return candidate
+    return None
+
+
+def _inside(path: Path, root: Path) -> bool:
+    real, top = os.path.realpath(path), os.path.realpath(root)
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
+
+
+def untrusted_directory(directory: Path) -> str | None:
+    """Why ``directory`` cannot hold a trusted cache (None: it can).
+
+    Outside any git work tree the user chose it. Inside one, its content must not be the
+    repository's: no component from the work tree down may be a symbolic link (a committed link
+    could point anywhere) and git must track no file in it.
+    """
+    top = repository_top(Path(os.path.abspath(directory)).parent)
+    if top is None:
+        return None
+    relative = Path(os.path.abspath(directory)).relative_to(top)
+    current = top
+    for part in relative.parts:
+        current = current / part
+        if current.is_symlink():
+            where = "is" if current == top / relative else "lies under"
+            return f"{where} a symbolic link ({current.relative_to(top)})"
+        if not current.exists():
+            break
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z", "--", f":(literal){relative}"],
+                                cwd=top, capture_output=True, timeout=120, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"git cannot tell whether files in it are tracked ({exc})"
+    if listed.returncode != 0:
+        detail = listed.stderr.decode("utf-8", "replace").strip().splitlines()
+        return ("git cannot tell whether files in it are tracked"
+                + (f" ({detail[0]})" if detail else ""))
+    if listed.stdout:
+        count = listed.stdout.count(b"\0")
+        return (f"git tracks {count} file{'s' if count != 1 else ''} in it (committed cache "
+                f"entries are never trusted; `git rm -r --cached {relative}` untracks them)")
+    return None
+
+
+def signing_key(home: Path, repositories: Sequence[Path], progress: Progress) -> bytes:
+    """The cache's HMAC key: ``home/cache-key``, created (0600, atomically) on first use.
+
+    A key that a pull request could plant or read (inside one of ``repositories``) or that
+    cannot be kept is replaced by a random key for this run only (with a warning): the cache
+    then works within the run, and entries from other runs are recomputed.
+    """
+    def for_this_run(why: str) -> bytes:
+        progress.warn(f"cache key {home / KEY_FILE} {why}: using a key for this run only "
+                      "(entries from other runs are recomputed)")
+        return secrets.token_bytes(KEY_BYTES)
+
+    for repository in repositories:
+        if _inside(home, repository):
+            return for_this_run(f"is inside the audited repository {repository}, where a pull "
+                                "request could plant it")
+    path = home / KEY_FILE
+    for _attempt in range(2):
+        try:
+            key = read_regular(path, KEY_BYTES)
+        except _Untrusted as exc:
+            key, replace = None, str(exc)
+        else:
+            replace = None if key is None or len(key) == KEY_BYTES else "is not a key"
+        if key is not None and replace is None:
+            return key
+        try:
+            home.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd, tmp = tempfile.mkstemp(dir=home, prefix=f".{KEY_FILE}-")   # mode 0600
+            try:
+                fresh = secrets.token_bytes(KEY_BYTES)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(fresh)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                if replace is not None:
+                    if path.is_dir() and not path.is_symlink():
+                        return for_this_run("is a directory")
+                    progress.warn(f"cache key {path} {replace}: replacing it (cached entries "
+                                  "are recomputed)")
+                    os.replace(tmp, path)
+                    return fresh
+                try:
+                    os.link(tmp, path)      # fails if another run created it first: use theirs
+                    return fresh
+                except FileExistsError:
+                    continue
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+        except OSError as exc:
+            return for_this_run(f"cannot be created ({exc.strerror or exc})")
+    return for_this_run("keeps changing")
+
+
+class Cache:
+    """``Cache(None)`` keeps nothing; ``Cache(path)`` stores entries under ``path``.
+
+    ``home`` holds the signing key (default :func:`.home.user_home`). A directory that is the
+    repository's own content (see :func:`untrusted_directory`) disables the cache for the run.
+    """
+
+    def __init__(self, directory: Path | None, progress: Progress | None = None, *,
+                 home: Path | None = None) -> None:
         self.progress = progress or Progress(enabled=False)
         self.hits = 0
         self.misses = 0
         self.rebuilt = 0
+        self._home = home
+        self._key: bytes | None = None
+        self._warned: set[str] = set()
+        self.directory = Path(directory) if directory else None
+        if self.directory is not None and (why := untrusted_directory(self.directory)):
+            self.progress.warn(f"cache directory {directory} is not used for this run: it {why}")
+            self.directory = None
 
     @property
     def enabled(self) -> bool:
         return self.directory is not None
 
+    @property
+    def key(self) -> bytes:
+        if self._key is None:
+            assert self.directory is not None
+            repositories = [top for top in (repository_top(self.directory.parent),
+                                            repository_top(Path.cwd())) if top]
+            self._key = signing_key(self._home or user_home(), repositories, self.progress)
+        return self._key
+
     def _file(self, namespace: str, key: str, suffix: str) -> Path:
         assert self.directory is not None
         return self.directory / namespace / key[:2] / f"{key}{suffix}"
 
+    def _name(self, path: Path) -> str:
+        assert self.directory is not None
+        return path.relative_to(self.directory).as_posix()
+
+    def _warn_once(self, path: Path, why: str, then: str) -> None:
+        if why not in self._warned:
+            self._warned.add(why)
+            self.progress.warn(f"cache entry {self._name(path)} {why}: {then}")
+
     def _discard(self, path: Path, why: str) -> None:
         self.rebuilt += 1
-        self.progress.warn(f"cache entry {path.name} {why}: recomputing it")
-        for p in (path, path.with_name(path.name + ".sum")):
-            p.unlink(missing_ok=True)
+        self._warn_once(path, why, "recomputing it")
+        linked = [p for p in (path.parent.parent, path.parent) if p.is_symlink()]
+        for p in linked[:1] or (path, path.with_name(path.name + ".sum")):
+            _remove(p)           # a linked directory: the link, never what it points to
+
+    def _signature(self, path: Path, data: bytes) -> str:
+        mac = hmac.new(self.key, digestmod=hashlib.sha256)
+        for part in (FORMAT, self._name(path)):          # bound to its place: no swapping
+            mac.update(part.encode() + b"\0")
+        mac.update(data)
+        return mac.hexdigest()
+
+    def _limit(self, path: Path) -> int:
+        return MAX_ENTRY_BYTES.get(self._name(path).split("/")[0], DEFAULT_MAX_ENTRY_BYTES)
+
+    def _linked_parent(self, path: Path) -> bool:
+        """True when a directory between the cache directory and the entry is a link."""
+        assert self.directory is not None
+        return any(p.is_symlink() for p in (path.parent, path.parent.parent))
 
     def _read_verified(self, path: Path) -> bytes | None:
         summary = path.with_name(path.name + ".sum")
-        if not path.exists():
-            self.misses += 1
-            return None
         try:
-            meta = json.loads(summary.read_text())
-            data = path.read_bytes()
-        except (OSError, ValueError):
-            self._discard(path, "has no valid checksum")
+            if self._linked_parent(path):
+                raise _Untrusted("lies in a symbolic link")
+            data = read_regular(path, self._limit(path))
+            if data is None:
+                self.misses += 1
+                return None
+            raw = read_regular(summary, MAX_SIGNATURE_BYTES)
+            meta = json.loads(raw) if raw is not None else None
+        except _Untrusted as exc:
+            self._discard(path, str(exc))
             self.misses += 1
             return None
-        if meta.get("format") != FORMAT:
-            self._discard(path, "was written by another cache format")
-            self.misses += 1
-            return None
-        if meta.get("blake2b") != hashlib.blake2b(data).hexdigest():
-            self._discard(path, "is corrupt")
+        except ValueError:
+            meta = None
+        why = None
+        if not isinstance(meta, dict):
+            why = "has no valid signature"
+        elif meta.get("format") != FORMAT:
+            why = "was written by another cache format"
+        elif not isinstance(meta.get("hmac-sha256"), str):
+            why = "has no valid signature"
+        elif not hmac.compare_digest(meta["hmac-sha256"], self._signature(path, data)):
+            why = "fails its signature check (written with another key, or tampered with)"
+        if why is not None:
+            self._discard(path, why)
             self.misses += 1
             return None
         self.hits += 1
@@ -95,20 +338,41 @@ class Cache:
         """The default cache lives in the user's repository: keep it out of ``git status``."""
         assert self.directory is not None
         marker = self.directory / ".gitignore"
-        if not marker.exists():
+        if not os.path.lexists(marker):
             self.directory.mkdir(parents=True, exist_ok=True)
-            marker.write_text("# Created by eval-firewall: this cache is not for committing.\n*\n")
+            try:
+                fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            except FileExistsError:
+                return
+            with os.fdopen(fd, "w") as fh:
+                fh.write("# Created by eval-firewall: this cache is not for committing.\n*\n")
 
     def _write(self, path: Path, data: bytes) -> None:
-        self._ignore_in_git()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        meta = json.dumps({"format": FORMAT, "blake2b": hashlib.blake2b(data).hexdigest()})
-        for target, payload in ((path, data), (path.with_name(path.name + ".sum"),
-                                               meta.encode())):
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(payload)
-            os.replace(tmp, target)
+        if len(data) > self._limit(path):
+            self._warn_once(path, f"would be larger than the {_size(self._limit(path))} limit",
+                            "not storing it")
+            return
+        try:
+            self._ignore_in_git()
+            for directory in (path.parent.parent, path.parent):
+                if directory.is_symlink() or (directory.exists() and not directory.is_dir()):
+                    _remove(directory)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            meta = json.dumps({"format": FORMAT, "hmac-sha256": self._signature(path, data)})
+            for target, payload in ((path, data), (path.with_name(path.name + ".sum"),
+                                                   meta.encode())):
+                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+                try:
+                    with os.fdopen(fd, "wb") as fh:
+                        fh.write(payload)
+                    if target.is_dir() and not target.is_symlink():
+                        _remove(target)      # os.replace cannot put a file over a directory
+                    os.replace(tmp, target)
+                finally:
+                    Path(tmp).unlink(missing_ok=True)
+        except OSError as exc:
+            self._warn_once(path, f"cannot be stored ({exc.strerror or exc})",
+                            "continuing without it")
 
     # Arrays (npz, no pickles).
     def get_arrays(self, namespace: str, key: str) -> dict[str, np.ndarray] | None:

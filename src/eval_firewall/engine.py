@@ -59,7 +59,7 @@ def run_audits(config: Config, *, progress: Progress | None = None,
     results: list[AuditResult] = [schema.audit(list(loaded.values()), config.invalid_rows)]
     audits = config.audits
     semantic_cfg = audits.overlap.semantic
-    models = Models(semantic_cfg.model, semantic_cfg.batch_size, cache_dir=cache_dir,
+    models = Models(semantic_cfg.model, semantic_cfg.batch_size, cache_dir=cache.directory,
                     config_path=config.source,
                     wrap=_caching(cache) if cache.enabled else None)
     if audits.overlap.enabled:
