@@ -186,11 +186,12 @@ def render_markdown(report: Report, *, link: LinkFn | None = None, marker: str |
     totals.update(all=len(findings), new=sum(1 for f in findings if f.new and f.waived is None),
                   existing=sum(1 for f in findings if not f.new and f.waived is None),
                   waived=len(tally.waived), waived_here=len(tally.waived_here))
-    text = ""
+    text, tried = "", None
     for new_limit, existing_limit in _plans():
         lists = _lists(report, tally, new_limit, existing_limit)
-        if lists.listed * MIN_ROW_CHARS > max_chars:
-            continue  # cannot fit: do not spend time rendering it
+        if lists.listed * MIN_ROW_CHARS > max_chars or lists.listed == tried:
+            continue  # cannot fit, or the same lists as the last try: do not render it
+        tried = lists.listed
         text = env.get_template(template).render(
             report=report, verdict=verdict_line(report), lists=lists,
             totals={**totals, "listed": lists.listed}, inline_rows=INLINE_ROWS, link=link,
