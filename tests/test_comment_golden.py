@@ -195,6 +195,7 @@ def test_readme_excerpt_is_the_leaking_comment():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     excerpt = readme.split("<!-- comment-excerpt -->\n```markdown\n")[1].split("```")[0]
     snapshot = (Path(__file__).parent / "snapshots/comment-leak.md").read_text(encoding="utf-8")
+    snapshot = re.sub(r"\]\(https://github\.com/[^)]*\)", "](…)", snapshot)
     lines = [line for line in excerpt.splitlines() if line and line != "..."]
     assert len(lines) >= 5
     assert all(line in snapshot.splitlines() for line in lines), \
