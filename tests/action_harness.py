@@ -127,6 +127,8 @@ def run_action(tmp: Path, workspace: Path, event: str, payload: dict, server: Gi
         "INPUT_CACHE-DIR": ".eval-firewall-cache",
     }
     env.update({f"INPUT_{k.upper().replace('_', '-')}": v for k, v in inputs.items()})
+    if "PYTHONPATH" in os.environ:      # a checkout's sources over the shared environment's
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     done = subprocess.run([str(CLI), "github"], cwd=workspace, env=env, capture_output=True,
                           text=True, timeout=120)
     assert token not in done.stdout and token not in done.stderr, "the token was printed"

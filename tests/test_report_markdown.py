@@ -6,6 +6,7 @@ the diff before committing.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from html.parser import HTMLParser
@@ -15,7 +16,7 @@ import cmarkgfm
 import pytest
 from cmarkgfm.cmark import Options
 
-from eval_firewall.findings import AuditResult, DatasetSummary, Severity
+from eval_firewall.findings import AuditResult, DatasetSummary, Severity, status_of
 from eval_firewall.report import render_markdown
 from eval_firewall.report.escape import ZWSP, escape_md
 from eval_firewall.report.markdown import INLINE_ROWS, MAX_CHARS, SNIPPET_CHARS
@@ -259,3 +260,71 @@ def test_severity_order_within_an_audit():
     severities = [severity(cells[1]) for cells in table_rows(text)]
     assert severities == sorted(severities, key=lambda s: -s.rank)
     assert severities[-1] is Severity.WARNING
+
+
+# --- pull-request mode ---------------------------------------------------------------------
+
+BASE = "0123456789abcdef0123456789abcdef01234567"
+
+
+def pr_report(new: int, existing: int, text_len: int | None = None):
+    findings = near_duplicates(new + existing, text_len)
+    findings = [dataclasses.replace(f, new=i < new) for i, f in enumerate(findings)]
+    report = make_report([AuditResult("overlap", "Overlap", findings,
+                                      overlap_stats(0, len(findings), 0))],
+                         eval_rows=len(findings))
+    report.base = BASE
+    report.status = status_of(report.findings, "error", False)
+    return report
+
+
+def test_the_cap_is_spent_on_new_findings_first():
+    report = pr_report(40, 3000, 200)
+    text = render_markdown(report)
+    assert len(text) <= MAX_CHARS
+    new_part, health = text.split("<details><summary>Repository health: ")
+    assert len(table_rows(new_part)) == 40              # every new finding listed
+    listed_old = len(table_rows(health))
+    assert 0 <= listed_old < 3000
+    assert f"{3000 - listed_old:,} more findings of this audit not listed here." in health
+    # With more new findings than fit, the old ones go first, then the new list is cut.
+    report = pr_report(3000, 3000, 200)
+    text = render_markdown(report)
+    new_part, health = text.split("<details><summary>Repository health: ")
+    assert table_rows(health) == [] and "3,000 more findings of this audit" in health
+    shown = len(table_rows(new_part))
+    assert 0 < shown < 3000 and f"{3000 - shown:,} more new findings not listed here." in text
+
+
+def test_existing_findings_only_read_pre_existing_and_stay_folded():
+    text = render_markdown(pr_report(0, 3))
+    assert text.startswith("**✅ No new problems. 3 findings already present (not blocking).**")
+    assert "### New in this pull request" not in text
+    assert "| Overlap | 3 | 0 | 0 | pre-existing |" in text
+    assert "❌" not in text
+    html = to_html(text)
+    assert "<details open" not in html
+    assert html.index("<details><summary>Repository health") < html.index("<table>")
+
+
+def test_base_is_a_short_sha_linked_to_the_compare_view_or_the_rev_as_given():
+    url = f"https://github.com/o/r/compare/{BASE}...feed"
+    text = render_markdown(pr_report(1, 1), compare_url=url)
+    assert f"Compared with the base [`{BASE[:7]}`]({url}): 1 new finding, 1 already present." \
+        in text
+    assert f"Compared with the base `{BASE[:7]}`:" in render_markdown(pr_report(1, 1))
+    report = pr_report(1, 1)
+    report.base = "main"
+    assert "Compared with the base **main**: " in render_markdown(report, compare_url=url)
+    report.base = "`x` <img src=x> [a](https://evil.example)"       # from a report file
+    assert_inert(render_markdown(report, compare_url=url).replace(f"]({url})", "]"))
+
+
+def test_header_lines_are_paragraphs_and_details_are_closed_by_a_blank_line():
+    text = render_markdown(pr_report(14, 3), changed_files=[EVAL_PATH], fixed=False)
+    paragraphs = re.findall(r"<p>(.*?)</p>", to_html(text), flags=re.S)
+    assert paragraphs[0].startswith("<strong>❌ This pull request adds 14 leaked eval rows")
+    assert paragraphs[1].startswith("Compared with the base")
+    assert paragraphs[2].startswith("<strong>What changed:</strong>")
+    assert re.findall(r"</details>\n(?!\n)", text) == []
+    assert "_" not in "".join(parse_html(to_html(text)).text)
