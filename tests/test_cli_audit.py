@@ -69,8 +69,7 @@ def test_clean_dataset_passes_with_exit_0(repo):
     root = repo(TRAIN, EVAL, CLEAN_CONFIG)
     result = run(root)
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.startswith("## ✅ eval-firewall: passed\n\nNo findings: the eval set "
-                                    "passes every audit.")
+    assert result.stdout.startswith("**✅ No problems found.**\n\n")
     # Progress goes to stderr, never into the report.
     assert "eval-firewall: read train (40 rows) in " in result.stderr
     assert "eval-firewall: read eval (12 rows) in " in result.stderr
@@ -81,9 +80,9 @@ def test_leak_fails_with_exit_1_and_points_at_the_row(repo):
     root = repo(TRAIN, leaky_eval())
     result = run(root)
     assert result.exit_code == 1
-    assert result.stdout.startswith("## ❌ eval-firewall: failed\n")
-    assert "| data/eval/eval.jsonl:5 | `exact-duplicate` | error |" in result.stdout
-    assert "same text as train row data/train/train.jsonl:8" in result.stdout
+    assert result.stdout.startswith("**❌ Found 1 leaked eval row (exact copy).")
+    assert "| data/eval/eval.jsonl:5 | Exact copy of a train row · `" in result.stdout
+    assert " ↔ data/train/train.jsonl:8 (same text) |" in result.stdout
 
 
 def test_quiet_means_nothing_on_stderr(repo):
@@ -107,7 +106,7 @@ def test_format_option(repo, fmt: str):
         assert data["version"] == "2.1.0"
         assert any(r["ruleId"] == "exact-duplicate" for r in data["runs"][0]["results"])
     else:
-        assert result.stdout.startswith("## ❌ eval-firewall: failed")
+        assert result.stdout.startswith("**❌ Found ")
 
 
 def test_output_writes_the_file_and_nothing_to_stdout(repo, tmp_path: Path):
@@ -414,7 +413,7 @@ def test_installed_command_in_a_subprocess(repo):
     proc = subprocess.run([installed(), "audit"], cwd=root, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 1, proc.stderr
-    assert proc.stdout.startswith("## ❌ eval-firewall: failed")
+    assert proc.stdout.startswith("**❌ Found ")
     assert "eval-firewall: read eval (12 rows) in " in proc.stderr
     assert "Traceback" not in proc.stderr
 

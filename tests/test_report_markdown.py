@@ -72,8 +72,8 @@ def parse_html(html: str) -> _Html:
 
 
 # The tags our own templates produce; anything else came from data.
-OWN_TAGS = {"h2", "h3", "h4", "p", "table", "thead", "tbody", "tr", "th", "td", "details", "summary",
-            "code", "strong", "em", "sub", "blockquote", "br"}
+OWN_TAGS = {"h2", "h3", "h4", "p", "table", "thead", "tbody", "tr", "th", "td", "details",
+            "summary", "code", "strong", "sub", "blockquote", "br"}
 MENTION = re.compile(rf"(?<![\w{ZWSP}])[@#](?!{ZWSP})\w")
 
 
