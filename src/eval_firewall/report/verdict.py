@@ -75,7 +75,7 @@ def kind(rule: str) -> Kind:
 
 
 def _count(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
+    return f"{n:,} {one if n == 1 else many}"
 
 
 def _join(parts: list[str]) -> str:
@@ -85,8 +85,8 @@ def _join(parts: list[str]) -> str:
 
 
 def describe(findings: list[Finding]) -> str:
-    """"2 leaked eval rows (1 exact copy, 1 paraphrase) and 1 eval label written by a model":
-    grouped by kind, the most severe and most frequent kind first."""
+    """Findings grouped by kind, the most severe and most frequent kind first: for example
+    "2 leaked eval rows (1 exact copy, 1 paraphrase) and 1 eval label written by a model"."""
     groups: dict[tuple[str, str], list[Finding]] = {}
     for f in findings:
         k = kind(f.rule)
