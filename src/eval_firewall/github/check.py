@@ -10,6 +10,7 @@ from .comment import Target, summary_hint
 
 OUTPUT_MAX_CHARS = 65_000          # GitHub: output.summary and output.text <= 65,535
 MAX_ANNOTATIONS = 1_000            # 20 requests of 50; the rest are in the summary
+TITLE_MAX_CHARS = 250              # the verdict line; longer ones end in "…"
 LEVELS = {Severity.ERROR: "failure", Severity.WARNING: "warning", Severity.NOTICE: "notice"}
 STATES = {"success": "success", "neutral": "success", "failure": "failure"}
 
@@ -20,9 +21,6 @@ def conclusion(report: Report) -> str:
     if report.status == "fail":
         return "failure"
     return "neutral" if report.findings else "success"
-
-
-TITLE_MAX_CHARS = 250
 
 
 def title(report: Report) -> str:
