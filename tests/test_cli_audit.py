@@ -331,8 +331,8 @@ def test_bad_rows_become_invalid_row_findings(repo):
     ev = next(d for d in data["datasets"] if d["name"] == "eval")
     assert (ev["rows"], ev["invalid_rows"]) == (9, 3)  # 12 lines: none dropped
     markdown = run(root, "-q").stdout
-    assert "| data/eval/eval.jsonl:5 | `invalid-row` | error | field 'question': text field " \
-           "is missing |" in markdown
+    assert "| data/eval/eval.jsonl:5 | field 'question': text field is missing · `" in markdown
+    assert markdown.startswith("**❌ Found 3 unreadable rows.")
 
 
 # --- the user's data is never modified --------------------------------------------------
@@ -370,7 +370,8 @@ def test_the_data_is_never_modified(tmp_path: Path):
     result = run(root, "-q")
     assert result.exit_code == 1
     assert tree_digest(root) == before             # the cache is the only thing written
-    assert "exact-duplicate" in result.stdout and "machine-generated-card" in result.stdout
+    assert "Exact copy of a train row" in result.stdout
+    assert "machine-generated dataset card" in result.stdout
 
 
 # --- help -------------------------------------------------------------------------------
