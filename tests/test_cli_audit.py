@@ -69,8 +69,7 @@ def test_clean_dataset_passes_with_exit_0(repo):
     root = repo(TRAIN, EVAL, CLEAN_CONFIG)
     result = run(root)
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.startswith("## ✅ eval-firewall: passed\n\nNo findings: the eval set "
-                                    "passes every audit.")
+    assert result.stdout.startswith("**✅ No problems found.**\n\n")
     # Progress goes to stderr, never into the report.
     assert "eval-firewall: read train (40 rows) in " in result.stderr
     assert "eval-firewall: read eval (12 rows) in " in result.stderr
@@ -81,9 +80,9 @@ def test_leak_fails_with_exit_1_and_points_at_the_row(repo):
     root = repo(TRAIN, leaky_eval())
     result = run(root)
     assert result.exit_code == 1
-    assert result.stdout.startswith("## ❌ eval-firewall: failed\n")
-    assert "| data/eval/eval.jsonl:5 | `exact-duplicate` | error |" in result.stdout
-    assert "same text as train row data/train/train.jsonl:8" in result.stdout
+    assert result.stdout.startswith("**❌ Found 1 leaked eval row (exact copy).")
+    assert "| data/eval/eval.jsonl:5 | Exact copy of a train row · `" in result.stdout
+    assert " ↔ data/train/train.jsonl:8 (same text) |" in result.stdout
 
 
 def test_quiet_means_nothing_on_stderr(repo):
@@ -107,7 +106,7 @@ def test_format_option(repo, fmt: str):
         assert data["version"] == "2.1.0"
         assert any(r["ruleId"] == "exact-duplicate" for r in data["runs"][0]["results"])
     else:
-        assert result.stdout.startswith("## ❌ eval-firewall: failed")
+        assert result.stdout.startswith("**❌ Found ")
 
 
 def test_output_writes_the_file_and_nothing_to_stdout(repo, tmp_path: Path):
@@ -332,8 +331,8 @@ def test_bad_rows_become_invalid_row_findings(repo):
     ev = next(d for d in data["datasets"] if d["name"] == "eval")
     assert (ev["rows"], ev["invalid_rows"]) == (9, 3)  # 12 lines: none dropped
     markdown = run(root, "-q").stdout
-    assert "| data/eval/eval.jsonl:5 | `invalid-row` | error | field 'question': text field " \
-           "is missing |" in markdown
+    assert "| data/eval/eval.jsonl:5 | field 'question': text field is missing · `" in markdown
+    assert markdown.startswith("**❌ Found 3 unreadable rows.")
 
 
 # --- the user's data is never modified --------------------------------------------------
@@ -371,7 +370,8 @@ def test_the_data_is_never_modified(tmp_path: Path):
     result = run(root, "-q")
     assert result.exit_code == 1
     assert tree_digest(root) == before             # the cache is the only thing written
-    assert "exact-duplicate" in result.stdout and "machine-generated-card" in result.stdout
+    assert "Exact copy of a train row" in result.stdout
+    assert "machine-generated dataset card" in result.stdout
 
 
 # --- help -------------------------------------------------------------------------------
@@ -414,7 +414,7 @@ def test_installed_command_in_a_subprocess(repo):
     proc = subprocess.run([installed(), "audit"], cwd=root, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 1, proc.stderr
-    assert proc.stdout.startswith("## ❌ eval-firewall: failed")
+    assert proc.stdout.startswith("**❌ Found ")
     assert "eval-firewall: read eval (12 rows) in " in proc.stderr
     assert "Traceback" not in proc.stderr
 

@@ -329,7 +329,7 @@ def test_not_configured_is_reported_as_not_run(tmp_path: Path):
     report = run_audits(load_config(root / ".eval-firewall.yml"))
     [a] = [a for a in report.audits if a.audit == "disagreement"]
     assert a.skipped == "no annotation sheets configured (audits.disagreement.annotations)"
-    assert "_Not run: no annotation sheets configured" in render_markdown(report)
+    assert "Not run: no annotation sheets configured" in render_markdown(report)
 
 
 def write_sheet(root: Path, name: str, text: str) -> None:
@@ -408,7 +408,7 @@ def test_report_section_shows_rates_and_both_answers(tmp_path: Path):
     from eval_firewall.findings import Report
     result = audit(rows, ann, DisagreementConfig())
     text = render_markdown(Report("pass", "error", [result], []))
-    assert "### Disagreement" in text
+    assert "#### Disagreement" in text
     assert "| annotator ana: disagreement | 50.0% \\(1 of 2\\) |" in text
     assert ("1 of 1 annotator disagrees with the label '3': ana answered '4' "
             "\\(annotations/ana.csv:16\\)") in text

@@ -31,13 +31,17 @@ def test_one_comment_edited_in_place_then_fixed(tmp_path, github):
     ours = [c for c in github.comments_on(REPO, 7) if c["user"]["login"] == "github-actions[bot]"]
     assert len(ours) == 1
     body = ours[0]["body"]
-    assert "eval-firewall: failed" in body
+    verdict = "❌ This pull request adds 2 leaked eval rows (exact copies)."
+    assert body.splitlines()[1] == f"**{verdict}**"          # the line after the marker
+    assert f"[`{base[:7]}`]({github.server_url}/{REPO}/compare/{base}...{head1})" in body
     for line in leak_lines(2):      # new violations link to their exact line at the head commit
         assert f"{github.server_url}/{REPO}/blob/{head1}/{EVAL}#L{line}" in body
     assert "**What changed:**" in body and EVAL.split("/")[-1] in body
     run1 = list(github.state.check_runs.values())[-1]
     assert (run1["head_sha"], run1["conclusion"], run1["name"]) == (head1, "failure",
                                                                      "eval-firewall")
+    assert run1["output"]["title"] == verdict                  # the same verdict line
+    assert run1["output"]["summary"].startswith(f"**{verdict}**\n\n")
     assert sorted(a["start_line"] for a in run1["_annotations"]) == leak_lines(2)
     assert {a["path"] for a in run1["_annotations"]} == {EVAL}
     assert first.outputs["status"] == "fail"
@@ -45,7 +49,7 @@ def test_one_comment_edited_in_place_then_fixed(tmp_path, github):
     assert first.outputs["report-path"] == "eval-firewall-report/report.json"
     assert json.loads((ws / first.outputs["report-path"]).read_text())["summary"]["findings"] == 2
     assert (ws / first.outputs["sarif-path"]).is_file()
-    assert "eval-firewall: failed" in first.summary
+    assert first.summary.startswith(f"**{verdict}**\n\n")
     action = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
     assert set(first.outputs) == set(action["outputs"])      # every documented output, only
 
@@ -77,7 +81,7 @@ def test_one_comment_edited_in_place_then_fixed(tmp_path, github):
     ours = [c for c in github.comments_on(REPO, 7) if c["user"]["login"] == "github-actions[bot]"]
     assert len(ours) == 1 and ours[0]["_edits"] == 2
     assert "**Fixed:** no findings any more" in ours[0]["body"]
-    assert "eval-firewall: passed" in ours[0]["body"]
+    assert ours[0]["body"].splitlines()[1] == "**✅ No new problems.**"
     run3 = list(github.state.check_runs.values())[-1]
     assert (run3["head_sha"], run3["conclusion"]) == (head3, "success")
     assert third.outputs["status"] == "pass" and third.outputs["findings"] == "0"
@@ -110,7 +114,7 @@ def test_check_run_forbidden_falls_back_to_a_commit_status(tmp_path, github):
     (status,) = github.state.statuses
     assert (status["_sha"], status["state"], status["context"]) == (
         head, "failure", "datasets / eval-firewall")
-    assert "1 failing finding" in status["description"]
+    assert status["description"] == "❌ This pull request adds 1 leaked eval row (exact copy)."
     assert not github.state.check_runs
     assert "::warning::" in run.stdout and "checks: write" in run.stdout
     assert len(github.comments_on(REPO, 7)) == 1      # the comment is still posted
@@ -315,7 +319,8 @@ def test_two_step_with_post_false_for_a_branch_pull_request(tmp_path):
         assert second.code == 0, second.stderr           # the trusted side's fail-on wins
         assert not server.requests("GET", r"/pulls/")
         (comment,) = server.comments_on(REPO, 2)
-        assert "eval-firewall: passed" in comment["body"]
+        assert "**✅ Passes (fail-on: never), with 1 leaked eval row (exact copy) added by this " \
+               "pull request.**" in comment["body"]
         assert list(server.state.check_runs.values())[0]["conclusion"] == "neutral"
     finally:
         server.stop()
@@ -354,7 +359,9 @@ def test_new_findings_first_existing_ones_collapsed(tmp_path, github):
     body = github.comments_on(REPO, 7)[0]["body"]
     old_line, new_line = leak_lines(2)
     new_at = body.index(f"{EVAL}#L{new_line})")
-    details = body.index("already present at the base revision</summary>")
+    details = body.index("<details><summary>Repository health: ")
+    assert body.index("### New in this pull request") < new_at
+    assert "1 finding already present at the base revision:" in body[details:]
     old_at = body.index(f"{EVAL}#L{old_line})")
     assert new_at < details < old_at              # the new one in the open, the old one folded
     notes = list(github.state.check_runs.values())[-1]["_annotations"]

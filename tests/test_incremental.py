@@ -91,7 +91,8 @@ def test_markdown_report_says_what_changed_and_collapses_existing(history):
     text = cli(history, "--base", "HEAD").stdout
     assert "**What changed:** data/eval/eval.jsonl" in text
     assert "1 new finding, 2 already present" in text   # the old leak and missing provenance
-    assert "already present at the base revision</summary>" in text
+    health = text.split("<details><summary>Repository health: ")[1]
+    assert "1 finding already present at the base revision:" in health
 
 
 def test_warm_cache_searches_only_new_rows_and_agrees_with_a_cold_run(history):

@@ -348,7 +348,7 @@ def test_example_disagreement(example_report):
 
 def test_example_report_sections(example_report):
     text = render_markdown(example_report)
-    assert "### Disagreement" in text and "### Invariance" in text
+    assert "#### Disagreement" in text and "#### Invariance" in text
     assert "| flips: reorder |" in text and "| annotator ben: disagreement |" in text
     assert "answer changed under reorder" in text
 

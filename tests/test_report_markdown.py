@@ -6,6 +6,7 @@ the diff before committing.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from html.parser import HTMLParser
@@ -15,10 +16,10 @@ import cmarkgfm
 import pytest
 from cmarkgfm.cmark import Options
 
-from eval_firewall.findings import AuditResult, DatasetSummary, Severity
+from eval_firewall.findings import AuditResult, DatasetSummary, Severity, status_of
 from eval_firewall.report import render_markdown
 from eval_firewall.report.escape import ZWSP, escape_md
-from eval_firewall.report.markdown import INLINE_ROWS, MAX_CHARS
+from eval_firewall.report.markdown import INLINE_ROWS, MAX_CHARS, SNIPPET_CHARS
 from sample_reports import (EVAL_PATH, HOSTILE, TEST, clean_report, failing_report,
                             hostile_report, long_list_report, make_report, near_duplicates,
                             overlap_stats, warnings_report)
@@ -71,8 +72,8 @@ def parse_html(html: str) -> _Html:
 
 
 # The tags our own templates produce; anything else came from data.
-OWN_TAGS = {"h2", "h3", "p", "table", "thead", "tbody", "tr", "th", "td", "details", "summary",
-            "code", "strong", "em", "sub", "blockquote", "br"}
+OWN_TAGS = {"h2", "h3", "h4", "p", "table", "thead", "tbody", "tr", "th", "td", "details",
+            "summary", "code", "strong", "sub", "blockquote", "br"}
 MENTION = re.compile(rf"(?<![\w{ZWSP}])[@#](?!{ZWSP})\w")
 
 
@@ -90,41 +91,70 @@ def assert_inert(markdown: str) -> _Html:
 
 # --- snapshots ---------------------------------------------------------------------------
 
+def table_rows(markdown: str) -> list[list[str]]:
+    """The cells of every findings table row (Where | Problem | Eval text ↔ match)."""
+    rows = []
+    for line in markdown.splitlines():
+        if line.startswith("| ") and " · `" in line:
+            rows.append([c.strip() for c in line.strip().strip("|").split(" | ")])
+    return rows
+
+
 def test_failing_report_snapshot():
-    text = render_markdown(failing_report())
+    report = failing_report()
+    text = render_markdown(report)
     assert_snapshot("failing", text)
-    assert text.startswith("## ❌ eval-firewall: failed\n")
-    assert "**6 findings at or above the fail level (error)**: 6 errors, 2 warnings, 0 notices." \
-        in text
-    # Each violation: path:line, the eval text, and beside it the match with its location.
-    near = next(line for line in text.splitlines() if "`near-duplicate`" in line)
-    cells = [c.strip() for c in near.split(" | ")]
-    assert cells[0] == f"| {EVAL_PATH}:3"
-    assert cells[4].startswith("Weng earns \\$15 an hour")
-    assert cells[5].startswith("data/train/train.jsonl:2 Weng earns \\$12 an hour")
-    assert "(score 0.93)" in cells[3]
-    # One summary table row per audit.
-    assert "| Schema | 1 | 0 | 0 | ❌ fail |" in text
-    assert "| Overlap | 2 | 1 | 0 | ❌ fail |" in text
-    assert "| Provenance | 3 | 1 | 0 | ❌ fail |" in text
+    # The first line answers "is it OK?", grouping the failing findings by kind.
+    assert text.startswith("**❌ Found 2 leaked eval rows (1 exact copy, 1 near-duplicate), "
+                           "1 unreadable row, 1 eval label written by a model, ")
+    assert "Not blocking: 1 eval row duplicated in the eval set and 1 gap in provenance " \
+           "below the fail level (error)." in text.splitlines()[0]
+    rows = {cells[0]: cells for cells in table_rows(text)}
+    # Each violation: path:line, the problem with its short id, the eval text beside its match.
+    where, problem, pair = rows[f"{EVAL_PATH}:3"]
+    assert problem.startswith("Near-duplicate of a train row, 93% similar · `")
+    assert pair.startswith("Weng earns \\$15 an hour")
+    assert " ↔ data/train/train.jsonl:2 Weng earns \\$12 an hour" in pair
+    # No score on an exact copy, and its text is not repeated.
+    assert rows[f"{EVAL_PATH}:2"][1].startswith("Exact copy of a train row · `")
+    assert rows[f"{EVAL_PATH}:2"][2].endswith("↔ data/train/train.jsonl:1 (same text)")
+    # A match in the same file says only its line.
+    assert rows[f"{EVAL_PATH}:9"][2].endswith("↔ line 4 (same text)")
+    assert "(warning)" in rows[f"{EVAL_PATH}:9"][1]
+    # Never an empty cell; every finding shows its short id.
+    assert len(rows) == len(report.findings)
+    assert all(all(cells) and len(cells) == 3 for cells in rows.values())
+    assert rows[f"{EVAL_PATH}:7"][2] == "— (no row text)"
+    assert rows[f"{EVAL_PATH}:10"][2] == "— (3 rows)"
+    for f in report.findings:
+        assert f"`{f.short_id}`" in text
+    # Every snippet is about 100 characters.
+    for cells in rows.values():
+        text_part, _, match_part = cells[2].replace("\\", "").partition(" ↔ ")
+        assert len(text_part) <= SNIPPET_CHARS
+        assert len(match_part.split(" ", 1)[-1]) <= SNIPPET_CHARS
+    # One summary table row per audit, inside the closed health section.
+    health = text.split("<details><summary>Repository health: 2 datasets, 3 audits</summary>")[1]
+    assert "| Schema | 1 | 0 | 0 | ❌ fail |" in health
+    assert "| Overlap | 2 | 1 | 0 | ❌ fail |" in health
+    assert "| Provenance | 3 | 1 | 0 | ❌ fail |" in health
     assert_inert(text)
 
 
 def test_clean_report_snapshot():
     text = render_markdown(clean_report())
     assert_snapshot("clean", text)
-    assert text.startswith("## ✅ eval-firewall: passed\n\nNo findings: the eval set passes "
-                           "every audit.\n")
-    assert text.count("No findings.") == 3
-    assert "| " not in text.split("### Schema")[1].split("<details>")[0]  # no findings table
+    assert text.startswith("**✅ No problems found.**\n\n<details><summary>Repository health")
+    assert "| Where |" not in text             # no empty findings table
+    assert "####" not in text.split("| Audit |")[0]
 
 
 def test_warnings_only_report_passes_and_lists_them():
     text = render_markdown(warnings_report())
     assert_snapshot("warnings-pass", text)
-    assert "## ✅ eval-firewall: passed" in text
-    assert "No finding at or above the fail level (error); 0 errors, 1 warning, 1 notice " \
-           "listed below." in text
+    assert text.startswith("**✅ No blocking problems: 1 eval row duplicated in the eval set and "
+                           "1 gap in provenance, below the fail level (error).**\n")
+    assert len(table_rows(text)) == 2
     assert "| Overlap | 0 | 1 | 0 | ⚠️ warning |" in text
     assert "| Provenance | 0 | 0 | 1 | ✅ pass |" in text
 
@@ -133,13 +163,13 @@ def test_long_lists_go_into_collapsible_details():
     text = render_markdown(long_list_report(14))
     assert_snapshot("long-list", text)
     visible, collapsed = text.split("<details><summary>4 more findings</summary>")
-    rows = [line for line in visible.splitlines() if "`near-duplicate`" in line]
-    assert len(rows) == INLINE_ROWS
-    assert [line for line in collapsed.splitlines() if "`near-duplicate`" in line][0] \
-        .startswith(f"| {EVAL_PATH}:11 |")
-    assert collapsed.count("`near-duplicate`") == 4
+    assert len(table_rows(visible)) == INLINE_ROWS
+    collapsed = collapsed.split("</details>")[0]
+    assert table_rows(collapsed)[0][0] == f"{EVAL_PATH}:11"
+    assert len(table_rows(collapsed)) == 4
     html = to_html(text)
-    assert html.count("<details>") == html.count("</details>") == 2  # figures + the rest
+    # the rest of the list, the health section and its figures
+    assert html.count("<details>") == html.count("</details>") == 3
 
 
 def test_exactly_ten_findings_need_no_details():
@@ -197,13 +227,13 @@ def test_report_stays_under_the_cap_and_says_what_was_left_out():
                                       overlap_stats(0, 3000, 0))], eval_rows=3000)
     text = render_markdown(report)
     assert len(text) <= MAX_CHARS == 65_000
-    listed = text.count("`near-duplicate`")
+    listed = text.count("Near-duplicate of a train row")
     assert 0 < listed < 3000
     note = re.search(r"> \*\*Note:\*\* this report lists (\d+) of (\d+) findings to stay within "
                      r"65,000 characters; run with --format json for the full list\.", text)
     assert note and int(note.group(1)) == listed and note.group(2) == "3000"
-    hidden = re.search(r"_(\d+) more findings of this audit not listed here\._", text)
-    assert hidden and int(hidden.group(1)) == 3000 - listed
+    hidden = re.search(r"\n([\d,]+) more findings not listed here\.\n", text)
+    assert hidden and int(hidden.group(1).replace(",", "")) == 3000 - listed
     assert to_html(text).count("<details>") == to_html(text).count("</details>")
 
 
@@ -225,7 +255,76 @@ def test_the_cap_holds_even_when_nothing_but_the_dataset_table_is_left():
 
 def test_severity_order_within_an_audit():
     text = render_markdown(failing_report())
-    provenance = text.split("### Provenance")[1]
-    severities = [line.split(" | ")[2] for line in provenance.splitlines()
-                  if line.startswith("| data/")]
-    assert severities == sorted(severities, key=lambda s: -Severity(s).rank)
+    def severity(problem: str) -> Severity:
+        return next((s for s in Severity if f"({s.value}) · `" in problem), Severity.ERROR)
+    severities = [severity(cells[1]) for cells in table_rows(text)]
+    assert severities == sorted(severities, key=lambda s: -s.rank)
+    assert severities[-1] is Severity.WARNING
+
+
+# --- pull-request mode ---------------------------------------------------------------------
+
+BASE = "0123456789abcdef0123456789abcdef01234567"
+
+
+def pr_report(new: int, existing: int, text_len: int | None = None):
+    findings = near_duplicates(new + existing, text_len)
+    findings = [dataclasses.replace(f, new=i < new) for i, f in enumerate(findings)]
+    report = make_report([AuditResult("overlap", "Overlap", findings,
+                                      overlap_stats(0, len(findings), 0))],
+                         eval_rows=len(findings))
+    report.base = BASE
+    report.status = status_of(report.findings, "error", False)
+    return report
+
+
+def test_the_cap_is_spent_on_new_findings_first():
+    report = pr_report(40, 3000, 200)
+    text = render_markdown(report)
+    assert len(text) <= MAX_CHARS
+    new_part, health = text.split("<details><summary>Repository health: ")
+    assert len(table_rows(new_part)) == 40              # every new finding listed
+    listed_old = len(table_rows(health))
+    assert 0 <= listed_old < 3000
+    assert f"{3000 - listed_old:,} more findings of this audit not listed here." in health
+    # With more new findings than fit, the old ones go first, then the new list is cut.
+    report = pr_report(3000, 3000, 200)
+    text = render_markdown(report)
+    new_part, health = text.split("<details><summary>Repository health: ")
+    assert table_rows(health) == [] and "3,000 more findings of this audit" in health
+    shown = len(table_rows(new_part))
+    assert 0 < shown < 3000 and f"{3000 - shown:,} more new findings not listed here." in text
+
+
+def test_existing_findings_only_read_pre_existing_and_stay_folded():
+    text = render_markdown(pr_report(0, 3))
+    assert text.startswith("**✅ No new problems. 3 findings already present (not blocking).**")
+    assert "### New in this pull request" not in text
+    assert "| Overlap | 3 | 0 | 0 | pre-existing |" in text
+    assert "❌" not in text
+    html = to_html(text)
+    assert "<details open" not in html
+    assert html.index("<details><summary>Repository health") < html.index("<table>")
+
+
+def test_base_is_a_short_sha_linked_to_the_compare_view_or_the_rev_as_given():
+    url = f"https://github.com/o/r/compare/{BASE}...feed"
+    text = render_markdown(pr_report(1, 1), compare_url=url)
+    assert f"Compared with the base [`{BASE[:7]}`]({url}): 1 new finding, 1 already present." \
+        in text
+    assert f"Compared with the base `{BASE[:7]}`:" in render_markdown(pr_report(1, 1))
+    report = pr_report(1, 1)
+    report.base = "main"
+    assert "Compared with the base **main**: " in render_markdown(report, compare_url=url)
+    report.base = "`x` <img src=x> [a](https://evil.example)"       # from a report file
+    assert_inert(render_markdown(report, compare_url=url).replace(f"]({url})", "]"))
+
+
+def test_header_lines_are_paragraphs_and_details_are_closed_by_a_blank_line():
+    text = render_markdown(pr_report(14, 3), changed_files=[EVAL_PATH], fixed=False)
+    paragraphs = re.findall(r"<p>(.*?)</p>", to_html(text), flags=re.S)
+    assert paragraphs[0].startswith("<strong>❌ This pull request adds 14 leaked eval rows")
+    assert paragraphs[1].startswith("Compared with the base")
+    assert paragraphs[2].startswith("<strong>What changed:</strong>")
+    assert re.findall(r"</details>\n(?!\n)", text) == []
+    assert "_" not in "".join(parse_html(to_html(text)).text)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from ..findings import Finding, Report, Severity
 from ..report.escape import escape_md, escape_plain
 from ..report.markdown import render_markdown
+from ..report.verdict import verdict_line
 from .comment import Target, summary_hint
 
 OUTPUT_MAX_CHARS = 65_000          # GitHub: output.summary and output.text <= 65,535
 MAX_ANNOTATIONS = 1_000            # 20 requests of 50; the rest are in the summary
+TITLE_MAX_CHARS = 250              # the verdict line; longer ones end in "…"
 LEVELS = {Severity.ERROR: "failure", Severity.WARNING: "warning", Severity.NOTICE: "notice"}
 STATES = {"success": "success", "neutral": "success", "failure": "failure"}
 
@@ -21,26 +23,15 @@ def conclusion(report: Report) -> str:
     return "neutral" if report.findings else "success"
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def title(report: Report) -> str:
-    findings = report.findings
-    if not findings:
-        return "No findings"
-    counts = [_plural(sum(1 for f in findings if f.severity is s), s.value)
-              for s in Severity if any(f.severity is s for f in findings)]
-    text = ", ".join(counts)
-    if report.base is not None:
-        text += f" ({sum(1 for f in findings if f.new)} new)"
-    failing = len(report.failing())
-    return f"{_plural(failing, 'failing finding')}: {text}" if failing else text
+    """The verdict line that opens the report (and the comment), as the check's title."""
+    return escape_plain(verdict_line(report), TITLE_MAX_CHARS)
 
 
 def summary(report: Report, target: Target, run_url: str | None) -> str:
     return render_markdown(report, link=target.link, max_chars=OUTPUT_MAX_CHARS,
-                           omitted_hint=summary_hint(run_url), commit=target.head_sha)
+                           omitted_hint=summary_hint(run_url), commit=target.head_sha,
+                           compare_url=target.compare_url(report.base))
 
 
 def _annotation(f: Finding, target: Target, report: Report) -> dict:

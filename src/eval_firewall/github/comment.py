@@ -56,6 +56,13 @@ class Target:
             url += f"#L{line}"
         return url
 
+    def compare_url(self, base: str | None) -> str | None:
+        """GitHub's compare view of a base commit and the head (a base that is not a commit
+        SHA, say from a report file, gets no link)."""
+        if base is None or not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", base):
+            return None
+        return f"{self.server_url}/{self.repository}/compare/{base}...{self.head_sha}"
+
 
 def summary_hint(run_url: str | None) -> str:
     where = f"the [job summary]({run_url})" if run_url else "the job summary of this run"
@@ -68,7 +75,7 @@ def comment_body(report: Report, *, target: Target, check_name: str, run_url: st
     return render_markdown(
         report, link=target.link, marker=marker(check_name, findings), max_chars=max_chars,
         omitted_hint=summary_hint(run_url), fixed=bool(previous) and findings == 0,
-        commit=target.head_sha)
+        commit=target.head_sha, compare_url=target.compare_url(report.base))
 
 
 def should_comment(mode: str, report: Report, existing: bool) -> bool:

@@ -168,7 +168,7 @@ def _finish(settings: Settings, report: Report, target: comment.Target,
             context: artifact.RunContext, subject: Subject) -> int:
     full = render_markdown(report, link=target.link, max_chars=SUMMARY_MAX_CHARS,
                            omitted_hint="the JSON report has the full list",
-                           commit=target.head_sha)
+                           commit=target.head_sha, compare_url=target.compare_url(report.base))
     directory = settings.in_workspace(settings.report_dir)
     json_path = artifact.write_reports(directory, report, full, context)
     add_job_summary(settings.step_summary, full)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -9,8 +10,9 @@ from pathlib import Path
 
 import jinja2
 
-from ..findings import Finding, Report, Severity
+from ..findings import AuditResult, Finding, Report, Severity
 from .escape import escape_md
+from .verdict import Tally, verdict_line
 
 MAX_CHARS = 65_000
 INLINE_ROWS = 10
@@ -47,63 +49,156 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined)
     env.filters["md"] = escape_md
     env.filters["figure"] = _figure
+    env.filters["percent"] = _percent
+    env.filters["no_match_reason"] = _no_match_reason
+    env.globals["PAIR_PROBLEMS"] = PAIR_PROBLEMS
+    env.globals["SNIPPET"] = SNIPPET_CHARS
     return env
 
 
+# Overlap findings pair an eval row with another row: the table names the problem and shows
+# both texts side by side, instead of the message (which repeats the match's path).
+PAIR_PROBLEMS = {
+    "exact-duplicate": "Exact copy of a train row",
+    "near-duplicate": "Near-duplicate of a train row",
+    "paraphrase": "Paraphrase of a train row",
+    "eval-duplicate": "Same question as another eval row",
+}
+SNIPPET_CHARS = 100
+
+
+def _percent(f: Finding) -> str | None:
+    """Similarity as a percent; none on exact copies (they are 100% by definition)."""
+    if f.score is None or f.rule == "exact-duplicate":
+        return None
+    if f.match is not None and f.match.text is not None and f.match.text == f.text:
+        return None
+    text = f"{f.score:.0%}"
+    return ">99%" if text == "100%" and f.score < 1 else text
+
+
+def _no_match_reason(f: Finding) -> str:
+    if f.count:
+        return f"{f.count:,} row{'' if f.count == 1 else 's'}"
+    if not f.path:
+        return "the whole dataset"
+    if not f.line:
+        return "the whole file"
+    return "no row text"
+
+
 @dataclass
-class _Section:
-    new: list[Finding] = field(default_factory=list)
+class _Audit:
+    """One audit's part of the health section."""
+
+    result: AuditResult
+    verdict: str
     existing: list[Finding] = field(default_factory=list)
     hidden: int = 0
+
+    @property
+    def has_body(self) -> bool:
+        r = self.result
+        return bool(r.skipped or r.verdict or r.stats or self.existing or self.hidden)
+
+
+@dataclass
+class _Lists:
+    new: list[Finding]
+    new_hidden: int
+    waived: list[Finding]
+    waived_hidden: int
+    audits: list[_Audit]
+
+    @property
+    def listed(self) -> int:
+        return len(self.new) + len(self.waived) + sum(len(a.existing) for a in self.audits)
 
 
 def _order(f: Finding) -> tuple:
     return (-f.severity.rank, f.path or "", f.line or 0, f.rule)
 
 
-def _sections(report: Report, limit: int | None) -> tuple[dict[str, _Section], int]:
-    sections, listed = {}, 0
+def _audit_verdict(result: AuditResult, failing: set[int], pr: bool) -> str:
+    if result.skipped:
+        return "not run"
+    live = [f for f in result.findings if f.waived is None]
+    if any(id(f) in failing for f in live):
+        return "❌ fail"
+    new = [f for f in live if f.new]
+    if any(f.severity is not Severity.NOTICE for f in new):
+        return "⚠️ warning"
+    if pr and any(not f.new for f in live):
+        return "pre-existing"
+    return "✅ pass"
+
+
+def _lists(report: Report, tally: Tally, new_limit: int | None,
+           existing_limit: int | None) -> _Lists:
+    """The findings to list: new ones across all audits (and waived ones) up to
+    ``new_limit``, those already present up to ``existing_limit`` per audit."""
+    def cut(items: list[Finding], limit: int | None) -> tuple[list[Finding], int]:
+        items = sorted(items, key=_order)
+        shown = items if limit is None else items[:limit]
+        return shown, len(items) - len(shown)
+
+    failing = {id(f) for f in tally.failing}
+    new, new_hidden = cut([f for f in report.findings if f.waived is None and f.new], new_limit)
+    waived, waived_hidden = cut(tally.waived, new_limit)
+    audits = []
     for a in report.audits:
-        ordered = sorted(a.findings, key=_order)
-        new = [f for f in ordered if f.new]
-        existing = [f for f in ordered if not f.new]
-        section = _Section()
-        budget = len(ordered) if limit is None else limit
-        section.new = new[:budget]
-        section.existing = existing[:max(0, budget - len(section.new))]
-        section.hidden = len(ordered) - len(section.new) - len(section.existing)
-        listed += len(section.new) + len(section.existing)
-        sections[a.audit] = section
-    return sections, listed
+        existing, hidden = cut([f for f in a.findings if f.waived is None and not f.new],
+                               existing_limit)
+        audits.append(_Audit(a, _audit_verdict(a, failing, report.base is not None),
+                             existing, hidden))
+    return _Lists(new, new_hidden, waived, waived_hidden, audits)
+
+
+def _plans() -> list[tuple[int | None, int | None]]:
+    """(new, existing) list limits, tried in turn: existing findings are shortened first."""
+    return ([(None, limit) for limit in LIST_LIMITS]
+            + [(limit, 0) for limit in LIST_LIMITS[1:]])
+
+
+def base_label(base: str) -> str:
+    """A commit as a short SHA; any other revision (``--base main``) as given."""
+    return base[:7] if re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", base) else base
 
 
 def render_markdown(report: Report, *, link: LinkFn | None = None, marker: str | None = None,
                     max_chars: int = MAX_CHARS, changed_files: list[str] | None = None,
                     omitted_hint: str = "run with --format json for the full list",
                     template: str = "report.md.j2", fixed: bool = False,
-                    commit: str | None = None) -> str:
-    """Render the report; lists are shortened until it fits in ``max_chars``.
+                    commit: str | None = None, compare_url: str | None = None) -> str:
+    """Render the report; lists are shortened until it fits in ``max_chars``, the findings
+    already present at the base first, the new ones last.
 
     ``fixed``: an earlier report (the PR comment before this push) had findings, this one has
-    none. ``commit``: the audited commit, named in the footer.
+    none. ``commit``: the audited commit, named in the footer. ``compare_url``: where the
+    base revision links to (GitHub's compare view of base and head).
     """
     env = environment()
     if changed_files is None and report.base is not None:
         changed_files = sorted({f for d in report.datasets for f in d.changed_files or ()})
     findings = report.findings
+    tally = Tally.of(report)
     totals = {s.value: sum(1 for f in findings if f.severity is s) for s in Severity}
-    totals.update(all=len(findings), new=sum(1 for f in findings if f.new))
-    totals["existing"] = totals["all"] - totals["new"]
-    text = ""
-    for limit in LIST_LIMITS:
-        sections, listed = _sections(report, limit)
-        if listed * MIN_ROW_CHARS > max_chars:
-            continue  # cannot fit: do not spend time rendering it
+    totals.update(all=len(findings), new=sum(1 for f in findings if f.new and f.waived is None),
+                  existing=sum(1 for f in findings if not f.new and f.waived is None),
+                  waived=len(tally.waived), waived_here=len(tally.waived_here))
+    text, tried = "", None
+    for new_limit, existing_limit in _plans():
+        lists = _lists(report, tally, new_limit, existing_limit)
+        if lists.listed * MIN_ROW_CHARS > max_chars or lists.listed == tried:
+            continue  # cannot fit, or the same lists as the last try: do not render it
+        tried = lists.listed
         text = env.get_template(template).render(
-            report=report, failing=report.failing(), totals={**totals, "listed": listed},
-            sections=sections, inline_rows=INLINE_ROWS, link=link, marker=marker,
-            changed_files=changed_files, omitted=listed < len(findings),
-            omitted_hint=omitted_hint, max_chars=max_chars, fixed=fixed, commit=commit)
+            report=report, verdict=verdict_line(report), lists=lists,
+            totals={**totals, "listed": lists.listed}, inline_rows=INLINE_ROWS, link=link,
+            marker=marker, changed_files=changed_files, omitted=lists.listed < len(findings),
+            omitted_hint=omitted_hint, max_chars=max_chars, fixed=fixed, commit=commit,
+            base=base_label(report.base) if report.base is not None else None,
+            compare_url=compare_url, pr=report.base is not None)
         if len(text) <= max_chars:
             return text
     # Even with no finding listed the report is too long (huge dataset list): cut it hard.
