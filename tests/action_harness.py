@@ -129,8 +129,6 @@ def run_action(tmp: Path, workspace: Path, event: str, payload: dict, server: Gi
     if os.environ.get("PYTHONPATH"):     # the source under test, when not the installed one
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     env.update({f"INPUT_{k.upper().replace('_', '-')}": v for k, v in inputs.items()})
-    if "PYTHONPATH" in os.environ:      # a checkout's sources over the shared environment's
-        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     done = subprocess.run([str(CLI), "github"], cwd=workspace, env=env, capture_output=True,
                           text=True, timeout=120)
     assert token not in done.stdout and token not in done.stderr, "the token was printed"

@@ -67,7 +67,8 @@ def assert_leak_reported(github, run, head: str, n: int = 1) -> None:
     assert sorted(a["start_line"] for a in check["_annotations"]) == leak_lines(n)
     assert {a["path"] for a in check["_annotations"]} == {EVAL}
     (comment,) = github.comments_on(REPO, 7)
-    assert "eval-firewall: failed" in comment["body"]
+    rows = "row" if n == 1 else "rows"
+    assert f"❌ This pull request adds {n} leaked eval {rows}" in comment["body"]
 
 
 def test_forged_cache_committed_by_the_pull_request_is_not_trusted(tmp_path, github):
