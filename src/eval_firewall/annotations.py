@@ -314,6 +314,7 @@ def load_annotations(config: Config, eval_datasets: Sequence[str]) -> list[Annot
                          if Path(p).is_file())
         if not matched:
             raise UserError(f"glob '{pattern}' matches no file", path=config.source,
+                            line=config.line_of("audits.disagreement.annotations"),
                             field="audits.disagreement.annotations")
         files.extend(m for m in matched if m not in files)
     out: list[Annotation] = []
