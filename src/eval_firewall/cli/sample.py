@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..annotations import SheetMeta, render_sheet, sample_rows, sheet_format
+from ..annotations import SheetMeta, label_choices, render_sheet, sample_rows, sheet_format
 from ..config import load_config
 from ..datasets import load_dataset
 from ..errors import UserError
@@ -54,7 +54,8 @@ def sample(dataset_name: str, n: int, seed: int, stratify: str | None, output: P
     rows = sample_rows(loaded.rows, n, seed=seed, stratify=stratify)
     meta = SheetMeta(dataset=ds.name, seed=seed, n=n, stratify=stratify,
                      population=len(loaded.rows))
-    text = render_sheet(rows, meta, fmt, output.as_posix())
+    text = render_sheet(rows, meta, fmt, output.as_posix(),
+                        choices=label_choices([r.label for r in loaded.rows]))
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
