@@ -129,6 +129,8 @@ class InvarianceConfig(_Strict):
         "reorder", "options", "synonym", "preamble", "noise"]
     matcher: Literal["auto", "exact", "numeric", "fuzzy", "choice"] = "auto"
     timeout: float | None = Field(None, gt=0)
+    # Sentences the preamble kind puts in front; default: neutral ones (perturb.PREAMBLES).
+    preambles: list[Annotated[str, Field(min_length=1)]] | None = Field(None, min_length=1)
 
 
 class AuditsConfig(_Strict):

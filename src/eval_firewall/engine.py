@@ -174,7 +174,7 @@ def _invariance(config: Config, loaded: dict[str, LoadedDataset],
         return AuditResult(invariance.AUDIT, "Invariance", skipped="no predictions file or "
                            "command configured (audits.invariance)")
     variants = perturb_rows(_eval_dataset(config, loaded, "invariance").rows, seed=cfg.seed,
-                            kinds=cfg.kinds)
+                            kinds=cfg.kinds, preambles=cfg.preambles)
     predictions, source = load_predictions(config, variants, allow_commands=allow_commands)
     if predictions is None:
         return AuditResult(invariance.AUDIT, "Invariance", skipped=source)
