@@ -218,3 +218,14 @@ def test_many_or_unique_label_values_are_not_listed(root: Path):
     assert '#   Write only your answer in the "answer" column, as short as the question ' \
            'allows.' in head
     assert not any("one of" in l or "42" in l for l in head)
+
+
+def test_a_label_field_no_row_has_is_a_config_error(root: Path):
+    (root / ".eval-firewall.yml").write_text(CONFIG.replace("label: answer", "label: gold"),
+                                             encoding="utf-8")
+    result = run(root, "--dataset", "eval", "--n", "3", "--output", str(root / "s.csv"))
+    assert result.exit_code == 2
+    assert result.stderr.startswith("eval-firewall: error: .eval-firewall.yml:10: field "
+                                     "'datasets[1].label': no row of dataset 'eval' has a field "
+                                     "'gold' (fields: id, topic, question, answer")
+    assert not (root / "s.csv").exists()
