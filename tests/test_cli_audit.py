@@ -224,7 +224,7 @@ def test_missing_config(tmp_path: Path):
      ".eval-firewall.yml:14: field 'audits.overlap.semantic.enabled': Input should be a valid "
      "boolean, unable to interpret input (got 'maybe')"),
     (lambda c: c.replace('["data/eval/*.jsonl"]', '["data/evals/*.jsonl"]'),
-     ".eval-firewall.yml: field 'datasets[1].paths': glob 'data/evals/*.jsonl' matches no "
+     ".eval-firewall.yml:9: field 'datasets[1].paths': glob 'data/evals/*.jsonl' matches no "
      "file"),
     (lambda c: c + "audits: [\n",
      ".eval-firewall.yml:17: invalid YAML: expected the node content, but found '<stream end>'"),
@@ -246,7 +246,7 @@ def test_unknown_report_format_is_a_usage_error(repo):
     result = run(root, "--format", "xml")
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.splitlines()[-1] == \
-        "Error: Invalid value for '--format': 'xml' is not one of 'markdown', 'json', 'sarif'."
+        "Error: Invalid value for '--format': 'xml' is not one of 'markdown', 'json', 'sarif', 'text'."
 
 
 def test_unknown_option_is_a_usage_error(repo):
@@ -387,7 +387,7 @@ def test_help_documents_every_option():
             assert opt in text, opt
         assert param.help, f"{param.name} has no help text"
         assert " ".join(param.help.split())[:40] in text
-    for word in ("--format [markdown|json|sarif]", "--fail-on [error|warning|notice|never]",
+    for word in ("--format [markdown|json|sarif|text]", "--fail-on [error|warning|notice|never]",
                  "Exits 0", "1 when", "2 on bad input"):
         assert word in text, word
 
@@ -432,8 +432,9 @@ def test_installed_command_bad_config_and_module_entry_point(repo):
     assert proc.returncode == 2 and proc.stderr.startswith("eval-firewall: error: ")
 
 
-def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise():
+def test_progress_animates_on_a_terminal_and_is_plain_lines_otherwise():
     import io
+    import time
 
     from eval_firewall.progress import Progress
 
@@ -441,13 +442,24 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise():
         def isatty(self) -> bool:
             return True
 
-    for stream, bar in ((Terminal(), True), (io.StringIO(), False)):
+    for stream, tty in ((Terminal(), True), (io.StringIO(), False)):
         with Progress(stream=stream).stage("read eval", total=3) as stage:
             stage.advance(3)
+        with Progress(stream=stream).stage("distil static model") as stage:
+            time.sleep(0.35)  # a few ticks of the spinner: the line is redrawn, not frozen
         text = stream.getvalue()
-        assert ("\r" in text) is bar
-        assert ("read eval:" in text) is bar  # tqdm's bar label
-        assert text.splitlines()[-1].startswith("eval-firewall: read eval (3 rows) in ")
+        assert ("\r" in text) is tty
+        lines = [line.rsplit("\r\033[K", 1)[-1] for line in text.split("\n")[:-1]]
+        if tty:
+            assert "read eval… 0/3 (0%)" in text
+            assert text.count("distil static model… ") >= 3
+            assert lines[0].startswith("✓ read eval (3 rows) in ")
+            assert lines[-1].startswith("✓ distil static model in ")
+        else:
+            assert lines == ["eval-firewall: read eval…", lines[1],
+                             "eval-firewall: distil static model…", lines[3]]
+            assert lines[1].startswith("eval-firewall: read eval (3 rows) in ")
+            assert lines[3].startswith("eval-firewall: distil static model in 0.")
     silent = io.StringIO()
     with Progress(enabled=False, stream=silent).stage("read eval") as stage:
         stage.advance()

@@ -96,3 +96,36 @@ def test_help_names_every_option():
     result = CliRunner().invoke(main, ["perturb", "--help"])
     for option in ("--dataset", "--output", "--seed", "--kinds", "--config"):
         assert option in result.output
+
+
+def test_preambles_are_neutral_by_default_and_configurable(root: Path):
+    from eval_firewall.perturb import PREAMBLES
+
+    out = root / "prompts.jsonl"
+    assert run(root, "--dataset", "eval", "--output", str(out), "--kinds", "preamble"
+               ).exit_code == 0
+    rows = {r["row_id"]: r["question"] for r in
+            ({"row_id": f"g{i:03d}", **q} for i, q in enumerate(gsm8k("test", 30)))}
+    used = {l["prompt"][: -len(rows[l["row_id"]]) - 1] for l in read(out)
+            if l["kind"] == "preamble"}
+    assert used and used <= set(PREAMBLES)
+    for sentence in PREAMBLES:   # nothing that assumes a question, a problem or a subject
+        assert not {"question", "problem", "word", "math", "solve", "answer"} & set(
+            sentence.lower().rstrip(".").split())
+    (root / ".eval-firewall.yml").write_text(
+        CONFIG.replace("{seed: 4,", '{preambles: ["Here is a product review."], seed: 4,'),
+        encoding="utf-8")
+    assert run(root, "--dataset", "eval", "--output", str(out), "--kinds", "preamble"
+               ).exit_code == 0
+    preambled = [l for l in read(out) if l["kind"] == "preamble"]
+    assert len(preambled) == 30
+    assert all(l["prompt"] == f"Here is a product review. {rows[l['row_id']]}"
+               for l in preambled)
+
+
+def test_empty_preambles_are_a_config_error(root: Path):
+    (root / ".eval-firewall.yml").write_text(
+        CONFIG.replace("{seed: 4,", "{preambles: [], seed: 4,"), encoding="utf-8")
+    result = run(root, "--dataset", "eval", "--output", str(root / "p.jsonl"))
+    assert result.exit_code == 2
+    assert "field 'audits.invariance.preambles'" in result.stderr

@@ -188,3 +188,44 @@ def test_unreadable_rows_are_named_not_silently_dropped(root: Path):
         "eval-firewall: 1 unreadable rows were not sampled (first at data/eval.jsonl:3: "
         "invalid JSON")
     assert "# population: 99" in out.read_text(encoding="utf-8")
+
+
+def test_instructions_fit_any_dataset_and_list_a_few_label_values(tmp_path: Path):
+    reviews = [{"id": f"r{i}", "question": f"Review {i}: the blender {w} after a week.",
+                "answer": label}
+               for i, (w, label) in enumerate([("broke", "negative"), ("still works", "positive"),
+                                               ("is fine", "neutral")] * 10)]
+    write_jsonl(tmp_path / "data/eval.jsonl", reviews)
+    write_jsonl(tmp_path / "data/train.jsonl", gsm8k("train", 3))
+    (tmp_path / ".eval-firewall.yml").write_text(CONFIG, encoding="utf-8")
+    out = tmp_path / "sheet.csv"
+    assert run(tmp_path, "--dataset", "eval", "--n", "6", "--output", str(out)).exit_code == 0
+    head = "\n".join(l for l in out.read_text(encoding="utf-8").splitlines()
+                     if l.startswith("#"))
+    assert '"answer" column: one of "negative", "neutral", "positive".' in head
+    assert "42" not in head and "question" not in head.lower().split("reproduce")[0]
+    out = tmp_path / "sheet.jsonl"
+    assert run(tmp_path, "--dataset", "eval", "--n", "6", "--output", str(out)).exit_code == 0
+    first = json.loads(out.read_text(encoding="utf-8").splitlines()[0])
+    assert 'one of "negative", "neutral", "positive".' in first["instructions"]
+
+
+def test_many_or_unique_label_values_are_not_listed(root: Path):
+    # GSM8K: a number per question, mostly distinct: listing them would give answers away.
+    out = root / "sheet.csv"
+    assert run(root, "--dataset", "eval", "--n", "5", "--output", str(out)).exit_code == 0
+    head = [l for l in out.read_text(encoding="utf-8").splitlines() if l.startswith("#")]
+    assert '#   Write only your answer in the "answer" column, as short as the question ' \
+           'allows.' in head
+    assert not any("one of" in l or "42" in l for l in head)
+
+
+def test_a_label_field_no_row_has_is_a_config_error(root: Path):
+    (root / ".eval-firewall.yml").write_text(CONFIG.replace("label: answer", "label: gold"),
+                                             encoding="utf-8")
+    result = run(root, "--dataset", "eval", "--n", "3", "--output", str(root / "s.csv"))
+    assert result.exit_code == 2
+    assert result.stderr.startswith("eval-firewall: error: .eval-firewall.yml:10: field "
+                                     "'datasets[1].label': no row of dataset 'eval' has a field "
+                                     "'gold' (fields: id, topic, question, answer")
+    assert not (root / "s.csv").exists()

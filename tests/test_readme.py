@@ -42,3 +42,44 @@ def test_every_config_key_is_documented():
         assert audit in text
         for key in model.annotation.model_fields:
             assert f"{key}" in text, f"audits.{audit}.{key}"
+
+
+def _block_after(text: str, marker: str) -> list[str]:
+    start = text.index("```text\n", text.index(marker)) + len("```text\n")
+    return text[start:text.index("```", start)].splitlines()
+
+
+def test_readme_terminal_output_and_first_paragraph_come_from_a_real_run(tmp_path, static_cache):
+    """The text-format excerpt and the verdict quoted at the top are the example's own."""
+    import os
+    import shutil
+
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    cache = tmp_path / "cache"
+    shutil.copytree(static_cache / "static", cache / "static")   # no distillation here
+    done = subprocess.run([sys.executable, "-m", "eval_firewall", "audit", "-q", "--format",
+                           "text", "--cache-dir", str(cache)], cwd=ROOT / "examples" / "gsm8k",
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 1, done.stderr
+    real = done.stdout.splitlines()
+    text = (ROOT / "README.md").read_text()
+    excerpt = _block_after(text, "### Terminal output")
+    assert excerpt[0] == real[0]
+    for line in excerpt:
+        assert line == "..." or line in real, line
+    top = " ".join(text[:text.index("## ")].split())
+    assert f"`{real[0]}`" in top
+
+
+def test_readme_config_check_example_is_the_real_message(tmp_path):
+    import shutil
+
+    example = tmp_path / "example"
+    shutil.copytree(ROOT / "examples" / "gsm8k", example)
+    config = example / ".eval-firewall.yml"
+    config.write_text(config.read_text().replace("label: answer", "label: answr", 1))
+    done = subprocess.run([sys.executable, "-m", "eval_firewall", "audit", "-q"], cwd=example,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    [line] = _block_after((ROOT / "README.md").read_text(), "a configured field that no row has")
+    assert done.stderr == line + "\n"

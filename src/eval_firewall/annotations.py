@@ -33,9 +33,11 @@ JSONL_HEADER_KEY = "eval_firewall_sheet"
 SHEET_EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl"}
 MISSING_GROUP = "(missing)"
 
+MAX_LISTED_LABELS = 20   # label values listed in a sheet's instructions, at most
+ANSWER_LINE = 'Write only your answer in the "answer" column, as short as the question allows.'
 INSTRUCTIONS = [
-    "Answer each question yourself, without looking at the dataset's answers.",
-    'Write only your final answer in the "answer" column (for example 42, or a choice letter).',
+    "Answer each row yourself, without looking at the dataset's answers.",
+    ANSWER_LINE,
     'Put your name in the "annotator" column, or keep one copy of this file per annotator',
     "(the file name then names the annotator).",
     'Leave "answer" empty when you cannot answer: the row is skipped and counted.',
@@ -143,8 +145,35 @@ def sheet_format(path: Path) -> str:
     return fmt
 
 
-def render_sheet(rows: Sequence[Row], meta: SheetMeta, fmt: str, output_name: str) -> str:
-    """The text of a blind sheet: ids, hashes and texts, never the labels."""
+def label_choices(labels: Sequence[str | None]) -> list[str] | None:
+    """The dataset's label values when they are a few categories, else None.
+
+    A few: at most MAX_LISTED_LABELS distinct values, each used twice on average, so that
+    listing them names the categories without giving away any row's answer.
+    """
+    values = [v for v in labels if v is not None]
+    distinct = sorted(set(values))
+    if not distinct or len(distinct) > MAX_LISTED_LABELS or len(values) < 2 * len(distinct):
+        return None
+    return distinct
+
+
+def instructions(choices: Sequence[str] | None = None) -> list[str]:
+    """The sheet's instructions; with ``choices``, the answer line lists the label values."""
+    if not choices:
+        return list(INSTRUCTIONS)
+    listed = ", ".join(json.dumps(c, ensure_ascii=False) for c in choices)
+    line = f'Write only your answer in the "answer" column: one of {listed}.'
+    return [line if item == ANSWER_LINE else item for item in INSTRUCTIONS]
+
+
+def render_sheet(rows: Sequence[Row], meta: SheetMeta, fmt: str, output_name: str,
+                 choices: Sequence[str] | None = None) -> str:
+    """The text of a blind sheet: ids, hashes and texts, never the labels.
+
+    ``choices``: the label values to list in the instructions (see :func:`label_choices`).
+    """
+    lines_of_instructions = instructions(choices)
     if fmt == "csv":
         buf = io.StringIO()
         buf.write(f"# eval-firewall annotation sheet (format {SHEET_FORMAT})\n")
@@ -153,8 +182,8 @@ def render_sheet(rows: Sequence[Row], meta: SheetMeta, fmt: str, output_name: st
             if value is not None:
                 buf.write(f"# {key}: {value}\n")
         buf.write(f"# reproduce: {meta.command(output_name)}\n#\n# Instructions:\n")
-        for line in INSTRUCTIONS:
-            buf.write(f"#   {line}\n")
+        for line in lines_of_instructions:
+            buf.write(f"#   {' '.join(line.split())}\n")
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
         for row in rows:
@@ -162,7 +191,7 @@ def render_sheet(rows: Sequence[Row], meta: SheetMeta, fmt: str, output_name: st
         return buf.getvalue()
     header = {JSONL_HEADER_KEY: SHEET_FORMAT, "dataset": meta.dataset, "seed": meta.seed,
               "n": meta.n, "stratify": meta.stratify, "population": meta.population,
-              "reproduce": meta.command(output_name), "instructions": " ".join(INSTRUCTIONS)}
+              "reproduce": meta.command(output_name), "instructions": " ".join(lines_of_instructions)}
     lines = [json.dumps(header, ensure_ascii=False)]
     lines += [json.dumps({"row_id": r.row_id, "sha": row_sha(r), "annotator": "",
                           "text": r.text, "answer": ""}, ensure_ascii=False) for r in rows]
@@ -314,6 +343,7 @@ def load_annotations(config: Config, eval_datasets: Sequence[str]) -> list[Annot
                          if Path(p).is_file())
         if not matched:
             raise UserError(f"glob '{pattern}' matches no file", path=config.source,
+                            line=config.line_of("audits.disagreement.annotations"),
                             field="audits.disagreement.annotations")
         files.extend(m for m in matched if m not in files)
     out: list[Annotation] = []

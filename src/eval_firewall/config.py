@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError,
-                      field_validator)
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
+                      ValidationError, field_validator)
 
 from .errors import UserError
 from .findings import Severity
@@ -129,6 +129,8 @@ class InvarianceConfig(_Strict):
         "reorder", "options", "synonym", "preamble", "noise"]
     matcher: Literal["auto", "exact", "numeric", "fuzzy", "choice"] = "auto"
     timeout: float | None = Field(None, gt=0)
+    # Sentences the preamble kind puts in front; default: neutral ones (perturb.PREAMBLES).
+    preambles: list[Annotated[str, Field(min_length=1)]] | None = Field(None, min_length=1)
 
 
 class AuditsConfig(_Strict):
@@ -148,6 +150,11 @@ class Config(_Strict):
     # Set by load_config, not by the file:
     root: Path = Path(".")
     source: str = CONFIG_FILE
+    _key_lines: dict[str, int] = PrivateAttr(default_factory=dict)  # "datasets[1].paths" -> 9
+
+    def line_of(self, key: str) -> int | None:
+        """The line of a key in the config file (as :meth:`key_of` names it), when known."""
+        return self._key_lines.get(key)
 
     def datasets_with_role(self, role: str) -> list[DatasetConfig]:
         return [d for d in self.datasets if d.role == role]
@@ -250,7 +257,24 @@ def parse_config(text: str, *, source: str, root: Path) -> Config:
         raise UserError(message, path=source, line=line, field=dotted) from None
     _check_names(config, data, loader.key_lines)
     _check_severity_rules(config, data, loader.key_lines)
+    config._key_lines = _key_lines(data, loader.key_lines)
     return config
+
+
+def _key_lines(node: Any, key_lines: dict, prefix: str = "") -> dict[str, int]:
+    """Every key of the parsed YAML as a dotted key (``datasets[1].paths``) with its line."""
+    out: dict[str, int] = {}
+    if isinstance(node, dict):
+        lines = key_lines.get(id(node), ({}, {}))[1]
+        for key, value in node.items():
+            dotted = f"{prefix}.{key}" if prefix else str(key)
+            if key in lines:
+                out[dotted] = lines[key]
+            out.update(_key_lines(value, key_lines, dotted))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            out.update(_key_lines(value, key_lines, f"{prefix}[{i}]"))
+    return out
 
 
 def _check_severity_rules(config: Config, data: dict, key_lines: dict) -> None:
@@ -329,7 +353,8 @@ def resolve_paths(config: Config, dataset: DatasetConfig) -> list[Path]:
             if Path(p).is_file()
         )
         if not matched:
+            key = config.key_of(dataset, "paths")
             raise UserError(f"glob '{pattern}' matches no file", path=config.source,
-                            field=config.key_of(dataset, "paths"))
+                            line=config.line_of(key), field=key)
         files.extend(m for m in matched if m not in files)
     return files

@@ -19,6 +19,7 @@ from .incremental import cached_vector_index, overlap_hits
 from .normalize import normalize
 from .config import Config
 from .datasets import LoadedDataset, load_dataset
+from .datasets.check import check_fields
 from .embeddings import Models
 from .errors import UserError
 from .findings import AuditResult, DatasetSummary, Report, Stat, status_of
@@ -34,6 +35,7 @@ def load_all(config: Config, progress: Progress, cache: Cache | None = None
     for ds in config.datasets:
         with progress.stage(f"read {ds.name}") as stage:
             loaded[ds.name] = load_dataset(config, ds, on_row=stage.advance, cache=cache)
+            check_fields(config, loaded[ds.name])
     return loaded
 
 
@@ -172,7 +174,7 @@ def _invariance(config: Config, loaded: dict[str, LoadedDataset],
         return AuditResult(invariance.AUDIT, "Invariance", skipped="no predictions file or "
                            "command configured (audits.invariance)")
     variants = perturb_rows(_eval_dataset(config, loaded, "invariance").rows, seed=cfg.seed,
-                            kinds=cfg.kinds)
+                            kinds=cfg.kinds, preambles=cfg.preambles)
     predictions, source = load_predictions(config, variants, allow_commands=allow_commands)
     if predictions is None:
         return AuditResult(invariance.AUDIT, "Invariance", skipped=source)

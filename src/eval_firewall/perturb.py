@@ -10,7 +10,8 @@ safely):
   label's letter remapped. Skipped when an option refers to others ("all of the above").
 - ``synonym``: up to three lower-case words replaced from the offline lexicon shipped in
   ``eval_firewall/data/synonyms.json``.
-- ``preamble``: an irrelevant sentence put in front.
+- ``preamble``: an irrelevant sentence put in front: a neutral one that fits any text (a word
+  problem, a review, a passage), or one of ``audits.invariance.preambles``.
 - ``noise``: doubled spaces, surrounding whitespace, a lower-cased sentence-initial function word.
 
 No kind changes a number, a capitalized word inside a sentence (a named entity) or a negation.
@@ -25,7 +26,7 @@ import random
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from importlib import resources
 
 from .matching import choice_letter
@@ -59,13 +60,13 @@ FUNCTION_WORDS = frozenset("""
 the a an how what if in on at there this each every she he they it we you his her their its
 after before when while for from to of with by as so then
 """.split())
+# Neutral: nothing in them assumes a question, a task or a subject.
 PREAMBLES = (
-    "Please read the following question carefully.",
-    "Here is a question for you to solve.",
-    "Take your time with this question.",
-    "The following is a practice question.",
-    "Consider the question below.",
-    "Here is a word problem.",
+    "Please read the following carefully.",
+    "Here is the input.",
+    "Take your time.",
+    "Consider the following.",
+    "Read the text below.",
 )
 OPTION_REFERENCE = re.compile(
     r"(?i)\b(?:all|none|both|neither|either)\s+of\s+(?:the\s+)?(?:above|these|them|the\s+options)"
@@ -117,23 +118,28 @@ def lexicon() -> dict[str, tuple[str, ...]]:
     return {word: tuple(subs) for word, subs in raw["synonyms"].items()}
 
 
-def perturb_rows(rows: Iterable[Row], *, seed: int, kinds: Sequence[str] = KINDS
-                 ) -> list[Variant]:
-    """Every row's original prompt followed by its variants, in row order."""
+def perturb_rows(rows: Iterable[Row], *, seed: int, kinds: Sequence[str] = KINDS,
+                 preambles: Sequence[str] | None = None) -> list[Variant]:
+    """Every row's original prompt followed by its variants, in row order.
+
+    ``preambles``: the sentences the ``preamble`` kind picks from (default :data:`PREAMBLES`).
+    """
     out = []
     for row in rows:
         out.append(Variant(variant_id(row.row_id, ORIGINAL), row, ORIGINAL, row.text, row.label))
-        out.extend(variants(row, seed=seed, kinds=kinds))
+        out.extend(variants(row, seed=seed, kinds=kinds, preambles=preambles))
     return out
 
 
-def variants(row: Row, *, seed: int, kinds: Sequence[str] = KINDS) -> list[Variant]:
+def variants(row: Row, *, seed: int, kinds: Sequence[str] = KINDS,
+             preambles: Sequence[str] | None = None) -> list[Variant]:
     out = []
+    makers = {**_MAKERS, "preamble": partial(_preamble, preambles=preambles or PREAMBLES)}
     for kind in KINDS:
         if kind not in kinds:
             continue
         rng = random.Random(f"{seed}\x1f{row.row_id}\x1f{kind}")
-        made = _MAKERS[kind](row, rng)
+        made = makers[kind](row, rng)
         if made is None:
             continue
         text, label, letters = made
@@ -302,8 +308,8 @@ def _synonym(row: Row, rng: random.Random):
 # --- preamble and noise -----------------------------------------------------------------------
 
 
-def _preamble(row: Row, rng: random.Random):
-    return f"{rng.choice(PREAMBLES)} {row.text}", row.label, ()
+def _preamble(row: Row, rng: random.Random, preambles: Sequence[str] = PREAMBLES):
+    return f"{rng.choice(list(preambles))} {row.text}", row.label, ()
 
 
 def _noise(row: Row, rng: random.Random):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -19,8 +20,10 @@ from . import main
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Config file. Default: .eval-firewall.yml in the current directory or the "
                    "repository root above it.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="markdown",
-              show_default=True, help="Report format.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS),
+              help="Report format. Default: text on a terminal; with --output, from the file's "
+                   "extension (.json json, .sarif sarif, .txt text, otherwise markdown); "
+                   "markdown when standard output is a pipe or a file.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report to this file instead of standard output.")
 @click.option("--fail-on", type=click.Choice(["error", "warning", "notice", "never"]),
@@ -53,7 +56,8 @@ def audit(config_path: Path | None, fmt: str, output: Path | None, fail_on: str 
         config = config.model_copy(update={"fail_on": fail_on})
     report = run_audits(config, progress=Progress(enabled=not quiet), base=base,
                         cache_dir=None if no_cache else cache_dir, allow_commands=allow_command)
-    text = render(report, fmt)
+    fmt = fmt or default_format(output, sys.stdout)
+    text = render(report, fmt, color=fmt == "text" and output is None and wants_color(sys.stdout))
     if output:
         try:
             if not output.parent.exists():
@@ -65,3 +69,25 @@ def audit(config_path: Path | None, fmt: str, output: Path | None, fail_on: str 
     else:
         click.echo(text, nl=False)
     sys.exit(0 if report.status == "pass" else 1)
+
+
+EXTENSION_FORMATS = {".json": "json", ".sarif": "sarif", ".txt": "text"}
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def default_format(output: Path | None, stdout) -> str:
+    """text on a terminal; for a file, by its extension; markdown otherwise."""
+    if output is not None:
+        return EXTENSION_FORMATS.get(output.suffix.lower(), "markdown")
+    return "text" if _isatty(stdout) else "markdown"
+
+
+def wants_color(stream) -> bool:
+    """ANSI colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    return _isatty(stream) and not os.environ.get("NO_COLOR")

@@ -59,7 +59,7 @@ def perturb(dataset_name: str, output: Path, seed: int | None, kinds: tuple[str,
                         field="dataset")
     chosen_seed = cfg.seed if seed is None else seed
     variants = perturb_rows(load_dataset(config, ds).rows, seed=chosen_seed,
-                            kinds=_kinds(kinds) or cfg.kinds)
+                            kinds=_kinds(kinds) or cfg.kinds, preambles=cfg.preambles)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         write_prompts(output, variants)

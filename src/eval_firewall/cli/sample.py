@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
-from ..annotations import SheetMeta, render_sheet, sample_rows, sheet_format
+from ..annotations import SheetMeta, label_choices, render_sheet, sample_rows, sheet_format
 from ..config import load_config
 from ..datasets import load_dataset
+from ..datasets.check import check_fields
 from ..errors import UserError
 from ..terminal import one_line
 from . import main
@@ -52,10 +53,12 @@ def sample(dataset_name: str, n: int, seed: int, stratify: str | None, output: P
         raise UserError(f"'{ds.name}' is a {ds.role} dataset; sample an eval dataset",
                         field="dataset")
     loaded = load_dataset(config, ds, keep_record=bool(stratify))
+    check_fields(config, loaded)
     rows = sample_rows(loaded.rows, n, seed=seed, stratify=stratify)
     meta = SheetMeta(dataset=ds.name, seed=seed, n=n, stratify=stratify,
                      population=len(loaded.rows))
-    text = render_sheet(rows, meta, fmt, output.as_posix())
+    text = render_sheet(rows, meta, fmt, output.as_posix(),
+                        choices=label_choices([r.label for r in loaded.rows]))
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
