@@ -38,10 +38,10 @@ def leaky_eval() -> list[dict]:
 
 def test_piped_output_defaults_to_markdown_and_a_file_takes_its_extension(repo, tmp_path):
     root = repo(TRAIN, leaky_eval())
-    assert run(root, "-q").stdout.startswith("## ❌ eval-firewall: failed\n")
+    assert run(root, "-q").stdout.startswith("**❌ Found ")
     for name, check in (("r.json", lambda t: json.loads(t)["status"] == "fail"),
                         ("r.sarif", lambda t: json.loads(t)["version"] == "2.1.0"),
-                        ("r.md", lambda t: t.startswith("## ❌ eval-firewall: failed\n")),
+                        ("r.md", lambda t: t.startswith("**❌ Found ")),
                         ("r.txt", lambda t: t.startswith("✗ eval-firewall: failed: "))):
         result = run(root, "-q", "-o", str(tmp_path / name))
         assert result.exit_code == 1 and result.stdout == ""
