@@ -128,7 +128,7 @@ AUC_SE_MULTIPLE = 2 * math.sqrt(2)   # same-generator AUC: 2 standard errors of 
 ROW_RULES = {"model-label", "unverified-label", "generated-eval-row"}
 RATE_RULES = {"disagreement-rate", "invariance-flip-rate"}
 COUNT_RULES = {"annotation-empty", "missing-prediction", "unknown-prediction",
-               "stale-prediction", "missing-provenance"}
+               "stale-prediction"}
 
 
 def auc_margin(rows_per_side: int, auc: float = 0.5) -> float:
@@ -172,7 +172,7 @@ def mark_new(findings: list[Finding], changes: Changes, head: dict[str, LoadedDa
     - row findings (overlap, model labels...): new when the row or its match is new or
       changed (by content);
     - dataset-level figures: compared with the base figure; new when the base did not fail, or
-      the figure got materially worse (RATE_MARGIN, ``auc_margin``, a larger count, a
+      the figure got materially worse (RATE_MARGIN, ``auc_margin``, a larger count or share, a
       generator with more rows);
     - findings about sheet lines, predictions, the card and the schema: new when the base run
       had no such finding (same rule and fingerprint, counted: a third copy of a finding the
@@ -226,6 +226,12 @@ def mark_new(findings: list[Finding], changes: Changes, head: dict[str, LoadedDa
             new = b is None or (f.score or 0.0) > (b.score or 0.0) + RATE_MARGIN
         elif f.rule == "disagreement-sample-too-small":
             new = at_base(f, ("disagreement-rate", "disagreement-sample-too-small")) is None
+        elif f.rule == "missing-provenance":      # a count: compared as a share of the rows
+            b = at_base(f)
+            now = len(head[f.dataset].rows) if f.dataset in head else 1
+            was = len(changes.base_datasets[f.dataset].rows) \
+                if f.dataset in changes.base_datasets else 1
+            new = b is None or (f.count or 0) * was > (b.count or 0) * now
         elif f.rule in COUNT_RULES:
             b = at_base(f, same_path=f.rule == "annotation-empty")
             new = b is None or (f.count or 0) > (b.count or 0)

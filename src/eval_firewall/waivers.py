@@ -30,7 +30,7 @@ STALE = "stale-waiver"
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 FingerprintText = Annotated[str, StringConstraints(
     strip_whitespace=True, to_lower=True,
-    pattern=rf"^[0-9a-f]{{{SHORT_ID_CHARS},{FINGERPRINT_CHARS}}}$")]
+    pattern=rf"^[0-9a-fA-F]{{{SHORT_ID_CHARS},{FINGERPRINT_CHARS}}}$")]
 
 
 class WaiverEntry(BaseModel):
@@ -57,17 +57,21 @@ class Listed:
         return f"{self.path}:{self.line}" if self.line else self.path
 
 
-def _lines(node: yaml.Node) -> list[tuple[int, dict[str, int]]]:
-    """For each item of a top-level YAML list: its line and the line of each of its keys."""
+def _lines(node: yaml.Node) -> list[tuple[int, dict[str, int], str | None]]:
+    """For each item of a top-level YAML list: its line, the line of each of its keys, and its
+    fingerprint as written (YAML reads an unquoted 01234567 as the number 342391)."""
     if not isinstance(node, yaml.SequenceNode):
         return []
     out = []
     for item in node.value:
-        keys = {}
+        keys, written = {}, None
         if isinstance(item, yaml.MappingNode):
             keys = {k.value: k.start_mark.line + 1 for k, _ in item.value
                     if isinstance(k, yaml.ScalarNode)}
-        out.append((item.start_mark.line + 1, keys))
+            written = next((v.value for k, v in item.value if k.value == "fingerprint"
+                            and isinstance(v, yaml.ScalarNode) and v.tag.endswith(":int")),
+                           None)
+        out.append((item.start_mark.line + 1, keys, written))
     return out
 
 
@@ -90,7 +94,9 @@ def parse_waivers(text: str, *, source: str) -> list[Listed]:
     lines = _lines(node)
     out: list[Listed] = []
     for i, raw in enumerate(data):
-        line, keys = lines[i] if i < len(lines) else (None, {})
+        line, keys, written = lines[i] if i < len(lines) else (None, {}, None)
+        if written is not None and isinstance(raw, dict):
+            raw = {**raw, "fingerprint": written}
         out.append(Listed(validate_entry(raw, source=source, line=line, keys=keys,
                                          field=f"[{i}]"), source, line))
     check_duplicates(out)
@@ -109,6 +115,8 @@ def validate_entry(raw: object, *, source: str, line: int | None, keys: dict[str
             message = "unknown key"
         elif kind == "missing":
             message = "required key is missing"
+        elif kind == "string_type" and name == "fingerprint":
+            message = "write the fingerprint in quotes (YAML reads this one as a number)"
         elif kind == "string_pattern_mismatch":
             message = (f"a fingerprint is {SHORT_ID_CHARS} to {FINGERPRINT_CHARS} hex "
                        f"characters (the short id or the full fingerprint of a finding)")
@@ -204,7 +212,7 @@ def written_fingerprints(text: str) -> set[str]:
 def entry_text(fingerprint: str, reason: str, approved_by: str,
                expires: dt.date | None = None) -> str:
     """One entry as YAML text, to append to a waiver file (JSON strings are YAML scalars)."""
-    lines = [f"- fingerprint: {fingerprint}",
+    lines = [f"- fingerprint: \"{fingerprint}\"",
              f"  reason: {json.dumps(reason, ensure_ascii=False)}",
              f"  approved_by: {json.dumps(approved_by, ensure_ascii=False)}"]
     if expires is not None:
