@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 from click.testing import CliRunner
 
@@ -144,7 +145,7 @@ def test_waive_a_short_id_from_the_report_then_the_audit_passes(tmp_path):
     assert f"waived {leak['fingerprint']} in {FILE}" in done.output
     text = (repo / FILE).read_text("utf-8")
     assert text.startswith("# accepted findings, reviewed in pull requests\n")   # appended
-    assert '- fingerprint: "%s"\n' % leak["fingerprint"] in text
+    assert f'- fingerprint: "{leak["fingerprint"]}"\n' in text
 
     code, report = audit_json(repo)
     assert code == 0 and report["status"] == "pass"
@@ -152,6 +153,8 @@ def test_waive_a_short_id_from_the_report_then_the_audit_passes(tmp_path):
     assert waived == {"fingerprint": leak["fingerprint"], "reason": "kept on purpose: a canary",
                       "approved_by": "alice", "expires": "2999-12-31", "new": False}
     sarif = json.loads(cli(repo, "audit", "--format", "sarif", "--no-cache", "-q").output)
+    schema = json.loads((Path(__file__).parent / "data/sarif-schema-2.1.0.json").read_text())
+    jsonschema.Draft4Validator(schema).validate(sarif)
     [result] = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "exact-duplicate"]
     assert result["suppressions"][0]["kind"] == "external"
     assert result["suppressions"][0]["justification"] == "kept on purpose: a canary"
@@ -242,7 +245,8 @@ def test_a_pull_request_that_waives_its_leak_passes_and_says_so(tmp_path, github
     assert second.code == 0, second.stderr
     assert second.outputs["status"] == "pass"
     run = list(github.state.check_runs.values())[-1]
-    assert (run["head_sha"], run["conclusion"]) == (head2, "neutral")   # passes: findings, none failing
+    # neutral: it passes, with findings (the waived one), none failing
+    assert (run["head_sha"], run["conclusion"]) == (head2, "neutral")
     report = json.loads((ws / second.outputs["report-path"]).read_text("utf-8"))
     waived = leak_finding(report)["waived"]
     assert waived["reason"] == "canary row, kept on purpose" and waived["new"] is True

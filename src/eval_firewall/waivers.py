@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from .errors import UserError
 from .findings import FINGERPRINT_CHARS, SHORT_ID_CHARS, Finding, Severity, Waiver
