@@ -8,8 +8,9 @@ every row below it new.
 from __future__ import annotations
 
 import hashlib
+import math
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -109,55 +110,140 @@ def _card_at(config: Config, top: Path, sha: str, ds, base_paths: list[str], scr
     return None
 
 
-def changed_inputs(config: Config, rev_sha: str, patterns: list[str]) -> set[str]:
-    """Files matching ``patterns`` (relative to the config root) added, edited or deleted since
-    the base: the other inputs of an audit, such as annotation sheets or predictions."""
-    if not patterns:
-        return set()
-    import glob
-
+def inputs_at(config: Config, rev_sha: str, patterns: list[str], scratch: Path) -> Config:
+    """Write the files matching ``patterns`` as they were at the base into ``scratch`` and
+    return the config rooted there, to read annotation sheets or predictions at the base."""
     top = gitrev.toplevel(config.root)
     root = config.root.resolve()
-    before = {(top / p).relative_to(root).as_posix(): blob
-              for p, blob in gitrev.files_at(top, rev_sha, _patterns(config, top, patterns)).items()}
-    now = sorted({Path(p).resolve() for pattern in patterns
-                  for p in glob.glob(str(root / pattern), recursive=True) if Path(p).is_file()})
-    blobs = gitrev.worktree_blobs(top, now)
-    after = {p.relative_to(root).as_posix(): blobs[p] for p in now}
-    return {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
+    for top_path, blob in gitrev.files_at(top, rev_sha, _patterns(config, top, patterns)).items():
+        gitrev.write_blob(top, blob, scratch / (top / top_path).relative_to(root))
+    return config.model_copy(update={"root": scratch})
+
+
+# How much worse a dataset-level figure that already failed at the base must get for its
+# finding to count as new (README, "What counts as new").
+RATE_MARGIN = 0.02          # disagreement and flip rates: 2 percentage points above the base
+AUC_SE_MULTIPLE = 2 * math.sqrt(2)   # same-generator AUC: 2 standard errors of a difference
+
+ROW_RULES = {"model-label", "unverified-label", "generated-eval-row"}
+RATE_RULES = {"disagreement-rate", "invariance-flip-rate"}
+COUNT_RULES = {"annotation-empty", "missing-prediction", "unknown-prediction",
+               "stale-prediction"}
+
+
+def auc_margin(rows_per_side: int, auc: float = 0.5) -> float:
+    """How far the same-generator AUC must fall below the base's to be *materially* worse:
+    AUC_SE_MULTIPLE x the Hanley-McNeil standard error at this sample size (the base and head
+    samples are drawn independently, hence the sqrt(2) of a difference)."""
+    n = max(rows_per_side, 1)
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    var = (auc * (1 - auc) + (n - 1) * (q1 - auc * auc) + (n - 1) * (q2 - auc * auc)) / (n * n)
+    return AUC_SE_MULTIPLE * math.sqrt(max(var, 0.0))
+
+
+def _generator_key(value: str) -> str:
+    return " ".join(value.casefold().split())
+
+
+def generator_counts(datasets) -> dict[str, tuple[int, int]]:
+    """Generator -> (eval rows, train rows) it produced."""
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for d in datasets:
+        for row in d.rows:
+            if row.provenance.generator:
+                counts[_generator_key(row.provenance.generator)][d.role != "eval"] += 1
+    return {k: (v[0], v[1]) for k, v in counts.items()}
+
+
+def _identity(f: Finding) -> tuple:
+    """What identifies a finding of a re-run audit across base and head."""
+    return (f.rule, f.fingerprint, f.message if f.rule == "invalid-row" else None)
 
 
 def mark_new(findings: list[Finding], changes: Changes, head: dict[str, LoadedDataset],
-             base_findings: list[Finding], expensive_audits: set[str],
-             inputs_changed: dict[str, set[str]] | None = None) -> list[Finding]:
-    """Set ``new`` on each finding: does it exist because of this change?
+             base_results: dict[str, list[Finding] | None],
+             auc_margin: float = 0.0) -> list[Finding]:
+    """Set ``new`` on each finding: did this change introduce it? (README: What counts as new.)
 
-    - row findings are new when their row is new; pair findings when either row is;
-    - dataset-level findings of audits that were re-run on the base are new when the base
-      run did not have them; those of expensive audits when any of their data changed, or
-      any other input of theirs (``inputs_changed``: audit -> changed files, e.g. annotation
-      sheets); a finding that points into such a changed file is new.
+    ``base_results``: audit -> its findings at the base, for the audits re-run there (None:
+    it could not run at the base, e.g. its input did not exist yet, so all its findings are
+    new). Overlap is never re-run: its findings are judged by their rows' content.
+
+    - row findings (overlap, model labels...): new when the row or its match is new or
+      changed (by content);
+    - dataset-level figures: compared with the base figure; new when the base did not fail, or
+      the figure got materially worse (RATE_MARGIN, ``auc_margin``, a larger count or share, a
+      generator with more rows);
+    - findings about sheet lines, predictions, the card and the schema: new when the base run
+      had no such finding (same rule and fingerprint, counted: a third copy of a finding the
+      base had twice is new).
     """
-    inputs_changed = inputs_changed or {}
-    changed_paths = {p for paths in inputs_changed.values() for p in paths}
     new_locs = changes.new_locations(head)
-    at_base = defaultdict(set)
-    for f in base_findings:
-        at_base[(f.audit, f.rule, f.dataset)].add(f.path if f.row_id is None else None)
-    any_change = any(changes.new_rows.values()) or any(changes.changed_files.values())
+    head_rows = {(r.path, r.line): r for d in head.values() for r in d.rows}
+    base_by_rule: dict[tuple, list[Finding]] = defaultdict(list)
+    base_seen: Counter = Counter()
+    for found in base_results.values():
+        for f in found or ():
+            base_by_rule[(f.rule, f.dataset)].append(f)
+            base_seen[_identity(f)] += 1
+    head_seen: Counter = Counter()
+    generators: tuple | None = None
+
+    def row_new(f: Finding) -> bool:
+        return (f.path, f.line) in new_locs or bool(
+            f.match and (f.match.path, f.match.line) in new_locs)
+
+    def at_base(f: Finding, rules=None, same_path: bool = False) -> Finding | None:
+        for rule in rules or (f.rule,):
+            for b in base_by_rule.get((rule, f.dataset), ()):
+                if not same_path or b.path == f.path:
+                    return b
+        return None
+
     out = []
     for f in findings:
-        row_level = f.row_id is not None and f.count is None
-        if f.path in changed_paths:
+        rerun = f.audit in base_results
+        found_at_base = base_results.get(f.audit)
+        if f.audit == "overlap" or (f.rule in ROW_RULES) or (
+                f.rule == "missing-provenance" and f.count is None):
+            new = row_new(f)
+        elif rerun and found_at_base is None:
             new = True
-        elif row_level:
-            new = (f.path, f.line) in new_locs or bool(
-                f.match and (f.match.path, f.match.line) in new_locs)
-        elif f.audit in expensive_audits:
-            new = bool(inputs_changed.get(f.audit)) or (
-                bool(changes.new_rows.get(f.dataset or "", ())) if f.dataset else any_change)
+        elif f.rule == "shared-generator":
+            if generators is None:
+                generators = (generator_counts(changes.base_datasets.values()),
+                              generator_counts(head.values()))
+            row = head_rows.get((f.path, f.line))
+            key = _generator_key(row.provenance.generator or "") if row else ""
+            was = generators[0].get(key, (0, 0))
+            now = generators[1].get(key, (0, 0))
+            new = not (was[0] and was[1]) or now[0] > was[0] or now[1] > was[1]
+        elif f.rule == "same-generator":
+            b = at_base(f)
+            new = b is None or (f.score or 0.0) < (b.score or 0.0) - auc_margin
+        elif f.rule in RATE_RULES:
+            b = at_base(f)
+            new = b is None or (f.score or 0.0) > (b.score or 0.0) + RATE_MARGIN
+        elif f.rule == "disagreement-sample-too-small":
+            new = at_base(f, ("disagreement-rate", "disagreement-sample-too-small")) is None
+        elif f.rule == "missing-provenance":      # a count: compared as a share of the rows
+            b = at_base(f)
+            now = len(head[f.dataset].rows) if f.dataset in head else 1
+            was = len(changes.base_datasets[f.dataset].rows) \
+                if f.dataset in changes.base_datasets else 1
+            new = b is None or (f.count or 0) * was > (b.count or 0) * now
+        elif f.rule in COUNT_RULES:
+            b = at_base(f, same_path=f.rule == "annotation-empty")
+            new = b is None or (f.count or 0) > (b.count or 0)
+        elif f.rule == "label-disagreement":
+            b = next((b for b in base_by_rule.get((f.rule, f.dataset), ())
+                      if b.fingerprint == f.fingerprint), None)
+            new = row_new(f) or b is None or (f.count or 0) > (b.count or 0)
+        elif rerun:
+            head_seen[_identity(f)] += 1
+            new = row_new(f) or head_seen[_identity(f)] > base_seen[_identity(f)]
         else:
-            new = (f.audit, f.rule, f.dataset) not in at_base
+            new = row_new(f) if f.line is not None else True
         out.append(f if f.new == new else replace(f, new=new))
     return out
 

@@ -16,6 +16,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
 
 from .errors import UserError
 from .findings import Severity
+from .waivers import WaiverEntry
 
 CONFIG_FILE = ".eval-firewall.yml"
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -147,6 +148,7 @@ class Config(_Strict):
     fail_on_existing: bool = False
     invalid_rows: SeverityName = "error"
     severity: dict[str, SeverityOrOff] = {}
+    waivers: list[WaiverEntry] = []   # also: .eval-firewall-waivers.yml (see waivers.py)
     # Set by load_config, not by the file:
     root: Path = Path(".")
     source: str = CONFIG_FILE

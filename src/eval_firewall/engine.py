@@ -7,14 +7,15 @@ only place that reads files for them.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 
-from . import __version__
+from . import __version__, waivers
 from .annotations import load_annotations
 from .audits import disagreement, distribution, invariance, overlap, provenance, schema
 from .audits import semantic
 from .cache import Cache, CachedEmbedder
-from .changes import Changes, changed_inputs, load_base, mark_new, scratch_dir
+from .changes import Changes, auc_margin, inputs_at, load_base, mark_new, scratch_dir
 from .incremental import cached_vector_index, overlap_hits
 from .normalize import normalize
 from .config import Config
@@ -22,9 +23,9 @@ from .datasets import LoadedDataset, load_dataset
 from .datasets.check import check_fields
 from .embeddings import Models
 from .errors import UserError
-from .findings import AuditResult, DatasetSummary, Report, Stat, status_of
-from .perturb import perturb_rows
-from .predictions import load_predictions
+from .findings import AuditResult, DatasetSummary, Finding, Report, Stat, status_of
+from .perturb import Variant, perturb_rows
+from .predictions import Prediction, load_predictions, read_predictions
 from .progress import Progress
 from .rows import Row
 
@@ -74,12 +75,16 @@ def run_audits(config: Config, *, progress: Progress | None = None,
         results.append(provenance.audit(list(loaded.values()), audits.provenance))
     if audits.disagreement.enabled:
         results.append(_disagreement(config, loaded))
+    predictions = None
     if audits.invariance.enabled:
-        results.append(_invariance(config, loaded, allow_commands))
+        result, predictions = _invariance(config, loaded, allow_commands)
+        results.append(result)
 
     results = [apply_severity(config, r) for r in results]
     if changes is not None:
-        _mark_new(config, results, changes, loaded)
+        with progress.stage(f"compare with {base}"):
+            _mark_new(config, results, changes, loaded, models, predictions)
+    results.extend(_waive(config, results, changes))
     findings = [f for r in results for f in r.findings]
     return Report(
         status=status_of(findings, config.fail_on, config.fail_on_existing),
@@ -167,18 +172,23 @@ def _disagreement(config: Config, loaded: dict[str, LoadedDataset]) -> AuditResu
     return disagreement.audit(rows, load_annotations(config, names), cfg)
 
 
-def _invariance(config: Config, loaded: dict[str, LoadedDataset],
-                allow_commands: bool) -> AuditResult:
+Predicted = tuple[list[Variant], dict[str, Prediction], str]   # prompts, predictions, source
+
+
+def _invariance(config: Config, loaded: dict[str, LoadedDataset], allow_commands: bool
+                ) -> tuple[AuditResult, Predicted | None]:
+    """The invariance result, and the prompts and predictions it used (with their source)."""
     cfg = config.audits.invariance
     if not (cfg.predictions or cfg.command):
         return AuditResult(invariance.AUDIT, "Invariance", skipped="no predictions file or "
-                           "command configured (audits.invariance)")
+                           "command configured (audits.invariance)"), None
     variants = perturb_rows(_eval_dataset(config, loaded, "invariance").rows, seed=cfg.seed,
                             kinds=cfg.kinds, preambles=cfg.preambles)
     predictions, source = load_predictions(config, variants, allow_commands=allow_commands)
     if predictions is None:
-        return AuditResult(invariance.AUDIT, "Invariance", skipped=source)
-    return invariance.audit(variants, predictions, cfg, source=source)
+        return AuditResult(invariance.AUDIT, "Invariance", skipped=source), None
+    return (invariance.audit(variants, predictions, cfg, source=source),
+            (variants, predictions, source))
 
 
 def apply_severity(config: Config, result: AuditResult) -> AuditResult:
@@ -194,25 +204,165 @@ def apply_severity(config: Config, result: AuditResult) -> AuditResult:
     return result
 
 
-# Audits too costly to re-run on the base revision just to tell new findings from old ones.
-EXPENSIVE_AUDITS = {"overlap", "distribution", "disagreement", "invariance"}
-
-
 def _mark_new(config: Config, results: list[AuditResult], changes: Changes,
-              loaded: dict[str, LoadedDataset]) -> None:
-    """Set each finding's ``new`` flag by comparing with the base revision."""
+              loaded: dict[str, LoadedDataset], models: Models,
+              predicted: Predicted | None) -> None:
+    """Set each finding's ``new`` flag by comparing with the base revision.
+
+    The cheap audits are re-run on the base (its datasets, annotation sheets and predictions
+    file); the same-generator check only when it fails now and some dataset changed. Overlap
+    is never re-run: its findings are judged by their rows' content (see :func:`mark_new`).
+    """
     base = list(changes.base_datasets.values())
-    base_results = [schema.audit(base, config.invalid_rows)]
-    if config.audits.provenance.enabled:
-        base_results.append(provenance.audit(base, config.audits.provenance))
-    base_findings = [f for r in base_results for f in apply_severity(config, r).findings]
-    other_inputs = {"disagreement": list(config.audits.disagreement.annotations),
-                    "invariance": [p for p in (config.audits.invariance.predictions,) if p]}
-    inputs_changed = {audit: changed_inputs(config, changes.base_sha, patterns)
-                      for audit, patterns in other_inputs.items()}
+    ran = {r.audit for r in results if r.skipped is None}
+    base_results: dict[str, AuditResult | None] = {
+        schema.AUDIT: schema.audit(base, config.invalid_rows)}
+    if provenance.AUDIT in ran:
+        base_results[provenance.AUDIT] = provenance.audit(base, config.audits.provenance)
+    with scratch_dir() as scratch:
+        if disagreement.AUDIT in ran:
+            base_results[disagreement.AUDIT] = _base_disagreement(config, changes, Path(scratch))
+        missing_at_base: set[tuple[str, str]] = set()
+        if invariance.AUDIT in ran and predicted is not None:
+            base_results[invariance.AUDIT], missing_at_base = _base_invariance(
+                config, changes, Path(scratch), predicted)
+    margin = 0.0
+    head_dist = next((r for r in results if r.audit == distribution.AUDIT), None)
+    if head_dist is not None and head_dist.findings:
+        rows = next((s.value for s in head_dist.stats if s.label.startswith("rows compared")), 0)
+        margin = auc_margin(int(rows))
+        if any(changes.changed_files.values()):
+            evals = [r for d in base if d.role == "eval" for r in d.rows]
+            train = [r for d in base if d.role == "train" for r in d.rows]
+            base_results[distribution.AUDIT] = distribution.audit(
+                evals, train, config.audits.overlap.distribution, embedder=models.retriever())
+        else:                    # nothing changed: the base figure is this one
+            base_results[distribution.AUDIT] = AuditResult(
+                distribution.AUDIT, "", list(head_dist.findings))
+    found = {audit: (apply_severity(config, r).findings if r is not None else None)
+             for audit, r in base_results.items()}
     for result in results:
-        result.findings = mark_new(result.findings, changes, loaded, base_findings,
-                                   EXPENSIVE_AUDITS, inputs_changed)
+        result.findings = mark_new(result.findings, changes, loaded, found, margin)
+        if result.audit == invariance.AUDIT and predicted is not None and \
+                found.get(invariance.AUDIT) is not None:
+            result.findings = _split_missing(result.findings, predicted, missing_at_base)
+
+
+def _base_disagreement(config: Config, changes: Changes, scratch: Path) -> AuditResult | None:
+    """The disagreement audit on the base rows and sheets; None if it could not run there."""
+    cfg = config.audits.disagreement
+    names = [d.name for d in changes.base_datasets.values() if d.role == "eval"]
+    rows = [r for name in names for r in changes.base_datasets[name].rows]
+    try:
+        sheets = load_annotations(inputs_at(config, changes.base_sha, list(cfg.annotations),
+                                            scratch / "annotations"), names)
+    except UserError:            # no sheets (or unreadable ones) at the base
+        return None
+    return disagreement.audit(rows, sheets, cfg)
+
+
+def _missing(predicted: Predicted) -> list[Variant]:
+    variants, predictions, _ = predicted
+    return [v for v in variants if v.id not in predictions]
+
+
+def _base_invariance(config: Config, changes: Changes, scratch: Path, predicted: Predicted
+                     ) -> tuple[AuditResult | None, set[tuple[str, str]]]:
+    """The invariance audit on the base rows, with the base's predictions file (or, when
+    this run used the prediction command, this run's predictions), and the prompts (id, sha)
+    that had no prediction there; None if it could not run at the base."""
+    cfg = config.audits.invariance
+    try:
+        rows = _eval_dataset(config, changes.base_datasets, "invariance").rows
+    except UserError:
+        return None, set()
+    variants = perturb_rows(rows, seed=cfg.seed, kinds=cfg.kinds)
+    _, found, source = predicted
+    if cfg.predictions and source == cfg.predictions:
+        at_base = inputs_at(config, changes.base_sha, [cfg.predictions], scratch / "predictions")
+        try:
+            found = read_predictions(at_base.root / cfg.predictions, cfg.predictions)
+        except UserError:        # no (or an unreadable) predictions file at the base
+            return None, set()
+    missing = {(v.id, v.sha) for v in _missing((variants, found, source))}
+    return invariance.audit(variants, found, cfg, source=source), missing
+
+
+def _split_missing(findings: list[Finding], predicted: Predicted,
+                   missing_at_base: set[tuple[str, str]]) -> list[Finding]:
+    """Split ``missing-prediction`` in two: prompts already without a prediction at the base
+    (existing), and the others (rows this change added or edited, or predictions it removed),
+    so the new finding points at this change's own row."""
+    old = [f for f in findings if f.rule == "missing-prediction"]
+    if not old:
+        return findings
+    variants, _, source = predicted
+    missing = _missing(predicted)
+    before = [v for v in missing if (v.id, v.sha) in missing_at_base]
+    now = [v for v in missing if (v.id, v.sha) not in missing_at_base]
+    split = []
+    for group, which, new in ((before, " (missing at the base too)", False),
+                              (now, " for rows this change added or edited", True)):
+        if group:
+            f = invariance.missing_prediction(group, len(variants), source, which)
+            split.append(replace(f, severity=old[0].severity, new=new))
+    return [f for f in findings if f.rule != "missing-prediction"] + split
+
+
+def waiver_file(config: Config) -> tuple[Path, str]:
+    """The waiver file next to the config: its path and its name in messages."""
+    display = (Path(config.source).parent / waivers.WAIVERS_FILE).as_posix()
+    return config.root / display, display
+
+
+def load_waivers(config: Config) -> list[waivers.Listed]:
+    """The waiver file's entries, then those of the config's ``waivers:`` key."""
+    path, display = waiver_file(config)
+    listed = []
+    if path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"cannot read the waiver file: {exc}", path=display) from None
+        listed = waivers.parse_waivers(text, source=display)
+    listed += [waivers.Listed(e, config.source) for e in config.waivers]
+    waivers.check_duplicates(listed)
+    return listed
+
+
+def _waivers_at_base(config: Config, changes: Changes) -> set[str]:
+    """The fingerprints waived at the base (waiver file and config key), to tell new waivers."""
+    names = [n for n in (waiver_file(config)[1], config.source) if not Path(n).is_absolute()]
+    found: set[str] = set()
+    with scratch_dir() as scratch:
+        at_base = inputs_at(config, changes.base_sha, names, Path(scratch))
+        for name in names:
+            path = at_base.root / name
+            if path.is_file():
+                found |= waivers.written_fingerprints(path.read_text("utf-8", "replace"))
+    return found
+
+
+def _waive(config: Config, results: list[AuditResult], changes: Changes | None
+           ) -> list[AuditResult]:
+    """Mark waived findings; report stale waivers. Nothing without waivers."""
+    listed = load_waivers(config)
+    if not listed:
+        return []
+    findings = [f for r in results for f in r.findings]
+    at_base = _waivers_at_base(config, changes) if changes is not None else None
+    applied = waivers.apply(findings, listed, today=datetime.now(timezone.utc).date(),
+                            at_base=at_base)
+    for r in results:
+        r.findings = [replace(f, waived=applied.waivers[f.fingerprint])
+                      if f.fingerprint in applied.waivers else f for f in r.findings]
+    waived = sum(1 for r in results for f in r.findings if f.waived is not None)
+    stats = [Stat("waivers", len(listed)), Stat("findings waived", waived),
+             Stat("stale waivers", len(applied.stale))]
+    if changes is not None:
+        stats.append(Stat("waivers added by this change", applied.new))
+    result = AuditResult(waivers.AUDIT, "Waivers", applied.stale, stats)
+    return [apply_severity(config, result)]
 
 
 def summarize(d: LoadedDataset, changes: Changes | None = None) -> DatasetSummary:

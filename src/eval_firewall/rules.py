@@ -26,6 +26,8 @@ _RULES = [
     Rule("machine-generated-card", "provenance",
          "An eval dataset card declares machine-generated annotations."),
     Rule("missing-provenance", "provenance", "Eval rows record no provenance."),
+    Rule("stale-waiver", "waivers", "A waiver has expired or matches no finding: renew or "
+         "remove it."),
 ]
 
 RULES: dict[str, Rule] = {r.id: r for r in _RULES}

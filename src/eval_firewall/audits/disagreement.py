@@ -222,7 +222,7 @@ def _gate(compared: list[Compared], cfg: DisagreementConfig, skipped: Counter,
         findings.append(Finding(AUDIT, "disagreement-rate", Severity.ERROR,
                                 f"disagreement rate {_pct(rate)} ({d} of {n} answers, 95% CI "
                                 f"{_pct(low)}–{_pct(high)}) exceeds max_disagreement "
-                                f"{_pct(limit)}{tail}", count=d))
+                                f"{_pct(limit)}{tail}", count=d, score=round(rate, 4)))
     elif high > limit:
         needed = answers_needed(rate, limit)
         more = (f"about {needed} answers at this rate would show it is below the limit"

@@ -127,7 +127,8 @@ def audit(variants: Sequence[Variant], predictions: Mapping[str, Prediction],
         verdict = f"Fail: {summary}, above the {_pct(limit)} limit."
         findings.append(Finding(AUDIT, "invariance-flip-rate", Severity.ERROR,
                                 f"flip rate {_pct(rate)} ({flipped} of {compared} variants) "
-                                f"exceeds max_flip_rate {_pct(limit)}", count=flipped))
+                                f"exceeds max_flip_rate {_pct(limit)}", count=flipped,
+                                score=round(rate, 4)))
     else:
         verdict = f"Pass: {summary}, within the {_pct(limit)} limit."
     return AuditResult(AUDIT, "Invariance", findings, stats, verdict)
@@ -189,13 +190,7 @@ def _data_findings(missing: list[Variant], unknown: list[Prediction],
                    ) -> list[Finding]:
     out = []
     if missing:
-        first = missing[0]
-        out.append(Finding(AUDIT, "missing-prediction", Severity.WARNING,
-                           f"{len(missing)} of {total} prompts have no prediction in {source} "
-                           f"(first: '{first.id}'); regenerate the predictions with "
-                           "eval-firewall perturb", dataset=first.row.dataset,
-                           path=first.row.path, line=first.row.line, row_id=first.row.row_id,
-                           count=len(missing)))
+        out.append(missing_prediction(missing, total, source))
     if unknown:
         first = unknown[0]
         out.append(Finding(AUDIT, "unknown-prediction", Severity.WARNING,
@@ -211,3 +206,16 @@ def _data_findings(missing: list[Variant], unknown: list[Prediction],
                            f"{v.sha}); not compared", path=p.path, line=p.line,
                            count=len(stale)))
     return out
+
+
+def missing_prediction(missing: Sequence[Variant], total: int, source: str,
+                       which: str = "") -> Finding:
+    """One finding for prompts with no prediction, at the first one's row. ``which`` says
+    which prompts these are (e.g. " for rows this change added or edited")."""
+    first = missing[0]
+    return Finding(AUDIT, "missing-prediction", Severity.WARNING,
+                   f"{len(missing)} of {total} prompts have no prediction in {source}{which} "
+                   f"(first: '{first.id}'); regenerate the predictions with "
+                   "eval-firewall perturb", dataset=first.row.dataset,
+                   path=first.row.path, line=first.row.line, row_id=first.row.row_id,
+                   count=len(missing))

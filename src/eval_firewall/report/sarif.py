@@ -43,6 +43,12 @@ def _result(f: Finding, rule_index: dict[str, int], fallback_path: str) -> dict[
             "audit": f.audit, "dataset": f.dataset, "rowId": f.row_id, "score": f.score,
             "count": f.count, "new": f.new}.items() if v is not None},
     }
+    if f.waived is not None:    # a waiver accepted it: viewers hide it as suppressed
+        result["suppressions"] = [{
+            "kind": "external", "status": "accepted", "justification": f.waived.reason,
+            "properties": {k: v for k, v in {
+                "approvedBy": f.waived.approved_by, "expires": f.waived.expires,
+                "fingerprint": f.waived.fingerprint}.items() if v is not None}}]
     if f.match:
         related = _location(f.match.path, f.match.line, parquet=not _is_text(f.match.path))
         related["id"] = 1
