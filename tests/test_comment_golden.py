@@ -19,7 +19,6 @@ engine does when a pull request adds it to the waiver file (``Finding.waived`` w
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from pathlib import Path
@@ -27,7 +26,7 @@ from pathlib import Path
 from conftest import BASIC_CONFIG, git_commit, git_init, gsm8k, write_jsonl
 from eval_firewall.config import load_config
 from eval_firewall.engine import run_audits
-from eval_firewall.findings import Report, Waiver, status_of
+from eval_firewall.findings import Report
 from eval_firewall.github import check
 from eval_firewall.github.comment import Target, comment_body
 from eval_firewall.report.verdict import verdict_line
@@ -73,15 +72,6 @@ def pull_request(tmp_path: Path, head_rows: list[dict], extra: dict[str, str] | 
                         cache_dir=tmp_path / "cache")
     assert report.base == base
     report.base, report.version = BASE_SHA, "0.1.0"
-    return report
-
-
-def waive(report: Report, line: int, reason: str, by: str) -> Report:
-    """Waive the finding at ``line``, by a waiver the pull request adds."""
-    for a in report.audits:
-        a.findings = [dataclasses.replace(f, waived=Waiver(f.fingerprint, reason, by, None, True))
-                      if f.line == line else f for f in a.findings]
-    report.status = status_of(report.findings, report.fail_on, report.fail_on_existing)
     return report
 
 
@@ -175,9 +165,17 @@ def test_pull_request_that_fixes_everything(tmp_path):
 
 
 def test_pull_request_that_only_waives_a_finding(tmp_path):
-    waivers = "waivers:\n  - fingerprint: PLACEHOLDER\n    reason: kept on purpose\n"
-    report = waive(pull_request(tmp_path, BASE_ROWS, {".eval-firewall-waivers.yml": waivers}),
-                   12, "kept on purpose: the canary row of @data-team", "@alice")
+    # The finding already present at line 12, by its fingerprint (content-based: the same in
+    # any checkout); the pull request adds a real waiver file that accepts it.
+    unwaived = pull_request(tmp_path / "unwaived", BASE_ROWS)
+    (finding,) = [f for f in unwaived.findings if f.line == 12]
+    waivers = (f"- fingerprint: {finding.fingerprint}\n"
+               "  reason: \"kept on purpose: the canary row of @data-team\"\n"
+               "  approved_by: \"@alice\"\n")
+    report = pull_request(tmp_path / "waived", BASE_ROWS,
+                          {".eval-firewall-waivers.yml": waivers})
+    (waived,) = [f for f in report.findings if f.waived]
+    assert waived.fingerprint == finding.fingerprint and waived.waived.new
     body = render(report)
     verdict = check_rendering("waiver", report, body)
     assert verdict == ("✅ No new problems. 1 finding already present (not blocking). "
