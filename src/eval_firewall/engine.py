@@ -78,7 +78,7 @@ def run_audits(config: Config, *, progress: Progress | None = None,
         with progress.stage("same-generator check"):
             results.append(distribution.audit(evals, train, audits.overlap.distribution,
                                               embedder=lambda rows: models.embedder()
-                                              if rows <= semantic.EXACT_MAX_ROWS
+                                              if semantic.use_exact(semantic_cfg, rows)
                                               else models.retriever()))
     if audits.provenance.enabled:
         results.append(provenance.audit(list(loaded.values()), audits.provenance))
