@@ -101,9 +101,14 @@ def test_the_user_store_is_written_atomically_and_reloaded(embedder, static_mode
     home = tmp_path / "home"
     store = home / "static"
     _store(static_model.model, store, static_model.key)
-    _store(static_model.model, store, static_model.key)   # a second writer: no debris
-    assert [p.name for p in store.iterdir()] == [static_model.key]
     target = store / static_model.key
+    first = target.stat().st_ino
+    _store(static_model.model, store, static_model.key)   # a second writer keeps the first's
+    assert target.stat().st_ino == first
+    (target / "model.safetensors").write_bytes(b"corrupt")
+    _store(static_model.model, store, static_model.key)   # ... unless it is broken
+    assert target.stat().st_ino != first
+    assert [p.name for p in store.iterdir()] == [static_model.key]    # no debris
     assert {p.name for p in target.iterdir()} <= {"config.json", "model.safetensors",
                                                   "tokenizer.json", "modules.json", "README.md"}
     # Readable by every user (an image's models are built by root, run by anyone).

@@ -265,13 +265,15 @@ def _store(distilled, store: Path, key: str) -> None:
         for file in tmp.iterdir():
             file.chmod(0o644)   # readable by any user of an image it is baked into
         tmp.chmod(0o755)
-        if target.exists() or target.is_symlink():   # a corrupt entry (a good one was loaded)
+        if target.exists() or target.is_symlink():
+            if _load_static(target, owned=True) is not None:
+                return   # a concurrent run stored it first: keep that one
             trash = Path(tempfile.mkdtemp(prefix=f".{key}.old.", dir=store))
             target.rename(trash / key)
             shutil.rmtree(trash, ignore_errors=True)
         tmp.rename(target)
     except OSError:
-        pass   # another run stored it first
+        pass   # another run stored it between the check and the rename
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
