@@ -5,8 +5,8 @@
 
 For each size (``EVALxTRAIN`` rows of generated data, see bench/data.py; ``gsm8k`` is the real
 GSM8K test set against the real train set) it builds a git repository, then times:
-- cold: ``eval-firewall audit`` with an empty cache (model load and distillation included),
-  per stage from the progress lines, and the peak RSS of the process;
+- cold: ``eval-firewall audit`` with an empty cache and an empty per-user home (model load and
+  distillation included), per stage from the progress lines, and the peak RSS of the process;
 - incremental: 100 eval rows changed in a new commit, ``audit --base HEAD~1`` with the cache
   the cold run left (the warm-cache path of a pull request);
 - semhash: the same cross-dataset job (eval rows against train rows, threshold 0.9) with
@@ -148,10 +148,10 @@ print(json.dumps({"duplicates": len(result.filtered)}))
 """
 
 
-def semhash(repo: Path, cache: Path, out: Path) -> dict:
-    static = sorted((cache / "static").glob("static*"))
+def semhash(repo: Path, home: Path, out: Path) -> dict:
+    static = sorted((home / "static").glob("static*"))
     if not static:
-        raise SystemExit("no static model in the cache: run the cold audit first")
+        raise SystemExit("no static model in the home: run the cold audit first")
     job = out / "semhash_job.py"
     job.write_text(SEMHASH_JOB)
     return measure([PYTHON, str(job), str(static[0]), str(repo / "data/train/train.jsonl"),
@@ -164,6 +164,9 @@ def run_size(size: str, out: Path, with_semhash: bool, incremental: bool) -> dic
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     cache = work / "cache"
+    # An empty per-user home: the cold run distils the static model, as on a first run.
+    os.environ["EVAL_FIREWALL_HOME"] = str(work / "home")
+    os.environ.pop("EVAL_FIREWALL_MODELS", None)
     row = {"size": size, "cold": audit(repo, cache, work, "cold")}
     print(f"{size}: cold {row['cold']['seconds']:.1f}s", file=sys.stderr, flush=True)
     if incremental:
@@ -175,7 +178,7 @@ def run_size(size: str, out: Path, with_semhash: bool, incremental: bool) -> dic
         print(f"{size}: incremental {row['incremental']['seconds']:.1f}s", file=sys.stderr,
               flush=True)
     if with_semhash:
-        row["semhash"] = semhash(repo, cache, work)
+        row["semhash"] = semhash(repo, work / "home", work)
         print(f"{size}: semhash {row['semhash']['seconds']:.1f}s", file=sys.stderr, flush=True)
     (work / "result.json").write_text(json.dumps(row, indent=2))
     return row

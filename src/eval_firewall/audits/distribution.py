@@ -13,12 +13,9 @@ Rule ``same-generator`` (warning by default) fires when the AUC is at most ``max
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from ..config import DistributionConfig
 from ..embeddings import Embedder
@@ -38,6 +35,10 @@ register(Rule("same-generator", AUDIT, "The eval set cannot be told apart from t
 
 def classifier_auc(eval_vectors: np.ndarray, train_vectors: np.ndarray, seed: int = 0) -> float:
     """Cross-validated ROC AUC of a logistic regression telling eval (1) from train (0)."""
+    from sklearn.linear_model import LogisticRegression   # here: sklearn takes ~1.5 s to import
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
     x = np.vstack([eval_vectors, train_vectors])
     y = np.r_[np.ones(len(eval_vectors)), np.zeros(len(train_vectors))]
     folds = StratifiedKFold(FOLDS, shuffle=True, random_state=seed)
@@ -53,7 +54,10 @@ def nearest_similarity(queries: np.ndarray, corpus: np.ndarray) -> float:
 
 
 def audit(evals: Sequence[Row], train: Sequence[Row], cfg: DistributionConfig, *,
-          embedder: Embedder, seed: int = 0) -> AuditResult:
+          embedder: Embedder | Callable[[int], Embedder], seed: int = 0) -> AuditResult:
+    """The check on up to :data:`SAMPLE` rows a side. ``embedder`` may be a function of the
+    number of rows to encode returning the embedder, called only when the check runs (so a
+    skipped check loads no model)."""
     result = AuditResult(AUDIT, TITLE)
     n = min(len(evals), len(train) // 2 if len(train) >= 2 * cfg.min_rows else len(train),
             SAMPLE)
@@ -65,6 +69,8 @@ def audit(evals: Sequence[Row], train: Sequence[Row], cfg: DistributionConfig, *
     eval_pick = np.sort(rng.choice(len(evals), n, replace=False))
     train_pick = rng.choice(len(train), min(len(train), 2 * n), replace=False)
     train_a, train_b = np.sort(train_pick[:n]), np.sort(train_pick[n:])
+    if callable(embedder):
+        embedder = embedder(n + len(train_pick))
     eval_vec = embedder.encode([evals[i].text for i in eval_pick])
     train_vec = embedder.encode([train[i].text for i in train_a])
     auc = classifier_auc(eval_vec, train_vec, seed)

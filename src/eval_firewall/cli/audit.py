@@ -8,11 +8,8 @@ from pathlib import Path
 
 import click
 
-from ..config import load_config
-from ..engine import run_audits
 from ..errors import UserError
-from ..progress import Progress
-from ..report import FORMATS, render
+from ..report import FORMATS
 from . import main
 
 
@@ -51,6 +48,12 @@ def audit(config_path: Path | None, fmt: str, output: Path | None, fail_on: str 
     Exits 0 when the audit passes, 1 when there are findings at or above the fail level,
     and 2 on bad input (config, data files) or usage.
     """
+    # Imported here, not at the top: `eval-firewall --help` must not load the engine.
+    from ..config import load_config
+    from ..engine import run_audits
+    from ..progress import Progress
+    from ..report import render
+
     config = load_config(config_path)
     if fail_on:
         config = config.model_copy(update={"fail_on": fail_on})

@@ -7,12 +7,9 @@ from pathlib import Path
 
 import click
 
-from ..config import load_config
-from ..datasets import load_dataset
 from ..errors import UserError
-from ..perturb import KINDS, ORIGINAL, perturb_rows
-from ..predictions import write_prompts
 from ..terminal import one_line
+from ..perturb import KINDS
 from . import main
 
 
@@ -51,6 +48,11 @@ def perturb(dataset_name: str, output: Path, seed: int | None, kinds: tuple[str,
     """
     if output.suffix.lower() != ".jsonl":
         raise UserError("the prompts file must end in .jsonl", path=str(output))
+    from ..config import load_config
+    from ..datasets import load_dataset
+    from ..perturb import ORIGINAL, perturb_rows
+    from ..predictions import write_prompts
+
     config = load_config(config_path)
     cfg = config.audits.invariance
     ds = config.dataset(dataset_name)

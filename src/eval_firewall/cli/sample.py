@@ -6,10 +6,6 @@ from pathlib import Path
 
 import click
 
-from ..annotations import SheetMeta, label_choices, render_sheet, sample_rows, sheet_format
-from ..config import load_config
-from ..datasets import load_dataset
-from ..datasets.check import check_fields
 from ..errors import UserError
 from ..terminal import one_line
 from . import main
@@ -43,6 +39,11 @@ def sample(dataset_name: str, n: int, seed: int, stratify: str | None, output: P
     Annotators fill the answer column; commit the filled sheets under the path
     audits.disagreement.annotations names.
     """
+    from ..annotations import SheetMeta, label_choices, render_sheet, sample_rows, sheet_format
+    from ..config import load_config
+    from ..datasets import load_dataset
+    from ..datasets.check import check_fields
+
     fmt = sheet_format(output)
     if output.exists() and not force:
         raise UserError("the output file exists (it may hold answers); pass --force to "
