@@ -1,26 +1,31 @@
-"""Renderers of a :class:`~eval_firewall.findings.Report`: Markdown, JSON, SARIF 2.1.0 and text."""
+"""Renderers of a :class:`~eval_firewall.findings.Report`: Markdown, JSON, SARIF 2.1.0 and text.
 
-from .json import load_report, render_json, report_to_dict
-from .markdown import render_markdown
-from .sarif import render_sarif
-from .text import render_text
+The renderers are imported on first use, so that ``eval-firewall --help`` (which needs only
+:data:`FORMATS`) stays fast.
+"""
+
+from importlib import import_module
+from typing import Any
 
 FORMATS = ("markdown", "json", "sarif", "text")
+
+_NAMES = {"render_markdown": "markdown", "render_json": "json", "report_to_dict": "json",
+          "load_report": "json", "render_sarif": "sarif", "render_text": "text"}
 
 
 def render(report, fmt: str, *, color: bool = False) -> str:
     """``color``: ANSI colour in the text format (for a terminal)."""
-    if fmt == "markdown":
-        return render_markdown(report)
-    if fmt == "json":
-        return render_json(report)
-    if fmt == "sarif":
-        return render_sarif(report)
     if fmt == "text":
-        return render_text(report, color=color)
+        return __getattr__("render_text")(report, color=color)
+    if fmt in FORMATS:
+        return __getattr__(f"render_{fmt}")(report)
     raise ValueError(f"unknown format {fmt!r}")
 
 
-__all__ = ["FORMATS", "render", "render_markdown", "render_json", "render_sarif",
-           "render_text",
-           "report_to_dict", "load_report"]
+def __getattr__(name: str) -> Any:
+    if name in _NAMES:
+        return getattr(import_module(f".{_NAMES[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["FORMATS", "render", *_NAMES]
