@@ -58,7 +58,7 @@ EVAL = "data/eval/eval.jsonl"
 def pull_request(tmp_path: Path, head_rows: list[dict], extra: dict[str, str] | None = None
                  ) -> Report:
     """Commit the base (BASE_ROWS), then the pull request's eval rows and files; audit it."""
-    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo").mkdir(parents=True)
     root = git_init(tmp_path / "repo")
     write_jsonl(root / "data/train/train.jsonl", TRAIN)
     write_jsonl(root / EVAL, BASE_ROWS)
@@ -167,7 +167,7 @@ def test_pull_request_that_fixes_everything(tmp_path):
 def test_pull_request_that_only_waives_a_finding(tmp_path):
     # The finding already present at line 12, by its fingerprint (content-based: the same in
     # any checkout); the pull request adds a real waiver file that accepts it.
-    unwaived = pull_request(tmp_path / "unwaived", BASE_ROWS)
+    unwaived = pull_request(tmp_path / "unwaived", BASE_ROWS, {"NOTES.md": "no data change\n"})
     (finding,) = [f for f in unwaived.findings if f.line == 12]
     waivers = (f"- fingerprint: {finding.fingerprint}\n"
                "  reason: \"kept on purpose: the canary row of @data-team\"\n"

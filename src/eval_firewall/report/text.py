@@ -96,8 +96,10 @@ def _order(f: Finding) -> tuple:
 
 
 def notes(f: Finding, base: str | None) -> str:
-    """What follows a finding's message: its score, whether it is old or waived."""
-    out = f" (score {f.score:.2f})" if f.score is not None else ""
+    """What follows a finding's message: whether it is old or waived. (Its score is not
+    repeated: the message of a pair finding says how similar it is, a rate finding's states
+    the rate.)"""
+    out = ""
     if base and not f.new:
         out += " (already present at the base)"
     return out + (" (waived)" if f.waived else "")
