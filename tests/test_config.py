@@ -255,7 +255,7 @@ def test_glob_matching_nothing_is_an_error(tmp_path: Path):
     with pytest.raises(UserError) as info:
         resolve_paths(config, config.datasets[0])
     assert str(info.value) == \
-        ".eval-firewall.yml: field 'datasets[0].paths': glob 'data/*.parquet' matches no file"
+        ".eval-firewall.yml:4: field 'datasets[0].paths': glob 'data/*.parquet' matches no file"
 
 
 def test_config_file_encoding(tmp_path: Path):
