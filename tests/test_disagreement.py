@@ -379,7 +379,7 @@ def test_a_glob_matching_no_sheet_is_an_error(tmp_path: Path):
     root = make_repo(tmp_path)
     result = cli(root, "audit", "-q")
     assert result.exit_code == 2
-    assert result.stderr == ("eval-firewall: error: .eval-firewall.yml: field "
+    assert result.stderr == ("eval-firewall: error: .eval-firewall.yml:15: field "
                              "'audits.disagreement.annotations': glob 'annotations/*.csv' "
                              "matches no file\n")
 

@@ -114,14 +114,15 @@ def changed_inputs(config: Config, rev_sha: str, patterns: list[str]) -> set[str
     the base: the other inputs of an audit, such as annotation sheets or predictions."""
     if not patterns:
         return set()
-    import glob
+    from .paths import glob_files
 
     top = gitrev.toplevel(config.root)
     root = config.root.resolve()
     before = {(top / p).relative_to(root).as_posix(): blob
               for p, blob in gitrev.files_at(top, rev_sha, _patterns(config, top, patterns)).items()}
-    now = sorted({Path(p).resolve() for pattern in patterns
-                  for p in glob.glob(str(root / pattern), recursive=True) if Path(p).is_file()})
+    now = sorted({p.resolve() for pattern in patterns
+                  for p in glob_files(pattern, root, max_files=config.limits.max_files_per_glob,
+                                      source=config.source, line=None, field="paths")})
     blobs = gitrev.worktree_blobs(top, now)
     after = {p.relative_to(root).as_posix(): blobs[p] for p in now}
     return {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
