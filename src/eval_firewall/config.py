@@ -280,8 +280,7 @@ def compose_yaml(loader: yaml.SafeLoader, max_nodes: int) -> yaml.Node | None:
     except RecursionError:
         raise ValueError("the YAML is nested too deeply") from None
     if yaml_nodes(node, max_nodes) > max_nodes:
-        raise ValueError(f"the YAML expands to more than {max_nodes} values "
-                         "(aliases repeated too often)")
+        raise ValueError(f"the YAML expands (through aliases) to more than {max_nodes} values")
     return node
 
 

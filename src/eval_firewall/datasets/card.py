@@ -70,7 +70,7 @@ def read_card(path: Path, display: str, limits: LimitsConfig | None = None
         raise UserError(f"invalid YAML front matter: {getattr(exc, 'problem', exc)}",
                         path=display, line=mark.line + 2 if mark else 1) from None
     except ValueError as exc:
-        hint = "limits.max_yaml_nodes" if "expands" in str(exc) else None
+        hint = "at most limits.max_yaml_nodes" if "expands" in str(exc) else None
         raise UserError(f"invalid YAML front matter: {exc}", path=display, line=1,
                         hint=hint) from None
     finally:

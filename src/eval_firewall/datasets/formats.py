@@ -65,9 +65,10 @@ def check_not_lfs_pointer(path: Path, display: str) -> None:
 # --- bounded reading ----------------------------------------------------------------------------
 
 def too_big_message(limits: LimitsConfig, decompressed: bool) -> str:
-    size = "once decompressed " if decompressed else ""
-    return (f"the file is larger {size}than limits.max_file_bytes ({int(limits.max_file_bytes)} "
-            "bytes); it was not read")
+    if decompressed:
+        return (f"decompressed, the file is larger than limits.max_file_bytes "
+                f"({int(limits.max_file_bytes)} bytes); reading stopped there")
+    return f"the file is larger than limits.max_file_bytes ({int(limits.max_file_bytes)} bytes)"
 
 
 def too_long_message(limits: LimitsConfig) -> str:
