@@ -126,6 +126,8 @@ def run_action(tmp: Path, workspace: Path, event: str, payload: dict, server: Gi
         "INPUT_FAIL-ON": "", "INPUT_REPORT-DIR": "eval-firewall-report",
         "INPUT_CACHE-DIR": ".eval-firewall-cache",
     }
+    if "PYTHONPATH" in os.environ:     # a worktree's sources, not the venv's installed copy
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     env.update({f"INPUT_{k.upper().replace('_', '-')}": v for k, v in inputs.items()})
     done = subprocess.run([str(CLI), "github"], cwd=workspace, env=env, capture_output=True,
                           text=True, timeout=120)
