@@ -370,8 +370,6 @@ def read_delimited(path: Path, delimiter: str, limits: LimitsConfig | None = Non
 
 def read_parquet(path: Path, columns: list[str] | None, limits: LimitsConfig | None = None,
                  display: str | None = None) -> Iterator[tuple[int, dict | BadRecord]]:
-    import pyarrow.parquet as pq
-
     limits = limits or LimitsConfig()
     pf = _parquet_file(path, limits, display or str(path))
     present = set(pf.schema_arrow.names)
