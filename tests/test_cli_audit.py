@@ -225,7 +225,7 @@ def test_missing_config(tmp_path: Path):
      ".eval-firewall.yml:14: field 'audits.overlap.semantic.enabled': Input should be a valid "
      "boolean, unable to interpret input (got 'maybe')"),
     (lambda c: c.replace('["data/eval/*.jsonl"]', '["data/evals/*.jsonl"]'),
-     ".eval-firewall.yml: field 'datasets[1].paths': glob 'data/evals/*.jsonl' matches no "
+     ".eval-firewall.yml:9: field 'datasets[1].paths': glob 'data/evals/*.jsonl' matches no "
      "file"),
     (lambda c: c + "audits: [\n",
      ".eval-firewall.yml:17: invalid YAML: expected the node content, but found '<stream end>'"),
