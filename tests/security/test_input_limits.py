@@ -14,7 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from action_harness import EVAL, EVAL_ROWS, REPO, run_action
+import pytest
+
+from action_harness import EVAL, EVAL_ROWS, run_action
 from attacks import eval_paths, hostile_pr, sent, unescaped
 from conftest import write_jsonl
 
@@ -262,3 +264,41 @@ def test_memory_stays_bounded_on_a_gzip_bomb_of_one_long_line(tmp_path):
     bomb_code, bombed = peak_rss_kib(repo("bomb", bomb=True))
     assert (clean_code, bomb_code) == (0, 1)          # the bomb's line is one invalid row
     assert bombed - clean < 48 * 1024, (clean, bombed)
+
+
+# --- the limits: section itself ---------------------------------------------------------------------
+
+def test_limits_are_validated_like_every_other_key(tmp_path):
+    from eval_firewall.config import parse_config
+    from eval_firewall.errors import UserError
+
+    config = eval_paths('["data/eval/*.jsonl"]')
+    parsed = parse_config(with_limits(config, max_file_bytes="512MiB", max_json_depth=7),
+                          source=".eval-firewall.yml", root=tmp_path)
+    assert (int(parsed.limits.max_file_bytes), parsed.limits.max_json_depth) == (512 << 20, 7)
+    assert int(parsed.limits.max_row_bytes) == 16 << 20            # the defaults
+    text = with_limits(config, max_row_bytes="lots")
+    line = text.splitlines().index("  max_row_bytes: lots") + 1
+    with pytest.raises(UserError) as info:
+        parse_config(text, source=".eval-firewall.yml", root=tmp_path)
+    assert str(info.value) == (f".eval-firewall.yml:{line}: field 'limits.max_row_bytes': could "
+                               "not parse value and unit from byte string (got 'lots')")
+
+
+def test_a_plain_file_over_max_file_bytes_is_not_read(tmp_path):
+    from eval_firewall.config import LimitsConfig
+    from eval_firewall.datasets.formats import read_records
+    from eval_firewall.errors import UserError
+
+    path = tmp_path / "e.jsonl"
+    write_jsonl(path, [{"question": f"q{i}"} for i in range(100)])
+    small = LimitsConfig(max_file_bytes=1000)
+    for fmt in ("jsonl", "json", "csv"):
+        try:
+            list(read_records(path, fmt, None, small, "e.jsonl"))
+        except UserError as exc:
+            assert str(exc) == ("e.jsonl: the file is larger than limits.max_file_bytes "
+                                "(1000 bytes)")
+        else:
+            raise AssertionError(f"{fmt}: read past the limit")
+    assert len(list(read_records(path, "jsonl", None, LimitsConfig(), "e.jsonl"))) == 100
