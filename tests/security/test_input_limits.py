@@ -302,3 +302,22 @@ def test_a_plain_file_over_max_file_bytes_is_not_read(tmp_path):
         else:
             raise AssertionError(f"{fmt}: read past the limit")
     assert len(list(read_records(path, "jsonl", None, LimitsConfig(), "e.jsonl"))) == 100
+
+
+def test_lines_are_split_as_universal_newlines_whatever_the_chunk_size():
+    """The bounded line reader agrees with bytes.splitlines on every line break (\\n, \\r\\n,
+    \\r), including breaks and over-long lines that straddle chunk boundaries."""
+    import io
+    import random
+
+    from eval_firewall.datasets.formats import iter_lines
+
+    rng = random.Random(8)
+    for _ in range(300):
+        data = b"".join(rng.choice([b"a", b"bc", b"\n", b"\r", b"\r\n", b"x" * 9])
+                        for _ in range(rng.randrange(0, 40)))
+        limit = rng.randrange(1, 12)
+        expected = [(n, line if len(line.rstrip(b"\r\n")) <= limit else None)
+                    for n, line in enumerate(data.splitlines(keepends=True), start=1)]
+        for chunk in (1, 2, 3, 5, 64):
+            assert list(iter_lines(io.BytesIO(data), limit, chunk)) == expected, (data, chunk)

@@ -25,7 +25,7 @@ from ..paths import shorten
 REST_NOT_READ = "the rest of the file was not read"
 LFS_SIGNATURE = b"version https://git-lfs.github.com/spec/v1"
 BOM = b"\xef\xbb\xbf"
-SKIP_CHUNK = 1 << 20        # a line over the row limit is skipped this many bytes at a time
+SKIP_CHUNK = 1 << 20        # bytes read at a time; a line over the row limit is skipped so
 
 EXTENSIONS = {
     ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json",
@@ -121,26 +121,53 @@ def open_binary(path: Path, limits: LimitsConfig, display: str | None = None) ->
     return io.BufferedReader(_Capped(inner, limit, message, display), buffer_size=1 << 16)
 
 
-def iter_lines(fh: BinaryIO, max_row_bytes: int) -> Iterator[tuple[int, bytes | None]]:
-    """(1-based line number, raw line with its newline) of a binary stream; ``None`` for a line
-    longer than ``max_row_bytes``, which is read and skipped in bounded chunks, never whole.
-    A UTF-8 byte-order mark (as Excel writes) is dropped."""
+def iter_lines(fh: BinaryIO, max_row_bytes: int, chunk_bytes: int = SKIP_CHUNK
+               ) -> Iterator[tuple[int, bytes | None]]:
+    """(1-based line number, raw line with its line break) of a binary stream; ``None`` for a
+    line longer than ``max_row_bytes``, which is read and skipped in bounded chunks, never held
+    whole. Lines end at ``\\n``, ``\\r\\n`` or ``\\r``, as Python's universal newlines; a UTF-8
+    byte-order mark (as Excel writes) is dropped."""
     number = 0
+    carry: list[bytes] = []     # the start of a line that ends in a later chunk
+    carried = 0
+    skipping = False            # inside a line over the limit: drop it up to its end
+    first = True
+    held = b""                  # a \r at a chunk's end: the next chunk may start with its \n
     while True:
-        line = fh.readline(max_row_bytes + 1)
-        if not line:
-            return
-        number += 1
-        if number == 1 and line.startswith(BOM):
-            line = line[len(BOM):]
-        if len(line) > max_row_bytes and not line.endswith(b"\n"):
-            while True:
-                rest = fh.readline(SKIP_CHUNK)
-                if not rest or rest.endswith(b"\n"):
-                    break
-            yield number, None
+        raw = fh.read(chunk_bytes)
+        if first:
+            first = False
+            if raw.startswith(BOM):
+                raw = raw[len(BOM):]
+        chunk, held = held + raw, b""
+        if raw and chunk.endswith(b"\r"):
+            chunk, held = chunk[:-1], b"\r"
+        if raw and not chunk:
             continue
-        yield number, line
+        if not chunk:
+            if skipping or carry:
+                number += 1
+                yield number, None if skipping else b"".join(carry)
+            return
+        for line in chunk.splitlines(keepends=True):
+            if not line.endswith((b"\n", b"\r")):      # the chunk's last, unfinished line
+                if not skipping:
+                    carry.append(line)
+                    carried += len(line)
+                    if carried > max_row_bytes:
+                        carry, carried, skipping = [], 0, True
+                continue
+            number += 1
+            if skipping:
+                skipping = False
+                yield number, None
+                continue
+            if carry:
+                carry.append(line)
+                line = b"".join(carry)
+                carry, carried = [], 0
+            ending = 2 if line.endswith(b"\r\n") else 1
+            yield number, None if len(line) - ending > max_row_bytes else line
 
 
 def decode_line(raw: bytes, number: int, display: str) -> str:
