@@ -245,21 +245,26 @@ def read_jsonl(path: Path, limits: LimitsConfig | None = None, display: str | No
                ) -> Iterator[tuple[int, dict | BadRecord]]:
     limits = limits or LimitsConfig()
     display = display or str(path)
+    depth, loads = limits.max_json_depth, json.loads
     with open_binary(path, limits, display) as fh:
         for number, raw in iter_lines(fh, int(limits.max_row_bytes)):
             if raw is None:
                 yield number, BadRecord(too_long_message(limits))
                 continue
-            line = decode_line(raw, number, display)
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                decode_line(raw, number, display)       # raises the error naming the column
             if not line.strip():
                 continue
+            # The same check as parse_json_line, inlined: this loop runs for every row.
+            if line.count("[") + line.count("{") > depth and json_too_deep(line, depth):
+                yield number, BadRecord(too_deep_message(limits))
+                continue
             try:
-                record = parse_json_line(line.rstrip("\r\n"), limits)
+                record = loads(line)
             except json.JSONDecodeError as exc:
                 yield number, BadRecord(f"invalid JSON: {exc.msg} (column {exc.colno})")
-                continue
-            except ValueError as exc:
-                yield number, BadRecord(str(exc))
                 continue
             if not isinstance(record, dict):
                 yield number, BadRecord(f"expected a JSON object, got {_kind(record)}")
