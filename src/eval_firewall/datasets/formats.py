@@ -262,7 +262,7 @@ def read_jsonl(path: Path, limits: LimitsConfig | None = None, display: str | No
                 yield number, BadRecord(too_deep_message(limits))
                 continue
             try:
-                record = loads(line)
+                record = loads(line.rstrip("\r\n"))
             except json.JSONDecodeError as exc:
                 yield number, BadRecord(f"invalid JSON: {exc.msg} (column {exc.colno})")
                 continue
