@@ -25,7 +25,7 @@ from ..paths import shorten
 REST_NOT_READ = "the rest of the file was not read"
 LFS_SIGNATURE = b"version https://git-lfs.github.com/spec/v1"
 BOM = b"\xef\xbb\xbf"
-SKIP_CHUNK = 1 << 20        # bytes read at a time; a line over the row limit is skipped so
+SKIP_CHUNK = 1 << 20        # bytes read at a time, also while skipping a line over the limit
 
 EXTENSIONS = {
     ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json",
