@@ -321,3 +321,28 @@ def test_lines_are_split_as_universal_newlines_whatever_the_chunk_size():
                     for n, line in enumerate(data.splitlines(keepends=True), start=1)]
         for chunk in (1, 2, 3, 5, 64):
             assert list(iter_lines(io.BytesIO(data), limit, chunk)) == expected, (data, chunk)
+
+
+def test_parquet_is_bounded_by_its_size_and_its_declared_uncompressed_size(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from eval_firewall.config import LimitsConfig
+    from eval_firewall.datasets.formats import read_records
+    from eval_firewall.errors import UserError
+
+    path = tmp_path / "e.parquet"
+    pq.write_table(pa.table({"question": ["0" * 100_000] * 20}), path, compression="zstd")
+    on_disk = path.stat().st_size
+    assert on_disk < 100_000                   # 2 MB of text, compressed
+    for limit, message in [
+            (on_disk - 1, f"e.parquet: the file is larger than limits.max_file_bytes "
+                          f"({on_disk - 1} bytes)"),
+            (on_disk + 1, f"e.parquet: uncompressed, the file's row groups are larger than "
+                          f"limits.max_file_bytes ({on_disk + 1} bytes); it was not read")]:
+        with pytest.raises(UserError) as info:
+            list(read_records(path, "parquet", ["question"], LimitsConfig(max_file_bytes=limit),
+                              "e.parquet"))
+        assert str(info.value) == message
+    rows = list(read_records(path, "parquet", ["question"], LimitsConfig(), "e.parquet"))
+    assert len(rows) == 20

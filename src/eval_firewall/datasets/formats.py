@@ -429,7 +429,8 @@ def _parquet_file(path: Path, limits: LimitsConfig, display: str):
         raise UserError(f"not a readable Parquet file: {shorten(str(exc))}",
                         path=display) from None
     if declared > limit:
-        raise UserError(too_big_message(limits, decompressed=True), path=display)
+        raise UserError(f"uncompressed, the file's row groups are larger than "
+                        f"limits.max_file_bytes ({limit} bytes); it was not read", path=display)
     return pf
 
 
