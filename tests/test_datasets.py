@@ -418,7 +418,7 @@ def test_card_given_in_the_config(tmp_path: Path):
     d = load(tmp_path, "data/*.jsonl", "    card: cards/eval.md\n")
     assert d.card.path == "cards/eval.md"
     assert load_error(tmp_path, "data/*.jsonl", "    card: cards/none.md\n") == \
-        ".eval-firewall.yml: field 'datasets[0].card': dataset card not found"
+        ".eval-firewall.yml:6: field 'datasets[0].card': dataset card not found"
 
 
 def test_broken_card_front_matter(tmp_path: Path):

@@ -313,7 +313,7 @@ def test_missing_predictions_file_is_an_error(tmp_path: Path):
     root = make_repo(tmp_path, "    predictions: nope.jsonl")
     with pytest.raises(UserError) as err:
         run_audits(load_config(root / ".eval-firewall.yml"))
-    assert str(err.value) == (".eval-firewall.yml: field 'audits.invariance.predictions': "
+    assert str(err.value) == (".eval-firewall.yml:16: field 'audits.invariance.predictions': "
                               "predictions file not found (nope.jsonl)")
 
 

@@ -10,7 +10,6 @@ stratify field are recorded) and tells a later audit when a row changed since it
 from __future__ import annotations
 
 import csv
-import glob
 import hashlib
 import io
 import json
@@ -21,9 +20,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .config import Config
+from . import paths as containment
+from .config import Config, LimitsConfig
 from .datasets import relative
-from .datasets.fields import MISSING, as_scalar_text, get_path
+from .datasets.fields import MISSING, as_scalar_text, describe_columns, get_path, shown
+from .datasets.formats import open_binary, parse_json_line
 from .errors import UserError
 from .rows import Row
 
@@ -210,18 +211,29 @@ def _text(value: object) -> str | None:
     return text or None
 
 
-def read_sheet(path: Path, display: str) -> Sheet:
-    """Read one filled sheet; a malformed one is a UserError naming file and line."""
+def read_sheet(path: Path, display: str, limits: LimitsConfig | None = None) -> Sheet:
+    """Read one filled sheet; a malformed one is a UserError naming file and line.
+
+    A sheet is read whole, so it is bounded by ``limits.max_file_bytes``, and each of its lines
+    by ``limits.max_row_bytes``."""
+    limits = limits or LimitsConfig()
+    fmt = sheet_format(path)
     try:
-        content = path.read_text(encoding="utf-8-sig")
+        with open_binary(path, limits, display) as fh:
+            content = fh.read().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise UserError(f"not UTF-8 text: {exc.reason}", path=display) from None
     except OSError as exc:
-        raise UserError(f"cannot read annotation sheet: {exc}", path=display) from None
-    fmt = sheet_format(path)
+        raise UserError(f"cannot read annotation sheet: {exc.strerror or exc}",
+                        path=display) from None
+    for number, line in enumerate(content.splitlines(), start=1):
+        if len(line) > limits.max_row_bytes:
+            raise UserError(f"the line is longer than limits.max_row_bytes "
+                            f"({int(limits.max_row_bytes)} bytes)", path=display, line=number)
     if fmt == "csv":
+        csv.field_size_limit(int(limits.max_row_bytes))
         return _read_csv(content, display, path.stem)
-    return _read_jsonl(content, display, path.stem)
+    return _read_jsonl(content, display, path.stem, limits)
 
 
 def _read_csv(content: str, display: str, default_annotator: str) -> Sheet:
@@ -254,7 +266,7 @@ def _read_csv(content: str, display: str, default_annotator: str) -> Sheet:
     for column in ("row_id", "answer"):
         if column not in header:
             raise UserError(f"the sheet's header has no '{column}' column "
-                            f"(columns: {', '.join(header)})", path=display, line=skip + 1,
+                            f"({describe_columns(header)})", path=display, line=skip + 1,
                             field=column)
     index = {name: header.index(name) for name in header}
     annotations = []
@@ -280,17 +292,20 @@ def _read_csv(content: str, display: str, default_annotator: str) -> Sheet:
     return Sheet(display, _meta(meta, display), annotations)
 
 
-def _read_jsonl(content: str, display: str, default_annotator: str) -> Sheet:
+def _read_jsonl(content: str, display: str, default_annotator: str,
+                limits: LimitsConfig) -> Sheet:
     meta: dict[str, object] = {}
     annotations = []
     for number, line in enumerate(content.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = parse_json_line(line, limits)
         except json.JSONDecodeError as exc:
             raise UserError(f"invalid JSON: {exc.msg} (column {exc.colno})", path=display,
                             line=number) from None
+        except ValueError as exc:                         # nested too deeply
+            raise UserError(str(exc), path=display, line=number) from None
         if not isinstance(record, dict):
             raise UserError("expected a JSON object", path=display, line=number)
         if JSONL_HEADER_KEY in record:
@@ -323,7 +338,9 @@ def _meta(raw: dict, display: str) -> SheetMeta:
         try:
             return int(str(value))
         except ValueError:
-            raise UserError(f"sheet header '{key}' must be a whole number (got {value!r})",
+            got = shown(value)
+            raise UserError(f"sheet header '{key}' must be a whole number"
+                            + (f" (got '{got}')" if got else ""),
                             path=display, field=key) from None
     return SheetMeta(dataset=_text(raw.get("dataset")), seed=number("seed"), n=number("n"),
                      stratify=_text(raw.get("stratify")), population=number("population"))
@@ -338,17 +355,18 @@ def load_annotations(config: Config, eval_datasets: Sequence[str]) -> list[Annot
     eval dataset)."""
     cfg = config.audits.disagreement
     files: list[Path] = []
+    key = "audits.disagreement.annotations"
     for pattern in cfg.annotations:
-        matched = sorted(Path(p) for p in glob.glob(str(config.root / pattern), recursive=True)
-                         if Path(p).is_file())
+        matched = containment.glob_files(
+            pattern, config.root, max_files=config.limits.max_files_per_glob,
+            source=config.source, line=config.line_of(key), field=key)
         if not matched:
             raise UserError(f"glob '{pattern}' matches no file", path=config.source,
-                            line=config.line_of("audits.disagreement.annotations"),
-                            field="audits.disagreement.annotations")
+                            line=config.line_of(key), field=key)
         files.extend(m for m in matched if m not in files)
     out: list[Annotation] = []
     for file in files:
-        sheet = read_sheet(file, relative(file, config.root))
+        sheet = read_sheet(file, relative(file, config.root), config.limits)
         name = sheet.meta.dataset or cfg.dataset
         if name is None:
             if len(eval_datasets) != 1:
@@ -357,11 +375,17 @@ def load_annotations(config: Config, eval_datasets: Sequence[str]) -> list[Annot
                                 "audits.disagreement.dataset", path=sheet.path)
             name = eval_datasets[0]
         if cfg.dataset and name != cfg.dataset:
-            raise UserError(f"the sheet was sampled from '{name}' but "
+            raise UserError(f"the sheet was sampled from {_name(name)} but "
                             f"audits.disagreement.dataset is '{cfg.dataset}'", path=sheet.path,
                             field="dataset")
         if name not in eval_datasets:
-            raise UserError(f"'{name}' is not an eval dataset of {config.source} (eval datasets: "
+            raise UserError(f"{_name(name)} is not an eval dataset of {config.source} (eval datasets: "
                             f"{', '.join(eval_datasets)})", path=sheet.path, field="dataset")
         out.extend(replace(a, dataset=name) for a in sheet.annotations)
     return out
+
+
+def _name(value: str) -> str:
+    """A dataset name read from a sheet, as an error message may quote it."""
+    quoted = shown(value)
+    return f"'{quoted}'" if quoted else "a dataset not in the config"

@@ -106,7 +106,7 @@ def _card_at(config: Config, top: Path, sha: str, ds, base_paths: list[str], scr
     data_files = [scratch / p for p in base_paths]
     card_path = scratch / ds.card if ds.card else find_card(data_files, scratch)
     if card_path and card_path.is_file():
-        return read_card(card_path, relative(card_path, scratch))
+        return read_card(card_path, relative(card_path, scratch), config.limits)
     return None
 
 

@@ -6,14 +6,14 @@ Every error names the file, the line of the offending key and the key itself.
 from __future__ import annotations
 
 import difflib
-import glob
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
+from pydantic import (BaseModel, BeforeValidator, ByteSize, ConfigDict, Field, PrivateAttr,
                       ValidationError, field_validator)
 
+from . import paths as containment
 from .errors import UserError
 from .findings import Severity
 from .waivers import WaiverEntry
@@ -134,6 +134,16 @@ class InvarianceConfig(_Strict):
     preambles: list[Annotated[str, Field(min_length=1)]] | None = Field(None, min_length=1)
 
 
+class LimitsConfig(_Strict):
+    """Bounds on every input a pull request can change (README: Limits and containment)."""
+
+    max_file_bytes: ByteSize = Field(ByteSize(4 * 2**30), gt=0)   # decompressed, per file
+    max_row_bytes: ByteSize = Field(ByteSize(16 * 2**20), gt=0)   # per row / line
+    max_json_depth: int = Field(100, ge=1, le=500)
+    max_files_per_glob: int = Field(10_000, ge=1)
+    max_yaml_nodes: int = Field(100_000, ge=1)                   # a card's front matter
+
+
 class AuditsConfig(_Strict):
     overlap: OverlapConfig = OverlapConfig()
     provenance: ProvenanceConfig = ProvenanceConfig()
@@ -149,6 +159,7 @@ class Config(_Strict):
     invalid_rows: SeverityName = "error"
     severity: dict[str, SeverityOrOff] = {}
     waivers: list[WaiverEntry] = []   # also: .eval-firewall-waivers.yml (see waivers.py)
+    limits: LimitsConfig = LimitsConfig()
     # Set by load_config, not by the file:
     root: Path = Path(".")
     source: str = CONFIG_FILE
@@ -224,16 +235,85 @@ def _line_of(loc: tuple, data: Any, key_lines: dict) -> tuple[int | None, str]:
     return line, dotted
 
 
+# The config is small: a bigger file, or YAML whose aliases expand to more nodes than this, is
+# an attack (a "billion laughs" alias bomb), not a config.
+MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_YAML_NODES = 10_000
+
+
+def yaml_nodes(root: yaml.Node | None, limit: int) -> int:
+    """How many nodes ``root`` holds once every alias is expanded, counted up to ``limit + 1``
+    (more means too many); a recursive alias counts as too many. Counted on the composed node
+    graph, where an alias is a shared node, so the count itself takes no memory."""
+    if root is None:
+        return 0
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            children = []
+        if not children_done:
+            if id(node) in open_nodes:
+                return limit + 1            # an alias of one of its own ancestors
+            open_nodes.add(id(node))
+            stack.append((node, True))
+            for child in children:
+                if id(child) in open_nodes:
+                    return limit + 1
+                if id(child) not in sizes:
+                    stack.append((child, False))
+            continue
+        open_nodes.discard(id(node))
+        sizes[id(node)] = min(limit + 1, 1 + sum(sizes[id(c)] for c in children))
+    return sizes[id(root)]
+
+
+def compose_yaml(loader: yaml.SafeLoader, max_nodes: int) -> yaml.Node | None:
+    """The document's node graph, its alias expansion bounded by ``max_nodes``. Raises
+    yaml.YAMLError, or ValueError when the document is too big or too deeply nested."""
+    try:
+        node = loader.get_single_node()
+    except RecursionError:
+        raise ValueError("the YAML is nested too deeply") from None
+    if yaml_nodes(node, max_nodes) > max_nodes:
+        raise ValueError(f"the YAML expands (through aliases) to more than {max_nodes} values")
+    return node
+
+
+def construct_yaml(loader: yaml.SafeLoader, node: yaml.Node | None) -> Any:
+    if node is None:
+        return None
+    try:
+        return loader.construct_document(node)
+    except RecursionError:
+        raise ValueError("the YAML is nested too deeply") from None
+
+
+def load_yaml(loader: yaml.SafeLoader, max_nodes: int) -> Any:
+    """compose_yaml, then construct the Python data."""
+    return construct_yaml(loader, compose_yaml(loader, max_nodes))
+
+
 def parse_config(text: str, *, source: str, root: Path) -> Config:
     loader = _LineLoader(text)
     loader.key_lines = {}
     try:
-        data = loader.get_single_data()
+        data = load_yaml(loader, MAX_CONFIG_YAML_NODES)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
         raise UserError(f"invalid YAML: {problem}", path=source,
                         line=mark.line + 1 if mark else None) from None
+    except ValueError as exc:
+        raise UserError(str(exc), path=source) from None
     finally:
         loader.dispose()
     if not isinstance(data, dict):
@@ -260,6 +340,7 @@ def parse_config(text: str, *, source: str, root: Path) -> Config:
     _check_names(config, data, loader.key_lines)
     _check_severity_rules(config, data, loader.key_lines)
     config._key_lines = _key_lines(data, loader.key_lines)
+    _check_paths(config, data, loader.key_lines)
     return config
 
 
@@ -277,6 +358,36 @@ def _key_lines(node: Any, key_lines: dict, prefix: str = "") -> dict[str, int]:
         for i, value in enumerate(node):
             out.update(_key_lines(value, key_lines, f"{prefix}[{i}]"))
     return out
+
+
+def _path_keys(config: Config) -> list[tuple[tuple, str, list[str]]]:
+    """(location in the YAML, dotted key, values) of every key that names files to read."""
+    keys = []
+    for i, ds in enumerate(config.datasets):
+        keys.append((("datasets", i, "paths"), f"datasets[{i}].paths", ds.paths))
+        if ds.card is not None:
+            keys.append((("datasets", i, "card"), f"datasets[{i}].card", [ds.card]))
+    disagreement, invariance = config.audits.disagreement, config.audits.invariance
+    keys.append((("audits", "disagreement", "annotations"), "audits.disagreement.annotations",
+                 disagreement.annotations))
+    if invariance.predictions is not None:
+        keys.append((("audits", "invariance", "predictions"), "audits.invariance.predictions",
+                     [invariance.predictions]))
+    return keys
+
+
+def _check_paths(config: Config, data: dict, key_lines: dict) -> None:
+    """Every path the config names stays inside the repository (paths.py); remember each
+    key's line for the errors raised later, when globs are expanded."""
+    boundary = containment.repository_root(config.root)
+    for loc, dotted, values in _path_keys(config):
+        line, _ = _line_of(loc, data, key_lines)
+        config._key_lines[dotted] = line
+        for value in values:
+            why = containment.refusal(value, config.root, boundary)
+            if why:
+                raise UserError(f"{why} (got '{containment.shorten(value)}')", path=config.source,
+                                line=line, field=dotted)
 
 
 def _check_severity_rules(config: Config, data: dict, key_lines: dict) -> None:
@@ -333,6 +444,9 @@ def load_config(path: str | Path | None = None, *, root: str | Path | None = Non
         raise UserError("config file not found", path=str(path))
     root_path = Path(root).resolve() if root else config_path.resolve().parent
     try:
+        if config_path.stat().st_size > MAX_CONFIG_BYTES:
+            raise UserError(f"the config is larger than {MAX_CONFIG_BYTES} bytes",
+                            path=str(config_path))
         text = config_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read config: {exc}", path=str(config_path)) from None
@@ -347,13 +461,15 @@ def _display(path: Path, root: Path) -> str:
 
 
 def resolve_paths(config: Config, dataset: DatasetConfig) -> list[Path]:
-    """The files a dataset's globs match, sorted; a glob that matches nothing is an error."""
+    """The files a dataset's globs match, sorted, each inside the repository (paths.py); a
+    glob that matches nothing is an error."""
+    key = config.key_of(dataset, "paths")
+    boundary = containment.repository_root(config.root)
     files: list[Path] = []
     for pattern in dataset.paths:
-        matched = sorted(
-            Path(p) for p in glob.glob(str(config.root / pattern), recursive=True)
-            if Path(p).is_file()
-        )
+        matched = containment.glob_files(
+            pattern, config.root, max_files=config.limits.max_files_per_glob,
+            source=config.source, line=config.line_of(key), field=key, boundary=boundary)
         if not matched:
             key = config.key_of(dataset, "paths")
             raise UserError(f"glob '{pattern}' matches no file", path=config.source,

@@ -26,7 +26,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Config
+from . import paths as containment
+from .config import Config, LimitsConfig
+from .datasets.fields import shown
+from .datasets.formats import decode_line, iter_lines, open_binary, parse_json_line
 from .errors import UserError
 from .perturb import Variant
 
@@ -66,21 +69,31 @@ def _scalar(value: object) -> str | None:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def read_predictions(path: Path, display: str) -> dict[str, Prediction]:
-    """Predictions by prompt id; a malformed file is a UserError naming file and line."""
+def read_predictions(path: Path, display: str, limits: LimitsConfig | None = None
+                     ) -> dict[str, Prediction]:
+    """Predictions by prompt id; a malformed file is a UserError naming file and line.
+    Read line by line within ``limits`` (file, line and JSON nesting)."""
     if not path.is_file():
         raise UserError("predictions file not found", path=display)
+    limits = limits or LimitsConfig()
     out: dict[str, Prediction] = {}
     try:
-        with open(path, encoding="utf-8") as fh:
-            for number, line in enumerate(fh, start=1):
+        with open_binary(path, limits, display) as fh:
+            for number, raw in iter_lines(fh, int(limits.max_row_bytes)):
+                if raw is None:
+                    raise UserError(f"the line is longer than limits.max_row_bytes "
+                                    f"({int(limits.max_row_bytes)} bytes)", path=display,
+                                    line=number)
+                line = decode_line(raw, number, display)
                 if not line.strip():
                     continue
                 try:
-                    record = json.loads(line.rstrip("\r\n"))
+                    record = parse_json_line(line.rstrip("\r\n"), limits)
                 except json.JSONDecodeError as exc:
                     raise UserError(f"invalid JSON: {exc.msg} (column {exc.colno})",
                                     path=display, line=number) from None
+                except ValueError as exc:                 # nested too deeply
+                    raise UserError(str(exc), path=display, line=number) from None
                 if not isinstance(record, dict):
                     raise UserError("expected a JSON object", path=display, line=number)
                 if "id" not in record or _scalar(record["id"]) is None:
@@ -91,13 +104,18 @@ def read_predictions(path: Path, display: str) -> dict[str, Prediction]:
                                     line=number, field="prediction")
                 pid = str(record["id"])
                 if pid in out:
-                    raise UserError(f"duplicate prediction id '{pid}' (first at line "
+                    raise UserError(f"duplicate prediction id {_quoted(pid)} (first at line "
                                     f"{out[pid].line})", path=display, line=number, field="id")
                 out[pid] = Prediction(pid, _scalar(record["prediction"]),
                                       _scalar(record.get("sha")), display, number)
     except UnicodeDecodeError as exc:
         raise UserError(f"not UTF-8 text: {exc.reason}", path=display) from None
     return out
+
+
+def _quoted(value: str) -> str:
+    text = shown(value)
+    return f"'{text}'" if text else f"({len(value)} characters)"
 
 
 def run_command(command: str, variants: Sequence[Variant], *, cwd: Path, source: str,
@@ -155,12 +173,16 @@ def load_predictions(config: Config, variants: Sequence[Variant], *, allow_comma
                             timeout=cfg.timeout)
         return found, "the prediction command"
     if cfg.predictions:
+        key = "audits.invariance.predictions"
         path = config.root / cfg.predictions
         display = cfg.predictions
         if not path.is_file():
             raise UserError("predictions file not found", path=config.source,
-                            field="audits.invariance.predictions", hint=display)
-        return read_predictions(path, display), display
+                            line=config.line_of(key), field=key, hint=display)
+        containment.check_file(path, containment.repository_root(config.root),
+                               source=config.source, line=config.line_of(key), field=key,
+                               display=display)
+        return read_predictions(path, display, config.limits), display
     if cfg.command:
         return None, ("the prediction command runs only when allowed (eval-firewall audit "
                       "--allow-command, or a trusted base-branch run); never for a pull "

@@ -12,11 +12,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import paths as containment
 from ..config import Config, DatasetConfig, resolve_paths
 from ..errors import UserError
 from ..rows import Provenance, Row
 from .card import DatasetCard, find_card, read_card
-from .fields import MISSING, as_scalar_text, get_path, top_level
+from .fields import MISSING, as_scalar_text, describe_columns, get_path, top_level
 from .formats import (BadRecord, check_not_lfs_pointer, detect_format, first_non_utf8,
                       header_of, read_records)
 
@@ -69,9 +70,10 @@ def _needed_columns(ds: DatasetConfig) -> list[str]:
     return sorted({top_level(p) for p in paths})
 
 
-def _check_header(ds: DatasetConfig, file: Path, fmt: str, display: str) -> None:
-    """A column the config names that the file's header lacks is a config/file mismatch."""
-    header = header_of(file, fmt, display)
+def _check_header(config: Config, ds: DatasetConfig, file: Path, fmt: str, display: str) -> None:
+    """A column the config names that the file's header lacks is a config/file mismatch.
+    The message shows the header only if its names are few, short and printable."""
+    header = header_of(file, fmt, display, config.limits)
     if header is None:
         return
     if not header:
@@ -79,7 +81,7 @@ def _check_header(ds: DatasetConfig, file: Path, fmt: str, display: str) -> None
             return  # empty file: no rows
     for text_field in ds.text:
         if top_level(text_field) not in header:
-            raise UserError(f"column is missing from the header (columns: {', '.join(header)})",
+            raise UserError(f"column is missing from the header ({describe_columns(header)})",
                             path=display, line=1 if fmt != "parquet" else None, field=text_field)
 
 
@@ -127,14 +129,15 @@ def iter_rows(config: Config, ds: DatasetConfig, *, keep_record: bool = False,
         try:
             check_not_lfs_pointer(file, display)
             fmt = detect_format(file, ds.format, display)
-            _check_header(ds, file, fmt, display)
-            for line, record in read_records(file, fmt, _needed_columns(ds)):
+            _check_header(config, ds, file, fmt, display)
+            for line, record in read_records(file, fmt, _needed_columns(ds), config.limits,
+                                             display):
                 if isinstance(record, BadRecord):
                     yield RowProblem(ds.name, display, line, record.message, record.field)
                 else:
                     yield row_from_record(ds, record, display, line, keep_record)
         except UnicodeDecodeError as exc:
-            where = first_non_utf8(file)
+            where = first_non_utf8(file, config.limits)
             if where is None:
                 raise UserError(f"not UTF-8 text: {exc.reason}", path=display) from None
             line, column, byte = where
@@ -197,10 +200,21 @@ def _load_dataset(config: Config, ds: DatasetConfig, keep_record: bool,
                                       [asdict(p) for p in loaded.problems[start_problems:]]))
     if use_cache:
         loaded.norm = norms
+    loaded.card = _card(config, ds, files)
+    return loaded
+
+
+def _card(config: Config, ds: DatasetConfig, files: list[Path]) -> DatasetCard | None:
+    """The dataset's card: the configured one, else the nearest README.md with front matter;
+    either must lie inside the repository (paths.py)."""
+    key = config.key_of(ds, "card")
+    boundary = containment.repository_root(config.root)
     card_path = config.root / ds.card if ds.card else find_card(files, config.root)
     if ds.card and not card_path.is_file():
-        raise UserError("dataset card not found", path=config.source,
-                        field=config.key_of(ds, "card"))
-    if card_path:
-        loaded.card = read_card(card_path, relative(card_path, config.root))
-    return loaded
+        raise UserError("dataset card not found", path=config.source, line=config.line_of(key),
+                        field=key)
+    if not card_path:
+        return None
+    containment.check_file(card_path, boundary, source=config.source, line=config.line_of(key),
+                           field=key, display=ds.card or relative(card_path, config.root))
+    return read_card(card_path, relative(card_path, config.root), config.limits)

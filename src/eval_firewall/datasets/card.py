@@ -8,7 +8,10 @@ from typing import Any
 
 import yaml
 
+from ..config import LimitsConfig, compose_yaml, construct_yaml
 from ..errors import UserError
+from ..paths import contained, repository_root
+from .formats import decode_line, iter_lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,28 +29,52 @@ class DatasetCard:
         return [str(value)]
 
 
-def read_card(path: Path, display: str) -> DatasetCard | None:
-    """The card's front matter, or None when the file has none."""
+def read_card(path: Path, display: str, limits: LimitsConfig | None = None
+              ) -> DatasetCard | None:
+    """The card's front matter, or None when the file has none.
+
+    Only the front matter is read, up to ``limits.max_row_bytes``; its YAML may expand (through
+    aliases) to at most ``limits.max_yaml_nodes`` values.
+    """
+    limits = limits or LimitsConfig()
+    budget = int(limits.max_row_bytes)
+    lines: list[str] = []
+    closed = False
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read dataset card: {exc}", path=display) from None
-    lines = text.splitlines()
-    if not lines or lines[0].strip() != "---":
-        return None
+        with open(path, "rb") as fh:
+            for number, raw in iter_lines(fh, budget):
+                if raw is None or budget - len(raw) < 0:
+                    raise UserError(f"the front matter is longer than limits.max_row_bytes "
+                                    f"({budget} bytes)", path=display, line=number)
+                budget -= len(raw)
+                text = decode_line(raw, number, display).rstrip("\r\n")
+                if number == 1:
+                    if text.strip() != "---":
+                        return None
+                    continue
+                if text.strip() in ("---", "..."):
+                    closed = True
+                    break
+                lines.append(text)
+    except OSError as exc:
+        raise UserError(f"cannot read dataset card: {exc.strerror or exc}", path=display) from None
+    if not closed:
+        raise UserError("front matter opened with '---' is never closed", path=display, line=1)
+    block = "\n".join(lines)
+    loader = yaml.SafeLoader(block)
     try:
-        end = next(i for i in range(1, len(lines)) if lines[i].strip() in ("---", "..."))
-    except StopIteration:
-        raise UserError("front matter opened with '---' is never closed", path=display,
-                        line=1) from None
-    block = "\n".join(lines[1:end])
-    try:
-        node = yaml.compose(block, Loader=yaml.SafeLoader)
-        metadata = yaml.safe_load(block) or {}
+        node = compose_yaml(loader, limits.max_yaml_nodes)
+        metadata = construct_yaml(loader, node) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise UserError(f"invalid YAML front matter: {getattr(exc, 'problem', exc)}",
                         path=display, line=mark.line + 2 if mark else 1) from None
+    except ValueError as exc:
+        hint = "at most limits.max_yaml_nodes" if "expands" in str(exc) else None
+        raise UserError(f"invalid YAML front matter: {exc}", path=display, line=1,
+                        hint=hint) from None
+    finally:
+        loader.dispose()
     if not isinstance(metadata, dict):
         raise UserError("front matter must be a YAML mapping", path=display, line=2)
     key_lines = {}
@@ -58,14 +85,18 @@ def read_card(path: Path, display: str) -> DatasetCard | None:
 
 
 def find_card(data_files: list[Path], root: Path) -> Path | None:
-    """The nearest README.md with front matter, from the data files' folder up to the root."""
+    """The nearest README.md with front matter, from the data files' folder up to the root.
+    A README.md that resolves outside the repository (or into .git) is passed over unread."""
     root = root.resolve()
+    boundary = repository_root(root)
     for data_file in data_files:
         directory = data_file.resolve().parent
         while True:
             candidate = directory / "README.md"
-            if candidate.is_file() and candidate.read_bytes()[:3] == b"---":
-                return candidate
+            if candidate.is_file() and contained(candidate, boundary) is None:
+                with open(candidate, "rb") as fh:
+                    if fh.read(3) == b"---":
+                        return candidate
             if directory == root or root not in directory.parents:
                 break
             directory = directory.parent

@@ -38,3 +38,26 @@ def as_scalar_text(value: Any) -> str | None:
 
 def top_level(path: str) -> str:
     return path.split(".", 1)[0]
+
+
+# How much of a name taken from a file an error message may show: short and printable only, so
+# a message never quotes a file's contents (a secret read by mistake, an environment dump).
+MAX_SHOWN_NAME = 64
+MAX_SHOWN_NAMES = 8
+
+
+def shown(value: object) -> str | None:
+    """``value`` as text, if it is short and printable enough for an error message; else None."""
+    text = str(value)
+    if not text or len(text) > MAX_SHOWN_NAME or not text.isprintable():
+        return None
+    return text
+
+
+def describe_columns(names: list[str]) -> str:
+    """The columns of a header as an error message may show them: a few short printable
+    names, else only how many there are."""
+    quoted = [shown(n) for n in names]
+    if len(names) <= MAX_SHOWN_NAMES and all(quoted):
+        return "columns: " + ", ".join(q for q in quoted if q)
+    return f"{len(names)} column{'s' if len(names) != 1 else ''}"

@@ -11,24 +11,26 @@ import csv
 import gzip
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from ..config import LimitsConfig
 from ..errors import UserError
+from ..paths import shorten
 
 # Said of a record after which a file cannot be parsed any further, so no row goes unmentioned.
 REST_NOT_READ = "the rest of the file was not read"
 LFS_SIGNATURE = b"version https://git-lfs.github.com/spec/v1"
+BOM = b"\xef\xbb\xbf"
+SKIP_CHUNK = 1 << 20        # bytes read at a time, also while skipping a line over the limit
 
 EXTENSIONS = {
     ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json",
     ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet",
 }
-
-# The csv module refuses fields over 128 KiB by default; long documents are legitimate rows.
-csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,18 +62,176 @@ def check_not_lfs_pointer(path: Path, display: str) -> None:
                  "with 'lfs: true')")
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    """UTF-8 text; a byte-order mark (as Excel writes to CSV) is skipped, not read as data."""
+# --- bounded reading ----------------------------------------------------------------------------
+
+def too_big_message(limits: LimitsConfig, decompressed: bool) -> str:
+    if decompressed:
+        return (f"decompressed, the file is larger than limits.max_file_bytes "
+                f"({int(limits.max_file_bytes)} bytes); reading stopped there")
+    return f"the file is larger than limits.max_file_bytes ({int(limits.max_file_bytes)} bytes)"
+
+
+def too_long_message(limits: LimitsConfig) -> str:
+    return (f"the line is longer than limits.max_row_bytes ({int(limits.max_row_bytes)} bytes); "
+            "it was skipped")
+
+
+def too_deep_message(limits: LimitsConfig) -> str:
+    return f"the JSON is nested deeper than limits.max_json_depth ({limits.max_json_depth})"
+
+
+class _Capped(io.RawIOBase):
+    """A raw stream that stops with a UserError once more than ``limit`` bytes came out of it:
+    a gzip bomb is cut off at the limit, whatever its compression ratio."""
+
+    def __init__(self, inner: BinaryIO, limit: int, message: str, display: str) -> None:
+        self._inner, self._limit, self._message, self._display = inner, limit, message, display
+        self._total = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._inner.readinto(buffer)
+        self._total += n or 0
+        if self._total > self._limit:
+            raise UserError(self._message, path=self._display)
+        return n
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            super().close()
+
+
+def open_binary(path: Path, limits: LimitsConfig, display: str | None = None) -> io.BufferedReader:
+    """The file's bytes (gunzipped for ``.gz``), ending in a UserError past
+    ``limits.max_file_bytes``."""
+    display = display or str(path)
+    limit = int(limits.max_file_bytes)
     if path.suffix.lower() == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
-    return open(path, encoding="utf-8-sig", newline="")
+        inner = gzip.open(path, "rb")
+        message = too_big_message(limits, decompressed=True)
+    else:
+        if path.stat().st_size > limit:
+            raise UserError(too_big_message(limits, decompressed=False), path=display)
+        inner = open(path, "rb")
+        message = too_big_message(limits, decompressed=False)
+    return io.BufferedReader(_Capped(inner, limit, message, display), buffer_size=1 << 16)
 
 
-def first_non_utf8(path: Path) -> tuple[int, int, int] | None:
+def iter_lines(fh: BinaryIO, max_row_bytes: int, chunk_bytes: int = SKIP_CHUNK
+               ) -> Iterator[tuple[int, bytes | None]]:
+    """(1-based line number, raw line with its line break) of a binary stream; ``None`` for a
+    line longer than ``max_row_bytes``, which is read and skipped in bounded chunks, never held
+    whole. Lines end at ``\\n``, ``\\r\\n`` or ``\\r``, as Python's universal newlines; a UTF-8
+    byte-order mark (as Excel writes) is dropped."""
+    number = 0
+    carry: list[bytes] = []     # the start of a line that ends in a later chunk
+    carried = 0
+    skipping = False            # inside a line over the limit: drop it up to its end
+    first = True
+    held = b""                  # a \r at a chunk's end: the next chunk may start with its \n
+    while True:
+        raw = fh.read(chunk_bytes)
+        if first:
+            first = False
+            if raw.startswith(BOM):
+                raw = raw[len(BOM):]
+        chunk, held = held + raw, b""
+        if raw and chunk.endswith(b"\r"):
+            chunk, held = chunk[:-1], b"\r"
+        if raw and not chunk:
+            continue
+        if not chunk:
+            if skipping or carry:
+                number += 1
+                yield number, None if skipping else b"".join(carry)
+            return
+        for line in chunk.splitlines(keepends=True):
+            if not line.endswith((b"\n", b"\r")):      # the chunk's last, unfinished line
+                if not skipping:
+                    carry.append(line)
+                    carried += len(line)
+                    if carried > max_row_bytes:
+                        carry, carried, skipping = [], 0, True
+                continue
+            number += 1
+            if skipping:
+                skipping = False
+                yield number, None
+                continue
+            if carry:
+                carry.append(line)
+                line = b"".join(carry)
+                carry, carried = [], 0
+            ending = 2 if line.endswith(b"\r\n") else 1
+            yield number, None if len(line) - ending > max_row_bytes else line
+
+
+def decode_line(raw: bytes, number: int, display: str) -> str:
+    """A line as text; bytes that are not UTF-8 are a UserError naming line and column."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at column {exc.start + 1}",
+                        path=display, line=number, hint="save the file as UTF-8") from None
+
+
+# A JSON string (escapes included) or a bracket: strings are skipped, so brackets in them do
+# not count.
+_JSON_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+def json_too_deep(text: str, max_depth: int, start: int = 0) -> bool:
+    """Does the JSON in ``text`` nest arrays/objects deeper than ``max_depth``? A scan of the
+    brackets (no recursion), so ``json.loads`` is only ever given what it can decode."""
+    if text.count("[", start) + text.count("{", start) <= max_depth:
+        return False
+    depth = 0
+    for match in _JSON_TOKENS.finditer(text, start):
+        token = match.group()
+        if token == "[" or token == "{":
+            depth += 1
+            if depth > max_depth:
+                return True
+        elif token == "]" or token == "}":
+            depth -= 1
+    return False
+
+
+def _json_value_end(text: str, start: int) -> int:
+    """Where the array or object starting at ``start`` ends (brackets balanced), or the end of
+    the text; used to step over an element too deep to decode."""
+    depth = 0
+    for match in _JSON_TOKENS.finditer(text, start):
+        token = match.group()
+        if token == "[" or token == "{":
+            depth += 1
+        elif token == "]" or token == "}":
+            depth -= 1
+            if depth == 0:
+                return match.end()
+    return len(text)
+
+
+def parse_json_line(line: str, limits: LimitsConfig) -> Any:
+    """``json.loads`` for one line, after the depth check; raises json.JSONDecodeError or
+    ValueError (too deep)."""
+    if json_too_deep(line, limits.max_json_depth):
+        raise ValueError(too_deep_message(limits))
+    return json.loads(line)
+
+
+def first_non_utf8(path: Path, limits: LimitsConfig | None = None
+                   ) -> tuple[int, int, int] | None:
     """(line, byte column, byte value) of the first byte that is not UTF-8, or None."""
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rb") as fh:
-        for number, raw in enumerate(fh, start=1):
+    limits = limits or LimitsConfig()
+    with open_binary(path, limits) as fh:
+        for number, raw in iter_lines(fh, int(limits.max_row_bytes)):
+            if raw is None:
+                continue
             try:
                 raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -79,13 +239,30 @@ def first_non_utf8(path: Path) -> tuple[int, int, int] | None:
     return None
 
 
-def read_jsonl(path: Path) -> Iterator[tuple[int, dict | BadRecord]]:
-    with _open_text(path) as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
+# --- readers -------------------------------------------------------------------------------------
+
+def read_jsonl(path: Path, limits: LimitsConfig | None = None, display: str | None = None
+               ) -> Iterator[tuple[int, dict | BadRecord]]:
+    limits = limits or LimitsConfig()
+    display = display or str(path)
+    depth, loads = limits.max_json_depth, json.loads
+    with open_binary(path, limits, display) as fh:
+        for number, raw in iter_lines(fh, int(limits.max_row_bytes)):
+            if raw is None:
+                yield number, BadRecord(too_long_message(limits))
                 continue
             try:
-                record = json.loads(line.rstrip("\r\n"))
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                decode_line(raw, number, display)       # raises the error naming the column
+            if not line.strip():
+                continue
+            # The same check as parse_json_line, inlined: this loop runs for every row.
+            if line.count("[") + line.count("{") > depth and json_too_deep(line, depth):
+                yield number, BadRecord(too_deep_message(limits))
+                continue
+            try:
+                record = loads(line.rstrip("\r\n"))
             except json.JSONDecodeError as exc:
                 yield number, BadRecord(f"invalid JSON: {exc.msg} (column {exc.colno})")
                 continue
@@ -95,10 +272,25 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict | BadRecord]]:
             yield number, record
 
 
-def read_json(path: Path) -> Iterator[tuple[int, dict | BadRecord]]:
-    """A JSON array of objects. The file is decoded whole (use JSONL for large data)."""
-    with _open_text(path) as fh:
-        text = fh.read()
+def read_json(path: Path, limits: LimitsConfig | None = None, display: str | None = None
+              ) -> Iterator[tuple[int, dict | BadRecord]]:
+    """A JSON array of objects. The file is decoded whole (use JSONL for large data), so it is
+    bounded by ``limits.max_file_bytes``; an element nested too deeply is an invalid row."""
+    limits = limits or LimitsConfig()
+    display = display or str(path)
+    with open_binary(path, limits, display) as fh:
+        data = fh.read()
+    if data.startswith(BOM):
+        data = data[len(BOM):]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise UserError(f"not UTF-8 text: byte 0x{data[exc.start]:02x} at column {column}",
+                        path=display, line=line, hint="save the file as UTF-8") from None
+    del data
+    check_depth = json_too_deep(text, limits.max_json_depth + 1)   # + 1: the array itself
     decoder = json.JSONDecoder()
     pos, line = _skip_ws(text, 0), 1
     line += text.count("\n", 0, pos)
@@ -112,16 +304,21 @@ def read_json(path: Path) -> Iterator[tuple[int, dict | BadRecord]]:
         pos = start
         if pos < len(text) and text[pos] == "]":
             return
-        try:
-            record, end = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            yield exc.lineno, BadRecord(f"invalid JSON: {exc.msg} (column {exc.colno}); "
-                                        f"{REST_NOT_READ}")
-            return
-        if isinstance(record, dict):
-            yield line, record
+        end = _json_value_end(text, pos) if check_depth and text[pos:pos + 1] in ("[", "{") \
+            else -1
+        if end >= 0 and json_too_deep(text[pos:end], limits.max_json_depth):
+            yield line, BadRecord(too_deep_message(limits))
         else:
-            yield line, BadRecord(f"expected a JSON object, got {_kind(record)}")
+            try:
+                record, end = decoder.raw_decode(text, pos)
+            except json.JSONDecodeError as exc:
+                yield exc.lineno, BadRecord(f"invalid JSON: {exc.msg} (column {exc.colno}); "
+                                            f"{REST_NOT_READ}")
+                return
+            if isinstance(record, dict):
+                yield line, record
+            else:
+                yield line, BadRecord(f"expected a JSON object, got {_kind(record)}")
         line += text.count("\n", pos, end)
         pos = _skip_ws(text, end)
         line += text.count("\n", end, pos)
@@ -141,15 +338,41 @@ def _skip_ws(text: str, pos: int) -> int:
     return pos
 
 
-def read_delimited(path: Path, delimiter: str) -> Iterator[tuple[int, dict | BadRecord]]:
-    with _open_text(path) as fh:
-        reader = csv.reader(fh, delimiter=delimiter)
+def _csv_lines(fh: BinaryIO, limits: LimitsConfig, display: str, too_long: list[int]
+               ) -> Iterator[str]:
+    """Decoded physical lines for the csv module, one per line so its line numbers hold; a
+    line over the row limit becomes an empty line and its number goes to ``too_long``."""
+    for number, raw in iter_lines(fh, int(limits.max_row_bytes)):
+        if raw is None:
+            too_long.append(number)
+            yield "\n"
+        else:
+            yield decode_line(raw, number, display)
+
+
+def _bound_csv_fields(limits: LimitsConfig) -> None:
+    # The csv module refuses fields over 128 KiB by default; long documents are legitimate
+    # rows, up to the row limit.
+    csv.field_size_limit(int(limits.max_row_bytes))
+
+
+def read_delimited(path: Path, delimiter: str, limits: LimitsConfig | None = None,
+                   display: str | None = None) -> Iterator[tuple[int, dict | BadRecord]]:
+    limits = limits or LimitsConfig()
+    display = display or str(path)
+    _bound_csv_fields(limits)
+    too_long: list[int] = []
+    with open_binary(path, limits, display) as fh:
+        reader = csv.reader(_csv_lines(fh, limits, display, too_long), delimiter=delimiter)
         try:
             header = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
             yield 1, BadRecord(f"invalid CSV header: {exc}")
+            return
+        if too_long:
+            yield too_long.pop(), BadRecord(too_long_message(limits) + f"; {REST_NOT_READ}")
             return
         width = len(header)
         previous = reader.line_num
@@ -158,9 +381,15 @@ def read_delimited(path: Path, delimiter: str) -> Iterator[tuple[int, dict | Bad
             try:
                 values = next(reader)
             except StopIteration:
-                return
+                values = None
             except csv.Error as exc:
+                yield from ((n, BadRecord(too_long_message(limits))) for n in too_long)
                 yield start, BadRecord(f"invalid CSV: {exc}; {REST_NOT_READ}")
+                return
+            for number in too_long:
+                yield number, BadRecord(too_long_message(limits))
+            too_long.clear()
+            if values is None:
                 return
             previous = reader.line_num
             if not values:
@@ -171,13 +400,10 @@ def read_delimited(path: Path, delimiter: str) -> Iterator[tuple[int, dict | Bad
             yield start, dict(zip(header, values))
 
 
-def read_parquet(path: Path, columns: list[str] | None) -> Iterator[tuple[int, dict | BadRecord]]:
-    import pyarrow.parquet as pq
-
-    try:
-        pf = pq.ParquetFile(path)
-    except Exception as exc:  # pyarrow raises several types for a bad file
-        raise UserError(f"not a readable Parquet file: {exc}", path=str(path)) from None
+def read_parquet(path: Path, columns: list[str] | None, limits: LimitsConfig | None = None,
+                 display: str | None = None) -> Iterator[tuple[int, dict | BadRecord]]:
+    limits = limits or LimitsConfig()
+    pf = _parquet_file(path, limits, display or str(path))
     present = set(pf.schema_arrow.names)
     wanted = [c for c in columns if c in present] if columns is not None else None
     number = 0
@@ -187,40 +413,65 @@ def read_parquet(path: Path, columns: list[str] | None) -> Iterator[tuple[int, d
             yield number, record
 
 
-def header_of(path: Path, fmt: str, display: str | None = None) -> list[str] | None:
+def _parquet_file(path: Path, limits: LimitsConfig, display: str):
+    """An open Parquet file whose size on disk, and whose row groups' declared uncompressed
+    size, are within ``limits.max_file_bytes``."""
+    import pyarrow.parquet as pq
+
+    limit = int(limits.max_file_bytes)
+    if path.stat().st_size > limit:
+        raise UserError(too_big_message(limits, decompressed=False), path=display)
+    try:
+        pf = pq.ParquetFile(path)
+        declared = sum(max(0, pf.metadata.row_group(i).total_byte_size)
+                       for i in range(pf.metadata.num_row_groups))
+    except Exception as exc:  # pyarrow raises several types for a bad file
+        raise UserError(f"not a readable Parquet file: {shorten(str(exc))}",
+                        path=display) from None
+    if declared > limit:
+        raise UserError(f"uncompressed, the file's row groups are larger than "
+                        f"limits.max_file_bytes ({limit} bytes); it was not read", path=display)
+    return pf
+
+
+def header_of(path: Path, fmt: str, display: str | None = None,
+              limits: LimitsConfig | None = None) -> list[str] | None:
     """Column names for formats that have a header (CSV/TSV, Parquet); None otherwise.
 
     A file that is not Parquet at all is a UserError naming ``display``.
     """
+    limits = limits or LimitsConfig()
+    display = display or str(path)
     if fmt in ("csv", "tsv"):
-        with _open_text(path) as fh:
+        _bound_csv_fields(limits)
+        too_long: list[int] = []
+        with open_binary(path, limits, display) as fh:
+            reader = csv.reader(_csv_lines(fh, limits, display, too_long),
+                                delimiter="," if fmt == "csv" else "\t")
             try:
-                return next(csv.reader(fh, delimiter="," if fmt == "csv" else "\t"))
+                header = next(reader)
             except (StopIteration, csv.Error):
                 return []
+            return [] if too_long else header
     if fmt == "parquet":
-        import pyarrow.parquet as pq
-        try:
-            return list(pq.ParquetFile(path).schema_arrow.names)
-        except Exception as exc:  # pyarrow raises several types for a bad file
-            raise UserError(f"not a readable Parquet file: {exc}",
-                            path=display or str(path)) from None
+        return list(_parquet_file(path, limits, display).schema_arrow.names)
     return None
 
 
-def read_records(path: Path, fmt: str, columns: list[str] | None = None
+def read_records(path: Path, fmt: str, columns: list[str] | None = None,
+                 limits: LimitsConfig | None = None, display: str | None = None
                  ) -> Iterator[tuple[int, dict | BadRecord]]:
     if fmt == "jsonl":
-        return read_jsonl(path)
+        return read_jsonl(path, limits, display)
     if fmt == "json":
-        return read_json(path)
+        return read_json(path, limits, display)
     if fmt == "csv":
-        return read_delimited(path, ",")
+        return read_delimited(path, ",", limits, display)
     if fmt == "tsv":
-        return read_delimited(path, "\t")
+        return read_delimited(path, "\t", limits, display)
     if fmt == "parquet":
-        return read_parquet(path, columns)
-    raise UserError(f"unknown format '{fmt}'", path=str(path))
+        return read_parquet(path, columns, limits, display)
+    raise UserError(f"unknown format '{fmt}'", path=display or str(path))
 
 
 def _kind(value: Any) -> str:

@@ -1,0 +1,130 @@
+"""Peak memory of `eval-firewall audit` on hostile input, at the default limits; prints Markdown.
+
+    python bench/limits.py [--gzip-gib 2] [--line-mb 200] [--beyond-gib 5]
+
+Cases (each a fresh repository in a temporary folder; semantic audit off, so no model loads):
+- baseline: a one-row eval set, the process's own footprint;
+- gzip bomb: a .jsonl.gz of about 2 MB that expands to ``--gzip-gib`` GiB, one line of zeros
+  (the issue's bomb): under limits.max_file_bytes, so the line is read in bounded chunks,
+  skipped, and reported as one invalid row (exit 1);
+- gzip bomb past the file limit: ``--beyond-gib`` GiB, more than limits.max_file_bytes: reading
+  stops at the limit with a one-line error (exit 2);
+- long line: one JSONL line of ``--line-mb`` MB, an invalid row (exit 1).
+
+Peak RSS is the child's ``ru_maxrss``, measured by a parent whose only child is the audit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CLI = Path(sys.executable).parent / "eval-firewall"
+
+CONFIG = """\
+datasets:
+  - name: train
+    role: train
+    paths: ["data/train/*.jsonl"]
+    text: [question]
+  - name: eval
+    role: eval
+    paths: ["data/eval/*"]
+    text: [question]
+audits:
+  overlap:
+    semantic: {enabled: false}
+    distribution: {enabled: false}
+  provenance: {enabled: false}
+"""
+
+PROBE = """\
+import resource, subprocess, sys, time
+start = time.perf_counter()
+done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+took = time.perf_counter() - start
+last = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
+print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, took)
+print(last[0])
+"""
+
+
+def repo(root: Path, make) -> Path:
+    (root / "data/train").mkdir(parents=True)
+    (root / "data/eval").mkdir(parents=True)
+    (root / "data/train/train.jsonl").write_text('{"question": "t"}\n', encoding="utf-8")
+    (root / ".eval-firewall.yml").write_text(CONFIG, encoding="utf-8")
+    make(root / "data/eval")
+    return root
+
+
+def clean(folder: Path) -> None:
+    (folder / "eval.jsonl").write_text('{"question": "e"}\n', encoding="utf-8")
+
+
+def bomb(gib: float):
+    def make(folder: Path) -> None:
+        chunk = b"0" * (1 << 24)
+        with gzip.open(folder / "bomb.jsonl.gz", "wb", compresslevel=9) as fh:
+            fh.write(b'{"question": "first"}\n')
+            for _ in range(int(gib * (1 << 30)) // len(chunk)):
+                fh.write(chunk)
+    return make
+
+
+def long_line(mb: int):
+    def make(folder: Path) -> None:
+        with open(folder / "long.jsonl", "w", encoding="utf-8") as fh:
+            fh.write('{"question": "first"}\n{"question": "')
+            block = "x" * 1_000_000
+            for _ in range(mb):
+                fh.write(block)
+            fh.write('"}\n{"question": "after"}\n')
+    return make
+
+
+def measure(root: Path) -> tuple[int, float, float, str]:
+    done = subprocess.run([sys.executable, "-c", PROBE, str(CLI), "audit", "-q"], cwd=root,
+                          capture_output=True, text=True, check=True,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    first, last = (done.stdout.splitlines() + ["", ""])[:2]
+    code, rss, took = first.split()
+    return int(code), int(rss) / 1024, float(took), last
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--gzip-gib", type=float, default=2.0)
+    parser.add_argument("--beyond-gib", type=float, default=5.0)
+    parser.add_argument("--line-mb", type=int, default=200)
+    args = parser.parse_args()
+    cases = [("baseline (one row)", clean),
+             (f"gzip bomb, {args.gzip_gib:g} GiB of one line", bomb(args.gzip_gib)),
+             (f"gzip bomb, {args.beyond_gib:g} GiB (past max_file_bytes)", bomb(args.beyond_gib)),
+             (f"one JSONL line of {args.line_mb} MB", long_line(args.line_mb))]
+    print(f"load average: {os.getloadavg()[0]:.1f}\n")
+    print("| Case | Input on disk | Exit | Peak RSS | Time | Last line on stderr |")
+    print("|---|---:|---:|---:|---:|---|")
+    with tempfile.TemporaryDirectory(prefix="eval-firewall-limits-") as tmp:
+        for i, (name, make) in enumerate(cases):
+            root = repo(Path(tmp) / str(i), make)
+            size = sum(f.stat().st_size for f in (root / "data/eval").iterdir())
+            code, rss, took, last = measure(root)
+            print(f"| {name} | {size / 1e6:.1f} MB | {code} | {rss:.0f} MiB | {took:.1f} s | "
+                  f"{json.dumps(last)[1:-1][:150]} |", flush=True)
+            for f in (root / "data/eval").iterdir():
+                f.unlink()
+
+
+if __name__ == "__main__":
+    start = time.time()
+    main()
+    print(f"\n({time.time() - start:.0f} s)")

@@ -1,0 +1,123 @@
+"""Containment: every file a config names stays inside the repository it came with.
+
+A pull request owns its config, so a path in it is hostile until shown otherwise. The rule:
+
+- the *repository root* is the git work tree holding the config (the config's own folder when
+  it is not in git);
+- a configured path or glob is relative: absolute paths are refused, and so is a ``..`` that
+  leaves the repository root, and anything inside a ``.git`` folder;
+- what a glob matches is resolved, symlinks followed, and must still lie inside the root and
+  outside ``.git``;
+- glob walking never follows a symlinked folder (``**`` over a symlink loop ends) and stops at
+  ``limits.max_files_per_glob`` files.
+
+Violations are :class:`~eval_firewall.errors.UserError` naming the config file, the key's line
+and the key; messages never quote a file's contents.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+from wcmatch import glob as wcglob
+
+from .errors import UserError
+
+GIT_DIR = ".git"
+# `**` matches folders but never walks into a symlinked one (no FOLLOW), `*` skips dot-files
+# (no DOTGLOB), only files are returned (NODIR).
+GLOB_FLAGS = wcglob.GLOBSTAR | wcglob.NODIR
+
+
+def repository_root(config_root: Path) -> Path:
+    """The git work tree that holds ``config_root``, else ``config_root`` itself (resolved)."""
+    start = Path(config_root).resolve()
+    for directory in (start, *start.parents):
+        if (directory / GIT_DIR).exists():
+            return directory
+    return start
+
+
+def _in_git_dir(relative: PurePosixPath | Path) -> bool:
+    return any(part.casefold() == GIT_DIR for part in relative.parts)
+
+
+def refusal(pattern: str, config_root: Path, boundary: Path | None = None) -> str | None:
+    """Why a configured path or glob is refused before anything is read; None when it is fine.
+
+    Purely lexical (no file is opened): absolute paths, ``..`` that leaves ``boundary`` (the
+    repository root) and paths into ``.git``.
+    """
+    if not pattern or not pattern.strip():
+        return "the path is empty"
+    if "\0" in pattern:
+        return "the path contains a NUL character"
+    if (PurePosixPath(pattern).is_absolute() or PureWindowsPath(pattern).is_absolute()
+            or PureWindowsPath(pattern).drive or pattern.startswith("~")):
+        return "an absolute path is not allowed: paths are relative to the config file"
+    boundary = (boundary or repository_root(config_root)).resolve()
+    joined = os.path.normpath(os.path.join(Path(config_root).resolve(), pattern))
+    try:
+        inside = PurePosixPath(Path(joined).relative_to(boundary).as_posix())
+    except ValueError:
+        return "the path leaves the repository ('..' goes above its root)"
+    if _in_git_dir(inside):
+        return "the path is inside .git/, which is never read"
+    return None
+
+
+def contained(file: Path, boundary: Path) -> str | None:
+    """Why an existing file may not be read (after following symlinks); None when it may."""
+    try:
+        real = Path(file).resolve(strict=True)
+    except (OSError, RuntimeError):       # a dangling link, or a symlink loop
+        return "is a broken symlink or a symlink loop"
+    try:
+        inside = real.relative_to(boundary)
+    except ValueError:
+        return "resolves (through a symlink) outside the repository"
+    if _in_git_dir(inside):
+        return "resolves inside .git/, which is never read"
+    return None
+
+
+def check_file(file: Path, boundary: Path, *, source: str, line: int | None, field: str,
+               display: str | None = None) -> Path:
+    """``file`` if it may be read; otherwise a UserError naming the config key."""
+    why = contained(file, boundary)
+    if why:
+        shown = display or Path(file).name
+        raise UserError(f"'{shown}' {why}", path=source, line=line, field=field)
+    return Path(file)
+
+
+def glob_files(pattern: str, config_root: Path, *, max_files: int, source: str,
+               line: int | None, field: str, boundary: Path | None = None) -> list[Path]:
+    """The files ``pattern`` matches under ``config_root``, sorted, each contained.
+
+    Matching nothing is not an error here (the caller decides); matching more than
+    ``max_files`` files, or a file outside the repository, is.
+    """
+    why = refusal(pattern, config_root, boundary)
+    if why:
+        raise UserError(f"{why} (got '{shorten(pattern)}')", path=source, line=line, field=field)
+    root = Path(config_root).resolve()
+    boundary = (boundary or repository_root(root)).resolve()
+    found: list[Path] = []
+    for match in wcglob.iglob(pattern, flags=GLOB_FLAGS, root_dir=str(root)):
+        if len(found) >= max_files:
+            raise UserError(f"glob '{shorten(pattern)}' matches more than {max_files} files",
+                            path=source, line=line, field=field,
+                            hint="raise limits.max_files_per_glob or narrow the glob")
+        file = root / match
+        if not file.is_file():
+            continue
+        found.append(check_file(file, boundary, source=source, line=line, field=field,
+                                display=Path(os.path.normpath(match)).as_posix()))
+    return sorted(set(found))
+
+
+def shorten(text: str, limit: int = 120) -> str:
+    text = text.replace("\n", " ")
+    return text if len(text) <= limit else text[:limit] + "..."
