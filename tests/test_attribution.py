@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from conftest import ROOT, git, git_commit, git_init, gsm8k, write_jsonl
 from eval_firewall.config import load_config
 from eval_firewall.engine import run_audits
+from eval_firewall.report.verdict import verdict_line
 from eval_firewall.perturb import perturb_rows
 from eval_firewall.rows import Row
 
@@ -293,6 +294,7 @@ def test_example_a_pull_request_adding_one_clean_row_has_no_new_finding(example)
     report = example_audit(repo, base, cache)
     assert report.status == "pass"
     assert [(f.rule, f.message) for f in report.new_findings] == []
+    assert verdict_line(report).startswith("✅ No new problems. ")      # the comment's first line
     # The example's old problems are all still reported, as existing.
     existing = {f.rule for f in report.findings}
     assert {"invariance-flip-rate", "same-generator", "label-disagreement",
@@ -304,6 +306,7 @@ def test_example_a_pull_request_adding_one_clean_row_has_no_new_finding(example)
     assert report.status == "pass"
     assert [(f.rule, f.row_id, f.severity.value) for f in report.new_findings] == [
         ("missing-prediction", "eval-new-1", "warning")]
+    assert verdict_line(report).startswith("✅ ")
 
 
 def test_example_a_leaking_pull_request_has_exactly_its_two_findings_new(example):
@@ -319,5 +322,7 @@ def test_example_a_leaking_pull_request_has_exactly_its_two_findings_new(example
     assert report.status == "fail"
     assert sorted((f.rule, f.row_id) for f in report.new_findings) == [
         ("exact-duplicate", "eval-copy-1"), ("paraphrase", "eval-para-1")]
+    assert verdict_line(report).startswith(
+        "❌ This pull request adds 2 leaked eval rows (1 exact copy, 1 paraphrase).")
     assert {f.fingerprint for f in report.failing()} == {
         f.fingerprint for f in report.new_findings}
