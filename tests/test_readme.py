@@ -83,3 +83,16 @@ def test_readme_config_check_example_is_the_real_message(tmp_path):
     assert done.returncode == 2
     [line] = _block_after((ROOT / "README.md").read_text(), "a configured field that no row has")
     assert done.stderr == line + "\n"
+
+
+def test_readme_layout_names_every_module():
+    """The Layout paragraph is true to the package tree: every module and subpackage named."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    layout = text[text.index("Layout: `src/eval_firewall/`"):text.index("The Python API is")]
+    package = ROOT / "src" / "eval_firewall"
+    names = [f"`{p.name}`" for p in package.glob("*.py")
+             if p.name not in ("__init__.py", "__main__.py")]
+    names += [f"`{p.name}/`" for p in package.iterdir()
+              if p.is_dir() and (p / "__init__.py").exists()]
+    missing = [n for n in names if n not in layout]
+    assert not missing, f"README's Layout paragraph does not name {missing}"
