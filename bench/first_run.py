@@ -111,12 +111,12 @@ LABELS = {"cold-empty": "Cold audit of the bundled example, user cache empty",
 
 def table(rows: dict, load_before: tuple[float, ...]) -> str:
     lines = [f"load average before: {' '.join(f'{x:.2f}' for x in load_before)}", "",
-             "| case | target | wall | CPU (user+sys) | 'static model' stage | peak RSS | "
+             "| case | target | wall | CPU (user+sys) | 'load the static retrieval model' stage | peak RSS | "
              "distilled a static model | load average after (1, 5, 15 min) |",
              "|---|---|---|---|---|---|---|---|"]
     for name, label in LABELS.items():
         r = rows[name]
-        distil = r["stages"].get("static model")
+        distil = r["stages"].get("load the static retrieval model")
         lines.append(
             f"| {label} | {TARGETS[name]} | {r['seconds']:.2f} s | {r['cpu']:.1f} s | "
             f"{f'{distil:.1f} s' if distil is not None else '-'} | {r['rss_gib']:.2f} GiB | "

@@ -56,7 +56,7 @@ COLUMNS = [  # (column, stage-name prefixes)
     ("read", ("read ",)),
     ("normalize", ("normalize",)),
     ("lexical", ("build lexical index", "near-duplicate search", "search against new train")),
-    ("distil", ("static model",)),
+    ("distil", ("load the static retrieval model",)),   # includes a distillation
     ("embed", ("embed train",)),
     ("search", ("paraphrase retrieval", "paraphrase search")),
     ("rescore", ("paraphrase rescoring",)),

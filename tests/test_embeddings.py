@@ -63,7 +63,10 @@ def test_static_model_is_stored_under_its_key_and_reloaded(embedder, static_cach
     assert static_model.key == f"static128-{embedder.key}"
     stored = static_cache / "static" / static_model.key
     assert (stored / "config.json").is_file()
-    again = static_embedder(embedder, static_cache)     # loads, does not distil again
+    announced: list[str] = []
+    again = static_embedder(embedder, static_cache,     # loads, does not distil again,
+                            announce=announced.append)  # so there is nothing to announce
+    assert announced == []
     texts = ["Two trains leave San Rafael at the same time.", "Claire makes an omelet."]
     first, second = static_model.encode(texts), again.encode(texts)
     assert first.dtype == np.float32 and first.shape == (2, 128)

@@ -189,13 +189,17 @@ def load_embedder(model: str = DEFAULT_MODEL, batch_size: int = 64, *,
 
 
 def static_embedder(model: SentenceTransformerEmbedder | str, home: Path | None = None, *,
-                    prebuilt: Sequence[Path] | None = None) -> StaticEmbedder:
+                    prebuilt: Sequence[Path] | None = None,
+                    announce: Callable[[str], contextlib.AbstractContextManager] | None = None
+                    ) -> StaticEmbedder:
     """A static model distilled from ``model``, distilled at most once per user.
 
     Looked up as ``<dir>/<key>/`` in each read-only ``prebuilt`` directory (default:
     ``$EVAL_FIREWALL_MODELS``, e.g. the one baked into the action's image), then in
     ``home/static/`` (default: :func:`~eval_firewall.home.user_home`); distilled into the latter
-    when found nowhere. ``key`` names the full model's files by content hash.
+    when found nowhere. ``key`` names the full model's files by content hash. ``announce``
+    (e.g. a progress stage) is entered around a distillation, with what it is and where it is
+    kept.
     """
     parent = load_embedder(model) if isinstance(model, str) else model
     key = static_key(parent)
@@ -205,7 +209,10 @@ def static_embedder(model: SentenceTransformerEmbedder | str, home: Path | None 
         loaded = _load_static(Path(directory) / key, owned=directory is store)
         if loaded is not None:
             return StaticEmbedder(loaded, key)
-    distilled = _distill(parent)
+    what = (f"distil a static retrieval model from {parent.name} (one time: the result is "
+            f"cached in {store})")
+    with announce(what) if announce else contextlib.nullcontext():
+        distilled = _distill(parent)
     _store(distilled, store, key)
     return StaticEmbedder(distilled, key)
 
@@ -302,8 +309,11 @@ class Models:
 
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64, *,
                  home: Path | None = None, config_path: str | None = None,
-                 wrap: Callable[..., Embedder] | None = None) -> None:
+                 wrap: Callable[..., Embedder] | None = None,
+                 announce: Callable[[str], contextlib.AbstractContextManager] | None = None
+                 ) -> None:
         self.model, self.batch_size = model, batch_size
+        self.announce = announce    # e.g. Progress.stage: entered around a distillation
         self.home, self.config_path = home, config_path   # home: None for user_home()
         # wrap(embedder, cheap=...): e.g. a caching embedder; ``cheap`` for the static model.
         self.wrap = wrap or (lambda embedder, cheap: embedder)
@@ -326,7 +336,8 @@ class Models:
         """The static model distilled from it (distilled once per user, see
         :func:`static_embedder`): call it only when static retrieval runs."""
         if self._retriever is None:
-            self._retriever = self.wrap(static_embedder(self._full(), self.home), cheap=True)
+            self._retriever = self.wrap(static_embedder(self._full(), self.home,
+                                                        announce=self.announce), cheap=True)
         return self._retriever
 
 

@@ -73,7 +73,7 @@ def run_audits(config: Config, *, progress: Progress | None = None,
     audits = config.audits
     semantic_cfg = audits.overlap.semantic
     models = Models(semantic_cfg.model, semantic_cfg.batch_size, config_path=config.source,
-                    wrap=_caching(cache) if cache.enabled else None)
+                    wrap=_caching(cache) if cache.enabled else None, announce=progress.stage)
     if audits.overlap.enabled:
         results.append(_overlap(config, loaded, changes, cache, progress, models))
     if audits.overlap.enabled and audits.overlap.distribution.enabled:

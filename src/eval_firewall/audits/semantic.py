@@ -92,7 +92,7 @@ def paraphrase_matches(eval_texts: Sequence[str], train_texts: Sequence[str],
             found = _exact_matches(eval_texts, train_texts, todo, cfg, embedder)
             stage.advance(len(todo) + len(train_texts))
         return found
-    with progress.stage("static model"):
+    with progress.stage("load the static retrieval model"):
         if callable(retriever):
             retriever = retriever()
     if retriever is None:
