@@ -326,16 +326,32 @@ def waiver_file(config: Config) -> tuple[Path, str]:
     return config.root / display, display
 
 
+def _read_waiver_file(config: Config, path: Path, display: str) -> str:
+    """The waiver file's text: a file the pull request may have committed, so it must be inside
+    the repository (not a link out of it, nor into .git/) and no larger than a config."""
+    from .config import MAX_CONFIG_BYTES
+    from .paths import check_file, repository_root
+
+    check_file(path, repository_root(config.root), source=display, line=None,
+               field="waiver file", display=display)
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise UserError(f"the waiver file is larger than {MAX_CONFIG_BYTES:,} bytes",
+                            path=display)
+        return raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8"
+        raise UserError(f"cannot read the waiver file: {why}", path=display) from None
+
+
 def load_waivers(config: Config) -> list[waivers.Listed]:
     """The waiver file's entries, then those of the config's ``waivers:`` key."""
     path, display = waiver_file(config)
     listed = []
     if path.is_file():
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UserError(f"cannot read the waiver file: {exc}", path=display) from None
-        listed = waivers.parse_waivers(text, source=display)
+        listed = waivers.parse_waivers(_read_waiver_file(config, path, display), source=display)
     listed += [waivers.Listed(e, config.source) for e in config.waivers]
     waivers.check_duplicates(listed)
     return listed
@@ -343,6 +359,8 @@ def load_waivers(config: Config) -> list[waivers.Listed]:
 
 def _waivers_at_base(config: Config, changes: Changes) -> set[str]:
     """The fingerprints waived at the base (waiver file and config key), to tell new waivers."""
+    from .config import MAX_CONFIG_BYTES
+
     names = [n for n in (waiver_file(config)[1], config.source) if not Path(n).is_absolute()]
     found: set[str] = set()
     with scratch_dir() as scratch:
@@ -350,7 +368,9 @@ def _waivers_at_base(config: Config, changes: Changes) -> set[str]:
         for name in names:
             path = at_base.root / name
             if path.is_file():
-                found |= waivers.written_fingerprints(path.read_text("utf-8", "replace"))
+                with open(path, "rb") as fh:      # the base's file: compared, never enforced
+                    raw = fh.read(MAX_CONFIG_BYTES + 1)[:MAX_CONFIG_BYTES]
+                found |= waivers.written_fingerprints(raw.decode("utf-8", "replace"))
     return found
 
 

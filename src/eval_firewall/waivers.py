@@ -75,17 +75,32 @@ def _lines(node: yaml.Node) -> list[tuple[int, dict[str, int], str | None]]:
     return out
 
 
+def _load_yaml(text: str) -> tuple[yaml.Node | None, object]:
+    """The node graph and the data of a YAML document, bounded like the config's (alias
+    expansion, nesting): a waiver file comes with the pull request. Raises yaml.YAMLError or
+    ValueError."""
+    from .config import MAX_CONFIG_YAML_NODES, compose_yaml, construct_yaml
+
+    loader = yaml.SafeLoader(text)
+    try:
+        node = compose_yaml(loader, MAX_CONFIG_YAML_NODES)
+        return node, construct_yaml(loader, node)
+    finally:
+        loader.dispose()
+
+
 def parse_waivers(text: str, *, source: str) -> list[Listed]:
     """The entries of a waiver file: a YAML list of ``{fingerprint, reason, approved_by,
     expires?}``. Errors name the file, line and field."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node, data = _load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
         raise UserError(f"invalid YAML: {problem}", path=source,
                         line=mark.line + 1 if mark else None) from None
+    except ValueError as exc:
+        raise UserError(str(exc), path=source) from None
     if data is None:
         return []
     if not isinstance(data, list):
@@ -198,8 +213,8 @@ def written_fingerprints(text: str) -> set[str]:
     """The fingerprints a waiver file (or a config's ``waivers:``) wrote, leniently: for the
     base revision, whose file is only compared with, never trusted or enforced."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
+        _, data = _load_yaml(text)
+    except (yaml.YAMLError, ValueError):
         return set()
     if isinstance(data, dict):
         data = data.get("waivers")
