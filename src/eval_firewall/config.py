@@ -303,9 +303,10 @@ def load_yaml(loader: yaml.SafeLoader, max_nodes: int) -> Any:
 
 
 def parse_config(text: str, *, source: str, root: Path) -> Config:
-    loader = _LineLoader(text)
-    loader.key_lines = {}
+    loader = None
     try:
+        loader = _LineLoader(text)      # reads the stream: it can reject a character already
+        loader.key_lines = {}
         data = load_yaml(loader, MAX_CONFIG_YAML_NODES)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -315,7 +316,8 @@ def parse_config(text: str, *, source: str, root: Path) -> Config:
     except ValueError as exc:
         raise UserError(str(exc), path=source) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if not isinstance(data, dict):
         raise UserError("the config must be a mapping with a 'datasets' key", path=source, line=1)
     for reserved in ("root", "source"):
@@ -442,14 +444,23 @@ def load_config(path: str | Path | None = None, *, root: str | Path | None = Non
     config_path = Path(path) if path else find_config(Path.cwd())
     if not config_path.is_file():
         raise UserError("config file not found", path=str(path))
+    # The config comes with the pull request: a link out of its repository (or into .git/) is
+    # never followed, and it is read no further than a config can be long.
+    why = containment.contained(config_path, containment.repository_root(
+        Path(root) if root else config_path.absolute().parent))
+    if why:
+        raise UserError(f"the config file {why}", path=str(path or config_path))
     root_path = Path(root).resolve() if root else config_path.resolve().parent
     try:
-        if config_path.stat().st_size > MAX_CONFIG_BYTES:
+        with open(config_path, "rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
             raise UserError(f"the config is larger than {MAX_CONFIG_BYTES} bytes",
                             path=str(config_path))
-        text = config_path.read_text(encoding="utf-8")
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read config: {exc}", path=str(config_path)) from None
+        why = exc.strerror if isinstance(exc, OSError) else exc   # names a byte, not the text
+        raise UserError(f"cannot read config: {why}", path=str(config_path)) from None
     return parse_config(text, source=_display(config_path, root_path), root=root_path)
 
 
