@@ -33,7 +33,8 @@ RUN pip install --no-cache-dir --constraint docker/constraints.txt ".[model]" \
     && eval-firewall --version
 
 # The static model distilled from the default model, prebuilt so the action never distils
-# (about 100 s of CPU). It is a read-only search path of its own (EVAL_FIREWALL_MODELS), not
+# (about 100 s of CPU): copied from the one the package ships when it is this model's (the
+# same files hash), distilled here otherwise. It is a read-only search path of its own (EVAL_FIREWALL_MODELS), not
 # the per-user home: the home holds per-run secrets (the cache's signing key) that must never
 # be baked into a public image, so it stays empty here ($HOME/.cache/eval-firewall at run time).
 ENV EVAL_FIREWALL_MODELS=/opt/eval-firewall/models

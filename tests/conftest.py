@@ -125,7 +125,7 @@ def static_cache(request, embedder) -> Path:
     """
     from eval_firewall.embeddings import static_embedder
     directory = Path(request.config.cache.mkdir("eval-firewall-models"))
-    static_embedder(embedder, directory)
+    static_embedder(embedder, directory, prebuilt=[])   # really distilled, not the packaged one
     return directory
 
 

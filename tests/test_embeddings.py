@@ -6,8 +6,9 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import gsm8k
 
-from eval_firewall.embeddings import (Embedder, _load_static, _store, load_embedder,
+from eval_firewall.embeddings import (PACKAGED, Embedder, _load_static, _store, load_embedder,
                                       prebuilt_dirs, resolve_model, static_embedder)
 from eval_firewall.errors import UserError
 
@@ -148,8 +149,9 @@ def test_a_store_entry_that_is_not_ours_is_not_loaded(static_model, static_cache
 def test_prebuilt_dirs_come_from_the_environment(tmp_path):
     import os
     joined = os.pathsep.join([str(tmp_path / "a"), "", str(tmp_path / "b")])
-    assert prebuilt_dirs({"EVAL_FIREWALL_MODELS": joined}) == [tmp_path / "a", tmp_path / "b"]
-    assert prebuilt_dirs({}) == []
+    assert prebuilt_dirs({"EVAL_FIREWALL_MODELS": joined}) == [tmp_path / "a", tmp_path / "b",
+                                                               PACKAGED]
+    assert prebuilt_dirs({}) == [PACKAGED]
 
 
 def test_prepare_fills_a_directory_for_eval_firewall_models(static_model, static_cache,
@@ -166,6 +168,28 @@ def test_prepare_fills_a_directory_for_eval_firewall_models(static_model, static
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(models / static_model.key)
     assert (models / static_model.key).stat().st_ino == inode
+    # An empty directory gets the packaged model, copied (no distillation: well under the
+    # ~100 s of CPU a distillation costs, which the timeout would not allow under load).
+    empty = tmp_path / "empty"
+    done = subprocess.run([sys.executable, "-m", "eval_firewall.embeddings", str(empty)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert (empty / static_model.key / "model.safetensors").read_bytes() == \
+        (PACKAGED / static_model.key / "model.safetensors").read_bytes()
     usage = subprocess.run([sys.executable, "-m", "eval_firewall.embeddings"],
                            capture_output=True, text=True, timeout=300)
     assert usage.returncode == 1 and "usage:" in usage.stderr
+
+
+def test_the_packaged_static_model_is_what_distillation_makes(embedder, static_model):
+    """The default model's static model ships in the package: found first, so a first run
+    distils nothing, and the same model a distillation here produces."""
+    assert (PACKAGED / static_model.key).is_dir(), "regenerate it: python -m eval_firewall." \
+        "embeddings src/eval_firewall/data/static"
+    announced: list[str] = []
+    packaged = static_embedder(embedder, PACKAGED.parent / "no-home", prebuilt=[PACKAGED],
+                               announce=announced.append)
+    assert announced == [] and not (PACKAGED.parent / "no-home").exists()   # nothing written
+    texts = [r["question"] for r in gsm8k("test", 50)]
+    a, b = packaged.encode(texts), static_model.encode(texts)
+    assert np.min(np.sum(a * b, axis=1)) > 0.999

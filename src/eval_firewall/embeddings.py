@@ -221,10 +221,19 @@ def static_key(parent: SentenceTransformerEmbedder) -> str:
     return f"static{STATIC_DIMS}-{parent.key}"
 
 
+# The static model of the default model ships inside the package (7.6 MB, made by
+# ``python -m eval_firewall.embeddings src/eval_firewall/data/static``), so a first run with the
+# default model distils nothing; another model, or another release of the default one (its
+# files' hash is in the key), is distilled once per user.
+PACKAGED = Path(__file__).resolve().parent / "data" / "static"
+
+
 def prebuilt_dirs(env: Mapping[str, str] = os.environ) -> list[Path]:
-    """The read-only directories of prebuilt static models named by ``$EVAL_FIREWALL_MODELS``."""
-    return [Path(p).expanduser() for p in env.get("EVAL_FIREWALL_MODELS", "").split(os.pathsep)
-            if p]
+    """The read-only directories of prebuilt static models: those named by
+    ``$EVAL_FIREWALL_MODELS``, then the one shipped in the package."""
+    named = [Path(p).expanduser() for p in env.get("EVAL_FIREWALL_MODELS", "").split(os.pathsep)
+             if p]
+    return [*named, PACKAGED]
 
 
 # What model2vec writes and reads: safetensors and JSON (no pickle), plus its model card.
@@ -343,12 +352,18 @@ class Models:
 
 def prepare(directory: Path, model: str = DEFAULT_MODEL) -> Path:
     """Distil ``model``'s static model into ``directory/<key>/`` (a directory for
-    ``$EVAL_FIREWALL_MODELS``, e.g. at image build time) and return that path."""
+    ``$EVAL_FIREWALL_MODELS``, e.g. at image build time) and return that path; the packaged
+    one is copied instead when it is that model's."""
     parent = load_embedder(model)
     key = static_key(parent)
     directory = Path(directory)
     if _load_static(directory / key) is None:
-        _store(_distill(parent), directory, key)
+        if _load_static(PACKAGED / key) is not None:      # shipped: copied, not distilled
+            import shutil
+            directory.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(PACKAGED / key, directory / key, dirs_exist_ok=True)
+        else:
+            _store(_distill(parent), directory, key)
     if _load_static(directory / key) is None:
         raise UserError(f"cannot write the static model to {directory / key}")
     return directory / key
