@@ -302,19 +302,25 @@ def load_yaml(loader: yaml.SafeLoader, max_nodes: int) -> Any:
     return construct_yaml(loader, compose_yaml(loader, max_nodes))
 
 
+def yaml_error(exc: Exception, source: str) -> UserError:
+    """A YAML file that could not be loaded (bad syntax: yaml.YAMLError, with its line; too
+    big or too deep: ValueError from :func:`compose_yaml`) as the one-line user error."""
+    if not isinstance(exc, yaml.YAMLError):
+        return UserError(str(exc), path=source)
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    return UserError(f"invalid YAML: {problem}", path=source,
+                     line=mark.line + 1 if mark else None)
+
+
 def parse_config(text: str, *, source: str, root: Path) -> Config:
     loader = None
     try:
         loader = _LineLoader(text)      # reads the stream: it can reject a character already
         loader.key_lines = {}
         data = load_yaml(loader, MAX_CONFIG_YAML_NODES)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise UserError(f"invalid YAML: {problem}", path=source,
-                        line=mark.line + 1 if mark else None) from None
-    except ValueError as exc:
-        raise UserError(str(exc), path=source) from None
+    except (yaml.YAMLError, ValueError) as exc:
+        raise yaml_error(exc, source) from None
     finally:
         if loader is not None:
             loader.dispose()

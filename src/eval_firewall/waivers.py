@@ -94,13 +94,9 @@ def parse_waivers(text: str, *, source: str) -> list[Listed]:
     expires?}``. Errors name the file, line and field."""
     try:
         node, data = _load_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise UserError(f"invalid YAML: {problem}", path=source,
-                        line=mark.line + 1 if mark else None) from None
-    except ValueError as exc:
-        raise UserError(str(exc), path=source) from None
+    except (yaml.YAMLError, ValueError) as exc:
+        from .config import yaml_error
+        raise yaml_error(exc, source) from None
     if data is None:
         return []
     if not isinstance(data, list):
