@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import BASIC_CONFIG, gsm8k
+from conftest import BASIC_CONFIG
 from test_cli_audit import CLEAN_CONFIG, EVAL, TRAIN, run
 
 from eval_firewall.report.text import one_line, terminal_safe
