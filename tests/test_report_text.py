@@ -105,6 +105,8 @@ def test_dataset_text_cannot_drive_the_terminal(repo):
     for bad in ("\x1b", "\u202e", "\u2066", "\x00", "\x9b", "\r", "\x07", "owned"):
         assert bad not in out, repr(bad)
     assert terminal_safe("a\x1b[31mb\u202ec\x85d") == "abc d"
+    for command in ("::error file=x::spoofed", "\n::stop-commands::t", "##[error]spoofed"):
+        assert not terminal_safe(command).lstrip().startswith(("::", "##["))
     assert one_line("  a \n\t b  ", 4) == "a b"
 
 

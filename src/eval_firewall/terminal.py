@@ -43,7 +43,12 @@ def inert(text: object) -> str:
 def one_line(text: object) -> str:
     """``text`` safe as (part of) one log line: no control acts, no workflow command starts."""
     value = _BREAKS.sub(lambda m: "\\r" if m.group() == "\r" else "\\n", inert(text))
-    value = _LEGACY.sub("#" + ZWSP + "#", value)
+    return no_command(value)
+
+
+def no_command(line: str) -> str:
+    """A single line that cannot start a workflow command (``::name::``, legacy ``##[``)."""
+    value = _LEGACY.sub("#" + ZWSP + "#", line)
     return _LEADING.sub(lambda m: m.group(1) + ":" + ZWSP, value)
 
 

@@ -17,6 +17,7 @@ import click
 import jinja2
 
 from ..findings import Finding, Report, Severity
+from ..terminal import no_command
 from .markdown import templates_dir
 
 # Findings listed before the rest is summarized: about a screenful.
@@ -38,11 +39,13 @@ _SPACE = re.compile(r"\s+")
 
 
 def terminal_safe(value: object) -> str:
-    """Inert text on one line: no escape sequences, no control characters, no line breaks."""
+    """Inert text on one line: no escape sequences, no control characters, no line breaks, and
+    (the same rule as every log line, :func:`eval_firewall.terminal.no_command`) no workflow
+    command: a text report printed in a CI log is read by the runner too."""
     if value is None:
         return ""
     text = _ESCAPES.sub("", str(value))
-    return _CONTROLS.sub("", _BREAKS.sub(" ", text))
+    return no_command(_CONTROLS.sub("", _BREAKS.sub(" ", text)))
 
 
 def one_line(value: object, limit: int | None = None) -> str:
