@@ -79,9 +79,7 @@ def run_audits(config: Config, *, progress: Progress | None = None,
     if audits.overlap.enabled and audits.overlap.distribution.enabled:
         with progress.stage("same-generator check"):
             results.append(distribution.audit(evals, train, audits.overlap.distribution,
-                                              embedder=lambda rows: models.embedder()
-                                              if semantic.use_exact(semantic_cfg, rows)
-                                              else models.retriever()))
+                                              embedder=_distribution_embedder(config, models)))
     if audits.provenance.enabled:
         results.append(provenance.audit(list(loaded.values()), audits.provenance))
     if audits.disagreement.enabled:
@@ -107,6 +105,14 @@ def run_audits(config: Config, *, progress: Progress | None = None,
         version=__version__,
         config_path=config.source,
     )
+
+
+def _distribution_embedder(config: Config, models: Models):
+    """The same-generator check's embedder, chosen by how many rows it compares the way the
+    paraphrase search chooses (the full model for a small set, else the static one); the same
+    choice at the head and at the base, so their AUCs are comparable."""
+    cfg = config.audits.overlap.semantic
+    return lambda rows: models.embedder() if semantic.use_exact(cfg, rows) else models.retriever()
 
 
 def _caching(cache: Cache):
@@ -246,7 +252,8 @@ def _mark_new(config: Config, results: list[AuditResult], changes: Changes,
             evals = [r for d in base if d.role == "eval" for r in d.rows]
             train = [r for d in base if d.role == "train" for r in d.rows]
             base_results[distribution.AUDIT] = distribution.audit(
-                evals, train, config.audits.overlap.distribution, embedder=models.retriever())
+                evals, train, config.audits.overlap.distribution,
+                embedder=_distribution_embedder(config, models))   # as at the head: comparable
         else:                    # nothing changed: the base figure is this one
             base_results[distribution.AUDIT] = AuditResult(
                 distribution.AUDIT, "", list(head_dist.findings))
