@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -14,7 +15,7 @@ from ..terminal import one_line
 class _Group(click.Group):
     """Turns a UserError into one line on stderr and exit code 2, wherever it is raised."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except UserError as exc:
@@ -33,9 +34,4 @@ def main() -> None:
     """
 
 
-from . import audit  # noqa: E402,F401  (registers the subcommand)
-from . import github  # noqa: E402,F401  (registers the subcommand)
-from . import sample  # noqa: E402,F401  (registers the subcommand)
-from . import perturb  # noqa: E402,F401  (registers the subcommand)
-from . import init  # noqa: E402,F401  (registers the subcommand)
-from . import waive  # noqa: E402,F401  (registers the subcommand)
+from . import audit, github, init, perturb, sample, waive  # noqa: E402,F401  (each registers its subcommand)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TextIO
 
 import click
 
@@ -77,20 +78,20 @@ def audit(config_path: Path | None, fmt: str, output: Path | None, fail_on: str 
 EXTENSION_FORMATS = {".json": "json", ".sarif": "sarif", ".txt": "text"}
 
 
-def _isatty(stream) -> bool:
+def _isatty(stream: TextIO) -> bool:
     try:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
 
 
-def default_format(output: Path | None, stdout) -> str:
-    """text on a terminal; for a file, by its extension; markdown otherwise."""
+def default_format(output: Path | None, stdout: TextIO) -> str:
+    """Text on a terminal; for a file, by its extension; markdown otherwise."""
     if output is not None:
         return EXTENSION_FORMATS.get(output.suffix.lower(), "markdown")
     return "text" if _isatty(stdout) else "markdown"
 
 
-def wants_color(stream) -> bool:
+def wants_color(stream: TextIO) -> bool:
     """ANSI colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
     return _isatty(stream) and not os.environ.get("NO_COLOR")

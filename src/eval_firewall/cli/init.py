@@ -13,6 +13,7 @@ import subprocess
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import click
 
@@ -128,11 +129,11 @@ def role_of(path: str) -> tuple[str, str] | None:
 # --- guessing the fields ------------------------------------------------------------------------
 
 
-def sample_records(root: Path, files: list[str], fmt: str) -> list[dict]:
+def sample_records(root: Path, files: list[str], fmt: str) -> list[dict[str, Any]]:
     """Up to MAX_SAMPLED records from the files, with the project's readers; [] if unreadable."""
     from ..datasets.formats import BadRecord, read_records
 
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     for path in files:
         try:
             for _, record in read_records(root / path, fmt):
@@ -145,7 +146,7 @@ def sample_records(root: Path, files: list[str], fmt: str) -> list[dict]:
     return out
 
 
-def _flatten(record: dict, prefix: str = "", depth: int = 1) -> dict[str, object]:
+def _flatten(record: dict[str, Any], prefix: str = "", depth: int = 1) -> dict[str, object]:
     out: dict[str, object] = {}
     for key, value in record.items():
         name = f"{prefix}{key}"
@@ -165,11 +166,12 @@ def _pick(names: tuple[str, ...], fields: list[str], taken: set[str]) -> str | N
     return None
 
 
-def guess_fields(guess: Guess, records: list[dict]) -> None:
+def guess_fields(guess: Guess, records: list[dict[str, Any]]) -> None:
+    """Fill in ``guess``'s text, label, id and provenance fields from sampled records, by name."""
     flat = [_flatten(r) for r in records]
     fields: list[str] = list(dict.fromkeys(k for r in flat for k in r))
     guess.fields = fields
-    strings = {f: [r[f] for r in flat if isinstance(r.get(f), str)] for f in fields}
+    strings = {f: [v for r in flat if isinstance(v := r.get(f), str)] for f in fields}
     texty = [f for f in fields if strings[f] and len(strings[f]) >= len(flat) / 2]
     taken: set[str] = set()
     guess.text = _pick(TEXT_FIELDS, texty, taken)
@@ -199,13 +201,13 @@ def guess_datasets(root: Path, files: list[str]) -> tuple[list[Guess], list[str]
     why: dict[tuple[str, str, str], str] = {}
     skipped: list[str] = []
     for path in files:
-        role = role_of(path)
-        if role is None:
+        named = role_of(path)
+        if named is None:
             skipped.append(f"{path}: no train, eval, test or dev in its path")
             continue
-        key = (PurePosixPath(path).parent.as_posix(), _format_of(path), role[0])
+        key = (PurePosixPath(path).parent.as_posix(), _format_of(path) or "", named[0])
         groups[key].append(path)
-        why.setdefault(key, role[1])
+        why.setdefault(key, named[1])
     guesses: list[Guess] = []
     names: set[str] = set()
     for (directory, fmt, role), paths in sorted(groups.items(),
@@ -252,7 +254,7 @@ def _unique(name: str, taken: set[str]) -> str:
 # --- writing the config -------------------------------------------------------------------------
 
 
-def _q(value: str) -> str:
+def _q(value: str | None) -> str:
     """A YAML scalar: JSON's double-quoted strings are valid YAML."""
     return json.dumps(value, ensure_ascii=False)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from ..errors import UserError
-from ..terminal import one_line
 from ..perturb import KINDS
+from ..terminal import one_line
 from . import main
 
 
@@ -43,8 +43,9 @@ def perturb(dataset_name: str, output: Path, seed: int | None, kinds: tuple[str,
     One JSON object a line: {"id", "row_id", "kind", "prompt", "sha"}; kind is "original" or
     a perturbation kind. Give every prompt to your model and write {"id": ...,
     "prediction": ...} lines (echo "sha" to have stale predictions caught); point
-    audits.invariance.predictions at that file. The same seed and data always give the same variants, and the invariance audit
-    rebuilds them with the config's seed and kinds, so use the same ones here.
+    audits.invariance.predictions at that file. The same seed and data always give the same
+    variants, and the invariance audit rebuilds them with the config's seed and kinds, so use
+    the same ones here.
     """
     if output.suffix.lower() != ".jsonl":
         raise UserError("the prompts file must end in .jsonl", path=str(output))

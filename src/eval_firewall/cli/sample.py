@@ -33,8 +33,9 @@ def sample(dataset_name: str, n: int, seed: int, stratify: str | None, output: P
            force: bool, config_path: Path | None) -> None:
     """Write a blind annotation sheet of eval rows (no labels).
 
-    The sheet holds N rows sampled without replacement. Each row has a row_id, a content hash of the row's text and label (so a later audit can
-    tell when the row changed), an annotator column and an empty answer column. The sheet
+    The sheet holds N rows sampled without replacement. Each row has a row_id, a content hash
+    of the row's text and label (so a later audit can tell when the row changed), an annotator
+    column and an empty answer column. The sheet
     records the dataset, seed, n and stratify field, so it can be sampled again from itself.
     Annotators fill the answer column; commit the filled sheets under the path
     audits.disagreement.annotations names.

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import UserError
 from ..findings import FINGERPRINT_CHARS, SHORT_ID_CHARS
 from . import main
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 HEADER = """\
 # Waivers: findings accepted after review (eval-firewall waive FINGERPRINT --reason ... --by ...).
@@ -45,7 +50,7 @@ def _known_from_report(path: Path) -> set[str]:
               help="JSON report (eval-firewall audit --format json) to resolve short ids "
                    "against. Without it, a short id runs the audit to find its finding; a "
                    "full fingerprint needs neither.")
-def waive(fingerprints: tuple[str, ...], reason: str, approved_by: str, expires,
+def waive(fingerprints: tuple[str, ...], reason: str, approved_by: str, expires: dt.datetime | None,
           config_path: Path | None, report: Path | None) -> None:
     """Waive findings: append an entry per FINGERPRINT to .eval-firewall-waivers.yml.
 
@@ -54,9 +59,8 @@ def waive(fingerprints: tuple[str, ...], reason: str, approved_by: str, expires,
     to, never rewritten; commit it so the waiver is reviewed with the pull request.
     """
     from ..config import load_config
-    from ..engine import load_waivers, run_audits, waiver_file
-    from ..progress import Progress
-    from ..waivers import entry_text, parse_waivers, resolve
+    from ..engine import load_waivers, waiver_file
+    from ..waivers import entry_text, parse_waivers
 
     config = load_config(config_path)
     path, display = waiver_file(config)
@@ -69,21 +73,7 @@ def waive(fingerprints: tuple[str, ...], reason: str, approved_by: str, expires,
                             f"{FINGERPRINT_CHARS} hex characters)", field="FINGERPRINT")
         wanted.append(fp)
     if any(len(fp) < FINGERPRINT_CHARS for fp in wanted):
-        if report is not None:
-            known = _known_from_report(report)
-        else:
-            click.echo("resolving short ids: running the audit (pass --report FILE to use a "
-                       "JSON report instead)", err=True)
-            known = {f.fingerprint for f in run_audits(config, progress=Progress(enabled=True),
-                                                       cache_dir=Path(".eval-firewall-cache"))
-                     .findings}
-        resolved = []
-        for fp in wanted:
-            full = fp if len(fp) == FINGERPRINT_CHARS else resolve(fp, known)
-            if full is None:
-                raise UserError(f"no finding has the short id '{fp}'", field="FINGERPRINT")
-            resolved.append(full)
-        wanted = resolved
+        wanted = _resolve_short_ids(wanted, config, report)
     for i, fp in enumerate(wanted):
         if fp in wanted[:i]:
             raise UserError(f"'{fp}' is given twice", field="FINGERPRINT")
@@ -106,3 +96,27 @@ def waive(fingerprints: tuple[str, ...], reason: str, approved_by: str, expires,
                         path=display) from None
     for fp in wanted:
         click.echo(f"waived {fp} in {display}")
+
+
+def _resolve_short_ids(wanted: list[str], config: Config, report: Path | None) -> list[str]:
+    """``wanted`` with each short id replaced by the full fingerprint it names, looked up in
+    ``report`` or, without one, in a run of the audit."""
+    from ..engine import run_audits
+    from ..progress import Progress
+    from ..waivers import resolve
+
+    if report is not None:
+        known = _known_from_report(report)
+    else:
+        click.echo("resolving short ids: running the audit (pass --report FILE to use a "
+                   "JSON report instead)", err=True)
+        known = {f.fingerprint for f in run_audits(config, progress=Progress(enabled=True),
+                                                   cache_dir=Path(".eval-firewall-cache"))
+                 .findings}
+    resolved = []
+    for fp in wanted:
+        full = fp if len(fp) == FINGERPRINT_CHARS else resolve(fp, known)
+        if full is None:
+            raise UserError(f"no finding has the short id '{fp}'", field="FINGERPRINT")
+        resolved.append(full)
+    return resolved
