@@ -11,6 +11,7 @@ import gc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .. import paths as containment
 from ..config import Config, DatasetConfig, resolve_paths
@@ -18,8 +19,10 @@ from ..errors import UserError
 from ..rows import Provenance, Row
 from .card import DatasetCard, find_card, read_card
 from .fields import MISSING, as_scalar_text, describe_columns, get_path, top_level
-from .formats import (BadRecord, check_not_lfs_pointer, detect_format, first_non_utf8,
-                      header_of, read_records)
+from .formats import BadRecord, check_not_lfs_pointer, detect_format, first_non_utf8, header_of, read_records
+
+if TYPE_CHECKING:
+    from ..cache import Cache
 
 __all__ = ["LoadedDataset", "RowProblem", "load_dataset", "iter_rows", "DatasetCard"]
 
@@ -46,10 +49,12 @@ class LoadedDataset:
 
     @property
     def name(self) -> str:
+        """The dataset's configured name."""
         return self.config.name
 
     @property
     def role(self) -> str:
+        """The dataset's role (``eval`` or ``train``)."""
         return self.config.role
 
 
@@ -85,7 +90,7 @@ def _check_header(config: Config, ds: DatasetConfig, file: Path, fmt: str, displ
                             path=display, line=1 if fmt != "parquet" else None, field=text_field)
 
 
-def row_from_record(ds: DatasetConfig, record: dict, display: str, line: int,
+def row_from_record(ds: DatasetConfig, record: dict[str, Any], display: str, line: int,
                     keep_record: bool) -> Row | RowProblem:
     parts = []
     for text_field in ds.text:
@@ -149,7 +154,7 @@ def iter_rows(config: Config, ds: DatasetConfig, *, keep_record: bool = False,
 
 
 def load_dataset(config: Config, ds: DatasetConfig, *, keep_record: bool = False,
-                 on_row: Callable[[], None] | None = None, cache=None) -> LoadedDataset:
+                 on_row: Callable[[], None] | None = None, cache: Cache | None = None) -> LoadedDataset:
     """Read a dataset. With a :class:`~eval_firewall.cache.Cache`, parsed files are reused."""
     # Rows are built by the million and cannot form reference cycles: without the cyclic
     # garbage collector running over and over, reading is about three times faster.
@@ -163,13 +168,13 @@ def load_dataset(config: Config, ds: DatasetConfig, *, keep_record: bool = False
 
 
 def _load_dataset(config: Config, ds: DatasetConfig, keep_record: bool,
-                  on_row: Callable[[], None] | None, cache) -> LoadedDataset:
+                  on_row: Callable[[], None] | None, cache: Cache | None) -> LoadedDataset:
     files = resolve_paths(config, ds)
     loaded = LoadedDataset(ds, [relative(f, config.root) for f in files])
     use_cache = cache is not None and cache.enabled and not keep_record
     norms: list[str] = []
     for file in files:
-        if use_cache:
+        if use_cache and cache is not None:
             from . import cached
 
             display = relative(file, config.root)
@@ -193,7 +198,7 @@ def _load_dataset(config: Config, ds: DatasetConfig, keep_record: bool,
                 loaded.rows.append(item)
             if on_row:
                 on_row()
-        if use_cache:
+        if use_cache and cache is not None:
             from dataclasses import asdict
 
             norms.extend(cached.store(cache, key, loaded.rows[start_rows:],
@@ -210,7 +215,7 @@ def _card(config: Config, ds: DatasetConfig, files: list[Path]) -> DatasetCard |
     key = config.key_of(ds, "card")
     boundary = containment.repository_root(config.root)
     card_path = config.root / ds.card if ds.card else find_card(files, config.root)
-    if ds.card and not card_path.is_file():
+    if ds.card and (card_path is None or not card_path.is_file()):
         raise UserError("dataset card not found", path=config.source, line=config.line_of(key),
                         field=key)
     if not card_path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -24,6 +25,7 @@ _STRINGS = ("row_id", "text", "label", "label_source", "verified_by", "generator
 
 
 def file_digest(path: Path) -> str:
+    """The BLAKE2b digest (hex) of the file's bytes."""
     h = hashlib.blake2b(digest_size=20)
     with open(path, "rb") as fh:
         while chunk := fh.read(1 << 22):
@@ -32,11 +34,13 @@ def file_digest(path: Path) -> str:
 
 
 def file_key(ds: DatasetConfig, display: str, path: Path) -> str:
+    """The cache key of a data file's rows: its bytes, its path and the dataset's row settings."""
     shape = ds.model_dump(mode="json", exclude={"paths", "card"})
     return content_key(FORMAT, shape, display, file_digest(path))
 
 
-def encode(rows: list[Row], norm: list[str], problems: list[dict]) -> bytes:
+def encode(rows: list[Row], norm: list[str], problems: list[dict[str, Any]]) -> bytes:
+    """Rows, their normalized texts and the row problems as an Arrow IPC file."""
     columns = {
         "line": pa.array([r.line for r in rows], pa.int64()),
         "row_id": [r.row_id for r in rows], "text": [r.text for r in rows],
@@ -52,10 +56,12 @@ def encode(rows: list[Row], norm: list[str], problems: list[dict]) -> bytes:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
 
 
-def decode(data: bytes, ds: DatasetConfig, display: str) -> tuple[list[Row], list[str], list[dict]]:
+def decode(data: bytes, ds: DatasetConfig, display: str) -> tuple[list[Row], list[str], list[dict[str, Any]]]:
+    """What :func:`encode` wrote, as rows of ``ds``; ValueError (or an Arrow error) when it is not."""
     table = pa.ipc.open_file(pa.py_buffer(data)).read_all()
     if set(table.column_names) != {"line", *_STRINGS}:
         raise ValueError("unexpected columns")
@@ -71,7 +77,8 @@ def decode(data: bytes, ds: DatasetConfig, display: str) -> tuple[list[Row], lis
 
 
 def load(cache: Cache, key: str, ds: DatasetConfig, display: str
-         ) -> tuple[list[Row], list[str], list[dict]] | None:
+         ) -> tuple[list[Row], list[str], list[dict[str, Any]]] | None:
+    """The cached rows, normalized texts and problems under ``key``; None on a miss or a bad entry."""
     data = cache.get_bytes(NAMESPACE, key)
     if data is None:
         return None
@@ -82,7 +89,8 @@ def load(cache: Cache, key: str, ds: DatasetConfig, display: str
         return None
 
 
-def store(cache: Cache, key: str, rows: list[Row], problems: list[dict]) -> list[str]:
+def store(cache: Cache, key: str, rows: list[Row], problems: list[dict[str, Any]]) -> list[str]:
+    """Cache the rows and problems under ``key``; returns the rows' normalized texts."""
     norm = [normalize(r.text) for r in rows]
     cache.put_bytes(NAMESPACE, key, encode(rows, norm, problems))
     return norm

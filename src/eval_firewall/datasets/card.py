@@ -21,6 +21,7 @@ class DatasetCard:
     key_lines: dict[str, int] = field(default_factory=dict)  # top-level key -> line in the file
 
     def values(self, key: str) -> list[str]:
+        """The front matter's ``key`` as a list of strings (a scalar is one; missing is none)."""
         value = self.metadata.get(key)
         if value is None:
             return []
@@ -36,30 +37,10 @@ def read_card(path: Path, display: str, limits: LimitsConfig | None = None
     Only the front matter is read, up to ``limits.max_row_bytes``; its YAML may expand (through
     aliases) to at most ``limits.max_yaml_nodes`` values.
     """
-    limits = limits or LimitsConfig()
-    budget = int(limits.max_row_bytes)
-    lines: list[str] = []
-    closed = False
-    try:
-        with open(path, "rb") as fh:
-            for number, raw in iter_lines(fh, budget):
-                if raw is None or budget - len(raw) < 0:
-                    raise UserError(f"the front matter is longer than limits.max_row_bytes "
-                                    f"({budget} bytes)", path=display, line=number)
-                budget -= len(raw)
-                text = decode_line(raw, number, display).rstrip("\r\n")
-                if number == 1:
-                    if text.strip() != "---":
-                        return None
-                    continue
-                if text.strip() in ("---", "..."):
-                    closed = True
-                    break
-                lines.append(text)
-    except OSError as exc:
-        raise UserError(f"cannot read dataset card: {exc.strerror or exc}", path=display) from None
-    if not closed:
-        raise UserError("front matter opened with '---' is never closed", path=display, line=1)
+    limits = limits or LimitsConfig.model_validate({})
+    lines = _front_matter(path, display, int(limits.max_row_bytes))
+    if lines is None:
+        return None
     block = "\n".join(lines)
     loader = yaml.SafeLoader(block)
     try:
@@ -82,6 +63,34 @@ def read_card(path: Path, display: str, limits: LimitsConfig | None = None
         for key_node, _ in node.value:
             key_lines[str(key_node.value)] = key_node.start_mark.line + 2
     return DatasetCard(display, metadata, key_lines)
+
+
+def _front_matter(path: Path, display: str, budget: int) -> list[str] | None:
+    """The lines between the card's opening and closing ``---``; None when it does not open
+    with one. At most ``budget`` bytes are read."""
+    lines: list[str] = []
+    closed = False
+    try:
+        with open(path, "rb") as fh:
+            for number, raw in iter_lines(fh, budget):
+                if raw is None or budget - len(raw) < 0:
+                    raise UserError(f"the front matter is longer than limits.max_row_bytes "
+                                    f"({budget} bytes)", path=display, line=number)
+                budget -= len(raw)
+                text = decode_line(raw, number, display).rstrip("\r\n")
+                if number == 1:
+                    if text.strip() != "---":
+                        return None
+                    continue
+                if text.strip() in ("---", "..."):
+                    closed = True
+                    break
+                lines.append(text)
+    except OSError as exc:
+        raise UserError(f"cannot read dataset card: {exc.strerror or exc}", path=display) from None
+    if not closed:
+        raise UserError("front matter opened with '---' is never closed", path=display, line=1)
+    return lines
 
 
 def find_card(data_files: list[Path], root: Path) -> Path | None:

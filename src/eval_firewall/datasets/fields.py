@@ -9,6 +9,7 @@ MISSING = object()
 
 
 def get_path(record: Any, path: str) -> Any:
+    """The value at a dotted ``path`` in a record (dict keys, list indexes); MISSING when absent."""
     node = record
     for part in path.split("."):
         if isinstance(node, dict):
@@ -37,6 +38,7 @@ def as_scalar_text(value: Any) -> str | None:
 
 
 def top_level(path: str) -> str:
+    """The first part of a dotted path (``meta`` of ``meta.label_source``)."""
     return path.split(".", 1)[0]
 
 
