@@ -196,6 +196,7 @@ def signing_key(home: Path, repositories: Sequence[Path], progress: Progress) ->
                                 "request could plant it")
     path = home / KEY_FILE
     for _attempt in range(2):
+        replace: str | None
         try:
             key = read_regular(path, KEY_BYTES)
         except _Untrusted as exc:
@@ -255,10 +256,12 @@ class Cache:
 
     @property
     def enabled(self) -> bool:
+        """Whether entries are read and written (False for ``Cache(None)`` or an untrusted directory)."""
         return self.directory is not None
 
     @property
     def key(self) -> bytes:
+        """The HMAC signing key, read or created on first use (see :func:`signing_key`)."""
         if self._key is None:
             assert self.directory is not None
             repositories = [top for top in (repository_top(self.directory.parent),
@@ -325,7 +328,7 @@ class Cache:
             why = "was written by another cache format"
         elif not isinstance(meta.get("hmac-sha256"), str):
             why = "has no valid signature"
-        elif not hmac.compare_digest(meta["hmac-sha256"], self._signature(path, data)):
+        elif data is None or not hmac.compare_digest(meta["hmac-sha256"], self._signature(path, data)):
             why = "fails its signature check (written with another key, or tampered with)"
         if why is not None:
             self._discard(path, why)
@@ -376,6 +379,7 @@ class Cache:
 
     # Arrays (npz, no pickles).
     def get_arrays(self, namespace: str, key: str) -> dict[str, np.ndarray] | None:
+        """The arrays stored under ``key``; None on a miss or an entry that fails its checks."""
         if not self.enabled:
             return None
         path = self._file(namespace, key, ".npz")
@@ -390,27 +394,32 @@ class Cache:
             return None
 
     def put_arrays(self, namespace: str, key: str, **arrays: np.ndarray) -> None:
+        """Store ``arrays`` under ``key`` as a signed npz (no pickles)."""
         if not self.enabled:
             return
         buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
+        np.savez(buffer, allow_pickle=False, **arrays)
         self._write(self._file(namespace, key, ".npz"), buffer.getvalue())
 
     # Opaque bytes (e.g. an Arrow IPC file).
     def get_bytes(self, namespace: str, key: str) -> bytes | None:
+        """The bytes stored under ``key``; None on a miss or an entry that fails its checks."""
         if not self.enabled:
             return None
         return self._read_verified(self._file(namespace, key, ".bin"))
 
     def put_bytes(self, namespace: str, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key``, signed."""
         if self.enabled:
             self._write(self._file(namespace, key, ".bin"), data)
 
     def discard_bytes(self, namespace: str, key: str, why: str) -> None:
+        """Remove the bytes entry under ``key``, warning once with ``why`` (e.g. it is unreadable)."""
         self._discard(self._file(namespace, key, ".bin"), why)
 
     # JSON documents.
     def get_json(self, namespace: str, key: str) -> Any | None:
+        """The JSON value stored under ``key``; None on a miss or an entry that fails its checks."""
         if not self.enabled:
             return None
         path = self._file(namespace, key, ".json")
@@ -424,6 +433,7 @@ class Cache:
             return None
 
     def put_json(self, namespace: str, key: str, value: Any) -> None:
+        """Store ``value`` as JSON under ``key``, signed."""
         if self.enabled:
             self._write(self._file(namespace, key, ".json"), json.dumps(value).encode())
 
@@ -503,8 +513,10 @@ class CachedEmbedder:
         return found, rows
 
     def encode(self, texts: Sequence[str], **kwargs: Any) -> np.ndarray:
+        """The vectors of ``texts``: cached ones looked up, the others encoded once and cached."""
         if not self.cache.enabled or (len(texts) < self.direct_below and not self._loaded):
-            return self.inner.encode(texts, **kwargs)
+            direct: np.ndarray = self.inner.encode(texts, **kwargs)
+            return direct
         self._load()
         keys = text_keys(texts)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
