@@ -14,6 +14,7 @@ from pathlib import Path
 
 
 def user_home(env: Mapping[str, str] = os.environ) -> Path:
+    """The per-user directory: ``$EVAL_FIREWALL_HOME``, else under ``$XDG_CACHE_HOME`` or ``~/.cache``."""
     if env.get("EVAL_FIREWALL_HOME"):
         return Path(env["EVAL_FIREWALL_HOME"]).expanduser()
     xdg = env.get("XDG_CACHE_HOME")

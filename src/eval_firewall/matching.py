@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Hashable, Literal
 
@@ -100,15 +100,16 @@ class Matcher:
         return normalize(_final_text(text))
 
     def same(self, answer: str | None, label: str | None) -> bool:
+        """Whether ``answer`` says the same as ``label`` (False when either is missing)."""
         if answer is None or label is None:
             return False
         if self.kind == "fuzzy":
             a, b = normalize(_final_text(answer)), normalize(_final_text(label))
             return fuzz.ratio(a, b) / 100.0 >= self.fuzzy_threshold
-        a, b = self.key(answer), self.key(label)
-        if isinstance(a, float) and isinstance(b, float):
-            return math.isclose(a, b, rel_tol=self.tolerance, abs_tol=self.tolerance)
-        return a == b
+        x, y = self.key(answer), self.key(label)
+        if isinstance(x, float) and isinstance(y, float):
+            return math.isclose(x, y, rel_tol=self.tolerance, abs_tol=self.tolerance)
+        return x == y
 
     def show(self, text: str | None) -> str:
         """A short display of what the matcher compares ("18" for a GSM8K solution)."""
@@ -137,7 +138,7 @@ def pick_kind(labels: Iterable[str | None], *, share: float = 0.9) -> Kind:
     if not values:
         return "exact"
 
-    def most(test) -> bool:
+    def most(test: Callable[[str], object]) -> bool:
         return sum(1 for v in values if test(v)) >= share * len(values)
 
     if most(lambda v: re.fullmatch(r"\s*\(?[A-Ja-j][).]?\s*", v)):

@@ -119,5 +119,6 @@ def glob_files(pattern: str, config_root: Path, *, max_files: int, source: str,
 
 
 def shorten(text: str, limit: int = 120) -> str:
+    """``text`` on one line, cut to ``limit`` characters with "..." when longer."""
     text = text.replace("\n", " ")
     return text if len(text) <= limit else text[:limit] + "..."

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TextIO
 
 from .terminal import one_line
 
@@ -24,7 +25,7 @@ TICK = 0.1  # seconds between redraws of the running stage
 class Progress:
     """Reports stages of a run. ``Progress(enabled=False)`` says nothing."""
 
-    def __init__(self, *, enabled: bool = True, stream=None) -> None:
+    def __init__(self, *, enabled: bool = True, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.enabled = enabled
         self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
@@ -53,6 +54,7 @@ class Progress:
     # --- messages -----------------------------------------------------------------------------
 
     def note(self, message: str) -> None:
+        """Print ``message`` as one line, unless progress is off."""
         if self.enabled:
             self._line(f"eval-firewall: {one_line(message)}")
 
@@ -142,4 +144,5 @@ class _Stage:
         self.started = time.perf_counter()
 
     def advance(self, n: int = 1) -> None:
+        """Count ``n`` more units (rows) done in this stage."""
         self.count += n

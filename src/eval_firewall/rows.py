@@ -18,6 +18,7 @@ class Provenance:
 
     @property
     def is_empty(self) -> bool:
+        """True when the row names no label source, verifier or generator."""
         return not (self.label_source or self.verified_by or self.generator)
 
 
@@ -42,4 +43,5 @@ class Row:
 
     @property
     def location(self) -> str:
+        """``path:line``, where the row is in its file."""
         return f"{self.path}:{self.line}"

@@ -30,7 +30,7 @@ _LEGACY = re.compile(r"##(?=\[)")
 _LEADING = re.compile(r"^(\s*):(?=:)")
 
 
-def _visible(match: re.Match) -> str:
+def _visible(match: re.Match[str]) -> str:
     code = ord(match.group())
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 

@@ -54,10 +54,11 @@ class Listed:
 
     @property
     def location(self) -> str:
+        """``path:line`` of the entry, or the path alone when its line is unknown."""
         return f"{self.path}:{self.line}" if self.line else self.path
 
 
-def _lines(node: yaml.Node) -> list[tuple[int, dict[str, int], str | None]]:
+def _lines(node: yaml.Node | None) -> list[tuple[int, dict[str, int], str | None]]:
     """For each item of a top-level YAML list: its line, the line of each of its keys, and its
     fingerprint as written (YAML reads an unquoted 01234567 as the number 342391)."""
     if not isinstance(node, yaml.SequenceNode):
@@ -116,6 +117,7 @@ def parse_waivers(text: str, *, source: str) -> list[Listed]:
 
 def validate_entry(raw: object, *, source: str, line: int | None, keys: dict[str, int],
                    field: str) -> WaiverEntry:
+    """``raw`` as a WaiverEntry; a UserError naming the entry's line and key when it is not one."""
     try:
         return WaiverEntry.model_validate(raw)
     except ValidationError as exc:
@@ -197,6 +199,7 @@ def apply(findings: list[Finding], listed: list[Listed], *, today: dt.date,
             why = (f"waiver {e.fingerprint} matches no finding (fixed, or its row or match "
                    "changed): remove it")
         if why is None:
+            assert full is not None   # only an entry that matched has no reason to be stale
             waivers[full] = waiver
             continue
         stale.append(Finding(AUDIT, STALE, Severity.WARNING, why, path=item.path,
