@@ -1,0 +1,23 @@
+"""The code stays typed and linted: mypy (strict, ``src/``) and ruff, both configured in pyproject.toml."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=1200)
+
+
+def test_mypy_strict_is_clean():
+    done = run("mypy")
+    assert done.returncode == 0, "mypy found errors:\n" + done.stdout + done.stderr
+
+
+def test_ruff_is_clean():
+    done = run("ruff", "check", "--no-fix", ".")
+    assert done.returncode == 0, "ruff found problems:\n" + done.stdout + done.stderr
