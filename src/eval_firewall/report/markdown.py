@@ -150,7 +150,7 @@ class _Lists:
         return len(self.new) + len(self.waived) + sum(len(a.existing) for a in self.audits)
 
 
-def _order(f: Finding) -> tuple:
+def _order(f: Finding) -> tuple[int, str, int, str]:
     return (-f.severity.rank, f.path or "", f.line or 0, f.rule)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any
 
 import click
 import jinja2
@@ -60,7 +61,7 @@ class _Styled(str):
     """Text already made safe and styled: ``finalize`` lets it through unchanged."""
 
 
-STYLES = {
+STYLES: dict[str, dict[str, Any]] = {
     "pass": {"fg": "green", "bold": True}, "fail": {"fg": "red", "bold": True},
     "error": {"fg": "red"}, "warning": {"fg": "yellow"}, "notice": {"fg": "cyan"},
     "where": {"bold": True}, "dim": {"dim": True}, "heading": {"bold": True},
@@ -88,7 +89,7 @@ def _environment(color: bool) -> jinja2.Environment:
     return env
 
 
-def _order(f: Finding) -> tuple:
+def _order(f: Finding) -> tuple[int, bool, str, int, str]:
     return (-f.severity.rank, not f.new, f.path or "", f.line or 0, f.rule)
 
 
