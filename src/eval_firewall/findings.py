@@ -180,7 +180,7 @@ class DatasetSummary:
         _store(self, "files", "changed_files")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)   # no slots: then setting ``status`` is a FrozenInstanceError too
 class Report:
     """Everything one run found; what every renderer and the GitHub layer consume.
 
