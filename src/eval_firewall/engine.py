@@ -255,7 +255,7 @@ def _mark_new(config: Config, results: list[AuditResult], changes: Changes,
         else:                    # nothing changed: the base figure is this one
             base_results[distribution.AUDIT] = AuditResult(
                 distribution.AUDIT, "", list(head_dist.findings))
-    found = {audit: (apply_severity(config, r).findings if r is not None else None)
+    found = {audit: (list(apply_severity(config, r).findings) if r is not None else None)
              for audit, r in base_results.items()}
     for i, result in enumerate(results):
         marked = mark_new(list(result.findings), changes, loaded, found, margin)
