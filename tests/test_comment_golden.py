@@ -19,6 +19,7 @@ engine does when a pull request adds it to the waiver file (``Finding.waived`` w
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -71,8 +72,7 @@ def pull_request(tmp_path: Path, head_rows: list[dict], extra: dict[str, str] | 
     report = run_audits(load_config(root / ".eval-firewall.yml"), base=base,
                         cache_dir=tmp_path / "cache")
     assert report.base == base
-    report.base, report.version = BASE_SHA, "0.1.0"
-    return report
+    return dataclasses.replace(report, base=BASE_SHA, version="0.1.0")  # a frozen report
 
 
 def render(report: Report, previous: int | None = None) -> str:

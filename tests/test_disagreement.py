@@ -407,7 +407,7 @@ def test_report_section_shows_rates_and_both_answers(tmp_path: Path):
     ann = [answer(rows[0], "4"), answer(rows[1], "2")]
     from eval_firewall.findings import Report
     result = audit(rows, ann, DisagreementConfig())
-    text = render_markdown(Report("pass", "error", [result], []))
+    text = render_markdown(Report("error", [result], []))
     assert "#### Disagreement" in text
     assert "| annotator ana: disagreement | 50.0% \\(1 of 2\\) |" in text
     assert ("1 of 1 annotator disagrees with the label '3': ana answered '4' "

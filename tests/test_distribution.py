@@ -45,7 +45,7 @@ def test_a_different_distribution_is_told_apart(static_model):
                    rows([r["question"] for r in TRAIN], "train", "train"),
                    DistributionConfig(), embedder=static_model)
     assert stat(result, "classifier AUC") > 0.9
-    assert result.findings == []
+    assert result.findings == ()
     assert result.verdict.startswith("The eval set is distinguishable")
 
 
@@ -55,9 +55,9 @@ def test_severity_is_configurable_and_off_keeps_the_verdict(static_model):
     as_error = audit(evals, train, DistributionConfig(severity="error"), embedder=static_model)
     assert [f.severity for f in as_error.findings] == [Severity.ERROR]
     off = audit(evals, train, DistributionConfig(severity="off"), embedder=static_model)
-    assert off.findings == [] and "indistinguishable" in off.verdict
+    assert off.findings == () and "indistinguishable" in off.verdict
     strict = audit(evals, train, DistributionConfig(max_auc=0.5), embedder=static_model)
-    assert strict.findings == [] or stat(strict, "classifier AUC") <= 0.5
+    assert strict.findings == () or stat(strict, "classifier AUC") <= 0.5
 
 
 def test_too_few_rows_skips_the_check(static_model):
@@ -65,7 +65,7 @@ def test_too_few_rows_skips_the_check(static_model):
                    rows([r["question"] for r in TRAIN[:500]], "train", "train"),
                    DistributionConfig(min_rows=50), embedder=static_model)
     assert result.skipped and "50" in result.skipped
-    assert result.findings == [] and result.stats == []
+    assert result.findings == () and result.stats == ()
 
 
 ALL_ON = BASIC_CONFIG.replace("    semantic: {enabled: false}\n    distribution: {enabled: false}\n",

@@ -43,7 +43,7 @@ def test_normalize_folds_unicode_case_whitespace_and_punctuation():
 
 def test_human_gsm8k_test_questions_do_not_overlap_train():
     result = audit(rows(TEST_Q), train_rows(), cfg())
-    assert result.findings == []
+    assert result.findings == ()
     assert [(s.label, s.value) for s in result.stats] == [
         ("eval rows checked", 60), ("train rows indexed", 300),
         ("exact duplicates of train rows", 0), ("near-duplicates of train rows", 0),
@@ -98,14 +98,14 @@ def test_threshold_is_inclusive():
     at = audit(rows([variant]), train_rows(), cfg(threshold=score))
     above = audit(rows([variant]), train_rows(), cfg(threshold=min(1.0, score + 1e-6)))
     assert [f.rule for f in at.findings] == ["near-duplicate"]
-    assert above.findings == []
+    assert above.findings == ()
 
 
 def test_lower_threshold_flags_more_rows():
     variant = " ".join(NATALIA.split()[:12]) + " and then some more words about pencils"
     score = lexical_similarity(normalize(variant), normalize(NATALIA))
     assert 0.5 < score < 0.8
-    assert audit(rows([variant]), train_rows(), cfg()).findings == []
+    assert audit(rows([variant]), train_rows(), cfg()).findings == ()
     assert [f.rule for f in audit(rows([variant]), train_rows(), cfg(threshold=0.5)).findings] \
         == ["near-duplicate"]
 
@@ -178,8 +178,8 @@ def test_within_eval_off_keeps_only_identical_eval_rows():
 
 
 def test_nothing_to_compare():
-    assert audit([], train_rows(), cfg()).findings == []
-    assert audit(rows([NATALIA]), [], cfg()).findings == []
+    assert audit([], train_rows(), cfg()).findings == ()
+    assert audit(rows([NATALIA]), [], cfg()).findings == ()
 
 
 def test_near_matches_and_self_matches_directly():
@@ -203,4 +203,4 @@ def test_near_duplicate_is_found_among_many_train_rows():
 def test_rows_without_letters_or_digits_are_not_copies_of_each_other():
     evals = rows(["😀😀", "🎉", "???", TEST_Q[0], "!!!"])
     result = audit(evals, train_rows(TRAIN_Q[:30] + ["🙂", "..."]), cfg())
-    assert result.findings == []
+    assert result.findings == ()

@@ -59,7 +59,7 @@ def stats(result) -> dict:
 
 def test_human_written_verified_rows_pass(tmp_path: Path):
     result = run(tmp_path, [HUMAN, {"label_source": "Human ", "verified_by": "b"}])
-    assert result.findings == []
+    assert result.findings == ()
     assert stats(result) == {"eval rows with a model label": 0,
                              "eval rows with an unverified label": 0,
                              "eval rows made by a generator": 0,
@@ -93,7 +93,7 @@ def test_human_label_sources_are_configurable(tmp_path: Path):
                                                               "verified_by": "x"}]
     assert [f.line for f in run(tmp_path, metas).findings] == [1, 2]
     result = run(tmp_path, metas, human_label_sources=["Expert", "crowd"])
-    assert result.findings == []
+    assert result.findings == ()
 
 
 def test_unverified_label(tmp_path: Path):
@@ -121,7 +121,7 @@ def test_a_row_with_neither_label_source_nor_verifier_gets_one_unverified_findin
 def test_verification_is_only_required_when_the_field_is_mapped(tmp_path: Path):
     mapping = "    provenance:\n      label_source: meta.label_source\n"
     result = run(tmp_path, [{"label_source": "human"}], eval_provenance=mapping)
-    assert result.findings == []
+    assert result.findings == ()
 
 
 def test_generated_eval_row_and_allow_generated_eval(tmp_path: Path):
@@ -132,7 +132,7 @@ def test_generated_eval_row_and_allow_generated_eval(tmp_path: Path):
     assert "allow_generated_eval" in result.findings[0].message
     assert stats(result)["eval rows made by a generator"] == 1
     # Allowed: synthetic prompts with human-verified labels are legitimate.
-    assert run(tmp_path, metas, allow_generated_eval=True).findings == []
+    assert run(tmp_path, metas, allow_generated_eval=True).findings == ()
 
 
 def test_allowing_generated_rows_does_not_allow_model_labels(tmp_path: Path):
@@ -158,7 +158,7 @@ def test_shared_generator(tmp_path: Path):
 def test_a_generator_only_in_eval_or_only_in_train_is_not_shared(tmp_path: Path):
     result = run(tmp_path, [{**HUMAN, "generator": "a"}], [{"generator": "b"}],
                  allow_generated_eval=True)
-    assert result.findings == []
+    assert result.findings == ()
 
 
 @pytest.mark.parametrize("value", ["machine-generated", "[crowdsourced, machine-generated]",
@@ -175,12 +175,12 @@ def test_machine_generated_card_next_to_eval_data(tmp_path: Path, value: str):
 
 def test_human_card_and_train_cards_pass(tmp_path: Path):
     card = "---\nannotations_creators: [expert-generated, crowdsourced]\n---\n"
-    assert run(tmp_path, [HUMAN], card=card).findings == []
+    assert run(tmp_path, [HUMAN], card=card).findings == ()
     # A machine-generated card for the train data is fine.
     (tmp_path / "data/train").mkdir(parents=True, exist_ok=True)
     (tmp_path / "data/train/README.md").write_text(
         "---\nannotations_creators: machine-generated\n---\n", encoding="utf-8")
-    assert run(tmp_path, [HUMAN]).findings == []
+    assert run(tmp_path, [HUMAN]).findings == ()
 
 
 def test_missing_provenance_is_one_aggregate_warning_by_default(tmp_path: Path):
@@ -209,13 +209,13 @@ def test_missing_provenance_per_row_severity_and_off(tmp_path: Path):
     assert result.findings[0].row_id == "data/eval/eval.jsonl:1"
     assert result.findings[0].message == "row records no provenance"
     result = run(tmp_path, [None, HUMAN, None], missing="off")
-    assert result.findings == []
+    assert result.findings == ()
     assert stats(result)["eval rows with no provenance"] == 0
 
 
 def test_train_rows_without_provenance_are_not_findings(tmp_path: Path):
     result = run(tmp_path, [HUMAN], [None, None], train_provenance="")
-    assert result.findings == []
+    assert result.findings == ()
 
 
 def test_every_rule_in_one_realistic_eval_set(tmp_path: Path):

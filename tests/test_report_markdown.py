@@ -16,7 +16,7 @@ import cmarkgfm
 import pytest
 from cmarkgfm.cmark import Options
 
-from eval_firewall.findings import AuditResult, DatasetSummary, Severity, status_of
+from eval_firewall.findings import AuditResult, DatasetSummary, Severity
 from eval_firewall.report import render_markdown
 from eval_firewall.report.escape import ZWSP, escape_md
 from eval_firewall.report.markdown import INLINE_ROWS, MAX_CHARS, SNIPPET_CHARS
@@ -273,9 +273,7 @@ def pr_report(new: int, existing: int, text_len: int | None = None):
     report = make_report([AuditResult("overlap", "Overlap", findings,
                                       overlap_stats(0, len(findings), 0))],
                          eval_rows=len(findings))
-    report.base = BASE
-    report.status = status_of(report.findings, "error", False)
-    return report
+    return dataclasses.replace(report, base=BASE)
 
 
 def test_the_cap_is_spent_on_new_findings_first():
@@ -314,9 +312,9 @@ def test_base_is_a_short_sha_linked_to_the_compare_view_or_the_rev_as_given():
         in text
     assert f"Compared with the base `{BASE[:7]}`:" in render_markdown(pr_report(1, 1))
     report = pr_report(1, 1)
-    report.base = "main"
+    report = dataclasses.replace(report, base="main")
     assert "Compared with the base **main**: " in render_markdown(report, compare_url=url)
-    report.base = "`x` <img src=x> [a](https://evil.example)"       # from a report file
+    report = dataclasses.replace(report, base="`x` <img src=x> [a](https://evil.example)")  # from a report file
     assert_inert(render_markdown(report, compare_url=url).replace(f"]({url})", "]"))
 
 

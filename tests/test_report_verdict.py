@@ -5,8 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from eval_firewall.findings import (AuditResult, Finding, Report, Severity, Waiver,
-                                    status_of)
+from eval_firewall.findings import AuditResult, Finding, Report, Severity, Waiver
 from eval_firewall.report.verdict import KINDS, describe, kind, verdict_line
 from eval_firewall.rules import known_rules
 from sample_reports import (EVAL_PATH, TEST, TRAIN, failing_report, make_report,
@@ -22,10 +21,8 @@ def leak(rule: str, line: int, *, new: bool = True, score: float = 1.0) -> Findi
 def pr_report(findings: list[Finding], *, fail_on: str = "error",
               fail_on_existing: bool = False) -> Report:
     report = make_report([AuditResult("overlap", "Overlap", findings)], fail_on=fail_on)
-    report.base = "0123456789abcdef0123456789abcdef01234567"
-    report.fail_on_existing = fail_on_existing
-    report.status = status_of(report.findings, fail_on, fail_on_existing)
-    return report
+    return dataclasses.replace(report, base="0123456789abcdef0123456789abcdef01234567",
+                               fail_on_existing=fail_on_existing)
 
 
 def existing(n: int) -> list[Finding]:

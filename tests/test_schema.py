@@ -74,4 +74,4 @@ def test_duplicate_ids_within_a_dataset_across_files(tmp_path: Path):
 def test_default_ids_are_locations_and_never_collide(tmp_path: Path):
     write_jsonl(tmp_path / "train/t.jsonl", [ROWS[0]])
     write_jsonl(tmp_path / "eval/e.jsonl", [ROWS[1], ROWS[1], ROWS[1]])
-    assert audit(load_all(tmp_path, id_field=False)).findings == []
+    assert audit(load_all(tmp_path, id_field=False)).findings == ()

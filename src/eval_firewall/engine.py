@@ -23,7 +23,7 @@ from .datasets import LoadedDataset, load_dataset
 from .datasets.check import check_fields
 from .embeddings import Models
 from .errors import UserError
-from .findings import AuditResult, DatasetSummary, Finding, Report, Stat, status_of
+from .findings import AuditResult, DatasetSummary, Finding, Report, Stat
 from .perturb import Variant, perturb_rows
 from .predictions import Prediction, load_predictions, read_predictions
 from .progress import Progress
@@ -94,9 +94,7 @@ def run_audits(config: Config, *, progress: Progress | None = None,
         with progress.stage(f"compare with {base}"):
             _mark_new(config, results, changes, loaded, models, predictions)
     results.extend(_waive(config, results, changes))
-    findings = [f for r in results for f in r.findings]
     return Report(
-        status=status_of(findings, config.fail_on, config.fail_on_existing),
         fail_on=config.fail_on,
         fail_on_existing=config.fail_on_existing,
         audits=results,
@@ -159,8 +157,9 @@ def _overlap(config: Config, loaded: dict[str, LoadedDataset], changes: Changes 
     result = overlap.audit(evals, train, cfg, eval_norm=eval_norm, hits=hits,
                            paraphrases=paraphrases, progress=progress)
     if cache.enabled:
-        result.stats.append(Stat("eval rows searched in this run", searched.searched))
-        result.stats.append(Stat("eval rows with a cached result", searched.reused))
+        result = replace(result, stats=(*result.stats,
+                                        Stat("eval rows searched in this run", searched.searched),
+                                        Stat("eval rows with a cached result", searched.reused)))
     return result
 
 
@@ -217,8 +216,7 @@ def apply_severity(config: Config, result: AuditResult) -> AuditResult:
         level = config.severity_of(finding.rule, finding.severity)
         if level is not None:
             kept.append(finding if level == finding.severity else replace(finding, severity=level))
-    result.findings = kept
-    return result
+    return replace(result, findings=kept)
 
 
 def _mark_new(config: Config, results: list[AuditResult], changes: Changes,
@@ -257,13 +255,14 @@ def _mark_new(config: Config, results: list[AuditResult], changes: Changes,
         else:                    # nothing changed: the base figure is this one
             base_results[distribution.AUDIT] = AuditResult(
                 distribution.AUDIT, "", list(head_dist.findings))
-    found = {audit: (apply_severity(config, r).findings if r is not None else None)
+    found = {audit: (list(apply_severity(config, r).findings) if r is not None else None)
              for audit, r in base_results.items()}
-    for result in results:
-        result.findings = mark_new(result.findings, changes, loaded, found, margin)
+    for i, result in enumerate(results):
+        marked = mark_new(list(result.findings), changes, loaded, found, margin)
         if result.audit == invariance.AUDIT and predicted is not None and \
                 found.get(invariance.AUDIT) is not None:
-            result.findings = _split_missing(result.findings, predicted, missing_at_base)
+            marked = _split_missing(marked, predicted, missing_at_base)
+        results[i] = replace(result, findings=marked)
 
 
 def _base_disagreement(config: Config, changes: Changes, scratch: Path) -> AuditResult | None:
@@ -391,9 +390,10 @@ def _waive(config: Config, results: list[AuditResult], changes: Changes | None
     at_base = _waivers_at_base(config, changes) if changes is not None else None
     applied = waivers.apply(findings, listed, today=datetime.now(timezone.utc).date(),
                             at_base=at_base)
-    for r in results:
-        r.findings = [replace(f, waived=applied.waivers[f.fingerprint])
-                      if f.fingerprint in applied.waivers else f for f in r.findings]
+    for i, r in enumerate(results):
+        results[i] = replace(r, findings=[replace(f, waived=applied.waivers[f.fingerprint])
+                                          if f.fingerprint in applied.waivers else f
+                                          for f in r.findings])
     waived = sum(1 for r in results for f in r.findings if f.waived is not None)
     stats = [Stat("waivers", len(listed)), Stat("findings waived", waived),
              Stat("stale waivers", len(applied.stale))]
@@ -406,6 +406,6 @@ def _waive(config: Config, results: list[AuditResult], changes: Changes | None
 def summarize(d: LoadedDataset, changes: Changes | None = None) -> DatasetSummary:
     summary = DatasetSummary(d.name, d.role, d.files, len(d.rows), len(d.problems))
     if changes is not None:
-        summary.changed_files = changes.changed_files.get(d.name, [])
-        summary.changed_rows = len(changes.new_rows.get(d.name, ()))
+        summary = replace(summary, changed_files=changes.changed_files.get(d.name, []),
+                          changed_rows=len(changes.new_rows.get(d.name, ())))
     return summary

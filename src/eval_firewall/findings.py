@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .rows import Row
@@ -17,9 +18,11 @@ class Severity(str, enum.Enum):
 
     @property
     def rank(self) -> int:
+        """3 for errors, 2 for warnings, 1 for notices."""
         return {"error": 3, "warning": 2, "notice": 1}[self.value]
 
     def at_least(self, level: "Severity") -> bool:
+        """Whether this severity is ``level`` or above."""
         return self.rank >= level.rank
 
 
@@ -35,6 +38,7 @@ class Match:
 
     @classmethod
     def of(cls, row: Row) -> "Match":
+        """The match that is ``row``."""
         return cls(row.dataset, row.path, row.line, row.row_id, row.text)
 
 
@@ -88,6 +92,7 @@ class Finding:
     @classmethod
     def for_row(cls, audit: str, rule: str, severity: Severity, message: str, row: Row,
                 **extra: Any) -> "Finding":
+        """A finding about ``row`` (its dataset, path, line, id and text)."""
         return cls(audit=audit, rule=rule, severity=severity, message=message,
                    dataset=row.dataset, path=row.path, line=row.line, row_id=row.row_id,
                    text=row.text, **extra)
@@ -108,10 +113,11 @@ class Finding:
 
     @property
     def short_id(self) -> str:
+        """The fingerprint's first characters, as the Markdown report shows it."""
         return self.fingerprint[:SHORT_ID_CHARS]
 
     @property
-    def key(self) -> tuple:
+    def key(self) -> tuple[object, ...]:
         """Identity of a finding across two runs (used to tell new from existing)."""
         match = (self.match.dataset, self.match.row_id) if self.match else None
         return (self.audit, self.rule, self.dataset, self.row_id or self.path, match)
@@ -125,62 +131,105 @@ class Stat:
     value: Any
 
 
-@dataclass(slots=True)
+def _store(obj: object, *names: str) -> None:
+    """Store the named sequence fields of a frozen dataclass as tuples (callers may pass
+    lists): what a report holds cannot be changed after the fact."""
+    for name in names:
+        value = getattr(obj, name)
+        if value is not None and not isinstance(value, tuple):
+            object.__setattr__(obj, name, tuple(value))
+
+
+@dataclass(frozen=True, slots=True)
 class AuditResult:
     """What one audit returns: its findings and a few summary figures."""
 
     audit: str
     title: str
-    findings: list[Finding] = field(default_factory=list)
-    stats: list[Stat] = field(default_factory=list)
+    findings: Sequence[Finding] = ()   # stored as a tuple
+    stats: Sequence[Stat] = ()         # stored as a tuple
     verdict: str | None = None
     skipped: str | None = None   # why the audit did not run, if it did not
 
+    def __post_init__(self) -> None:
+        """Store findings and stats as tuples."""
+        _store(self, "findings", "stats")
+
     def counts(self) -> dict[str, int]:
+        """Findings per severity (every severity present, zero if none)."""
         out = {s.value: 0 for s in Severity}
         for f in self.findings:
             out[f.severity.value] += 1
         return out
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class DatasetSummary:
+    """One dataset as the report lists it."""
+
     name: str
     role: str
-    files: list[str]
+    files: Sequence[str]                          # stored as a tuple
     rows: int
     invalid_rows: int = 0
-    changed_files: list[str] | None = None   # set by an incremental (--base) run
+    changed_files: Sequence[str] | None = None    # set by an incremental (--base) run
     changed_rows: int | None = None
 
+    def __post_init__(self) -> None:
+        """Store the file lists as tuples."""
+        _store(self, "files", "changed_files")
 
-@dataclass(slots=True)
+
+@dataclass(frozen=True)   # no slots: then setting ``status`` is a FrozenInstanceError too
 class Report:
-    """Everything one run found; what every renderer and the GitHub layer consume."""
+    """Everything one run found; what every renderer and the GitHub layer consume.
 
-    status: str                              # "pass" | "fail"
-    fail_on: str
-    audits: list[AuditResult]
-    datasets: list[DatasetSummary]
+    Frozen: ``status`` is derived from the findings and the fail settings, so a different
+    fail level is a new report (:meth:`with_fail_on`), never an edited one.
+    """
+
+    fail_on: str                             # "error" | "warning" | "notice" | "never"
+    audits: Sequence[AuditResult]            # stored as a tuple
+    datasets: Sequence[DatasetSummary]       # stored as a tuple
     fail_on_existing: bool = False
     base: str | None = None
     version: str = ""
     config_path: str | None = None
 
+    def __post_init__(self) -> None:
+        """Store audits and datasets as tuples."""
+        _store(self, "audits", "datasets")
+
+    @property
+    def status(self) -> str:
+        """``"fail"`` when a finding fails at the report's fail settings, else ``"pass"``."""
+        return status_of(self.findings, self.fail_on, self.fail_on_existing)
+
+    def with_fail_on(self, fail_on: str, fail_on_existing: bool | None = None) -> Report:
+        """The same findings judged at another fail level (and, if given, fail-on-existing)."""
+        if fail_on_existing is None:
+            fail_on_existing = self.fail_on_existing
+        return replace(self, fail_on=fail_on, fail_on_existing=fail_on_existing)
+
     @property
     def findings(self) -> list[Finding]:
+        """Every audit's findings, in audit order."""
         return [f for a in self.audits for f in a.findings]
 
     def failing(self) -> list[Finding]:
+        """The findings that make the report fail."""
         return failing_findings(self.findings, self.fail_on, self.fail_on_existing)
 
     @property
     def new_findings(self) -> list[Finding]:
+        """The findings the change under audit adds (all of them without a base)."""
         return [f for f in self.findings if f.new]
 
 
-def failing_findings(findings: list[Finding], fail_on: str, fail_on_existing: bool
+def failing_findings(findings: Sequence[Finding], fail_on: str, fail_on_existing: bool
                      ) -> list[Finding]:
+    """The findings at or above ``fail_on`` that count: new (or any, with
+    ``fail_on_existing``) and not waived."""
     if fail_on == "never":
         return []
     level = Severity(fail_on)
@@ -188,5 +237,6 @@ def failing_findings(findings: list[Finding], fail_on: str, fail_on_existing: bo
             if f.severity.at_least(level) and (f.new or fail_on_existing) and f.waived is None]
 
 
-def status_of(findings: list[Finding], fail_on: str, fail_on_existing: bool) -> str:
+def status_of(findings: Sequence[Finding], fail_on: str, fail_on_existing: bool) -> str:
+    """``"fail"`` if any finding fails at these settings, else ``"pass"``."""
     return "fail" if failing_findings(findings, fail_on, fail_on_existing) else "pass"

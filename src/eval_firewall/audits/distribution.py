@@ -58,13 +58,12 @@ def audit(evals: Sequence[Row], train: Sequence[Row], cfg: DistributionConfig, *
     """The check on up to :data:`SAMPLE` rows a side. ``embedder`` may be a function of the
     number of rows to encode returning the embedder, called only when the check runs (so a
     skipped check loads no model)."""
-    result = AuditResult(AUDIT, TITLE)
     n = min(len(evals), len(train) // 2 if len(train) >= 2 * cfg.min_rows else len(train),
             SAMPLE)
     if n < cfg.min_rows:
-        result.skipped = (f"needs at least {cfg.min_rows} eval rows and {2 * cfg.min_rows} "
-                          f"train rows (has {len(evals)} and {len(train)})")
-        return result
+        return AuditResult(AUDIT, TITLE, skipped=(
+            f"needs at least {cfg.min_rows} eval rows and {2 * cfg.min_rows} "
+            f"train rows (has {len(evals)} and {len(train)})"))
     rng = np.random.default_rng(seed)
     eval_pick = np.sort(rng.choice(len(evals), n, replace=False))
     train_pick = rng.choice(len(train), min(len(train), 2 * n), replace=False)
@@ -83,19 +82,19 @@ def audit(evals: Sequence[Row], train: Sequence[Row], cfg: DistributionConfig, *
                           round(nearest_similarity(eval_vec, held_out), 3)))
         stats.append(Stat("held-out train to nearest train row, mean cosine (baseline)",
                           round(nearest_similarity(train_vec, held_out), 3)))
-    result.stats = stats
+    findings = []
     if auc <= cfg.max_auc:
-        result.verdict = (f"The eval set is indistinguishable from the train set (classifier "
-                          f"AUC {auc:.2f}, at most {cfg.max_auc:.2f}): it looks like another "
-                          f"sample of the same generator, so scores on it measure how well a "
-                          f"model imitates that generator rather than how it generalizes.")
+        verdict = (f"The eval set is indistinguishable from the train set (classifier "
+                   f"AUC {auc:.2f}, at most {cfg.max_auc:.2f}): it looks like another "
+                   f"sample of the same generator, so scores on it measure how well a "
+                   f"model imitates that generator rather than how it generalizes.")
         if cfg.severity != "off":
-            result.findings.append(Finding(
+            findings.append(Finding(
                 AUDIT, "same-generator", Severity(cfg.severity),
                 f"eval set indistinguishable from train set (classifier AUC {auc:.2f} <= "
                 f"{cfg.max_auc:.2f})", dataset=evals[0].dataset, score=round(auc, 4)))
     else:
-        result.verdict = (f"The eval set is distinguishable from the train set (classifier "
-                          f"AUC {auc:.2f} > {cfg.max_auc:.2f}): not just another sample of "
-                          f"the train generator.")
-    return result
+        verdict = (f"The eval set is distinguishable from the train set (classifier "
+                   f"AUC {auc:.2f} > {cfg.max_auc:.2f}): not just another sample of "
+                   f"the train generator.")
+    return AuditResult(AUDIT, TITLE, findings, stats, verdict)

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import UserError
 from ..findings import Report
-from ..report import load_report, render_json, render_sarif
+from ..report.json import load_report, render_json
+from ..report.sarif import render_sarif
 
 REPORT_JSON = "report.json"
 REPORT_SARIF = "report.sarif"
@@ -39,6 +40,7 @@ class RunContext(BaseModel):
 
 
 def write_reports(directory: Path, report: Report, markdown: str, context: RunContext) -> Path:
+    """Write the JSON, SARIF and Markdown reports and the run context; the JSON's path."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
         (directory / REPORT_JSON).write_text(render_json(report), encoding="utf-8")
@@ -69,6 +71,7 @@ def _read(path: Path, limit: int = MAX_REPORT_BYTES) -> str:
 
 
 def read_context(directory: Path) -> RunContext:
+    """The run context written next to a report, validated (it may come from a fork)."""
     path = directory / CONTEXT_JSON
     try:
         context = RunContext.model_validate_json(_read(path, MAX_CONTEXT_BYTES))

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..config import Config, load_config
 from ..engine import run_audits
 from ..errors import UserError
-from ..findings import Report, status_of
+from ..findings import Report
 from ..progress import Progress
 from ..report.markdown import render_markdown
 from . import api, artifact, check, comment, gitops
@@ -118,9 +118,7 @@ def _from_artifact(settings: Settings, event: WorkflowRunEvent) -> int:
                         f"is for {event.head_sha[:7]}; download the artifact of the run that "
                         "triggered this one", path=str(directory / artifact.CONTEXT_JSON),
                         field="head_sha")
-    fail_on = settings.fail_on or report.fail_on
-    report.fail_on = fail_on
-    report.status = status_of(report.findings, fail_on, report.fail_on_existing)
+    report = report.with_fail_on(settings.fail_on or report.fail_on, report.fail_on_existing)
     number = _pull_request_of(settings, event, context)
     subject = Subject(event.head_sha, number, post=True)
     target = comment.Target(settings.server_url, settings.repository, event.head_sha,

@@ -4,8 +4,14 @@ The renderers are imported on first use, so that ``eval-firewall --help`` (which
 :data:`FORMATS`) stays fast.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..findings import Report
 
 FORMATS = ("markdown", "json", "sarif", "text")
 
@@ -13,13 +19,12 @@ _NAMES = {"render_markdown": "markdown", "render_json": "json", "report_to_dict"
           "load_report": "json", "render_sarif": "sarif", "render_text": "text"}
 
 
-def render(report, fmt: str, *, color: bool = False) -> str:
+def render(report: Report, fmt: str, *, color: bool = False) -> str:
     """``color``: ANSI colour in the text format (for a terminal)."""
-    if fmt == "text":
-        return __getattr__("render_text")(report, color=color)
-    if fmt in FORMATS:
-        return __getattr__(f"render_{fmt}")(report)
-    raise ValueError(f"unknown format {fmt!r}")
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}")
+    renderer: Callable[..., str] = __getattr__(f"render_{fmt}")
+    return renderer(report, color=color) if fmt == "text" else renderer(report)
 
 
 def __getattr__(name: str) -> Any:

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, ConfigDict, Field, GetPydanticSchema, TypeAdapter, ValidationError, with_config
+from pydantic_core import core_schema
+from typing_extensions import NotRequired, TypedDict
 
 from ..errors import UserError
-from ..findings import (AuditResult, DatasetSummary, Finding, Match, Report, Severity, Stat,
-                        Waiver)
+from ..findings import AuditResult, DatasetSummary, Finding, Match, Report, Severity, Stat, Waiver
 from .escape import escape_json
 
 SCHEMA_VERSION = 1
 
 
 def finding_to_dict(f: Finding) -> dict[str, Any]:
+    """A finding as the JSON report lists it: its fields and its fingerprint."""
     out = dataclasses.asdict(f)
     out["severity"] = f.severity.value
     out["fingerprint"] = f.fingerprint
@@ -25,6 +28,7 @@ def finding_to_dict(f: Finding) -> dict[str, Any]:
 
 
 def report_to_dict(report: Report) -> dict[str, Any]:
+    """The JSON report as a dict (``render_json`` writes it)."""
     findings = report.findings
     failing = {id(f) for f in report.failing()}
     return {
@@ -52,14 +56,19 @@ def report_to_dict(report: Report) -> dict[str, Any]:
 
 
 def render_json(report: Report) -> str:
+    """The JSON report: indented, Unicode kept, bidi and C1 controls escaped."""
     return escape_json(json.dumps(report_to_dict(report), indent=2, ensure_ascii=False)) + "\n"
 
 
 # --- reading a report back: a strict schema, since the report may come from a fork -----------
 #
-# Types are exact (no "3" for 3, no 1 for true), unknown keys are refused, severities, roles,
-# statuses and fail levels are enums, and every string and list has a bound. Derived fields
-# (summary, counts, fingerprint) are checked for shape and otherwise ignored.
+# The wire types below are the JSON report's shape: the findings dataclasses serialized, plus
+# the derived fields (summary, counts, fingerprint). One strict TypeAdapter validates a whole
+# report: types are exact (no "3" for 3, no 1 for true), unknown keys are refused, severities,
+# roles, statuses and fail levels are enums, and every string and list has a bound. Each wire
+# type that is a dataclass of findings.py is built into it as it validates (``_loaded``);
+# derived fields are checked for shape and otherwise ignored (status, too: a loaded report's
+# status is derived from its findings, like any report's).
 
 MAX_NAME = 200          # dataset names, row ids, a base revision
 MAX_PATH = 4096
@@ -71,20 +80,7 @@ MAX_AUDITS = 64
 MAX_STATS = 500
 MAX_FINDINGS = 1_000_000
 
-_Strict = ConfigDict(strict=True, extra="forbid", frozen=True)
-
-
-def _text(max_length: int, min_length: int = 0):
-    return Annotated[str, Field(min_length=min_length, max_length=max_length)]
-
-
-# Names the code itself gives (audit and rule ids): lowercase words and hyphens, nothing that
-# can form a link, a code span or a new line ("$" matches only at the very end here).
-_Id = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
-_Name = _text(MAX_NAME, 1)
-_Count = Annotated[int, Field(ge=0)]
-_Line = Annotated[int, Field(ge=1)]
-_SeverityName = Literal["error", "warning", "notice"]
+_STRICT = ConfigDict(strict=True, extra="forbid")
 
 
 def _relative(path: str) -> str:
@@ -94,96 +90,133 @@ def _relative(path: str) -> str:
     return path
 
 
+def _loaded(wire: type, build: Callable[[Any], object]) -> GetPydanticSchema:
+    """Validate against the ``wire`` type's schema, then ``build`` the value from it: the
+    static type is the built one (``Annotated[Match, _loaded(_MatchJSON, ...)]``)."""
+    return GetPydanticSchema(lambda _type, handler: core_schema.no_info_after_validator_function(
+        build, handler(wire)))
+
+
+# Names the code itself gives (audit and rule ids): lowercase words and hyphens, nothing that
+# can form a link, a code span or a new line ("$" matches only at the very end here).
+_Id = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
+_Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+_RowId = Annotated[str, Field(max_length=MAX_NAME)]
+_Message = Annotated[str, Field(max_length=MAX_MESSAGE)]
+_RowText = Annotated[str, Field(max_length=MAX_ROW_TEXT)]
 _Path = Annotated[str, Field(max_length=MAX_PATH), AfterValidator(_relative)]
+_Paths = Annotated[list[_Path], Field(max_length=MAX_FILES)]
+_Fingerprint = Annotated[str, Field(pattern=r"^[0-9a-f]{8,64}$")]
+_Count = Annotated[int, Field(ge=0)]
+_Line = Annotated[int, Field(ge=1)]
+_Float = Annotated[float, Field(allow_inf_nan=False)]
+_SeverityName = Literal["error", "warning", "notice"]
 
 
-class _Tool(BaseModel):
-    model_config = _Strict
+@with_config(_STRICT)
+class _ToolJSON(TypedDict):
     name: Literal["eval-firewall"]
-    version: _text(64)
+    version: Annotated[str, Field(max_length=64)]
 
 
-class _Dataset(BaseModel):
-    model_config = _Strict
+@with_config(_STRICT)
+class _DatasetJSON(TypedDict):
     name: _Name
     role: Literal["train", "eval"]
-    files: Annotated[list[_Path], Field(max_length=MAX_FILES)]
+    files: _Paths
     rows: _Count
-    invalid_rows: _Count = 0
-    changed_files: Annotated[list[_Path], Field(max_length=MAX_FILES)] | None = None
-    changed_rows: _Count | None = None
+    invalid_rows: NotRequired[_Count]
+    changed_files: NotRequired[_Paths | None]
+    changed_rows: NotRequired[_Count | None]
 
 
-class _Stat(BaseModel):
-    model_config = _Strict
-    label: _text(500)
-    value: _text(MAX_MESSAGE) | bool | int | Annotated[float, Field(allow_inf_nan=False)] | None
+@with_config(_STRICT)
+class _StatJSON(TypedDict):
+    label: Annotated[str, Field(max_length=500)]
+    value: _Message | bool | int | _Float | None
 
 
-class _Audit(BaseModel):
-    model_config = _Strict
-    audit: _Id
-    title: _text(100, 1)
-    verdict: _text(MAX_MESSAGE) | None = None
-    skipped: _text(MAX_MESSAGE) | None = None
-    counts: dict[_SeverityName, _Count]
-    stats: Annotated[list[_Stat], Field(max_length=MAX_STATS)]
-
-
-class _Match(BaseModel):
-    model_config = _Strict
+@with_config(_STRICT)
+class _MatchJSON(TypedDict):
     dataset: _Name
     path: _Path
     line: _Line
-    row_id: _text(MAX_NAME)
-    text: _text(MAX_ROW_TEXT) | None = None
+    row_id: _RowId
+    text: NotRequired[_RowText | None]
 
 
-class _Waiver(BaseModel):
-    model_config = _Strict
-    fingerprint: Annotated[str, Field(pattern=r"^[0-9a-f]{8,64}$")]
-    reason: _text(MAX_MESSAGE)
-    approved_by: _text(MAX_NAME)
-    expires: Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")] | None = None
-    new: bool = False
+@with_config(_STRICT)
+class _WaiverJSON(TypedDict):
+    fingerprint: _Fingerprint
+    reason: _Message
+    approved_by: _RowId
+    expires: NotRequired[Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")] | None]
+    new: NotRequired[bool]
 
 
-class _Finding(BaseModel):
-    model_config = _Strict
+_LoadedDataset = Annotated[DatasetSummary, _loaded(_DatasetJSON, lambda d: DatasetSummary(**d))]
+_LoadedStat = Annotated[Stat, _loaded(_StatJSON, lambda d: Stat(**d))]
+_LoadedMatch = Annotated[Match, _loaded(_MatchJSON, lambda d: Match(**d))]
+_LoadedWaiver = Annotated[Waiver, _loaded(_WaiverJSON, lambda d: Waiver(**d))]
+
+
+@with_config(_STRICT)
+class _AuditJSON(TypedDict):
+    audit: _Id
+    title: Annotated[str, Field(min_length=1, max_length=100)]
+    verdict: NotRequired[_Message | None]
+    skipped: NotRequired[_Message | None]
+    counts: dict[_SeverityName, _Count]                                      # derived
+    stats: Annotated[list[_LoadedStat], Field(max_length=MAX_STATS)]
+
+
+@with_config(_STRICT)
+class _FindingJSON(TypedDict):
     audit: _Id
     rule: _Id
-    severity: _SeverityName
-    message: _text(MAX_MESSAGE)
-    dataset: _Name | None = None
-    path: _Path | None = None
-    line: _Line | None = None
-    row_id: _text(MAX_NAME) | None = None
-    text: _text(MAX_ROW_TEXT) | None = None
-    score: Annotated[float, Field(allow_inf_nan=False)] | None = None
-    match: _Match | None = None
-    count: _Count | None = None
-    new: bool = True
-    waived: _Waiver | None = None
-    fingerprint: Annotated[str, Field(pattern=r"^[0-9a-f]{8,64}$")] | None = None   # derived
+    severity: Severity
+    message: _Message
+    dataset: NotRequired[_Name | None]
+    path: NotRequired[_Path | None]
+    line: NotRequired[_Line | None]
+    row_id: NotRequired[_RowId | None]
+    text: NotRequired[_RowText | None]
+    score: NotRequired[_Float | None]
+    match: NotRequired[_LoadedMatch | None]
+    count: NotRequired[_Count | None]
+    new: NotRequired[bool]
+    waived: NotRequired[_LoadedWaiver | None]
+    fingerprint: NotRequired[_Fingerprint | None]                            # derived
 
 
-class _Report(BaseModel):
-    model_config = _Strict
+def _finding(data: _FindingJSON) -> Finding:
+    fields: dict[str, Any] = {k: v for k, v in data.items() if k != "fingerprint"}
+    return Finding(**fields)
+
+
+_LoadedFinding = Annotated[Finding, _loaded(_FindingJSON, _finding)]
+
+
+@with_config(_STRICT)
+class _ReportJSON(TypedDict):
     schema_version: Literal[1]
-    tool: _Tool
-    status: Literal["pass", "fail"]
+    tool: _ToolJSON
+    status: Literal["pass", "fail"]                                          # derived
     fail_on: Literal["error", "warning", "notice", "never"]
     fail_on_existing: bool
-    base: _text(MAX_NAME) | None = None
-    config: _text(MAX_PATH) | None = None
+    base: NotRequired[Annotated[str, Field(max_length=MAX_NAME)] | None]
+    config: NotRequired[Annotated[str, Field(max_length=MAX_PATH)] | None]
     summary: Annotated[dict[Annotated[str, Field(max_length=64)], _Count],
-                       Field(max_length=32)]                                    # derived
-    datasets: Annotated[list[_Dataset], Field(max_length=MAX_DATASETS)]
-    audits: Annotated[list[_Audit], Field(max_length=MAX_AUDITS)]
-    findings: Annotated[list[_Finding], Field(max_length=MAX_FINDINGS)]
+                       Field(max_length=32)]                                 # derived
+    datasets: Annotated[list[_LoadedDataset], Field(max_length=MAX_DATASETS)]
+    audits: Annotated[list[_AuditJSON], Field(max_length=MAX_AUDITS)]
+    findings: Annotated[list[_LoadedFinding], Field(max_length=MAX_FINDINGS)]
 
 
-def _where(loc: tuple) -> str:
+_REPORT = TypeAdapter(_ReportJSON)
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part)[:40] for part in loc) or "(top level)"
 
 
@@ -191,30 +224,24 @@ def load_report(text: str, *, source: str = "report") -> Report:
     """Rebuild a Report from its JSON (as written by ``render_json``), validated against a
     strict schema first: a forged or damaged report is one :class:`UserError` naming the field."""
     try:
-        data = _Report.model_validate_json(text)
+        data = _REPORT.validate_json(text, strict=True)
     except ValidationError as exc:
         err = exc.errors(include_url=False, include_input=False)[0]
         raise UserError(f"not an eval-firewall JSON report: {_where(err['loc'])}: "
                         f"{err['msg']}", path=source) from None
-    audits = [a.audit for a in data.audits]
+    audits = [a["audit"] for a in data["audits"]]
     if len(set(audits)) != len(audits):
         raise UserError("not an eval-firewall JSON report: audits: an audit is listed twice",
                         path=source)
     by_audit: dict[str, list[Finding]] = {a: [] for a in audits}
-    for i, f in enumerate(data.findings):
+    for i, f in enumerate(data["findings"]):
         if f.audit not in by_audit:
             raise UserError(f"not an eval-firewall JSON report: findings.{i}.audit: "
                             f"'{f.audit}' is not among the report's audits", path=source)
-        match = Match(**f.match.model_dump()) if f.match else None
-        waived = Waiver(**f.waived.model_dump()) if f.waived else None
-        fields = f.model_dump(exclude={"fingerprint", "match", "waived", "severity"})
-        by_audit[f.audit].append(Finding(**fields, severity=Severity(f.severity), match=match,
-                                         waived=waived))
+        by_audit[f.audit].append(f)
     return Report(
-        status=data.status, fail_on=data.fail_on,
-        audits=[AuditResult(a.audit, a.title, by_audit[a.audit],
-                            [Stat(s.label, s.value) for s in a.stats], a.verdict, a.skipped)
-                for a in data.audits],
-        datasets=[DatasetSummary(**d.model_dump()) for d in data.datasets],
-        fail_on_existing=data.fail_on_existing, base=data.base, version=data.tool.version,
-        config_path=data.config)
+        fail_on=data["fail_on"],
+        audits=[AuditResult(a["audit"], a["title"], by_audit[a["audit"]], a["stats"],
+                            a.get("verdict"), a.get("skipped")) for a in data["audits"]],
+        datasets=data["datasets"], fail_on_existing=data["fail_on_existing"],
+        base=data.get("base"), version=data["tool"]["version"], config_path=data.get("config"))

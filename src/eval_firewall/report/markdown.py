@@ -1,4 +1,13 @@
-"""Markdown through the Jinja2 templates in ``templates/``, always under a size limit."""
+"""Markdown through the Jinja2 templates in ``templates/``, always under a size limit.
+
+Safe by default: the environment's ``finalize`` escapes every printed value for Markdown
+(:func:`~eval_firewall.report.escape.escape_md`), so a template that prints a dataset's text,
+a finding's message or anything a report file carries cannot forget to. Raw output takes an
+explicit filter: ``| raw`` for Markdown the code built (the verdict, the comment marker, link
+targets), ``| md(limit)`` for escaped text cut to a length, ``| figure`` and ``| percent`` for
+numbers. Each returns :class:`~markupsafe.Markup`, the marker ``finalize`` lets through, as
+macros' output is.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup
 
 from ..findings import AuditResult, Finding, Report, Severity
 from .escape import escape_md
@@ -31,23 +41,48 @@ def templates_dir() -> Path:
     return Path(__file__).resolve().parents[3] / "templates"
 
 
-def _figure(value: object) -> str:
+def escaping(escape: Callable[[object], str], raw: type[str]) -> Callable[[object], str]:
+    """A Jinja ``finalize`` that passes every printed value through ``escape``, except those
+    already of the ``raw`` type (what an explicit filter or a macro returned). Shared by the
+    Markdown and the text templates."""
+    def finalize(value: object) -> str:
+        return value if isinstance(value, raw) else raw(escape(value))
+    return finalize
+
+
+def template_environment(finalize: Callable[[object], str], *, autoescape: bool = False
+                         ) -> jinja2.Environment:
+    """The environment of the report templates: every printed value goes through
+    ``finalize``; an undefined name is an error, not an empty string."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())), autoescape=autoescape,
+        keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined, finalize=finalize)
+
+
+def _md(value: object, limit: int | None = None) -> Markup:
+    """Escaped for Markdown, cut to ``limit`` characters."""
+    return Markup(escape_md(value, limit))
+
+
+def _figure(value: object) -> Markup:
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return Markup("yes" if value else "no")
     if isinstance(value, int):
-        return f"{value:,}"
+        return Markup(f"{value:,}")
     if isinstance(value, float):
-        return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
-    return escape_md(value)
+        return Markup(f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}")
+    return _md(value)
 
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
-        autoescape=False, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
-        undefined=jinja2.StrictUndefined)
-    env.filters["md"] = escape_md
+    """The Markdown templates' environment. Jinja's own autoescaping is on only so that a
+    macro's output comes back as :class:`~markupsafe.Markup` (already escaped); ``finalize``
+    escapes for Markdown first and marks the result, so HTML escaping never applies twice."""
+    env = template_environment(escaping(escape_md, Markup), autoescape=True)
+    env.filters["raw"] = Markup
+    env.filters["md"] = _md
     env.filters["figure"] = _figure
     env.filters["percent"] = _percent
     env.filters["no_match_reason"] = _no_match_reason
@@ -67,14 +102,14 @@ PAIR_PROBLEMS = {
 SNIPPET_CHARS = 100
 
 
-def _percent(f: Finding) -> str | None:
+def _percent(f: Finding) -> Markup | None:
     """Similarity as a percent; none on exact copies (they are 100% by definition)."""
     if f.score is None or f.rule == "exact-duplicate":
         return None
     if f.match is not None and f.match.text is not None and f.match.text == f.text:
         return None
     text = f"{f.score:.0%}"
-    return ">99%" if text == "100%" and f.score < 1 else text
+    return Markup(">99%" if text == "100%" and f.score < 1 else text)
 
 
 def _no_match_reason(f: Finding) -> str:
@@ -115,7 +150,7 @@ class _Lists:
         return len(self.new) + len(self.waived) + sum(len(a.existing) for a in self.audits)
 
 
-def _order(f: Finding) -> tuple:
+def _order(f: Finding) -> tuple[int, str, int, str]:
     return (-f.severity.rank, f.path or "", f.line or 0, f.rule)
 
 

@@ -58,6 +58,7 @@ def _result(f: Finding, rule_index: dict[str, int], fallback_path: str) -> dict[
 
 
 def render_sarif(report: Report) -> str:
+    """The report as SARIF 2.1.0, for code scanning."""
     findings = report.findings
     used = sorted({f.rule for f in findings} | set())
     rule_index = {rule: i for i, rule in enumerate(used)}

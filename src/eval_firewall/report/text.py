@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any
 
 import click
 import jinja2
 
 from ..findings import Finding, Report, Severity
 from ..terminal import no_command
-from .markdown import templates_dir
+from .markdown import escaping, template_environment
 
 # Findings listed before the rest is summarized: about a screenful.
 MAX_LISTED = 30
@@ -60,7 +61,7 @@ class _Styled(str):
     """Text already made safe and styled: ``finalize`` lets it through unchanged."""
 
 
-STYLES = {
+STYLES: dict[str, dict[str, Any]] = {
     "pass": {"fg": "green", "bold": True}, "fail": {"fg": "red", "bold": True},
     "error": {"fg": "red"}, "warning": {"fg": "yellow"}, "notice": {"fg": "cyan"},
     "where": {"bold": True}, "dim": {"dim": True}, "heading": {"bold": True},
@@ -69,9 +70,6 @@ STYLES = {
 
 @lru_cache(maxsize=2)
 def _environment(color: bool) -> jinja2.Environment:
-    def finalize(value: object) -> object:
-        return value if isinstance(value, _Styled) else terminal_safe(value)
-
     def style(value: object, name: str, pad: int = 0) -> _Styled:
         """Styled text, padded to ``pad`` characters (the padding stays unstyled)."""
         text = value if isinstance(value, _Styled) else one_line(value)
@@ -84,17 +82,14 @@ def _environment(color: bool) -> jinja2.Environment:
     def plural(count: int, word: str) -> str:
         return f"{count:,} {word}{'' if count == 1 else 's'}"
 
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())), autoescape=False,
-        keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
-        undefined=jinja2.StrictUndefined, finalize=finalize)
+    env = template_environment(escaping(terminal_safe, _Styled))
     env.filters["style"] = style
     env.filters["clip"] = clip
     env.filters["plural"] = plural
     return env
 
 
-def _order(f: Finding) -> tuple:
+def _order(f: Finding) -> tuple[int, bool, str, int, str]:
     return (-f.severity.rank, not f.new, f.path or "", f.line or 0, f.rule)
 
 

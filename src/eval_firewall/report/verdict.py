@@ -71,6 +71,7 @@ _OTHER = Kind("other finding", "other findings")
 
 
 def kind(rule: str) -> Kind:
+    """How the verdict names findings of ``rule``; "other finding" for an unknown rule."""
     return KINDS.get(rule, _OTHER)
 
 
@@ -96,7 +97,7 @@ def describe(findings: list[Finding]) -> str:
     parts = []
     for (one, many), group in ordered:
         text = _count(len(group), one, many)
-        flavours = Counter(kind(f.rule).flavour for f in group if kind(f.rule).flavour)
+        flavours = Counter(fl for f in group if (fl := kind(f.rule).flavour) is not None)
         if len(flavours) == 1:
             (fl, n), = flavours.items()
             text += f" ({fl[0] if n == 1 else fl[1]})"
@@ -119,13 +120,14 @@ class Tally:
 
     @classmethod
     def of(cls, report: Report) -> "Tally":
+        """The report's findings sorted into failing, new, existing and waived."""
         failing = report.failing()
         failing_ids = {id(f) for f in failing}
         rest = [f for f in report.findings if f.waived is None and id(f) not in failing_ids]
         waived = [f for f in report.findings if f.waived is not None]
         return cls(failing=failing, new=[f for f in rest if f.new],
                    existing=[f for f in rest if not f.new], waived=waived,
-                   waived_here=[f for f in waived if f.waived.new])
+                   waived_here=[f for f in waived if f.waived is not None and f.waived.new])
 
 
 def verdict_line(report: Report) -> str:
