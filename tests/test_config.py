@@ -11,7 +11,7 @@ from eval_firewall.config import (CONFIG_FILE, find_config, load_config, parse_c
                                   resolve_paths)
 from eval_firewall.errors import UserError
 from eval_firewall.findings import Severity
-from eval_firewall.rules import RULES, known_rules
+from eval_firewall.audits import RULES
 
 ONE_EVAL = """\
 datasets:
@@ -23,7 +23,7 @@ datasets:
 
 
 def parse(text: str, root: Path = Path(".")):
-    return parse_config(text, source=CONFIG_FILE, root=root)
+    return parse_config(text, source=CONFIG_FILE, root=root, rules=RULES)
 
 
 def error_of(text: str) -> str:
@@ -176,7 +176,7 @@ def test_unknown_rule_without_a_close_match_lists_the_rules():
 
 
 def test_every_registered_rule_is_accepted_under_severity():
-    rules = known_rules()
+    rules = RULES
     assert {"invalid-row", "exact-duplicate", "near-duplicate", "eval-duplicate", "model-label",
             "unverified-label", "generated-eval-row", "shared-generator",
             "machine-generated-card", "missing-provenance"} <= set(rules)

@@ -10,11 +10,9 @@ stratify field are recorded) and tells a later audit when a row changed since it
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import random
-import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -26,6 +24,7 @@ from .datasets import relative
 from .datasets.fields import MISSING, as_scalar_text, describe_columns, get_path, shown
 from .datasets.formats import open_binary, parse_json_line
 from .errors import UserError
+from .records import Annotation, row_sha
 from .rows import Row
 
 SHEET_FORMAT = 1
@@ -65,35 +64,10 @@ class SheetMeta:
 
 
 @dataclass(frozen=True, slots=True)
-class Annotation:
-    """One filled (or empty) line of a sheet."""
-
-    path: str           # the sheet, POSIX, relative to the repository root
-    line: int           # 1-based line of the sheet
-    dataset: str | None
-    row_id: str
-    annotator: str
-    answer: str | None  # None when empty
-    sha: str | None     # content hash at sampling time; None when the sheet has none
-
-    @property
-    def location(self) -> str:
-        return f"{self.path}:{self.line}"
-
-
-@dataclass(frozen=True, slots=True)
 class Sheet:
     path: str
     meta: SheetMeta
     annotations: list[Annotation]
-
-
-def row_sha(row: Row) -> str:
-    """Content hash of a row's text and label (Unicode- and whitespace-insensitive)."""
-    def canon(value: str | None) -> str:
-        return " ".join(unicodedata.normalize("NFKC", value or "").split())
-    data = canon(row.text) + "\x1f" + canon(row.label)
-    return hashlib.blake2b(data.encode("utf-8"), digest_size=8).hexdigest()
 
 
 # --- sampling ---------------------------------------------------------------------------------

@@ -6,16 +6,18 @@ Every error names the file, the line of the offending key and the key itself.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (BaseModel, BeforeValidator, ByteSize, ConfigDict, Field, PrivateAttr,
-                      ValidationError, field_validator)
+                      ValidationError, field_validator, model_validator)
 
 from . import paths as containment
 from .errors import UserError
 from .findings import Severity
+from .rules import Rule
 from .waivers import WaiverEntry
 
 CONFIG_FILE = ".eval-firewall.yml"
@@ -93,6 +95,7 @@ class OverlapConfig(_Strict):
     exact: ExactConfig = ExactConfig()
     near_duplicate: NearDuplicateConfig = NearDuplicateConfig()
     semantic: SemanticConfig = SemanticConfig()
+    # The alias of ``audits.distribution`` (its first home): read that one instead.
     distribution: DistributionConfig = DistributionConfig()
 
 
@@ -146,9 +149,21 @@ class LimitsConfig(_Strict):
 
 class AuditsConfig(_Strict):
     overlap: OverlapConfig = OverlapConfig()
+    distribution: DistributionConfig = DistributionConfig()
     provenance: ProvenanceConfig = ProvenanceConfig()
     disagreement: DisagreementConfig = DisagreementConfig()
     invariance: InvarianceConfig = InvarianceConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _distribution_alias(cls, data: Any) -> Any:
+        """``audits.overlap.distribution`` (the alias) fills ``audits.distribution`` when that
+        is not given; both given is an error (:func:`_check_aliases`)."""
+        if isinstance(data, dict) and "distribution" not in data:
+            overlap = data.get("overlap")
+            if isinstance(overlap, dict) and "distribution" in overlap:
+                return {**data, "distribution": overlap["distribution"]}
+        return data
 
 
 class Config(_Strict):
@@ -189,6 +204,18 @@ class Config(_Strict):
         level = self.severity.get(rule)
         if level is None:
             return default
+        return None if level == "off" else Severity(level)
+
+    def severity_for(self, rule: Rule) -> Severity | None:
+        """A rule's severity: ``severity:`` first, then the rule's own key (``invalid_rows``,
+        ``audits.provenance.missing``...), then its default; None when it is turned off."""
+        default: str = rule.default_severity.value
+        if rule.severity_key is not None:
+            value: Any = self
+            for part in rule.severity_key.split("."):
+                value = getattr(value, part)
+            default = value
+        level = self.severity.get(rule.id, default)
         return None if level == "off" else Severity(level)
 
 
@@ -313,7 +340,11 @@ def yaml_error(exc: Exception, source: str) -> UserError:
                      line=mark.line + 1 if mark else None)
 
 
-def parse_config(text: str, *, source: str, root: Path) -> Config:
+def parse_config(text: str, *, source: str, root: Path,
+                 rules: Collection[str] | None = None) -> Config:
+    """Parse and validate a config's text. ``rules``: the rule ids its ``severity:`` keys may
+    name (the audits' catalogue, ``eval_firewall.audits.RULES``); None leaves them to be
+    checked by whoever runs the audits (:func:`check_severity_rules`)."""
     loader = None
     try:
         loader = _LineLoader(text)      # reads the stream: it can reject a character already
@@ -346,8 +377,10 @@ def parse_config(text: str, *, source: str, root: Path) -> Config:
                 message += f" (got {err['input']!r})"
         raise UserError(message, path=source, line=line, field=dotted) from None
     _check_names(config, data, loader.key_lines)
-    _check_severity_rules(config, data, loader.key_lines)
+    _check_aliases(config, data, loader.key_lines)
     config._key_lines = _key_lines(data, loader.key_lines)
+    if rules is not None:
+        check_severity_rules(config, rules)
     _check_paths(config, data, loader.key_lines)
     return config
 
@@ -398,15 +431,23 @@ def _check_paths(config: Config, data: dict, key_lines: dict) -> None:
                                 line=line, field=dotted)
 
 
-def _check_severity_rules(config: Config, data: dict, key_lines: dict) -> None:
-    """Every key under ``severity:`` must name a rule an audit can report."""
-    from .rules import known_rules
+def _check_aliases(config: Config, data: dict, key_lines: dict) -> None:
+    """A section and its alias are not both given."""
+    audits = data.get("audits")
+    overlap = audits.get("overlap") if isinstance(audits, dict) else None
+    if isinstance(overlap, dict) and "distribution" in overlap and "distribution" in audits:
+        line, _ = _line_of(("audits", "overlap", "distribution"), data, key_lines)
+        raise UserError("'audits.distribution' is given too: set one of them", path=config.source,
+                        line=line, field="audits.overlap.distribution",
+                        hint="audits.overlap.distribution is the alias of audits.distribution")
 
-    rules = known_rules()
+
+def check_severity_rules(config: Config, rules: Collection[str]) -> None:
+    """Every key under ``severity:`` must name a rule an audit can report (one of ``rules``)."""
     for rule in config.severity:
         if rule not in rules:
-            line, _ = _line_of(("severity", rule), data, key_lines)
-            close = difflib.get_close_matches(rule, rules, n=1)
+            line = config.line_of(f"severity.{rule}")
+            close = difflib.get_close_matches(rule, list(rules), n=1)
             hint = f"did you mean '{close[0]}'?" if close else "known rules: " + ", ".join(
                 sorted(rules))
             raise UserError("unknown rule", path=config.source, line=line,
@@ -445,8 +486,10 @@ def find_config(start: Path) -> Path:
                     hint="pass --config FILE")
 
 
-def load_config(path: str | Path | None = None, *, root: str | Path | None = None) -> Config:
-    """Read and validate a config file. ``root`` defaults to the config file's directory."""
+def load_config(path: str | Path | None = None, *, root: str | Path | None = None,
+                rules: Collection[str] | None = None) -> Config:
+    """Read and validate a config file. ``root`` defaults to the config file's directory;
+    ``rules`` as for :func:`parse_config`."""
     config_path = Path(path) if path else find_config(Path.cwd())
     if not config_path.is_file():
         raise UserError("config file not found", path=str(path))
@@ -467,7 +510,8 @@ def load_config(path: str | Path | None = None, *, root: str | Path | None = Non
     except (OSError, UnicodeDecodeError) as exc:
         why = exc.strerror if isinstance(exc, OSError) else exc   # names a byte, not the text
         raise UserError(f"cannot read config: {why}", path=str(config_path)) from None
-    return parse_config(text, source=_display(config_path, root_path), root=root_path)
+    return parse_config(text, source=_display(config_path, root_path), root=root_path,
+                        rules=rules)
 
 
 def _display(path: Path, root: Path) -> str:

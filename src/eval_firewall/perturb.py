@@ -20,16 +20,16 @@ Everything is deterministic for a seed: each row and kind draws from its own see
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from functools import lru_cache, partial
 from importlib import resources
 
 from .matching import choice_letter
+from .records import Variant
+from .records import prompt_sha as prompt_sha  # re-exported: the CLI and tests name it here
 from .rows import Row
 
 KINDS: tuple[str, ...] = ("reorder", "options", "synonym", "preamble", "noise")
@@ -81,29 +81,6 @@ _IF_FIRST = re.compile(r"^If\s+(?P<cond>[^,?]+?),\s+(?P<main>(?:how (?:many|much
 _IF_LAST = re.compile(r"^(?P<main>(?:How (?:many|much|long|far|old|fast|tall|heavy)|What)\b"
                       r"[^,?]*?)\s+if\s+"
                       r"(?P<cond>[^,?]+)\?\s*$")
-
-
-@dataclass(frozen=True, slots=True)
-class Variant:
-    """A prompt sent to the model: an original row's text, or one perturbation of it."""
-
-    id: str                   # "<row id>~<kind>"
-    row: Row
-    kind: str                 # "original" or one of KINDS
-    prompt: str
-    label: str | None         # the row's label, remapped for ``options``
-    letters: tuple[tuple[str, str], ...] = ()   # options: (variant letter, original letter)
-
-    @property
-    def sha(self) -> str:
-        return prompt_sha(self.prompt)
-
-    def original_letter(self, letter: str) -> str:
-        return dict(self.letters).get(letter, letter)
-
-
-def prompt_sha(prompt: str) -> str:
-    return hashlib.blake2b(prompt.encode("utf-8"), digest_size=8).hexdigest()
 
 
 def variant_id(row_id: str, kind: str) -> str:

@@ -43,3 +43,14 @@ class Row:
     @property
     def location(self) -> str:
         return f"{self.path}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class RowProblem:
+    """A record that could not become a row: bad JSON, a missing or mistyped field."""
+
+    dataset: str
+    path: str
+    line: int
+    message: str
+    field: str | None = None
