@@ -11,8 +11,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (BaseModel, BeforeValidator, ByteSize, ConfigDict, Field, PrivateAttr,
-                      ValidationError, field_validator, model_validator)
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ByteSize,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from . import paths as containment
 from .errors import UserError
@@ -68,26 +77,26 @@ class ExactConfig(_Strict):
 
 class NearDuplicateConfig(_Strict):
     enabled: bool = True
-    threshold: float = Field(0.8, ge=0.0, le=1.0)
+    threshold: float = Field(default=0.8, ge=0.0, le=1.0)
     within_eval: bool = True
-    candidates: int = Field(10, ge=1, le=1000)
+    candidates: int = Field(default=10, ge=1, le=1000)
 
 
 class SemanticConfig(_Strict):
     enabled: bool = True
     model: str = DEFAULT_MODEL
-    threshold: float = Field(0.86, ge=-1.0, le=1.0)  # calibrated: bench/calibrate.py
-    candidates: int = Field(20, ge=1, le=1000)
+    threshold: float = Field(default=0.86, ge=-1.0, le=1.0)  # calibrated: bench/calibrate.py
+    candidates: int = Field(default=20, ge=1, le=1000)
     retriever: Literal["auto", "static", "exact"] = "auto"
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(default=64, ge=1)
     same_numbers: bool = True   # a paraphrase mentions the same numbers as its train row
 
 
 class DistributionConfig(_Strict):
     enabled: bool = True
     severity: SeverityOrOff = "warning"
-    max_auc: float = Field(0.6, ge=0.5, le=1.0)
-    min_rows: int = Field(50, ge=2)
+    max_auc: float = Field(default=0.6, ge=0.5, le=1.0)
+    min_rows: int = Field(default=50, ge=2)
 
 
 class OverlapConfig(_Strict):
@@ -110,10 +119,10 @@ class ProvenanceConfig(_Strict):
 class DisagreementConfig(_Strict):
     enabled: bool = True
     annotations: list[str] = []
-    max_disagreement: float = Field(0.15, ge=0.0, le=1.0)
+    max_disagreement: float = Field(default=0.15, ge=0.0, le=1.0)
     matcher: Literal["auto", "exact", "numeric", "fuzzy", "choice"] = "auto"
-    tolerance: float = Field(1e-6, ge=0.0)
-    fuzzy_threshold: float = Field(0.85, ge=0.0, le=1.0)
+    tolerance: float = Field(default=1e-6, ge=0.0)
+    fuzzy_threshold: float = Field(default=0.85, ge=0.0, le=1.0)
     dataset: str | None = None
 
     @field_validator("annotations", mode="before")
@@ -126,25 +135,25 @@ class InvarianceConfig(_Strict):
     enabled: bool = True
     predictions: str | None = None
     command: str | None = None
-    max_flip_rate: float = Field(0.1, ge=0.0, le=1.0)
+    max_flip_rate: float = Field(default=0.1, ge=0.0, le=1.0)
     dataset: str | None = None
     seed: int = 0
     kinds: list[Literal["reorder", "options", "synonym", "preamble", "noise"]] = [
         "reorder", "options", "synonym", "preamble", "noise"]
     matcher: Literal["auto", "exact", "numeric", "fuzzy", "choice"] = "auto"
-    timeout: float | None = Field(None, gt=0)
+    timeout: float | None = Field(default=None, gt=0)
     # Sentences the preamble kind puts in front; default: neutral ones (perturb.PREAMBLES).
-    preambles: list[Annotated[str, Field(min_length=1)]] | None = Field(None, min_length=1)
+    preambles: list[Annotated[str, Field(min_length=1)]] | None = Field(default=None, min_length=1)
 
 
 class LimitsConfig(_Strict):
     """Bounds on every input a pull request can change (README: Limits and containment)."""
 
-    max_file_bytes: ByteSize = Field(ByteSize(4 * 2**30), gt=0)   # decompressed, per file
-    max_row_bytes: ByteSize = Field(ByteSize(16 * 2**20), gt=0)   # per row / line
-    max_json_depth: int = Field(100, ge=1, le=500)
-    max_files_per_glob: int = Field(10_000, ge=1)
-    max_yaml_nodes: int = Field(100_000, ge=1)                   # a card's front matter
+    max_file_bytes: ByteSize = Field(default=ByteSize(4 * 2**30), gt=0)   # decompressed, per file
+    max_row_bytes: ByteSize = Field(default=ByteSize(16 * 2**20), gt=0)   # per row / line
+    max_json_depth: int = Field(default=100, ge=1, le=500)
+    max_files_per_glob: int = Field(default=10_000, ge=1)
+    max_yaml_nodes: int = Field(default=100_000, ge=1)                   # a card's front matter
 
 
 class AuditsConfig(_Strict):
@@ -185,9 +194,11 @@ class Config(_Strict):
         return self._key_lines.get(key)
 
     def datasets_with_role(self, role: str) -> list[DatasetConfig]:
+        """The datasets with this role, in config order."""
         return [d for d in self.datasets if d.role == role]
 
     def dataset(self, name: str) -> DatasetConfig:
+        """The dataset of this name; a user error naming the others when there is none."""
         for d in self.datasets:
             if d.name == name:
                 return d
@@ -219,13 +230,19 @@ class Config(_Strict):
         return None if level == "off" else Severity(level)
 
 
+KeyLines = dict[int, tuple[dict[Any, Any], dict[Any, int]]]   # id(mapping) -> (mapping, lines)
+Location = tuple[str | int, ...]                                 # a key path: ("datasets", 1)
+
+
 class _LineLoader(yaml.SafeLoader):
     """A YAML loader that remembers the line of every mapping key."""
 
+    key_lines: KeyLines
 
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict:
-    mapping = {}
-    lines = {}
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    mapping: dict[Any, Any] = {}
+    lines: dict[Any, int] = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if key in mapping:
@@ -240,9 +257,11 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict:
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def _line_of(loc: tuple, data: Any, key_lines: dict) -> tuple[int | None, str]:
+def _line_of(loc: Location, data: Any, key_lines: KeyLines) -> tuple[int | None, str]:
     """Follow a pydantic error location into the YAML data; return (line, dotted key)."""
-    line, node, parts = None, data, []
+    line: int | None = None
+    node = data
+    parts: list[str] = []
     for part in loc:
         if isinstance(node, dict) and part in node:
             entry = key_lines.get(id(node))
@@ -316,6 +335,7 @@ def compose_yaml(loader: yaml.SafeLoader, max_nodes: int) -> yaml.Node | None:
 
 
 def construct_yaml(loader: yaml.SafeLoader, node: yaml.Node | None) -> Any:
+    """The Python data of a composed node graph (None for an empty document)."""
     if node is None:
         return None
     try:
@@ -385,7 +405,7 @@ def parse_config(text: str, *, source: str, root: Path,
     return config
 
 
-def _key_lines(node: Any, key_lines: dict, prefix: str = "") -> dict[str, int]:
+def _key_lines(node: Any, key_lines: KeyLines, prefix: str = "") -> dict[str, int]:
     """Every key of the parsed YAML as a dotted key (``datasets[1].paths``) with its line."""
     out: dict[str, int] = {}
     if isinstance(node, dict):
@@ -401,9 +421,9 @@ def _key_lines(node: Any, key_lines: dict, prefix: str = "") -> dict[str, int]:
     return out
 
 
-def _path_keys(config: Config) -> list[tuple[tuple, str, list[str]]]:
+def _path_keys(config: Config) -> list[tuple[Location, str, list[str]]]:
     """(location in the YAML, dotted key, values) of every key that names files to read."""
-    keys = []
+    keys: list[tuple[Location, str, list[str]]] = []
     for i, ds in enumerate(config.datasets):
         keys.append((("datasets", i, "paths"), f"datasets[{i}].paths", ds.paths))
         if ds.card is not None:
@@ -417,13 +437,14 @@ def _path_keys(config: Config) -> list[tuple[tuple, str, list[str]]]:
     return keys
 
 
-def _check_paths(config: Config, data: dict, key_lines: dict) -> None:
+def _check_paths(config: Config, data: dict[str, Any], key_lines: KeyLines) -> None:
     """Every path the config names stays inside the repository (paths.py); remember each
     key's line for the errors raised later, when globs are expanded."""
     boundary = containment.repository_root(config.root)
     for loc, dotted, values in _path_keys(config):
         line, _ = _line_of(loc, data, key_lines)
-        config._key_lines[dotted] = line
+        if line is not None:
+            config._key_lines[dotted] = line
         for value in values:
             why = containment.refusal(value, config.root, boundary)
             if why:
@@ -431,11 +452,12 @@ def _check_paths(config: Config, data: dict, key_lines: dict) -> None:
                                 line=line, field=dotted)
 
 
-def _check_aliases(config: Config, data: dict, key_lines: dict) -> None:
+def _check_aliases(config: Config, data: dict[str, Any], key_lines: KeyLines) -> None:
     """A section and its alias are not both given."""
     audits = data.get("audits")
     overlap = audits.get("overlap") if isinstance(audits, dict) else None
-    if isinstance(overlap, dict) and "distribution" in overlap and "distribution" in audits:
+    if isinstance(audits, dict) and isinstance(overlap, dict) and "distribution" in overlap \
+            and "distribution" in audits:
         line, _ = _line_of(("audits", "overlap", "distribution"), data, key_lines)
         raise UserError("'audits.distribution' is given too: set one of them", path=config.source,
                         line=line, field="audits.overlap.distribution",
@@ -454,7 +476,7 @@ def check_severity_rules(config: Config, rules: Collection[str]) -> None:
                             field=f"severity.{rule}", hint=hint)
 
 
-def _check_names(config: Config, data: dict, key_lines: dict) -> None:
+def _check_names(config: Config, data: dict[str, Any], key_lines: KeyLines) -> None:
     seen: set[str] = set()
     for i, ds in enumerate(config.datasets):
         if ds.name in seen:
@@ -508,8 +530,8 @@ def load_config(path: str | Path | None = None, *, root: str | Path | None = Non
                             path=str(config_path))
         text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) else exc   # names a byte, not the text
-        raise UserError(f"cannot read config: {why}", path=str(config_path)) from None
+        reason = exc.strerror if isinstance(exc, OSError) else exc   # names a byte, not the text
+        raise UserError(f"cannot read config: {reason}", path=str(config_path)) from None
     return parse_config(text, source=_display(config_path, root_path), root=root_path,
                         rules=rules)
 

@@ -18,15 +18,15 @@ from .annotations import load_annotations
 from .audits import AUDITS, Audit, invariance, overlap, rule_catalogue, semantic
 from .cache import Cache, CachedEmbedder
 from .changes import Changes, auc_margin, inputs_at, load_base, mark_new, scratch_dir
-from .incremental import cached_vector_index, overlap_hits
-from .normalize import normalize
 from .config import Config, check_severity_rules
 from .datasets import LoadedDataset, load_dataset
 from .datasets.check import check_fields
 from .embeddings import Models
 from .errors import UserError
 from .findings import AuditResult, DatasetSummary, Finding, Report, Stat, status_of
+from .incremental import cached_vector_index, overlap_hits
 from .inputs import Input, Inputs, Predicted
+from .normalize import normalize
 from .perturb import perturb_rows
 from .predictions import load_predictions, read_predictions
 from .progress import Progress

@@ -22,8 +22,8 @@ from difflib import SequenceMatcher
 
 from ..config import InvarianceConfig
 from ..findings import AuditResult, Finding, Match, Severity, Stat
-from ..matching import Matcher, choice_letter, make_matcher
 from ..inputs import Inputs
+from ..matching import Matcher, choice_letter, make_matcher
 from ..perturb import KINDS, ORIGINAL
 from ..records import Prediction, Variant
 from ..rules import Rule

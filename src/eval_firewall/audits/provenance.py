@@ -12,7 +12,6 @@ Rules:
 from __future__ import annotations
 
 from collections import defaultdict
-
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 

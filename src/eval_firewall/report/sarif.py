@@ -62,7 +62,7 @@ def render_sarif(report: Report, rules: Mapping[str, Rule] | None = None) -> str
     """The report as a SARIF log; ``rules``: the rule catalogue (default: every audit's,
     :data:`eval_firewall.audits.RULES`)."""
     if rules is None:
-        from ..audits import RULES    # here: the audits load numpy
+        from ..audits import RULES  # here: the audits load numpy
         rules = RULES
     findings = report.findings
     used = sorted({f.rule for f in findings} | set())
