@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from . import __version__, waivers
 from .annotations import load_annotations
@@ -21,7 +21,7 @@ from .changes import Changes, auc_margin, inputs_at, load_base, mark_new, scratc
 from .config import Config, check_severity_rules
 from .datasets import LoadedDataset, load_dataset
 from .datasets.check import check_fields
-from .embeddings import Models
+from .embeddings import Embedder, Models
 from .errors import UserError
 from .findings import AuditResult, DatasetSummary, Finding, Report, Stat, status_of
 from .incremental import cached_vector_index, overlap_hits
@@ -32,10 +32,12 @@ from .predictions import load_predictions, read_predictions
 from .progress import Progress
 from .records import Annotation, Variant
 from .rules import Rule
+from .search.vectors import VectorIndex
 
 
 def load_all(config: Config, progress: Progress, cache: Cache | None = None
              ) -> dict[str, LoadedDataset]:
+    """Read every configured dataset (and check its fields against the config), by name."""
     loaded = {}
     for ds in config.datasets:
         with progress.stage(f"read {ds.name}") as stage:
@@ -68,7 +70,7 @@ def run_audits(config: Config, *, progress: Progress | None = None,
     progress = progress or Progress(enabled=False)
     if cache_dir is _DEFAULT:
         cache_dir = Path(config.root) / DEFAULT_CACHE
-    cache = Cache(cache_dir, progress)
+    cache = Cache(cast("Path | None", cache_dir), progress)
     loaded = load_all(config, progress, cache)
     changes = None
     if base is not None:
@@ -143,7 +145,7 @@ def _run(config: Config, audit: Audit, inputs: Inputs, rules: Mapping[str, Rule]
     return apply_severity(config, audit.run(inputs, cfg), rules)
 
 
-def _distribution_embedder(config: Config, models: Models):
+def _distribution_embedder(config: Config, models: Models) -> Callable[[int], Embedder]:
     """The same-generator check's embedder, chosen by how many rows it compares the way the
     paraphrase search chooses (the full model for a small set, else the static one); the same
     choice at the head and at the base, so their AUCs are comparable."""
@@ -151,9 +153,9 @@ def _distribution_embedder(config: Config, models: Models):
     return lambda rows: models.embedder() if semantic.use_exact(cfg, rows) else models.retriever()
 
 
-def _caching(cache: Cache):
+def _caching(cache: Cache) -> Callable[[Embedder, bool], Embedder]:
     """Wrap the run's embedders in the cache; the static one only for large batches."""
-    def wrap(embedder, cheap: bool):
+    def wrap(embedder: Embedder, cheap: bool) -> Embedder:
         return CachedEmbedder(embedder, cache, direct_below=4096 if cheap else 0)
     return wrap
 
@@ -183,7 +185,7 @@ def _overlap(config: Config, loaded: dict[str, LoadedDataset], changes: Changes 
                       for r in d.rows]
     paraphrases = None
     if cfg.semantic.enabled:
-        builder = semantic.build_train_index
+        builder: Callable[[Sequence[str], Embedder], VectorIndex] = semantic.build_train_index
         if cache.enabled:
             builder = cached_vector_index(cache, builder)
         paraphrases = semantic.paraphrase_search(cfg.semantic, embedder=models.embedder(),
@@ -200,7 +202,8 @@ def _overlap(config: Config, loaded: dict[str, LoadedDataset], changes: Changes 
     return result
 
 
-def _eval_dataset(config: Config, loaded: dict[str, LoadedDataset], which: str) -> LoadedDataset:
+def _eval_dataset(config: Config, loaded: Mapping[str, LoadedDataset], which: str
+                  ) -> LoadedDataset:
     """The dataset an audit names, else the only eval dataset."""
     name = getattr(config.audits, which).dataset
     if name and loaded[name].role != "eval":
@@ -460,6 +463,7 @@ def _waive(config: Config, results: list[AuditResult], changes: Changes | None,
 
 
 def summarize(d: LoadedDataset, changes: Changes | None = None) -> DatasetSummary:
+    """A dataset's line of the report (with what changed since the base, if compared)."""
     summary = DatasetSummary(d.name, d.role, d.files, len(d.rows), len(d.problems))
     if changes is not None:
         summary.changed_files = changes.changed_files.get(d.name, [])

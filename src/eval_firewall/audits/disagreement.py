@@ -90,7 +90,7 @@ def check(rows: Sequence[Row], annotations: Sequence[Annotation], cfg: Disagreem
 
     findings: list[Finding] = []
     compared: list[Compared] = []
-    skipped = Counter()
+    skipped: Counter[str] = Counter()
     empty_by_sheet: dict[str, list[Annotation]] = defaultdict(list)
     seen: dict[tuple[str, str | None, str], Annotation] = {}
     for a in annotations:
@@ -170,7 +170,7 @@ def _row_findings(compared: list[Compared], matchers: dict[str, Matcher]) -> lis
     return out
 
 
-def _gate(compared: list[Compared], cfg: DisagreementConfig, skipped: Counter,
+def _gate(compared: list[Compared], cfg: DisagreementConfig, skipped: Counter[str],
           matchers: dict[str, Matcher]) -> tuple[list[Stat], str, list[Finding]]:
     n = len(compared)
     d = sum(1 for c in compared if not c.agrees)
@@ -229,7 +229,7 @@ def _gate(compared: list[Compared], cfg: DisagreementConfig, skipped: Counter,
     return stats, verdict, findings
 
 
-def _skip_stats(skipped: Counter) -> list[Stat]:
+def _skip_stats(skipped: Counter[str]) -> list[Stat]:
     return [Stat(f"skipped: {why}", skipped[why])
             for why in ("empty", "unknown", "duplicate", "stale", "no label") if skipped[why]]
 
@@ -245,7 +245,7 @@ def _kappa_stats(compared: list[Compared], annotators: list[str],
     from sklearn.metrics import cohen_kappa_score  # slow to import: only here
     from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
-    def key(c: Compared, text: str) -> str:
+    def key(c: Compared, text: str | None) -> str:
         return str(matchers[c.row.dataset].key(text))
     out = []
     for name in annotators:
@@ -263,7 +263,7 @@ def _kappa_stats(compared: list[Compared], annotators: list[str],
         if full:
             data = np.array([[key(items[a], items[a].annotation.answer) for a in annotators]
                              + [key(items[annotators[0]], items[annotators[0]].row.label)]
-                             for items in full], dtype=object)
+                             for items in full], dtype=np.object_)
             table, _ = aggregate_raters(data)
             with np.errstate(divide="ignore", invalid="ignore"):
                 value = fleiss_kappa(table, method="fleiss")

@@ -142,7 +142,7 @@ def _card_findings(d: LoadedDataset) -> list[Finding]:
                     line=card.key_lines.get("annotations_creators"))]
 
 
-def _shared_generators(datasets: list[LoadedDataset]) -> list[Finding]:
+def _shared_generators(datasets: Sequence[LoadedDataset]) -> list[Finding]:
     seen: dict[str, dict[str, list[Row]]] = defaultdict(lambda: {"train": [], "eval": []})
     for d in datasets:
         for row in d.rows:
