@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache, partial
 from importlib import resources
 
@@ -34,6 +34,9 @@ from .rows import Row
 
 KINDS: tuple[str, ...] = ("reorder", "options", "synonym", "preamble", "noise")
 ORIGINAL = "original"
+
+# What a kind makes of a row: (prompt, label, option letters), or None where it cannot apply.
+Made = tuple[str, str | None, tuple[tuple[str, str], ...]] | None
 
 NEGATIONS = frozenset("""
 not no never none nobody nothing neither nor without cannot nowhere hardly barely
@@ -84,6 +87,7 @@ _IF_LAST = re.compile(r"^(?P<main>(?:How (?:many|much|long|far|old|fast|tall|hea
 
 
 def variant_id(row_id: str, kind: str) -> str:
+    """A prompt's id: its row id and its kind."""
     return f"{row_id}~{kind}"
 
 
@@ -110,8 +114,10 @@ def perturb_rows(rows: Iterable[Row], *, seed: int, kinds: Sequence[str] = KINDS
 
 def variants(row: Row, *, seed: int, kinds: Sequence[str] = KINDS,
              preambles: Sequence[str] | None = None) -> list[Variant]:
+    """One row's variants, at most one per kind of ``kinds``, in :data:`KINDS` order."""
     out = []
-    makers = {**_MAKERS, "preamble": partial(_preamble, preambles=preambles or PREAMBLES)}
+    makers: dict[str, Callable[[Row, random.Random], Made]] = {
+        **_MAKERS, "preamble": partial(_preamble, preambles=preambles or PREAMBLES)}
     for kind in KINDS:
         if kind not in kinds:
             continue
@@ -162,7 +168,7 @@ def _independent(sentence: str) -> bool:
     return bool(words) and not any(w in ANAPHORA or w in NEGATIONS for w in words)
 
 
-def _reorder(row: Row, rng: random.Random):
+def _reorder(row: Row, rng: random.Random) -> Made:
     text = row.text
     if "\n" in text.strip():
         return None  # several paragraphs or an option list: leave the layout alone
@@ -203,7 +209,7 @@ def _move_if_clause(sentence: str) -> str | None:
 # --- options ----------------------------------------------------------------------------------
 
 
-def _options(row: Row, rng: random.Random):
+def _options(row: Row, rng: random.Random) -> Made:
     letter = choice_letter(row.label)
     if letter is None:
         return None
@@ -222,7 +228,7 @@ def _options(row: Row, rng: random.Random):
             block = [i] if m and m.group(3) == "A" else []
     if len(block) < 2:
         return None
-    parsed = [_OPTION_LINE.match(lines[i]) for i in block]
+    parsed = [m for m in (_OPTION_LINE.match(lines[i]) for i in block) if m is not None]
     bodies = [m.group(6) for m in parsed]
     if any(OPTION_REFERENCE.search(b) for b in bodies):
         return None
@@ -249,7 +255,7 @@ def _article_ok(article: str, word: str) -> bool:
     return (article.lower() == "an") == vowel
 
 
-def _synonym(row: Row, rng: random.Random):
+def _synonym(row: Row, rng: random.Random) -> Made:
     lex = lexicon()
     text = row.text
     tokens = list(_WORD.finditer(text))
@@ -285,11 +291,11 @@ def _synonym(row: Row, rng: random.Random):
 # --- preamble and noise -----------------------------------------------------------------------
 
 
-def _preamble(row: Row, rng: random.Random, preambles: Sequence[str] = PREAMBLES):
+def _preamble(row: Row, rng: random.Random, preambles: Sequence[str] = PREAMBLES) -> Made:
     return f"{rng.choice(list(preambles))} {row.text}", row.label, ()
 
 
-def _noise(row: Row, rng: random.Random):
+def _noise(row: Row, rng: random.Random) -> Made:
     text = row.text
     # Lower-case one sentence-initial function word ("The" -> "the"), never a name.
     starts = [m for m in re.finditer(r"(?:^|(?<=[.!?]\s))([A-Z][a-z]*)\b", text)
@@ -305,5 +311,6 @@ def _noise(row: Row, rng: random.Random):
     return f"{lead}{text}{trail}", row.label, ()
 
 
-_MAKERS = {"reorder": _reorder, "options": _options, "synonym": _synonym,
-           "preamble": _preamble, "noise": _noise}
+_MAKERS: dict[str, Callable[[Row, random.Random], Made]] = {
+    "reorder": _reorder, "options": _options, "synonym": _synonym, "preamble": _preamble,
+    "noise": _noise}

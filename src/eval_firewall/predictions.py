@@ -37,12 +37,14 @@ PROMPTS_ENV = "EVAL_FIREWALL_PROMPTS"
 PREDICTIONS_ENV = "EVAL_FIREWALL_PREDICTIONS"
 
 
-def prompt_record(v: Variant) -> dict:
+def prompt_record(v: Variant) -> dict[str, str]:
+    """A prompt as a line of the prompts file."""
     return {"id": v.id, "row_id": v.row.row_id, "kind": v.kind, "prompt": v.prompt,
             "sha": v.sha}
 
 
 def write_prompts(path: Path, variants: Sequence[Variant]) -> None:
+    """Write the prompts file (JSONL, one prompt a line)."""
     with open(path, "w", encoding="utf-8") as fh:
         for v in variants:
             fh.write(json.dumps(prompt_record(v), ensure_ascii=False) + "\n")

@@ -18,6 +18,7 @@ class Provenance:
 
     @property
     def is_empty(self) -> bool:
+        """No provenance value is set."""
         return not (self.label_source or self.verified_by or self.generator)
 
 
@@ -42,6 +43,7 @@ class Row:
 
     @property
     def location(self) -> str:
+        """``path:line`` of the row."""
         return f"{self.path}:{self.line}"
 
 

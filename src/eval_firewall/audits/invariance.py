@@ -118,20 +118,23 @@ def check(variants: Sequence[Variant], predictions: Mapping[str, Prediction],
              Stat("variants", sum(1 for v in variants if v.kind != ORIGINAL)),
              Stat("matcher", ", ".join(sorted({f"{m.kind} ({name})"
                                                for name, m in matchers.items()})))]
-    for kind in kinds:
-        right, answered = correct[kind]
-        stats.append(Stat(f"accuracy: {kind}", _share(right, answered)))
-    for kind in kinds[1:]:
-        stats.append(Stat(f"flips: {kind}", _share(*flips[kind])))
-    for what, count in (("missing", len(missing)), ("unknown", len(unknown)),
-                        ("stale", len(stale))):
-        if count:
-            stats.append(Stat(f"predictions {what}", count))
+    stats += [Stat(f"accuracy: {kind}", _share(*correct[kind])) for kind in kinds]
+    stats += [Stat(f"flips: {kind}", _share(*flips[kind])) for kind in kinds[1:]]
+    stats += [Stat(f"predictions {what}", count)
+              for what, count in (("missing", len(missing)), ("unknown", len(unknown)),
+                                  ("stale", len(stale))) if count]
+    gate_stats, verdict, gate_findings = _gate(flipped, compared, cfg.max_flip_rate)
+    return AuditResult(AUDIT, "Invariance", findings + gate_findings, stats + gate_stats,
+                       verdict)
 
-    limit = cfg.max_flip_rate
+
+def _gate(flipped: int, compared: int, limit: float) -> tuple[list[Stat], str, list[Finding]]:
+    """The flip rate against ``max_flip_rate``: its figures, the verdict, the finding if any."""
+    stats: list[Stat] = []
+    findings: list[Finding] = []
     if not compared:
         verdict = "No variant could be compared with its original: no predictions for them."
-        return AuditResult(AUDIT, "Invariance", findings, stats, verdict)
+        return stats, verdict, findings
     gate = rate_gate(flipped, compared, limit)
     rate, low, high = gate.rate, gate.low, gate.high
     stats += [Stat("flip rate", _share(flipped, compared)),
@@ -147,7 +150,7 @@ def check(variants: Sequence[Variant], predictions: Mapping[str, Prediction],
                                 score=round(rate, 4)))
     else:
         verdict = f"Pass: {summary}, within the {_pct(limit)} limit."
-    return AuditResult(AUDIT, "Invariance", findings, stats, verdict)
+    return stats, verdict, findings
 
 
 def _same_answer(m: Matcher, base: Variant, base_answer: str | None, v: Variant,
