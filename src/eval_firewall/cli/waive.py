@@ -53,12 +53,13 @@ def waive(fingerprints: tuple[str, ...], reason: str, approved_by: str, expires,
     partialFingerprints) or its 8-character short id (Markdown report). The file is appended
     to, never rewritten; commit it so the waiver is reviewed with the pull request.
     """
+    from ..audits import RULES
     from ..config import load_config
     from ..engine import load_waivers, run_audits, waiver_file
     from ..progress import Progress
     from ..waivers import entry_text, parse_waivers, resolve
 
-    config = load_config(config_path)
+    config = load_config(config_path, rules=RULES)
     path, display = waiver_file(config)
     listed = load_waivers(config)
     wanted = []
