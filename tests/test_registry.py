@@ -4,6 +4,8 @@ end (config severity, --base attribution, JSON, Markdown and SARIF) like the bui
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,17 @@ def test_the_default_registry_does_not_run_the_toy(tmp_path: Path):
     assert "toy" not in {r.audit for r in report.audits}
     assert [r.audit for r in report.audits] == [
         "schema", "overlap", "provenance", "disagreement", "invariance"]
+
+
+def test_the_audits_import_no_input_or_output_module():
+    """Audits are pure: reading sheets, predictions, datasets, git or the cache is the engine's."""
+    code = ("import sys, eval_firewall.audits; "
+            "print(' '.join(m for m in sys.modules if m.startswith('eval_firewall.')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    loaded = set(done.stdout.split())
+    assert "eval_firewall.audits.invariance" in loaded, done.stderr   # the probe sees imports
+    io = {"eval_firewall." + m for m in ("annotations", "predictions", "datasets", "cache",
+                                         "gitrev", "changes", "engine", "embeddings", "github",
+                                         "incremental", "audits.semantic")}
+    assert not loaded & io, sorted(loaded & io)

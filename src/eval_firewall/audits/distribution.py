@@ -14,16 +14,19 @@ Rule ``same-generator`` (warning by default) fires when the AUC is at most ``max
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..config import DistributionConfig
-from ..embeddings import Embedder
 from ..findings import AuditResult, Finding, Severity, Stat
 from ..inputs import Inputs
 from ..rows import Row
 from ..rules import Rule
 from ..search.vectors import VectorIndex
+
+if TYPE_CHECKING:
+    from ..embeddings import Embedder
 
 AUDIT = "distribution"
 TITLE = "Same-generator check"
