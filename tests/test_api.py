@@ -5,8 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from conftest import gsm8k
 from eval_firewall import load_config, run_audits
+from eval_firewall.errors import UserError
 
 HEAVY = ("eval_firewall.engine", "sklearn", "scipy", "torch", "sentence_transformers",
          "pyarrow", "numpy", "pandas", "statsmodels", "model2vec")
@@ -32,11 +35,25 @@ def test_help_imports_none_of_the_heavy_libraries():
 
 def test_the_package_root_loads_the_engine_on_first_use():
     code = ("import sys, eval_firewall; before = 'eval_firewall.engine' in sys.modules; "
-            "from eval_firewall import run_audits; print(before, run_audits.__module__)")
+            "from eval_firewall import load_config; "
+            "config = 'eval_firewall.engine' in sys.modules; "
+            "from eval_firewall import run_audits; print(before, config, run_audits.__module__)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)
-    assert done.stdout.split() == ["False", "eval_firewall.engine"], done.stderr
-    assert load_config.__module__ == "eval_firewall.config"
+    assert done.stdout.split() == ["False", "False", "eval_firewall.engine"], done.stderr
+
+
+def test_load_config_checks_severity_keys_against_every_audits_rules(repo):
+    rows = [{"question": r["question"], "answer": "1"} for r in gsm8k("train", 5)]
+    root = repo(rows, rows[:2])
+    path = root / ".eval-firewall.yml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text + "severity:\n  same-generator: notice\n", encoding="utf-8")
+    assert load_config(path).severity == {"same-generator": "notice"}
+    path.write_text(text + "severity:\n  same-generatr: notice\n", encoding="utf-8")
+    with pytest.raises(UserError, match="unknown rule") as err:
+        load_config(path)
+    assert err.value.hint == "did you mean 'same-generator'?"
 
 
 def test_run_audits_uses_the_cache_in_the_config_folder_unless_told_otherwise(repo, tmp_path):

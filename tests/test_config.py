@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from conftest import BASIC_CONFIG
+from eval_firewall.audits import RULES
 from eval_firewall.config import (CONFIG_FILE, find_config, load_config, parse_config,
                                   resolve_paths)
 from eval_firewall.errors import UserError
 from eval_firewall.findings import Severity
-from eval_firewall.rules import RULES, known_rules
 
 ONE_EVAL = """\
 datasets:
@@ -23,7 +23,7 @@ datasets:
 
 
 def parse(text: str, root: Path = Path(".")):
-    return parse_config(text, source=CONFIG_FILE, root=root)
+    return parse_config(text, source=CONFIG_FILE, root=root, rules=RULES)
 
 
 def error_of(text: str) -> str:
@@ -176,7 +176,7 @@ def test_unknown_rule_without_a_close_match_lists_the_rules():
 
 
 def test_every_registered_rule_is_accepted_under_severity():
-    rules = known_rules()
+    rules = RULES
     assert {"invalid-row", "exact-duplicate", "near-duplicate", "eval-duplicate", "model-label",
             "unverified-label", "generated-eval-row", "shared-generator",
             "machine-generated-card", "missing-provenance"} <= set(rules)
@@ -266,3 +266,37 @@ def test_config_file_encoding(tmp_path: Path):
         load_config(tmp_path / "latin.yml")
     assert str(info.value).startswith(
         f"{tmp_path / 'latin.yml'}: cannot read config: 'utf-8' codec can't decode byte 0xe9")
+
+
+def test_distribution_has_its_own_section_and_the_old_key_is_its_alias():
+    own = parse(ONE_EVAL + "audits:\n  distribution: {max_auc: 0.7, severity: error}\n")
+    alias = parse(ONE_EVAL + "audits:\n  overlap:\n    distribution: {max_auc: 0.7, "
+                  "severity: error}\n")
+    assert own.audits.distribution == alias.audits.distribution
+    assert own.audits.distribution.max_auc == 0.7
+    assert parse(ONE_EVAL).audits.distribution.max_auc == 0.6
+
+
+def test_distribution_and_its_alias_together_are_an_error():
+    message = error_of(ONE_EVAL + "audits:\n  distribution: {max_auc: 0.7}\n  overlap:\n"
+                       "    distribution: {max_auc: 0.8}\n")
+    assert message.startswith(".eval-firewall.yml:9: field 'audits.overlap.distribution': "
+                              "'audits.distribution' is given too: set one of them")
+
+
+def test_a_rule_severity_comes_from_severity_then_its_own_key_then_its_default():
+    config = parse(ONE_EVAL + "invalid_rows: warning\naudits:\n  provenance: {missing: off}\n"
+                   "  distribution: {severity: notice}\nseverity:\n  duplicate-id: notice\n")
+    assert config.severity_for(RULES["invalid-row"]) is Severity.WARNING
+    assert config.severity_for(RULES["missing-provenance"]) is None
+    assert config.severity_for(RULES["same-generator"]) is Severity.NOTICE
+    assert config.severity_for(RULES["duplicate-id"]) is Severity.NOTICE
+    assert config.severity_for(RULES["model-label"]) is Severity.ERROR
+    override = parse(ONE_EVAL + "invalid_rows: warning\nseverity:\n  invalid-row: off\n")
+    assert override.severity_for(RULES["invalid-row"]) is None
+
+
+def test_without_a_catalogue_severity_keys_wait_for_the_audits():
+    config = parse_config(ONE_EVAL + "severity:\n  zzz: error\n", source=CONFIG_FILE,
+                          root=Path("."))
+    assert config.severity == {"zzz": "error"}

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 
 from conftest import ID_DATASETS, gsm8k, write_jsonl
 from eval_firewall.annotations import Annotation, read_sheet, row_sha
-from eval_firewall.audits.disagreement import answers_needed, audit, wilson
+from eval_firewall.audits.disagreement import check
+from eval_firewall.stats import answers_needed, wilson
 from eval_firewall.cli import main
 from eval_firewall.config import DisagreementConfig, load_config
 from eval_firewall.engine import run_audits
@@ -109,7 +110,7 @@ def test_rate_interval_and_per_annotator_rates():
     ann = [answer(r, "1" if i in (4, 9, 17) else final(r)) for i, r in enumerate(rows)]
     ann += [answer(r, final(r) if i != 2 else "-1", "ben", sheet="annotations/ben.csv")
             for i, r in enumerate(rows)]
-    result = audit(rows, ann, DisagreementConfig(max_disagreement=0.15))
+    result = check(rows, ann, DisagreementConfig(max_disagreement=0.15))
     s = stats(result)
     low, high = wilson_by_hand(4, 60)
     assert s["answers compared"] == 60 and s["disagreeing answers"] == 4
@@ -131,7 +132,7 @@ def test_rate_interval_and_per_annotator_rates():
 def test_fails_above_the_threshold():
     rows = rows_from_gsm8k(40)
     ann = [answer(r, "0" if i < 12 else final(r)) for i, r in enumerate(rows)]
-    result = audit(rows, ann, DisagreementConfig(max_disagreement=0.15))
+    result = check(rows, ann, DisagreementConfig(max_disagreement=0.15))
     [gate] = [f for f in result.findings if f.rule == "disagreement-rate"]
     low, high = wilson_by_hand(12, 40)
     assert gate.severity is Severity.ERROR
@@ -143,7 +144,7 @@ def test_fails_above_the_threshold():
 def test_warns_when_the_sample_is_too_small_to_exclude_the_threshold():
     rows = rows_from_gsm8k(20)
     ann = [answer(r, "0" if i == 0 else final(r)) for i, r in enumerate(rows)]
-    result = audit(rows, ann, DisagreementConfig(max_disagreement=0.15))
+    result = check(rows, ann, DisagreementConfig(max_disagreement=0.15))
     assert "disagreement-rate" not in rules(result)
     [warn] = [f for f in result.findings if f.rule == "disagreement-sample-too-small"]
     low, high = wilson_by_hand(1, 20)
@@ -167,7 +168,7 @@ def wilson_by_hand_p(p: float, n: int) -> tuple[float, float]:
 def test_passes_with_a_large_agreeing_sample():
     rows = rows_from_gsm8k(200)
     ann = [answer(r, "0" if i % 50 == 0 else final(r)) for i, r in enumerate(rows)]
-    result = audit(rows, ann, DisagreementConfig(max_disagreement=0.15))
+    result = check(rows, ann, DisagreementConfig(max_disagreement=0.15))
     assert not {"disagreement-rate", "disagreement-sample-too-small"} & set(rules(result))
     assert result.verdict.startswith("Pass: 2.0% of 200 blind answers")
 
@@ -182,7 +183,7 @@ def test_cohen_kappa_for_one_annotator_on_categorical_labels():
     given = "ABCDABCAABCDBABC"
     rows = choice_rows(labels)
     ann = [answer(r, f"({g.lower()})") for r, g in zip(rows, given)]
-    result = audit(rows, ann, DisagreementConfig())
+    result = check(rows, ann, DisagreementConfig())
     s = stats(result)
     assert s["matcher"] == "choice (mc)"
     assert s["Cohen's kappa (ana vs labels)"] == f"{cohen_by_hand(list(labels), list(given)):.3f}"
@@ -197,7 +198,7 @@ def test_fleiss_kappa_for_several_annotators_plus_the_labels():
     ann = [answer(r, a, "ana") for r, a in zip(rows, ana)]
     ann += [answer(r, b, "ben", sheet="annotations/ben.csv") for r, b in zip(rows, ben)]
     ann.append(answer(rows[0], None, "chen", sheet="annotations/chen.csv"))  # chen: empty only
-    result = audit(rows, ann, DisagreementConfig())
+    result = check(rows, ann, DisagreementConfig())
     s = stats(result)
     expected = fleiss_by_hand([[a, b, lab] for a, b, lab in zip(ana, ben, labels)])
     assert s["Fleiss' kappa (2 annotators + labels, 16 rows)"] == f"{expected:.3f}"
@@ -206,7 +207,7 @@ def test_fleiss_kappa_for_several_annotators_plus_the_labels():
 
 def test_kappa_undefined_with_a_single_category():
     rows = choice_rows("AAAA")
-    result = audit(rows, [answer(r, "A") for r in rows], DisagreementConfig())
+    result = check(rows, [answer(r, "A") for r in rows], DisagreementConfig())
     assert stats(result)["Cohen's kappa (ana vs labels)"] == "undefined (a single category)"
 
 
@@ -229,7 +230,7 @@ def test_sheet_edge_cases_are_findings_at_the_sheet_line():
         answer(unlabelled, "4", line=23),
         answer(rows[3], final(rows[3]), line=24, sha=None),  # a sheet without hashes
     ]
-    result = audit(current, ann, DisagreementConfig())
+    result = check(current, ann, DisagreementConfig())
     found = {f.rule: f for f in result.findings}
     unknown = found["annotation-unknown-row"]
     assert (unknown.path, unknown.line, unknown.severity) == ("annotations/ana.csv", 18,
@@ -260,7 +261,7 @@ def test_sheet_edge_cases_are_findings_at_the_sheet_line():
 
 def test_nothing_to_compare_is_a_warning():
     rows = rows_from_gsm8k(3)
-    result = audit(rows, [answer(rows[0], None)], DisagreementConfig())
+    result = check(rows, [answer(rows[0], None)], DisagreementConfig())
     assert rules(result) == ["annotation-empty", "disagreement-sample-too-small"]
     assert result.verdict == "No annotation could be compared with a label."
 
@@ -406,7 +407,7 @@ def test_report_section_shows_rates_and_both_answers(tmp_path: Path):
             Row("eval", "eval", "data/eval.jsonl", 2, "x2", "Two?", "#### 2")]
     ann = [answer(rows[0], "4"), answer(rows[1], "2")]
     from eval_firewall.findings import Report
-    result = audit(rows, ann, DisagreementConfig())
+    result = check(rows, ann, DisagreementConfig())
     text = render_markdown(Report("error", [result], []))
     assert "#### Disagreement" in text
     assert "| annotator ana: disagreement | 50.0% \\(1 of 2\\) |" in text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import BASIC_CONFIG, gsm8k
-from eval_firewall.audits.distribution import audit
+from eval_firewall.audits.distribution import check
 from eval_firewall.config import DistributionConfig, load_config
 from eval_firewall.engine import run_audits
 from eval_firewall.findings import Severity
@@ -26,7 +26,7 @@ def stat(result, prefix: str):
 
 def test_gsm8k_test_and_train_come_from_the_same_process(static_model):
     """GSM8K's test and train splits were written the same way: indistinguishable."""
-    result = audit(rows([r["question"] for r in TEST], "eval", "eval"),
+    result = check(rows([r["question"] for r in TEST], "eval", "eval"),
                    rows([r["question"] for r in TRAIN], "train", "train"),
                    DistributionConfig(), embedder=static_model)
     auc = stat(result, "classifier AUC")
@@ -41,7 +41,7 @@ def test_gsm8k_test_and_train_come_from_the_same_process(static_model):
 def test_a_different_distribution_is_told_apart(static_model):
     """Worked solutions are not questions: the classifier separates them almost perfectly."""
     answers = [r["answer"].split("####")[0] for r in TEST]
-    result = audit(rows(answers, "eval", "eval"),
+    result = check(rows(answers, "eval", "eval"),
                    rows([r["question"] for r in TRAIN], "train", "train"),
                    DistributionConfig(), embedder=static_model)
     assert stat(result, "classifier AUC") > 0.9
@@ -52,16 +52,16 @@ def test_a_different_distribution_is_told_apart(static_model):
 def test_severity_is_configurable_and_off_keeps_the_verdict(static_model):
     evals = rows([r["question"] for r in TEST[:200]], "eval", "eval")
     train = rows([r["question"] for r in TRAIN[:400]], "train", "train")
-    as_error = audit(evals, train, DistributionConfig(severity="error"), embedder=static_model)
+    as_error = check(evals, train, DistributionConfig(severity="error"), embedder=static_model)
     assert [f.severity for f in as_error.findings] == [Severity.ERROR]
-    off = audit(evals, train, DistributionConfig(severity="off"), embedder=static_model)
+    off = check(evals, train, DistributionConfig(severity="off"), embedder=static_model)
     assert off.findings == () and "indistinguishable" in off.verdict
-    strict = audit(evals, train, DistributionConfig(max_auc=0.5), embedder=static_model)
+    strict = check(evals, train, DistributionConfig(max_auc=0.5), embedder=static_model)
     assert strict.findings == () or stat(strict, "classifier AUC") <= 0.5
 
 
 def test_too_few_rows_skips_the_check(static_model):
-    result = audit(rows(["a question?"] * 10, "eval", "eval"),
+    result = check(rows(["a question?"] * 10, "eval", "eval"),
                    rows([r["question"] for r in TRAIN[:500]], "train", "train"),
                    DistributionConfig(min_rows=50), embedder=static_model)
     assert result.skipped and "50" in result.skipped

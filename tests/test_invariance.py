@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import ID_DATASETS, ROOT, gsm8k, write_jsonl
-from eval_firewall.audits.invariance import audit, describe_change
+from eval_firewall.audits.invariance import check, describe_change
 from eval_firewall.cli import main
 from eval_firewall.config import InvarianceConfig, OverlapConfig, load_config
 from eval_firewall.engine import run_audits
@@ -61,7 +61,7 @@ def test_accuracy_per_kind_and_flips():
             flipped.add(v.id)
         else:
             predictions[v.id] = pred(v.id, right if v.kind != "noise" else f"${right}")
-    result = audit(variants, predictions, InvarianceConfig(max_flip_rate=0.5))
+    result = check(variants, predictions, InvarianceConfig(max_flip_rate=0.5))
     s = stats(result)
     n_syn = sum(v.kind == "synonym" for v in variants)
     syn_flips = sum(1 for i in flipped if i.endswith("~synonym"))
@@ -107,7 +107,7 @@ def test_gate_fails_above_max_flip_rate():
     variants = perturb_rows(rows, seed=0, kinds=["preamble"])
     predictions = {v.id: pred(v.id, "1" if v.kind == "preamble" and v.row.row_id < "g003"
                               else answer_of(v.row)) for v in variants}
-    result = audit(variants, predictions, InvarianceConfig(max_flip_rate=0.2))
+    result = check(variants, predictions, InvarianceConfig(max_flip_rate=0.2))
     [gate] = [f for f in result.findings if f.rule == "invariance-flip-rate"]
     assert gate.severity is Severity.ERROR
     assert gate.message == "flip rate 30.0% (3 of 10 variants) exceeds max_flip_rate 20.0%"
@@ -123,12 +123,12 @@ def test_reordered_options_compare_the_chosen_option_not_its_letter():
     assert shuffled.label != "B"
     consistent = {original.id: pred(original.id, "B"), shuffled.id: pred(shuffled.id,
                                                                          shuffled.label)}
-    result = audit(variants, consistent, InvarianceConfig())
+    result = check(variants, consistent, InvarianceConfig())
     assert stats(result)["accuracy: options"] == "100.0% (1 of 1)"
     assert stats(result)["flips: options"] == "0.0% (0 of 1)"
     # Answering the same letter after the shuffle is a different option: a flip.
     same_letter = {original.id: pred(original.id, "B"), shuffled.id: pred(shuffled.id, "B")}
-    result = audit(variants, same_letter, InvarianceConfig())
+    result = check(variants, same_letter, InvarianceConfig())
     assert stats(result)["flips: options"] == "100.0% (1 of 1)"
     assert stats(result)["accuracy: options"] == "0.0% (0 of 1)"
 
@@ -144,7 +144,7 @@ def test_missing_unknown_and_stale_predictions():
         "g001~preamble": pred("g001~preamble", "3", None, 4),
         "g009~original": pred("g009~original", "3", None, 5),
     }
-    result = audit(variants, predictions, InvarianceConfig())
+    result = check(variants, predictions, InvarianceConfig())
     found = {f.rule: f for f in result.findings}
     assert found["missing-prediction"].message == (
         "2 of 6 prompts have no prediction in predictions (first: 'g002~original'); "
@@ -168,7 +168,7 @@ def test_missing_unknown_and_stale_predictions():
 
 def test_no_comparable_variant():
     variants = perturb_rows(gsm8k_rows(2), seed=0, kinds=["preamble"])
-    result = audit(variants, {}, InvarianceConfig())
+    result = check(variants, {}, InvarianceConfig())
     assert [f.rule for f in result.findings] == ["missing-prediction"]
     assert result.verdict == ("No variant could be compared with its original: no predictions "
                               "for them.")

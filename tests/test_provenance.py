@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import gsm8k, write_jsonl
-from eval_firewall.audits.provenance import audit
+from eval_firewall.audits.provenance import check
 from eval_firewall.config import ProvenanceConfig, parse_config
 from eval_firewall.datasets import load_dataset
 from eval_firewall.findings import Severity
@@ -46,7 +46,7 @@ def run(tmp_path: Path, eval_metas: list[dict | None], train_metas: list[dict | 
         "    label: answer\n" + eval_provenance,
         source=".eval-firewall.yml", root=tmp_path)
     loaded = [load_dataset(config, d) for d in config.datasets]
-    return audit(loaded, ProvenanceConfig(**cfg))
+    return check(loaded, ProvenanceConfig(**cfg))
 
 
 def summary(result) -> list[tuple]:

@@ -13,7 +13,7 @@ from conftest import gsm8k
 from eval_firewall import load_config, run_audits
 from eval_firewall.findings import AuditResult, Finding, Severity
 from eval_firewall.report import render_sarif
-from eval_firewall.rules import RULES
+from eval_firewall.audits import RULES
 from sample_reports import (clean_report, failing_report, hostile_report, make_report,
                             warnings_report)
 

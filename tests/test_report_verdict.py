@@ -7,7 +7,7 @@ import re
 
 from eval_firewall.findings import AuditResult, Finding, Report, Severity, Waiver
 from eval_firewall.report.verdict import KINDS, describe, kind, verdict_line
-from eval_firewall.rules import known_rules
+from eval_firewall.audits import RULES
 from sample_reports import (EVAL_PATH, TEST, TRAIN, failing_report, make_report,
                             near_duplicates, row_finding, train_match)
 
@@ -93,7 +93,7 @@ def test_without_a_base_it_speaks_of_the_eval_set():
 
 
 def test_every_rule_has_a_name_and_the_verdict_stays_plain_text():
-    rules = known_rules()
+    rules = RULES
     assert set(rules) <= set(KINDS), set(rules) - set(KINDS)
     findings = [Finding(r.audit, r.id, Severity.ERROR, "m", path=EVAL_PATH, line=i + 1,
                         text=TRAIN[i % 20]) for i, r in enumerate(rules.values())]

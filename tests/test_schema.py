@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from conftest import gsm8k, write_jsonl
-from eval_firewall.audits.schema import audit
+from eval_firewall.audits.schema import check
 from eval_firewall.config import parse_config
 from eval_firewall.datasets import load_dataset
 from eval_firewall.findings import Severity
@@ -35,7 +35,7 @@ def test_bad_rows_are_invalid_row_findings_with_file_line_and_field(tmp_path: Pa
         json.dumps({"id": "e2", "answer": "7"}),
         json.dumps({"id": "e3", "question": ["a", "list"]}),
     ]) + "\n", encoding="utf-8")
-    result = audit(load_all(tmp_path))
+    result = check(load_all(tmp_path))
     assert [(f.rule, f.severity, f.dataset, f.path, f.line, f.row_id, f.message)
             for f in result.findings] == [
         ("invalid-row", Severity.ERROR, "eval", "eval/e.jsonl", 2, None,
@@ -53,7 +53,7 @@ def test_bad_rows_are_invalid_row_findings_with_file_line_and_field(tmp_path: Pa
 def test_invalid_row_severity_is_configurable(tmp_path: Path):
     write_jsonl(tmp_path / "train/t.jsonl", [{"id": "t", "question": "q"}])
     write_jsonl(tmp_path / "eval/e.jsonl", [{"id": "e"}])
-    [finding] = audit(load_all(tmp_path), "warning").findings
+    [finding] = check(load_all(tmp_path), "warning").findings
     assert finding.severity is Severity.WARNING
 
 
@@ -61,7 +61,7 @@ def test_duplicate_ids_within_a_dataset_across_files(tmp_path: Path):
     write_jsonl(tmp_path / "train/t.jsonl", [{**ROWS[0], "id": "x"}])
     write_jsonl(tmp_path / "eval/a.jsonl", [{**ROWS[1], "id": "x"}, {**ROWS[2], "id": 7}])
     write_jsonl(tmp_path / "eval/b.jsonl", [{**ROWS[3], "id": "7"}, {**ROWS[4], "id": "x"}])
-    result = audit(load_all(tmp_path))
+    result = check(load_all(tmp_path))
     assert [(f.rule, f.path, f.line, f.row_id, f.message) for f in result.findings] == [
         ("duplicate-id", "eval/b.jsonl", 1, "7", "row id '7' is also used at eval/a.jsonl:2"),
         ("duplicate-id", "eval/b.jsonl", 2, "x", "row id 'x' is also used at eval/a.jsonl:1"),
@@ -74,4 +74,4 @@ def test_duplicate_ids_within_a_dataset_across_files(tmp_path: Path):
 def test_default_ids_are_locations_and_never_collide(tmp_path: Path):
     write_jsonl(tmp_path / "train/t.jsonl", [ROWS[0]])
     write_jsonl(tmp_path / "eval/e.jsonl", [ROWS[1], ROWS[1], ROWS[1]])
-    assert audit(load_all(tmp_path, id_field=False)).findings == ()
+    assert check(load_all(tmp_path, id_field=False)).findings == ()

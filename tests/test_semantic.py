@@ -15,7 +15,7 @@ from eval_firewall.audits.semantic import numbers_of, paraphrase_matches, paraph
 from eval_firewall.config import SemanticConfig, load_config
 from eval_firewall.engine import run_audits
 from eval_firewall.errors import UserError
-from eval_firewall.rules import known_rules
+from eval_firewall.audits import RULES
 
 PAIRS = [json.loads(line) for line in
          (Path(__file__).parent / "data" / "paraphrase_pairs.jsonl").read_text().splitlines()]
@@ -108,7 +108,7 @@ def test_search_factory_builds_the_train_index_once(embedder, static_model):
 
 
 def test_rules_are_registered():
-    rules = known_rules()
+    rules = RULES
     assert rules["paraphrase"].audit == "overlap"
     assert rules["same-generator"].audit == "distribution"
 

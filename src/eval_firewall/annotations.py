@@ -10,15 +10,14 @@ stratify field are recorded) and tells a later audit when a row changed since it
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import random
-import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from . import paths as containment
 from .config import Config, LimitsConfig
@@ -26,6 +25,7 @@ from .datasets import relative
 from .datasets.fields import MISSING, as_scalar_text, describe_columns, get_path, shown
 from .datasets.formats import open_binary, parse_json_line
 from .errors import UserError
+from .records import Annotation, row_sha
 from .rows import Row
 
 SHEET_FORMAT = 1
@@ -57,28 +57,12 @@ class SheetMeta:
     population: int | None = None
 
     def command(self, output: str) -> str:
+        """The ``eval-firewall sample`` command that draws this sample again."""
         parts = ["eval-firewall", "sample", "--dataset", str(self.dataset), "--n", str(self.n),
                  "--seed", str(self.seed)]
         if self.stratify:
             parts += ["--stratify", self.stratify]
         return " ".join(parts + ["--output", output])
-
-
-@dataclass(frozen=True, slots=True)
-class Annotation:
-    """One filled (or empty) line of a sheet."""
-
-    path: str           # the sheet, POSIX, relative to the repository root
-    line: int           # 1-based line of the sheet
-    dataset: str | None
-    row_id: str
-    annotator: str
-    answer: str | None  # None when empty
-    sha: str | None     # content hash at sampling time; None when the sheet has none
-
-    @property
-    def location(self) -> str:
-        return f"{self.path}:{self.line}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,18 +72,11 @@ class Sheet:
     annotations: list[Annotation]
 
 
-def row_sha(row: Row) -> str:
-    """Content hash of a row's text and label (Unicode- and whitespace-insensitive)."""
-    def canon(value: str | None) -> str:
-        return " ".join(unicodedata.normalize("NFKC", value or "").split())
-    data = canon(row.text) + "\x1f" + canon(row.label)
-    return hashlib.blake2b(data.encode("utf-8"), digest_size=8).hexdigest()
-
-
 # --- sampling ---------------------------------------------------------------------------------
 
 
 def stratum(row: Row, field: str) -> str:
+    """The row's value of the stratifying field (a group name for rows without one)."""
     value = get_path(row.record or {}, field)
     return MISSING_GROUP if value is MISSING else (as_scalar_text(value) or MISSING_GROUP)
 
@@ -140,6 +117,7 @@ def sample_rows(rows: Sequence[Row], n: int, *, seed: int, stratify: str | None 
 
 
 def sheet_format(path: Path) -> str:
+    """A sheet's format from its extension (csv or jsonl); a user error for any other."""
     fmt = SHEET_EXTENSIONS.get(path.suffix.lower())
     if fmt is None:
         raise UserError("an annotation sheet must end in .csv or .jsonl", path=str(path))
@@ -236,8 +214,9 @@ def read_sheet(path: Path, display: str, limits: LimitsConfig | None = None) -> 
     return _read_jsonl(content, display, path.stem, limits)
 
 
-def _read_csv(content: str, display: str, default_annotator: str) -> Sheet:
-    lines = content.splitlines(keepends=True)
+def _comments(lines: list[str]) -> tuple[dict[str, str], int]:
+    """The sample's parameters from the ``#`` lines above a CSV sheet's header, and how many
+    lines (comments and blank ones) come before the header."""
     meta: dict[str, str] = {}
     skip = 0
     for line in lines:
@@ -255,6 +234,12 @@ def _read_csv(content: str, display: str, default_annotator: str) -> Sheet:
             skip += 1
         else:
             break
+    return meta, skip
+
+
+def _read_csv(content: str, display: str, default_annotator: str) -> Sheet:
+    lines = content.splitlines(keepends=True)
+    meta, skip = _comments(lines)
     reader = csv.reader(io.StringIO("".join(lines[skip:])))
     try:
         header = next(reader, None)
@@ -279,15 +264,15 @@ def _read_csv(content: str, display: str, default_annotator: str) -> Sheet:
         except csv.Error as exc:
             raise UserError(f"invalid CSV: {exc}", path=display,
                             line=skip + previous + 1) from None
-        line = skip + previous + 1
+        line_no = skip + previous + 1
         previous = reader.line_num
         if not any(cell.strip() for cell in record):
             continue
         if len(record) != len(header):
             raise UserError(f"expected {len(header)} fields, found {len(record)}",
-                            path=display, line=line)
+                            path=display, line=line_no)
         values = {name: record[i] for name, i in index.items()}
-        annotations.append(_annotation(values, display, line, meta.get("dataset"),
+        annotations.append(_annotation(values, display, line_no, meta.get("dataset"),
                                        default_annotator))
     return Sheet(display, _meta(meta, display), annotations)
 
@@ -320,7 +305,7 @@ def _read_jsonl(content: str, display: str, default_annotator: str,
     return Sheet(display, _meta(meta, display), annotations)
 
 
-def _annotation(values: dict, display: str, line: int, dataset: str | None,
+def _annotation(values: dict[str, Any], display: str, line: int, dataset: str | None,
                 default_annotator: str) -> Annotation:
     row_id = _text(values.get("row_id"))
     if row_id is None:
@@ -330,7 +315,7 @@ def _annotation(values: dict, display: str, line: int, dataset: str | None,
                       answer=_text(values.get("answer")), sha=_text(values.get("sha")))
 
 
-def _meta(raw: dict, display: str) -> SheetMeta:
+def _meta(raw: dict[str, Any], display: str) -> SheetMeta:
     def number(key: str) -> int | None:
         value = raw.get(key)
         if value in (None, ""):

@@ -11,6 +11,7 @@ import hashlib
 import math
 import tempfile
 from collections import Counter, defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -162,12 +163,13 @@ def _identity(f: Finding) -> tuple:
 
 def mark_new(findings: list[Finding], changes: Changes, head: dict[str, LoadedDataset],
              base_results: dict[str, list[Finding] | None],
-             auc_margin: float = 0.0) -> list[Finding]:
+             auc_margin: float = 0.0, by_rows: Collection[str] = ("overlap",)) -> list[Finding]:
     """Set ``new`` on each finding: did this change introduce it? (README: What counts as new.)
 
     ``base_results``: audit -> its findings at the base, for the audits re-run there (None:
     it could not run at the base, e.g. its input did not exist yet, so all its findings are
-    new). Overlap is never re-run: its findings are judged by their rows' content.
+    new). The audits of ``by_rows`` (overlap) are never re-run: their findings are judged by
+    their rows' content.
 
     - row findings (overlap, model labels...): new when the row or its match is new or
       changed (by content);
@@ -204,7 +206,7 @@ def mark_new(findings: list[Finding], changes: Changes, head: dict[str, LoadedDa
     for f in findings:
         rerun = f.audit in base_results
         found_at_base = base_results.get(f.audit)
-        if f.audit == "overlap" or (f.rule in ROW_RULES) or (
+        if f.audit in by_rows or (f.rule in ROW_RULES) or (
                 f.rule == "missing-provenance" and f.count is None):
             new = row_new(f)
         elif rerun and found_at_base is None:

@@ -6,16 +6,27 @@ Every error names the file, the line of the offending key and the key itself.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (BaseModel, BeforeValidator, ByteSize, ConfigDict, Field, PrivateAttr,
-                      ValidationError, field_validator)
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ByteSize,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from . import paths as containment
 from .errors import UserError
 from .findings import Severity
+from .rules import Rule
 from .waivers import WaiverEntry
 
 CONFIG_FILE = ".eval-firewall.yml"
@@ -66,26 +77,26 @@ class ExactConfig(_Strict):
 
 class NearDuplicateConfig(_Strict):
     enabled: bool = True
-    threshold: float = Field(0.8, ge=0.0, le=1.0)
+    threshold: float = Field(default=0.8, ge=0.0, le=1.0)
     within_eval: bool = True
-    candidates: int = Field(10, ge=1, le=1000)
+    candidates: int = Field(default=10, ge=1, le=1000)
 
 
 class SemanticConfig(_Strict):
     enabled: bool = True
     model: str = DEFAULT_MODEL
-    threshold: float = Field(0.86, ge=-1.0, le=1.0)  # calibrated: bench/calibrate.py
-    candidates: int = Field(20, ge=1, le=1000)
+    threshold: float = Field(default=0.86, ge=-1.0, le=1.0)  # calibrated: bench/calibrate.py
+    candidates: int = Field(default=20, ge=1, le=1000)
     retriever: Literal["auto", "static", "exact"] = "auto"
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(default=64, ge=1)
     same_numbers: bool = True   # a paraphrase mentions the same numbers as its train row
 
 
 class DistributionConfig(_Strict):
     enabled: bool = True
     severity: SeverityOrOff = "warning"
-    max_auc: float = Field(0.6, ge=0.5, le=1.0)
-    min_rows: int = Field(50, ge=2)
+    max_auc: float = Field(default=0.6, ge=0.5, le=1.0)
+    min_rows: int = Field(default=50, ge=2)
 
 
 class OverlapConfig(_Strict):
@@ -93,6 +104,7 @@ class OverlapConfig(_Strict):
     exact: ExactConfig = ExactConfig()
     near_duplicate: NearDuplicateConfig = NearDuplicateConfig()
     semantic: SemanticConfig = SemanticConfig()
+    # The alias of ``audits.distribution`` (its first home): read that one instead.
     distribution: DistributionConfig = DistributionConfig()
 
 
@@ -107,10 +119,10 @@ class ProvenanceConfig(_Strict):
 class DisagreementConfig(_Strict):
     enabled: bool = True
     annotations: list[str] = []
-    max_disagreement: float = Field(0.15, ge=0.0, le=1.0)
+    max_disagreement: float = Field(default=0.15, ge=0.0, le=1.0)
     matcher: Literal["auto", "exact", "numeric", "fuzzy", "choice"] = "auto"
-    tolerance: float = Field(1e-6, ge=0.0)
-    fuzzy_threshold: float = Field(0.85, ge=0.0, le=1.0)
+    tolerance: float = Field(default=1e-6, ge=0.0)
+    fuzzy_threshold: float = Field(default=0.85, ge=0.0, le=1.0)
     dataset: str | None = None
 
     @field_validator("annotations", mode="before")
@@ -123,32 +135,44 @@ class InvarianceConfig(_Strict):
     enabled: bool = True
     predictions: str | None = None
     command: str | None = None
-    max_flip_rate: float = Field(0.1, ge=0.0, le=1.0)
+    max_flip_rate: float = Field(default=0.1, ge=0.0, le=1.0)
     dataset: str | None = None
     seed: int = 0
     kinds: list[Literal["reorder", "options", "synonym", "preamble", "noise"]] = [
         "reorder", "options", "synonym", "preamble", "noise"]
     matcher: Literal["auto", "exact", "numeric", "fuzzy", "choice"] = "auto"
-    timeout: float | None = Field(None, gt=0)
+    timeout: float | None = Field(default=None, gt=0)
     # Sentences the preamble kind puts in front; default: neutral ones (perturb.PREAMBLES).
-    preambles: list[Annotated[str, Field(min_length=1)]] | None = Field(None, min_length=1)
+    preambles: list[Annotated[str, Field(min_length=1)]] | None = Field(default=None, min_length=1)
 
 
 class LimitsConfig(_Strict):
     """Bounds on every input a pull request can change (README: Limits and containment)."""
 
-    max_file_bytes: ByteSize = Field(ByteSize(4 * 2**30), gt=0)   # decompressed, per file
-    max_row_bytes: ByteSize = Field(ByteSize(16 * 2**20), gt=0)   # per row / line
-    max_json_depth: int = Field(100, ge=1, le=500)
-    max_files_per_glob: int = Field(10_000, ge=1)
-    max_yaml_nodes: int = Field(100_000, ge=1)                   # a card's front matter
+    max_file_bytes: ByteSize = Field(default=ByteSize(4 * 2**30), gt=0)   # decompressed, per file
+    max_row_bytes: ByteSize = Field(default=ByteSize(16 * 2**20), gt=0)   # per row / line
+    max_json_depth: int = Field(default=100, ge=1, le=500)
+    max_files_per_glob: int = Field(default=10_000, ge=1)
+    max_yaml_nodes: int = Field(default=100_000, ge=1)                   # a card's front matter
 
 
 class AuditsConfig(_Strict):
     overlap: OverlapConfig = OverlapConfig()
+    distribution: DistributionConfig = DistributionConfig()
     provenance: ProvenanceConfig = ProvenanceConfig()
     disagreement: DisagreementConfig = DisagreementConfig()
     invariance: InvarianceConfig = InvarianceConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _distribution_alias(cls, data: Any) -> Any:
+        """``audits.overlap.distribution`` (the alias) fills ``audits.distribution`` when that
+        is not given; both given is an error (:func:`_check_aliases`)."""
+        if isinstance(data, dict) and "distribution" not in data:
+            overlap = data.get("overlap")
+            if isinstance(overlap, dict) and "distribution" in overlap:
+                return {**data, "distribution": overlap["distribution"]}
+        return data
 
 
 class Config(_Strict):
@@ -170,9 +194,11 @@ class Config(_Strict):
         return self._key_lines.get(key)
 
     def datasets_with_role(self, role: str) -> list[DatasetConfig]:
+        """The datasets with this role, in config order."""
         return [d for d in self.datasets if d.role == role]
 
     def dataset(self, name: str) -> DatasetConfig:
+        """The dataset of this name; a user error naming the others when there is none."""
         for d in self.datasets:
             if d.name == name:
                 return d
@@ -191,14 +217,32 @@ class Config(_Strict):
             return default
         return None if level == "off" else Severity(level)
 
+    def severity_for(self, rule: Rule) -> Severity | None:
+        """A rule's severity: ``severity:`` first, then the rule's own key (``invalid_rows``,
+        ``audits.provenance.missing``...), then its default; None when it is turned off."""
+        default: str = rule.default_severity.value
+        if rule.severity_key is not None:
+            value: Any = self
+            for part in rule.severity_key.split("."):
+                value = getattr(value, part)
+            default = value
+        level = self.severity.get(rule.id, default)
+        return None if level == "off" else Severity(level)
+
+
+KeyLines = dict[int, tuple[dict[Any, Any], dict[Any, int]]]   # id(mapping) -> (mapping, lines)
+Location = tuple[str | int, ...]                                 # a key path: ("datasets", 1)
+
 
 class _LineLoader(yaml.SafeLoader):
     """A YAML loader that remembers the line of every mapping key."""
 
+    key_lines: KeyLines
 
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict:
-    mapping = {}
-    lines = {}
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    mapping: dict[Any, Any] = {}
+    lines: dict[Any, int] = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if key in mapping:
@@ -213,9 +257,11 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict:
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def _line_of(loc: tuple, data: Any, key_lines: dict) -> tuple[int | None, str]:
+def _line_of(loc: Location, data: Any, key_lines: KeyLines) -> tuple[int | None, str]:
     """Follow a pydantic error location into the YAML data; return (line, dotted key)."""
-    line, node, parts = None, data, []
+    line: int | None = None
+    node = data
+    parts: list[str] = []
     for part in loc:
         if isinstance(node, dict) and part in node:
             entry = key_lines.get(id(node))
@@ -289,6 +335,7 @@ def compose_yaml(loader: yaml.SafeLoader, max_nodes: int) -> yaml.Node | None:
 
 
 def construct_yaml(loader: yaml.SafeLoader, node: yaml.Node | None) -> Any:
+    """The Python data of a composed node graph (None for an empty document)."""
     if node is None:
         return None
     try:
@@ -313,7 +360,11 @@ def yaml_error(exc: Exception, source: str) -> UserError:
                      line=mark.line + 1 if mark else None)
 
 
-def parse_config(text: str, *, source: str, root: Path) -> Config:
+def parse_config(text: str, *, source: str, root: Path,
+                 rules: Collection[str] | None = None) -> Config:
+    """Parse and validate a config's text. ``rules``: the rule ids its ``severity:`` keys may
+    name (the audits' catalogue, ``eval_firewall.audits.RULES``); None leaves them to be
+    checked by whoever runs the audits (:func:`check_severity_rules`)."""
     loader = None
     try:
         loader = _LineLoader(text)      # reads the stream: it can reject a character already
@@ -346,13 +397,15 @@ def parse_config(text: str, *, source: str, root: Path) -> Config:
                 message += f" (got {err['input']!r})"
         raise UserError(message, path=source, line=line, field=dotted) from None
     _check_names(config, data, loader.key_lines)
-    _check_severity_rules(config, data, loader.key_lines)
+    _check_aliases(config, data, loader.key_lines)
     config._key_lines = _key_lines(data, loader.key_lines)
+    if rules is not None:
+        check_severity_rules(config, rules)
     _check_paths(config, data, loader.key_lines)
     return config
 
 
-def _key_lines(node: Any, key_lines: dict, prefix: str = "") -> dict[str, int]:
+def _key_lines(node: Any, key_lines: KeyLines, prefix: str = "") -> dict[str, int]:
     """Every key of the parsed YAML as a dotted key (``datasets[1].paths``) with its line."""
     out: dict[str, int] = {}
     if isinstance(node, dict):
@@ -368,9 +421,9 @@ def _key_lines(node: Any, key_lines: dict, prefix: str = "") -> dict[str, int]:
     return out
 
 
-def _path_keys(config: Config) -> list[tuple[tuple, str, list[str]]]:
+def _path_keys(config: Config) -> list[tuple[Location, str, list[str]]]:
     """(location in the YAML, dotted key, values) of every key that names files to read."""
-    keys = []
+    keys: list[tuple[Location, str, list[str]]] = []
     for i, ds in enumerate(config.datasets):
         keys.append((("datasets", i, "paths"), f"datasets[{i}].paths", ds.paths))
         if ds.card is not None:
@@ -384,13 +437,14 @@ def _path_keys(config: Config) -> list[tuple[tuple, str, list[str]]]:
     return keys
 
 
-def _check_paths(config: Config, data: dict, key_lines: dict) -> None:
+def _check_paths(config: Config, data: dict[str, Any], key_lines: KeyLines) -> None:
     """Every path the config names stays inside the repository (paths.py); remember each
     key's line for the errors raised later, when globs are expanded."""
     boundary = containment.repository_root(config.root)
     for loc, dotted, values in _path_keys(config):
         line, _ = _line_of(loc, data, key_lines)
-        config._key_lines[dotted] = line
+        if line is not None:
+            config._key_lines[dotted] = line
         for value in values:
             why = containment.refusal(value, config.root, boundary)
             if why:
@@ -398,22 +452,31 @@ def _check_paths(config: Config, data: dict, key_lines: dict) -> None:
                                 line=line, field=dotted)
 
 
-def _check_severity_rules(config: Config, data: dict, key_lines: dict) -> None:
-    """Every key under ``severity:`` must name a rule an audit can report."""
-    from .rules import known_rules
+def _check_aliases(config: Config, data: dict[str, Any], key_lines: KeyLines) -> None:
+    """A section and its alias are not both given."""
+    audits = data.get("audits")
+    overlap = audits.get("overlap") if isinstance(audits, dict) else None
+    if isinstance(audits, dict) and isinstance(overlap, dict) and "distribution" in overlap \
+            and "distribution" in audits:
+        line, _ = _line_of(("audits", "overlap", "distribution"), data, key_lines)
+        raise UserError("'audits.distribution' is given too: set one of them", path=config.source,
+                        line=line, field="audits.overlap.distribution",
+                        hint="audits.overlap.distribution is the alias of audits.distribution")
 
-    rules = known_rules()
+
+def check_severity_rules(config: Config, rules: Collection[str]) -> None:
+    """Every key under ``severity:`` must name a rule an audit can report (one of ``rules``)."""
     for rule in config.severity:
         if rule not in rules:
-            line, _ = _line_of(("severity", rule), data, key_lines)
-            close = difflib.get_close_matches(rule, rules, n=1)
+            line = config.line_of(f"severity.{rule}")
+            close = difflib.get_close_matches(rule, list(rules), n=1)
             hint = f"did you mean '{close[0]}'?" if close else "known rules: " + ", ".join(
                 sorted(rules))
             raise UserError("unknown rule", path=config.source, line=line,
                             field=f"severity.{rule}", hint=hint)
 
 
-def _check_names(config: Config, data: dict, key_lines: dict) -> None:
+def _check_names(config: Config, data: dict[str, Any], key_lines: KeyLines) -> None:
     seen: set[str] = set()
     for i, ds in enumerate(config.datasets):
         if ds.name in seen:
@@ -445,8 +508,10 @@ def find_config(start: Path) -> Path:
                     hint="pass --config FILE")
 
 
-def load_config(path: str | Path | None = None, *, root: str | Path | None = None) -> Config:
-    """Read and validate a config file. ``root`` defaults to the config file's directory."""
+def load_config(path: str | Path | None = None, *, root: str | Path | None = None,
+                rules: Collection[str] | None = None) -> Config:
+    """Read and validate a config file. ``root`` defaults to the config file's directory;
+    ``rules`` as for :func:`parse_config`."""
     config_path = Path(path) if path else find_config(Path.cwd())
     if not config_path.is_file():
         raise UserError("config file not found", path=str(path))
@@ -465,9 +530,10 @@ def load_config(path: str | Path | None = None, *, root: str | Path | None = Non
                             path=str(config_path))
         text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) else exc   # names a byte, not the text
-        raise UserError(f"cannot read config: {why}", path=str(config_path)) from None
-    return parse_config(text, source=_display(config_path, root_path), root=root_path)
+        reason = exc.strerror if isinstance(exc, OSError) else exc   # names a byte, not the text
+        raise UserError(f"cannot read config: {reason}", path=str(config_path)) from None
+    return parse_config(text, source=_display(config_path, root_path), root=root_path,
+                        rules=rules)
 
 
 def _display(path: Path, root: Path) -> str:

@@ -6,31 +6,38 @@ only place that reads files for them.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
+from typing import Any, cast
 
 from . import __version__, waivers
 from .annotations import load_annotations
-from .audits import disagreement, distribution, invariance, overlap, provenance, schema
-from .audits import semantic
+from .audits import AUDITS, Audit, invariance, overlap, rule_catalogue, semantic
 from .cache import Cache, CachedEmbedder
 from .changes import Changes, auc_margin, inputs_at, load_base, mark_new, scratch_dir
-from .incremental import cached_vector_index, overlap_hits
-from .normalize import normalize
-from .config import Config
+from .config import Config, check_severity_rules
 from .datasets import LoadedDataset, load_dataset
 from .datasets.check import check_fields
-from .embeddings import Models
+from .embeddings import Embedder, Models
 from .errors import UserError
 from .findings import AuditResult, DatasetSummary, Finding, Report, Stat
-from .perturb import Variant, perturb_rows
-from .predictions import Prediction, load_predictions, read_predictions
+from .incremental import cached_vector_index, overlap_hits
+from .inputs import Input, Inputs, Predicted
+from .normalize import normalize
+from .perturb import perturb_rows
+from .predictions import load_predictions, read_predictions
 from .progress import Progress
+from .records import Annotation, Variant
+from .rules import Rule
+from .search.vectors import VectorIndex
 
 
 def load_all(config: Config, progress: Progress, cache: Cache | None = None
              ) -> dict[str, LoadedDataset]:
+    """Read every configured dataset (and check its fields against the config), by name."""
     loaded = {}
     for ds in config.datasets:
         with progress.stage(f"read {ds.name}") as stage:
@@ -47,7 +54,7 @@ _DEFAULT = object()
 
 def run_audits(config: Config, *, progress: Progress | None = None,
                cache_dir: Path | None | object = _DEFAULT, base: str | None = None,
-               allow_commands: bool = False) -> Report:
+               allow_commands: bool = False, audits: Sequence[Audit] = AUDITS) -> Report:
     """Run every enabled audit on the configured datasets and return the report.
 
     The cache is ``.eval-firewall-cache`` in the config's folder unless ``cache_dir`` names
@@ -56,44 +63,43 @@ def run_audits(config: Config, *, progress: Progress | None = None,
     With ``base`` (a git revision), each finding says whether this change introduced it.
     ``allow_commands`` lets the invariance audit run the configured prediction command: only
     for a trusted configuration, never a pull request's own (see :mod:`.predictions`).
+    ``audits``: the registry to run (default: every audit, :data:`eval_firewall.audits.AUDITS`).
     """
+    rules = rule_catalogue(audits)
+    check_severity_rules(config, rules)
     progress = progress or Progress(enabled=False)
     if cache_dir is _DEFAULT:
         cache_dir = Path(config.root) / DEFAULT_CACHE
-    cache = Cache(cache_dir, progress)
+    cache = Cache(cast("Path | None", cache_dir), progress)
     loaded = load_all(config, progress, cache)
     changes = None
     if base is not None:
         with progress.stage(f"read datasets at {base}"), scratch_dir() as scratch:
             changes = load_base(config, loaded, base, Path(scratch))
-    train = [r for d in loaded.values() if d.role == "train" for r in d.rows]
-    evals = [r for d in loaded.values() if d.role == "eval" for r in d.rows]
 
-    results: list[AuditResult] = [schema.audit(list(loaded.values()), config.invalid_rows)]
-    audits = config.audits
-    semantic_cfg = audits.overlap.semantic
+    semantic_cfg = config.audits.overlap.semantic
     models = Models(semantic_cfg.model, semantic_cfg.batch_size, config_path=config.source,
                     wrap=_caching(cache) if cache.enabled else None, announce=progress.stage)
-    if audits.overlap.enabled:
-        results.append(_overlap(config, loaded, changes, cache, progress, models))
-    if audits.overlap.enabled and audits.overlap.distribution.enabled:
-        with progress.stage("same-generator check"):
-            results.append(distribution.audit(evals, train, audits.overlap.distribution,
-                                              embedder=_distribution_embedder(config, models)))
-    if audits.provenance.enabled:
-        results.append(provenance.audit(list(loaded.values()), audits.provenance))
-    if audits.disagreement.enabled:
-        results.append(_disagreement(config, loaded))
-    predictions = None
-    if audits.invariance.enabled:
-        result, predictions = _invariance(config, loaded, allow_commands)
-        results.append(result)
+    prepare: dict[Input, Callable[[], Any]] = {
+        "annotations": lambda: _annotations(config, loaded),
+        "predictions": lambda: _predicted(config, loaded, allow_commands),
+        "embedder": lambda: _distribution_embedder(config, models),
+        "overlap": lambda: partial(_overlap, config, loaded, changes, cache, progress, models),
+    }
+    prepared: dict[Input, Any] = {}
+    results: list[AuditResult] = []
+    enabled = [a for a in audits if enabled_in(config, a, audits)]
+    for audit in enabled:
+        for name in sorted(audit.inputs - {"datasets"} - prepared.keys()):
+            prepared[name] = prepare[name]()
+        inputs = _inputs(list(loaded.values()), prepared)
+        results.append(_run(config, audit, inputs, rules, progress))
 
-    results = [apply_severity(config, r) for r in results]
     if changes is not None:
         with progress.stage(f"compare with {base}"):
-            _mark_new(config, results, changes, loaded, models, predictions)
-    results.extend(_waive(config, results, changes))
+            results = _mark_new(config, enabled, results, rules, changes, loaded, models,
+                                prepared.get("predictions"))
+    results.extend(_waive(config, results, changes, rules))
     return Report(
         fail_on=config.fail_on,
         fail_on_existing=config.fail_on_existing,
@@ -105,7 +111,39 @@ def run_audits(config: Config, *, progress: Progress | None = None,
     )
 
 
-def _distribution_embedder(config: Config, models: Models):
+def section_of(config: Config, audit: Audit) -> Any:
+    """The audit's config section (None when it has none)."""
+    value: Any = config
+    for part in (audit.section or "").split(".") if audit.section else ():
+        value = getattr(value, part)
+    return value if audit.section else None
+
+
+def enabled_in(config: Config, audit: Audit, audits: Sequence[Audit] = AUDITS) -> bool:
+    """Whether the config turns the audit on (and the audit it requires, if any)."""
+    if not getattr(section_of(config, audit), "enabled", True):
+        return False
+    required = next((a for a in audits if a.name == audit.requires), None)
+    return required is None or enabled_in(config, required, audits)
+
+
+def _inputs(datasets: list[LoadedDataset], prepared: Mapping[Input, Any]) -> Inputs:
+    return Inputs(datasets, annotations=prepared.get("annotations"),
+                  predicted=prepared.get("predictions"), embedder=prepared.get("embedder"),
+                  overlap=prepared.get("overlap"))
+
+
+def _run(config: Config, audit: Audit, inputs: Inputs, rules: Mapping[str, Rule],
+         progress: Progress | None = None) -> AuditResult:
+    """One audit on these inputs, its findings at their configured severity."""
+    cfg = section_of(config, audit)
+    if audit.stage and progress is not None:
+        with progress.stage(audit.stage):
+            return apply_severity(config, audit.run(inputs, cfg), rules)
+    return apply_severity(config, audit.run(inputs, cfg), rules)
+
+
+def _distribution_embedder(config: Config, models: Models) -> Callable[[int], Embedder]:
     """The same-generator check's embedder, chosen by how many rows it compares the way the
     paraphrase search chooses (the full model for a small set, else the static one); the same
     choice at the head and at the base, so their AUCs are comparable."""
@@ -113,9 +151,9 @@ def _distribution_embedder(config: Config, models: Models):
     return lambda rows: models.embedder() if semantic.use_exact(cfg, rows) else models.retriever()
 
 
-def _caching(cache: Cache):
+def _caching(cache: Cache) -> Callable[[Embedder, bool], Embedder]:
     """Wrap the run's embedders in the cache; the static one only for large batches."""
-    def wrap(embedder, cheap: bool):
+    def wrap(embedder: Embedder, cheap: bool) -> Embedder:
         return CachedEmbedder(embedder, cache, direct_below=4096 if cheap else 0)
     return wrap
 
@@ -145,7 +183,7 @@ def _overlap(config: Config, loaded: dict[str, LoadedDataset], changes: Changes 
                       for r in d.rows]
     paraphrases = None
     if cfg.semantic.enabled:
-        builder = semantic.build_train_index
+        builder: Callable[[Sequence[str], Embedder], VectorIndex] = semantic.build_train_index
         if cache.enabled:
             builder = cached_vector_index(cache, builder)
         paraphrases = semantic.paraphrase_search(cfg.semantic, embedder=models.embedder(),
@@ -163,7 +201,8 @@ def _overlap(config: Config, loaded: dict[str, LoadedDataset], changes: Changes 
     return result
 
 
-def _eval_dataset(config: Config, loaded: dict[str, LoadedDataset], which: str) -> LoadedDataset:
+def _eval_dataset(config: Config, loaded: Mapping[str, LoadedDataset], which: str
+                  ) -> LoadedDataset:
     """The dataset an audit names, else the only eval dataset."""
     name = getattr(config.audits, which).dataset
     if name and loaded[name].role != "eval":
@@ -178,104 +217,125 @@ def _eval_dataset(config: Config, loaded: dict[str, LoadedDataset], which: str) 
     return evals[0]
 
 
-def _disagreement(config: Config, loaded: dict[str, LoadedDataset]) -> AuditResult:
-    cfg = config.audits.disagreement
-    if not cfg.annotations:
-        return AuditResult(disagreement.AUDIT, "Disagreement", skipped="no annotation sheets "
-                           "configured (audits.disagreement.annotations)")
+# --- the input layer: what the audits read, prepared before they run --------------------------
+
+def _annotations(config: Config, loaded: Mapping[str, LoadedDataset]) -> list[Annotation] | None:
+    """The configured annotation sheets' lines; None when none are configured."""
+    if not config.audits.disagreement.annotations:
+        return None
     names = [d.name for d in loaded.values() if d.role == "eval"]
-    rows = [r for name in names for r in loaded[name].rows]
-    return disagreement.audit(rows, load_annotations(config, names), cfg)
+    return load_annotations(config, names)
 
 
-Predicted = tuple[list[Variant], dict[str, Prediction], str]   # prompts, predictions, source
-
-
-def _invariance(config: Config, loaded: dict[str, LoadedDataset], allow_commands: bool
-                ) -> tuple[AuditResult, Predicted | None]:
-    """The invariance result, and the prompts and predictions it used (with their source)."""
+def _predicted(config: Config, loaded: Mapping[str, LoadedDataset], allow_commands: bool
+               ) -> Predicted | str | None:
+    """The prompts, the predictions for them and their source; None when none are configured,
+    or why there are none (e.g. the prediction command was not allowed)."""
     cfg = config.audits.invariance
     if not (cfg.predictions or cfg.command):
-        return AuditResult(invariance.AUDIT, "Invariance", skipped="no predictions file or "
-                           "command configured (audits.invariance)"), None
+        return None
     variants = perturb_rows(_eval_dataset(config, loaded, "invariance").rows, seed=cfg.seed,
                             kinds=cfg.kinds, preambles=cfg.preambles)
     predictions, source = load_predictions(config, variants, allow_commands=allow_commands)
     if predictions is None:
-        return AuditResult(invariance.AUDIT, "Invariance", skipped=source), None
-    return (invariance.audit(variants, predictions, cfg, source=source),
-            (variants, predictions, source))
+        return source
+    return variants, predictions, source
 
 
-def apply_severity(config: Config, result: AuditResult) -> AuditResult:
-    """Apply the config's per-rule severity overrides; rules set to 'off' are dropped."""
-    if not config.severity:
-        return result
+def apply_severity(config: Config, result: AuditResult, rules: Mapping[str, Rule]
+                   ) -> AuditResult:
+    """Each finding at its rule's severity (:meth:`Config.severity_for`), the one place it is
+    decided; findings of rules turned 'off' are dropped."""
     kept = []
     for finding in result.findings:
-        level = config.severity_of(finding.rule, finding.severity)
+        rule = rules.get(finding.rule)
+        level = (config.severity_for(rule) if rule is not None
+                 else config.severity_of(finding.rule, finding.severity))
         if level is not None:
             kept.append(finding if level == finding.severity else replace(finding, severity=level))
     return replace(result, findings=kept)
 
 
-def _mark_new(config: Config, results: list[AuditResult], changes: Changes,
-              loaded: dict[str, LoadedDataset], models: Models,
-              predicted: Predicted | None) -> None:
-    """Set each finding's ``new`` flag by comparing with the base revision.
+def _mark_new(config: Config, audits: Sequence[Audit], results: list[AuditResult],
+              rules: Mapping[str, Rule], changes: Changes, loaded: dict[str, LoadedDataset],
+              models: Models, predicted: Predicted | str | None) -> list[AuditResult]:
+    """Set each finding's ``new`` flag by comparing with the base revision, as each audit's
+    registry entry says (``attribution``, ``expensive``).
 
-    The cheap audits are re-run on the base (its datasets, annotation sheets and predictions
-    file); the same-generator check only when it fails now and some dataset changed. Overlap
-    is never re-run: its findings are judged by their rows' content (see :func:`mark_new`).
+    Audits attributed by "rerun" are re-run on the base (its datasets, annotation sheets and
+    predictions file); an expensive one only when it fails now and some dataset changed.
+    Those attributed by "rows" are never re-run: their findings are judged by their rows'
+    content (see :func:`mark_new`).
     """
-    base = list(changes.base_datasets.values())
-    ran = {r.audit for r in results if r.skipped is None}
-    base_results: dict[str, AuditResult | None] = {
-        schema.AUDIT: schema.audit(base, config.invalid_rows)}
-    if provenance.AUDIT in ran:
-        base_results[provenance.AUDIT] = provenance.audit(base, config.audits.provenance)
-    with scratch_dir() as scratch:
-        if disagreement.AUDIT in ran:
-            base_results[disagreement.AUDIT] = _base_disagreement(config, changes, Path(scratch))
-        missing_at_base: set[tuple[str, str]] = set()
-        if invariance.AUDIT in ran and predicted is not None:
-            base_results[invariance.AUDIT], missing_at_base = _base_invariance(
-                config, changes, Path(scratch), predicted)
+    by_name = {a.name: a for a in audits}
+    base_results: dict[str, AuditResult | None] = {}
     margin = 0.0
-    head_dist = next((r for r in results if r.audit == distribution.AUDIT), None)
-    if head_dist is not None and head_dist.findings:
-        rows = next((s.value for s in head_dist.stats if s.label.startswith("rows compared")), 0)
-        margin = auc_margin(int(rows))
-        if any(changes.changed_files.values()):
-            evals = [r for d in base if d.role == "eval" for r in d.rows]
-            train = [r for d in base if d.role == "train" for r in d.rows]
-            base_results[distribution.AUDIT] = distribution.audit(
-                evals, train, config.audits.overlap.distribution,
-                embedder=_distribution_embedder(config, models))   # as at the head: comparable
-        else:                    # nothing changed: the base figure is this one
-            base_results[distribution.AUDIT] = AuditResult(
-                distribution.AUDIT, "", list(head_dist.findings))
-    found = {audit: (list(apply_severity(config, r).findings) if r is not None else None)
-             for audit, r in base_results.items()}
-    for i, result in enumerate(results):
-        marked = mark_new(list(result.findings), changes, loaded, found, margin)
-        if result.audit == invariance.AUDIT and predicted is not None and \
-                found.get(invariance.AUDIT) is not None:
-            marked = _split_missing(marked, predicted, missing_at_base)
-        results[i] = replace(result, findings=marked)
+    base_predicted: Predicted | None = None
+    with scratch_dir() as scratch:
+        for result in results:
+            audit = by_name.get(result.audit)
+            if audit is None or audit.attribution == "rows" or result.skipped is not None:
+                continue
+            if audit.attribution == "figure" and result.findings:
+                rows = next((s.value for s in result.stats
+                             if s.label.startswith("rows compared")), 0)
+                margin = auc_margin(int(rows))
+            if audit.expensive and not result.findings:
+                continue
+            if audit.expensive and not any(changes.changed_files.values()):
+                # nothing changed: the base figure is this one
+                base_results[audit.name] = AuditResult(audit.name, "", list(result.findings))
+                continue
+            inputs = _base_inputs(config, audit, changes, Path(scratch), models, predicted)
+            if inputs is not None and "predictions" in audit.inputs:
+                base_predicted = inputs.predicted if isinstance(inputs.predicted, tuple) else None
+            base_results[audit.name] = (None if inputs is None
+                                        else _run(config, audit, inputs, rules))
+    found = {audit: (list(r.findings) if r is not None else None) for audit, r in base_results.items()}
+    by_rows = {a.name for a in audits if a.attribution == "rows"}
+    out = []
+    for result in results:
+        findings = mark_new(list(result.findings), changes, loaded, found, margin, by_rows=by_rows)
+        if result.audit == invariance.AUDIT and isinstance(predicted, tuple) and \
+                found.get(invariance.AUDIT) is not None and base_predicted is not None:
+            missing_at_base = {(v.id, v.sha) for v in _missing(base_predicted)}
+            findings = _split_missing(findings, predicted, missing_at_base)
+        out.append(replace(result, findings=findings))
+    return out
 
 
-def _base_disagreement(config: Config, changes: Changes, scratch: Path) -> AuditResult | None:
-    """The disagreement audit on the base rows and sheets; None if it could not run there."""
+def _base_inputs(config: Config, audit: Audit, changes: Changes, scratch: Path, models: Models,
+                 predicted: Predicted | str | None) -> Inputs | None:
+    """The audit's inputs as they were at the base; None if one could not be had there (so
+    the audit could not run at the base)."""
+    datasets = list(changes.base_datasets.values())
+    prepared: dict[Input, Any] = {}
+    if "annotations" in audit.inputs:
+        prepared["annotations"] = _base_annotations(config, changes, scratch)
+        if prepared["annotations"] is None:
+            return None
+    if "predictions" in audit.inputs:
+        if not isinstance(predicted, tuple):
+            return None
+        prepared["predictions"] = _base_predicted(config, changes, scratch, predicted)
+        if prepared["predictions"] is None:
+            return None
+    if "embedder" in audit.inputs:        # as at the head: the figures are comparable
+        prepared["embedder"] = _distribution_embedder(config, models)
+    if "overlap" in audit.inputs:
+        return None
+    return _inputs(datasets, prepared)
+
+
+def _base_annotations(config: Config, changes: Changes, scratch: Path) -> list[Annotation] | None:
+    """The annotation sheets at the base; None if there are none (or unreadable ones)."""
     cfg = config.audits.disagreement
     names = [d.name for d in changes.base_datasets.values() if d.role == "eval"]
-    rows = [r for name in names for r in changes.base_datasets[name].rows]
     try:
-        sheets = load_annotations(inputs_at(config, changes.base_sha, list(cfg.annotations),
-                                            scratch / "annotations"), names)
+        return load_annotations(inputs_at(config, changes.base_sha, list(cfg.annotations),
+                                          scratch / "annotations"), names)
     except UserError:            # no sheets (or unreadable ones) at the base
         return None
-    return disagreement.audit(rows, sheets, cfg)
 
 
 def _missing(predicted: Predicted) -> list[Variant]:
@@ -283,16 +343,15 @@ def _missing(predicted: Predicted) -> list[Variant]:
     return [v for v in variants if v.id not in predictions]
 
 
-def _base_invariance(config: Config, changes: Changes, scratch: Path, predicted: Predicted
-                     ) -> tuple[AuditResult | None, set[tuple[str, str]]]:
-    """The invariance audit on the base rows, with the base's predictions file (or, when
-    this run used the prediction command, this run's predictions), and the prompts (id, sha)
-    that had no prediction there; None if it could not run at the base."""
+def _base_predicted(config: Config, changes: Changes, scratch: Path, predicted: Predicted
+                    ) -> Predicted | None:
+    """The base rows' prompts, with the base's predictions file (or, when this run used the
+    prediction command, this run's predictions); None if they could not be had at the base."""
     cfg = config.audits.invariance
     try:
         rows = _eval_dataset(config, changes.base_datasets, "invariance").rows
     except UserError:
-        return None, set()
+        return None
     variants = perturb_rows(rows, seed=cfg.seed, kinds=cfg.kinds)
     _, found, source = predicted
     if cfg.predictions and source == cfg.predictions:
@@ -300,9 +359,8 @@ def _base_invariance(config: Config, changes: Changes, scratch: Path, predicted:
         try:
             found = read_predictions(at_base.root / cfg.predictions, cfg.predictions)
         except UserError:        # no (or an unreadable) predictions file at the base
-            return None, set()
-    missing = {(v.id, v.sha) for v in _missing((variants, found, source))}
-    return invariance.audit(variants, found, cfg, source=source), missing
+            return None
+    return variants, found, source
 
 
 def _split_missing(findings: list[Finding], predicted: Predicted,
@@ -380,9 +438,10 @@ def _waivers_at_base(config: Config, changes: Changes) -> set[str]:
     return found
 
 
-def _waive(config: Config, results: list[AuditResult], changes: Changes | None
-           ) -> list[AuditResult]:
-    """Mark waived findings; report stale waivers. Nothing without waivers."""
+def _waive(config: Config, results: list[AuditResult], changes: Changes | None,
+           rules: Mapping[str, Rule]) -> list[AuditResult]:
+    """Mark waived findings (in ``results``, in place); report stale waivers. Nothing without
+    waivers."""
     listed = load_waivers(config)
     if not listed:
         return []
@@ -390,20 +449,20 @@ def _waive(config: Config, results: list[AuditResult], changes: Changes | None
     at_base = _waivers_at_base(config, changes) if changes is not None else None
     applied = waivers.apply(findings, listed, today=datetime.now(timezone.utc).date(),
                             at_base=at_base)
-    for i, r in enumerate(results):
-        results[i] = replace(r, findings=[replace(f, waived=applied.waivers[f.fingerprint])
-                                          if f.fingerprint in applied.waivers else f
-                                          for f in r.findings])
+    results[:] = [replace(r, findings=[replace(f, waived=applied.waivers[f.fingerprint])
+                                       if f.fingerprint in applied.waivers else f
+                                       for f in r.findings]) for r in results]
     waived = sum(1 for r in results for f in r.findings if f.waived is not None)
     stats = [Stat("waivers", len(listed)), Stat("findings waived", waived),
              Stat("stale waivers", len(applied.stale))]
     if changes is not None:
         stats.append(Stat("waivers added by this change", applied.new))
     result = AuditResult(waivers.AUDIT, "Waivers", applied.stale, stats)
-    return [apply_severity(config, result)]
+    return [apply_severity(config, result, rules)]
 
 
 def summarize(d: LoadedDataset, changes: Changes | None = None) -> DatasetSummary:
+    """A dataset's line of the report (with what changed since the base, if compared)."""
     summary = DatasetSummary(d.name, d.role, d.files, len(d.rows), len(d.problems))
     if changes is not None:
         summary = replace(summary, changed_files=changes.changed_files.get(d.name, []),

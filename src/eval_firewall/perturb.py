@@ -20,20 +20,23 @@ Everything is deterministic for a seed: each row and kind draws from its own see
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache, partial
 from importlib import resources
 
 from .matching import choice_letter
+from .records import Variant
+from .records import prompt_sha as prompt_sha  # re-exported: the CLI and tests name it here
 from .rows import Row
 
 KINDS: tuple[str, ...] = ("reorder", "options", "synonym", "preamble", "noise")
 ORIGINAL = "original"
+
+# What a kind makes of a row: (prompt, label, option letters), or None where it cannot apply.
+Made = tuple[str, str | None, tuple[tuple[str, str], ...]] | None
 
 NEGATIONS = frozenset("""
 not no never none nobody nothing neither nor without cannot nowhere hardly barely
@@ -83,30 +86,8 @@ _IF_LAST = re.compile(r"^(?P<main>(?:How (?:many|much|long|far|old|fast|tall|hea
                       r"(?P<cond>[^,?]+)\?\s*$")
 
 
-@dataclass(frozen=True, slots=True)
-class Variant:
-    """A prompt sent to the model: an original row's text, or one perturbation of it."""
-
-    id: str                   # "<row id>~<kind>"
-    row: Row
-    kind: str                 # "original" or one of KINDS
-    prompt: str
-    label: str | None         # the row's label, remapped for ``options``
-    letters: tuple[tuple[str, str], ...] = ()   # options: (variant letter, original letter)
-
-    @property
-    def sha(self) -> str:
-        return prompt_sha(self.prompt)
-
-    def original_letter(self, letter: str) -> str:
-        return dict(self.letters).get(letter, letter)
-
-
-def prompt_sha(prompt: str) -> str:
-    return hashlib.blake2b(prompt.encode("utf-8"), digest_size=8).hexdigest()
-
-
 def variant_id(row_id: str, kind: str) -> str:
+    """A prompt's id: its row id and its kind."""
     return f"{row_id}~{kind}"
 
 
@@ -133,8 +114,10 @@ def perturb_rows(rows: Iterable[Row], *, seed: int, kinds: Sequence[str] = KINDS
 
 def variants(row: Row, *, seed: int, kinds: Sequence[str] = KINDS,
              preambles: Sequence[str] | None = None) -> list[Variant]:
+    """One row's variants, at most one per kind of ``kinds``, in :data:`KINDS` order."""
     out = []
-    makers = {**_MAKERS, "preamble": partial(_preamble, preambles=preambles or PREAMBLES)}
+    makers: dict[str, Callable[[Row, random.Random], Made]] = {
+        **_MAKERS, "preamble": partial(_preamble, preambles=preambles or PREAMBLES)}
     for kind in KINDS:
         if kind not in kinds:
             continue
@@ -185,7 +168,7 @@ def _independent(sentence: str) -> bool:
     return bool(words) and not any(w in ANAPHORA or w in NEGATIONS for w in words)
 
 
-def _reorder(row: Row, rng: random.Random):
+def _reorder(row: Row, rng: random.Random) -> Made:
     text = row.text
     if "\n" in text.strip():
         return None  # several paragraphs or an option list: leave the layout alone
@@ -226,7 +209,7 @@ def _move_if_clause(sentence: str) -> str | None:
 # --- options ----------------------------------------------------------------------------------
 
 
-def _options(row: Row, rng: random.Random):
+def _options(row: Row, rng: random.Random) -> Made:
     letter = choice_letter(row.label)
     if letter is None:
         return None
@@ -245,7 +228,7 @@ def _options(row: Row, rng: random.Random):
             block = [i] if m and m.group(3) == "A" else []
     if len(block) < 2:
         return None
-    parsed = [_OPTION_LINE.match(lines[i]) for i in block]
+    parsed = [m for m in (_OPTION_LINE.match(lines[i]) for i in block) if m is not None]
     bodies = [m.group(6) for m in parsed]
     if any(OPTION_REFERENCE.search(b) for b in bodies):
         return None
@@ -272,7 +255,7 @@ def _article_ok(article: str, word: str) -> bool:
     return (article.lower() == "an") == vowel
 
 
-def _synonym(row: Row, rng: random.Random):
+def _synonym(row: Row, rng: random.Random) -> Made:
     lex = lexicon()
     text = row.text
     tokens = list(_WORD.finditer(text))
@@ -308,11 +291,11 @@ def _synonym(row: Row, rng: random.Random):
 # --- preamble and noise -----------------------------------------------------------------------
 
 
-def _preamble(row: Row, rng: random.Random, preambles: Sequence[str] = PREAMBLES):
+def _preamble(row: Row, rng: random.Random, preambles: Sequence[str] = PREAMBLES) -> Made:
     return f"{rng.choice(list(preambles))} {row.text}", row.label, ()
 
 
-def _noise(row: Row, rng: random.Random):
+def _noise(row: Row, rng: random.Random) -> Made:
     text = row.text
     # Lower-case one sentence-initial function word ("The" -> "the"), never a name.
     starts = [m for m in re.finditer(r"(?:^|(?<=[.!?]\s))([A-Z][a-z]*)\b", text)
@@ -328,5 +311,6 @@ def _noise(row: Row, rng: random.Random):
     return f"{lead}{text}{trail}", row.label, ()
 
 
-_MAKERS = {"reorder": _reorder, "options": _options, "synonym": _synonym,
-           "preamble": _preamble, "noise": _noise}
+_MAKERS: dict[str, Callable[[Row, random.Random], Made]] = {
+    "reorder": _reorder, "options": _options, "synonym": _synonym, "preamble": _preamble,
+    "noise": _noise}

@@ -23,7 +23,6 @@ import shlex
 import subprocess
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import paths as containment
@@ -31,28 +30,21 @@ from .config import Config, LimitsConfig
 from .datasets.fields import shown
 from .datasets.formats import decode_line, iter_lines, open_binary, parse_json_line
 from .errors import UserError
-from .perturb import Variant
+from .records import Prediction, Variant
 
 COMMAND_FIELD = "audits.invariance.command"
 PROMPTS_ENV = "EVAL_FIREWALL_PROMPTS"
 PREDICTIONS_ENV = "EVAL_FIREWALL_PREDICTIONS"
 
 
-@dataclass(frozen=True, slots=True)
-class Prediction:
-    id: str
-    prediction: str | None
-    sha: str | None
-    path: str
-    line: int
-
-
-def prompt_record(v: Variant) -> dict:
+def prompt_record(v: Variant) -> dict[str, str]:
+    """A prompt as a line of the prompts file."""
     return {"id": v.id, "row_id": v.row.row_id, "kind": v.kind, "prompt": v.prompt,
             "sha": v.sha}
 
 
 def write_prompts(path: Path, variants: Sequence[Variant]) -> None:
+    """Write the prompts file (JSONL, one prompt a line)."""
     with open(path, "w", encoding="utf-8") as fh:
         for v in variants:
             fh.write(json.dumps(prompt_record(v), ensure_ascii=False) + "\n")

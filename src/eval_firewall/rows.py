@@ -45,3 +45,14 @@ class Row:
     def location(self) -> str:
         """``path:line``, where the row is in its file."""
         return f"{self.path}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class RowProblem:
+    """A record that could not become a row: bad JSON, a missing or mistyped field."""
+
+    dataset: str
+    path: str
+    line: int
+    message: str
+    field: str | None = None

@@ -1,50 +1,45 @@
-"""Every rule the audits can report, with its description: used by SARIF, docs and the config check."""
+"""Rules: the kinds of finding an audit reports, each with its default severity.
+
+Every audit module lists its own in ``RULES``; the registry in :mod:`eval_firewall.audits`
+gathers them into the catalogue (:func:`catalogue`) that the config check, the engine's
+severity resolution and the SARIF report read. Nothing registers itself on import.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from .findings import Severity
 
 
 @dataclass(frozen=True, slots=True)
 class Rule:
+    """A kind of finding: its id, the audit that reports it, its default severity, a summary.
+
+    ``severity_key``: a config key (dotted, e.g. ``invalid_rows``) whose value replaces the
+    default severity; the ``severity:`` mapping still overrides both.
+    """
+
     id: str
     audit: str
+    default_severity: Severity
     summary: str
+    severity_key: str | None = None
 
 
-_RULES = [
-    Rule("invalid-row", "schema", "A row could not be read as configured (bad JSON, a missing "
-         "or mistyped field)."),
-    Rule("duplicate-id", "schema", "Two rows of a dataset share a row id."),
-    Rule("exact-duplicate", "overlap", "An eval row has the same normalized text as a train row."),
-    Rule("near-duplicate", "overlap", "An eval row is lexically close to a train row."),
-    Rule("eval-duplicate", "overlap", "Two eval rows are the same question."),
-    Rule("model-label", "provenance", "An eval label was written by a model, not a human."),
-    Rule("unverified-label", "provenance", "An eval label was not verified by a human."),
-    Rule("generated-eval-row", "provenance", "An eval row was produced by a generator model."),
-    Rule("shared-generator", "provenance", "The same generator produced rows in train and eval."),
-    Rule("machine-generated-card", "provenance",
-         "An eval dataset card declares machine-generated annotations."),
-    Rule("missing-provenance", "provenance", "Eval rows record no provenance."),
-    Rule("stale-waiver", "waivers", "A waiver has expired or matches no finding: renew or "
-         "remove it."),
-]
-
-RULES: dict[str, Rule] = {r.id: r for r in _RULES}
+# Reported by the engine itself (waivers.py), not by an audit.
+STALE_WAIVER = Rule("stale-waiver", "waivers", Severity.WARNING,
+                    "A waiver has expired or matches no finding: renew or remove it.")
+ENGINE_RULES: tuple[Rule, ...] = (STALE_WAIVER,)
 
 
-def known_rules() -> dict[str, Rule]:
-    """Every rule, including those the audit modules register when they are imported."""
-    import importlib
-    import pkgutil
-
-    from . import audits
-    for module in pkgutil.iter_modules(audits.__path__):
-        importlib.import_module(f"{audits.__name__}.{module.name}")
-    return RULES
-
-
-def register(*rules: Rule) -> None:
-    """Add the rules of an audit module (called at import time by that module)."""
+def catalogue(rules: Iterable[Rule]) -> dict[str, Rule]:
+    """The rules by id; an id listed twice is a programming error."""
+    out: dict[str, Rule] = {}
     for rule in rules:
-        RULES[rule.id] = rule
+        if rule.id in out:
+            raise ValueError(f"rule '{rule.id}' is listed twice ({out[rule.id].audit}, "
+                             f"{rule.audit})")
+        out[rule.id] = rule
+    return out

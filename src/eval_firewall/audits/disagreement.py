@@ -26,29 +26,34 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..annotations import Annotation, row_sha
 from ..config import DisagreementConfig
 from ..findings import AuditResult, Finding, Severity, Stat
+from ..inputs import Inputs
 from ..matching import Matcher, make_matcher
+from ..records import Annotation, row_sha
 from ..rows import Row
-from ..rules import Rule, register
+from ..rules import Rule
+from ..stats import answers_needed, rate_gate
 
 AUDIT = "disagreement"
-Z95 = 1.959963984540054
 
-register(
-    Rule("disagreement-rate", AUDIT, "Blind human answers disagree with the eval labels more "
-         "often than audits.disagreement.max_disagreement allows."),
-    Rule("disagreement-sample-too-small", AUDIT, "Too few annotated answers for the 95% "
-         "interval of the disagreement rate to exclude the threshold."),
-    Rule("label-disagreement", AUDIT, "An annotator's blind answer differs from the row's label."),
-    Rule("annotation-unknown-row", AUDIT, "An annotation sheet row names a row id that is not "
-         "in the dataset."),
-    Rule("annotation-duplicate", AUDIT, "An annotator has the same row id twice."),
-    Rule("annotation-empty", AUDIT, "Annotation sheet rows with an empty answer (skipped)."),
-    Rule("annotation-stale", AUDIT, "The dataset row changed since the sheet was sampled, so "
-         "the answer is not compared."),
-    Rule("annotation-no-label", AUDIT, "An annotated row has no label to compare with."),
+RULES = (
+    Rule("disagreement-rate", AUDIT, Severity.ERROR, "Blind human answers disagree with the "
+         "eval labels more often than audits.disagreement.max_disagreement allows."),
+    Rule("disagreement-sample-too-small", AUDIT, Severity.WARNING, "Too few annotated answers "
+         "for the 95% interval of the disagreement rate to exclude the threshold."),
+    Rule("label-disagreement", AUDIT, Severity.NOTICE,
+         "An annotator's blind answer differs from the row's label."),
+    Rule("annotation-unknown-row", AUDIT, Severity.WARNING, "An annotation sheet row names a "
+         "row id that is not in the dataset."),
+    Rule("annotation-duplicate", AUDIT, Severity.WARNING,
+         "An annotator has the same row id twice."),
+    Rule("annotation-empty", AUDIT, Severity.NOTICE,
+         "Annotation sheet rows with an empty answer (skipped)."),
+    Rule("annotation-stale", AUDIT, Severity.WARNING, "The dataset row changed since the sheet "
+         "was sampled, so the answer is not compared."),
+    Rule("annotation-no-label", AUDIT, Severity.WARNING,
+         "An annotated row has no label to compare with."),
 )
 
 
@@ -59,34 +64,19 @@ class Compared:
     agrees: bool
 
 
-def wilson(count: float, n: int) -> tuple[float, float]:
-    from statsmodels.stats.proportion import proportion_confint  # slow to import: only here
-
-    low, high = proportion_confint(count, n, alpha=0.05, method="wilson")
-    return float(low), float(high)
-
-
-def answers_needed(rate: float, threshold: float, limit: int = 10_000_000) -> int | None:
-    """Fewest answers at ``rate`` whose 95% Wilson interval lies below ``threshold``."""
-    if rate >= threshold:
-        return None
-    if wilson(rate * limit, limit)[1] >= threshold:
-        return None
-    lo, hi = 1, limit
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if wilson(rate * mid, mid)[1] < threshold:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def audit(rows: Sequence[Row], annotations: Sequence[Annotation], cfg: DisagreementConfig
+def audit(inputs: Inputs, cfg: DisagreementConfig) -> AuditResult:
+    """The eval rows' labels against the configured sheets' blind answers."""
+    if not cfg.annotations or inputs.annotations is None:
+        return AuditResult(AUDIT, "Disagreement", skipped="no annotation sheets configured "
+                           "(audits.disagreement.annotations)")
+    return check(inputs.rows("eval"), inputs.annotations, cfg)
+
+
+def check(rows: Sequence[Row], annotations: Sequence[Annotation], cfg: DisagreementConfig
           ) -> AuditResult:
     """Compare every annotation with its row's label; ``rows`` are the eval rows."""
     by_id: dict[tuple[str, str], Row] = {(r.dataset, r.row_id): r for r in rows}
@@ -100,7 +90,7 @@ def audit(rows: Sequence[Row], annotations: Sequence[Annotation], cfg: Disagreem
 
     findings: list[Finding] = []
     compared: list[Compared] = []
-    skipped = Counter()
+    skipped: Counter[str] = Counter()
     empty_by_sheet: dict[str, list[Annotation]] = defaultdict(list)
     seen: dict[tuple[str, str | None, str], Annotation] = {}
     for a in annotations:
@@ -180,7 +170,7 @@ def _row_findings(compared: list[Compared], matchers: dict[str, Matcher]) -> lis
     return out
 
 
-def _gate(compared: list[Compared], cfg: DisagreementConfig, skipped: Counter,
+def _gate(compared: list[Compared], cfg: DisagreementConfig, skipped: Counter[str],
           matchers: dict[str, Matcher]) -> tuple[list[Stat], str, list[Finding]]:
     n = len(compared)
     d = sum(1 for c in compared if not c.agrees)
@@ -201,8 +191,8 @@ def _gate(compared: list[Compared], cfg: DisagreementConfig, skipped: Counter,
                                 "no annotated answer could be compared with a label, so the "
                                 "labels' agreement with humans is unknown"))
         return stats, verdict, findings
-    rate = d / n
-    low, high = wilson(d, n)
+    gate = rate_gate(d, n, limit)
+    rate, low, high = gate.rate, gate.low, gate.high
     stats += [Stat("disagreement rate", _pct(rate)),
               Stat("95% Wilson interval", f"{_pct(low)} – {_pct(high)}"),
               Stat("max_disagreement", _pct(limit))]
@@ -216,14 +206,14 @@ def _gate(compared: list[Compared], cfg: DisagreementConfig, skipped: Counter,
 
     summary = f"{_pct(rate)} of {n} blind answers disagree with the labels (95% CI " \
               f"{_pct(low)}–{_pct(high)})"
-    if rate > limit:
+    if gate.exceeded:
         verdict = f"Fail: {summary}, above the {_pct(limit)} limit."
         tail = "" if low > limit else "; the interval also includes the limit"
         findings.append(Finding(AUDIT, "disagreement-rate", Severity.ERROR,
                                 f"disagreement rate {_pct(rate)} ({d} of {n} answers, 95% CI "
                                 f"{_pct(low)}–{_pct(high)}) exceeds max_disagreement "
                                 f"{_pct(limit)}{tail}", count=d, score=round(rate, 4)))
-    elif high > limit:
+    elif gate.undecided:
         needed = answers_needed(rate, limit)
         more = (f"about {needed} answers at this rate would show it is below the limit"
                 if needed else "no sample size at this rate would show it is below the limit")
@@ -239,7 +229,7 @@ def _gate(compared: list[Compared], cfg: DisagreementConfig, skipped: Counter,
     return stats, verdict, findings
 
 
-def _skip_stats(skipped: Counter) -> list[Stat]:
+def _skip_stats(skipped: Counter[str]) -> list[Stat]:
     return [Stat(f"skipped: {why}", skipped[why])
             for why in ("empty", "unknown", "duplicate", "stale", "no label") if skipped[why]]
 
@@ -255,7 +245,7 @@ def _kappa_stats(compared: list[Compared], annotators: list[str],
     from sklearn.metrics import cohen_kappa_score  # slow to import: only here
     from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
-    def key(c: Compared, text: str) -> str:
+    def key(c: Compared, text: str | None) -> str:
         return str(matchers[c.row.dataset].key(text))
     out = []
     for name in annotators:
@@ -273,7 +263,7 @@ def _kappa_stats(compared: list[Compared], annotators: list[str],
         if full:
             data = np.array([[key(items[a], items[a].annotation.answer) for a in annotators]
                              + [key(items[annotators[0]], items[annotators[0]].row.label)]
-                             for items in full], dtype=object)
+                             for items in full], dtype=np.object_)
             table, _ = aggregate_raters(data)
             with np.errstate(divide="ignore", invalid="ignore"):
                 value = fleiss_kappa(table, method="fleiss")

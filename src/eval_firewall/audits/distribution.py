@@ -14,28 +14,35 @@ Rule ``same-generator`` (warning by default) fires when the AUC is at most ``max
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..config import DistributionConfig
-from ..embeddings import Embedder
 from ..findings import AuditResult, Finding, Severity, Stat
+from ..inputs import Inputs
 from ..rows import Row
-from ..rules import Rule, register
+from ..rules import Rule
 from ..search.vectors import VectorIndex
+
+if TYPE_CHECKING:
+    from ..embeddings import Embedder
 
 AUDIT = "distribution"
 TITLE = "Same-generator check"
 SAMPLE = 2000   # rows per side: the AUC's standard error is about 0.01 at this size
 FOLDS = 5
 
-register(Rule("same-generator", AUDIT, "The eval set cannot be told apart from the train set: "
-              "it looks like another sample of the same generator."))
+RULES = (
+    Rule("same-generator", AUDIT, Severity.WARNING, "The eval set cannot be told apart from the "
+         "train set: it looks like another sample of the same generator.",
+         severity_key="audits.distribution.severity"),
+)
 
 
 def classifier_auc(eval_vectors: np.ndarray, train_vectors: np.ndarray, seed: int = 0) -> float:
     """Cross-validated ROC AUC of a logistic regression telling eval (1) from train (0)."""
-    from sklearn.linear_model import LogisticRegression   # here: sklearn takes ~1.5 s to import
+    from sklearn.linear_model import LogisticRegression  # here: sklearn takes ~1.5 s to import
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
@@ -53,7 +60,14 @@ def nearest_similarity(queries: np.ndarray, corpus: np.ndarray) -> float:
     return float(scores[:, 0].mean())
 
 
-def audit(evals: Sequence[Row], train: Sequence[Row], cfg: DistributionConfig, *,
+def audit(inputs: Inputs, cfg: DistributionConfig) -> AuditResult:
+    """The check on every eval row against every train row, with the run's embedder."""
+    if inputs.embedder is None:
+        raise ValueError("the same-generator check needs the 'embedder' input")
+    return check(inputs.rows("eval"), inputs.rows("train"), cfg, embedder=inputs.embedder)
+
+
+def check(evals: Sequence[Row], train: Sequence[Row], cfg: DistributionConfig, *,
           embedder: Embedder | Callable[[int], Embedder], seed: int = 0) -> AuditResult:
     """The check on up to :data:`SAMPLE` rows a side. ``embedder`` may be a function of the
     number of rows to encode returning the embedder, called only when the check runs (so a

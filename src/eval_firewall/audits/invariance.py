@@ -22,22 +22,27 @@ from difflib import SequenceMatcher
 
 from ..config import InvarianceConfig
 from ..findings import AuditResult, Finding, Match, Severity, Stat
+from ..inputs import Inputs
 from ..matching import Matcher, choice_letter, make_matcher
-from ..perturb import KINDS, ORIGINAL, Variant
-from ..predictions import Prediction
-from ..rules import Rule, register
-from .disagreement import wilson
+from ..perturb import KINDS, ORIGINAL
+from ..records import Prediction, Variant
+from ..rules import Rule
+from ..stats import rate_gate
 
 AUDIT = "invariance"
 
-register(
-    Rule("invariance-flip-rate", AUDIT, "The model's answer changes under meaning-preserving "
-         "perturbations more often than audits.invariance.max_flip_rate allows."),
-    Rule("answer-flip", AUDIT, "The model answers a perturbed prompt differently from the "
-         "original."),
-    Rule("missing-prediction", AUDIT, "Prompts (originals or variants) with no prediction."),
-    Rule("unknown-prediction", AUDIT, "Predictions whose id names no current prompt."),
-    Rule("stale-prediction", AUDIT, "Predictions made for an older text of the prompt."),
+RULES = (
+    Rule("invariance-flip-rate", AUDIT, Severity.ERROR, "The model's answer changes under "
+         "meaning-preserving perturbations more often than audits.invariance.max_flip_rate "
+         "allows."),
+    Rule("answer-flip", AUDIT, Severity.NOTICE, "The model answers a perturbed prompt "
+         "differently from the original."),
+    Rule("missing-prediction", AUDIT, Severity.WARNING,
+         "Prompts (originals or variants) with no prediction."),
+    Rule("unknown-prediction", AUDIT, Severity.WARNING,
+         "Predictions whose id names no current prompt."),
+    Rule("stale-prediction", AUDIT, Severity.WARNING,
+         "Predictions made for an older text of the prompt."),
 )
 
 
@@ -49,7 +54,18 @@ def _share(k: int, n: int) -> str:
     return f"{_pct(k / n)} ({k} of {n})" if n else "—"
 
 
-def audit(variants: Sequence[Variant], predictions: Mapping[str, Prediction],
+def audit(inputs: Inputs, cfg: InvarianceConfig) -> AuditResult:
+    """The model's answers to the eval prompts and their perturbations, compared."""
+    if not (cfg.predictions or cfg.command) or inputs.predicted is None:
+        return AuditResult(AUDIT, "Invariance", skipped="no predictions file or command "
+                           "configured (audits.invariance)")
+    if isinstance(inputs.predicted, str):
+        return AuditResult(AUDIT, "Invariance", skipped=inputs.predicted)
+    variants, predictions, source = inputs.predicted
+    return check(variants, predictions, cfg, source=source)
+
+
+def check(variants: Sequence[Variant], predictions: Mapping[str, Prediction],
           cfg: InvarianceConfig, *, source: str = "predictions") -> AuditResult:
     """``variants`` holds every original (kind ``original``) and its perturbations."""
     labels: dict[str, list[str | None]] = defaultdict(list)
@@ -102,28 +118,31 @@ def audit(variants: Sequence[Variant], predictions: Mapping[str, Prediction],
              Stat("variants", sum(1 for v in variants if v.kind != ORIGINAL)),
              Stat("matcher", ", ".join(sorted({f"{m.kind} ({name})"
                                                for name, m in matchers.items()})))]
-    for kind in kinds:
-        right, answered = correct[kind]
-        stats.append(Stat(f"accuracy: {kind}", _share(right, answered)))
-    for kind in kinds[1:]:
-        stats.append(Stat(f"flips: {kind}", _share(*flips[kind])))
-    for what, count in (("missing", len(missing)), ("unknown", len(unknown)),
-                        ("stale", len(stale))):
-        if count:
-            stats.append(Stat(f"predictions {what}", count))
+    stats += [Stat(f"accuracy: {kind}", _share(*correct[kind])) for kind in kinds]
+    stats += [Stat(f"flips: {kind}", _share(*flips[kind])) for kind in kinds[1:]]
+    stats += [Stat(f"predictions {what}", count)
+              for what, count in (("missing", len(missing)), ("unknown", len(unknown)),
+                                  ("stale", len(stale))) if count]
+    gate_stats, verdict, gate_findings = _gate(flipped, compared, cfg.max_flip_rate)
+    return AuditResult(AUDIT, "Invariance", findings + gate_findings, stats + gate_stats,
+                       verdict)
 
-    limit = cfg.max_flip_rate
+
+def _gate(flipped: int, compared: int, limit: float) -> tuple[list[Stat], str, list[Finding]]:
+    """The flip rate against ``max_flip_rate``: its figures, the verdict, the finding if any."""
+    stats: list[Stat] = []
+    findings: list[Finding] = []
     if not compared:
         verdict = "No variant could be compared with its original: no predictions for them."
-        return AuditResult(AUDIT, "Invariance", findings, stats, verdict)
-    rate = flipped / compared
-    low, high = wilson(flipped, compared)
+        return stats, verdict, findings
+    gate = rate_gate(flipped, compared, limit)
+    rate, low, high = gate.rate, gate.low, gate.high
     stats += [Stat("flip rate", _share(flipped, compared)),
               Stat("95% Wilson interval", f"{_pct(low)} – {_pct(high)}"),
               Stat("max_flip_rate", _pct(limit))]
     summary = (f"{_pct(rate)} of {compared} meaning-preserving variants change the model's "
                f"answer (95% CI {_pct(low)}–{_pct(high)})")
-    if rate > limit:
+    if gate.exceeded:
         verdict = f"Fail: {summary}, above the {_pct(limit)} limit."
         findings.append(Finding(AUDIT, "invariance-flip-rate", Severity.ERROR,
                                 f"flip rate {_pct(rate)} ({flipped} of {compared} variants) "
@@ -131,7 +150,7 @@ def audit(variants: Sequence[Variant], predictions: Mapping[str, Prediction],
                                 score=round(rate, 4)))
     else:
         verdict = f"Pass: {summary}, within the {_pct(limit)} limit."
-    return AuditResult(AUDIT, "Invariance", findings, stats, verdict)
+    return stats, verdict, findings
 
 
 def _same_answer(m: Matcher, base: Variant, base_answer: str | None, v: Variant,

@@ -27,10 +27,20 @@ from ..config import OverlapConfig
 from ..findings import AuditResult, Finding, Match, Severity, Stat
 from ..progress import Progress
 from ..rows import Row
+from ..rules import Rule
 from ..search.lexical import LexicalIndex
 
 AUDIT = "overlap"
 STRENGTH = {"exact-duplicate": 0, "near-duplicate": 1, "paraphrase": 2}
+
+RULES = (
+    Rule("exact-duplicate", AUDIT, Severity.ERROR,
+         "An eval row has the same normalized text as a train row."),
+    Rule("near-duplicate", AUDIT, Severity.ERROR, "An eval row is lexically close to a train row."),
+    Rule("paraphrase", AUDIT, Severity.ERROR, "An eval row says the same as a train row in other "
+         "words (sentence-embedding cosine at or above the threshold)."),
+    Rule("eval-duplicate", AUDIT, Severity.WARNING, "Two eval rows are the same question."),
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,21 +12,47 @@ Rules:
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ..config import ProvenanceConfig
-from ..datasets import LoadedDataset
 from ..findings import AuditResult, Finding, Match, Severity, Stat
+from ..inputs import Inputs
 from ..rows import Row
+from ..rules import Rule
+
+if TYPE_CHECKING:
+    from ..datasets import LoadedDataset
 
 AUDIT = "provenance"
 MACHINE_CARD_VALUES = {"machine-generated"}
+
+RULES = (
+    Rule("model-label", AUDIT, Severity.ERROR,
+         "An eval label was written by a model, not a human."),
+    Rule("unverified-label", AUDIT, Severity.ERROR, "An eval label was not verified by a human."),
+    Rule("generated-eval-row", AUDIT, Severity.ERROR,
+         "An eval row was produced by a generator model."),
+    Rule("shared-generator", AUDIT, Severity.ERROR,
+         "The same generator produced rows in train and eval."),
+    Rule("machine-generated-card", AUDIT, Severity.ERROR,
+         "An eval dataset card declares machine-generated annotations."),
+    Rule("missing-provenance", AUDIT, Severity.WARNING, "Eval rows record no provenance.",
+         severity_key="audits.provenance.missing"),
+)
 
 
 def _key(value: str) -> str:
     return " ".join(value.casefold().split())
 
 
-def audit(datasets: list[LoadedDataset], cfg: ProvenanceConfig) -> AuditResult:
+def audit(inputs: Inputs, cfg: ProvenanceConfig) -> AuditResult:
+    """Provenance findings of every eval dataset, and the generators train and eval share."""
+    return check(inputs.datasets, cfg)
+
+
+def check(datasets: Sequence[LoadedDataset], cfg: ProvenanceConfig) -> AuditResult:
+    """The provenance findings of ``datasets`` (train and eval)."""
     human = {_key(v) for v in cfg.human_label_sources}
     findings: list[Finding] = []
     counts = {"model-labelled": 0, "unverified": 0, "generated": 0, "no provenance": 0}
@@ -116,7 +142,7 @@ def _card_findings(d: LoadedDataset) -> list[Finding]:
                     line=card.key_lines.get("annotations_creators"))]
 
 
-def _shared_generators(datasets: list[LoadedDataset]) -> list[Finding]:
+def _shared_generators(datasets: Sequence[LoadedDataset]) -> list[Finding]:
     seen: dict[str, dict[str, list[Row]]] = defaultdict(lambda: {"train": [], "eval": []})
     for d in datasets:
         for row in d.rows:

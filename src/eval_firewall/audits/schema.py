@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
-from ..datasets import LoadedDataset
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from ..findings import AuditResult, Finding, Severity, Stat
+from ..inputs import Inputs
+from ..rules import Rule
+
+if TYPE_CHECKING:
+    from ..datasets import LoadedDataset
 
 AUDIT = "schema"
 
+RULES = (
+    Rule("invalid-row", AUDIT, Severity.ERROR, "A row could not be read as configured (bad "
+         "JSON, a missing or mistyped field).", severity_key="invalid_rows"),
+    Rule("duplicate-id", AUDIT, Severity.ERROR, "Two rows of a dataset share a row id."),
+)
 
-def audit(datasets: list[LoadedDataset], invalid_rows: str = "error") -> AuditResult:
+
+def audit(inputs: Inputs, cfg: None = None) -> AuditResult:
+    """Every dataset's unreadable rows and repeated row ids (the schema has no config)."""
+    return check(inputs.datasets)
+
+
+def check(datasets: Sequence[LoadedDataset], invalid_rows: str = "error") -> AuditResult:
+    """The schema findings of ``datasets``; ``invalid_rows`` is the unreadable rows' severity."""
     findings: list[Finding] = []
     for d in datasets:
         for p in d.problems:

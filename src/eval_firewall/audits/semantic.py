@@ -23,11 +23,7 @@ import numpy as np
 from ..config import SemanticConfig
 from ..embeddings import Embedder
 from ..progress import Progress
-from ..rules import Rule, register
 from ..search.vectors import VectorIndex
-
-register(Rule("paraphrase", "overlap", "An eval row says the same as a train row in other "
-              "words (sentence-embedding cosine at or above the threshold)."))
 
 # auto: at most this many rows to encode go through the full model alone (~70 sentences/s on
 # 2 cores: ~15 s); above, static retrieval. The default model's static model ships in the

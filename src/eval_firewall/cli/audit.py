@@ -50,12 +50,13 @@ def audit(config_path: Path | None, fmt: str, output: Path | None, fail_on: str 
     and 2 on bad input (config, data files) or usage.
     """
     # Imported here, not at the top: `eval-firewall --help` must not load the engine.
+    from ..audits import RULES
     from ..config import load_config
     from ..engine import run_audits
     from ..progress import Progress
     from ..report import render
 
-    config = load_config(config_path)
+    config = load_config(config_path, rules=RULES)
     if fail_on:
         config = config.model_copy(update={"fail_on": fail_on})
     report = run_audits(config, progress=Progress(enabled=not quiet), base=base,

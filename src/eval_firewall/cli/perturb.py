@@ -49,12 +49,13 @@ def perturb(dataset_name: str, output: Path, seed: int | None, kinds: tuple[str,
     """
     if output.suffix.lower() != ".jsonl":
         raise UserError("the prompts file must end in .jsonl", path=str(output))
+    from ..audits import RULES
     from ..config import load_config
     from ..datasets import load_dataset
     from ..perturb import ORIGINAL, perturb_rows
     from ..predictions import write_prompts
 
-    config = load_config(config_path)
+    config = load_config(config_path, rules=RULES)
     cfg = config.audits.invariance
     ds = config.dataset(dataset_name)
     if ds.role != "eval":

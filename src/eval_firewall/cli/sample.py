@@ -41,6 +41,7 @@ def sample(dataset_name: str, n: int, seed: int, stratify: str | None, output: P
     audits.disagreement.annotations names.
     """
     from ..annotations import SheetMeta, label_choices, render_sheet, sample_rows, sheet_format
+    from ..audits import RULES
     from ..config import load_config
     from ..datasets import load_dataset
     from ..datasets.check import check_fields
@@ -49,7 +50,7 @@ def sample(dataset_name: str, n: int, seed: int, stratify: str | None, output: P
     if output.exists() and not force:
         raise UserError("the output file exists (it may hold answers); pass --force to "
                         "overwrite it", path=str(output))
-    config = load_config(config_path)
+    config = load_config(config_path, rules=RULES)
     ds = config.dataset(dataset_name)
     if ds.role != "eval":
         raise UserError(f"'{ds.name}' is a {ds.role} dataset; sample an eval dataset",

@@ -58,11 +58,12 @@ def waive(fingerprints: tuple[str, ...], reason: str, approved_by: str, expires:
     partialFingerprints) or its 8-character short id (Markdown report). The file is appended
     to, never rewritten; commit it so the waiver is reviewed with the pull request.
     """
+    from ..audits import RULES
     from ..config import load_config
     from ..engine import load_waivers, waiver_file
     from ..waivers import entry_text, parse_waivers
 
-    config = load_config(config_path)
+    config = load_config(config_path, rules=RULES)
     path, display = waiver_file(config)
     listed = load_waivers(config)
     wanted = []

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .. import paths as containment
 from ..config import Config, DatasetConfig, resolve_paths
 from ..errors import UserError
-from ..rows import Provenance, Row
+from ..rows import Provenance, Row, RowProblem
 from .card import DatasetCard, find_card, read_card
 from .fields import MISSING, as_scalar_text, describe_columns, get_path, top_level
 from .formats import BadRecord, check_not_lfs_pointer, detect_format, first_non_utf8, header_of, read_records
@@ -25,17 +25,6 @@ if TYPE_CHECKING:
     from ..cache import Cache
 
 __all__ = ["LoadedDataset", "RowProblem", "load_dataset", "iter_rows", "DatasetCard"]
-
-
-@dataclass(frozen=True, slots=True)
-class RowProblem:
-    """A record that could not become a row: bad JSON, a missing or mistyped field."""
-
-    dataset: str
-    path: str
-    line: int
-    message: str
-    field: str | None = None
 
 
 @dataclass(slots=True)

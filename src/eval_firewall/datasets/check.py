@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..config import Config
 from ..errors import UserError
 from .fields import MISSING, get_path, top_level
 from .formats import BadRecord, detect_format, header_of, read_records
 
+if TYPE_CHECKING:
+    from . import LoadedDataset
+
 MAX_SAMPLED = 200      # records whose field names are collected for the message
 MAX_NAMED = 20         # field names listed in the message
 MAX_DEPTH = 3          # nested fields named down to this depth (meta.label_source)
 
 
-def check_fields(config: Config, loaded) -> None:
+def check_fields(config: Config, loaded: LoadedDataset) -> None:
     """Raise a UserError for the first configured field that no record of ``loaded`` has.
 
     ``loaded`` is a :class:`~eval_firewall.datasets.LoadedDataset`. Cheap when the data is
@@ -48,7 +52,7 @@ def check_fields(config: Config, loaded) -> None:
             hint=f"did you mean '{close[0]}'?" if close else None)
 
 
-def _suspects(loaded) -> list[tuple[str, str]]:
+def _suspects(loaded: LoadedDataset) -> list[tuple[str, str]]:
     """(field path, config key under the dataset) of fields no row has a value for."""
     ds, rows, problems = loaded.config, loaded.rows, loaded.problems
     out: list[tuple[str, str]] = []
@@ -68,7 +72,7 @@ def _suspects(loaded) -> list[tuple[str, str]]:
     return out
 
 
-def _absent(config: Config, loaded, paths: list[str]) -> tuple[set[str], list[str]]:
+def _absent(config: Config, loaded: LoadedDataset, paths: list[str]) -> tuple[set[str], list[str]]:
     """Which of ``paths`` no record has (not even as null), and the field names records have."""
     missing = set(paths)
     names: dict[str, None] = {}
@@ -95,7 +99,7 @@ def _absent(config: Config, loaded, paths: list[str]) -> tuple[set[str], list[st
     return missing, list(names)
 
 
-def _field_names(record: dict, prefix: str = "", depth: int = 1) -> list[str]:
+def _field_names(record: dict[str, Any], prefix: str = "", depth: int = 1) -> list[str]:
     out = []
     for key, value in record.items():
         name = f"{prefix}{key}"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 from ..findings import Finding, Report, Severity
-from ..rules import RULES
+from ..rules import Rule
 from .escape import escape_json
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -57,16 +58,20 @@ def _result(f: Finding, rule_index: dict[str, int], fallback_path: str) -> dict[
     return result
 
 
-def render_sarif(report: Report) -> str:
-    """The report as SARIF 2.1.0, for code scanning."""
+def render_sarif(report: Report, rules: Mapping[str, Rule] | None = None) -> str:
+    """The report as a SARIF log; ``rules``: the rule catalogue (default: every audit's,
+    :data:`eval_firewall.audits.RULES`)."""
+    if rules is None:
+        from ..audits import RULES  # here: the audits load numpy
+        rules = RULES
     findings = report.findings
     used = sorted({f.rule for f in findings} | set())
     rule_index = {rule: i for i, rule in enumerate(used)}
-    rules = []
+    described = []
     for rule_id in used:
-        rule = RULES.get(rule_id)
+        rule = rules.get(rule_id)
         summary = rule.summary if rule else rule_id
-        rules.append({"id": rule_id, "name": rule_id,
+        described.append({"id": rule_id, "name": rule_id,
                       "shortDescription": {"text": summary},
                       "fullDescription": {"text": summary},
                       "properties": {"audit": rule.audit if rule else "unknown"}})
@@ -76,7 +81,7 @@ def render_sarif(report: Report) -> str:
         "version": "2.1.0",
         "runs": [{
             "tool": {"driver": {"name": "eval-firewall", "version": report.version or "0",
-                                "informationUri": INFO_URI, "rules": rules}},
+                                "informationUri": INFO_URI, "rules": described}},
             "automationDetails": {"id": "eval-firewall/"},
             "results": [_result(f, rule_index, fallback) for f in findings],
             "properties": {"status": report.status, "failOn": report.fail_on},

@@ -25,7 +25,7 @@ class Kind:
 
 _LEAK = ("leaked eval row", "leaked eval rows")
 
-# Every rule in rules.py (and the ones audit modules register); unknown rules are "other".
+# Every rule of the catalogue (eval_firewall.audits.RULES); unknown rules are "other".
 KINDS: dict[str, Kind] = {
     "exact-duplicate": Kind(*_LEAK, ("exact copy", "exact copies")),
     "near-duplicate": Kind(*_LEAK, ("near-duplicate", "near-duplicates")),

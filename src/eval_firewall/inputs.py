@@ -1,0 +1,55 @@
+"""What an audit reads: the values the engine's input layer prepares for it.
+
+Data only. Reading annotation sheets and predictions files, running the prediction command
+and loading models happen in :mod:`eval_firewall.engine` before an audit runs; an audit gets
+their results here and reads no file itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from .records import Annotation, Prediction, Variant
+from .rows import Row
+
+if TYPE_CHECKING:
+    from .datasets import LoadedDataset
+    from .embeddings import Embedder
+    from .findings import AuditResult
+
+# The inputs an audit can ask for in its registry entry (audits/__init__.py):
+# - "datasets": always there;
+# - "annotations": the configured annotation sheets' lines;
+# - "predictions": the perturbed prompts and the model's predictions for them;
+# - "embedder": a sentence embedder, chosen by how many rows it will encode;
+# - "overlap": the overlap pipeline, set up with the run's cache and indexes.
+Input = Literal["datasets", "annotations", "predictions", "embedder", "overlap"]
+
+# The prompts (originals and variants), the predictions by prompt id, and where they came from.
+Predicted = tuple[list[Variant], dict[str, Prediction], str]
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The inputs of one run (at the head, or at the ``--base`` revision).
+
+    An input an audit did not ask for is None; ``annotations`` and ``predicted`` are None
+    too when none are configured, and ``predicted`` is a string (why there are none) when the
+    predictions could not be had (e.g. the prediction command was not allowed).
+    """
+
+    datasets: Sequence[LoadedDataset]
+    annotations: Sequence[Annotation] | None = None
+    predicted: Predicted | str | None = None
+    embedder: Callable[[int], Embedder] | None = None
+    overlap: Callable[[], AuditResult] | None = None
+
+    def of_role(self, role: str) -> list[LoadedDataset]:
+        """The datasets with this role, in config order."""
+        return [d for d in self.datasets if d.role == role]
+
+    def rows(self, role: str) -> list[Row]:
+        """Every row of the datasets with this role."""
+        return [r for d in self.of_role(role) for r in d.rows]
