@@ -14,9 +14,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .config import Config
+from .config import Config, DatasetConfig
 from .datasets import LoadedDataset, iter_rows, relative
-from .datasets.card import find_card, read_card
+from .datasets.card import DatasetCard, find_card, read_card
 from .findings import Finding
 from .git import Git
 from .rows import Row
@@ -94,7 +94,8 @@ def load_base(config: Config, head: dict[str, LoadedDataset], rev: str,
     return changes
 
 
-def _card_at(config: Config, git: Git, sha: str, ds, base_paths: list[str], scratch: Path):
+def _card_at(config: Config, git: Git, sha: str, ds: DatasetConfig, base_paths: list[str],
+             scratch: Path) -> DatasetCard | None:
     """The dataset card as it was at the base (nearest README.md with front matter)."""
     top = git.top
     candidates = [ds.card] if ds.card else sorted(
