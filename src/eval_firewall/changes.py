@@ -15,11 +15,11 @@ from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import gitrev
-from .config import Config
+from .config import Config, DatasetConfig
 from .datasets import LoadedDataset, iter_rows, relative
-from .datasets.card import find_card, read_card
+from .datasets.card import DatasetCard, find_card, read_card
 from .findings import Finding
+from .git import Git
 from .rows import Row
 
 
@@ -55,15 +55,16 @@ def _patterns(config: Config, top: Path, patterns: list[str]) -> list[str]:
 def load_base(config: Config, head: dict[str, LoadedDataset], rev: str,
               scratch: Path) -> Changes:
     """Read every dataset as it was at ``rev``; files unchanged since then are not re-read."""
-    top = gitrev.toplevel(config.root)
-    sha = gitrev.resolve(top, rev)
+    git = Git.containing(config.root)
+    top = git.top
+    sha = git.resolve(rev)
     root = config.root.resolve()
     base_config = config.model_copy(update={"root": scratch})
     changes = Changes(rev, sha, {})
     for ds in config.datasets:
-        at_base = gitrev.files_at(top, sha, _patterns(config, top, ds.paths))
+        at_base = git.files_at(sha, _patterns(config, top, ds.paths))
         head_files = {f: root / f for f in head[ds.name].files}
-        current = gitrev.worktree_blobs(top, list(head_files.values()))
+        current = git.worktree_blobs(list(head_files.values()))
         base_rows: list[Row] = []
         problems = []
         changed: list[str] = []
@@ -77,12 +78,12 @@ def load_base(config: Config, head: dict[str, LoadedDataset], rev: str,
                 continue
             changed.append(rel)
             target = scratch / rel
-            gitrev.write_blob(top, blob, target)
+            git.write_blob(blob, target)
             for item in iter_rows(base_config, ds, files=[target]):
                 (base_rows if isinstance(item, Row) else problems).append(item)
         changed.extend(f for f in head_files if f not in base_paths)
         base = LoadedDataset(ds, base_paths, base_rows, problems)
-        base.card = _card_at(config, top, sha, ds, base_paths, scratch)
+        base.card = _card_at(config, git, sha, ds, base_paths, scratch)
         changes.base_datasets[ds.name] = base
         changes.changed_files[ds.name] = sorted(changed)
         if not changed:          # every file as it was: no new rows (and no hashing them)
@@ -94,15 +95,17 @@ def load_base(config: Config, head: dict[str, LoadedDataset], rev: str,
     return changes
 
 
-def _card_at(config: Config, top: Path, sha: str, ds, base_paths: list[str], scratch: Path):
+def _card_at(config: Config, git: Git, sha: str, ds: DatasetConfig, base_paths: list[str],
+             scratch: Path) -> DatasetCard | None:
     """The dataset card as it was at the base (nearest README.md with front matter)."""
+    top = git.top
     candidates = [ds.card] if ds.card else sorted(
         {(Path(p).parent / "README.md").as_posix() for p in base_paths}
         | {(parent / "README.md").as_posix() for p in base_paths
            for parent in Path(p).parents})
-    found = gitrev.files_at(top, sha, _patterns(config, top, [c for c in candidates if c]))
+    found = git.files_at(sha, _patterns(config, top, [c for c in candidates if c]))
     for top_path, blob in found.items():
-        gitrev.write_blob(top, blob, scratch / (top / top_path).relative_to(
+        git.write_blob(blob, scratch / (top / top_path).relative_to(
             config.root.resolve()))
     data_files = [scratch / p for p in base_paths]
     card_path = scratch / ds.card if ds.card else find_card(data_files, scratch)
@@ -114,10 +117,10 @@ def _card_at(config: Config, top: Path, sha: str, ds, base_paths: list[str], scr
 def inputs_at(config: Config, rev_sha: str, patterns: list[str], scratch: Path) -> Config:
     """Write the files matching ``patterns`` as they were at the base into ``scratch`` and
     return the config rooted there, to read annotation sheets or predictions at the base."""
-    top = gitrev.toplevel(config.root)
-    root = config.root.resolve()
-    for top_path, blob in gitrev.files_at(top, rev_sha, _patterns(config, top, patterns)).items():
-        gitrev.write_blob(top, blob, scratch / (top / top_path).relative_to(root))
+    git = Git.containing(config.root)
+    top, root = git.top, config.root.resolve()
+    for top_path, blob in git.files_at(rev_sha, _patterns(config, top, patterns)).items():
+        git.write_blob(blob, scratch / (top / top_path).relative_to(root))
     return config.model_copy(update={"root": scratch})
 
 

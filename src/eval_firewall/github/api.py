@@ -1,4 +1,5 @@
-"""Every GitHub call eval-firewall makes, each a short function taking the client.
+"""Every GitHub call eval-firewall makes, each a short function taking the client, and
+:class:`GitHub`, the seam the action talks to (:class:`RestGitHub` over HTTP, a fake in tests).
 
 This package is the only place that imports PyGithub. Transient failures (5xx, secondary rate
 limits) are retried with backoff by PyGithub's ``GithubRetry``; what is left becomes a
@@ -11,10 +12,13 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import cached_property
+from typing import Any, Protocol
 
 import requests
 from github import Auth, Github, GithubException, GithubRetry
 from github.CheckRun import CheckRun
+from github.GithubObject import NotSet
 from github.IssueComment import IssueComment
 from github.Repository import Repository
 
@@ -54,6 +58,7 @@ def _show_retries() -> None:
 
 
 def client(token: str, api_url: str, *, retries: int = 5) -> Github:
+    """The PyGithub client: retries with backoff, one request at a time, pages of 100."""
     _show_retries()
     if not token:
         raise UserError("no GitHub token: the github-token input is empty",
@@ -105,10 +110,12 @@ def my_login(gh: Github) -> str:
 
 
 def get_repo(gh: Github, full_name: str) -> Repository:
+    """The repository, without a request (PyGithub is lazy)."""
     return gh.get_repo(full_name)   # lazy: no request until something is asked of it
 
 
 def pull_head_sha(repo: Repository, number: int) -> str:
+    """The head commit of a pull request."""
     with calling(f"read pull request #{number}", "pull-requests: read"):
         return repo.get_pull(number).head.sha
 
@@ -124,31 +131,34 @@ def find_comment(repo: Repository, number: int, login: str,
 
 
 def create_comment(repo: Repository, number: int, body: str) -> IssueComment:
+    """A new comment on a pull request."""
     with calling(f"comment on pull request #{number}", "pull-requests: write"):
         return repo.get_issue(number).create_comment(body)
 
 
 def update_comment(comment: IssueComment, body: str) -> None:
+    """Replace a comment's body."""
     with calling("update the eval-firewall comment", "pull-requests: write"):
         comment.edit(body)
 
 
-def _batches(items: Sequence[dict], size: int = ANNOTATIONS_PER_REQUEST) -> list[list[dict]]:
+def _batches(items: Sequence[dict[str, Any]],
+             size: int = ANNOTATIONS_PER_REQUEST) -> list[list[dict[str, Any]]]:
     return [list(items[i:i + size]) for i in range(0, len(items), size)] or [[]]
 
 
 def create_check_run(repo: Repository, *, name: str, head_sha: str, conclusion: str,
-                     title: str, summary: str, annotations: Sequence[dict],
+                     title: str, summary: str, annotations: Sequence[dict[str, Any]],
                      details_url: str | None = None) -> CheckRun:
     """A completed check run; annotations go 50 per request (the rest in updates, which
     GitHub appends)."""
     batches = _batches(annotations)
-    output = {"title": title, "summary": summary}
-    extra = {"details_url": details_url} if details_url else {}
+    output: dict[str, Any] = {"title": title, "summary": summary}
     with calling("create a check run", "checks: write"):
         run = repo.create_check_run(name=name, head_sha=head_sha, status="completed",
                                     conclusion=conclusion,
-                                    output={**output, "annotations": batches[0]}, **extra)
+                                    output={**output, "annotations": batches[0]},
+                                    details_url=details_url or NotSet)
         for batch in batches[1:]:
             run.edit(output={**output, "annotations": batch})
     return run
@@ -156,7 +166,107 @@ def create_check_run(repo: Repository, *, name: str, head_sha: str, conclusion: 
 
 def create_status(repo: Repository, *, sha: str, state: str, context: str, description: str,
                   target_url: str | None = None) -> None:
+    """A commit status: what a token that cannot write check runs can still set."""
     extra = {"target_url": target_url} if target_url else {}
     with calling("set a commit status", "statuses: write"):
         repo.get_commit(sha).create_status(state=state, description=description[:140],
                                            context=context, **extra)
+
+
+class Comment(Protocol):
+    """A pull-request comment, as the action reads it."""
+
+    @property
+    def body(self) -> str: ...     # noqa: D102
+
+    @property
+    def html_url(self) -> str: ...     # noqa: D102
+
+
+class GitHub(Protocol):
+    """What the action asks of GitHub, for the repository it runs in."""
+
+    def my_login(self) -> str:
+        """The login of the token's identity."""
+        ...
+
+    def pull_head_sha(self, number: int) -> str:
+        """The head commit of pull request ``number``."""
+        ...
+
+    def find_comment(self, number: int, login: str,
+                     is_ours: Callable[[str], bool]) -> Comment | None:
+        """The first comment by ``login`` on pull request ``number`` that ``is_ours``."""
+        ...
+
+    def create_comment(self, number: int, body: str) -> Comment:
+        """A new comment on pull request ``number``."""
+        ...
+
+    def update_comment(self, comment: Comment, body: str) -> None:
+        """Replace the body of a comment ``find_comment`` returned."""
+        ...
+
+    def create_check_run(self, *, name: str, head_sha: str, conclusion: str, title: str,
+                         summary: str, annotations: Sequence[dict[str, Any]],
+                         details_url: str | None) -> str:
+        """A completed check run; its URL."""
+        ...
+
+    def create_status(self, *, sha: str, state: str, context: str, description: str,
+                      target_url: str | None) -> None:
+        """A commit status (when the token cannot write check runs)."""
+        ...
+
+
+class RestGitHub:
+    """:class:`GitHub` over GitHub's REST API. The client is built on the first call, so a
+    run that posts nothing needs no token."""
+
+    def __init__(self, token: str, api_url: str, repository: str) -> None:
+        self._token, self._api_url, self._repository = token, api_url, repository
+
+    @cached_property
+    def _gh(self) -> Github:
+        return client(self._token, self._api_url)
+
+    @cached_property
+    def _repo(self) -> Repository:
+        return get_repo(self._gh, self._repository)
+
+    def my_login(self) -> str:
+        """The login of the token's identity."""
+        return my_login(self._gh)
+
+    def pull_head_sha(self, number: int) -> str:
+        """The head commit of pull request ``number``."""
+        return pull_head_sha(self._repo, number)
+
+    def find_comment(self, number: int, login: str,
+                     is_ours: Callable[[str], bool]) -> IssueComment | None:
+        """The first comment by ``login`` on pull request ``number`` that ``is_ours``."""
+        return find_comment(self._repo, number, login, is_ours)
+
+    def create_comment(self, number: int, body: str) -> IssueComment:
+        """A new comment on pull request ``number``."""
+        return create_comment(self._repo, number, body)
+
+    def update_comment(self, comment: Comment, body: str) -> None:
+        """Replace the body of a comment ``find_comment`` returned."""
+        if not isinstance(comment, IssueComment):
+            raise TypeError(f"not a comment this client found: {comment!r}")
+        update_comment(comment, body)
+
+    def create_check_run(self, *, name: str, head_sha: str, conclusion: str, title: str,
+                         summary: str, annotations: Sequence[dict[str, Any]],
+                         details_url: str | None) -> str:
+        """A completed check run; its URL."""
+        return create_check_run(self._repo, name=name, head_sha=head_sha,
+                                conclusion=conclusion, title=title, summary=summary,
+                                annotations=annotations, details_url=details_url).html_url
+
+    def create_status(self, *, sha: str, state: str, context: str, description: str,
+                      target_url: str | None) -> None:
+        """A commit status (when the token cannot write check runs)."""
+        create_status(self._repo, sha=sha, state=state, context=context,
+                      description=description, target_url=target_url)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ..findings import Finding, Report, Severity
 from ..report.escape import escape_md, escape_plain
 from ..report.markdown import render_markdown
 from ..report.verdict import verdict_line
+from .api import Forbidden
 from .comment import Target, summary_hint
+from .outputs import command, log
+
+if TYPE_CHECKING:
+    from .api import GitHub
 
 OUTPUT_MAX_CHARS = 65_000          # GitHub: output.summary and output.text <= 65,535
 MAX_ANNOTATIONS = 1_000            # 20 requests of 50; the rest are in the summary
@@ -29,12 +36,13 @@ def title(report: Report) -> str:
 
 
 def summary(report: Report, target: Target, run_url: str | None) -> str:
+    """The report in Markdown, as the check run's summary."""
     return render_markdown(report, link=target.link, max_chars=OUTPUT_MAX_CHARS,
                            omitted_hint=summary_hint(run_url), commit=target.head_sha,
                            compare_url=target.compare_url(report.base))
 
 
-def _annotation(f: Finding, target: Target, report: Report) -> dict:
+def _annotation(f: Finding, target: Target, report: Report) -> dict[str, Any]:
     path = f.path or ""
     text_file = not path.lower().endswith((".parquet", ".pq"))
     line = f.line if f.line and text_file else 1
@@ -54,7 +62,8 @@ def _annotation(f: Finding, target: Target, report: Report) -> dict:
             "message": message}
 
 
-def annotations(report: Report, target: Target, limit: int = MAX_ANNOTATIONS) -> list[dict]:
+def line_annotations(report: Report, target: Target,
+                     limit: int = MAX_ANNOTATIONS) -> list[dict[str, Any]]:
     """New findings first, most severe first; only findings that point at a file."""
     located = [f for f in report.findings if f.path]
     located.sort(key=lambda f: (not f.new, -f.severity.rank, f.path or "", f.line or 0))
@@ -65,3 +74,34 @@ def error_summary(message: str, run_url: str | None) -> str:
     """The summary of a check whose run stopped on bad input (the message may quote the PR)."""
     where = f"[the run's log]({run_url})" if run_url else "the run's log"
     return f"**Error:** {escape_md(message, 2000)}\n\nSee {where}.\n"
+
+
+def post(gh: GitHub, report: Report, target: Target, *, name: str,
+         run_url: str | None) -> str | None:
+    """The check run on the target's commit; its URL. A token that cannot write check runs
+    sets a commit status instead (no URL)."""
+    state, title_ = conclusion(report), title(report)
+    notes = line_annotations(report, target)
+    try:
+        url = gh.create_check_run(name=name, head_sha=target.head_sha, conclusion=state,
+                                  title=title_, summary=summary(report, target, run_url),
+                                  annotations=notes, details_url=run_url)
+    except Forbidden as exc:
+        command("warning", f"{exc}. Falling back to a commit status '{name}' (no line "
+                "annotations).")
+        gh.create_status(sha=target.head_sha, state=STATES[state], context=name,
+                         description=title_, target_url=run_url)
+        log(f"commit status '{name}': {STATES[state]}")
+        return None
+    log(f"check run '{name}': {state}, {len(notes)} annotation(s)")
+    return url
+
+
+def post_error(gh: GitHub, message: str, *, name: str, head_sha: str,
+               run_url: str | None) -> None:
+    """A failed check run for a run that could not audit, so a required check does not wait
+    forever."""
+    gh.create_check_run(name=name, head_sha=head_sha, conclusion="failure",
+                        title="eval-firewall could not run",
+                        summary=error_summary(message, run_url), annotations=[],
+                        details_url=run_url)

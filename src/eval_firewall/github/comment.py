@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from ..findings import Report
 from ..report.markdown import render_markdown
+from .outputs import log
+
+if TYPE_CHECKING:
+    from .api import GitHub
 
 # GitHub rejects a comment body over 65,536 characters; keep a margin.
 COMMENT_MAX_CHARS = 65_000
@@ -22,6 +27,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._/-]+")
 
 
 def marker(check_name: str, findings: int) -> str:
+    """The hidden first line of our comment."""
     return _MARKER.format(name=_UNSAFE.sub("-", check_name) or "-", findings=findings)
 
 
@@ -47,9 +53,11 @@ class Target:
     path_prefix: str = ""     # the config's directory, relative to the repository root
 
     def repo_path(self, path: str) -> str:
+        """A path of the config's directory, relative to the repository root."""
         return self.path_prefix + path
 
     def link(self, path: str, line: int | None) -> str:
+        """The file (and line) at the head commit on GitHub."""
         url = (f"{self.server_url}/{self.repository}/blob/{self.head_sha}/"
                f"{quote(self.repo_path(path), safe='/')}")
         if line and not path.lower().endswith((".parquet", ".pq")):
@@ -65,12 +73,14 @@ class Target:
 
 
 def summary_hint(run_url: str | None) -> str:
+    """Where the full report is when the comment is cut short."""
     where = f"the [job summary]({run_url})" if run_url else "the job summary of this run"
     return f"{where} has the full report"
 
 
 def comment_body(report: Report, *, target: Target, check_name: str, run_url: str | None,
                  previous: int | None, max_chars: int = COMMENT_MAX_CHARS) -> str:
+    """The comment: our marker, then the report in Markdown (``fixed`` once all are gone)."""
     findings = len(report.findings)
     return render_markdown(
         report, link=target.link, marker=marker(check_name, findings), max_chars=max_chars,
@@ -83,3 +93,25 @@ def should_comment(mode: str, report: Report, existing: bool) -> bool:
     if mode == "never":
         return False
     return mode == "always" or existing or bool(report.findings)
+
+
+def post(gh: GitHub, number: int, report: Report, *, target: Target, mode: str,
+         check_name: str, run_url: str | None) -> str | None:
+    """Create or update the sticky comment on pull request ``number``; its URL (None when
+    ``mode`` says no comment). Ours is found by marker *and* author, and edited in place."""
+    login = gh.my_login()
+    existing = gh.find_comment(
+        number, login, lambda body: previous_findings(body, check_name) is not None)
+    if not should_comment(mode, report, existing is not None):
+        log(f"no comment on #{number}: no findings (comment: {mode})")
+        return None
+    previous = previous_findings(existing.body, check_name) if existing else None
+    body = comment_body(report, target=target, check_name=check_name, run_url=run_url,
+                        previous=previous)
+    if existing is not None:
+        gh.update_comment(existing, body)
+        log(f"updated the comment on #{number}")
+        return existing.html_url
+    created = gh.create_comment(number, body)
+    log(f"commented on #{number}")
+    return created.html_url

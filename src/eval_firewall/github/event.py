@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -86,10 +87,12 @@ class PullRequestEvent:
 
     @property
     def is_fork(self) -> bool:
+        """Whether the head branch lives in another repository (its token is read-only)."""
         return self.head_repo != self.base_repo
 
     @property
     def handled(self) -> bool:
+        """Opened, synchronized or reopened: the pull request's content may have changed."""
         return self.action in PR_ACTIONS
 
 
@@ -101,10 +104,12 @@ class PushEvent:
 
     @property
     def handled(self) -> bool:
+        """Every push but a branch's deletion."""
         return self.after != NULL_SHA
 
     @property
     def action(self) -> str:
+        """``push``, or ``deleted`` for a branch's deletion."""
         return "push" if self.handled else "deleted"
 
 
@@ -120,13 +125,15 @@ class WorkflowRunEvent:
 
     @property
     def handled(self) -> bool:
+        """Only a completed run has a report to post."""
         return self.action == "completed"
 
 
 Event = PullRequestEvent | PushEvent | WorkflowRunEvent
 
 
-def parse_event(name: str, payload: dict, *, source: str = "event") -> Event:
+def parse_event(name: str, payload: dict[str, Any], *, source: str = "event") -> Event:
+    """The typed event of a webhook payload; one line naming the field a payload lacks."""
     try:
         if name in ("pull_request", "pull_request_target"):
             p = _PullRequestPayload.model_validate(payload)
@@ -137,14 +144,14 @@ def parse_event(name: str, payload: dict, *, source: str = "event") -> Event:
                 head_repo=pr.head.repo.full_name if pr.head.repo else None,
                 base_repo=pr.base.repo.full_name if pr.base.repo else p.repository.full_name)
         if name == "push":
-            p = _PushPayload.model_validate(payload)
-            before = None if p.before == NULL_SHA else p.before
-            return PushEvent(ref=p.ref, before=before, after=p.after)
+            push = _PushPayload.model_validate(payload)
+            before = None if push.before == NULL_SHA else push.before
+            return PushEvent(ref=push.ref, before=before, after=push.after)
         if name == "workflow_run":
-            p = _WorkflowRunPayload.model_validate(payload)
-            run = p.workflow_run
+            done = _WorkflowRunPayload.model_validate(payload)
+            run = done.workflow_run
             return WorkflowRunEvent(
-                action=p.action, run_id=run.id, triggering_event=run.event,
+                action=done.action, run_id=run.id, triggering_event=run.event,
                 head_sha=run.head_sha,
                 head_repo=run.head_repository.full_name if run.head_repository else None,
                 conclusion=run.conclusion,
@@ -159,6 +166,7 @@ def parse_event(name: str, payload: dict, *, source: str = "event") -> Event:
 
 
 def load_event(name: str, path: Path) -> Event:
+    """The event GitHub wrote to ``path`` (``GITHUB_EVENT_PATH``)."""
     if name not in SUPPORTED:
         raise UserError(f"event '{name}' is not supported; run the action on: "
                         + ", ".join(SUPPORTED))

@@ -28,12 +28,12 @@ def command(name: str, message: str, **properties: str) -> None:
     if not _NAME.fullmatch(name) or not all(_NAME.fullmatch(k) for k in properties):
         raise ValueError(f"not a workflow command name: {name!r}")
     props = ",".join(f"{k}={escape_property(v)}" for k, v in properties.items())
-    print(f"::{name}{' ' + props if props else ''}::{escape_data(message)}", flush=True)
+    print(f"::{name}{' ' + props if props else ''}::{escape_data(message)}", flush=True)  # noqa: T201
 
 
 def log(message: str) -> None:
     """One line on stderr; whatever data it carries cannot start a workflow command."""
-    print(f"eval-firewall: {one_line(message)}", file=sys.stderr, flush=True)
+    print(f"eval-firewall: {one_line(message)}", file=sys.stderr, flush=True)  # noqa: T201
 
 
 def set_outputs(path: Path | None, values: Mapping[str, object]) -> None:
@@ -51,6 +51,7 @@ def set_outputs(path: Path | None, values: Mapping[str, object]) -> None:
 
 
 def add_job_summary(path: Path | None, markdown: str) -> None:
+    """Append Markdown to the job summary (``GITHUB_STEP_SUMMARY``)."""
     if path is None:
         return
     with open(path, "a", encoding="utf-8") as fh:

@@ -58,11 +58,13 @@ class Settings(BaseModel):
 
     @property
     def run_url(self) -> str | None:
+        """The page of this workflow run, when the runner says which run it is."""
         if not self.run_id:
             return None
         return f"{self.server_url}/{self.repository}/actions/runs/{self.run_id}"
 
     def in_workspace(self, path: str) -> Path:
+        """An input's path, relative to the workspace unless absolute."""
         candidate = Path(path)
         return candidate if candidate.is_absolute() else self.workspace / candidate
 
@@ -86,6 +88,7 @@ def _optional_path(env: Mapping[str, str], name: str) -> Path | None:
 
 
 def load_settings(env: Mapping[str, str]) -> Settings:
+    """The settings from the runner's environment; one line naming a bad input."""
     values: dict[str, object] = {}
     for name, (field, default) in INPUTS.items():
         values[field] = read_input(env, name) or default

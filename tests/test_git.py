@@ -1,4 +1,4 @@
-"""The git layer's errors: a missing base revision gets a hint that can work."""
+"""The git wrapper: a missing base revision gets a hint that can work."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from conftest import git_commit, git_init
 from eval_firewall.errors import UserError
-from eval_firewall.gitrev import resolve
+from eval_firewall.git import Git
 
 
 def history(path, commits: int):
@@ -22,7 +22,7 @@ def history(path, commits: int):
 
 def missing(top, rev: str) -> UserError:
     with pytest.raises(UserError) as err:
-        resolve(top, rev)
+        Git(top).resolve(rev)
     assert f"revision '{rev}' is not in this clone" in str(err.value)
     return err.value
 
@@ -33,7 +33,7 @@ def test_a_relative_revision_is_never_suggested_as_a_fetch(tmp_path):
     assert "git fetch origin HEAD~5" not in hint and "relative revision" in hint
     # The hint's own advice is sound: fetching a branch by name is a valid command.
     assert "git fetch origin main" in hint
-    assert resolve(top, "HEAD~1") == subprocess.run(
+    assert Git(top).resolve("HEAD~1") == subprocess.run(
         ["git", "rev-parse", "HEAD^"], cwd=top, capture_output=True, text=True).stdout.strip()
 
 
@@ -51,4 +51,4 @@ def test_a_shallow_clone_is_told_to_fetch_more_history(tmp_path):
     assert "shallow clone" in hint and "fetch-depth: 0" in hint and "--deepen" in hint
     # ... and following it works: after deepening, the revision resolves.
     subprocess.run(["git", "fetch", "-q", "--deepen=2"], cwd=clone, check=True)
-    assert len(resolve(clone, "HEAD~2")) == 40
+    assert len(Git(clone).resolve("HEAD~2")) == 40
