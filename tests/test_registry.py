@@ -101,6 +101,6 @@ def test_the_audits_import_no_input_or_output_module():
     loaded = set(done.stdout.split())
     assert "eval_firewall.audits.invariance" in loaded, done.stderr   # the probe sees imports
     io = {"eval_firewall." + m for m in ("annotations", "predictions", "datasets", "cache",
-                                         "gitrev", "changes", "engine", "embeddings", "github",
+                                         "git", "changes", "engine", "embeddings", "github",
                                          "incremental", "audits.semantic")}
     assert not loaded & io, sorted(loaded & io)
