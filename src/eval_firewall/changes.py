@@ -11,7 +11,7 @@ import hashlib
 import math
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -20,10 +20,11 @@ from .datasets import LoadedDataset, iter_rows, relative
 from .datasets.card import DatasetCard, find_card, read_card
 from .findings import Finding
 from .git import Git
-from .rows import Row
+from .rows import Row, RowProblem
 
 
 def row_fingerprint(row: Row) -> bytes:
+    """A row's content (text, label, provenance) as 16 bytes: what "the same row" means."""
     p = row.provenance
     parts = (row.text, row.label or "", p.label_source or "", p.verified_by or "",
              p.generator or "")
@@ -39,11 +40,13 @@ class Changes:
     new_rows: dict[str, set[int]] = field(default_factory=dict)         # dataset -> row indices
 
     def new_locations(self, head: dict[str, LoadedDataset]) -> set[tuple[str, int]]:
+        """``(path, line)`` of every new row of the head."""
         return {(head[name].rows[i].path, head[name].rows[i].line)
                 for name, indices in self.new_rows.items() for i in indices}
 
     @property
     def all_changed_files(self) -> list[str]:
+        """Every changed file of every dataset, sorted."""
         return sorted({f for files in self.changed_files.values() for f in files})
 
 
@@ -66,7 +69,7 @@ def load_base(config: Config, head: dict[str, LoadedDataset], rev: str,
         head_files = {f: root / f for f in head[ds.name].files}
         current = git.worktree_blobs(list(head_files.values()))
         base_rows: list[Row] = []
-        problems = []
+        problems: list[RowProblem] = []
         changed: list[str] = []
         base_paths = []
         for top_path, blob in sorted(at_base.items()):
@@ -80,7 +83,10 @@ def load_base(config: Config, head: dict[str, LoadedDataset], rev: str,
             target = scratch / rel
             git.write_blob(blob, target)
             for item in iter_rows(base_config, ds, files=[target]):
-                (base_rows if isinstance(item, Row) else problems).append(item)
+                if isinstance(item, Row):
+                    base_rows.append(item)
+                else:
+                    problems.append(item)
         changed.extend(f for f in head_files if f not in base_paths)
         base = LoadedDataset(ds, base_paths, base_rows, problems)
         base.card = _card_at(config, git, sha, ds, base_paths, scratch)
@@ -149,7 +155,7 @@ def _generator_key(value: str) -> str:
     return " ".join(value.casefold().split())
 
 
-def generator_counts(datasets) -> dict[str, tuple[int, int]]:
+def generator_counts(datasets: Iterable[LoadedDataset]) -> dict[str, tuple[int, int]]:
     """Generator -> (eval rows, train rows) it produced."""
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for d in datasets:
@@ -159,7 +165,7 @@ def generator_counts(datasets) -> dict[str, tuple[int, int]]:
     return {k: (v[0], v[1]) for k, v in counts.items()}
 
 
-def _identity(f: Finding) -> tuple:
+def _identity(f: Finding) -> tuple[object, ...]:
     """What identifies a finding of a re-run audit across base and head."""
     return (f.rule, f.fingerprint, f.message if f.rule == "invalid-row" else None)
 
@@ -183,75 +189,104 @@ def mark_new(findings: list[Finding], changes: Changes, head: dict[str, LoadedDa
       had no such finding (same rule and fingerprint, counted: a third copy of a finding the
       base had twice is new).
     """
-    new_locs = changes.new_locations(head)
-    head_rows = {(r.path, r.line): r for d in head.values() for r in d.rows}
-    base_by_rule: dict[tuple, list[Finding]] = defaultdict(list)
-    base_seen: Counter = Counter()
-    for found in base_results.values():
-        for f in found or ():
-            base_by_rule[(f.rule, f.dataset)].append(f)
-            base_seen[_identity(f)] += 1
-    head_seen: Counter = Counter()
-    generators: tuple | None = None
-
-    def row_new(f: Finding) -> bool:
-        return (f.path, f.line) in new_locs or bool(
-            f.match and (f.match.path, f.match.line) in new_locs)
-
-    def at_base(f: Finding, rules=None, same_path: bool = False) -> Finding | None:
-        for rule in rules or (f.rule,):
-            for b in base_by_rule.get((rule, f.dataset), ()):
-                if not same_path or b.path == f.path:
-                    return b
-        return None
-
+    judge = _Judge(changes, head, base_results, auc_margin, by_rows)
     out = []
     for f in findings:
-        rerun = f.audit in base_results
-        found_at_base = base_results.get(f.audit)
-        if f.audit in by_rows or (f.rule in ROW_RULES) or (
-                f.rule == "missing-provenance" and f.count is None):
-            new = row_new(f)
-        elif rerun and found_at_base is None:
-            new = True
-        elif f.rule == "shared-generator":
-            if generators is None:
-                generators = (generator_counts(changes.base_datasets.values()),
-                              generator_counts(head.values()))
-            row = head_rows.get((f.path, f.line))
-            key = _generator_key(row.provenance.generator or "") if row else ""
-            was = generators[0].get(key, (0, 0))
-            now = generators[1].get(key, (0, 0))
-            new = not (was[0] and was[1]) or now[0] > was[0] or now[1] > was[1]
-        elif f.rule == "same-generator":
-            b = at_base(f)
-            new = b is None or (f.score or 0.0) < (b.score or 0.0) - auc_margin
-        elif f.rule in RATE_RULES:
-            b = at_base(f)
-            new = b is None or (f.score or 0.0) > (b.score or 0.0) + RATE_MARGIN
-        elif f.rule == "disagreement-sample-too-small":
-            new = at_base(f, ("disagreement-rate", "disagreement-sample-too-small")) is None
-        elif f.rule == "missing-provenance":      # a count: compared as a share of the rows
-            b = at_base(f)
-            now = len(head[f.dataset].rows) if f.dataset in head else 1
-            was = len(changes.base_datasets[f.dataset].rows) \
-                if f.dataset in changes.base_datasets else 1
-            new = b is None or (f.count or 0) * was > (b.count or 0) * now
-        elif f.rule in COUNT_RULES:
-            b = at_base(f, same_path=f.rule == "annotation-empty")
-            new = b is None or (f.count or 0) > (b.count or 0)
-        elif f.rule == "label-disagreement":
-            b = next((b for b in base_by_rule.get((f.rule, f.dataset), ())
-                      if b.fingerprint == f.fingerprint), None)
-            new = row_new(f) or b is None or (f.count or 0) > (b.count or 0)
-        elif rerun:
-            head_seen[_identity(f)] += 1
-            new = row_new(f) or head_seen[_identity(f)] > base_seen[_identity(f)]
-        else:
-            new = row_new(f) if f.line is not None else True
+        new = judge.is_new(f)
         out.append(f if f.new == new else replace(f, new=new))
     return out
 
 
-def scratch_dir() -> tempfile.TemporaryDirectory:
+class _Judge:
+    """Decides, finding by finding, whether this change introduced it (see :func:`mark_new`)."""
+
+    def __init__(self, changes: Changes, head: dict[str, LoadedDataset],
+                 base_results: dict[str, list[Finding] | None], auc_margin: float,
+                 by_rows: Collection[str]) -> None:
+        self.changes, self.head, self.base_results = changes, head, base_results
+        self.auc_margin, self.by_rows = auc_margin, by_rows
+        self.new_locs = changes.new_locations(head)
+        self.head_rows: dict[tuple[str | None, int | None], Row] = {
+            (r.path, r.line): r for d in head.values() for r in d.rows}
+        self.base_by_rule: dict[tuple[str, str | None], list[Finding]] = defaultdict(list)
+        self.base_seen: Counter[tuple[object, ...]] = Counter()
+        for found in base_results.values():
+            for f in found or ():
+                self.base_by_rule[(f.rule, f.dataset)].append(f)
+                self.base_seen[_identity(f)] += 1
+        self.head_seen: Counter[tuple[object, ...]] = Counter()
+        self.generators: tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]] | None = None
+
+    def row_new(self, f: Finding) -> bool:
+        """The finding's row or its match is new or changed (by content)."""
+        return (f.path, f.line) in self.new_locs or bool(
+            f.match and (f.match.path, f.match.line) in self.new_locs)
+
+    def at_base(self, f: Finding, rules: tuple[str, ...] | None = None,
+                same_path: bool = False) -> Finding | None:
+        """The base's finding of the same rule (or one of ``rules``) in the same dataset."""
+        for rule in rules or (f.rule,):
+            for b in self.base_by_rule.get((rule, f.dataset), ()):
+                if not same_path or b.path == f.path:
+                    return b
+        return None
+
+    def is_new(self, f: Finding) -> bool:
+        """Did this change introduce ``f``? (README: What counts as new.)"""
+        rerun = f.audit in self.base_results
+        if f.audit in self.by_rows or (f.rule in ROW_RULES) or (
+                f.rule == "missing-provenance" and f.count is None):
+            return self.row_new(f)
+        if rerun and self.base_results.get(f.audit) is None:
+            return True
+        figure = self.figure_new(f)
+        if figure is not None:
+            return figure
+        if f.rule == "label-disagreement":
+            b = next((b for b in self.base_by_rule.get((f.rule, f.dataset), ())
+                      if b.fingerprint == f.fingerprint), None)
+            return self.row_new(f) or b is None or (f.count or 0) > (b.count or 0)
+        if rerun:
+            self.head_seen[_identity(f)] += 1
+            return self.row_new(f) or self.head_seen[_identity(f)] > self.base_seen[_identity(f)]
+        return self.row_new(f) if f.line is not None else True
+
+    def figure_new(self, f: Finding) -> bool | None:
+        """For a dataset-level figure: is it new or materially worse than the base's? None for
+        any other finding."""
+        if f.rule == "shared-generator":
+            return self.generator_new(f)
+        if f.rule == "same-generator":
+            b = self.at_base(f)
+            return b is None or (f.score or 0.0) < (b.score or 0.0) - self.auc_margin
+        if f.rule in RATE_RULES:
+            b = self.at_base(f)
+            return b is None or (f.score or 0.0) > (b.score or 0.0) + RATE_MARGIN
+        if f.rule == "disagreement-sample-too-small":
+            return self.at_base(f, ("disagreement-rate", "disagreement-sample-too-small")) is None
+        if f.rule == "missing-provenance":      # a count: compared as a share of the rows
+            b = self.at_base(f)
+            now = len(self.head[f.dataset].rows) if f.dataset in self.head else 1
+            base = self.changes.base_datasets
+            was = len(base[f.dataset].rows) if f.dataset in base else 1
+            return b is None or (f.count or 0) * was > (b.count or 0) * now
+        if f.rule in COUNT_RULES:
+            b = self.at_base(f, same_path=f.rule == "annotation-empty")
+            return b is None or (f.count or 0) > (b.count or 0)
+        return None
+
+    def generator_new(self, f: Finding) -> bool:
+        """A shared generator is new when it was not shared at the base or has more rows now."""
+        if self.generators is None:
+            self.generators = (generator_counts(self.changes.base_datasets.values()),
+                               generator_counts(self.head.values()))
+        row = self.head_rows.get((f.path, f.line))
+        key = _generator_key(row.provenance.generator or "") if row else ""
+        was = self.generators[0].get(key, (0, 0))
+        now = self.generators[1].get(key, (0, 0))
+        return not (was[0] and was[1]) or now[0] > was[0] or now[1] > was[1]
+
+
+def scratch_dir() -> tempfile.TemporaryDirectory[str]:
+    """A temporary folder for files written from the base revision."""
     return tempfile.TemporaryDirectory(prefix="eval-firewall-base-")

@@ -88,7 +88,7 @@ def environment() -> jinja2.Environment:
     env.filters["no_match_reason"] = _no_match_reason
     env.globals["PAIR_PROBLEMS"] = PAIR_PROBLEMS
     env.globals["SNIPPET"] = SNIPPET_CHARS
-    from ..audits import AUDITS   # here: the audits load numpy
+    from ..audits import AUDITS  # here: the audits load numpy
     env.globals["OPEN_FIGURES"] = tuple(a.name for a in AUDITS if a.figures_open)
     return env
 
