@@ -13,6 +13,7 @@ from action_harness import TOKEN, run_action
 from attacks import SECRET, assert_refused, eval_paths, hostile_pr, sent, unescaped
 from conftest import git
 
+
 @pytest.mark.parametrize("paths, why", [
     ('[".git/config"]', "inside .git/"),
     ('["data/../.git/config"]', "inside .git/"),

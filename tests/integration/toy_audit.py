@@ -1,4 +1,4 @@
-"""A toy audit, registered by tests/test_registry.py: what adding an audit takes.
+"""A toy audit, registered by tests/integration/test_registry.py: what adding an audit takes.
 
 It flags eval rows whose text shouts ``TOY``. One module (this one: ``RULES``, ``audit``) plus
 one registration line (``register_audit(toy_audit.ENTRY)``) is all it needs.

@@ -11,13 +11,12 @@ import pytest
 
 from conftest import gsm8k
 from eval_firewall import load_config, run_audits
+from eval_firewall.audits import RULES
 from eval_firewall.findings import AuditResult, Finding, Severity
 from eval_firewall.report import render_sarif
-from eval_firewall.audits import RULES
-from sample_reports import (clean_report, failing_report, hostile_report, make_report,
-                            warnings_report)
+from sample_reports import clean_report, failing_report, hostile_report, make_report, warnings_report
 
-SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json")
+SCHEMA = json.loads((Path(__file__).parents[1] / "data" / "sarif-schema-2.1.0.json")
                     .read_text(encoding="utf-8"))
 VALIDATOR = jsonschema.Draft4Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
 

@@ -1,6 +1,7 @@
 """Normalization for exact matching: what makes two questions the same, and what does not."""
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from eval_firewall.normalize import normalize
 

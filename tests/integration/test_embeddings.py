@@ -6,10 +6,18 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import gsm8k
 
-from eval_firewall.embeddings import (PACKAGED, Embedder, _load_static, _store, load_embedder,
-                                      prebuilt_dirs, resolve_model, static_embedder)
+from conftest import gsm8k
+from eval_firewall.embeddings import (
+    PACKAGED,
+    Embedder,
+    _load_static,
+    _store,
+    load_embedder,
+    prebuilt_dirs,
+    resolve_model,
+    static_embedder,
+)
 from eval_firewall.errors import UserError
 
 

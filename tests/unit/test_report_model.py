@@ -10,7 +10,6 @@ import re
 import cmarkgfm
 import pytest
 from cmarkgfm.cmark import Options
-from sample_reports import EVAL_PATH, clean_report, failing_report, make_report, near_duplicates, row_finding
 
 from eval_firewall.errors import UserError
 from eval_firewall.findings import AuditResult, DatasetSummary, Severity, Stat
@@ -18,6 +17,7 @@ from eval_firewall.report import load_report, render_json, render_markdown
 from eval_firewall.report.escape import escape_md
 from eval_firewall.report.markdown import environment
 from eval_firewall.report.text import _environment as text_environment
+from sample_reports import EVAL_PATH, clean_report, failing_report, make_report, near_duplicates, row_finding
 
 HOSTILE_MESSAGE = ("see [the docs](http://x) ![p](http://x/p.png) <img src=x onerror=alert(1)> "
                    "<b>bold</b> @user and #12 `code` *em*")

@@ -8,8 +8,7 @@ import pytest
 
 from conftest import WEBHOOKS
 from eval_firewall.errors import UserError
-from eval_firewall.github.event import (PullRequestEvent, WorkflowRunEvent, load_event,
-                                        parse_event)
+from eval_firewall.github.event import PullRequestEvent, WorkflowRunEvent, load_event, parse_event
 
 
 @pytest.mark.parametrize("name", ["opened", "reopened", "synchronize"])

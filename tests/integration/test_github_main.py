@@ -13,8 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from action_harness import (FORK, REPO, TOKEN, dataset_repo, leaks, merge_checkout,
-                            parse_outputs, pr_payload, push_eval, workflow_run_payload)
+from action_harness import (
+    FORK,
+    REPO,
+    TOKEN,
+    dataset_repo,
+    leaks,
+    merge_checkout,
+    parse_outputs,
+    pr_payload,
+    push_eval,
+    workflow_run_payload,
+)
 from conftest import git
 from eval_firewall.errors import UserError
 from eval_firewall.git import Git

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from cli_harness import CLEAN_CONFIG, EVAL, TRAIN, one_error_line, run
 
 from conftest import BASIC_CONFIG, write_jsonl
-from test_cli_audit import CLEAN_CONFIG, EVAL, TRAIN, one_error_line, run
 
 FIELDS = "id, question, answer"
 

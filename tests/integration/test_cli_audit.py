@@ -9,7 +9,6 @@ import csv
 import gzip
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -19,49 +18,12 @@ import click
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from cli_harness import CACHE, CLEAN_CONFIG, EVAL, TRAIN, dup_eval, leaky_eval, one_error_line, run
 from click.testing import CliRunner
 
-from conftest import BASIC_CONFIG, git_init, gsm8k, write_jsonl
+from conftest import BASIC_CONFIG, git_init, write_jsonl
 from eval_firewall.cli import main
 from eval_firewall.cli.audit import audit as audit_command
-
-TRAIN = gsm8k("train", 40)
-EVAL = gsm8k("test", 12)
-CLEAN_CONFIG = BASIC_CONFIG + "  provenance: {missing: off}\n"
-CACHE = ".eval-firewall-cache"
-
-
-def leaky_eval() -> list[dict]:
-    """Eval rows with one exact copy of a train row (an error)."""
-    rows = [dict(r) for r in EVAL]
-    rows[4]["question"] = TRAIN[7]["question"]
-    return rows
-
-
-def dup_eval() -> list[dict]:
-    """Eval rows whose only problem is a duplicate inside the eval set (a warning)."""
-    rows = [dict(r) for r in EVAL]
-    rows[9] = dict(rows[2])
-    return rows
-
-
-def run(root: Path, *args: str, config: bool = True, cwd: Path | None = None):
-    """Invoke ``eval-firewall audit`` with CliRunner, in ``cwd`` (default: the repo)."""
-    argv = ["audit", *(["--config", str(root / ".eval-firewall.yml")] if config else []), *args]
-    old = Path.cwd()
-    os.chdir(cwd or root)
-    try:
-        return CliRunner().invoke(main, argv, catch_exceptions=False)
-    finally:
-        os.chdir(old)
-
-
-def one_error_line(result, message: str) -> None:
-    """Exit 2, nothing on stdout, and exactly the one-line error on stderr (run with -q)."""
-    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
-    assert result.stdout == ""
-    assert result.stderr == f"eval-firewall: error: {message}\n"
-
 
 # --- exit codes and streams -------------------------------------------------------------
 

@@ -11,8 +11,16 @@ from difflib import SequenceMatcher
 import pytest
 
 from conftest import gsm8k
-from eval_firewall.perturb import (KINDS, NEGATIONS, NUMBER_WORDS, ORIGINAL, lexicon,
-                                   perturb_rows, split_sentences, variants)
+from eval_firewall.perturb import (
+    KINDS,
+    NEGATIONS,
+    NUMBER_WORDS,
+    ORIGINAL,
+    lexicon,
+    perturb_rows,
+    split_sentences,
+    variants,
+)
 from eval_firewall.rows import Row
 
 NUMBER = re.compile(r"\d[\d,.]*\d|\d")

@@ -14,7 +14,7 @@ from conftest import git, git_init, gsm8k, write_jsonl
 from eval_firewall.cli import main
 from eval_firewall.config import load_config
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "gsm8k"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gsm8k"
 
 
 def invoke(cwd: Path, *args: str):

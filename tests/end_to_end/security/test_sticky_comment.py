@@ -6,9 +6,8 @@ token's identity."""
 from __future__ import annotations
 
 from action_harness import REPO, leaks, open_pr, run_action
-from printed import assert_inert
-
 from eval_firewall.github.comment import marker
+from printed import assert_inert
 
 BOT = "github-actions[bot]"
 

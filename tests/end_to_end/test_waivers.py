@@ -11,8 +11,7 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from action_harness import (EVAL, REPO, TRAIN_ROWS, leak_lines, leaks, merge_checkout, open_pr,
-                            pr_payload, run_action)
+from action_harness import EVAL, REPO, TRAIN_ROWS, leak_lines, leaks, merge_checkout, open_pr, pr_payload, run_action
 from conftest import BASIC_CONFIG, git, git_commit, gsm8k, write_jsonl
 from eval_firewall import waivers
 from eval_firewall.cli import main
@@ -153,7 +152,7 @@ def test_waive_a_short_id_from_the_report_then_the_audit_passes(tmp_path):
     assert waived == {"fingerprint": leak["fingerprint"], "reason": "kept on purpose: a canary",
                       "approved_by": "alice", "expires": "2999-12-31", "new": False}
     sarif = json.loads(cli(repo, "audit", "--format", "sarif", "--no-cache", "-q").output)
-    schema = json.loads((Path(__file__).parent / "data/sarif-schema-2.1.0.json").read_text())
+    schema = json.loads((Path(__file__).parents[1] / "data/sarif-schema-2.1.0.json").read_text())
     jsonschema.Draft4Validator(schema).validate(sarif)
     [result] = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "exact-duplicate"]
     assert result["suppressions"][0]["kind"] == "external"

@@ -10,15 +10,14 @@ import numpy as np
 import pytest
 
 from conftest import BASIC_CONFIG, gsm8k
-from eval_firewall.audits import semantic
+from eval_firewall.audits import RULES, semantic
 from eval_firewall.audits.semantic import numbers_of, paraphrase_matches, paraphrase_search
 from eval_firewall.config import SemanticConfig, load_config
 from eval_firewall.engine import run_audits
 from eval_firewall.errors import UserError
-from eval_firewall.audits import RULES
 
 PAIRS = [json.loads(line) for line in
-         (Path(__file__).parent / "data" / "paraphrase_pairs.jsonl").read_text().splitlines()]
+         (Path(__file__).parents[1] / "data" / "paraphrase_pairs.jsonl").read_text().splitlines()]
 TRAIN_Q = [r["question"] for r in gsm8k("train", 1500)]
 PARAPHRASES = [p for p in PAIRS if p["label"] == 1]
 

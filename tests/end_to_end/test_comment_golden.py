@@ -8,7 +8,7 @@ and rendered with cmark-gfm (GitHub's renderer) to check what a reviewer sees.
 After an intended change to the templates or the renderer, regenerate the snapshots and read
 the diff before committing::
 
-    UPDATE_SNAPSHOTS=1 .venv/bin/python -m pytest tests/test_comment_golden.py
+    UPDATE_SNAPSHOTS=1 .venv/bin/python -m pytest tests/end_to_end/test_comment_golden.py
     git diff tests/snapshots/
 
 The commits of each run are replaced by fixed SHAs (and the version by a fixed one) so that the
@@ -24,6 +24,8 @@ import json
 import re
 from pathlib import Path
 
+from markdown_checks import assert_snapshot, parse_html, to_html
+
 from conftest import BASIC_CONFIG, git_commit, git_init, gsm8k, write_jsonl
 from eval_firewall.config import load_config
 from eval_firewall.engine import run_audits
@@ -31,14 +33,13 @@ from eval_firewall.findings import Report
 from eval_firewall.github import check
 from eval_firewall.github.comment import Target, comment_body
 from eval_firewall.report.verdict import verdict_line
-from test_report_markdown import assert_snapshot, parse_html, to_html
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG = (BASIC_CONFIG.replace("    semantic: {enabled: false}\n",
                                "    semantic: {retriever: exact}\n")
           + "  provenance:\n    enabled: false\n")
 PAIRS = [json.loads(line) for line in
-         (Path(__file__).parent / "data/paraphrase_pairs.jsonl").read_text().splitlines()]
+         (Path(__file__).parents[1] / "data/paraphrase_pairs.jsonl").read_text().splitlines()]
 PARAPHRASE = next(p for p in PAIRS if p["label"] == 1)
 TRAIN = [{"question": r["question"], "answer": r["answer"]} for r in gsm8k("train", 60)]
 TRAIN.append({"question": PARAPHRASE["a"], "answer": "#### 3"})
@@ -192,7 +193,7 @@ def test_readme_excerpt_is_the_leaking_comment():
     """The README's excerpt of the comment is a piece of the leaking snapshot, line by line."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     excerpt = readme.split("<!-- comment-excerpt -->\n```markdown\n")[1].split("```")[0]
-    snapshot = (Path(__file__).parent / "snapshots/comment-leak.md").read_text(encoding="utf-8")
+    snapshot = (Path(__file__).parents[1] / "snapshots/comment-leak.md").read_text(encoding="utf-8")
     snapshot = re.sub(r"\]\(https://github\.com/[^)]*\)", "](…)", snapshot)
     lines = [line for line in excerpt.splitlines() if line and line != "..."]
     assert len(lines) >= 5

@@ -11,12 +11,12 @@ import re
 
 import cmarkgfm
 import pytest
-from action_harness import FORK, REPO, run_action, workflow_run_payload
-from printed import assert_inert
-from sample_reports import failing_report
 
+from action_harness import FORK, REPO, run_action, workflow_run_payload
 from eval_firewall.github.artifact import RunContext
 from eval_firewall.report import render_json
+from printed import assert_inert
+from sample_reports import failing_report
 
 HEAD = "3" * 40
 BASE = "4" * 40

@@ -14,9 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import BASIC_CONFIG
-from test_cli_audit import CLEAN_CONFIG, EVAL, TRAIN, run
+from cli_harness import CLEAN_CONFIG, EVAL, TRAIN, run
 
+from conftest import BASIC_CONFIG
 from eval_firewall.report.text import one_line, terminal_safe
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

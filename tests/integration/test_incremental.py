@@ -215,8 +215,9 @@ def test_warm_run_encodes_no_text_twice(history):
     add_eval_rows(history, [TEST[0] | {"question": "In April, Natalia sold clips to 48 "
                                                    "friends; in May, half as many. How many "
                                                    "clips did she sell in both months?"}])
-    shards = lambda: sorted(p.name for p in (history / ".eval-firewall-cache/embeddings")
-                            .rglob("*.npz"))
+    def shards() -> list[str]:
+        return sorted(p.name for p in (history / ".eval-firewall-cache/embeddings").rglob("*.npz"))
+
     first = report(history)
     written = shards()
     assert written                                       # the full model's vectors are cached

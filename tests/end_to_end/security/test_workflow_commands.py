@@ -9,8 +9,7 @@ import json
 
 import yaml
 
-from action_harness import (CONFIG, EVAL, REPO, dataset_repo, leaks, merge_checkout,
-                            pr_payload, push_eval, run_action)
+from action_harness import CONFIG, EVAL, REPO, dataset_repo, leaks, merge_checkout, pr_payload, push_eval, run_action
 from conftest import git_commit
 from printed import assert_inert, assert_no_controls, commands
 

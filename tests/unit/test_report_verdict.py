@@ -5,11 +5,19 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from eval_firewall.audits import RULES
 from eval_firewall.findings import AuditResult, Finding, Report, Severity, Waiver
 from eval_firewall.report.verdict import KINDS, describe, kind, verdict_line
-from eval_firewall.audits import RULES
-from sample_reports import (EVAL_PATH, TEST, TRAIN, failing_report, make_report,
-                            near_duplicates, row_finding, train_match)
+from sample_reports import (
+    EVAL_PATH,
+    TEST,
+    TRAIN,
+    failing_report,
+    make_report,
+    near_duplicates,
+    row_finding,
+    train_match,
+)
 
 
 def leak(rule: str, line: int, *, new: bool = True, score: float = 1.0) -> Finding:

@@ -8,8 +8,7 @@ import pytest
 
 from conftest import BASIC_CONFIG
 from eval_firewall.audits import RULES
-from eval_firewall.config import (CONFIG_FILE, find_config, load_config, parse_config,
-                                  resolve_paths)
+from eval_firewall.config import CONFIG_FILE, find_config, load_config, parse_config, resolve_paths
 from eval_firewall.errors import UserError
 from eval_firewall.findings import Severity
 

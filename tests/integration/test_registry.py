@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import toy_audit
+
 from conftest import BASIC_CONFIG, git_commit, git_init, gsm8k, write_jsonl
 from eval_firewall.audits import AUDITS, RULES, register_audit, rule_catalogue
 from eval_firewall.config import load_config

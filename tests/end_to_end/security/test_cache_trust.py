@@ -16,8 +16,19 @@ from pathlib import Path
 
 import pytest
 
-from action_harness import (CLI, EVAL, REPO, dataset_repo, leak_lines, leaks, merge_checkout,
-                            open_pr, pr_payload, push_eval, run_action)
+from action_harness import (
+    CLI,
+    EVAL,
+    REPO,
+    dataset_repo,
+    leak_lines,
+    leaks,
+    merge_checkout,
+    open_pr,
+    pr_payload,
+    push_eval,
+    run_action,
+)
 from conftest import git, git_commit, write_jsonl
 from eval_firewall.cache import MAX_ENTRY_BYTES, Cache
 from eval_firewall.config import load_config

@@ -11,13 +11,29 @@ from pathlib import Path
 
 import yaml
 
-from action_harness import (CONFIG, EVAL, EVAL_ROWS, FORK, REPO, TOKEN, TRAIN, TRAIN_ROWS,
-                            ZWSP, dataset_repo, leak_lines, leaks, merge_checkout,
-                            open_pr, pr_payload, push_eval, push_payload, run_action,
-                            workflow_run_payload)
+from action_harness import (
+    CONFIG,
+    EVAL,
+    EVAL_ROWS,
+    FORK,
+    REPO,
+    TOKEN,
+    TRAIN,
+    TRAIN_ROWS,
+    ZWSP,
+    dataset_repo,
+    leak_lines,
+    leaks,
+    merge_checkout,
+    open_pr,
+    pr_payload,
+    push_eval,
+    push_payload,
+    run_action,
+    workflow_run_payload,
+)
 from conftest import ROOT, git, git_commit, write_jsonl
 from github_server import GitHubServer
-
 
 # --- tests ---------------------------------------------------------------------------------------
 
