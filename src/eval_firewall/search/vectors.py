@@ -6,8 +6,9 @@ One thin wrapper, two backends:
   11.7 s to build a usearch HNSW graph plus 0.9 s to query it (whose top hit agreed with the
   exact one for 90% of queries). Since each query's bar starts at its k-th best score among a
   sample of rows (:meth:`VectorIndex.search_above`), threshold search costs little more than
-  its matrix products: 7.1 s of CPU against 13.3 s before (5.4 s for the products alone). A cold audit builds the index once and queries it once, so
-  exact search wins; a cached index queried by a few hundred changed rows takes under a second.
+  its matrix products: 7.1 s of CPU against 13.3 s before (5.4 s for the products alone).
+  A cold audit builds the index once and queries it once, so exact search wins; a cached
+  index queried by a few hundred changed rows takes under a second.
 - ``usearch``: an HNSW graph (``backend="usearch"``), approximate, for an index built once and
   queried many times.
 
