@@ -111,3 +111,14 @@ def change_eval_rows(directory: Path, count: int, seed: int = 1) -> None:
         row["question"] = vary(test_q[(k * 7) % len(test_q)], rng)
         lines[i] = json.dumps(row)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def planted_paraphrase_ids(eval_rows: int, train_rows: int) -> list[str]:
+    """The eval row ids :func:`generate` gives the hand-written paraphrases (their originals
+    are in train)."""
+    pairs = [json.loads(line) for line in PAIRS.read_text(encoding="utf-8").splitlines()]
+    count = sum(1 for p in pairs if p["label"] == 1)
+    step = max(1, train_rows // (count + 1))
+    planted = sum(1 for k in range(count) if step * (k + 1) < train_rows)
+    leaks = max(1, eval_rows // 100)
+    return [f"e{i}" for i in range(3 * leaks, 3 * leaks + min(planted, eval_rows - 3 * leaks))]

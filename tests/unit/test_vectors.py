@@ -91,3 +91,22 @@ def test_float16_storage_halves_memory_and_keeps_the_ranking():
     assert small.vectors.dtype == np.float16 and small.vectors.nbytes == corpus.nbytes // 2
     indices, scores = small.search(corpus[:10], 1)
     assert list(indices[:, 0]) == list(range(10)) and scores.dtype == np.float32
+
+
+@pytest.mark.parametrize("k", [1, 5, 12])
+def test_search_above_with_a_sampled_floor_is_still_exact(monkeypatch, k):
+    """The bar each query starts from (its k-th best among a sample of rows) loses no neighbour,
+    also when the index holds near-copies that tie (templated rows)."""
+    monkeypatch.setattr(vectors, "BLOCK_ROWS", 16)
+    monkeypatch.setattr(vectors, "QUERY_BLOCK", 8)
+    monkeypatch.setattr(vectors, "FLOOR_SAMPLE", 12)
+    base = unit(40, dim=6, seed=5)
+    corpus = np.concatenate([base, base[:30], unit(50, dim=6, seed=6)])   # exact ties
+    queries = unit(20, dim=6, seed=7)
+    index = VectorIndex(corpus)
+    assert len(index) > 2 * vectors.FLOOR_SAMPLE        # the sampled floor is used
+    full_i, full_s = index.search(queries, k)
+    above_i, above_s = index.search_above(queries, 0.2, k)
+    keep = full_s >= 0.2
+    assert np.allclose(np.where(keep, full_s, -np.inf), above_s)
+    assert np.array_equal(np.where(keep, full_i, -1), above_i)

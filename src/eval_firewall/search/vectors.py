@@ -4,8 +4,11 @@ One thin wrapper, two backends:
 - ``numpy``: exact, blocked matrix products. Measured on 2 cores with 128-dimension static
   vectors of 100k GSM8K-like rows and 10k queries: 7.8 s for exact threshold search, against
   11.7 s to build a usearch HNSW graph plus 0.9 s to query it (whose top hit agreed with the
-  exact one for 90% of queries). A cold audit builds the index once and queries it once, so
-  exact search wins; a cached index queried by a few hundred changed rows takes under a second.
+  exact one for 90% of queries). Since each query's bar starts at its k-th best score among a
+  sample of rows (:meth:`VectorIndex.search_above`), threshold search costs little more than
+  its matrix products: 7.1 s of CPU against 13.3 s before (5.4 s for the products alone).
+  A cold audit builds the index once and queries it once, so exact search wins; a cached
+  index queried by a few hundred changed rows takes under a second.
 - ``usearch``: an HNSW graph (``backend="usearch"``), approximate, for an index built once and
   queried many times.
 
@@ -15,14 +18,16 @@ slots beyond the index size hold index -1 and score -inf.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 Backend = Literal["numpy", "usearch"]
-BLOCK_ROWS = 16384      # index rows per matrix product
-QUERY_BLOCK = 2048      # queries per matrix product (a block of scores: 128 MiB)
+BLOCK_ROWS = 32768      # index rows per matrix product
+QUERY_BLOCK = 1024      # queries per matrix product (a block of scores: 128 MiB)
+FLOOR_SAMPLE = 8192     # rows whose k-th best score starts each query's bar in search_above
 
 
 class VectorIndex:
@@ -46,9 +51,10 @@ class VectorIndex:
 
     @property
     def dim(self) -> int:
+        """The size of a vector."""
         return int(self.vectors.shape[1])
 
-    def _blocks(self, queries: np.ndarray):
+    def _blocks(self, queries: np.ndarray) -> Iterator[tuple[int, int, np.ndarray]]:
         """(query offset, row offset, scores) for every block of the score matrix."""
         for r0 in range(0, len(self), BLOCK_ROWS):
             rows = self.vectors[r0:r0 + BLOCK_ROWS].astype(np.float32, copy=False).T
@@ -59,6 +65,7 @@ class VectorIndex:
         return np.full((n, k), -1, dtype=np.int64), np.full((n, k), -np.inf, dtype=np.float32)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best rows of each query and their scores, best first."""
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         n = len(queries)
         indices, scores = self._empty(n, k)
@@ -82,26 +89,43 @@ class VectorIndex:
                      ) -> tuple[np.ndarray, np.ndarray]:
         """Like :meth:`search`, but only neighbours scoring at least ``threshold`` count.
 
-        Exact search selects only the scores above the threshold (a small fraction), so it
-        needs no top-k pass over every score: cheaper than :meth:`search` on large indexes.
+        Exact search keeps only the scores at or above a query's bar: the threshold, or the
+        k-th best score so far if higher. The bar starts at the query's k-th best score among
+        an evenly spaced sample of :data:`FLOOR_SAMPLE` rows (k rows reach it, so no row below
+        it can be in the top k), so each block of scores yields a handful of hits, found by one
+        pass (``flatnonzero``) instead of a top-k selection over every score.
         """
         if self._usearch is not None:
             indices, scores = self.search(queries, k)
         else:
             queries = np.ascontiguousarray(queries, dtype=np.float32)
             indices, scores = self._empty(len(queries), k)
+            floor = self._floor(queries, threshold, k)
             for q0, r0, sims in self._blocks(queries):
-                # a query's bar is the threshold, or its k-th best score so far if higher
-                bar = np.maximum(threshold, scores[q0:q0 + len(sims), k - 1])
-                hot = np.flatnonzero(sims.max(axis=1) >= bar)
-                if len(hot):
-                    sub = sims[hot]
-                    rows, cols = np.nonzero(sub >= bar[hot, None])
-                    _merge_hits(indices, scores, hot[rows] + q0, cols + r0, sub[rows, cols], k)
+                end = q0 + len(sims)
+                bar = np.maximum(floor[q0:end], scores[q0:end, k - 1])
+                hits = np.flatnonzero(sims >= bar[:, None])
+                if len(hits):
+                    rows, cols = np.divmod(hits, sims.shape[1])
+                    _merge_hits(indices, scores, rows + q0, cols + r0, sims.ravel()[hits], k)
         below = scores < threshold
         indices[below] = -1
         scores[below] = -np.inf
         return indices, scores
+
+    def _floor(self, queries: np.ndarray, threshold: float, k: int) -> np.ndarray:
+        """Per query, a score the k-th best reaches: the threshold, or the k-th best among a
+        sample of rows when higher."""
+        floor = np.full(len(queries), threshold, dtype=np.float32)
+        if len(self) <= 2 * FLOOR_SAMPLE or k > FLOOR_SAMPLE:
+            return floor
+        sample = self.vectors[:: len(self) // FLOOR_SAMPLE].astype(np.float32).T
+        kth = sample.shape[1] - k
+        for q0 in range(0, len(queries), QUERY_BLOCK):
+            sims = queries[q0:q0 + QUERY_BLOCK] @ sample
+            best = np.partition(sims, kth, axis=1)[:, kth]
+            floor[q0:q0 + len(sims)] = np.maximum(threshold, best)
+        return floor
 
     def save(self, path: Path) -> None:
         """Store the vectors as float16 ``.npy`` (1M x 128: 256 MB, loads in about 0.5 s)."""
