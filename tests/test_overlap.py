@@ -5,8 +5,13 @@ from __future__ import annotations
 import pytest
 
 from conftest import gsm8k
-from eval_firewall.audits.overlap import audit, lexical_similarity, near_matches, self_matches
+from eval_firewall.audits import overlap
+from eval_firewall.audits.overlap import MemoryFinder, lexical_similarity, near_matches, self_matches
+from eval_firewall.cache import Cache
 from eval_firewall.config import OverlapConfig
+from eval_firewall.corpus import Corpus
+from eval_firewall.findings import AuditResult
+from eval_firewall.overlap_cache import CachedFinder
 from eval_firewall.findings import Severity
 from eval_firewall.normalize import normalize
 from eval_firewall.rows import Row
@@ -23,6 +28,10 @@ def rows(texts: list[str], dataset: str = "eval", role: str = "eval") -> list[Ro
 
 def train_rows(texts: list[str] = TRAIN_Q) -> list[Row]:
     return rows(texts, "train", "train")
+
+
+def audit(evals: list[Row], train: list[Row], config: OverlapConfig) -> AuditResult:
+    return overlap.audit(Corpus.of(evals), Corpus.of(train), config, MemoryFinder())
 
 
 def cfg(**near) -> OverlapConfig:
@@ -204,3 +213,42 @@ def test_rows_without_letters_or_digits_are_not_copies_of_each_other():
     evals = rows(["😀😀", "🎉", "???", TEST_Q[0], "!!!"])
     result = audit(evals, train_rows(TRAIN_Q[:30] + ["🙂", "..."]), cfg())
     assert result.findings == []
+
+
+def test_corpus_normalizes_once_and_fingerprints_by_content():
+    train = train_rows(TRAIN_Q[:20])
+    corpus = Corpus.of(train)
+    assert corpus.norm == [normalize(r.text) for r in train] and len(corpus) == 20
+    assert corpus.fingerprint == Corpus.of(train_rows(TRAIN_Q[:20])).fingerprint
+    assert corpus.fingerprint != Corpus.of(train_rows(TRAIN_Q[1:21])).fingerprint
+    assert corpus.fingerprint != Corpus.of(train_rows(TRAIN_Q[:19])).fingerprint
+    part = corpus.subset([3, 1])
+    assert [r.line for r in part.rows] == [4, 2] and part.norm == [corpus.norm[3], corpus.norm[1]]
+    with pytest.raises(ValueError):
+        Corpus(train, corpus.norm[:-1])
+
+
+def test_cached_finder_finds_what_the_memory_finder_finds_and_searches_only_new_rows(tmp_path):
+    variants = [NATALIA.upper(), TRAIN_Q[5].replace("$", "USD "), TRAIN_Q[7] + " Explain."]
+    train = Corpus.of(train_rows())
+    first = Corpus.of(rows(TEST_Q[:10] + variants))
+    plain = overlap.audit(first, train, cfg(), MemoryFinder())
+    assert len(plain.findings) >= 3
+
+    def cached(evals: Corpus) -> tuple[AuditResult, dict[str, float]]:
+        result = overlap.audit(evals, train, cfg(), CachedFinder(Cache(tmp_path / "cache")))
+        return result, {s.label: s.value for s in result.stats}
+
+    result, stats = cached(first)
+    assert result.findings == plain.findings
+    assert (stats["eval rows searched in this run"], stats["eval rows with a cached result"]) \
+        == (13, 0)
+    again, stats = cached(first)
+    assert again.findings == plain.findings
+    assert (stats["eval rows searched in this run"], stats["eval rows with a cached result"]) \
+        == (0, 13)
+    edited = Corpus.of(rows(TEST_Q[:10] + variants[:2] + [TRAIN_Q[9].lower()]))
+    changed, stats = cached(edited)
+    assert stats["eval rows searched in this run"] == 1
+    assert changed.findings == overlap.audit(edited, train, cfg(), MemoryFinder()).findings
+    assert changed.findings[-1].match.line == 10
