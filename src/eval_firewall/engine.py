@@ -7,6 +7,7 @@ only place that reads files for them.
 from __future__ import annotations
 
 from dataclasses import replace
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,13 +22,14 @@ from .config import Config
 from .corpus import Corpus
 from .datasets import LoadedDataset, load_dataset
 from .datasets.check import check_fields
-from .embeddings import Models
+from .embeddings import Embedder, Models
 from .errors import UserError
 from .findings import AuditResult, DatasetSummary, Finding, Report, Stat, status_of
 from .overlap_cache import CachedFinder, cached_vector_index
 from .perturb import Variant, perturb_rows
 from .predictions import Prediction, load_predictions, read_predictions
 from .progress import Progress
+from .search.vectors import VectorIndex
 
 
 def load_all(config: Config, progress: Progress, cache: Cache | None = None
@@ -150,7 +152,7 @@ def _paraphrases(config: Config, cache: Cache, progress: Progress, models: Model
     cfg = config.audits.overlap.semantic
 
     def against(train: Corpus) -> ParaphraseSearch:
-        builder = semantic.build_train_index
+        builder: Callable[[Sequence[str], Embedder], VectorIndex] = semantic.build_train_index
         if cache.enabled:
             builder = cached_vector_index(cache, builder, train.fingerprint)
         search = semantic.paraphrase_search(cfg, embedder=models.embedder(),

@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .audits.overlap import (STRENGTH, Found, Hit, ParaphraseFactory, TrainSide,
-                             find_overlaps)
+from .audits.overlap import STRENGTH, Found, Hit, ParaphraseFactory, TrainSide, find_overlaps
 from .cache import Cache, content_key
 from .config import OverlapConfig
 from .corpus import Corpus, text_digest, texts_fingerprint
@@ -148,9 +147,9 @@ class CachedFinder:
             if value is None:
                 known[key] = None
             elif _valid(value, len(base_train)):
-                j = position.get(base_train[value[1]])
-                if j is not None:          # the matched train row is still there
-                    known[key] = [value[0], j, value[2]]
+                moved = position.get(base_train[value[1]])
+                if moved is not None:      # the matched train row is still there
+                    known[key] = [value[0], moved, value[2]]
         if not new_train:
             return known
         carried = [i for i, key in enumerate(keys) if key in known]

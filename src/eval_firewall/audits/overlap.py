@@ -120,7 +120,7 @@ class TrainSide:
 
 
 def exact_matches(eval_norm: Sequence[str], train: TrainSide) -> dict[int, int]:
-    """eval index -> index of the first train row with the same normalized text.
+    """Eval index -> index of the first train row with the same normalized text.
 
     Rows with no letter or digit (emoji, punctuation) normalize to "" and match nothing:
     otherwise every such row would be a 'copy' of every other.
@@ -130,7 +130,7 @@ def exact_matches(eval_norm: Sequence[str], train: TrainSide) -> dict[int, int]:
 
 def near_matches(eval_norm: Sequence[str], train: TrainSide | Sequence[str], threshold: float,
                  k: int, skip: set[int] | None = None) -> dict[int, tuple[int, float]]:
-    """eval index -> (best train index, score) for scores at or above ``threshold``."""
+    """Eval index -> (best train index, score) for scores at or above ``threshold``."""
     side = train if isinstance(train, TrainSide) else TrainSide(train)
     skip = skip or set()
     todo = [i for i in range(len(eval_norm)) if i not in skip]

@@ -168,13 +168,19 @@ def _load_dataset(config: Config, ds: DatasetConfig, keep_record: bool,
     loaded = LoadedDataset(ds, [relative(f, config.root) for f in files])
     use_cache = cache is not None and cache.enabled and not keep_record
     norms: list[str] = []
+    blobs: dict[Path, str] = {}
+    if use_cache:
+        from ..gitrev import clean_blobs
+
+        blobs = clean_blobs(files)      # an unchanged tracked file is keyed without reading it
     for file in files:
         if use_cache:
             from . import cached
 
             display = relative(file, config.root)
-            check_not_lfs_pointer(file, display)
-            key = cached.file_key(ds, display, file)
+            if file not in blobs:       # a git-known file is neither read nor a pointer here
+                check_not_lfs_pointer(file, display)
+            key = cached.file_key(ds, display, file, blobs.get(file))
             hit = cached.load(cache, key, ds, display)
             if hit is not None:
                 rows, norm, problems = hit

@@ -31,8 +31,12 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def file_key(ds: DatasetConfig, display: str, path: Path) -> str:
+def file_key(ds: DatasetConfig, display: str, path: Path, blob: str | None = None) -> str:
+    """The cache key of a data file's rows: its content (the git blob sha when git knows the
+    file unchanged, so the file is not read; else a hash of its bytes), path and settings."""
     shape = ds.model_dump(mode="json", exclude={"paths", "card"})
+    if blob is not None:       # with the size: a checkout filter cannot make two files alike
+        return content_key(FORMAT, shape, display, "git-blob", blob, path.stat().st_size)
     return content_key(FORMAT, shape, display, file_digest(path))
 
 
