@@ -14,7 +14,7 @@ from wcmatch.glob import GLOBSTAR, globmatch
 from .errors import UserError
 
 
-def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
     try:
         return subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=check)
     except FileNotFoundError:
@@ -22,6 +22,7 @@ def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
 
 
 def toplevel(path: Path) -> Path:
+    """The top of the git working tree holding ``path``."""
     done = _git(path, "rev-parse", "--show-toplevel", check=False)
     if done.returncode != 0:
         raise UserError(f"{path} is not inside a git repository, and --base needs one")
@@ -29,6 +30,7 @@ def toplevel(path: Path) -> Path:
 
 
 def is_shallow(top: Path) -> bool:
+    """Whether the clone is shallow."""
     done = _git(top, "rev-parse", "--is-shallow-repository", check=False)
     return done.stdout.decode().strip() == "true"
 
@@ -135,6 +137,7 @@ def worktree_blobs(top: Path, paths: list[Path]) -> dict[Path, str]:
 
 
 def write_blob(top: Path, blob: str, target: Path) -> None:
+    """Write a blob's content to ``target``."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target, "wb") as fh:
         subprocess.run(["git", "cat-file", "blob", blob], cwd=top, stdout=fh, check=True)

@@ -178,9 +178,7 @@ def _load_dataset(config: Config, ds: DatasetConfig, keep_record: bool,
             from . import cached
 
             display = relative(file, config.root)
-            if file not in blobs:       # a git-known file is neither read nor a pointer here
-                check_not_lfs_pointer(file, display)
-            key = cached.file_key(ds, display, file, blobs.get(file))
+            key = _cache_key(ds, display, file, blobs.get(file))
             hit = cached.load(cache, key, ds, display)
             if hit is not None:
                 rows, norm, problems = hit
@@ -208,6 +206,16 @@ def _load_dataset(config: Config, ds: DatasetConfig, keep_record: bool,
         loaded.norm = norms
     loaded.card = _card(config, ds, files)
     return loaded
+
+
+def _cache_key(ds: DatasetConfig, display: str, file: Path, blob: str | None) -> str:
+    """The rows cache key of a data file; a file git knows unchanged (``blob``) is not read
+    (its content was parsed when its rows were cached, so it is no LFS pointer)."""
+    from . import cached
+
+    if blob is None:
+        check_not_lfs_pointer(file, display)
+    return cached.file_key(ds, display, file, blob)
 
 
 def _card(config: Config, ds: DatasetConfig, files: list[Path]) -> DatasetCard | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -24,6 +25,7 @@ _STRINGS = ("row_id", "text", "label", "label_source", "verified_by", "generator
 
 
 def file_digest(path: Path) -> str:
+    """A hash of a file's bytes."""
     h = hashlib.blake2b(digest_size=20)
     with open(path, "rb") as fh:
         while chunk := fh.read(1 << 22):
@@ -40,7 +42,8 @@ def file_key(ds: DatasetConfig, display: str, path: Path, blob: str | None = Non
     return content_key(FORMAT, shape, display, file_digest(path))
 
 
-def encode(rows: list[Row], norm: list[str], problems: list[dict]) -> bytes:
+def encode(rows: list[Row], norm: list[str], problems: list[dict[str, Any]]) -> bytes:
+    """A file's rows, normalized texts and problems as an Arrow IPC file."""
     columns = {
         "line": pa.array([r.line for r in rows], pa.int64()),
         "row_id": [r.row_id for r in rows], "text": [r.text for r in rows],
@@ -56,10 +59,12 @@ def encode(rows: list[Row], norm: list[str], problems: list[dict]) -> bytes:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
 
 
-def decode(data: bytes, ds: DatasetConfig, display: str) -> tuple[list[Row], list[str], list[dict]]:
+def decode(data: bytes, ds: DatasetConfig, display: str) -> tuple[list[Row], list[str], list[dict[str, Any]]]:
+    """The rows, normalized texts and problems :func:`encode` stored."""
     table = pa.ipc.open_file(pa.py_buffer(data)).read_all()
     if set(table.column_names) != {"line", *_STRINGS}:
         raise ValueError("unexpected columns")
@@ -75,7 +80,8 @@ def decode(data: bytes, ds: DatasetConfig, display: str) -> tuple[list[Row], lis
 
 
 def load(cache: Cache, key: str, ds: DatasetConfig, display: str
-         ) -> tuple[list[Row], list[str], list[dict]] | None:
+         ) -> tuple[list[Row], list[str], list[dict[str, Any]]] | None:
+    """A file's cached rows, or None (an unreadable entry is discarded)."""
     data = cache.get_bytes(NAMESPACE, key)
     if data is None:
         return None
@@ -86,7 +92,8 @@ def load(cache: Cache, key: str, ds: DatasetConfig, display: str
         return None
 
 
-def store(cache: Cache, key: str, rows: list[Row], problems: list[dict]) -> list[str]:
+def store(cache: Cache, key: str, rows: list[Row], problems: list[dict[str, Any]]) -> list[str]:
+    """Cache a file's rows; their normalized texts."""
     norm = [normalize(r.text) for r in rows]
     cache.put_bytes(NAMESPACE, key, encode(rows, norm, problems))
     return norm
