@@ -14,7 +14,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .audits.overlap import STRENGTH, Found, Hit, ParaphraseFactory, TrainSide, find_overlaps
+from .audits.overlap import (
+    STRENGTH,
+    Found,
+    Hit,
+    ParaphraseFactory,
+    TrainSide,
+    find_overlaps,
+    lexical_similarity,
+    self_matches,
+    within_eval,
+    within_threshold,
+)
 from .cache import Cache, content_key
 from .config import OverlapConfig
 from .corpus import Corpus, text_digest, texts_fingerprint
@@ -25,11 +36,13 @@ from .search.lexical import LexicalIndex
 from .search.vectors import VectorIndex
 
 RESULTS = "overlap-results"
+WITHIN = "eval-duplicates"
 INDEXES = "lexical-index"
 VECTORS = "vector-index"
 
 # A cached result: [rule, train index, score], or None for "no overlap".
 Known = dict[str, list[Any] | None]
+Within = dict[int, tuple[int, float]]
 
 
 def _config_key(cfg: OverlapConfig) -> str:
@@ -72,16 +85,19 @@ def cached_train_side(train: Corpus, cache: Cache, progress: Progress) -> TrainS
 class CachedFinder:
     """A :class:`~.audits.overlap.HitFinder` that searches only what the cache does not know.
 
-    ``base_train`` (the train texts at the base revision) lets a changed train set start from
-    the base's results.
+    ``base_train`` and ``base_evals`` (the train and eval texts at the base revision) let a
+    changed train set start from the base's results, and a changed eval set search only its
+    changed rows for duplicates inside it.
     """
 
     def __init__(self, cache: Cache, *, base_train: Sequence[str] | None = None,
+                 base_evals: Sequence[str] | None = None,
                  paraphrases: ParaphraseFactory | None = None,
                  progress: Progress | None = None) -> None:
         """A finder storing its results in ``cache``."""
         self.cache = cache
         self.base_train = base_train
+        self.base_evals = base_evals
         self.paraphrases = paraphrases
         self.progress = progress or Progress(enabled=False)
 
@@ -126,7 +142,31 @@ class CachedFinder:
         if cache.enabled:
             stats = (Stat("eval rows searched in this run", searched),
                      Stat("eval rows with a cached result", reused))
-        return Found(hits, stats)
+        with self.progress.stage("duplicates inside the eval set", total=len(evals)) as stage:
+            within = self._within(evals, cfg, cfg_key)
+            stage.advance(len(evals))
+        return Found(hits, within, stats)
+
+    def _within(self, evals: Corpus, cfg: OverlapConfig, cfg_key: str) -> Within:
+        """Eval rows repeating an earlier one: cached per eval set; from the base's result
+        when there is one, searching only rows that changed since (and rows whose match did)."""
+        threshold = within_threshold(cfg)
+        if threshold is None or len(evals) < 2 or not self.cache.enabled:
+            return within_eval(evals.norm, cfg)      # identical rows only: a dictionary pass
+        key = content_key(WITHIN, cfg_key, evals.fingerprint)
+        found = _within_entry(self.cache.get_json(WITHIN, key), len(evals))
+        if found is not None:
+            return found
+        if self.base_evals is not None:
+            base = _within_entry(self.cache.get_json(WITHIN, content_key(
+                WITHIN, cfg_key, texts_fingerprint(self.base_evals))), len(self.base_evals))
+            if base is not None:
+                found = _carry_within(base, self.base_evals, evals, threshold,
+                                      cfg.near_duplicate.candidates)
+        if found is None:
+            found = within_eval(evals.norm, cfg)
+        self.cache.put_json(WITHIN, key, [[i, j, score] for i, (j, score) in found.items()])
+        return found
 
     def _rebase(self, base: dict[str, Any], base_train: Sequence[str], evals: Corpus,
                 train: Corpus, keys: list[str], cfg: OverlapConfig) -> Known:
@@ -175,3 +215,75 @@ def _valid(value: object, train_rows: int) -> bool:
     return (isinstance(value, list) and len(value) == 3 and value[0] in STRENGTH
             and isinstance(value[1], int) and 0 <= value[1] < train_rows
             and isinstance(value[2], (int, float)))
+
+
+def _within_entry(value: object, rows: int) -> Within | None:
+    """A cached eval-duplicate result, if well formed: [[row, earlier row, score], ...]."""
+    if not isinstance(value, list):
+        return None
+    found: Within = {}
+    for item in value:
+        if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], int)
+                and isinstance(item[1], int) and 0 <= item[1] < item[0] < rows
+                and isinstance(item[2], (int, float)) and 0.0 <= item[2] <= 1.0):
+            return None
+        found[item[0]] = (item[1], float(item[2]))
+    return found
+
+
+def _positions(before: Sequence[str], now: Sequence[str]) -> list[int]:
+    """Where each earlier text is now (the n-th copy of a text is its n-th copy), or -1."""
+    positions: dict[str, list[int]] = {}
+    for i, text in enumerate(now):
+        positions.setdefault(text, []).append(i)
+    seen: dict[str, int] = {}
+    out: list[int] = []
+    for text in before:
+        n = seen.get(text, 0)
+        seen[text] = n + 1
+        at = positions.get(text, [])
+        out.append(at[n] if n < len(at) else -1)
+    return out
+
+
+def _carry_within(base: Within, base_texts: Sequence[str], evals: Corpus, threshold: float,
+                  k: int) -> Within:
+    """The base's eval duplicates carried over to the current eval rows.
+
+    A row is unchanged when its text was at the base (the n-th copy of a text maps to the n-th);
+    its result is kept while its match is still there before it, and a changed row before it
+    can replace it when closer. Changed rows, and rows whose match went, are searched anew.
+    """
+    to_head = _positions(base_texts, evals.texts)
+    unchanged = {i for i in to_head if i >= 0}
+    changed = [i for i in range(len(evals)) if i not in unchanged]
+    found = self_matches(evals.norm, None, k)            # identical rows: all of them, cheaply
+    redo = set(changed)
+    kept: Within = {}
+    for b, i in enumerate(to_head):
+        if i < 0 or i in found or b not in base:
+            continue
+        j = to_head[base[b][0]]
+        if j < 0 or j >= i:
+            redo.add(i)
+        else:
+            kept[i] = (j, base[b][1])
+    if changed:
+        queries = sorted(i for i in unchanged if i not in found and i not in redo)
+        index = LexicalIndex([evals.norm[c] for c in changed])
+        for i, cands in zip(queries, index.candidates([evals.norm[i] for i in queries], k + 1)):
+            best, best_score = kept.get(i, (-1, 0.0))
+            for local in cands:
+                j = changed[int(local)]
+                if j >= i:
+                    continue
+                score = lexical_similarity(evals.norm[i], evals.norm[j])
+                if score > best_score:
+                    best, best_score = j, score
+            if best >= 0 and best_score >= threshold:
+                kept[i] = (best, best_score)
+    found.update(kept)
+    if redo:
+        again = self_matches(evals.norm, threshold, k, only=sorted(redo))
+        found.update({i: v for i, v in again.items() if i in redo})
+    return dict(sorted(found.items()))

@@ -65,15 +65,18 @@ ParaphraseFactory = Callable[[Corpus], ParaphraseSearch]
 
 @dataclass(frozen=True)
 class Found:
-    """A hit finder's answer: the strongest hit of each eval row that has one, and figures
-    about the search itself (reported after the audit's own)."""
+    """A hit finder's answer: the strongest hit of each eval row that has one, the eval rows
+    repeating an earlier eval row (:func:`within_eval`), and figures about the search itself
+    (reported after the audit's own)."""
 
     hits: dict[int, Hit]
+    within: dict[int, tuple[int, float]]   # eval row -> (earlier eval row it repeats, score)
     stats: tuple[Stat, ...] = ()
 
 
 class HitFinder(Protocol):
-    """Finds each eval row's strongest overlap (exact, near or paraphrase) with the train rows."""
+    """Finds each eval row's strongest overlap (exact, near or paraphrase) with the train rows,
+    and the eval rows that repeat an earlier one."""
 
     def find(self, evals: Corpus, train: Corpus, cfg: OverlapConfig) -> Found:
         """The hits of ``evals`` against ``train`` under ``cfg``."""
@@ -187,14 +190,15 @@ class MemoryFinder:
     def find(self, evals: Corpus, train: Corpus, cfg: OverlapConfig) -> Found:
         """Every eval row's strongest hit."""
         return Found(find_overlaps(evals, train, cfg, paraphrases=self.paraphrases,
-                                   progress=self.progress))
+                                   progress=self.progress), within_eval(evals.norm, cfg))
 
 
-def self_matches(norm: Sequence[str], threshold: float | None, k: int
-                 ) -> dict[int, tuple[int, float]]:
+def self_matches(norm: Sequence[str], threshold: float | None, k: int,
+                 only: Sequence[int] | None = None) -> dict[int, tuple[int, float]]:
     """Row index -> (earlier row index, score) for rows repeating an earlier row of the same set.
 
-    With ``threshold`` None only rows with the same normalized text count.
+    With ``threshold`` None only rows with the same normalized text count. ``only`` limits the
+    near-duplicate search to those rows (identical rows are always found: that is cheap).
     """
     first: dict[str, int] = {}
     found: dict[int, tuple[int, float]] = {}
@@ -206,10 +210,11 @@ def self_matches(norm: Sequence[str], threshold: float | None, k: int
             found[i] = (j, 1.0)
     if threshold is None:
         return found
+    todo = [i for i in (range(len(norm)) if only is None else only) if i not in found]
+    if not todo:
+        return found
     index = LexicalIndex(norm)
-    for i, cands in enumerate(index.candidates(norm, k + 1)):
-        if i in found:
-            continue
+    for i, cands in zip(todo, index.candidates([norm[i] for i in todo], k + 1)):
         best, best_score = -1, 0.0
         for j in cands:
             if j >= i:
@@ -220,6 +225,20 @@ def self_matches(norm: Sequence[str], threshold: float | None, k: int
         if best >= 0 and best_score >= threshold:
             found[i] = (best, best_score)
     return found
+
+
+def within_threshold(cfg: OverlapConfig) -> float | None:
+    """The near-duplicate threshold inside the eval set; None when only identical rows count."""
+    near_dup = cfg.near_duplicate
+    return near_dup.threshold if near_dup.enabled and near_dup.within_eval else None
+
+
+def within_eval(norm: Sequence[str], cfg: OverlapConfig) -> dict[int, tuple[int, float]]:
+    """Eval rows repeating an earlier eval row, as the config asks (see :func:`self_matches`)."""
+    threshold = within_threshold(cfg)
+    if (threshold is None and not cfg.exact.enabled) or len(norm) < 2:
+        return {}
+    return self_matches(norm, threshold, cfg.near_duplicate.candidates)
 
 
 def _finding(hit: Hit, row: Row, match: Row) -> Finding:
@@ -243,19 +262,14 @@ def audit(evals: Corpus, train: Corpus, cfg: OverlapConfig,
     findings = [_finding(hits[i], evals.rows[i], train.rows[hits[i].train]) for i in sorted(hits)]
 
     within = 0
-    near_dup = cfg.near_duplicate
-    near_within = near_dup.enabled and near_dup.within_eval
-    if (near_within or cfg.exact.enabled) and len(evals) > 1:
-        threshold = near_dup.threshold if near_within else None
-        for i, (j, score) in sorted(self_matches(evals.norm, threshold,
-                                                 near_dup.candidates).items()):
-            within += 1
-            kind = ("same text as" if evals.norm[i] == evals.norm[j]
-                    else f"{_percent(score)} similar to")
-            findings.append(Finding.for_row(
-                AUDIT, "eval-duplicate", Severity.WARNING,
-                f"{kind} eval row {evals.rows[j].location}", evals.rows[i],
-                score=round(score, 4), match=Match.of(evals.rows[j])))
+    for i, (j, score) in sorted(found.within.items()):
+        within += 1
+        kind = ("same text as" if evals.norm[i] == evals.norm[j]
+                else f"{_percent(score)} similar to")
+        findings.append(Finding.for_row(
+            AUDIT, "eval-duplicate", Severity.WARNING,
+            f"{kind} eval row {evals.rows[j].location}", evals.rows[i],
+            score=round(score, 4), match=Match.of(evals.rows[j])))
 
     rules = [h.rule for h in hits.values()]
     stats = [Stat("eval rows checked", len(evals)), Stat("train rows indexed", len(train)),
