@@ -135,14 +135,13 @@ def _overlap(config: Config, loaded: dict[str, LoadedDataset], changes: Changes 
                         ) as stage:
         evals, train = Corpus.of_datasets(eval_sets), Corpus.of_datasets(train_sets)
         stage.advance(len(evals) + len(train))
-    base_train = base_evals = None
+    base_train = None
     if changes is not None:
-        base = changes.base_datasets.values()
-        base_train = [r.text for d in base if d.role == "train" for r in d.rows]
-        base_evals = [r.text for d in base if d.role == "eval" for r in d.rows]
+        base_train = [r.text for d in changes.base_datasets.values() if d.role == "train"
+                      for r in d.rows]
     paraphrases = _paraphrases(config, cache, progress, models) if cfg.semantic.enabled else None
-    finder = CachedFinder(cache, base_train=base_train, base_evals=base_evals,
-                          paraphrases=paraphrases, progress=progress)
+    finder = CachedFinder(cache, base_train=base_train, paraphrases=paraphrases,
+                          progress=progress)
     return overlap.audit(evals, train, cfg, finder)
 
 

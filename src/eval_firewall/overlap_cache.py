@@ -21,8 +21,6 @@ from .audits.overlap import (
     ParaphraseFactory,
     TrainSide,
     find_overlaps,
-    lexical_similarity,
-    self_matches,
     within_eval,
     within_threshold,
 )
@@ -85,19 +83,16 @@ def cached_train_side(train: Corpus, cache: Cache, progress: Progress) -> TrainS
 class CachedFinder:
     """A :class:`~.audits.overlap.HitFinder` that searches only what the cache does not know.
 
-    ``base_train`` and ``base_evals`` (the train and eval texts at the base revision) let a
-    changed train set start from the base's results, and a changed eval set search only its
-    changed rows for duplicates inside it.
+    ``base_train`` (the train texts at the base revision) lets a changed train set start from
+    the base's results.
     """
 
     def __init__(self, cache: Cache, *, base_train: Sequence[str] | None = None,
-                 base_evals: Sequence[str] | None = None,
                  paraphrases: ParaphraseFactory | None = None,
                  progress: Progress | None = None) -> None:
         """A finder storing its results in ``cache``."""
         self.cache = cache
         self.base_train = base_train
-        self.base_evals = base_evals
         self.paraphrases = paraphrases
         self.progress = progress or Progress(enabled=False)
 
@@ -148,24 +143,20 @@ class CachedFinder:
         return Found(hits, within, stats)
 
     def _within(self, evals: Corpus, cfg: OverlapConfig, cfg_key: str) -> Within:
-        """Eval rows repeating an earlier one: cached per eval set; from the base's result
-        when there is one, searching only rows that changed since (and rows whose match did)."""
+        """Eval rows repeating an earlier one, cached per eval set.
+
+        A changed eval set is searched whole: searching only its changed rows (and comparing
+        the others with them) measured slower at 10,000 rows, and could differ from a full
+        search where candidate lists differ.
+        """
         threshold = within_threshold(cfg)
         if threshold is None or len(evals) < 2 or not self.cache.enabled:
             return within_eval(evals.norm, cfg)      # identical rows only: a dictionary pass
         key = content_key(WITHIN, cfg_key, evals.fingerprint)
         found = _within_entry(self.cache.get_json(WITHIN, key), len(evals))
-        if found is not None:
-            return found
-        if self.base_evals is not None:
-            base = _within_entry(self.cache.get_json(WITHIN, content_key(
-                WITHIN, cfg_key, texts_fingerprint(self.base_evals))), len(self.base_evals))
-            if base is not None:
-                found = _carry_within(base, self.base_evals, evals, threshold,
-                                      cfg.near_duplicate.candidates)
         if found is None:
             found = within_eval(evals.norm, cfg)
-        self.cache.put_json(WITHIN, key, [[i, j, score] for i, (j, score) in found.items()])
+            self.cache.put_json(WITHIN, key, [[i, j, score] for i, (j, score) in found.items()])
         return found
 
     def _rebase(self, base: dict[str, Any], base_train: Sequence[str], evals: Corpus,
@@ -229,61 +220,3 @@ def _within_entry(value: object, rows: int) -> Within | None:
             return None
         found[item[0]] = (item[1], float(item[2]))
     return found
-
-
-def _positions(before: Sequence[str], now: Sequence[str]) -> list[int]:
-    """Where each earlier text is now (the n-th copy of a text is its n-th copy), or -1."""
-    positions: dict[str, list[int]] = {}
-    for i, text in enumerate(now):
-        positions.setdefault(text, []).append(i)
-    seen: dict[str, int] = {}
-    out: list[int] = []
-    for text in before:
-        n = seen.get(text, 0)
-        seen[text] = n + 1
-        at = positions.get(text, [])
-        out.append(at[n] if n < len(at) else -1)
-    return out
-
-
-def _carry_within(base: Within, base_texts: Sequence[str], evals: Corpus, threshold: float,
-                  k: int) -> Within:
-    """The base's eval duplicates carried over to the current eval rows.
-
-    A row is unchanged when its text was at the base (the n-th copy of a text maps to the n-th);
-    its result is kept while its match is still there before it, and a changed row before it
-    can replace it when closer. Changed rows, and rows whose match went, are searched anew.
-    """
-    to_head = _positions(base_texts, evals.texts)
-    unchanged = {i for i in to_head if i >= 0}
-    changed = [i for i in range(len(evals)) if i not in unchanged]
-    found = self_matches(evals.norm, None, k)            # identical rows: all of them, cheaply
-    redo = set(changed)
-    kept: Within = {}
-    for b, i in enumerate(to_head):
-        if i < 0 or i in found or b not in base:
-            continue
-        j = to_head[base[b][0]]
-        if j < 0 or j >= i:
-            redo.add(i)
-        else:
-            kept[i] = (j, base[b][1])
-    if changed:
-        queries = sorted(i for i in unchanged if i not in found and i not in redo)
-        index = LexicalIndex([evals.norm[c] for c in changed])
-        for i, cands in zip(queries, index.candidates([evals.norm[i] for i in queries], k + 1)):
-            best, best_score = kept.get(i, (-1, 0.0))
-            for local in cands:
-                j = changed[int(local)]
-                if j >= i:
-                    continue
-                score = lexical_similarity(evals.norm[i], evals.norm[j])
-                if score > best_score:
-                    best, best_score = j, score
-            if best >= 0 and best_score >= threshold:
-                kept[i] = (best, best_score)
-    found.update(kept)
-    if redo:
-        again = self_matches(evals.norm, threshold, k, only=sorted(redo))
-        found.update({i: v for i, v in again.items() if i in redo})
-    return dict(sorted(found.items()))
