@@ -11,6 +11,7 @@ import gc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import paths as containment
 from ..config import Config, DatasetConfig, resolve_paths
@@ -20,6 +21,9 @@ from .card import DatasetCard, find_card, read_card
 from .fields import MISSING, as_scalar_text, describe_columns, get_path, top_level
 from .formats import (BadRecord, check_not_lfs_pointer, detect_format, first_non_utf8,
                       header_of, read_records)
+
+if TYPE_CHECKING:
+    from ..cache import Cache
 
 __all__ = ["LoadedDataset", "RowProblem", "load_dataset", "iter_rows", "DatasetCard"]
 
@@ -149,7 +153,8 @@ def iter_rows(config: Config, ds: DatasetConfig, *, keep_record: bool = False,
 
 
 def load_dataset(config: Config, ds: DatasetConfig, *, keep_record: bool = False,
-                 on_row: Callable[[], None] | None = None, cache=None) -> LoadedDataset:
+                 on_row: Callable[[], None] | None = None, cache: Cache | None = None
+                 ) -> LoadedDataset:
     """Read a dataset. With a :class:`~eval_firewall.cache.Cache`, parsed files are reused."""
     # Rows are built by the million and cannot form reference cycles: without the cyclic
     # garbage collector running over and over, reading is about three times faster.
@@ -163,18 +168,15 @@ def load_dataset(config: Config, ds: DatasetConfig, *, keep_record: bool = False
 
 
 def _load_dataset(config: Config, ds: DatasetConfig, keep_record: bool,
-                  on_row: Callable[[], None] | None, cache) -> LoadedDataset:
+                  on_row: Callable[[], None] | None, cache: Cache | None) -> LoadedDataset:
     files = resolve_paths(config, ds)
     loaded = LoadedDataset(ds, [relative(f, config.root) for f in files])
-    use_cache = cache is not None and cache.enabled and not keep_record
+    if cache is None or not cache.enabled or keep_record:
+        cache = None
     norms: list[str] = []
-    blobs: dict[Path, str] = {}
-    if use_cache:
-        from ..gitrev import clean_blobs
-
-        blobs = clean_blobs(files)      # an unchanged tracked file is keyed without reading it
+    blobs = _known_blobs(files) if cache is not None else {}
     for file in files:
-        if use_cache:
+        if cache is not None:
             from . import cached
 
             display = relative(file, config.root)
@@ -197,15 +199,22 @@ def _load_dataset(config: Config, ds: DatasetConfig, keep_record: bool,
                 loaded.rows.append(item)
             if on_row:
                 on_row()
-        if use_cache:
+        if cache is not None:
             from dataclasses import asdict
 
             norms.extend(cached.store(cache, key, loaded.rows[start_rows:],
                                       [asdict(p) for p in loaded.problems[start_problems:]]))
-    if use_cache:
+    if cache is not None:
         loaded.norm = norms
     loaded.card = _card(config, ds, files)
     return loaded
+
+
+def _known_blobs(files: list[Path]) -> dict[Path, str]:
+    """The git blob of each file git knows unchanged: such a file is keyed without reading it."""
+    from ..gitrev import clean_blobs
+
+    return clean_blobs(files)
 
 
 def _cache_key(ds: DatasetConfig, display: str, file: Path, blob: str | None) -> str:
