@@ -52,6 +52,7 @@ MAX_ENTRY_BYTES = {
     "vector-index": 4 * _GiB,       # a train set's retrieval vectors (npz)
     "lexical-index": 4 * _GiB,      # a train set's lexical index (npz)
     "overlap-results": 1 * _GiB,    # each eval row's overlap result (JSON)
+    "eval-duplicates": 1 * _GiB,    # an eval set's duplicates inside it (JSON)
 }
 DEFAULT_MAX_ENTRY_BYTES = 1 * _GiB
 MAX_SIGNATURE_BYTES = 4096          # an entry's ``.sum`` file

@@ -16,17 +16,18 @@ from typing import Any, cast
 from . import __version__, waivers
 from .annotations import load_annotations
 from .audits import AUDITS, Audit, invariance, overlap, rule_catalogue, semantic
+from .audits.overlap import ParaphraseFactory, ParaphraseSearch
 from .cache import Cache, CachedEmbedder
 from .changes import Changes, auc_margin, inputs_at, load_base, mark_new, scratch_dir
 from .config import Config, check_severity_rules
+from .corpus import Corpus
 from .datasets import LoadedDataset, load_dataset
 from .datasets.check import check_fields
 from .embeddings import Embedder, Models
 from .errors import UserError
 from .findings import AuditResult, DatasetSummary, Finding, Report, Stat
-from .incremental import cached_vector_index, overlap_hits
 from .inputs import Input, Inputs, Predicted
-from .normalize import normalize
+from .overlap_cache import CachedFinder, cached_vector_index
 from .perturb import perturb_rows
 from .predictions import load_predictions, read_predictions
 from .progress import Progress
@@ -158,47 +159,41 @@ def _caching(cache: Cache) -> Callable[[Embedder, bool], Embedder]:
     return wrap
 
 
-def _normalized(datasets: list[LoadedDataset]) -> list[str]:
-    out: list[str] = []
-    for d in datasets:
-        out.extend(d.norm if d.norm is not None else (normalize(r.text) for r in d.rows))
-    return out
-
-
 def _overlap(config: Config, loaded: dict[str, LoadedDataset], changes: Changes | None,
              cache: Cache, progress: Progress, models: Models) -> AuditResult:
     """The overlap audit, searching only rows the cache has no result for."""
     cfg = config.audits.overlap
     eval_sets = [d for d in loaded.values() if d.role == "eval"]
     train_sets = [d for d in loaded.values() if d.role == "train"]
-    evals = [r for d in eval_sets for r in d.rows]
-    train = [r for d in train_sets for r in d.rows]
-    with progress.stage("normalize", total=len(evals) + len(train)) as stage:
-        eval_norm = _normalized(eval_sets)
-        train_norm = _normalized(train_sets)
+    with progress.stage("normalize", total=sum(len(d.rows) for d in eval_sets + train_sets)
+                        ) as stage:
+        evals, train = Corpus.of_datasets(eval_sets), Corpus.of_datasets(train_sets)
         stage.advance(len(evals) + len(train))
     base_train = None
     if changes is not None:
-        base_train = [r for d in changes.base_datasets.values() if d.role == "train"
+        base_train = [r.text for d in changes.base_datasets.values() if d.role == "train"
                       for r in d.rows]
-    paraphrases = None
-    if cfg.semantic.enabled:
+    paraphrases = _paraphrases(config, cache, progress, models) if cfg.semantic.enabled else None
+    finder = CachedFinder(cache, base_train=base_train, paraphrases=paraphrases,
+                          progress=progress)
+    return overlap.audit(evals, train, cfg, finder)
+
+
+def _paraphrases(config: Config, cache: Cache, progress: Progress, models: Models
+                 ) -> ParaphraseFactory:
+    """The paraphrase search against a train corpus (its retrieval index cached by content):
+    the one place the overlap pipeline calls :mod:`.audits.semantic`."""
+    cfg = config.audits.overlap.semantic
+
+    def against(train: Corpus) -> ParaphraseSearch:
         builder: Callable[[Sequence[str], Embedder], VectorIndex] = semantic.build_train_index
         if cache.enabled:
-            builder = cached_vector_index(cache, builder)
-        paraphrases = semantic.paraphrase_search(cfg.semantic, embedder=models.embedder(),
-                                                 retriever=models.retriever,
-                                                 index_builder=builder, progress=progress)
-    hits, searched = overlap_hits(evals, eval_norm, train, train_norm, cfg, cache,
-                                  base_train=base_train, paraphrases=paraphrases,
-                                  progress=progress)
-    result = overlap.audit(evals, train, cfg, eval_norm=eval_norm, hits=hits,
-                           paraphrases=paraphrases, progress=progress)
-    if cache.enabled:
-        result = replace(result, stats=(*result.stats,
-                                        Stat("eval rows searched in this run", searched.searched),
-                                        Stat("eval rows with a cached result", searched.reused)))
-    return result
+            builder = cached_vector_index(cache, builder, train.fingerprint)
+        search = semantic.paraphrase_search(cfg, embedder=models.embedder(),
+                                            retriever=models.retriever, index_builder=builder,
+                                            progress=progress)
+        return search(train.texts)
+    return against
 
 
 def _eval_dataset(config: Config, loaded: Mapping[str, LoadedDataset], which: str

@@ -18,6 +18,48 @@ from wcmatch.glob import GLOBSTAR, globmatch
 from .errors import UserError
 
 
+def clean_blobs(paths: list[Path]) -> dict[Path, str]:
+    """The blob sha of each file that git's index holds unchanged in the working tree, found
+    without reading the files: git compares their stat data with the index's (and re-reads a
+    racily clean one). Untracked, modified or unreadable files, and files outside a
+    repository, are left out; so is everything when git is missing."""
+    if not paths:
+        return {}
+    env = {**os.environ, "GIT_LITERAL_PATHSPECS": "1"}
+    try:
+        found = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=paths[0].parent,
+                               capture_output=True, env=env)
+        if found.returncode != 0:
+            return {}
+        top = Path(found.stdout.decode().strip()).resolve()
+        inside = {}
+        for path in paths:
+            try:
+                inside[path.resolve().relative_to(top).as_posix()] = path
+            except ValueError:
+                continue
+        if not inside:
+            return {}
+        names = list(inside)
+        staged = subprocess.run(["git", "ls-files", "-s", "-z", "--", *names], cwd=top,
+                                capture_output=True, env=env)
+        dirty = subprocess.run(["git", "diff-files", "--name-only", "-z", "--", *names],
+                               cwd=top, capture_output=True, env=env)
+    except OSError:
+        return {}
+    if staged.returncode != 0 or dirty.returncode != 0:
+        return {}
+    modified = set(dirty.stdout.decode("utf-8", "surrogateescape").split("\0"))
+    blobs: dict[Path, str] = {}
+    for entry in staged.stdout.decode("utf-8", "surrogateescape").split("\0"):
+        info, _, name = entry.partition("\t")
+        fields = info.split()
+        # mode sha stage: stage 0 only (a conflicted file has no one blob)
+        if len(fields) == 3 and fields[2] == "0" and name in inside and name not in modified:
+            blobs[inside[name]] = fields[1]
+    return blobs
+
+
 def trust_workspace(workspace: Path, environ: MutableMapping[str, str] = os.environ) -> None:
     """Mark the workspace a safe directory for every git run by this process and its children.
 
@@ -172,12 +214,15 @@ class Git:
         return out
 
     def worktree_blobs(self, paths: list[Path]) -> dict[Path, str]:
-        """Blob sha each working-tree file would have if committed now."""
-        if not paths:
-            return {}
+        """Blob sha each working-tree file would have if committed now (files the index knows
+        to be unchanged are not read: :func:`clean_blobs`)."""
+        blobs = clean_blobs(paths)
+        rest = [p for p in paths if p not in blobs]
+        if not rest:
+            return blobs
         done = self._run("hash-object", "--stdin-paths", check=True,
-                         input="\n".join(str(p) for p in paths).encode())
-        return dict(zip(paths, done.stdout.decode().split()))
+                         input="\n".join(str(p) for p in rest).encode())
+        return {**blobs, **dict(zip(rest, done.stdout.decode().split()))}
 
     def write_blob(self, blob: str, target: Path) -> None:
         """Write the content of ``blob`` to ``target`` (a file of a scratch directory)."""

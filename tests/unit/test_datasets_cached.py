@@ -5,10 +5,11 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from conftest import gsm8k, write_jsonl
+from conftest import git, git_commit, git_init, gsm8k, write_jsonl
 from eval_firewall.cache import Cache
 from eval_firewall.config import parse_config
 from eval_firewall.datasets import load_dataset
+from eval_firewall.git import clean_blobs
 
 CONFIG = """\
 datasets:
@@ -90,3 +91,30 @@ def test_a_corrupt_entry_is_reread_from_the_file(tmp_path):
     again = rows_of(tmp_path, "jsonl", cache)
     assert cache.rebuilt == 1
     assert again.rows == fresh.rows
+
+
+def test_a_committed_unchanged_file_is_keyed_by_its_git_blob_and_an_edit_is_a_miss(tmp_path):
+    git_init(tmp_path)
+    path = make_jsonl(tmp_path)
+    other = write_jsonl(tmp_path / "data/b.jsonl", gsm8k("train", 3))
+    git_commit(tmp_path, "data")
+    assert clean_blobs([path, other]) == {path: git(tmp_path, "rev-parse", "HEAD:data/a.jsonl"),
+                                          other: git(tmp_path, "rev-parse", "HEAD:data/b.jsonl")}
+    cache = Cache(tmp_path / "cache")
+    first = rows_of(tmp_path, "jsonl", cache)
+    hits = cache.hits
+    assert rows_of(tmp_path, "jsonl", cache).rows == first.rows and cache.hits == hits + 2
+
+    with open(path, "a") as fh:                 # edited, not committed: read again, not stale
+        fh.write('{"question": "How many apples are left?", "answer": "3"}\n')
+    assert clean_blobs([path, other]) == {other: git(tmp_path, "rev-parse", "HEAD:data/b.jsonl")}
+    edited = rows_of(tmp_path, "jsonl", cache)
+    [added] = [r for r in edited.rows if r.text == "How many apples are left?"]
+    assert added.path == "data/a.jsonl" and added.line == 32
+    assert len(edited.rows) == len(first.rows) + 1
+    assert rows_of(tmp_path, "jsonl", cache).rows == edited.rows
+
+
+def test_files_outside_a_repository_have_no_blob(tmp_path):
+    path = make_jsonl(tmp_path)
+    assert clean_blobs([path]) == {}

@@ -5,10 +5,14 @@ from __future__ import annotations
 import pytest
 
 from conftest import gsm8k
-from eval_firewall.audits.overlap import audit, lexical_similarity, near_matches, self_matches
+from eval_firewall.audits import overlap
+from eval_firewall.audits.overlap import MemoryFinder, lexical_similarity, near_matches, self_matches
+from eval_firewall.cache import Cache
 from eval_firewall.config import OverlapConfig
-from eval_firewall.findings import Severity
+from eval_firewall.corpus import Corpus
+from eval_firewall.findings import AuditResult, Severity
 from eval_firewall.normalize import normalize
+from eval_firewall.overlap_cache import CachedFinder
 from eval_firewall.rows import Row
 
 TRAIN_Q = [r["question"] for r in gsm8k("train", 300)]
@@ -23,6 +27,10 @@ def rows(texts: list[str], dataset: str = "eval", role: str = "eval") -> list[Ro
 
 def train_rows(texts: list[str] = TRAIN_Q) -> list[Row]:
     return rows(texts, "train", "train")
+
+
+def audit(evals: list[Row], train: list[Row], config: OverlapConfig) -> AuditResult:
+    return overlap.audit(Corpus.of(evals), Corpus.of(train), config, MemoryFinder())
 
 
 def cfg(**near) -> OverlapConfig:
@@ -204,3 +212,59 @@ def test_rows_without_letters_or_digits_are_not_copies_of_each_other():
     evals = rows(["😀😀", "🎉", "???", TEST_Q[0], "!!!"])
     result = audit(evals, train_rows(TRAIN_Q[:30] + ["🙂", "..."]), cfg())
     assert result.findings == ()
+
+
+def test_corpus_normalizes_once_and_fingerprints_by_content():
+    train = train_rows(TRAIN_Q[:20])
+    corpus = Corpus.of(train)
+    assert corpus.norm == [normalize(r.text) for r in train] and len(corpus) == 20
+    assert corpus.fingerprint == Corpus.of(train_rows(TRAIN_Q[:20])).fingerprint
+    assert corpus.fingerprint != Corpus.of(train_rows(TRAIN_Q[1:21])).fingerprint
+    assert corpus.fingerprint != Corpus.of(train_rows(TRAIN_Q[:19])).fingerprint
+    part = corpus.subset([3, 1])
+    assert [r.line for r in part.rows] == [4, 2] and part.norm == [corpus.norm[3], corpus.norm[1]]
+    with pytest.raises(ValueError):
+        Corpus(train, corpus.norm[:-1])
+
+
+def test_cached_finder_finds_what_the_memory_finder_finds_and_searches_only_new_rows(tmp_path):
+    variants = [NATALIA.upper(), TRAIN_Q[5].replace("$", "USD "), TRAIN_Q[7] + " Explain."]
+    train = Corpus.of(train_rows())
+    first = Corpus.of(rows(TEST_Q[:10] + variants))
+    plain = overlap.audit(first, train, cfg(), MemoryFinder())
+    assert len(plain.findings) >= 3
+
+    def cached(evals: Corpus) -> tuple[AuditResult, dict[str, float]]:
+        result = overlap.audit(evals, train, cfg(), CachedFinder(Cache(tmp_path / "cache")))
+        return result, {s.label: s.value for s in result.stats}
+
+    result, stats = cached(first)
+    assert result.findings == plain.findings
+    assert (stats["eval rows searched in this run"], stats["eval rows with a cached result"]) \
+        == (13, 0)
+    again, stats = cached(first)
+    assert again.findings == plain.findings
+    assert (stats["eval rows searched in this run"], stats["eval rows with a cached result"]) \
+        == (0, 13)
+    edited = Corpus.of(rows(TEST_Q[:10] + variants[:2] + [TRAIN_Q[9].lower()]))
+    changed, stats = cached(edited)
+    assert stats["eval rows searched in this run"] == 1
+    assert changed.findings == overlap.audit(edited, train, cfg(), MemoryFinder()).findings
+    assert changed.findings[-1].match.line == 10
+
+
+def test_cached_finder_keeps_eval_duplicates_per_eval_set(tmp_path):
+    texts = TEST_Q[:30] + [TEST_Q[3].upper(), TEST_Q[5].replace("?", " today?"), TEST_Q[8]]
+    evals = Corpus.of(rows(texts))
+    train = Corpus.of(train_rows(TRAIN_Q[:30]))
+    full = self_matches(evals.norm, 0.8, 10)
+    assert len(full) == 3
+    first = CachedFinder(Cache(tmp_path / "cache")).find(evals, train, cfg())
+    assert first.within == full == MemoryFinder().find(evals, train, cfg()).within
+    entries = list((tmp_path / "cache" / "eval-duplicates").rglob("*.json"))
+    assert len(entries) == 1
+    again = CachedFinder(Cache(tmp_path / "cache")).find(evals, train, cfg())
+    assert again.within == full
+    assert CachedFinder(Cache(tmp_path / "cache")).find(evals, train,
+                                                        cfg(within_eval=False)).within == \
+        self_matches(evals.norm, None, 10)

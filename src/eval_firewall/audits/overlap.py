@@ -10,8 +10,9 @@ Rules:
 - ``eval-duplicate``: two rows of the eval set that are the same question (exact or near).
 
 Each eval row gets at most one overlap finding against train: the strongest kind. The search
-(:func:`find_overlaps`) is separate from the findings (:func:`audit`) so that the engine can
-reuse earlier results for rows that did not change, and search only the new ones.
+is a :class:`HitFinder` passed to :func:`audit`: the plain :class:`MemoryFinder` here, or the
+cached one of :mod:`eval_firewall.overlap_cache`, which reuses earlier results for rows that did
+not change and searches only the new ones. Both sides come in as a :class:`~.corpus.Corpus`.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from typing import Protocol
 
 from rapidfuzz import fuzz
 
 from ..config import OverlapConfig
+from ..corpus import Corpus
 from ..findings import AuditResult, Finding, Match, Severity, Stat
 from ..progress import Progress
 from ..rows import Row
@@ -51,16 +53,43 @@ class Hit:
     train: int
     score: float
 
-    def beats(self, other: "Hit | None") -> bool:
+    def beats(self, other: Hit | None) -> bool:
+        """Whether this hit is stronger than ``other`` (a stronger kind, then a higher score)."""
         if other is None:
             return True
         return (STRENGTH[self.rule], -self.score) < (STRENGTH[other.rule], -other.score)
 
 
-# Paraphrase search over one train set: (eval texts, eval indices to skip) ->
-# {eval index: (train index, cosine)}; a factory builds one from the train texts.
-ParaphraseSearch = Callable[[Sequence[str], set[int]], dict[int, tuple[int, float]]]
-ParaphraseFactory = Callable[[Sequence[str]], ParaphraseSearch]
+class ParaphraseSearch(Protocol):
+    """Paraphrase search against one train set: eval texts, eval indices to skip ->
+    {eval index: (train index, cosine)}."""
+
+    def __call__(self, eval_texts: Sequence[str], skip: set[int], /
+                 ) -> dict[int, tuple[int, float]]:
+        """Each searched eval row's best paraphrased train row and its cosine."""
+
+
+# Builds the paraphrase search against one train corpus (the only door to :mod:`.semantic`).
+ParaphraseFactory = Callable[[Corpus], ParaphraseSearch]
+
+
+@dataclass(frozen=True)
+class Found:
+    """A hit finder's answer: the strongest hit of each eval row that has one, the eval rows
+    repeating an earlier eval row (:func:`within_eval`), and figures about the search itself
+    (reported after the audit's own)."""
+
+    hits: dict[int, Hit]
+    within: dict[int, tuple[int, float]]   # eval row -> (earlier eval row it repeats, score)
+    stats: tuple[Stat, ...] = ()
+
+
+class HitFinder(Protocol):
+    """Finds each eval row's strongest overlap (exact, near or paraphrase) with the train rows,
+    and the eval rows that repeat an earlier one."""
+
+    def find(self, evals: Corpus, train: Corpus, cfg: OverlapConfig) -> Found:
+        """The hits of ``evals`` against ``train`` under ``cfg``."""
 
 
 def lexical_similarity(a: str, b: str) -> float:
@@ -74,54 +103,57 @@ def _percent(score: float) -> str:
 
 
 class TrainSide:
-    """What queries against the train rows need, built once (and cacheable by the engine)."""
+    """What queries against the train rows need, each part built once on first use (or
+    given: a cache can supply the lexical index)."""
 
     def __init__(self, norm: Sequence[str], texts: Sequence[str] | None = None,
                  lexical: LexicalIndex | None = None) -> None:
+        """Index ``norm`` (normalized texts); ``texts`` are the originals, for paraphrases."""
         self.norm = norm
         self.texts = texts if texts is not None else norm
-        if lexical is not None:
-            self.__dict__["lexical"] = lexical
+        self._lexical = lexical
+        self._exact: dict[str, int] | None = None
 
-    @cached_property
+    @property
     def exact(self) -> dict[str, int]:
-        first: dict[str, int] = {}
-        for j, text in enumerate(self.norm):
-            first.setdefault(text, j)
-        return first
+        """Normalized text -> index of the first train row with it."""
+        if self._exact is None:
+            first: dict[str, int] = {}
+            for j, text in enumerate(self.norm):
+                first.setdefault(text, j)
+            self._exact = first
+        return self._exact
 
-    @cached_property
+    @property
     def lexical(self) -> LexicalIndex:
-        return LexicalIndex(self.norm)
+        """The lexical candidate index of the normalized texts."""
+        if self._lexical is None:
+            self._lexical = LexicalIndex(self.norm)
+        return self._lexical
 
 
-def _side(train: "TrainSide | Sequence[str]") -> TrainSide:
-    return train if isinstance(train, TrainSide) else TrainSide(train)
-
-
-def exact_matches(eval_norm: Sequence[str], train: TrainSide | Sequence[str]) -> dict[int, int]:
-    """eval index -> index of the first train row with the same normalized text.
+def exact_matches(eval_norm: Sequence[str], train: TrainSide) -> dict[int, int]:
+    """Eval index -> index of the first train row with the same normalized text.
 
     Rows with no letter or digit (emoji, punctuation) normalize to "" and match nothing:
     otherwise every such row would be a 'copy' of every other.
     """
-    train = _side(train)
     return {i: train.exact[t] for i, t in enumerate(eval_norm) if t and t in train.exact}
 
 
 def near_matches(eval_norm: Sequence[str], train: TrainSide | Sequence[str], threshold: float,
                  k: int, skip: set[int] | None = None) -> dict[int, tuple[int, float]]:
-    """eval index -> (best train index, score) for scores at or above ``threshold``."""
-    train = _side(train)
+    """Eval index -> (best train index, score) for scores at or above ``threshold``."""
+    side = train if isinstance(train, TrainSide) else TrainSide(train)
     skip = skip or set()
     todo = [i for i in range(len(eval_norm)) if i not in skip]
-    if not todo or not train.norm:
+    if not todo or not side.norm:
         return {}
     found: dict[int, tuple[int, float]] = {}
-    for i, cands in zip(todo, train.lexical.candidates([eval_norm[i] for i in todo], k)):
+    for i, cands in zip(todo, side.lexical.candidates([eval_norm[i] for i in todo], k)):
         best, best_score = -1, 0.0
         for j in cands:
-            score = lexical_similarity(eval_norm[i], train.norm[j])
+            score = lexical_similarity(eval_norm[i], side.norm[j])
             if score > best_score:
                 best, best_score = int(j), score
         if best >= 0 and best_score >= threshold:
@@ -129,34 +161,54 @@ def near_matches(eval_norm: Sequence[str], train: TrainSide | Sequence[str], thr
     return found
 
 
-def find_overlaps(eval_norm: Sequence[str], eval_text: Sequence[str], train: TrainSide,
-                  cfg: OverlapConfig, *, paraphrases: ParaphraseFactory | None = None,
+def find_overlaps(evals: Corpus, train: Corpus, cfg: OverlapConfig, *,
+                  side: TrainSide | None = None, paraphrases: ParaphraseFactory | None = None,
                   progress: Progress | None = None) -> dict[int, Hit]:
-    """The strongest overlap of each eval row with the train rows (rows without one are absent)."""
+    """The strongest overlap of each eval row with the train rows (rows without one are absent).
+
+    ``side`` is the train corpus' index when a cache supplied it.
+    """
     progress = progress or Progress(enabled=False)
+    side = side or TrainSide(train.norm, train.texts)
     hits: dict[int, Hit] = {}
     if cfg.exact.enabled:
-        for i, j in exact_matches(eval_norm, train).items():
+        for i, j in exact_matches(evals.norm, side).items():
             hits[i] = Hit("exact-duplicate", j, 1.0)
     near_dup = cfg.near_duplicate
-    if near_dup.enabled and train.norm:
-        with progress.stage("near-duplicate search", total=len(eval_norm)) as stage:
-            for i, (j, score) in near_matches(eval_norm, train, near_dup.threshold,
+    if near_dup.enabled and len(train):
+        with progress.stage("near-duplicate search", total=len(evals)) as stage:
+            for i, (j, score) in near_matches(evals.norm, side, near_dup.threshold,
                                               near_dup.candidates, skip=set(hits)).items():
                 hits[i] = Hit("near-duplicate", j, score)
-            stage.advance(len(eval_norm))
-    if paraphrases is not None and cfg.semantic.enabled and train.norm:
-        search = paraphrases(train.texts)
-        for i, (j, score) in search(eval_text, set(hits)).items():
+            stage.advance(len(evals))
+    if paraphrases is not None and cfg.semantic.enabled and len(train):
+        search = paraphrases(train)
+        for i, (j, score) in search(evals.texts, set(hits)).items():
             hits[i] = Hit("paraphrase", j, score)
     return hits
 
 
-def self_matches(norm: Sequence[str], threshold: float | None, k: int
-                 ) -> dict[int, tuple[int, float]]:
+class MemoryFinder:
+    """The plain hit finder: searches every eval row against the whole train corpus."""
+
+    def __init__(self, paraphrases: ParaphraseFactory | None = None,
+                 progress: Progress | None = None) -> None:
+        """Search paraphrases with ``paraphrases`` (none without it)."""
+        self.paraphrases = paraphrases
+        self.progress = progress
+
+    def find(self, evals: Corpus, train: Corpus, cfg: OverlapConfig) -> Found:
+        """Every eval row's strongest hit."""
+        return Found(find_overlaps(evals, train, cfg, paraphrases=self.paraphrases,
+                                   progress=self.progress), within_eval(evals.norm, cfg))
+
+
+def self_matches(norm: Sequence[str], threshold: float | None, k: int,
+                 only: Sequence[int] | None = None) -> dict[int, tuple[int, float]]:
     """Row index -> (earlier row index, score) for rows repeating an earlier row of the same set.
 
-    With ``threshold`` None only rows with the same normalized text count.
+    With ``threshold`` None only rows with the same normalized text count. ``only`` limits the
+    near-duplicate search to those rows (identical rows are always found: that is cheap).
     """
     first: dict[str, int] = {}
     found: dict[int, tuple[int, float]] = {}
@@ -168,10 +220,11 @@ def self_matches(norm: Sequence[str], threshold: float | None, k: int
             found[i] = (j, 1.0)
     if threshold is None:
         return found
+    todo = [i for i in (range(len(norm)) if only is None else only) if i not in found]
+    if not todo:
+        return found
     index = LexicalIndex(norm)
-    for i, cands in enumerate(index.candidates(norm, k + 1)):
-        if i in found:
-            continue
+    for i, cands in zip(todo, index.candidates([norm[i] for i in todo], k + 1)):
         best, best_score = -1, 0.0
         for j in cands:
             if j >= i:
@@ -182,6 +235,20 @@ def self_matches(norm: Sequence[str], threshold: float | None, k: int
         if best >= 0 and best_score >= threshold:
             found[i] = (best, best_score)
     return found
+
+
+def within_threshold(cfg: OverlapConfig) -> float | None:
+    """The near-duplicate threshold inside the eval set; None when only identical rows count."""
+    near_dup = cfg.near_duplicate
+    return near_dup.threshold if near_dup.enabled and near_dup.within_eval else None
+
+
+def within_eval(norm: Sequence[str], cfg: OverlapConfig) -> dict[int, tuple[int, float]]:
+    """Eval rows repeating an earlier eval row, as the config asks (see :func:`self_matches`)."""
+    threshold = within_threshold(cfg)
+    if (threshold is None and not cfg.exact.enabled) or len(norm) < 2:
+        return {}
+    return self_matches(norm, threshold, cfg.near_duplicate.candidates)
 
 
 def _finding(hit: Hit, row: Row, match: Row) -> Finding:
@@ -196,44 +263,23 @@ def _finding(hit: Hit, row: Row, match: Row) -> Finding:
                            score=round(hit.score, 4), match=Match.of(match))
 
 
-def audit(evals: Sequence[Row], train: Sequence[Row], cfg: OverlapConfig, *,
-          eval_norm: Sequence[str] | None = None, train_side: TrainSide | None = None,
-          hits: dict[int, Hit] | None = None, paraphrases: ParaphraseFactory | None = None,
-          progress: Progress | None = None) -> AuditResult:
-    """Overlap findings for ``evals`` against ``train``.
-
-    ``hits`` (from :func:`find_overlaps`, possibly partly reused from a cache) skips the
-    search; otherwise it runs here. ``eval_norm``/``train_side`` avoid normalizing twice.
-    """
-    from ..normalize import normalize
-
-    progress = progress or Progress(enabled=False)
-    if eval_norm is None:
-        eval_norm = [normalize(r.text) for r in evals]
-    if hits is None:
-        if train_side is None:
-            with progress.stage("normalize train", total=len(train)) as stage:
-                train_side = TrainSide([normalize(r.text) for r in train],
-                                       [r.text for r in train])
-                stage.advance(len(train))
-        hits = find_overlaps(eval_norm, [r.text for r in evals], train_side, cfg,
-                             paraphrases=paraphrases, progress=progress)
-    findings = [_finding(hits[i], evals[i], train[hits[i].train]) for i in sorted(hits)]
+def audit(evals: Corpus, train: Corpus, cfg: OverlapConfig,
+          finder: HitFinder | None = None) -> AuditResult:
+    """Overlap findings for ``evals`` against ``train``; ``finder`` (default: a plain
+    :class:`MemoryFinder`) finds each eval row's strongest hit."""
+    found = (finder or MemoryFinder()).find(evals, train, cfg)
+    hits = found.hits
+    findings = [_finding(hits[i], evals.rows[i], train.rows[hits[i].train]) for i in sorted(hits)]
 
     within = 0
-    near_dup = cfg.near_duplicate
-    near_within = near_dup.enabled and near_dup.within_eval
-    if (near_within or cfg.exact.enabled) and len(evals) > 1:
-        threshold = near_dup.threshold if near_within else None
-        for i, (j, score) in sorted(self_matches(eval_norm, threshold,
-                                                 near_dup.candidates).items()):
-            within += 1
-            kind = ("same text as" if eval_norm[i] == eval_norm[j]
-                    else f"{_percent(score)} similar to")
-            findings.append(Finding.for_row(
-                AUDIT, "eval-duplicate", Severity.WARNING,
-                f"{kind} eval row {evals[j].location}", evals[i], score=round(score, 4),
-                match=Match.of(evals[j])))
+    for i, (j, score) in sorted(found.within.items()):
+        within += 1
+        kind = ("same text as" if evals.norm[i] == evals.norm[j]
+                else f"{_percent(score)} similar to")
+        findings.append(Finding.for_row(
+            AUDIT, "eval-duplicate", Severity.WARNING,
+            f"{kind} eval row {evals.rows[j].location}", evals.rows[i],
+            score=round(score, 4), match=Match.of(evals.rows[j])))
 
     rules = [h.rule for h in hits.values()]
     stats = [Stat("eval rows checked", len(evals)), Stat("train rows indexed", len(train)),
@@ -242,4 +288,5 @@ def audit(evals: Sequence[Row], train: Sequence[Row], cfg: OverlapConfig, *,
     if cfg.semantic.enabled:
         stats.append(Stat("paraphrases of train rows", rules.count("paraphrase")))
     stats.append(Stat("duplicates inside the eval set", within))
+    stats.extend(found.stats)
     return AuditResult(AUDIT, "Overlap", findings, stats)

@@ -24,6 +24,9 @@ from .formats import BadRecord, check_not_lfs_pointer, detect_format, first_non_
 if TYPE_CHECKING:
     from ..cache import Cache
 
+if TYPE_CHECKING:
+    from ..cache import Cache
+
 __all__ = ["LoadedDataset", "RowProblem", "load_dataset", "iter_rows", "DatasetCard"]
 
 
@@ -143,7 +146,8 @@ def iter_rows(config: Config, ds: DatasetConfig, *, keep_record: bool = False,
 
 
 def load_dataset(config: Config, ds: DatasetConfig, *, keep_record: bool = False,
-                 on_row: Callable[[], None] | None = None, cache: Cache | None = None) -> LoadedDataset:
+                 on_row: Callable[[], None] | None = None, cache: Cache | None = None
+                 ) -> LoadedDataset:
     """Read a dataset. With a :class:`~eval_firewall.cache.Cache`, parsed files are reused."""
     # Rows are built by the million and cannot form reference cycles: without the cyclic
     # garbage collector running over and over, reading is about three times faster.
@@ -160,15 +164,16 @@ def _load_dataset(config: Config, ds: DatasetConfig, keep_record: bool,
                   on_row: Callable[[], None] | None, cache: Cache | None) -> LoadedDataset:
     files = resolve_paths(config, ds)
     loaded = LoadedDataset(ds, [relative(f, config.root) for f in files])
-    use_cache = cache is not None and cache.enabled and not keep_record
+    if cache is None or not cache.enabled or keep_record:
+        cache = None
     norms: list[str] = []
+    blobs = _known_blobs(files) if cache is not None else {}
     for file in files:
-        if use_cache and cache is not None:
+        if cache is not None:
             from . import cached
 
             display = relative(file, config.root)
-            check_not_lfs_pointer(file, display)
-            key = cached.file_key(ds, display, file)
+            key = _cache_key(ds, display, file, blobs.get(file))
             hit = cached.load(cache, key, ds, display)
             if hit is not None:
                 rows, norm, problems = hit
@@ -187,15 +192,32 @@ def _load_dataset(config: Config, ds: DatasetConfig, keep_record: bool,
                 loaded.rows.append(item)
             if on_row:
                 on_row()
-        if use_cache and cache is not None:
+        if cache is not None:
             from dataclasses import asdict
 
             norms.extend(cached.store(cache, key, loaded.rows[start_rows:],
                                       [asdict(p) for p in loaded.problems[start_problems:]]))
-    if use_cache:
+    if cache is not None:
         loaded.norm = norms
     loaded.card = _card(config, ds, files)
     return loaded
+
+
+def _known_blobs(files: list[Path]) -> dict[Path, str]:
+    """The git blob of each file git knows unchanged: such a file is keyed without reading it."""
+    from ..git import clean_blobs
+
+    return clean_blobs(files)
+
+
+def _cache_key(ds: DatasetConfig, display: str, file: Path, blob: str | None) -> str:
+    """The rows cache key of a data file; a file git knows unchanged (``blob``) is not read
+    (its content was parsed when its rows were cached, so it is no LFS pointer)."""
+    from . import cached
+
+    if blob is None:
+        check_not_lfs_pointer(file, display)
+    return cached.file_key(ds, display, file, blob)
 
 
 def _card(config: Config, ds: DatasetConfig, files: list[Path]) -> DatasetCard | None:

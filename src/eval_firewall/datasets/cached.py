@@ -25,7 +25,7 @@ _STRINGS = ("row_id", "text", "label", "label_source", "verified_by", "generator
 
 
 def file_digest(path: Path) -> str:
-    """The BLAKE2b digest (hex) of the file's bytes."""
+    """A hash of a file's bytes."""
     h = hashlib.blake2b(digest_size=20)
     with open(path, "rb") as fh:
         while chunk := fh.read(1 << 22):
@@ -33,14 +33,17 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def file_key(ds: DatasetConfig, display: str, path: Path) -> str:
-    """The cache key of a data file's rows: its bytes, its path and the dataset's row settings."""
+def file_key(ds: DatasetConfig, display: str, path: Path, blob: str | None = None) -> str:
+    """The cache key of a data file's rows: its content (the git blob sha when git knows the
+    file unchanged, so the file is not read; else a hash of its bytes), path and settings."""
     shape = ds.model_dump(mode="json", exclude={"paths", "card"})
+    if blob is not None:       # with the size: a checkout filter cannot make two files alike
+        return content_key(FORMAT, shape, display, "git-blob", blob, path.stat().st_size)
     return content_key(FORMAT, shape, display, file_digest(path))
 
 
 def encode(rows: list[Row], norm: list[str], problems: list[dict[str, Any]]) -> bytes:
-    """Rows, their normalized texts and the row problems as an Arrow IPC file."""
+    """A file's rows, normalized texts and problems as an Arrow IPC file."""
     columns = {
         "line": pa.array([r.line for r in rows], pa.int64()),
         "row_id": [r.row_id for r in rows], "text": [r.text for r in rows],
@@ -61,7 +64,7 @@ def encode(rows: list[Row], norm: list[str], problems: list[dict[str, Any]]) -> 
 
 
 def decode(data: bytes, ds: DatasetConfig, display: str) -> tuple[list[Row], list[str], list[dict[str, Any]]]:
-    """What :func:`encode` wrote, as rows of ``ds``; ValueError (or an Arrow error) when it is not."""
+    """The rows, normalized texts and problems :func:`encode` stored."""
     table = pa.ipc.open_file(pa.py_buffer(data)).read_all()
     if set(table.column_names) != {"line", *_STRINGS}:
         raise ValueError("unexpected columns")
@@ -78,7 +81,7 @@ def decode(data: bytes, ds: DatasetConfig, display: str) -> tuple[list[Row], lis
 
 def load(cache: Cache, key: str, ds: DatasetConfig, display: str
          ) -> tuple[list[Row], list[str], list[dict[str, Any]]] | None:
-    """The cached rows, normalized texts and problems under ``key``; None on a miss or a bad entry."""
+    """A file's cached rows, or None (an unreadable entry is discarded)."""
     data = cache.get_bytes(NAMESPACE, key)
     if data is None:
         return None
@@ -90,7 +93,7 @@ def load(cache: Cache, key: str, ds: DatasetConfig, display: str
 
 
 def store(cache: Cache, key: str, rows: list[Row], problems: list[dict[str, Any]]) -> list[str]:
-    """Cache the rows and problems under ``key``; returns the rows' normalized texts."""
+    """Cache a file's rows; their normalized texts."""
     norm = [normalize(r.text) for r in rows]
     cache.put_bytes(NAMESPACE, key, encode(rows, norm, problems))
     return norm

@@ -9,10 +9,12 @@ informative words. Only those candidates are then scored with rapidfuzz.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.feature_extraction.text import HashingVectorizer
-from sklearn.preprocessing import normalize as l2_normalize
+
+if TYPE_CHECKING:      # scikit-learn takes a second or more to import: only when indexing
+    from sklearn.feature_extraction.text import HashingVectorizer
 
 N_FEATURES = 2**20
 CHUNK = 512
@@ -29,6 +31,8 @@ def words(normalized: str) -> list[str]:
 
 
 def _vectorizer() -> HashingVectorizer:
+    from sklearn.feature_extraction.text import HashingVectorizer
+
     return HashingVectorizer(n_features=N_FEATURES, analyzer=words, alternate_sign=False,
                              binary=True, norm=None, dtype=np.float32)
 
@@ -53,6 +57,8 @@ class LexicalIndex:
         self.idf[keep] = np.log((1 + self.size) / (1 + df[keep])) + 1.0
         matrix.data = self.idf[matrix.indices]
         matrix.eliminate_zeros()
+        from sklearn.preprocessing import normalize as l2_normalize
+
         l2_normalize(matrix, copy=False)
         self._matrix_t = matrix.T.tocsr()                          # features x rows
 
@@ -65,6 +71,7 @@ class LexicalIndex:
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "LexicalIndex":
+        """The index :meth:`to_arrays` stored."""
         from scipy import sparse
 
         index = cls.__new__(cls)
@@ -80,6 +87,8 @@ class LexicalIndex:
         out: list[np.ndarray] = []
         if self.size == 0:
             return [np.empty(0, dtype=np.int64) for _ in queries]
+        from sklearn.preprocessing import normalize as l2_normalize
+
         vectorizer = _vectorizer()
         for start in range(0, len(queries), CHUNK):
             q = vectorizer.transform(queries[start:start + CHUNK])

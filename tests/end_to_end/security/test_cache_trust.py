@@ -33,6 +33,7 @@ from conftest import git, git_commit, write_jsonl
 from eval_firewall.cache import MAX_ENTRY_BYTES, Cache
 from eval_firewall.config import load_config
 from eval_firewall.datasets import cached
+from eval_firewall.git import clean_blobs
 
 CACHE = ".eval-firewall-cache"
 
@@ -49,7 +50,7 @@ def eval_rows_entry(ws: Path, cache_dir: Path) -> Path:
     """Where the cache keeps the parsed rows of the eval file as it is in ``ws`` now."""
     config = load_config(ws / ".eval-firewall.yml")
     ds = next(d for d in config.datasets if d.role == "eval")
-    key = cached.file_key(ds, EVAL, ws / EVAL)
+    key = cached.file_key(ds, EVAL, ws / EVAL, clean_blobs([ws / EVAL]).get(ws / EVAL))
     return cache_dir / cached.NAMESPACE / key[:2] / f"{key}.bin"
 
 
