@@ -12,7 +12,8 @@ runs on one planted setup built from vendored data only (tests/data):
   originals (planted: a leak; the rest: clean) and the first 400 GSM8K test questions (clean; the
   rows the near-duplicate check flags are left out, as in an audit).
 
-A logistic regression over the features is fitted on the *fit* part (the hand-written pairs,
+A logistic regression over the features is fitted (on pairs with a cosine of at least 0.6:
+below, no floor lets a pair through) on the *fit* part (the hand-written pairs,
 MMLU questions 0 and 1 mod 4, even GSM8K test rows) and reported on the *held-out* part
 (MMLU 2 and 3 mod 4, odd GSM8K test rows), plus 5-fold cross-validation over eval rows.
 ``--write`` stores the coefficients in src/eval_firewall/data/paraphrase_model.json.
@@ -48,6 +49,7 @@ OUT = ROOT / "bench" / "out"
 MODEL_JSON = ROOT / "src" / "eval_firewall" / "data" / "paraphrase_model.json"
 PROBABILITIES = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 FLOORS = [0.6, 0.65, 0.7, 0.75, 0.8]
+FIT_FLOOR = 0.6   # pairs below every floor never decide anything: the fit ignores them
 
 
 def jsonl(path: Path) -> list[dict]:
@@ -128,7 +130,7 @@ def fit(x: np.ndarray, y: np.ndarray) -> dict:
     from sklearn.linear_model import LogisticRegression
 
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
-    lr = LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000)
+    lr = LogisticRegression(C=10.0, class_weight="balanced", max_iter=1000)
     lr.fit((x - mean) / scale, y)
     return {"features": list(FEATURES), "coef": [round(float(c), 6) for c in lr.coef_[0]],
             "intercept": round(float(lr.intercept_[0]), 6),
@@ -218,7 +220,9 @@ def main(argv: list[str] | None = None) -> None:
     x = np.stack([s.features for s in scored])
     y = np.array([partners.get(s.eval) == s.train for s in scored], dtype=int)
     part = np.array([meta[s.eval]["part"] for s in scored])
-    fitted = fit(x[part == "fit"], y[part == "fit"])
+    # fit where the decision is made: pairs above the lowest cosine floor of the table
+    near = x[:, 0] >= FIT_FLOOR
+    fitted = fit(x[(part == "fit") & near], y[(part == "fit") & near])
     model = paraphrase_score.Model.from_json(fitted)
     prob = model.probability(x)
     print("\ncoefficients (standardized features): " + ", ".join(
@@ -250,7 +254,8 @@ def main(argv: list[str] | None = None) -> None:
     cv_prob = np.zeros(len(scored))
     folds = np.array([fold_of[s.eval] for s in scored])
     for f in range(5):
-        m = paraphrase_score.Model.from_json(fit(x[folds != f], y[folds != f]))
+        train_part = (folds != f) & (x[:, 0] >= FIT_FLOOR)
+        m = paraphrase_score.Model.from_json(fit(x[train_part], y[train_part]))
         cv_prob[folds == f] = m.probability(x[folds == f])
     table("5-fold cross-validation over all eval rows:",
           [(f"model, p >= {bar:.1f}", measures(flagged_rows(scored, cv_prob, bar, floor), meta,

@@ -83,7 +83,7 @@ def test_digits_are_marked_as_explicit():
     ("He is 2 times as old.", "He is double the age.", "2 times = double"),
     ("A box of 12 eggs.", "A box holding a dozen eggs.", "12 = a dozen"),
     ("She worked 40 years.", "She worked four decades.", "40 = four decades"),
-    ("Half the price: 50% off.", "Half price.", "50% = Half"),
+    ("It is 50% off.", "It is half off.", "50% = half"),
     ("It costs $3.", "It costs three dollars.", "3 = three"),
     ("It takes 0.5 hours.", "It takes half an hour.", "0.5 = half"),
     ("Take 3/4 of it.", "Take three quarters of it.", "3/4 = three quarters"),
@@ -137,3 +137,11 @@ def test_texts_in_different_scripts_give_no_number_evidence():
     # a translation writes its numbers in words we do not read: never a veto
     assert compare("Джош купил 5 домов за 80 000 долларов", "Josh bought five houses for "
                    "$90,000").value == 0.0
+
+
+def test_each_number_matches_once():
+    # "4 eggs in 4 weeks" against "4 eggs in 6 weeks": the second 4 has no partner
+    assert compare("a 4 egg omelet for 4 weeks", "a 4 egg omelet for 6 weeks").value == -1.0
+    assert compare("three times as old, four times older, 2 years",
+                   "four times as old, two times older, 2 years").value == -1.0
+    assert compare("3 sprints 3 times", "3 times, 3 sprints").value == 1.0

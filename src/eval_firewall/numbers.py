@@ -218,36 +218,43 @@ def same_script(a: str, b: str) -> bool:
     return not sa or not sb or sa == sb
 
 
-def _matched(m: Stated, other: list[Stated]) -> Stated | None:
-    for o in other:
-        if m.values & o.values:
-            return o
-    return None
-
-
 def compare(a: str, b: str) -> Evidence:
     """The evidence the numbers of ``a`` and ``b`` give that they state the same problem."""
     if not same_script(a, b):
         return Evidence(0.0)
     ma, mb = mentions(a), mentions(b)
     words = ({w.lower() for w in _TOKEN.findall(a)}, {w.lower() for w in _TOKEN.findall(b)})
+    # one-to-one: each mention matches at most one of the other side ("4 eggs in 4 weeks" is
+    # not "4 eggs in 6 weeks"); the same spelling first, then any equal value
+    partner_a: dict[int, int] = {}
+    used: set[int] = set()
+    for same_text in (True, False):
+        for x, m in enumerate(ma):
+            if x in partner_a:
+                continue
+            for y, o in enumerate(mb):
+                if y not in used and m.values & o.values and (
+                        not same_text or m.text.lower() == o.text.lower()):
+                    partner_a[x] = y
+                    used.add(y)
+                    break
     equivalences: list[str] = []
-    unmatched: list[list[str]] = [[], []]
     matched = 0
-    for side, (mine, theirs) in enumerate(((ma, mb), (mb, ma))):
-        for m in mine:
-            if not m.firm:
-                continue
-            partner = _matched(m, theirs)
-            if partner is None:
-                if m.values != {1.0} or not words[1 - side] & _ONE:
-                    unmatched[side].append(m.text)
-                continue
+    for x, y in partner_a.items():
+        m, o = ma[x], mb[y]
+        if m.firm or o.firm:
             matched += 1
-            if partner.text.lower() != m.text.lower() and (m.digits != partner.digits):
-                pair = f"{m.text} = {partner.text}" if m.digits else f"{partner.text} = {m.text}"
-                if pair not in equivalences:
-                    equivalences.append(pair)
+        if m.text.lower() != o.text.lower() and m.digits != o.digits:
+            pair = f"{m.text} = {o.text}" if m.digits else f"{o.text} = {m.text}"
+            if pair not in equivalences:
+                equivalences.append(pair)
+    unmatched: list[list[str]] = [[], []]
+    for side, (mine, taken) in enumerate(((ma, set(partner_a)), (mb, used))):
+        for k, m in enumerate(mine):
+            if k in taken or not m.firm:
+                continue
+            if m.values != {1.0} or not words[1 - side] & _ONE:
+                unmatched[side].append(m.text)
     differing = tuple(unmatched[0] + unmatched[1])
     if unmatched[0] and unmatched[1]:
         return Evidence(-1.0, tuple(equivalences), differing)

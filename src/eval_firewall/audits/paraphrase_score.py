@@ -8,15 +8,17 @@ instance of the same template (other numbers, cosine up to 0.98). So each candid
 - ``margin``: that cosine minus the mean cosine of the eval row's next best train candidates
   (as in bitext mining): a unique partner stands out, a row in a dense template neighbourhood
   does not; missing neighbours count as :data:`FILL`;
-- ``numbers``: number evidence from :func:`eval_firewall.numbers.compare` (+1 agree ... -1
-  other numbers; a number written in words counts as a match);
+- ``numbers_agree`` / ``numbers_differ``: number evidence from
+  :func:`eval_firewall.numbers.compare`, split in two so each gets its own weight: the agreement
+  (1 agree, 0.5 partly, 0 none; a number written in words counts as a match), and 1 when both
+  sides state numbers the other lacks (another instance of a template: another problem);
 - ``shared``: the share of content words (no stop words, no numbers) of the shorter text that
   the other text also uses: names, objects, rare words;
 - ``length``: the ratio of the two texts' lengths in words (shorter / longer).
 
 A logistic regression turns them into a probability. Its coefficients live in
 ``data/paraphrase_model.json`` (plain JSON, no pickle), fitted by ``bench/calibrate.py``.
-For texts in different scripts (a translation) the numbers, shared-words and length features
+For texts in different scripts (a translation) the number, shared-words and length features
 take their ``neutral`` values (the mean over true paraphrases in calibration): they can
 neither veto nor confirm a translated pair; the cosine (of a multilingual model) decides.
 """
@@ -34,7 +36,7 @@ import numpy as np
 
 from ..numbers import Evidence, compare, same_script
 
-FEATURES = ("cosine", "margin", "numbers", "shared", "length")
+FEATURES = ("cosine", "margin", "numbers_agree", "numbers_differ", "shared", "length")
 # How many of the eval row's other candidates make its neighbourhood, and the cosine a missing
 # neighbour counts as (candidates below the retrieval floor are not scored).
 NEIGHBOURS = 3
@@ -131,14 +133,13 @@ def pair_features(eval_text: str, train_text: str, cosine: float, neighbours: fl
     """The feature vector of one pair, and its number evidence (for the message)."""
     model = model or default_model()
     if not same_script(eval_text, train_text):
-        neutral = model.neutral
-        return np.array([cosine, cosine - neighbours, neutral[2], neutral[3], neutral[4]]
-                        ), Evidence(0.0)
+        return np.array([cosine, cosine - neighbours, *model.neutral[2:]]), Evidence(0.0)
     evidence = compare(eval_text, train_text) if numbers else Evidence(0.0)
     shared, _ = shared_words(eval_text, train_text)
     la, lb = len(eval_text.split()), len(train_text.split())
     length = min(la, lb) / max(la, lb, 1)
-    return np.array([cosine, cosine - neighbours, evidence.value, shared, length]), evidence
+    return np.array([cosine, cosine - neighbours, max(evidence.value, 0.0),
+                     float(evidence.value < 0), shared, length]), evidence
 
 
 def explain(eval_text: str, train_text: str, cosine: float) -> str:

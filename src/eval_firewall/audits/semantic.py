@@ -43,6 +43,8 @@ EXACT_MAX_ROWS = 1000
 # Static cosine under which a candidate is not worth rescoring: the lowest static cosine of a
 # true paraphrase in tests/data/paraphrase_pairs.jsonl is 0.77 (bench/calibrate.py).
 STATIC_FLOOR = 0.7
+# Lexical candidates (sharing rare words) are kept this far below the floor.
+LEXICAL_SLACK = 0.15
 # Full-model cosine under which a candidate is not kept by exact search (small jobs).
 FULL_FLOOR = 0.5
 # Static retrieval fetches RETRIEVE x candidates before template collapsing keeps candidates.
@@ -212,9 +214,10 @@ def _candidates(eval_texts: Sequence[str], train_texts: Sequence[str], todo: lis
     for r, i in enumerate(todo):
         found = {int(j): float(s) for j, s in zip(indices[r], scores[r]) if j >= 0}
         extra = [int(j) for j in lexical.get(i, ())[:cfg.candidates] if int(j) not in found]
-        if extra:
+        if extra:   # rows sharing rare words: a lower floor (MMLU rephrasings: static 0.5+)
             sims = index.vectors[extra].astype(np.float32) @ vectors[r]
-            found.update((j, float(s)) for j, s in zip(extra, sims) if s >= floor)
+            found.update((j, float(s)) for j, s in zip(extra, sims)
+                         if s >= floor - LEXICAL_SLACK)
         if found:
             ranked = sorted(found.items(), key=lambda c: (-c[1], c[0]))
             out[i] = _collapse(eval_texts[i], ranked, index, train_texts, cfg.candidates)
