@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 Mention = frozenset[float]
 
@@ -100,8 +101,13 @@ def _digits(token: str) -> float | None:
     return float(token)
 
 
-def mentions(text: str) -> list[Stated]:
+@lru_cache(maxsize=1 << 16)
+def mentions(text: str) -> tuple[Stated, ...]:
     """Every number ``text`` states, in order, with the values each can stand for."""
+    return tuple(_mentions(text))
+
+
+def _mentions(text: str) -> list[Stated]:
     tokens = [t.lower() for t in _TOKEN.findall(text.replace("-", " "))]
     out: list[Stated] = []
     i = 0

@@ -164,6 +164,8 @@ def score_candidates(eval_texts: Sequence[str], train_texts: Sequence[str],
             stage.advance(len(todo) + len(train_texts))
         candidates = _candidates(eval_texts, train_texts, todo, vectors, index, FULL_FLOOR,
                                  lexical, cfg)
+        if cfg.scoring == "model" and cfg.same_numbers:
+            candidates = _numbers_differ(eval_texts, train_texts, candidates)
         cosines = {(i, j): s for i, row in candidates.items() for j, s in row}
     else:
         with progress.stage("static model"):
@@ -181,6 +183,8 @@ def score_candidates(eval_texts: Sequence[str], train_texts: Sequence[str],
             vectors = retriever.encode([eval_texts[i] for i in todo])
             candidates = _candidates(eval_texts, train_texts, todo, vectors, train_index,
                                      STATIC_FLOOR, lexical, cfg)
+            if cfg.scoring == "model" and cfg.same_numbers:
+                candidates = _numbers_differ(eval_texts, train_texts, candidates)
             stage.advance(len(todo))
         pairs = [(i, j) for i, row in candidates.items() for j, _ in row]
         with progress.stage("paraphrase rescoring", total=len(pairs)) as stage:
@@ -248,11 +252,34 @@ def _collapse(eval_text: str, ranked: list[tuple[int, float]], index: VectorInde
         groups.append([r])
     kept = []
     for members in groups:
-        if len(members) > 1:
-            members = sorted(members, key=lambda m: -compare(eval_text,
-                                                             train_texts[ids[m]]).value)
-        kept.append(ranked[members[0]])
+        best, best_value = members[0], -2.0
+        for m in members if len(members) > 1 else ():
+            value = compare(eval_text, train_texts[ids[m]]).value
+            if value > best_value:
+                best, best_value = m, value
+            if value >= 1.0:
+                break
+        kept.append(ranked[best])
     return kept
+
+
+def _numbers_differ(eval_texts: Sequence[str], train_texts: Sequence[str],
+                    candidates: dict[int, list[tuple[int, float]]]
+                    ) -> dict[int, list[tuple[int, float]]]:
+    """Drop candidates whose numbers conflict (both sides state numbers the other lacks).
+
+    The calibrated model gives such pairs a probability near zero (weight -3.0 on a feature
+    that is 0 for every true pair of the calibration); dropping them before the full model
+    encodes them keeps rescoring as cheap as the old same-numbers check did on templated data.
+    Numbers written in words, a number only one side states and texts in different scripts
+    are no conflict, so none of those is dropped.
+    """
+    out = {}
+    for i, row in candidates.items():
+        kept = [(j, s) for j, s in row if compare(eval_texts[i], train_texts[j]).value >= 0]
+        if kept:
+            out[i] = kept
+    return out
 
 
 def _rescore(eval_texts: Sequence[str], train_texts: Sequence[str],
