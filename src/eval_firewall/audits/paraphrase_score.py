@@ -2,7 +2,7 @@
 
 One cosine cannot tell a reworded question (synonyms pull its cosine down) from another
 instance of the same template (other numbers, cosine up to 0.98). So each candidate pair
-(eval row, train row) gets five features:
+(eval row, train row) gets six features:
 
 - ``cosine``: the full model's cosine of the two texts;
 - ``margin``: that cosine minus the mean cosine of the eval row's next best train candidates
