@@ -224,6 +224,7 @@ def same_script(a: str, b: str) -> bool:
     return not sa or not sb or sa == sb
 
 
+@lru_cache(maxsize=1 << 18)
 def compare(a: str, b: str) -> Evidence:
     """The evidence the numbers of ``a`` and ``b`` give that they state the same problem."""
     if not same_script(a, b):
