@@ -205,9 +205,12 @@ def _cardinal(tokens: list[str], i: int) -> tuple[float, int]:
     return float(total + current), used
 
 
+@lru_cache(maxsize=1 << 16)
 def script_of(text: str) -> str:
     """The writing system most of the letters of ``text`` belong to ("LATIN", "CYRILLIC", "CJK",
     ...); "" for a text without letters."""
+    if text.isascii():
+        return "LATIN" if any(ch.isalpha() for ch in text) else ""
     counts: dict[str, int] = {}
     for ch in text:
         if ch.isalpha():

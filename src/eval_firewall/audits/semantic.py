@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -231,7 +232,9 @@ def _candidates(eval_texts: Sequence[str], train_texts: Sequence[str], todo: lis
 def _collapse(eval_text: str, ranked: list[tuple[int, float]], index: VectorIndex,
               train_texts: Sequence[str], keep: int) -> list[tuple[int, float]]:
     """One candidate per template (vectors at least :data:`TEMPLATE_COSINE` apart), the
-    member whose numbers agree best with the eval row; at most ``keep``, best first."""
+    member sharing most of the eval row's numbers in digits (a cheap stand-in for
+    :func:`~eval_firewall.numbers.compare`, which costs too much for every member of a large
+    template); at most ``keep``, best first."""
     if len(ranked) == 1:
         return ranked
     ids = [j for j, _ in ranked]
@@ -251,16 +254,19 @@ def _collapse(eval_text: str, ranked: list[tuple[int, float]], index: VectorInde
         leaders.append(r)
         groups.append([r])
     kept = []
+    mine = _digits(eval_text)
     for members in groups:
-        best, best_value = members[0], -2.0
-        for m in members if len(members) > 1 else ():
-            value = compare(eval_text, train_texts[ids[m]]).value
-            if value > best_value:
-                best, best_value = m, value
-            if value >= 1.0:
-                break
+        best = members[0]
+        if len(members) > 1 and mine:   # the member sharing most of the row's numbers
+            best = max(members, key=lambda m: (len(mine & _digits(train_texts[ids[m]])), -m))
         kept.append(ranked[best])
     return kept
+
+
+@lru_cache(maxsize=1 << 16)
+def _digits(text: str) -> frozenset[str]:
+    """The digit strings of a text: a cheap signature to pick a template's best instance."""
+    return frozenset(_NUMBER.findall(text))
 
 
 def _numbers_differ(eval_texts: Sequence[str], train_texts: Sequence[str],
