@@ -68,7 +68,9 @@ class SearchStats:
 
 
 def _config_key(cfg: OverlapConfig) -> str:
-    return content_key(cfg.model_dump(mode="json", exclude={"distribution"}))
+    from .audits.semantic import scoring_key   # a recalibrated model invalidates results
+    return content_key(cfg.model_dump(mode="json", exclude={"distribution"}),
+                       scoring_key(cfg.semantic))
 
 
 def cached_vector_index(cache: Cache, build: Callable[[Sequence[str], Embedder], VectorIndex]

@@ -28,6 +28,7 @@ from ..findings import AuditResult, Finding, Match, Severity, Stat
 from ..progress import Progress
 from ..rows import Row
 from ..search.lexical import LexicalIndex
+from .paraphrase_score import explain
 
 AUDIT = "overlap"
 STRENGTH = {"exact-duplicate": 0, "near-duplicate": 1, "paraphrase": 2}
@@ -47,9 +48,10 @@ class Hit:
         return (STRENGTH[self.rule], -self.score) < (STRENGTH[other.rule], -other.score)
 
 
-# Paraphrase search over one train set: (eval texts, eval indices to skip) ->
-# {eval index: (train index, cosine)}; a factory builds one from the train texts.
-ParaphraseSearch = Callable[[Sequence[str], set[int]], dict[int, tuple[int, float]]]
+# Paraphrase search over one train set: (eval texts, eval indices to skip, lexical
+# candidates {eval index: train indices}) -> {eval index: (train index, cosine)}; a factory
+# builds one from the train texts.
+ParaphraseSearch = Callable[..., dict[int, tuple[int, float]]]
 ParaphraseFactory = Callable[[Sequence[str]], ParaphraseSearch]
 
 
@@ -100,8 +102,14 @@ def exact_matches(eval_norm: Sequence[str], train: TrainSide | Sequence[str]) ->
 
 
 def near_matches(eval_norm: Sequence[str], train: TrainSide | Sequence[str], threshold: float,
-                 k: int, skip: set[int] | None = None) -> dict[int, tuple[int, float]]:
-    """eval index -> (best train index, score) for scores at or above ``threshold``."""
+                 k: int, skip: set[int] | None = None,
+                 candidates: dict[int, list[int]] | None = None
+                 ) -> dict[int, tuple[int, float]]:
+    """eval index -> (best train index, score) for scores at or above ``threshold``.
+
+    ``candidates``, if given, receives each searched row's lexical candidates (best first):
+    the paraphrase search adds them to its own.
+    """
     train = _side(train)
     skip = skip or set()
     todo = [i for i in range(len(eval_norm)) if i not in skip]
@@ -109,6 +117,8 @@ def near_matches(eval_norm: Sequence[str], train: TrainSide | Sequence[str], thr
         return {}
     found: dict[int, tuple[int, float]] = {}
     for i, cands in zip(todo, train.lexical.candidates([eval_norm[i] for i in todo], k)):
+        if candidates is not None:
+            candidates[i] = [int(j) for j in cands]
         best, best_score = -1, 0.0
         for j in cands:
             score = lexical_similarity(eval_norm[i], train.norm[j])
@@ -129,15 +139,17 @@ def find_overlaps(eval_norm: Sequence[str], eval_text: Sequence[str], train: Tra
         for i, j in exact_matches(eval_norm, train).items():
             hits[i] = Hit("exact-duplicate", j, 1.0)
     near_dup = cfg.near_duplicate
+    lexical: dict[int, list[int]] = {}     # the near-duplicate index's candidates, reused
     if near_dup.enabled and train.norm:
         with progress.stage("near-duplicate search", total=len(eval_norm)) as stage:
             for i, (j, score) in near_matches(eval_norm, train, near_dup.threshold,
-                                              near_dup.candidates, skip=set(hits)).items():
+                                              near_dup.candidates, skip=set(hits),
+                                              candidates=lexical).items():
                 hits[i] = Hit("near-duplicate", j, score)
             stage.advance(len(eval_norm))
     if paraphrases is not None and cfg.semantic.enabled and train.norm:
         search = paraphrases(train.texts)
-        for i, (j, score) in search(eval_text, set(hits)).items():
+        for i, (j, score) in search(eval_text, set(hits), lexical).items():
             hits[i] = Hit("paraphrase", j, score)
     return hits
 
@@ -180,7 +192,7 @@ def _finding(hit: Hit, row: Row, match: Row) -> Finding:
     elif hit.rule == "near-duplicate":
         message = f"{_percent(hit.score)} similar to train row {match.location}"
     else:
-        message = (f"says the same as train row {match.location} in other words "
+        message = (f"{explain(row.text, match.text, hit.score)}; train row {match.location} "
                    "(score: cosine similarity of their embeddings)")
     return Finding.for_row(AUDIT, hit.rule, Severity.ERROR, message, row,
                            score=round(hit.score, 4), match=Match.of(match))
