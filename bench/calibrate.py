@@ -2,7 +2,7 @@
 
     python bench/calibrate.py [--model all-MiniLM-L6-v2] [--write] [--retrieval-rows N]
 
-The pipeline's own code (retrieval, template collapsing, features: ``semantic.score_candidates``)
+The pipeline's own code (retrieval, template collapsing, features: ``TrainSearch.score``)
 runs on one planted setup built from vendored data only (tests/data):
 - train: GSM8K train (7,473), templated distractors (other numbers and names, bench/data.py's
   ``vary``: 1,000 of GSM8K train and 3 of each hand-written original), the 60 originals of the
@@ -43,6 +43,7 @@ from eval_firewall.audits.paraphrase_score import FEATURES  # noqa: E402
 from eval_firewall.config import DEFAULT_MODEL, SemanticConfig  # noqa: E402
 from eval_firewall.embeddings import load_embedder, static_embedder  # noqa: E402
 from eval_firewall.normalize import normalize  # noqa: E402
+from eval_firewall.search import paraphrase as search  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 OUT = ROOT / "bench" / "out"
@@ -207,8 +208,8 @@ def main(argv: list[str] | None = None) -> None:
     near = near_matches(eval_norm, side, 0.8, 10, skip=skip, candidates=lexical)
     skip |= {i for i in near if meta[i]["group"] == "gsm8k"}   # real GSM8K near-duplicates
     cfg = SemanticConfig(retriever="static", threshold=0.0)
-    scored = semantic.score_candidates(evals, train, cfg, embedder=embedder, retriever=static,
-                                       skip=skip, lexical=lexical)
+    scored = search.ParaphraseSearch(cfg, embedder=embedder, retriever=static).for_train(
+        train).score(evals, skip, lexical)
     embedder.save()
     rows = [i for i in range(len(evals)) if i not in skip]
     partners = {i: m["partner"] for i, m in enumerate(meta) if m["partner"] is not None}
@@ -284,22 +285,19 @@ def retrieval_at_scale(n_train: int, static, embedder) -> None:
     hand = [p for p in hand if p["a"] in where]
     evals = [p["b"] for p in hand]
     started = time.perf_counter()
-    index = semantic.build_train_index(train, static)
+    index = search.build_train_index(train, static)
     vectors = static.encode(evals)
     cfg = SemanticConfig()
     side = TrainSide([normalize(t) for t in train], train)
     lexical: dict[int, list[int]] = {}
     near_matches([normalize(t) for t in evals], side, 0.8, 10, candidates=lexical)
     found = {}
-    default = semantic.RETRIEVE
     for name, lex, factor in (("static top 20", {}, 1), ("static top 60, collapsed", {}, 3),
-                              ("+ lexical, collapsed (default)", lexical, default)):
-        semantic.RETRIEVE = factor
-        cands = semantic._candidates(evals, train, list(range(len(evals))), vectors, index,
-                                     semantic.STATIC_FLOOR, lex, cfg)
+                              ("+ lexical, collapsed (default)", lexical, search.RETRIEVE)):
+        cands = search._candidates(evals, train, list(range(len(evals))), vectors, index,
+                                   search.STATIC_FLOOR, lex, cfg, retrieve=factor)
         found[name] = np.mean([where[p["a"]] in {j for j, _ in cands.get(k, [])}
                                for k, p in enumerate(hand)])
-    semantic.RETRIEVE = default
     print(f"\nretrieval among {n_train:,} templated train rows ({len(hand)} planted partners, "
           f"{time.perf_counter() - started:.0f}s): " +
           "; ".join(f"{k}: {v:.1%}" for k, v in found.items()))

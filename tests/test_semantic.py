@@ -11,11 +11,13 @@ import pytest
 
 from conftest import BASIC_CONFIG, gsm8k
 from eval_firewall.audits import paraphrase_score, semantic
-from eval_firewall.audits.semantic import numbers_of, paraphrase_matches, paraphrase_search
+from eval_firewall.audits.semantic import numbers_of
 from eval_firewall.config import SemanticConfig, load_config
 from eval_firewall.engine import run_audits
 from eval_firewall.errors import UserError
 from eval_firewall.rules import known_rules
+from eval_firewall.search.paraphrase import (ParaphraseSearch, build_train_index,
+                                             paraphrase_matches)
 
 PAIRS = [json.loads(line) for line in
          (Path(__file__).parent / "data" / "paraphrase_pairs.jsonl").read_text().splitlines()]
@@ -112,12 +114,13 @@ def test_search_factory_builds_the_train_index_once(embedder, static_model):
 
     def builder(texts, retriever):
         built.append(len(texts))
-        return semantic.build_train_index(texts, retriever)
+        return build_train_index(texts, retriever)
 
-    search = paraphrase_search(SemanticConfig(retriever="static"), embedder=embedder,
-                               retriever=lambda: static_model, index_builder=builder)(train)
-    first = search(evals[:3], set())
-    second = search(evals, {0, 1, 2})
+    search = ParaphraseSearch(SemanticConfig(retriever="static"), embedder=embedder,
+                              retriever=lambda: static_model,
+                              index_builder=builder).for_train(train)
+    first = search.search(evals[:3], set())
+    second = search.search(evals, {0, 1, 2})
     assert built == [len(train)]
     assert {i: j for i, (j, _) in {**first, **second}.items()} == expected
 

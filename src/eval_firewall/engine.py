@@ -27,6 +27,7 @@ from .findings import AuditResult, DatasetSummary, Finding, Report, Stat, status
 from .perturb import Variant, perturb_rows
 from .predictions import Prediction, load_predictions, read_predictions
 from .progress import Progress
+from .search.paraphrase import ParaphraseSearch, build_train_index
 
 
 def load_all(config: Config, progress: Progress, cache: Cache | None = None
@@ -147,12 +148,12 @@ def _overlap(config: Config, loaded: dict[str, LoadedDataset], changes: Changes 
                       for r in d.rows]
     paraphrases = None
     if cfg.semantic.enabled:
-        builder = semantic.build_train_index
+        builder = build_train_index
         if cache.enabled:
             builder = cached_vector_index(cache, builder)
-        paraphrases = semantic.paraphrase_search(cfg.semantic, embedder=models.embedder(),
-                                                 retriever=models.retriever,
-                                                 index_builder=builder, progress=progress)
+        paraphrases = ParaphraseSearch(cfg.semantic, embedder=models.embedder(),
+                                       retriever=models.retriever, index_builder=builder,
+                                       progress=progress)
     hits, searched = overlap_hits(evals, eval_norm, train, train_norm, cfg, cache,
                                   base_train=base_train, paraphrases=paraphrases,
                                   progress=progress)

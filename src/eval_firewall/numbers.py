@@ -66,6 +66,7 @@ class Stated:
 
     @property
     def firm(self) -> bool:
+        """Whether the number is stated in digits or a cardinal word (not "one", "a")."""
         return self.digits or (self.text.split()[0] not in ("one", "a", "an")
                                and self.text.split()[0] in _WORDS_FIRM)
 
@@ -79,6 +80,7 @@ class Evidence:
     differing: tuple[str, ...] = ()       # digits one side states and the other does not
 
     def describe(self) -> str:
+        """The evidence in words, for a finding's message ("" when there is none)."""
         if self.value <= -1:
             return "numbers differ (" + ", ".join(self.differing[:4]) + ")"
         if self.value >= 1:
@@ -219,10 +221,11 @@ def script_of(text: str) -> str:
             if script in ("HIRAGANA", "KATAKANA"):
                 script = "CJK"
             counts[script] = counts.get(script, 0) + 1
-    return max(counts, key=counts.get) if counts else ""
+    return max(counts, key=lambda s: counts[s]) if counts else ""
 
 
 def same_script(a: str, b: str) -> bool:
+    """Whether two texts are written in one script (or either has no letters)."""
     sa, sb = script_of(a), script_of(b)
     return not sa or not sb or sa == sb
 
