@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -47,13 +48,11 @@ def test_recall_and_false_positive_rate_at_the_default_settings(embedder, static
     kind = np.array([p["kind"] for p in PAIRS])
     right = np.array([found.get(i, (None,))[0] == where[p["a"]] for i, p in enumerate(PAIRS)])
     flagged = np.array([i in found for i in range(len(PAIRS))])
-    assert right[label].mean() == 1.0                         # recall 100%
+    # README (calibration table): 95% of the hand-written paraphrases are found, 13% of the
+    # hard negatives flagged, none with other numbers
+    assert right[label].mean() >= 0.95
     assert flagged[kind == "numbers"].sum() == 0              # other numbers: never flagged
-    assert flagged[kind == "topic"].sum() == 0
-    # README (calibration table): 33% of the hard negatives, all of the kind "same facts,
-    # another question", which no feature tells apart
-    assert flagged[~label].mean() <= 0.34
-    assert flagged[~label].sum() == flagged[kind == "question"].sum()
+    assert flagged[~label].mean() <= 0.2
 
 
 def test_cosine_scoring_keeps_the_old_rule(embedder):
@@ -86,12 +85,15 @@ def test_static_retrieval_then_rescoring_finds_the_planted_paraphrases(embedder,
     evals, train, expected = planted()
     found = paraphrase_matches(evals, train, SemanticConfig(retriever="static"),
                                embedder=embedder, retriever=static_model)
-    assert {i: j for i, (j, _) in found.items()} == expected
+    # every flag is a planted pair with its partner (the 60 GSM8K test rows are clean); at the
+    # calibrated default, 95% of the hand-written paraphrases are found (README)
+    assert all(expected.get(i) == j for i, (j, _) in found.items())
+    assert len(found) >= 0.9 * len(expected)
     assert all(SemanticConfig().threshold <= score <= 1.0 for _, score in found.values())
     # rows to skip (already flagged by a stronger rule) are not searched
     skipped = paraphrase_matches(evals, train, SemanticConfig(retriever="static"),
                                  embedder=embedder, retriever=static_model, skip={0, 1, 2})
-    assert set(skipped) == set(expected) - {0, 1, 2}
+    assert set(skipped) == set(found) - {0, 1, 2}
 
 
 def test_exact_search_agrees_with_retrieval_on_a_small_job(embedder):
@@ -219,3 +221,39 @@ def test_template_collapsing_keeps_the_partner_among_many_siblings(embedder, sta
     found = paraphrase_matches([pair["b"]], train, cfg, embedder=embedder,
                                retriever=static_model)
     assert found[0][0] == len(train) - 1
+
+
+class _Multilingual:
+    """A stand-in for a multilingual sentence-transformers model (none is available offline):
+    the real default model, given each translation's English original in its place, so a
+    translation and its original get the same vector, as a good multilingual model would
+    nearly give them."""
+
+    def __init__(self, embedder, originals: dict[str, str]) -> None:
+        self.inner, self.originals = embedder, originals
+
+    @property
+    def dim(self) -> int:
+        return int(self.inner.dim)
+
+    def encode(self, texts):
+        return self.inner.encode([self.originals.get(t, t) for t in texts])
+
+
+def test_the_pipeline_never_vetoes_a_translation_by_its_numbers_or_words(embedder):
+    """Russian and Chinese translations (numbers in words, no shared words, other lengths)
+    against their English originals among GSM8K train questions: the whole search (candidates,
+    the number-conflict drop, features, verdict) flags each, with its original."""
+    other_script = [p for p in TRANSLATED if p["language"] in ("zh", "ru")]
+    originals = sorted({p["a"] for p in other_script})
+    train = TRAIN_Q[:200] + originals
+    multilingual = _Multilingual(embedder, {p["b"]: p["a"] for p in other_script})
+    evals = [p["b"] for p in other_script]
+    found = paraphrase_matches(evals, train, SemanticConfig(retriever="exact"),
+                               embedder=multilingual)
+    assert {i: train[j] for i, (j, _) in found.items()} == \
+        {i: p["a"] for i, p in enumerate(other_script)}
+    # the same rows written in English with other numbers are another problem: dropped
+    english = [re.sub(r"\d+", lambda m: str(int(m.group()) + 7), p["a"]) for p in other_script]
+    assert paraphrase_matches(english, originals, SemanticConfig(retriever="exact"),
+                              embedder=embedder) == {}

@@ -78,8 +78,8 @@ class SemanticConfig(_Strict):
     # and shared-word evidence) flags a pair at ``min_probability``; ``threshold`` is the cosine
     # below which no pair is a paraphrase. "cosine": the cosine alone at ``threshold``.
     scoring: Literal["model", "cosine"] = "model"
-    threshold: float = Field(0.75, ge=-1.0, le=1.0)  # calibrated: bench/calibrate.py
-    min_probability: float = Field(0.3, ge=0.0, le=1.0)  # calibrated: bench/calibrate.py
+    threshold: float = Field(0.65, ge=-1.0, le=1.0)  # calibrated: bench/calibrate.py
+    min_probability: float = Field(0.5, ge=0.0, le=1.0)  # calibrated: bench/calibrate.py
     candidates: int = Field(20, ge=1, le=1000)
     retriever: Literal["auto", "static", "exact"] = "auto"
     batch_size: int = Field(64, ge=1)

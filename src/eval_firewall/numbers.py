@@ -116,59 +116,76 @@ def _mentions(text: str) -> list[Stated]:
     while i < len(tokens):
         tok = tokens[i]
         if tok[0].isdigit() or (tok[0] == "." and len(tok) > 1):
-            value = _digits(tok)
-            i += 1
-            if value is None:
-                continue
-            words = [tok]
-            values = {value}
-            nxt = tokens[i] if i < len(tokens) else ""
-            pair = " ".join(tokens[i:i + 2])
-            if nxt == "%" or nxt == "percent" or pair == "per cent":
-                values.add(value / 100)
-                i += 2 if pair == "per cent" else 1
-                words.append("%")
-            elif nxt in _COLLECTIVES:
-                values.add(value * _COLLECTIVES[nxt])
-                words.append(nxt)
-                i += 1
-            elif nxt == "times":
-                words.append(nxt)
-                i += 1
-            out.append(Stated(frozenset(map(_key, values)), " ".join(words).replace(" %", "%"), True))
-            continue
-        value, used = _cardinal(tokens, i)
-        if used:
-            words = tokens[i:i + used]
-            i += used
-            nxt = tokens[i] if i < len(tokens) else ""
-            values = {value}
-            if nxt in _FRACTIONS and value < _FRACTIONS[nxt]:
-                values = {value / _FRACTIONS[nxt]}
-                words.append(nxt)
-                i += 1
-            elif nxt in _COLLECTIVES:
-                values.add(value * _COLLECTIVES[nxt])
-                words.append(nxt)
-                i += 1
-            elif nxt in _PERCENT or " ".join(tokens[i:i + 2]) == "per cent":
-                values.add(value / 100)
-                words.append(nxt)
-                i += 1 if nxt in _PERCENT else 2
-            out.append(Stated(frozenset(map(_key, values)), " ".join(words), False))
-            continue
-        article = i > 0 and tokens[i - 1] in ("a", "an", "one")
-        phrase = (tokens[i - 1] + " " + tok) if article else tok
-        if tok in _FRACTIONS:
-            den = _FRACTIONS[tok]
-            values = {1 / den} if den == 2 or article else {1 / den, den}
-            out.append(Stated(frozenset(map(_key, values)), phrase, False))
-        elif tok in _MULTIPLICATIVES:
-            out.append(Stated(frozenset({_key(_MULTIPLICATIVES[tok])}), tok, False))
-        elif tok in _COLLECTIVES and (article or tok not in ("score", "couple")):
-            out.append(Stated(frozenset({_key(_COLLECTIVES[tok])}), phrase, False))
-        i += 1
+            stated, i = _digit_mention(tokens, i)
+        else:
+            stated, i = _word_mention(tokens, i)
+        if stated is not None:
+            out.append(stated)
     return out
+
+
+def _digit_mention(tokens: list[str], i: int) -> tuple[Stated | None, int]:
+    """The number written in digits at ``tokens[i]`` (with a following %, collective or
+    "times"), and the index after it."""
+    tok = tokens[i]
+    value = _digits(tok)
+    i += 1
+    if value is None:
+        return None, i
+    words = [tok]
+    values = {value}
+    nxt = tokens[i] if i < len(tokens) else ""
+    pair = " ".join(tokens[i:i + 2])
+    if nxt == "%" or nxt == "percent" or pair == "per cent":
+        values.add(value / 100)
+        i += 2 if pair == "per cent" else 1
+        words.append("%")
+    elif nxt in _COLLECTIVES:
+        values.add(value * _COLLECTIVES[nxt])
+        words.append(nxt)
+        i += 1
+    elif nxt == "times":
+        words.append(nxt)
+        i += 1
+    return Stated(frozenset(map(_key, values)), " ".join(words).replace(" %", "%"), True), i
+
+
+def _word_mention(tokens: list[str], i: int) -> tuple[Stated | None, int]:
+    """The number written in words at ``tokens[i]`` (a cardinal, with a following fraction,
+    collective or percent; or a fraction, multiplicative or collective word), and the index
+    after it."""
+    value, used = _cardinal(tokens, i)
+    if used:
+        words = tokens[i:i + used]
+        i += used
+        nxt = tokens[i] if i < len(tokens) else ""
+        values = {value}
+        if nxt in _FRACTIONS and value < _FRACTIONS[nxt]:
+            values = {value / _FRACTIONS[nxt]}
+            words.append(nxt)
+            i += 1
+        elif nxt in _COLLECTIVES:
+            values.add(value * _COLLECTIVES[nxt])
+            words.append(nxt)
+            i += 1
+        elif nxt in _PERCENT or " ".join(tokens[i:i + 2]) == "per cent":
+            values.add(value / 100)
+            words.append(nxt)
+            i += 1 if nxt in _PERCENT else 2
+        return Stated(frozenset(map(_key, values)), " ".join(words), False), i
+    tok = tokens[i]
+    article = i > 0 and tokens[i - 1] in ("a", "an", "one")
+    phrase = (tokens[i - 1] + " " + tok) if article else tok
+    stated = None
+    if tok in _FRACTIONS:
+        den = _FRACTIONS[tok]
+        values = {1 / den} if den == 2 or article else {1 / den, den}
+        stated = Stated(frozenset(map(_key, values)), phrase, False)
+    elif tok in _MULTIPLICATIVES:
+        stated = Stated(frozenset({_key(_MULTIPLICATIVES[tok])}), tok, False)
+    elif tok in _COLLECTIVES and (article or tok not in ("score", "couple")):
+        stated = Stated(frozenset({_key(_COLLECTIVES[tok])}), phrase, False)
+    return stated, i + 1
 
 
 def _cardinal(tokens: list[str], i: int) -> tuple[float, int]:
@@ -230,15 +247,17 @@ def same_script(a: str, b: str) -> bool:
     return not sa or not sb or sa == sb
 
 
-@lru_cache(maxsize=1 << 18)
-def compare(a: str, b: str) -> Evidence:
-    """The evidence the numbers of ``a`` and ``b`` give that they state the same problem."""
-    if not same_script(a, b):
-        return Evidence(0.0)
-    ma, mb = mentions(a), mentions(b)
-    words = ({w.lower() for w in _TOKEN.findall(a)}, {w.lower() for w in _TOKEN.findall(b)})
-    # one-to-one: each mention matches at most one of the other side ("4 eggs in 4 weeks" is
-    # not "4 eggs in 6 weeks"); the same spelling first, then any equal value
+def _unmatched(mine: tuple[Stated, ...], taken: set[int], other_words: set[str]
+               ) -> list[str]:
+    """The firm numbers of one side the other does not match (a 1 the other side says as
+    "a", "an", "each", ... is matched)."""
+    return [m.text for k, m in enumerate(mine) if k not in taken and m.firm
+            and (m.values != {1.0} or not other_words & _ONE)]
+
+
+def _one_to_one(ma: tuple[Stated, ...], mb: tuple[Stated, ...]) -> dict[int, int]:
+    """Match mentions one to one: each matches at most one of the other side ("4 eggs in 4
+    weeks" is not "4 eggs in 6 weeks"); the same spelling first, then any equal value."""
     partner_a: dict[int, int] = {}
     used: set[int] = set()
     for same_text in (True, False):
@@ -251,6 +270,18 @@ def compare(a: str, b: str) -> Evidence:
                     partner_a[x] = y
                     used.add(y)
                     break
+    return partner_a
+
+
+@lru_cache(maxsize=1 << 18)
+def compare(a: str, b: str) -> Evidence:
+    """The evidence the numbers of ``a`` and ``b`` give that they state the same problem."""
+    if not same_script(a, b):
+        return Evidence(0.0)
+    ma, mb = mentions(a), mentions(b)
+    words = ({w.lower() for w in _TOKEN.findall(a)}, {w.lower() for w in _TOKEN.findall(b)})
+    partner_a = _one_to_one(ma, mb)
+    used = set(partner_a.values())
     equivalences: list[str] = []
     matched = 0
     for x, y in partner_a.items():
@@ -261,13 +292,7 @@ def compare(a: str, b: str) -> Evidence:
             pair = f"{m.text} = {o.text}" if m.digits else f"{o.text} = {m.text}"
             if pair not in equivalences:
                 equivalences.append(pair)
-    unmatched: list[list[str]] = [[], []]
-    for side, (mine, taken) in enumerate(((ma, set(partner_a)), (mb, used))):
-        for k, m in enumerate(mine):
-            if k in taken or not m.firm:
-                continue
-            if m.values != {1.0} or not words[1 - side] & _ONE:
-                unmatched[side].append(m.text)
+    unmatched = (_unmatched(ma, set(partner_a), words[1]), _unmatched(mb, used, words[0]))
     differing = tuple(unmatched[0] + unmatched[1])
     if unmatched[0] and unmatched[1]:
         return Evidence(-1.0, tuple(equivalences), differing)

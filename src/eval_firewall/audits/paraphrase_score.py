@@ -14,7 +14,11 @@ instance of the same template (other numbers, cosine up to 0.98). So each candid
   sides state numbers the other lacks (another instance of a template: another problem);
 - ``shared``: the share of content words (no stop words, no numbers) of the shorter text that
   the other text also uses: names, objects, rare words;
-- ``length``: the ratio of the two texts' lengths in words (shorter / longer).
+- ``length``: the ratio of the two texts' lengths in words (shorter / longer);
+- ``question_shift``: how much more the two texts share in their setup than in the question
+  they end with (shared words of the setups minus shared words of the questions, at least 0):
+  "same facts, another question" shares the setup word for word and asks something else,
+  a rewording changes both alike. 0 when either text asks no final question.
 
 A logistic regression turns them into a probability. Its coefficients live in
 ``data/paraphrase_model.json`` (plain JSON, no pickle), fitted by ``bench/calibrate.py``.
@@ -31,18 +35,26 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
 
 import numpy as np
 
 from ..numbers import Evidence, compare, same_script
 
-FEATURES = ("cosine", "margin", "numbers_agree", "numbers_differ", "shared", "length")
+FEATURES = ("cosine", "margin", "numbers_agree", "numbers_differ", "shared", "length",
+            "question_shift")
 # How many of the eval row's other candidates make its neighbourhood, and the cosine a missing
 # neighbour counts as (candidates below the retrieval floor are not scored).
 NEIGHBOURS = 3
 FILL = 0.6
 
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+# The question a text ends with: its last sentence ending in "?", from its last question word
+# on ("If she works 45 hours, how much does she earn?" asks "how much does she earn?").
+_SENTENCE = re.compile(r"[^.!?]*[?]\s*$")
+_ASKS = re.compile(r"\b(?:how|what|which|who|whom|whose|when|where|why|find|calculate|"
+                   r"determine|compute)\b", re.IGNORECASE)
+LONGEST_QUOTED = 24   # characters of a shared word quoted in a message
 
 
 @cache
@@ -70,6 +82,36 @@ def content_words(text: str) -> dict[str, str]:
     return out
 
 
+def split_question(text: str) -> tuple[str, str] | None:
+    """(setup, question) of a text that ends with a question after some setup, else None."""
+    stripped = text.strip()
+    last = _SENTENCE.search(stripped)
+    if last is None:
+        return None
+    asks = list(_ASKS.finditer(last.group()))
+    start = last.start() + (asks[-1].start() if asks else 0)
+    setup, question = stripped[:start], stripped[start:]
+    if len(setup.split()) < 4 or not content_words(question):
+        return None
+    return setup, question
+
+
+def _overlap(a: str, b: str) -> float:
+    """Share of the shorter text's content words that the other uses."""
+    wa, wb = content_words(a), content_words(b)
+    if not wa or not wb:
+        return 0.0
+    return sum(1 for w in wa if w in wb) / min(len(wa), len(wb))
+
+
+def question_shift(a: str, b: str) -> float:
+    """How much more two texts share in their setups than in their final questions (>= 0)."""
+    qa, qb = split_question(a), split_question(b)
+    if qa is None or qb is None:
+        return 0.0
+    return max(0.0, _overlap(qa[0], qb[0]) - _overlap(qa[1], qb[1]))
+
+
 def shared_words(a: str, b: str) -> tuple[float, list[str]]:
     """(share of the shorter text's content words the other uses, the shared words: names
     first, then the longest)."""
@@ -93,7 +135,8 @@ class Model:
     fingerprint: str
 
     @classmethod
-    def from_json(cls, data: dict) -> "Model":
+    def from_json(cls, data: dict[str, Any]) -> Model:
+        """The model stored as JSON (``data/paraphrase_model.json``)."""
         if tuple(data["features"]) != FEATURES:
             raise ValueError(f"paraphrase model features {data['features']} != {FEATURES}")
         blob = json.dumps(data, sort_keys=True).encode()
@@ -105,11 +148,12 @@ class Model:
         """P(paraphrase) for each row of ``features`` (n x len(FEATURES))."""
         x = (np.atleast_2d(features) - np.array(self.mean)) / np.array(self.scale)
         z = x @ np.array(self.coef) + self.intercept
-        return 1.0 / (1.0 + np.exp(-z))
+        return np.asarray(1.0 / (1.0 + np.exp(-z)))
 
 
 @cache
 def default_model() -> Model:
+    """The calibrated model shipped in the package."""
     text = resources.files("eval_firewall").joinpath("data/paraphrase_model.json").read_text()
     return Model.from_json(json.loads(text))
 
@@ -139,7 +183,8 @@ def pair_features(eval_text: str, train_text: str, cosine: float, neighbours: fl
     la, lb = len(eval_text.split()), len(train_text.split())
     length = min(la, lb) / max(la, lb, 1)
     return np.array([cosine, cosine - neighbours, max(evidence.value, 0.0),
-                     float(evidence.value < 0), shared, length]), evidence
+                     float(evidence.value < 0), shared, length,
+                     question_shift(eval_text, train_text)]), evidence
 
 
 def explain(eval_text: str, train_text: str, cosine: float) -> str:
@@ -152,7 +197,7 @@ def explain(eval_text: str, train_text: str, cosine: float) -> str:
             parts.append(evidence.describe())
         _, common = shared_words(eval_text, train_text)
         if common:
-            parts.append("shares " + ", ".join(f"'{w}'" for w in common[:3]))
+            parts.append("shares " + ", ".join(f"'{w[:LONGEST_QUOTED]}'" for w in common[:3]))
     else:
         parts.append("written in another script (a translation)")
     return "same question reworded: " + ", ".join(parts)
