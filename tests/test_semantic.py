@@ -257,3 +257,29 @@ def test_the_pipeline_never_vetoes_a_translation_by_its_numbers_or_words(embedde
     english = [re.sub(r"\d+", lambda m: str(int(m.group()) + 7), p["a"]) for p in other_script]
     assert paraphrase_matches(english, originals, SemanticConfig(retriever="exact"),
                               embedder=embedder) == {}
+
+
+def test_an_old_config_keeps_the_meaning_of_threshold():
+    """``threshold`` is still the full-model cosine a pair must reach: a config written for
+    the cosine rule (``threshold: 0.86``) flags nothing below it, whatever the model says."""
+    cfg = SemanticConfig.model_validate({"threshold": 0.86, "same_numbers": True})
+    assert cfg.scoring == "model" and cfg.min_probability == SemanticConfig().min_probability
+    pair = PARAPHRASES[0]
+    scored = []
+    for k, cosine in enumerate((0.85, 0.95)):
+        features, _ = paraphrase_score.pair_features(pair["b"], pair["a"], cosine, 0.6)
+        scored.append(semantic.Scored(k, k, cosine, features))
+    model = paraphrase_score.default_model()
+    assert all(model.probability(s.features)[0] >= cfg.min_probability for s in scored)
+    assert semantic.decide(scored, cfg) == {1: (1, 0.95)}
+    assert semantic.decide(scored, SemanticConfig()) == {0: (0, 0.85), 1: (1, 0.95)}
+
+
+def test_the_paraphrase_keys_change_the_cache_key():
+    from eval_firewall.config import OverlapConfig
+    from eval_firewall.incremental import _config_key
+
+    keys = {_config_key(OverlapConfig(semantic=SemanticConfig(**change)))
+            for change in ({}, {"min_probability": 0.6}, {"threshold": 0.86},
+                           {"scoring": "cosine"})}
+    assert len(keys) == 4
