@@ -292,7 +292,10 @@ def retrieval_at_scale(n_train: int, static, embedder) -> None:
     lexical: dict[int, list[int]] = {}
     near_matches([normalize(t) for t in evals], side, 0.8, 10, candidates=lexical)
     found = {}
-    for name, lex, factor in (("static top 20", {}, 1), ("static top 60, collapsed", {}, 3),
+    top = cfg.candidates
+    for name, lex, factor in ((f"static top {top}", {}, 1),
+                              (f"static top {top * search.RETRIEVE}, collapsed", {},
+                               search.RETRIEVE),
                               ("+ lexical, collapsed (default)", lexical, search.RETRIEVE)):
         cands = search._candidates(evals, train, list(range(len(evals))), vectors, index,
                                    search.STATIC_FLOOR, lex, cfg, retrieve=factor)

@@ -79,8 +79,8 @@ class SemanticConfig(_Strict):
     # below which no pair is a paraphrase. "cosine": the cosine alone at ``threshold``.
     scoring: Literal["model", "cosine"] = "model"
     threshold: float = Field(0.65, ge=-1.0, le=1.0)  # calibrated: bench/calibrate.py
-    min_probability: float = Field(0.5, ge=0.0, le=1.0)  # calibrated: bench/calibrate.py
-    candidates: int = Field(20, ge=1, le=1000)
+    min_probability: float = Field(0.3, ge=0.0, le=1.0)  # calibrated: bench/calibrate.py
+    candidates: int = Field(5, ge=1, le=1000)
     retriever: Literal["auto", "static", "exact"] = "auto"
     batch_size: int = Field(64, ge=1)
     same_numbers: bool = True   # numbers as evidence (model), or a veto on other numbers (cosine)
