@@ -85,11 +85,16 @@ class NearDuplicateConfig(_Strict):
 class SemanticConfig(_Strict):
     enabled: bool = True
     model: str = DEFAULT_MODEL
-    threshold: float = Field(default=0.86, ge=-1.0, le=1.0)  # calibrated: bench/calibrate.py
-    candidates: int = Field(default=20, ge=1, le=1000)
+    # scoring "model": a calibrated logistic regression (cosine, neighbourhood margin, number
+    # and shared-word evidence) flags a pair at ``min_probability``; ``threshold`` is the cosine
+    # below which no pair is a paraphrase. "cosine": the cosine alone at ``threshold``.
+    scoring: Literal["model", "cosine"] = "model"
+    threshold: float = Field(default=0.65, ge=-1.0, le=1.0)  # calibrated: bench/calibrate.py
+    min_probability: float = Field(default=0.3, ge=0.0, le=1.0)  # calibrated: bench/calibrate.py
+    candidates: int = Field(default=5, ge=1, le=1000)
     retriever: Literal["auto", "static", "exact"] = "auto"
     batch_size: int = Field(default=64, ge=1)
-    same_numbers: bool = True   # a paraphrase mentions the same numbers as its train row
+    same_numbers: bool = True   # numbers as evidence (model), or a veto on other numbers (cosine)
 
 
 class DistributionConfig(_Strict):

@@ -16,7 +16,7 @@ from typing import Any, cast
 from . import __version__, waivers
 from .annotations import load_annotations
 from .audits import AUDITS, Audit, invariance, overlap, rule_catalogue, semantic
-from .audits.overlap import ParaphraseFactory, ParaphraseSearch
+from .audits.overlap import ParaphraseFactory, ParaphraseQuery
 from .cache import Cache, CachedEmbedder
 from .changes import Changes, auc_margin, inputs_at, load_base, mark_new, scratch_dir
 from .config import Config, check_severity_rules
@@ -33,6 +33,7 @@ from .predictions import load_predictions, read_predictions
 from .progress import Progress
 from .records import Annotation, Variant
 from .rules import Rule
+from .search.paraphrase import ParaphraseSearch, build_train_index
 from .search.vectors import VectorIndex
 
 
@@ -182,17 +183,16 @@ def _overlap(config: Config, loaded: dict[str, LoadedDataset], changes: Changes 
 def _paraphrases(config: Config, cache: Cache, progress: Progress, models: Models
                  ) -> ParaphraseFactory:
     """The paraphrase search against a train corpus (its retrieval index cached by content):
-    the one place the overlap pipeline calls :mod:`.audits.semantic`."""
+    the one place the overlap pipeline calls :mod:`.search.paraphrase`."""
     cfg = config.audits.overlap.semantic
 
-    def against(train: Corpus) -> ParaphraseSearch:
-        builder: Callable[[Sequence[str], Embedder], VectorIndex] = semantic.build_train_index
+    def against(train: Corpus) -> ParaphraseQuery:
+        builder: Callable[[Sequence[str], Embedder], VectorIndex] = build_train_index
         if cache.enabled:
             builder = cached_vector_index(cache, builder, train.fingerprint)
-        search = semantic.paraphrase_search(cfg, embedder=models.embedder(),
-                                            retriever=models.retriever, index_builder=builder,
-                                            progress=progress)
-        return search(train.texts)
+        search = ParaphraseSearch(cfg, embedder=models.embedder(), retriever=models.retriever,
+                                  index_builder=builder, progress=progress)
+        return search.for_train(train.texts)
     return against
 
 

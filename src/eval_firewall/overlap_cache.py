@@ -44,8 +44,12 @@ Within = dict[int, tuple[int, float]]
 
 
 def _config_key(cfg: OverlapConfig) -> str:
-    """Every overlap setting that can change a result (the same-generator check cannot)."""
-    return content_key(cfg.model_dump(mode="json", exclude={"distribution"}))
+    """Every overlap setting that can change a result (the same-generator check cannot), and
+    the paraphrase scoring model's coefficients: a recalibrated model invalidates results."""
+    from .audits.semantic import scoring_key
+
+    return content_key(cfg.model_dump(mode="json", exclude={"distribution"}),
+                       scoring_key(cfg.semantic))
 
 
 def cached_vector_index(cache: Cache, build: Callable[[Sequence[str], Embedder], VectorIndex],

@@ -31,6 +31,7 @@ from ..progress import Progress
 from ..rows import Row
 from ..rules import Rule
 from ..search.lexical import LexicalIndex
+from .paraphrase_score import explain
 
 AUDIT = "overlap"
 STRENGTH = {"exact-duplicate": 0, "near-duplicate": 1, "paraphrase": 2}
@@ -40,7 +41,7 @@ RULES = (
          "An eval row has the same normalized text as a train row."),
     Rule("near-duplicate", AUDIT, Severity.ERROR, "An eval row is lexically close to a train row."),
     Rule("paraphrase", AUDIT, Severity.ERROR, "An eval row says the same as a train row in other "
-         "words (sentence-embedding cosine at or above the threshold)."),
+         "words (a calibrated score over embedding similarity, numbers and shared words)."),
     Rule("eval-duplicate", AUDIT, Severity.WARNING, "Two eval rows are the same question."),
 )
 
@@ -60,17 +61,19 @@ class Hit:
         return (STRENGTH[self.rule], -self.score) < (STRENGTH[other.rule], -other.score)
 
 
-class ParaphraseSearch(Protocol):
-    """Paraphrase search against one train set: eval texts, eval indices to skip ->
-    {eval index: (train index, cosine)}."""
+class ParaphraseQuery(Protocol):
+    """Paraphrase search against one train set: eval texts, eval indices to skip, and the
+    near-duplicate index's lexical candidates {eval index: train indices} -> {eval index:
+    (train index, cosine)}."""
 
-    def __call__(self, eval_texts: Sequence[str], skip: set[int], /
+    def __call__(self, eval_texts: Sequence[str], skip: set[int],
+                 lexical: dict[int, list[int]] | None = None, /
                  ) -> dict[int, tuple[int, float]]:
         """Each searched eval row's best paraphrased train row and its cosine."""
 
 
 # Builds the paraphrase search against one train corpus (the only door to :mod:`.semantic`).
-ParaphraseFactory = Callable[[Corpus], ParaphraseSearch]
+ParaphraseFactory = Callable[[Corpus], ParaphraseQuery]
 
 
 @dataclass(frozen=True)
@@ -142,8 +145,14 @@ def exact_matches(eval_norm: Sequence[str], train: TrainSide) -> dict[int, int]:
 
 
 def near_matches(eval_norm: Sequence[str], train: TrainSide | Sequence[str], threshold: float,
-                 k: int, skip: set[int] | None = None) -> dict[int, tuple[int, float]]:
-    """Eval index -> (best train index, score) for scores at or above ``threshold``."""
+                 k: int, skip: set[int] | None = None,
+                 candidates: dict[int, list[int]] | None = None
+                 ) -> dict[int, tuple[int, float]]:
+    """Eval index -> (best train index, score) for scores at or above ``threshold``.
+
+    ``candidates``, if given, receives each searched row's lexical candidates (best first):
+    the paraphrase search adds them to its own.
+    """
     side = train if isinstance(train, TrainSide) else TrainSide(train)
     skip = skip or set()
     todo = [i for i in range(len(eval_norm)) if i not in skip]
@@ -151,6 +160,8 @@ def near_matches(eval_norm: Sequence[str], train: TrainSide | Sequence[str], thr
         return {}
     found: dict[int, tuple[int, float]] = {}
     for i, cands in zip(todo, side.lexical.candidates([eval_norm[i] for i in todo], k)):
+        if candidates is not None:
+            candidates[i] = [int(j) for j in cands]
         best, best_score = -1, 0.0
         for j in cands:
             score = lexical_similarity(eval_norm[i], side.norm[j])
@@ -175,15 +186,17 @@ def find_overlaps(evals: Corpus, train: Corpus, cfg: OverlapConfig, *,
         for i, j in exact_matches(evals.norm, side).items():
             hits[i] = Hit("exact-duplicate", j, 1.0)
     near_dup = cfg.near_duplicate
+    lexical: dict[int, list[int]] = {}     # the near-duplicate index's candidates, reused
     if near_dup.enabled and len(train):
         with progress.stage("near-duplicate search", total=len(evals)) as stage:
             for i, (j, score) in near_matches(evals.norm, side, near_dup.threshold,
-                                              near_dup.candidates, skip=set(hits)).items():
+                                              near_dup.candidates, skip=set(hits),
+                                              candidates=lexical).items():
                 hits[i] = Hit("near-duplicate", j, score)
             stage.advance(len(evals))
     if paraphrases is not None and cfg.semantic.enabled and len(train):
         search = paraphrases(train)
-        for i, (j, score) in search(evals.texts, set(hits)).items():
+        for i, (j, score) in search(evals.texts, set(hits), lexical).items():
             hits[i] = Hit("paraphrase", j, score)
     return hits
 
@@ -257,7 +270,7 @@ def _finding(hit: Hit, row: Row, match: Row) -> Finding:
     elif hit.rule == "near-duplicate":
         message = f"{_percent(hit.score)} similar to train row {match.location}"
     else:
-        message = (f"says the same as train row {match.location} in other words "
+        message = (f"{explain(row.text, match.text, hit.score)}; train row {match.location} "
                    "(score: cosine similarity of their embeddings)")
     return Finding.for_row(AUDIT, hit.rule, Severity.ERROR, message, row,
                            score=round(hit.score, 4), match=Match.of(match))
