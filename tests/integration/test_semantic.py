@@ -181,7 +181,7 @@ TEST_ROW = gsm8k("test", 1)[0]["question"]
 
 
 TRANSLATED = [json.loads(line) for line in
-              (Path(__file__).parent / "data" / "translated_pairs.jsonl").read_text(
+              (Path(__file__).parents[1] / "data" / "translated_pairs.jsonl").read_text(
                   encoding="utf-8").splitlines()]
 
 
@@ -275,7 +275,7 @@ def test_an_old_config_keeps_the_meaning_of_threshold():
 
 def test_the_paraphrase_keys_change_the_cache_key():
     from eval_firewall.config import OverlapConfig
-    from eval_firewall.incremental import _config_key
+    from eval_firewall.overlap_cache import _config_key
 
     keys = {_config_key(OverlapConfig(semantic=SemanticConfig(**change)))
             for change in ({}, {"min_probability": 0.6}, {"threshold": 0.86},

@@ -115,7 +115,7 @@ def test_a_number_only_one_side_states_is_weak_evidence_not_a_veto():
 def test_the_same_template_negatives_are_all_against():
     """The 29 hand-written same-template-other-numbers pairs: the numbers say 'other problem'."""
     pairs = [json.loads(line) for line in
-             (Path(__file__).parent / "data" / "paraphrase_pairs.jsonl").read_text().splitlines()]
+             (Path(__file__).parents[1] / "data" / "paraphrase_pairs.jsonl").read_text().splitlines()]
     numbers = [p for p in pairs if p["kind"] == "numbers"]
     assert len(numbers) == 29
     assert all(compare(p["b"], p["a"]).value < 0 for p in numbers)
