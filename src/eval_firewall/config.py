@@ -90,7 +90,7 @@ class SemanticConfig(_Strict):
     # below which no pair is a paraphrase. "cosine": the cosine alone at ``threshold``.
     scoring: Literal["model", "cosine"] = "model"
     threshold: float = Field(default=0.65, ge=-1.0, le=1.0)  # calibrated: bench/calibrate.py
-    min_probability: float = Field(default=0.3, ge=0.0, le=1.0)  # calibrated: bench/calibrate.py
+    min_probability: float = Field(default=0.4, ge=0.0, le=1.0)  # calibrated: bench/calibrate.py
     candidates: int = Field(default=5, ge=1, le=1000)
     retriever: Literal["auto", "static", "exact"] = "auto"
     batch_size: int = Field(default=64, ge=1)
