@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import data as bench_data  # noqa: E402
+
 from eval_firewall.audits import paraphrase_score, semantic  # noqa: E402
 from eval_firewall.audits.overlap import TrainSide, exact_matches, near_matches  # noqa: E402
 from eval_firewall.audits.paraphrase_score import FEATURES  # noqa: E402

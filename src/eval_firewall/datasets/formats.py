@@ -33,6 +33,9 @@ EXTENSIONS = {
 }
 
 
+Record = dict[str, Any]     # one record as parsed: column or key -> value
+
+
 @dataclass(frozen=True, slots=True)
 class BadRecord:
     message: str
@@ -40,6 +43,7 @@ class BadRecord:
 
 
 def detect_format(path: Path, override: str | None, display: str) -> str:
+    """The file's format: ``override`` if set, else from its extension (``.gz`` looked through)."""
     if override:
         return override
     suffixes = [s.lower() for s in path.suffixes]
@@ -53,6 +57,7 @@ def detect_format(path: Path, override: str | None, display: str) -> str:
 
 
 def check_not_lfs_pointer(path: Path, display: str) -> None:
+    """Refuse a Git LFS pointer file in place of the data (a one-line UserError)."""
     with open(path, "rb") as fh:
         head = fh.read(len(LFS_SIGNATURE))
     if head == LFS_SIGNATURE:
@@ -65,6 +70,7 @@ def check_not_lfs_pointer(path: Path, display: str) -> None:
 # --- bounded reading ----------------------------------------------------------------------------
 
 def too_big_message(limits: LimitsConfig, decompressed: bool) -> str:
+    """The error for a file over ``limits.max_file_bytes`` (on disk, or once decompressed)."""
     if decompressed:
         return (f"decompressed, the file is larger than limits.max_file_bytes "
                 f"({int(limits.max_file_bytes)} bytes); reading stopped there")
@@ -72,11 +78,13 @@ def too_big_message(limits: LimitsConfig, decompressed: bool) -> str:
 
 
 def too_long_message(limits: LimitsConfig) -> str:
+    """The invalid-row message for a line over ``limits.max_row_bytes``."""
     return (f"the line is longer than limits.max_row_bytes ({int(limits.max_row_bytes)} bytes); "
             "it was skipped")
 
 
 def too_deep_message(limits: LimitsConfig) -> str:
+    """The invalid-row message for JSON nested deeper than ``limits.max_json_depth``."""
     return f"the JSON is nested deeper than limits.max_json_depth ({limits.max_json_depth})"
 
 
@@ -84,14 +92,16 @@ class _Capped(io.RawIOBase):
     """A raw stream that stops with a UserError once more than ``limit`` bytes came out of it:
     a gzip bomb is cut off at the limit, whatever its compression ratio."""
 
-    def __init__(self, inner: BinaryIO, limit: int, message: str, display: str) -> None:
+    def __init__(self, inner: io.BufferedIOBase, limit: int, message: str, display: str) -> None:
         self._inner, self._limit, self._message, self._display = inner, limit, message, display
         self._total = 0
 
     def readable(self) -> bool:
+        """Always: this is a read-only stream."""
         return True
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: Any) -> int:
+        """Read into ``buffer``; a UserError once the limit is passed."""
         n = self._inner.readinto(buffer)
         self._total += n or 0
         if self._total > self._limit:
@@ -99,6 +109,7 @@ class _Capped(io.RawIOBase):
         return n
 
     def close(self) -> None:
+        """Close the wrapped stream too."""
         try:
             self._inner.close()
         finally:
@@ -110,8 +121,9 @@ def open_binary(path: Path, limits: LimitsConfig, display: str | None = None) ->
     ``limits.max_file_bytes``."""
     display = display or str(path)
     limit = int(limits.max_file_bytes)
+    inner: io.BufferedIOBase
     if path.suffix.lower() == ".gz":
-        inner = gzip.open(path, "rb")
+        inner = gzip.GzipFile(path, "rb")
         message = too_big_message(limits, decompressed=True)
     else:
         if path.stat().st_size > limit:
@@ -131,24 +143,7 @@ def iter_lines(fh: BinaryIO, max_row_bytes: int, chunk_bytes: int = SKIP_CHUNK
     carry: list[bytes] = []     # the start of a line that ends in a later chunk
     carried = 0
     skipping = False            # inside a line over the limit: drop it up to its end
-    first = True
-    held = b""                  # a \r at a chunk's end: the next chunk may start with its \n
-    while True:
-        raw = fh.read(chunk_bytes)
-        if first:
-            first = False
-            if raw.startswith(BOM):
-                raw = raw[len(BOM):]
-        chunk, held = held + raw, b""
-        if raw and chunk.endswith(b"\r"):
-            chunk, held = chunk[:-1], b"\r"
-        if raw and not chunk:
-            continue
-        if not chunk:
-            if skipping or carry:
-                number += 1
-                yield number, None if skipping else b"".join(carry)
-            return
+    for chunk in _chunks(fh, chunk_bytes):
         for line in chunk.splitlines(keepends=True):
             if not line.endswith((b"\n", b"\r")):      # the chunk's last, unfinished line
                 if not skipping:
@@ -168,6 +163,30 @@ def iter_lines(fh: BinaryIO, max_row_bytes: int, chunk_bytes: int = SKIP_CHUNK
                 carry, carried = [], 0
             ending = 2 if line.endswith(b"\r\n") else 1
             yield number, None if len(line) - ending > max_row_bytes else line
+    if skipping or carry:
+        number += 1
+        yield number, None if skipping else b"".join(carry)
+
+
+def _chunks(fh: BinaryIO, chunk_bytes: int) -> Iterator[bytes]:
+    """The stream in chunks of about ``chunk_bytes``: a leading UTF-8 byte-order mark dropped,
+    and no chunk ending between the ``\\r`` and ``\\n`` of one line break."""
+    first = True
+    held = b""                  # a \r at a chunk's end: the next chunk may start with its \n
+    while True:
+        raw = fh.read(chunk_bytes)
+        if first:
+            first = False
+            if raw.startswith(BOM):
+                raw = raw[len(BOM):]
+        chunk, held = held + raw, b""
+        if raw and chunk.endswith(b"\r"):
+            chunk, held = chunk[:-1], b"\r"
+        if raw and not chunk:
+            continue
+        if not chunk:
+            return
+        yield chunk
 
 
 def decode_line(raw: bytes, number: int, display: str) -> str:
@@ -242,7 +261,9 @@ def first_non_utf8(path: Path, limits: LimitsConfig | None = None
 # --- readers -------------------------------------------------------------------------------------
 
 def read_jsonl(path: Path, limits: LimitsConfig | None = None, display: str | None = None
-               ) -> Iterator[tuple[int, dict | BadRecord]]:
+               ) -> Iterator[tuple[int, Record | BadRecord]]:
+    """JSON Lines: (line number, object) per non-blank line; bad JSON, a line over the row
+    limit or nested too deeply, or a value that is not an object is a :class:`BadRecord`."""
     limits = limits or LimitsConfig()
     display = display or str(path)
     depth, loads = limits.max_json_depth, json.loads
@@ -273,7 +294,7 @@ def read_jsonl(path: Path, limits: LimitsConfig | None = None, display: str | No
 
 
 def read_json(path: Path, limits: LimitsConfig | None = None, display: str | None = None
-              ) -> Iterator[tuple[int, dict | BadRecord]]:
+              ) -> Iterator[tuple[int, Record | BadRecord]]:
     """A JSON array of objects. The file is decoded whole (use JSONL for large data), so it is
     bounded by ``limits.max_file_bytes``; an element nested too deeply is an invalid row."""
     limits = limits or LimitsConfig()
@@ -357,7 +378,8 @@ def _bound_csv_fields(limits: LimitsConfig) -> None:
 
 
 def read_delimited(path: Path, delimiter: str, limits: LimitsConfig | None = None,
-                   display: str | None = None) -> Iterator[tuple[int, dict | BadRecord]]:
+                   display: str | None = None) -> Iterator[tuple[int, Record | BadRecord]]:
+    """CSV or TSV with a header row: (line number, {column: value}) per record."""
     limits = limits or LimitsConfig()
     display = display or str(path)
     _bound_csv_fields(limits)
@@ -401,7 +423,8 @@ def read_delimited(path: Path, delimiter: str, limits: LimitsConfig | None = Non
 
 
 def read_parquet(path: Path, columns: list[str] | None, limits: LimitsConfig | None = None,
-                 display: str | None = None) -> Iterator[tuple[int, dict | BadRecord]]:
+                 display: str | None = None) -> Iterator[tuple[int, Record | BadRecord]]:
+    """Parquet: (1-based row number, {column: value}) per row, read a row group at a time."""
     limits = limits or LimitsConfig()
     pf = _parquet_file(path, limits, display or str(path))
     present = set(pf.schema_arrow.names)
@@ -413,7 +436,7 @@ def read_parquet(path: Path, columns: list[str] | None, limits: LimitsConfig | N
             yield number, record
 
 
-def _parquet_file(path: Path, limits: LimitsConfig, display: str):
+def _parquet_file(path: Path, limits: LimitsConfig, display: str) -> Any:
     """An open Parquet file whose size on disk, and whose row groups' declared uncompressed
     size, are within ``limits.max_file_bytes``."""
     import pyarrow.parquet as pq
@@ -460,7 +483,8 @@ def header_of(path: Path, fmt: str, display: str | None = None,
 
 def read_records(path: Path, fmt: str, columns: list[str] | None = None,
                  limits: LimitsConfig | None = None, display: str | None = None
-                 ) -> Iterator[tuple[int, dict | BadRecord]]:
+                 ) -> Iterator[tuple[int, Record | BadRecord]]:
+    """The records of a file in format ``fmt``, each with its line (or row) number."""
     if fmt == "jsonl":
         return read_jsonl(path, limits, display)
     if fmt == "json":
