@@ -32,6 +32,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -220,11 +221,15 @@ def run_size(size: str, out: Path, with_semhash: bool, incremental: bool, repeat
     work.mkdir(parents=True)
     os.environ.pop("EVAL_FIREWALL_MODELS", None)
     colds, incs, sems = [], [], []
+    # The per-user homes live outside any git work tree: eval-firewall refuses a cache key
+    # inside a repository (a pull request could plant it), and would then sign with a key for
+    # one run only, so the incremental run could reuse nothing.
+    homes = Path(tempfile.mkdtemp(prefix="eval-firewall-bench-home-"))
     for n in range(repeat):
         cache = work / f"cache{n}"
         # An empty per-user home and cache: what a first run pays (the static model is the
         # packaged one: nothing is distilled).
-        os.environ["EVAL_FIREWALL_HOME"] = str(work / f"home{n}")
+        os.environ["EVAL_FIREWALL_HOME"] = str(homes / f"home{n}")
         git(repo, "reset", "-q", "--hard", "bench-base")
         colds.append(audit(repo, cache, work, f"cold{n}"))
         print(f"{size}: cold {colds[-1]['seconds']:.1f}s", file=sys.stderr, flush=True)
