@@ -72,7 +72,7 @@ class ParaphraseQuery(Protocol):
         """Each searched eval row's best paraphrased train row and its cosine."""
 
 
-# Builds the paraphrase search against one train corpus (the only door to :mod:`.semantic`).
+# Builds the paraphrase search against one train corpus (the engine's, over :mod:`..search.paraphrase`).
 ParaphraseFactory = Callable[[Corpus], ParaphraseQuery]
 
 

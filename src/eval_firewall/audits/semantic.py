@@ -23,7 +23,8 @@ from . import paraphrase_score
 # small audits from paying. Results differ only in which pairs get rescored.
 EXACT_MAX_ROWS = 1000
 
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*|\.\d+")
+# A run of digits, with decimal or thousands separators: how a text writes a number in digits.
+DIGITS = re.compile(r"\d+(?:[.,]\d+)*|\.\d+")
 # Number words count as their digits; "one" does not (it is as often a pronoun or article).
 _NUMBER_WORDS = {w: str(i) for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
@@ -34,7 +35,7 @@ _WORD = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
 def numbers_of(text: str) -> frozenset[str]:
     """The numbers a text mentions (digits, or a number word from two to twenty), normalized."""
     found = set()
-    for raw in _NUMBER.findall(text):
+    for raw in DIGITS.findall(text):
         value = raw.replace(",", "")
         try:
             number = float(value)

@@ -25,7 +25,6 @@ calls (both objects are also callable that way).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 
@@ -33,7 +32,7 @@ import numpy as np
 
 from ..audits import paraphrase_score
 from ..audits.paraphrase_score import neighbourhood, pair_features
-from ..audits.semantic import Scored, decide, numbers_of, use_exact
+from ..audits.semantic import DIGITS, Scored, decide, numbers_of, use_exact
 from ..config import SemanticConfig
 from ..embeddings import Embedder
 from ..numbers import compare
@@ -51,8 +50,6 @@ FULL_FLOOR = 0.5
 RETRIEVE = 3
 # Two candidates this close to each other (cosine of their vectors) are one template.
 TEMPLATE_COSINE = 0.97
-
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*|\.\d+")
 
 Lazy = Callable[[], Embedder]
 IndexBuilder = Callable[[Sequence[str], Embedder], VectorIndex]
@@ -259,7 +256,7 @@ def _collapse(eval_text: str, ranked: list[tuple[int, float]], index: VectorInde
 @lru_cache(maxsize=1 << 16)
 def _digits(text: str) -> frozenset[str]:
     """The digit strings of a text: a cheap signature to pick a template's best instance."""
-    return frozenset(_NUMBER.findall(text))
+    return frozenset(DIGITS.findall(text))
 
 
 def _numbers_differ(eval_texts: Sequence[str], train_texts: Sequence[str],
