@@ -18,20 +18,23 @@ from wcmatch.glob import GLOBSTAR, globmatch
 from .errors import UserError
 
 
-def clean_blobs(paths: list[Path]) -> dict[Path, str]:
+def clean_blobs(paths: list[Path], top: Path | None = None) -> dict[Path, str]:
     """The blob sha of each file that git's index holds unchanged in the working tree, found
     without reading the files: git compares their stat data with the index's (and re-reads a
     racily clean one). Untracked, modified or unreadable files, and files outside a
-    repository, are left out; so is everything when git is missing."""
+    repository, are left out; so is everything when git is missing. ``top``: the work tree's
+    top, when the caller knows it (else git is asked)."""
     if not paths:
         return {}
     env = {**os.environ, "GIT_LITERAL_PATHSPECS": "1"}
     try:
-        found = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=paths[0].parent,
-                               capture_output=True, env=env)
-        if found.returncode != 0:
-            return {}
-        top = Path(found.stdout.decode().strip()).resolve()
+        if top is None:
+            found = subprocess.run(["git", "rev-parse", "--show-toplevel"],
+                                   cwd=paths[0].parent, capture_output=True, env=env)
+            if found.returncode != 0:
+                return {}
+            top = Path(found.stdout.decode().strip())
+        top = top.resolve()
         inside = {}
         for path in paths:
             try:
@@ -216,7 +219,7 @@ class Git:
     def worktree_blobs(self, paths: list[Path]) -> dict[Path, str]:
         """Blob sha each working-tree file would have if committed now (files the index knows
         to be unchanged are not read: :func:`clean_blobs`)."""
-        blobs = clean_blobs(paths)
+        blobs = clean_blobs(paths, self.top)
         rest = [p for p in paths if p not in blobs]
         if not rest:
             return blobs
