@@ -245,6 +245,7 @@ def run_size(size: str, out: Path, with_semhash: bool, incremental: bool, repeat
         if with_semhash:
             sems.append(semhash(repo, work, f"semhash{n}"))
             print(f"{size}: semhash {sems[-1]['seconds']:.1f}s", file=sys.stderr, flush=True)
+    shutil.rmtree(homes, ignore_errors=True)
     row = {"size": size, "cold": median_run(colds), "recall": recall(size, colds[0])}
     if incs:
         row["incremental"] = median_run(incs)
