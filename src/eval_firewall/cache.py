@@ -450,12 +450,9 @@ class CachedEmbedder:
 
     NAMESPACE = "embeddings"
 
-    def __init__(self, embedder: Any, cache: Cache, *, direct_below: int = 0) -> None:
+    def __init__(self, embedder: Any, cache: Cache) -> None:
         self.inner = embedder
         self.cache = cache
-        # For a cheap embedder (a static model), a small batch is faster to encode than the
-        # cache is to load: batches under this size skip the cache.
-        self.direct_below = direct_below
         self.key = embedder.key
         self.dim = embedder.dim
         self._loaded = False
@@ -515,7 +512,7 @@ class CachedEmbedder:
 
     def encode(self, texts: Sequence[str], **kwargs: Any) -> np.ndarray:
         """The vectors of ``texts``: cached ones looked up, the others encoded once and cached."""
-        if not self.cache.enabled or (len(texts) < self.direct_below and not self._loaded):
+        if not self.cache.enabled:
             direct: np.ndarray = self.inner.encode(texts, **kwargs)
             return direct
         self._load()

@@ -141,19 +141,6 @@ def test_train_vector_index_is_built_once_per_train_set(tmp_path):
     assert len(built) == 2                      # another train set is another index
 
 
-def test_cheap_embedder_skips_the_cache_for_small_batches(tmp_path):
-    inner = CountingEmbedder()
-    small = CachedEmbedder(inner, Cache(tmp_path), direct_below=3)
-    small.encode(["a", "b"])
-    assert not list(tmp_path.rglob("*.npz"))            # nothing stored for a small batch
-    small.encode(["a", "b", "c"])
-    assert len(list(tmp_path.rglob("*.npz"))) == 1      # a large one is cached
-    inner.calls.clear()
-    again = CachedEmbedder(inner, Cache(tmp_path), direct_below=3)
-    again.encode(["a", "b", "c", "d"])
-    assert inner.calls == [["d"]]
-
-
 # --- trust: the key, the directory, the entries ---------------------------------------------------
 
 def test_signing_key_is_created_once_private_and_reused(tmp_path, home):
