@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import json
 import os
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -53,6 +54,11 @@ class Embedder(Protocol):
 def _offline() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    # No progress bars or advice on stderr (set here, not by redirecting stderr: a model may
+    # load in a background thread while the main thread prints its progress).
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
 
 def resolve_model(model: str) -> str:
@@ -102,7 +108,13 @@ def _normalized(vectors: np.ndarray) -> np.ndarray:
 
 
 class SentenceTransformerEmbedder:
-    """A sentence-transformers model, loaded on first use (the key needs only its files)."""
+    """A sentence-transformers model, loaded on first use (the key needs only its files).
+
+    Importing sentence-transformers and torch and loading the weights take several seconds of
+    one core: :meth:`load_in_background` starts that early, in a thread, while the caller does
+    other work (the paraphrase search retrieves its candidates meanwhile); ``encode`` then
+    waits for it.
+    """
 
     def __init__(self, model: str, batch_size: int = 64, *, config_path: str | None = None
                  ) -> None:
@@ -118,6 +130,9 @@ class SentenceTransformerEmbedder:
         label = "all-MiniLM-L6-v2" if model in DEFAULT_NAMES else model
         self.key = f"{_slug(label)}-{_files_hash(directory)}"
         self._model: Any = None
+        self._lock = threading.Lock()
+        self._loading: threading.Thread | None = None
+        self._failure: UserError | None = None
 
     def _error(self, why: str) -> UserError:
         return UserError(f"cannot load embedding model '{self.name}': {why}",
@@ -125,17 +140,47 @@ class SentenceTransformerEmbedder:
 
     @property
     def model(self) -> Any:
-        """The loaded sentence-transformers model (loaded on first use)."""
+        """The loaded sentence-transformers model (loaded on first use, or waited for)."""
         if self._model is None:
-            _offline()
-            try:
-                from sentence_transformers import SentenceTransformer
-                with _quiet():
-                    self._model = SentenceTransformer(str(self.directory), device="cpu")
-            except Exception as exc:  # any load failure is a config problem for the user
-                message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise self._error(message) from None
+            loading = self._loading
+            if loading is not None:
+                loading.join()
+            with self._lock:
+                if self._failure is not None:
+                    raise self._failure
+                if self._model is None:
+                    self._model = self._load()
         return self._model
+
+    def load_in_background(self) -> None:
+        """Start loading the model in a thread, unless it is loaded or loading already.
+
+        Not a daemon thread: a run that ends early waits for the load rather than tearing
+        the interpreter down under an import.
+        """
+        with self._lock:
+            if self._model is not None or self._loading is not None:
+                return
+            _offline()      # the environment is set before the thread starts
+            self._loading = threading.Thread(target=self._load_into_place, daemon=False,
+                                             name="eval-firewall-model-load")
+            self._loading.start()
+
+    def _load_into_place(self) -> None:
+        with self._lock:
+            try:
+                self._model = self._load()
+            except UserError as exc:
+                self._failure = exc
+
+    def _load(self) -> Any:
+        _offline()
+        try:
+            from sentence_transformers import SentenceTransformer
+            return SentenceTransformer(str(self.directory), device="cpu")
+        except Exception as exc:  # any load failure is a config problem for the user
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise self._error(message) from None
 
     @property
     def dim(self) -> int:
@@ -471,6 +516,11 @@ class Models:
         if self._raw is None:
             self._raw = load_embedder(self.model, self.batch_size, config_path=self.config_path)
         return self._raw
+
+    def load_in_background(self) -> None:
+        """Start loading the full model's weights now, in a thread (see
+        :meth:`SentenceTransformerEmbedder.load_in_background`)."""
+        self._full().load_in_background()
 
     def embedder(self) -> Embedder:
         """The full sentence-transformers model (weights load on its first encode)."""

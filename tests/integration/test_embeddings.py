@@ -67,6 +67,30 @@ def test_a_directory_that_is_not_a_model_is_a_user_error(tmp_path):
     assert err.value.field == "audits.overlap.semantic.model"
 
 
+def test_a_model_loaded_in_the_background_encodes_like_one_loaded_on_use(embedder, capfd):
+    texts = ["Natalia sold clips to 48 of her friends.", "A robe takes 2 bolts of fiber."]
+    early = load_embedder()
+    early.load_in_background()
+    early.load_in_background()                   # once: a second call changes nothing
+    loader = early._loading
+    assert loader is not None and not loader.daemon
+    assert np.allclose(early.encode(texts), embedder.encode(texts), atol=1e-6)
+    assert not loader.is_alive()
+    err = capfd.readouterr().err
+    assert "Loading" not in err and "%|" not in err        # no progress bar on our stderr
+
+
+def test_a_model_that_fails_in_the_background_fails_on_use(tmp_path, capfd):
+    (tmp_path / "config.json").write_text("{}")
+    broken = load_embedder(str(tmp_path))
+    broken.load_in_background()
+    for _ in range(2):                           # the same one-line error, every time
+        with pytest.raises(UserError) as err:
+            broken.encode(["text"])
+        assert err.value.field == "audits.overlap.semantic.model"
+    assert "Traceback" not in capfd.readouterr().err
+
+
 def test_static_model_is_stored_under_its_key_and_reloaded(embedder, static_cache,
                                                          static_model):
     assert static_model.key == f"static128-{embedder.key}"

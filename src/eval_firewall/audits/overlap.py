@@ -181,6 +181,9 @@ def find_overlaps(evals: Corpus, train: Corpus, cfg: OverlapConfig, *,
     """
     progress = progress or Progress(enabled=False)
     side = side or TrainSide(train.norm, train.texts)
+    search = None       # made first: it may start loading its models while the rest runs
+    if paraphrases is not None and cfg.semantic.enabled and len(train):
+        search = paraphrases(train)
     hits: dict[int, Hit] = {}
     if cfg.exact.enabled:
         for i, j in exact_matches(evals.norm, side).items():
@@ -194,8 +197,7 @@ def find_overlaps(evals: Corpus, train: Corpus, cfg: OverlapConfig, *,
                                               candidates=lexical).items():
                 hits[i] = Hit("near-duplicate", j, score)
             stage.advance(len(evals))
-    if paraphrases is not None and cfg.semantic.enabled and len(train):
-        search = paraphrases(train)
+    if search is not None:
         for i, (j, score) in search(evals.texts, set(hits), lexical).items():
             hits[i] = Hit("paraphrase", j, score)
     return hits
