@@ -206,8 +206,7 @@ class _Judge:
         self.changes, self.head, self.base_results = changes, head, base_results
         self.auc_margin, self.by_rows = auc_margin, by_rows
         self.new_locs = changes.new_locations(head)
-        self.head_rows: dict[tuple[str | None, int | None], Row] = {
-            (r.path, r.line): r for d in head.values() for r in d.rows}
+        self._head_rows: dict[tuple[str | None, int | None], Row] | None = None
         self.base_by_rule: dict[tuple[str, str | None], list[Finding]] = defaultdict(list)
         self.base_seen: Counter[tuple[object, ...]] = Counter()
         for found in base_results.values():
@@ -216,6 +215,13 @@ class _Judge:
                 self.base_seen[_identity(f)] += 1
         self.head_seen: Counter[tuple[object, ...]] = Counter()
         self.generators: tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]] | None = None
+
+    def head_row(self, path: str | None, line: int | None) -> Row | None:
+        """The head's row at ``path:line`` (the map is built on first use: a million rows
+        take seconds, and only shared-generator findings need it)."""
+        if self._head_rows is None:
+            self._head_rows = {(r.path, r.line): r for d in self.head.values() for r in d.rows}
+        return self._head_rows.get((path, line))
 
     def row_new(self, f: Finding) -> bool:
         """The finding's row or its match is new or changed (by content)."""
@@ -280,7 +286,7 @@ class _Judge:
         if self.generators is None:
             self.generators = (generator_counts(self.changes.base_datasets.values()),
                                generator_counts(self.head.values()))
-        row = self.head_rows.get((f.path, f.line))
+        row = self.head_row(f.path, f.line)
         key = _generator_key(row.provenance.generator or "") if row else ""
         was = self.generators[0].get(key, (0, 0))
         now = self.generators[1].get(key, (0, 0))

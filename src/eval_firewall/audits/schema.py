@@ -35,7 +35,8 @@ def check(datasets: Sequence[LoadedDataset], invalid_rows: str = "error") -> Aud
             findings.append(Finding(AUDIT, "invalid-row", Severity(invalid_rows),
                                     f"{field}{p.message}", dataset=d.name, path=p.path,
                                     line=p.line))
-        if d.config.id:
+        ids = [row.row_id for row in d.rows] if d.config.id else []
+        if len(set(ids)) < len(ids):       # the common case, all unique, is one set away
             first: dict[str, int] = {}
             for i, row in enumerate(d.rows):
                 j = first.setdefault(row.row_id, i)
