@@ -10,7 +10,7 @@ import mmh3
 import numpy as np
 import pyarrow as pa
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy import sparse
 from sklearn.feature_extraction.text import HashingVectorizer
@@ -86,11 +86,13 @@ TEXTS = st.lists(st.one_of(NORMALIZED, st.just(""), st.text(max_size=40).map(nor
 
 
 @given(TEXTS)
+@example(["sold sold clips 48 ٣ ² x² 3rd straße", "", "48 12", "东京 东京 - +"])
 def test_features_are_the_hashing_vectorizers(texts):
     assert_same_csr(hashed_words(texts), sklearn_features(texts))
 
 
 @given(st.lists(st.text(st.characters(exclude_categories=["Cs"]), max_size=30), min_size=1, max_size=12))
+@example(["natalia\tsold  clips\u00a0to\n48 \x1c friends ", " ", "a\u2003b\u2003a"])
 def test_features_match_on_texts_that_are_not_normalized(texts):
     # tabs, newlines, runs of spaces, Unicode spaces: split as str.split() splits them
     assert_same_csr(hashed_words(texts), sklearn_features(texts))
