@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 N_FEATURES = 2**20
 CHUNK = 512
-ROWS_PER_PIECE = 1 << 16      # rows featurized at once: bounds the temporary arrays
+ROWS_PER_PIECE = 1 << 15      # rows featurized at once: bounds the temporary arrays (measured at 1M rows)
 
 # Texts to featurize: Python strings, or a pyarrow string column (Array or ChunkedArray).
 Texts = Sequence[str] | Any
@@ -125,14 +125,21 @@ def hashed_words(texts: Texts, piece_rows: int = ROWS_PER_PIECE) -> sparse.csr_m
 
 def _hashed_rows(texts: Texts, piece_rows: int) -> tuple[np.ndarray, np.ndarray]:
     """The CSR ``indptr`` and ``indices`` of :func:`hashed_words`, in scikit-learn's dtypes."""
+    pieces = list(_hashed_pieces(texts, piece_rows))
+    return _csr_index([c for c, _ in pieces], [i for _, i in pieces], len(texts))
+
+
+def _hashed_pieces(texts: Texts, piece_rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Per piece of ``piece_rows`` texts: features per row, and the features (sorted per row)."""
     vocabulary = _Vocabulary()
-    counts: list[np.ndarray] = []
-    indices: list[np.ndarray] = []
     for piece in _pieces(texts, piece_rows):
-        c, i = _piece_pairs(piece, vocabulary)
-        counts.append(c)
-        indices.append(i)
-    indptr = np.zeros(len(texts) + 1, dtype=np.int64)
+        yield _piece_pairs(piece, vocabulary)
+
+
+def _csr_index(counts: list[np.ndarray], indices: list[np.ndarray], n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pieces' row counts and column indices joined into CSR ``indptr`` and ``indices``: int32
+    both, or int64 both past 2**31 - 1 entries (as scikit-learn's hasher gives them)."""
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
     if counts:
         np.cumsum(np.concatenate(counts), out=indptr[1:])
     cols = np.concatenate(indices) if indices else np.empty(0, dtype=np.int32)
@@ -173,14 +180,23 @@ class LexicalIndex:
         from scipy import sparse
 
         self.size = len(texts)
-        indptr, indices = _hashed_rows(texts, ROWS_PER_PIECE)   # of hashed_words(texts)
-        df = np.bincount(indices, minlength=N_FEATURES)
+        pieces = list(_hashed_pieces(texts, ROWS_PER_PIECE))   # hashed_words(texts), by piece
+        df = np.zeros(N_FEATURES, dtype=np.int64)
+        for _, cols in pieces:
+            df += np.bincount(cols, minlength=N_FEATURES)
         keep = (df > 0) & (df <= max_postings(self.size))
         self.idf = np.zeros(N_FEATURES, dtype=np.float32)
         self.idf[keep] = np.log((1 + self.size) / (1 + df[keep])) + 1.0
-        matrix = sparse.csr_matrix((self.idf[indices], indices, indptr), shape=(self.size, N_FEATURES))
-        del indices
-        matrix.eliminate_zeros()
+        counts: list[np.ndarray] = []
+        indices: list[np.ndarray] = []
+        while pieces:         # the words kept, piece by piece: the full matrix is never held
+            row_counts, cols = pieces.pop(0)
+            informative = keep[cols]
+            rows = np.repeat(np.arange(len(row_counts)), row_counts)
+            counts.append(np.bincount(rows[informative], minlength=len(row_counts)))
+            indices.append(cols[informative])
+        indptr, cols = _csr_index(counts, indices, self.size)
+        matrix = sparse.csr_matrix((self.idf[cols], cols, indptr), shape=(self.size, N_FEATURES))
         l2_normalize_rows(matrix)
         self._matrix_t = matrix.T.tocsr()                          # features x rows
 
