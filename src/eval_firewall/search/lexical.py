@@ -94,7 +94,7 @@ def _piece_pairs(piece: Any, vocabulary: _Vocabulary) -> tuple[np.ndarray, np.nd
     import pyarrow.compute as pc
 
     tokens = pc.split_pattern(piece, " ")
-    rows = pc.list_parent_indices(tokens).to_numpy()
+    rows = pc.list_parent_indices(tokens).to_numpy().astype(np.int64, copy=False)
     encoded = pc.dictionary_encode(pc.list_flatten(tokens))
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     by_code, several = vocabulary.lookup(encoded.dictionary.to_pylist())
