@@ -1,6 +1,6 @@
 """Normalization for exact matching: what makes two questions the same, and what does not."""
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eval_firewall.normalize import normalize
@@ -40,3 +40,38 @@ def test_ascii_fast_path_equals_the_general_definition(text):
     from eval_firewall.normalize import _general
 
     assert normalize(text) == _general(text)
+
+
+# ASCII made of what the bulk path treats specially: letters either side of hyphens, digits,
+# operators, punctuation runs, controls, tabs and newlines.
+_ASCII_PARTS = st.sampled_from(["a", "Z", "q", "7", "0", "-", "--", "+", "*", "/", "=", "<", ">",
+                                "%", "^", "_", ".", "?!", "...", "\t", "\n", "\r", " ", "  ",
+                                "\x00", "\x01", "\x1c", "\x1f", "\x7f", "'", '"', "\\", "(", ")"])
+_ASCII_TEXT = st.one_of(st.lists(_ASCII_PARTS, max_size=30).map("".join),
+                        st.text(alphabet=st.characters(max_codepoint=127), max_size=60))
+
+
+@settings(deadline=None)   # the first call imports pyarrow.compute
+@given(st.lists(st.one_of(_ASCII_TEXT, st.text(max_size=40)), max_size=30))
+def test_normalize_many_equals_normalize_of_each(texts):
+    from eval_firewall.normalize import normalize_many
+
+    assert normalize_many(texts) == [normalize(t) for t in texts]
+
+
+def test_normalize_many_chains_of_hyphens_and_mixed_rows():
+    from eval_firewall.normalize import normalize_many
+
+    texts = ["a-b-c-d-e-f", "x-y", "-a-", "5-3-b-c", "Ünï-côdé", "", "A-B--C---D", "a-" * 50]
+    out = normalize_many(texts)
+    assert out == [normalize(t) for t in texts]
+    assert out[0] == "a b c d e f" and out[4] == normalize("Ünï-côdé")
+
+
+def test_normalize_many_over_several_chunks_of_bytes():
+    from eval_firewall.normalize import _CHUNK_BYTES, normalize_many
+
+    base = ["Tom-and-Jerry ate 3-2=1 apples!", "-x-", "Ünï-côdé?", "", "a-b-c-d."]
+    texts = [f"{base[i % len(base)]} #{i}-th row-{i % 7}" for i in range(3 * _CHUNK_BYTES // 30)]
+    assert sum(map(len, texts)) > 2 * _CHUNK_BYTES
+    assert normalize_many(texts) == [normalize(t) for t in texts]

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from ..cache import Cache, content_key
 from ..config import DatasetConfig
-from ..normalize import normalize
+from ..normalize import normalize_many
 from ..rows import Provenance, Row
 
 NAMESPACE = "rows"
@@ -94,6 +94,6 @@ def load(cache: Cache, key: str, ds: DatasetConfig, display: str
 
 def store(cache: Cache, key: str, rows: list[Row], problems: list[dict[str, Any]]) -> list[str]:
     """Cache a file's rows; their normalized texts."""
-    norm = [normalize(r.text) for r in rows]
+    norm = normalize_many([r.text for r in rows])
     cache.put_bytes(NAMESPACE, key, encode(rows, norm, problems))
     return norm
