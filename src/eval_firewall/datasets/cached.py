@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from ..cache import Cache, content_key
 from ..config import DatasetConfig
-from ..normalize import normalize_many
+from ..normalize import normalize_array, normalize_many
 from ..rows import Provenance, Row
 
 NAMESPACE = "rows"
@@ -55,12 +55,18 @@ def encode(rows: list[Row], norm: list[str], problems: list[dict[str, Any]]) -> 
     }
     table = pa.table({k: v if k == "line" else pa.array(v, pa.large_string())
                       for k, v in columns.items()})
+    data: bytes = encode_table(table, problems).to_pybytes()
+    return data
+
+
+def encode_table(table: pa.Table, problems: list[dict[str, Any]]) -> pa.Buffer:
+    """A table of the rows' columns (line, the strings) as an Arrow IPC file, uncopied."""
     table = table.replace_schema_metadata({"problems": json.dumps(problems)})
     sink = pa.BufferOutputStream()
     with pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
-    data: bytes = sink.getvalue().to_pybytes()
-    return data
+    buffer: pa.Buffer = sink.getvalue()
+    return buffer
 
 
 def decode(data: bytes, ds: DatasetConfig, display: str) -> tuple[list[Row], list[str], list[dict[str, Any]]]:
@@ -97,3 +103,13 @@ def store(cache: Cache, key: str, rows: list[Row], problems: list[dict[str, Any]
     norm = normalize_many([r.text for r in rows])
     cache.put_bytes(NAMESPACE, key, encode(rows, norm, problems))
     return norm
+
+
+def store_table(cache: Cache, key: str, table: pa.Table) -> list[str]:
+    """Cache a file's rows given as columns (:data:`columnar.COLUMNS`, no problems); their
+    normalized texts."""
+    norm = normalize_array(table.column("text"))
+    table = table.append_column("norm", norm)
+    cache.put_bytes(NAMESPACE, key, memoryview(encode_table(table, [])))
+    result: list[str] = norm.to_pylist()
+    return result
