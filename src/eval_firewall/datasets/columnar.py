@@ -59,7 +59,7 @@ def read_columns(path: Path, ds: DatasetConfig, limits: LimitsConfig, display: s
     lines = _lines(data, limits)
     if lines is None:
         return None
-    table = _parse(data, lines, fields, limits)
+    table = _parse(data, lines, fields, ds.text)
     if table is None:
         return None
     return _rows_table(table, lines.numbers, ds, display)
@@ -155,10 +155,10 @@ def _refused(raw: np.ndarray, chunk: np.ndarray, start: int) -> bool:
     return False
 
 
-def _parse(data: pa.Buffer, lines: _Lines, fields: list[str],
-           limits: LimitsConfig) -> pa.Table | None:
-    """The needed fields, typed as the file's first row has them; None if pyarrow refuses the
-    file or its row count is not the line count."""
+def _parse(data: pa.Buffer, lines: _Lines, fields: list[str], texts: list[str]
+           ) -> pa.Table | None:
+    """The needed fields (``texts`` as strings, the others typed as the file's first row has
+    them); None if pyarrow refuses the file or its row count is not the line count."""
     import pyarrow as pa
     import pyarrow.json as pj
 
@@ -168,7 +168,7 @@ def _parse(data: pa.Buffer, lines: _Lines, fields: list[str],
         return None
     if not isinstance(record, dict):
         return None
-    types = [_arrow_type(record.get(f)) for f in fields]
+    types = [pa.string() if f in texts else _arrow_type(record.get(f)) for f in fields]
     if any(t is None for t in types):
         return None
     schema = pa.schema([pa.field(f, t) for f, t in zip(fields, types)])
