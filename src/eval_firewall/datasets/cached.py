@@ -17,7 +17,7 @@ import pyarrow as pa
 from ..cache import Cache, content_key
 from ..config import DatasetConfig
 from ..normalize import normalize_array, normalize_many
-from ..rows import Provenance, Row
+from ..rows import Row
 
 NAMESPACE = "rows"
 FORMAT = "rows/1"
@@ -74,15 +74,11 @@ def decode(data: bytes, ds: DatasetConfig, display: str) -> tuple[list[Row], lis
     table = pa.ipc.open_file(pa.py_buffer(data)).read_all()
     if set(table.column_names) != {"line", *_STRINGS}:
         raise ValueError("unexpected columns")
-    cols = {name: table.column(name).to_pylist() for name in ("line", *_STRINGS)}
-    name, role = ds.name, ds.role
-    rows = [Row(name, role, display, line, row_id, text, label,
-                Provenance(source, verified, generator))
-            for line, row_id, text, label, source, verified, generator in zip(
-                cols["line"], cols["row_id"], cols["text"], cols["label"],
-                cols["label_source"], cols["verified_by"], cols["generator"])]
+    from .columnar import build_rows
+
+    rows = build_rows(table, ds.name, ds.role, display)
     problems = json.loads((table.schema.metadata or {}).get(b"problems", b"[]"))
-    return rows, cols["norm"], problems
+    return rows, table.column("norm").to_pylist(), problems
 
 
 def load(cache: Cache, key: str, ds: DatasetConfig, display: str

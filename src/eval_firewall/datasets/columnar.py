@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import mmap
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -34,6 +35,7 @@ _SCAN_BYTES = 1 << 22
 _TWO_VALUES = re.compile(rb"\}[ \t]*\{")
 _LITERAL_BEFORE = re.compile(rb"[:,\[][ \t]*-?\Z")
 _CONTEXT = 256
+_DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
 # Python's str.isspace() characters, for str.strip() and "is the text blank".
 WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004"
               "\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
@@ -43,8 +45,6 @@ def read_columns(path: Path, ds: DatasetConfig, limits: LimitsConfig, display: s
                  ) -> pa.Table | None:
     """A JSONL file's rows as columns (:data:`COLUMNS`), or None when only the exact path may
     read it (its rows or problems could differ)."""
-    import pyarrow as pa
-
     fields = _fields(ds)
     if fields is None or path.suffix.lower() == ".gz":
         return None
@@ -52,14 +52,13 @@ def read_columns(path: Path, ds: DatasetConfig, limits: LimitsConfig, display: s
         size = path.stat().st_size
         if not 0 < size <= int(limits.max_file_bytes):
             return None
-        with pa.memory_map(str(path)) as mapped:
-            data = mapped.read_buffer()
-    except OSError:
+        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            lines = _lines(mm, limits)
+    except (OSError, ValueError):
         return None
-    lines = _lines(data, limits)
     if lines is None:
         return None
-    table = _parse(data, lines, fields, ds.text)
+    table = _parse(path, lines, fields, ds.text)
     if table is None:
         return None
     return _rows_table(table, lines.numbers, ds, display)
@@ -82,19 +81,27 @@ class _Lines(NamedTuple):
     first: bytes            # the first non-empty line
 
 
-def _lines(data: pa.Buffer, limits: LimitsConfig) -> _Lines | None:
+def _lines(mm: mmap.mmap, limits: LimitsConfig) -> _Lines | None:
     """The non-empty lines, when every line passes the checks; else None. Scanned a few
-    megabytes at a time."""
+    megabytes at a time, each let go of once scanned (a huge file never sits in memory), with
+    at most one index entry (8 bytes) per 8 bytes read (a file of tiny lines goes the exact
+    way)."""
     import numpy as np
 
-    raw = np.frombuffer(data, np.uint8)
+    raw = np.frombuffer(mm, np.uint8)
     head = len(BOM) if bytes(raw[:len(BOM)]) == BOM else 0
     decoder = codecs.getincrementaldecoder("utf-8")()
     breaks: list[np.ndarray] = []
     brackets: list[np.ndarray] = []
+    last = head - 1                 # the last line break so far
     for start in range(0, len(raw), _SCAN_BYTES):
         chunk = raw[start:start + _SCAN_BYTES]
-        if (chunk == ord("\r")).any():
+        where = np.flatnonzero(chunk == ord("\n")) + start
+        opening = np.flatnonzero((chunk == ord("{")) | (chunk == ord("[")))
+        if len(where) + len(opening) > len(chunk) // 8 + 1 or (chunk == ord("\r")).any():
+            return None
+        ends = np.concatenate([where, [start + len(chunk)]])
+        if (np.diff(ends, prepend=last) - 1 > int(limits.max_row_bytes)).any():
             return None
         try:
             if chunk.max() >= 0x80 or decoder.getstate()[0]:
@@ -103,8 +110,11 @@ def _lines(data: pa.Buffer, limits: LimitsConfig) -> _Lines | None:
             return None
         if _refused(raw, chunk, start):
             return None
-        breaks.append(np.flatnonzero(chunk == ord("\n")) + start)
-        brackets.append(np.flatnonzero((chunk == ord("{")) | (chunk == ord("["))) + start)
+        breaks.append(where)
+        brackets.append(opening + start)
+        last = int(where[-1]) if len(where) else last
+        if _DONTNEED is not None and start >= _SCAN_BYTES:
+            mm.madvise(_DONTNEED, start - _SCAN_BYTES, _SCAN_BYTES)   # the one before: done
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
@@ -123,8 +133,8 @@ def _lines(data: pa.Buffer, limits: LimitsConfig) -> _Lines | None:
         return None
     if (raw[starts] != ord("{")).any() or (raw[ends - 1] != ord("}")).any():
         return None
-    return _Lines(np.flatnonzero(used) + 1, head, int(lengths.max()),
-                  raw[starts[0]:ends[0]].tobytes())
+    first = raw[starts[0]:ends[0]].tobytes()
+    return _Lines(np.flatnonzero(used) + 1, head, int(lengths.max()), first)
 
 
 def _refused(raw: np.ndarray, chunk: np.ndarray, start: int) -> bool:
@@ -155,7 +165,7 @@ def _refused(raw: np.ndarray, chunk: np.ndarray, start: int) -> bool:
     return False
 
 
-def _parse(data: pa.Buffer, lines: _Lines, fields: list[str], texts: list[str]
+def _parse(path: Path, lines: _Lines, fields: list[str], texts: list[str]
            ) -> pa.Table | None:
     """The needed fields (``texts`` as strings, the others typed as the file's first row has
     them); None if pyarrow refuses the file or its row count is not the line count."""
@@ -173,11 +183,13 @@ def _parse(data: pa.Buffer, lines: _Lines, fields: list[str], texts: list[str]
         return None
     schema = pa.schema([pa.field(f, t) for f, t in zip(fields, types)])
     try:
-        table = pj.read_json(
-            pa.BufferReader(data.slice(lines.head)),
-            read_options=pj.ReadOptions(block_size=max(1 << 20, lines.longest + 2)),
-            parse_options=pj.ParseOptions(explicit_schema=schema, newlines_in_values=False,
-                                          unexpected_field_behavior="ignore"))
+        with pa.input_stream(str(path)) as stream:
+            stream.read(lines.head)
+            table = pj.read_json(
+                stream,
+                read_options=pj.ReadOptions(block_size=max(1 << 20, lines.longest + 2)),
+                parse_options=pj.ParseOptions(explicit_schema=schema, newlines_in_values=False,
+                                              unexpected_field_behavior="ignore"))
     except (pa.ArrowException, ValueError, UnicodeError):
         return None
     return table if table.num_rows == len(lines.numbers) else None
@@ -258,8 +270,17 @@ def _scalar_text(table: pa.Table, name: str | None) -> pa.ChunkedArray | pa.Arra
 
 def rows_of(table: pa.Table, ds: DatasetConfig, display: str) -> list[Row]:
     """The :class:`Row` objects of a :func:`read_columns` table, built in one pass."""
-    cols = [table.column(c).to_pylist() for c in COLUMNS]
-    name, role = ds.name, ds.role
-    return [Row(name, role, display, line, row_id, text, label,
-                Provenance(source, verified, generator))
-            for line, row_id, text, label, source, verified, generator in zip(*cols)]
+    return build_rows(table, ds.name, ds.role, display)
+
+
+def build_rows(table: pa.Table, name: str, role: str, display: str) -> list[Row]:
+    """Rows from a table with :data:`COLUMNS`. Without any provenance in the file, the rows
+    share one empty :class:`Provenance` (half the objects to build; rows are not mutated)."""
+    line, row_id, text, label = (table.column(c).to_pylist() for c in COLUMNS[:4])
+    if all(table.column(c).null_count == table.num_rows for c in COLUMNS[4:]):
+        none = Provenance()
+        return [Row(name, role, display, n, i, t, lab, none)
+                for n, i, t, lab in zip(line, row_id, text, label)]
+    prov = [table.column(c).to_pylist() for c in COLUMNS[4:]]
+    return [Row(name, role, display, n, i, t, lab, Provenance(source, verified, generator))
+            for n, i, t, lab, source, verified, generator in zip(line, row_id, text, label, *prov)]
