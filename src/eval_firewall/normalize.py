@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 # After NFKC, the symbols that spell the same operator are made one.
 _SAME_OPERATOR = str.maketrans({"−": "-", "–": "-", "×": "*", "÷": "/", "∕": "/"})
+_SAME_OPERATOR_PAIRS = [(chr(k), v) for k, v in _SAME_OPERATOR.items()]
 _WORD_HYPHEN = re.compile(r"(?<=[^\W\d_])-(?=[^\W\d_])")
 _TOKENS = re.compile(r"[^\W_]+|[-+*/=<>%^]")
 
@@ -83,7 +84,6 @@ def normalize_many(texts: Sequence[str]) -> list[str]:
 
 def normalize_array(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
     """:func:`normalize` of every string in an Arrow array (no nulls), as a large_string array."""
-    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -92,18 +92,31 @@ def normalize_array(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
     if texts.null_count:
         raise ValueError("normalize_array: null texts")
     ascii_mask = pc.string_is_ascii(texts)
-    n_ascii = pc.sum(ascii_mask).as_py() or 0
-    if n_ascii == len(texts):
-        return _normalize_ascii(texts)
-    out = _normalize_ascii(pc.filter(texts, ascii_mask))
+    out = _normalize_ascii(texts)       # a text that is not ASCII comes out wrong: replaced
+    if pc.all(ascii_mask).as_py() is not False:
+        return out
     others = pc.filter(texts, pc.invert(ascii_mask)).to_pylist()
-    general = pa.array([_general(t) for t in others], pa.large_string())
-    # Put both back in order: each row's position in (ASCII results + the others' results).
-    mask = ascii_mask.to_numpy(zero_copy_only=False)
-    order = np.empty(len(texts), np.int64)
-    order[mask] = np.arange(n_ascii)
-    order[~mask] = np.arange(n_ascii, len(texts))
-    return pa.concat_arrays([out, general]).take(pa.array(order))
+    general = pa.array(_general_many(others), pa.large_string())
+    result: pa.Array = pc.replace_with_mask(out, pc.invert(ascii_mask), general)
+    return result
+
+
+_ROW = "\x00"
+_TOKENS_AND_ROWS = re.compile(r"[^\W_]+|[-+*/=<>%^]|\x00")
+
+
+def _general_many(texts: list[str]) -> list[str]:
+    """``[_general(t) for t in texts]``, done once over the texts joined by NUL: NUL decomposes
+    and composes with nothing, is no letter (so no hyphen rule reaches across it) and no
+    token, so each text comes out as it would alone. Texts holding a NUL go one by one."""
+    if not texts or any(_ROW in t for t in texts):
+        return [_general(t) for t in texts]
+    folded = unicodedata.normalize("NFKC", _ROW.join(texts)).casefold()
+    for symbol, operator in _SAME_OPERATOR_PAIRS:     # str.translate, but faster on long text
+        folded = folded.replace(symbol, operator)
+    folded = _WORD_HYPHEN.sub(" ", folded)
+    parts = " ".join(_TOKENS_AND_ROWS.findall(folded)).split(_ROW)
+    return [p.strip(" ") for p in parts]
 
 
 def _normalize_ascii(texts: pa.Array) -> pa.Array:
@@ -123,32 +136,55 @@ def _normalize_ascii(texts: pa.Array) -> pa.Array:
     return pa.concat_arrays(pieces) if len(pieces) > 1 else pieces[0]
 
 
+def _among(values: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:
+    """Which of ``values`` are in ``sorted_values``."""
+    import numpy as np
+
+    at = np.minimum(np.searchsorted(sorted_values, values), len(sorted_values) - 1)
+    found: np.ndarray = sorted_values[at] == values
+    return found
+
+
 def _ascii_rows(data: np.ndarray, offsets: np.ndarray) -> pa.Array:
-    """The normalized texts of the rows whose bytes lie at ``offsets`` in ``data``."""
+    """The normalized texts of the rows whose bytes lie at ``offsets`` in ``data``, as if they
+    were ASCII (bytes past 0x7f are separators)."""
     import numpy as np
     import pyarrow as pa
 
     n = len(offsets) - 1
     lower, kind, letter = _byte_tables()
-    low = lower[data[offsets[0]:offsets[-1]]]
+    low = np.take(lower, data[offsets[0]:offsets[-1]])
     offsets = offsets - offsets[0]
-    classes = kind[low]
+    classes = np.take(kind, low)
     hyphens = np.flatnonzero(low == ord("-"))
     if len(hyphens):
         inner = hyphens[(hyphens > 0) & (hyphens < len(low) - 1)]
         inner = inner[letter[low[inner - 1]] & letter[low[inner + 1]]]
         # Not across two texts: the letter before must be in the hyphen's text, and the one after.
-        inner = inner[~np.isin(inner, offsets) & ~np.isin(inner + 1, offsets)]
+        inner = inner[~_among(inner, offsets) & ~_among(inner + 1, offsets)]
         classes[inner] = 0
-    kept = np.flatnonzero(classes)
-    cls = classes[kept]
-    first = np.searchsorted(kept, offsets)         # each text's first kept byte, and the end
-    space = np.zeros(len(kept), bool)
-    space[1:] = (np.diff(kept) > 1) | (cls[1:] == 2) | (cls[:-1] == 2)
-    space[first[:-1][first[:-1] < len(kept)]] = False
-    spaces = np.zeros(len(kept) + 1, np.int64)
-    np.cumsum(space, out=spaces[1:])
-    out = np.full(len(kept) + int(spaces[-1]), ord(" "), np.uint8)
-    out[np.arange(len(kept)) + spaces[1:]] = low[kept]
-    new_offsets = first + spaces[first]
+    keep = classes != 0
+    # A space goes before a kept byte after a separator or an operator, or before an operator;
+    # but not before the first kept byte of a text (found as the segment maximum of B - i).
+    space = np.zeros(len(low), bool)
+    space[1:] = keep[1:] & ((classes[:-1] != 1) | (classes[1:] == 2))
+    starts = offsets[:-1][offsets[:-1] < offsets[1:]]
+    if not len(starts):
+        return pa.array([""] * n, pa.large_string())
+    position = np.int32 if len(low) < 2 ** 31 else np.int64
+    backwards = np.where(keep, np.arange(len(low), 0, -1, dtype=position), 0)
+    first = np.maximum.reduceat(backwards, starts)
+    space[len(low) - first[first > 0]] = False
+    slots = np.empty(2 * len(low), np.uint8)
+    slots[0::2] = ord(" ")
+    slots[1::2] = low
+    emitted = np.empty(2 * len(low), bool)
+    emitted[0::2] = space
+    emitted[1::2] = keep
+    out = np.compress(emitted, slots)      # (faster than slots[emitted])
+    sizes = np.zeros(n, np.int64)
+    sizes[offsets[:-1] < offsets[1:]] = np.add.reduceat(keep.view(np.uint8) + space, starts,
+                                                        dtype=np.int64)
+    new_offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(sizes, out=new_offsets[1:])
     return pa.LargeStringArray.from_buffers(n, pa.py_buffer(new_offsets), pa.py_buffer(out))

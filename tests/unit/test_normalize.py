@@ -62,10 +62,13 @@ def test_normalize_many_equals_normalize_of_each(texts):
 def test_normalize_many_chains_of_hyphens_and_mixed_rows():
     from eval_firewall.normalize import normalize_many
 
-    texts = ["a-b-c-d-e-f", "x-y", "-a-", "5-3-b-c", "Ünï-côdé", "", "A-B--C---D", "a-" * 50]
+    texts = ["a-b-c-d-e-f", "x-y", "-a-", "5-3-b-c", "Ünï-côdé", "", "A-B--C---D", "a-" * 50,
+             "e\u0301", "\u0301a", "ΣΑΣ ς", "ﬁ-ﬂ", "x\x00y", "é-", "-é", "½ × 3", "Å\u0327"]
     out = normalize_many(texts)
     assert out == [normalize(t) for t in texts]
     assert out[0] == "a b c d e f" and out[4] == normalize("Ünï-côdé")
+    without_nul = [t for t in texts if "\x00" not in t]    # the non-ASCII texts joined
+    assert normalize_many(without_nul) == [normalize(t) for t in without_nul]
 
 
 def test_normalize_many_over_several_chunks_of_bytes():

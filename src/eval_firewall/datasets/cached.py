@@ -62,10 +62,12 @@ def encode(rows: list[Row], norm: list[str], problems: list[dict[str, Any]]) -> 
 def encode_table(table: pa.Table, problems: list[dict[str, Any]]) -> pa.Buffer:
     """A table of the rows' columns (line, the strings) as an Arrow IPC file, uncopied."""
     table = table.replace_schema_metadata({"problems": json.dumps(problems)})
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_file(sink, table.schema) as writer:
+    size = pa.MockOutputStream()            # written once to count, then once into its buffer
+    with pa.ipc.new_file(size, table.schema) as writer:
         writer.write_table(table)
-    buffer: pa.Buffer = sink.getvalue()
+    buffer = pa.allocate_buffer(size.size())
+    with pa.ipc.new_file(pa.FixedSizeBufferWriter(buffer), table.schema) as writer:
+        writer.write_table(table)
     return buffer
 
 
