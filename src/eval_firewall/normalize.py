@@ -82,23 +82,17 @@ def normalize_many(texts: Sequence[str]) -> list[str]:
     return result
 
 
-def normalize_array(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """:func:`normalize` of every string in an Arrow array (no nulls), as a large_string array."""
+def normalize_array(texts: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+    """:func:`normalize` of every string in an Arrow array (no nulls), as large strings."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    texts = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
-    texts = texts.cast(pa.large_string())
-    if texts.null_count:
-        raise ValueError("normalize_array: null texts")
-    ascii_mask = pc.string_is_ascii(texts)
-    out = _normalize_ascii(texts)       # a text that is not ASCII comes out wrong: replaced
-    if pc.all(ascii_mask).as_py() is not False:
-        return out
-    others = pc.filter(texts, pc.invert(ascii_mask)).to_pylist()
-    general = pa.array(_general_many(others), pa.large_string())
-    result: pa.Array = pc.replace_with_mask(out, pc.invert(ascii_mask), general)
-    return result
+    pieces: list[pa.Array] = []
+    for chunk in texts.chunks if isinstance(texts, pa.ChunkedArray) else [texts]:
+        chunk = chunk.cast(pa.large_string())
+        if chunk.null_count:
+            raise ValueError("normalize_array: null texts")
+        pieces.extend(_normalize_large(chunk))
+    return pa.chunked_array(pieces, pa.large_string())
 
 
 _ROW = "\x00"
@@ -119,21 +113,76 @@ def _general_many(texts: list[str]) -> list[str]:
     return [p.strip(" ") for p in parts]
 
 
-def _normalize_ascii(texts: pa.Array) -> pa.Array:
+def _normalize_large(texts: pa.Array) -> list[pa.Array]:
+    """:func:`normalize` of a large_string array, a megabyte of text at a time: every text as
+    if it were ASCII, then the texts that are not put in (:func:`_general_many`)."""
     import numpy as np
-    import pyarrow as pa
+    import pyarrow.compute as pc
 
     n = len(texts)
     if n == 0:
-        return pa.array([], pa.large_string())
+        return []
     _, offsets_buf, data_buf = texts.buffers()
     offsets = np.frombuffer(offsets_buf, np.int64, count=n + 1, offset=texts.offset * 8)
     data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    ascii_text = pc.string_is_ascii(texts).to_numpy(zero_copy_only=False)
     starts = np.searchsorted(offsets, np.arange(offsets[0], offsets[-1], _CHUNK_BYTES),
                              side="right") - 1
     bounds = sorted({0, n, *np.maximum(starts, 0).tolist()})
-    pieces = [_ascii_rows(data, offsets[a:b + 1]) for a, b in zip(bounds, bounds[1:])]
-    return pa.concat_arrays(pieces) if len(pieces) > 1 else pieces[0]
+    pieces = []
+    for a, b in zip(bounds, bounds[1:]):
+        piece = _ascii_rows(data, offsets[a:b + 1])
+        others = np.flatnonzero(~ascii_text[a:b])
+        if len(others):
+            general = _general_many([texts[a + i].as_py() for i in others.tolist()])
+            piece = _put_in(piece, others.tolist(), general)
+        pieces.append(piece)
+    return pieces
+
+
+def _put_in(texts: pa.Array, rows: list[int], replacements: list[str]) -> pa.Array:
+    """``texts`` (large strings) with those at ``rows`` (ascending) replaced."""
+    import numpy as np
+    import pyarrow as pa
+
+    _, offsets_buf, data_buf = texts.buffers()
+    offsets = np.frombuffer(offsets_buf, np.int64, count=len(texts) + 1, offset=texts.offset * 8)
+    data = memoryview(data_buf) if data_buf is not None else memoryview(b"")
+    encoded = [r.encode("utf-8") for r in replacements]
+    bounds = offsets.tolist()
+    parts: list[bytes | memoryview] = []
+    previous = 0
+    for row, new in zip(rows, encoded):
+        parts += [data[bounds[previous]:bounds[row]], new]
+        previous = row + 1
+    parts.append(data[bounds[previous]:bounds[-1]])
+    sizes = np.diff(offsets)
+    sizes[rows] = [len(e) for e in encoded]
+    new_offsets = np.zeros(len(texts) + 1, np.int64)
+    np.cumsum(sizes, out=new_offsets[1:])
+    return pa.LargeStringArray.from_buffers(len(texts), pa.py_buffer(new_offsets),
+                                            pa.py_buffer(b"".join(parts)))
+
+
+def _first_kept(keep: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The first kept byte of each text [start, end) that has one. Most texts start with one;
+    the others are stepped through a few bytes at a time, then searched one by one."""
+    import numpy as np
+
+    found = [starts[keep[starts]]]
+    pending, stop = starts[~keep[starts]], ends[~keep[starts]]
+    for _ in range(8):
+        pending = pending + 1
+        inside = pending < stop
+        pending, stop = pending[inside], stop[inside]
+        hit = keep[pending]
+        found.append(pending[hit])
+        pending, stop = pending[~hit], stop[~hit]
+    for start, end in zip(pending.tolist(), stop.tolist()):
+        at = int(np.argmax(keep[start:end]))
+        if keep[start + at]:
+            found.append(np.array([start + at]))
+    return np.concatenate(found)
 
 
 def _among(values: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:
@@ -165,16 +214,13 @@ def _ascii_rows(data: np.ndarray, offsets: np.ndarray) -> pa.Array:
         classes[inner] = 0
     keep = classes != 0
     # A space goes before a kept byte after a separator or an operator, or before an operator;
-    # but not before the first kept byte of a text (found as the segment maximum of B - i).
+    # but not before the first kept byte of a text.
     space = np.zeros(len(low), bool)
     space[1:] = keep[1:] & ((classes[:-1] != 1) | (classes[1:] == 2))
     starts = offsets[:-1][offsets[:-1] < offsets[1:]]
     if not len(starts):
         return pa.array([""] * n, pa.large_string())
-    position = np.int32 if len(low) < 2 ** 31 else np.int64
-    backwards = np.where(keep, np.arange(len(low), 0, -1, dtype=position), 0)
-    first = np.maximum.reduceat(backwards, starts)
-    space[len(low) - first[first > 0]] = False
+    space[_first_kept(keep, starts, offsets[1:][offsets[:-1] < offsets[1:]])] = False
     slots = np.empty(2 * len(low), np.uint8)
     slots[0::2] = ord(" ")
     slots[1::2] = low

@@ -63,6 +63,7 @@ def test_normalize_many_chains_of_hyphens_and_mixed_rows():
     from eval_firewall.normalize import normalize_many
 
     texts = ["a-b-c-d-e-f", "x-y", "-a-", "5-3-b-c", "Ünï-côdé", "", "A-B--C---D", "a-" * 50,
+             " " * 20 + "x-y", "?!" * 9 + "+5", "  \t- a",
              "e\u0301", "\u0301a", "ΣΑΣ ς", "ﬁ-ﬂ", "x\x00y", "é-", "-é", "½ × 3", "Å\u0327"]
     out = normalize_many(texts)
     assert out == [normalize(t) for t in texts]
@@ -78,3 +79,14 @@ def test_normalize_many_over_several_chunks_of_bytes():
     texts = [f"{base[i % len(base)]} #{i}-th row-{i % 7}" for i in range(3 * _CHUNK_BYTES // 30)]
     assert sum(map(len, texts)) > 2 * _CHUNK_BYTES
     assert normalize_many(texts) == [normalize(t) for t in texts]
+
+
+def test_normalize_array_of_chunks_and_slices():
+    import pyarrow as pa
+
+    from eval_firewall.normalize import normalize_array
+
+    texts = ["Ünï-côdé!", "a-b", "", "5×3=15", "Tom's", "x-ÿ", "ΣΑΣ"] * 3
+    chunked = pa.chunked_array([pa.array(texts[:8]).slice(2), pa.array(texts[8:])])
+    expected = [normalize(t) for t in texts[2:8] + texts[8:]]
+    assert normalize_array(chunked).to_pylist() == expected
