@@ -157,7 +157,11 @@ def test_ids_labels_and_provenance_of_every_type_read_the_same(tmp_path, values)
     b"",
     b"\n\n",
 ])
-def test_hostile_files_read_exactly_as_the_exact_path_reads_them(tmp_path, content):
+@pytest.mark.parametrize("after_a_good_line", [False, True])
+def test_hostile_files_read_exactly_as_the_exact_path_reads_them(tmp_path, content,
+                                                                 after_a_good_line):
+    if after_a_good_line:       # the first row is the one whose types are taken
+        content = b'{"id": "z", "question": "a good first row", "answer": "1"}\n' + content
     fast, exact, _ = both(tmp_path, content, extra="    id: id\n    label: answer")
     assert fast == exact
 

@@ -36,6 +36,7 @@ _TWO_VALUES = re.compile(rb"\}[ \t]*\{")
 _LITERAL_BEFORE = re.compile(rb"[:,\[][ \t]*-?\Z")
 _CONTEXT = 256
 _DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
+_LF, _CR, _OPENING, _CLOSING = 1, 2, 3, 4      # kinds of byte the scan marks ("I", "N": theirs)
 # Python's str.isspace() characters, for str.strip() and "is the text blank".
 WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004"
               "\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
@@ -94,11 +95,15 @@ def _lines(mm: mmap.mmap, limits: LimitsConfig) -> _Lines | None:
     breaks: list[np.ndarray] = []
     brackets: list[np.ndarray] = []
     last = head - 1                 # the last line break so far
+    codes = _scan_codes()
     for start in range(0, len(raw), _SCAN_BYTES):
         chunk = raw[start:start + _SCAN_BYTES]
-        where = np.flatnonzero(chunk == ord("\n")) + start
-        opening = np.flatnonzero((chunk == ord("{")) | (chunk == ord("[")))
-        if len(where) + len(opening) > len(chunk) // 8 + 1 or (chunk == ord("\r")).any():
+        marks = np.take(codes, chunk)           # one pass finds every byte the checks look at
+        at = np.flatnonzero(marks)
+        kinds = marks[at]
+        at += start
+        where, opening = at[kinds == _LF], at[kinds == _OPENING]
+        if len(where) + len(opening) > len(chunk) // 8 + 1 or (kinds == _CR).any():
             return None
         ends = np.concatenate([where, [start + len(chunk)]])
         if (np.diff(ends, prepend=last) - 1 > int(limits.max_row_bytes)).any():
@@ -108,10 +113,10 @@ def _lines(mm: mmap.mmap, limits: LimitsConfig) -> _Lines | None:
                 decoder.decode(chunk.tobytes())
         except UnicodeDecodeError:
             return None
-        if _refused(raw, chunk, start):
+        if _refused(raw, at[kinds == _CLOSING], at[kinds == ord("I")], at[kinds == ord("N")]):
             return None
         breaks.append(where)
-        brackets.append(opening + start)
+        brackets.append(opening)
         last = int(where[-1]) if len(where) else last
         if _DONTNEED is not None and start >= _SCAN_BYTES:
             mm.madvise(_DONTNEED, start - _SCAN_BYTES, _SCAN_BYTES)   # the one before: done
@@ -137,27 +142,36 @@ def _lines(mm: mmap.mmap, limits: LimitsConfig) -> _Lines | None:
     return _Lines(np.flatnonzero(used) + 1, head, int(lengths.max()), first)
 
 
-def _refused(raw: np.ndarray, chunk: np.ndarray, start: int) -> bool:
-    """Does ``chunk`` (at ``start`` in ``raw``) hold two values on one line, or a literal
+def _scan_codes() -> np.ndarray:
+    """A byte -> kind table for the scan (0: a byte no check looks at)."""
+    import numpy as np
+
+    codes = np.zeros(256, np.uint8)
+    for byte, kind in ((b"\n", _LF), (b"\r", _CR), (b"{", _OPENING), (b"[", _OPENING),
+                       (b"}", _CLOSING), (b"I", ord("I")), (b"N", ord("N"))):
+        codes[byte[0]] = kind
+    return codes
+
+
+def _refused(raw: np.ndarray, closing: np.ndarray, capital_i: np.ndarray, capital_n: np.ndarray
+             ) -> bool:
+    """Do the bytes around these "}", "I" and "N" hold two values on one line, or a literal
     (``Inf``, ``-Inf``, ``-NaN``) that pyarrow reads and Python's json refuses?"""
     import numpy as np
 
-    closing = np.flatnonzero(chunk == ord("}")) + start
     after = raw[np.minimum(closing + 1, len(raw) - 1)]
     if (after == ord("{")).any():
         return True
     for at in closing[(after == ord(" ")) | (after == ord("\t"))].tolist():
         if _TWO_VALUES.match(raw[at:at + _CONTEXT].tobytes()):
             return True
-    end = min(len(raw), start + len(chunk) + 2)
-    for first, second, third in (b"Inf", b"NaN"):
-        at = np.flatnonzero(chunk == first) + start
-        at = at[(at + 2 < end)]
-        at = at[(raw[at + 1] == second) & (raw[at + 2] == third)]
-        for i in at.tolist():
-            if first == ord("N") and not (i and raw[i - 1] == ord("-")):
+    for (_, second, third), found in ((b"Inf", capital_i), (b"NaN", capital_n)):
+        found = found[found + 2 < len(raw)]
+        found = found[(raw[found + 1] == second) & (raw[found + 2] == third)]
+        for i in found.tolist():
+            if third == ord("N") and not (i and raw[i - 1] == ord("-")):
                 continue
-            if first == ord("I") and raw[i + 3:i + 8].tobytes() == b"inity":
+            if third == ord("f") and raw[i + 3:i + 8].tobytes() == b"inity":
                 continue
             before = raw[max(0, i - _CONTEXT):i].tobytes()
             if _LITERAL_BEFORE.search(before) or not before.strip(b" \t-"):
