@@ -4,6 +4,10 @@ Punctuation and whitespace do not make two questions different; arithmetic does.
 numbers are kept, punctuation goes, and the operators of arithmetic are kept as tokens of their
 own ("What is 5 + 3?" is not the same question as "What is 5 - 3?"). A hyphen between two
 letters ("deep-sea") is punctuation; between numbers or spaces it is a minus.
+
+:func:`normalize_many` and :func:`normalize_array` give exactly ``normalize`` of each of many
+texts, about three times faster on a million: ASCII texts in numpy over an Arrow array's bytes,
+the others once joined (a property test holds both to :func:`normalize`).
 """
 
 from __future__ import annotations

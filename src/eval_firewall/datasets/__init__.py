@@ -2,7 +2,9 @@
 
 ``load_dataset`` streams every file a dataset's globs match and turns records into
 :class:`~eval_firewall.rows.Row` objects; records it cannot use become :class:`RowProblem`
-entries (never silently dropped).
+entries (never silently dropped). A JSONL file is read by pyarrow's JSON reader instead when
+cheap checks prove that gives the same rows (``columnar.py``); otherwise, and for every other
+format, record by record.
 """
 
 from __future__ import annotations
