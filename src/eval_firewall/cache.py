@@ -290,7 +290,7 @@ class Cache:
         for p in linked[:1] or (path, path.with_name(path.name + ".sum")):
             _remove(p)           # a linked directory: the link, never what it points to
 
-    def _signature(self, path: Path, data: bytes) -> str:
+    def _signature(self, path: Path, data: bytes | memoryview) -> str:
         mac = hmac.new(self.key, digestmod=hashlib.sha256)
         for part in (FORMAT, self._name(path)):          # bound to its place: no swapping
             mac.update(part.encode() + b"\0")
@@ -351,7 +351,7 @@ class Cache:
             with os.fdopen(fd, "w") as fh:
                 fh.write("# Created by eval-firewall: this cache is not for committing.\n*\n")
 
-    def _write(self, path: Path, data: bytes) -> None:
+    def _write(self, path: Path, data: bytes | memoryview) -> None:
         if len(data) > self._limit(path):
             self._warn_once(path, f"would be larger than the {_size(self._limit(path))} limit",
                             "not storing it")
@@ -409,8 +409,8 @@ class Cache:
             return None
         return self._read_verified(self._file(namespace, key, ".bin"))
 
-    def put_bytes(self, namespace: str, key: str, data: bytes) -> None:
-        """Store ``data`` under ``key``, signed."""
+    def put_bytes(self, namespace: str, key: str, data: bytes | memoryview) -> None:
+        """Store ``data`` (bytes, or a byte buffer's view: not copied) under ``key``, signed."""
         if self.enabled:
             self._write(self._file(namespace, key, ".bin"), data)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Protocol
 
-from .normalize import normalize
+from .normalize import normalize_many
 from .rows import Row
 
 
@@ -58,7 +58,7 @@ class Corpus:
     @classmethod
     def of(cls, rows: Sequence[Row]) -> Corpus:
         """A corpus of rows, normalizing their texts."""
-        return cls(rows, [normalize(r.text) for r in rows])
+        return cls(rows, normalize_many([r.text for r in rows]))
 
     @classmethod
     def of_datasets(cls, datasets: Iterable[Normalized]) -> Corpus:
@@ -67,7 +67,7 @@ class Corpus:
         norm: list[str] = []
         for d in datasets:
             rows.extend(d.rows)
-            norm.extend(d.norm if d.norm is not None else (normalize(r.text) for r in d.rows))
+            norm.extend(d.norm if d.norm is not None else normalize_many([r.text for r in d.rows]))
         return cls(rows, norm)
 
     def __len__(self) -> int:

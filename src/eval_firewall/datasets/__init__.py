@@ -2,7 +2,9 @@
 
 ``load_dataset`` streams every file a dataset's globs match and turns records into
 :class:`~eval_firewall.rows.Row` objects; records it cannot use become :class:`RowProblem`
-entries (never silently dropped).
+entries (never silently dropped). A JSONL file is read by pyarrow's JSON reader instead when
+cheap checks prove that gives the same rows (``columnar.py``); otherwise, and for every other
+format, record by record.
 """
 
 from __future__ import annotations
@@ -20,9 +22,6 @@ from ..rows import Provenance, Row, RowProblem
 from .card import DatasetCard, find_card, read_card
 from .fields import MISSING, as_scalar_text, describe_columns, get_path, top_level
 from .formats import BadRecord, check_not_lfs_pointer, detect_format, first_non_utf8, header_of, read_records
-
-if TYPE_CHECKING:
-    from ..cache import Cache
 
 if TYPE_CHECKING:
     from ..cache import Cache
@@ -169,21 +168,16 @@ def _load_dataset(config: Config, ds: DatasetConfig, keep_record: bool,
     norms: list[str] = []
     blobs = _known_blobs(files) if cache is not None else {}
     for file in files:
+        key = ""
         if cache is not None:
             from . import cached
 
             display = relative(file, config.root)
             key = _cache_key(ds, display, file, blobs.get(file))
-            hit = cached.load(cache, key, ds, display)
-            if hit is not None:
-                rows, norm, problems = hit
-                loaded.rows.extend(rows)
-                loaded.problems.extend(RowProblem(**p) for p in problems)
-                norms.extend(norm)
-                if on_row:
-                    for _ in range(len(rows) + len(problems)):
-                        on_row()
+            if _from_cache(cache, key, ds, display, loaded, on_row, norms):
                 continue
+        if _read_columnar(config, ds, file, loaded, keep_record, on_row, cache, key, norms):
+            continue
         start_rows, start_problems = len(loaded.rows), len(loaded.problems)
         for item in iter_rows(config, ds, keep_record=keep_record, files=[file]):
             if isinstance(item, RowProblem):
@@ -201,6 +195,54 @@ def _load_dataset(config: Config, ds: DatasetConfig, keep_record: bool,
         loaded.norm = norms
     loaded.card = _card(config, ds, files)
     return loaded
+
+
+def _from_cache(cache: Cache, key: str, ds: DatasetConfig, display: str, loaded: LoadedDataset,
+                on_row: Callable[[], None] | None, norms: list[str]) -> bool:
+    """Add a file's cached rows, problems and normalized texts; False on a miss."""
+    from . import cached
+
+    hit = cached.load(cache, key, ds, display)
+    if hit is None:
+        return False
+    rows, norm, problems = hit
+    loaded.rows.extend(rows)
+    loaded.problems.extend(RowProblem(**p) for p in problems)
+    norms.extend(norm)
+    if on_row:
+        for _ in range(len(rows) + len(problems)):
+            on_row()
+    return True
+
+
+def _read_columnar(config: Config, ds: DatasetConfig, file: Path, loaded: LoadedDataset,
+                   keep_record: bool, on_row: Callable[[], None] | None, cache: Cache | None,
+                   key: str, norms: list[str]) -> bool:
+    """Read a JSONL file through Arrow columns (and cache them with their normalized texts)
+    when pyarrow's reader provably gives the rows the exact path would (columnar.py); False,
+    reading nothing, when it may not."""
+    display = relative(file, config.root)
+    if keep_record:
+        return False
+    try:
+        if detect_format(file, ds.format, display) != "jsonl":
+            return False
+    except UserError:
+        return False        # the exact path raises it
+    from .columnar import read_columns, rows_of
+
+    table = read_columns(file, ds, config.limits, display)
+    if table is None:
+        return False
+    loaded.rows.extend(rows_of(table, ds, display))
+    if on_row:
+        for _ in range(table.num_rows):
+            on_row()
+    if cache is not None:
+        from . import cached
+
+        norms.extend(cached.store_table(cache, key, table))
+    return True
 
 
 def _known_blobs(files: list[Path]) -> dict[Path, str]:

@@ -16,8 +16,8 @@ import pyarrow as pa
 
 from ..cache import Cache, content_key
 from ..config import DatasetConfig
-from ..normalize import normalize
-from ..rows import Provenance, Row
+from ..normalize import normalize_array, normalize_many
+from ..rows import Row
 
 NAMESPACE = "rows"
 FORMAT = "rows/1"
@@ -55,12 +55,20 @@ def encode(rows: list[Row], norm: list[str], problems: list[dict[str, Any]]) -> 
     }
     table = pa.table({k: v if k == "line" else pa.array(v, pa.large_string())
                       for k, v in columns.items()})
-    table = table.replace_schema_metadata({"problems": json.dumps(problems)})
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table)
-    data: bytes = sink.getvalue().to_pybytes()
+    data: bytes = encode_table(table, problems).to_pybytes()
     return data
+
+
+def encode_table(table: pa.Table, problems: list[dict[str, Any]]) -> pa.Buffer:
+    """A table of the rows' columns (line, the strings) as an Arrow IPC file, uncopied."""
+    table = table.replace_schema_metadata({"problems": json.dumps(problems)})
+    size = pa.MockOutputStream()            # written once to count, then once into its buffer
+    with pa.ipc.new_file(size, table.schema) as writer:
+        writer.write_table(table)
+    buffer = pa.allocate_buffer(size.size())
+    with pa.ipc.new_file(pa.FixedSizeBufferWriter(buffer), table.schema) as writer:
+        writer.write_table(table)
+    return buffer
 
 
 def decode(data: bytes, ds: DatasetConfig, display: str) -> tuple[list[Row], list[str], list[dict[str, Any]]]:
@@ -68,15 +76,11 @@ def decode(data: bytes, ds: DatasetConfig, display: str) -> tuple[list[Row], lis
     table = pa.ipc.open_file(pa.py_buffer(data)).read_all()
     if set(table.column_names) != {"line", *_STRINGS}:
         raise ValueError("unexpected columns")
-    cols = {name: table.column(name).to_pylist() for name in ("line", *_STRINGS)}
-    name, role = ds.name, ds.role
-    rows = [Row(name, role, display, line, row_id, text, label,
-                Provenance(source, verified, generator))
-            for line, row_id, text, label, source, verified, generator in zip(
-                cols["line"], cols["row_id"], cols["text"], cols["label"],
-                cols["label_source"], cols["verified_by"], cols["generator"])]
+    from .columnar import build_rows
+
+    rows = build_rows(table, ds.name, ds.role, display)
     problems = json.loads((table.schema.metadata or {}).get(b"problems", b"[]"))
-    return rows, cols["norm"], problems
+    return rows, table.column("norm").to_pylist(), problems
 
 
 def load(cache: Cache, key: str, ds: DatasetConfig, display: str
@@ -94,6 +98,16 @@ def load(cache: Cache, key: str, ds: DatasetConfig, display: str
 
 def store(cache: Cache, key: str, rows: list[Row], problems: list[dict[str, Any]]) -> list[str]:
     """Cache a file's rows; their normalized texts."""
-    norm = [normalize(r.text) for r in rows]
+    norm = normalize_many([r.text for r in rows])
     cache.put_bytes(NAMESPACE, key, encode(rows, norm, problems))
     return norm
+
+
+def store_table(cache: Cache, key: str, table: pa.Table) -> list[str]:
+    """Cache a file's rows given as columns (:data:`columnar.COLUMNS`, no problems); their
+    normalized texts."""
+    norm = normalize_array(table.column("text"))
+    table = table.append_column("norm", norm)
+    cache.put_bytes(NAMESPACE, key, memoryview(encode_table(table, [])))
+    result: list[str] = norm.to_pylist()
+    return result

@@ -156,9 +156,9 @@ def _damage_oversized(entry: Path) -> None:
 
 def _damage_tampered(entry: Path) -> None:
     """Keep the signature, change the rows: the eval file's rows without the leak."""
-    from eval_firewall.rows import Row
+    from eval_firewall.rows import Provenance, Row
     data = cached.encode([Row("eval", "eval", EVAL, 1, None, "What is 2+2?", "4",
-                              cached.Provenance(None, None, None))], ["what is 2+2"], [])
+                              Provenance(None, None, None))], ["what is 2+2"], [])
     entry.write_bytes(data)
 
 
