@@ -400,7 +400,8 @@ class Cache:
             return
         buffer = io.BytesIO()
         np.savez(buffer, allow_pickle=False, **arrays)
-        self._write(self._file(namespace, key, ".npz"), buffer.getvalue())
+        with buffer.getbuffer() as view:       # signed and written without another copy
+            self._write(self._file(namespace, key, ".npz"), view)
 
     # Opaque bytes (e.g. an Arrow IPC file).
     def get_bytes(self, namespace: str, key: str) -> bytes | None:

@@ -246,13 +246,17 @@ class StaticEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         if not _fast_encoding_available(self.model):
             return _normalized(self.model.encode(list(texts), show_progress_bar=False))
-        starts = range(0, len(texts), ENCODE_CHUNK)
-        chunks = [texts[i:i + ENCODE_CHUNK] for i in starts]
-        if len(chunks) == 1:
-            return self._encode_chunk(chunks[0])
+        if len(texts) <= ENCODE_CHUNK:
+            return self._encode_chunk(texts)
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+
+        def fill(start: int) -> None:   # each chunk straight into place: no second copy
+            out[start:start + ENCODE_CHUNK] = self._encode_chunk(texts[start:start + ENCODE_CHUNK])
+
         from concurrent.futures import ThreadPoolExecutor
-        with ThreadPoolExecutor(max_workers=max(1, min(len(chunks), os.cpu_count() or 1))) as pool:
-            return np.concatenate(list(pool.map(self._encode_chunk, chunks)))
+        with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+            list(pool.map(fill, range(0, len(texts), ENCODE_CHUNK)))
+        return out
 
     def _table_f32(self) -> np.ndarray:
         if self._table is None:
