@@ -19,6 +19,7 @@ slots beyond the index size hold index -1 and score -inf.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -28,6 +29,11 @@ Backend = Literal["numpy", "usearch"]
 BLOCK_ROWS = 32768      # index rows per matrix product
 QUERY_BLOCK = 1024      # queries per matrix product (a block of scores: 128 MiB)
 FLOOR_SAMPLE = 8192     # rows whose k-th best score starts each query's bar in search_above
+PREFIX_DIMS = 72        # per 128 dimensions: the leading principal ones, in stage one's product
+TAIL_PARTS = 8          # per 128 dimensions: tail segments whose norms bound the rest
+BOUND_SLACK = 1e-4      # float32 rounding allowance of a bound, per unit of both norms
+HIT_ROWS = 128          # queries whose stage-one hits are listed at once
+PAIR_CHUNK = 1 << 15    # pairs scored exactly at once (bounded memory)
 
 
 class VectorIndex:
@@ -89,41 +95,81 @@ class VectorIndex:
                      ) -> tuple[np.ndarray, np.ndarray]:
         """Like :meth:`search`, but only neighbours scoring at least ``threshold`` count.
 
-        Exact search keeps only the scores at or above a query's bar: the threshold, or the
-        k-th best score so far if higher. The bar starts at the query's k-th best score among
-        an evenly spaced sample of :data:`FLOOR_SAMPLE` rows (k rows reach it, so no row below
-        it can be in the top k), so each block of scores yields a handful of hits, found by one
-        pass (``flatnonzero``) instead of a top-k selection over every score.
+        Exact, in two stages. The bar of a query is the threshold, or the k-th best score so
+        far if higher; it starts at the query's k-th best among an evenly spaced sample of
+        :data:`FLOOR_SAMPLE` rows (k rows reach it, so no row below it can be in the top k).
+        Stage one bounds every score from above by one matrix product over fewer dimensions
+        (:class:`_Projection`; the full product when the index is small) and keeps the pairs
+        whose bound reaches the bar, found by one ``flatnonzero`` pass; stage two scores those
+        pairs exactly (:func:`exact_scores`). Scores are the float32 rounding of the exact dot
+        products of the stored vectors, so equal rows tie and hits come best first, then by
+        row.
         """
         if self._usearch is not None:
             indices, scores = self.search(queries, k)
         else:
             queries = np.ascontiguousarray(queries, dtype=np.float32)
             indices, scores = self._empty(len(queries), k)
-            floor = self._floor(queries, threshold, k)
-            for q0, r0, sims in self._blocks(queries):
-                end = q0 + len(sims)
-                bar = np.maximum(floor[q0:end], scores[q0:end, k - 1])
-                hits = np.flatnonzero(sims >= bar[:, None])
-                if len(hits):
-                    rows, cols = np.divmod(hits, sims.shape[1])
-                    _merge_hits(indices, scores, rows + q0, cols + r0, sims.ravel()[hits], k)
+            if len(queries) and len(self):
+                self._search_exact(queries, threshold, k, indices, scores)
         below = scores < threshold
         indices[below] = -1
         scores[below] = -np.inf
         return indices, scores
 
-    def _floor(self, queries: np.ndarray, threshold: float, k: int) -> np.ndarray:
+    def _search_exact(self, queries: np.ndarray, threshold: float, k: int,
+                      indices: np.ndarray, scores: np.ndarray) -> None:
+        """The two stages of :meth:`search_above`, block by block, into indices/scores."""
+        projection = _Projection.fit(self.vectors) if self._two_stage() else None
+        slack = BOUND_SLACK * np.linalg.norm(queries, axis=1)
+        floor = self._floor(queries, threshold, k, slack)
+        query_side = _side(projection, queries)
+        width = min(BLOCK_ROWS, len(self))
+        sims = np.empty((min(QUERY_BLOCK, len(queries)), width), dtype=np.float32)  # reused:
+        mask = np.empty(sims.shape, dtype=bool)     # fresh 128 MiB blocks cost page faults
+        for r0 in range(0, len(self), BLOCK_ROWS):
+            rows = self.vectors[r0:r0 + BLOCK_ROWS].astype(np.float32)
+            row_side = _side(projection, rows)
+            slack_r = slack * float(np.sqrt(np.einsum("ij,ij->i", rows, rows).max()))
+            for q0 in range(0, len(queries), QUERY_BLOCK):
+                block = np.matmul(query_side.head[q0:q0 + QUERY_BLOCK], row_side.head.T,
+                                  out=sims[:min(QUERY_BLOCK, len(queries) - q0), :len(rows)])
+                end = q0 + len(block)
+                bar = np.maximum(floor[q0:end], scores[q0:end, k - 1])
+                np.greater_equal(block, (bar - slack_r[q0:end])[:, None],
+                                 out=mask[:len(block), :len(rows)])
+                for s0 in range(0, len(block), HIT_ROWS):   # bounded memory however many hit
+                    hits = np.flatnonzero(mask[s0:min(s0 + HIT_ROWS, end - q0), :len(rows)])
+                    for h in range(0, len(hits), PAIR_CHUNK):
+                        qi, ri = np.divmod(hits[h:h + PAIR_CHUNK], len(rows))
+                        qi += s0
+                        if projection is not None:   # the rotated tails: a finer filter
+                            near = query_side.near(row_side, qi + q0, ri, block[qi, ri])
+                            keep = near >= bar[qi] - slack_r[qi + q0]
+                            qi, ri = qi[keep], ri[keep]
+                        exact = exact_scores(queries[qi + q0], rows[ri])
+                        keep = exact >= bar[qi]
+                        if keep.any():
+                            _merge_hits(indices, scores, qi[keep] + q0, ri[keep] + r0,
+                                        exact[keep], k)
+
+    def _two_stage(self) -> bool:
+        """Whether stage one bounds scores over fewer dimensions (large indexes only)."""
+        return len(self) > 2 * FLOOR_SAMPLE and sum(_Projection.widths(self.dim)) < self.dim
+
+    def _floor(self, queries: np.ndarray, threshold: float, k: int,
+               slack: np.ndarray) -> np.ndarray:
         """Per query, a score the k-th best reaches: the threshold, or the k-th best among a
-        sample of rows when higher."""
+        sample of rows when higher (less the float32 rounding ``slack`` of a product)."""
         floor = np.full(len(queries), threshold, dtype=np.float32)
         if len(self) <= 2 * FLOOR_SAMPLE or k > FLOOR_SAMPLE:
             return floor
-        sample = self.vectors[:: len(self) // FLOOR_SAMPLE].astype(np.float32).T
-        kth = sample.shape[1] - k
+        sample = self.vectors[:: len(self) // FLOOR_SAMPLE].astype(np.float32)
+        reach = float(np.sqrt(np.einsum("ij,ij->i", sample, sample).max()))
+        kth = len(sample) - k
         for q0 in range(0, len(queries), QUERY_BLOCK):
-            sims = queries[q0:q0 + QUERY_BLOCK] @ sample
-            best = np.partition(sims, kth, axis=1)[:, kth]
+            sims = queries[q0:q0 + QUERY_BLOCK] @ sample.T
+            best = np.partition(sims, kth, axis=1)[:, kth] - reach * slack[q0:q0 + len(sims)]
             floor[q0:q0 + len(sims)] = np.maximum(threshold, best)
         return floor
 
@@ -146,6 +192,74 @@ class VectorIndex:
         if vectors.ndim != 2 or not np.isfinite(vectors).all():
             raise ValueError(f"corrupt vector index {path}")
         return cls(vectors, backend, storage=vectors.dtype.type)
+
+
+def exact_scores(queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The dot product of each query with its row (row-aligned pairs), computed in float64
+    and rounded to float32: the scores :meth:`VectorIndex.search_above` reports."""
+    dots = np.einsum("ij,ij->i", queries.astype(np.float64), rows.astype(np.float64))
+    return np.asarray(dots, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class _Projection:
+    """The vectors' principal axes (from a sample of rows; any orthonormal basis keeps the
+    bound exact, these make it tight) and the split of the rotated dimensions into a head
+    and tail segments. Stage one scores ``head(q)·head(t) + sum |q_s| |t_s|`` over the tail
+    segments s, at least ``q·t`` by Cauchy-Schwarz, as one product of width
+    ``head + segments`` (80 for 128 dimensions, against 128)."""
+
+    rotation: np.ndarray        # (dim, dim) float32, columns = principal axes, largest first
+    edges: tuple[int, ...]      # head | segment | segment | ... boundaries, ending at dim
+
+    @staticmethod
+    def widths(dim: int) -> tuple[int, int]:
+        """(head dimensions, tail segments) for vectors of ``dim`` dimensions."""
+        return dim * PREFIX_DIMS // 128, max(1, dim * TAIL_PARTS // 128)
+
+    @classmethod
+    def fit(cls, vectors: np.ndarray) -> _Projection:
+        """The principal axes of an evenly spaced sample of :data:`FLOOR_SAMPLE` rows."""
+        sample = vectors[:: max(1, len(vectors) // FLOOR_SAMPLE)].astype(np.float64)
+        _, axes = np.linalg.eigh(sample.T @ sample)          # ascending eigenvalues
+        head, parts = cls.widths(vectors.shape[1])
+        edges = np.linspace(head, vectors.shape[1], parts + 1).astype(int)
+        return cls(np.ascontiguousarray(axes[:, ::-1], dtype=np.float32),
+                   tuple(int(e) for e in edges))
+
+
+@dataclass(frozen=True)
+class _Side:
+    """One side of stage one: ``head`` enters the product; ``tail`` (rotated tail
+    coordinates, with a projection) refines its bound for the pairs that reach a bar."""
+
+    head: np.ndarray
+    tail: np.ndarray | None = None
+    width: int = 0              # head dimensions (the rest of ``head`` are segment norms)
+
+    def near(self, rows: _Side, qi: np.ndarray, ri: np.ndarray, bound: np.ndarray
+             ) -> np.ndarray:
+        """The rotated score of pairs (qi, ri): their bound, its segment norm products taken
+        off, their tail product added (the score, up to float32 rounding)."""
+        assert self.tail is not None and rows.tail is not None
+        norms = np.einsum("ij,ij->i", self.head[qi, self.width:], rows.head[ri, self.width:])
+        tails = np.einsum("ij,ij->i", self.tail[qi], rows.tail[ri])
+        return np.asarray(bound - norms + tails)
+
+
+def _side(projection: _Projection | None, vectors: np.ndarray) -> _Side:
+    """Stage one's view of float32 vectors: themselves, or their projected head plus the
+    norms of their tail segments."""
+    if projection is None:
+        return _Side(vectors)
+    rotated = vectors @ projection.rotation
+    edges = projection.edges
+    head = np.empty((len(vectors), edges[0] + len(edges) - 1), dtype=np.float32)
+    head[:, :edges[0]] = rotated[:, :edges[0]]
+    for s, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
+        part = rotated[:, a:b]
+        head[:, edges[0] + s] = np.sqrt(np.einsum("ij,ij->i", part, part))
+    return _Side(head, np.ascontiguousarray(rotated[:, edges[0]:]), edges[0])
 
 
 def _merge_hits(indices: np.ndarray, scores: np.ndarray, rows: np.ndarray, cols: np.ndarray,
