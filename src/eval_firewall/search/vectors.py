@@ -18,8 +18,11 @@ slots beyond the index size hold index -1 and score -inf.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -34,6 +37,7 @@ TAIL_PARTS = 8          # per 128 dimensions: tail segments whose norms bound th
 BOUND_SLACK = 1e-4      # float32 rounding allowance of a bound, per unit of both norms
 HIT_ROWS = 128          # queries whose stage-one hits are listed at once
 PAIR_CHUNK = 1 << 15    # pairs scored exactly at once (bounded memory)
+WORKERS = min(8, os.cpu_count() or 1)   # threads of stage two
 
 
 class VectorIndex:
@@ -119,39 +123,27 @@ class VectorIndex:
 
     def _search_exact(self, queries: np.ndarray, threshold: float, k: int,
                       indices: np.ndarray, scores: np.ndarray) -> None:
-        """The two stages of :meth:`search_above`, block by block, into indices/scores."""
+        """The two stages of :meth:`search_above`, block by block, into indices/scores;
+        stage two of a block's queries runs in threads (numpy releases the GIL)."""
         projection = _Projection.fit(self.vectors) if self._two_stage() else None
         slack = BOUND_SLACK * np.linalg.norm(queries, axis=1)
-        floor = self._floor(queries, threshold, k, slack)
-        query_side = _side(projection, queries)
+        state = _Pass(queries, _side(projection, queries, query=True),
+                      self._floor(queries, threshold, k, slack), slack, indices, scores, k)
         width = min(BLOCK_ROWS, len(self))
         sims = np.empty((min(QUERY_BLOCK, len(queries)), width), dtype=np.float32)  # reused:
         mask = np.empty(sims.shape, dtype=bool)     # fresh 128 MiB blocks cost page faults
-        for r0 in range(0, len(self), BLOCK_ROWS):
-            rows = self.vectors[r0:r0 + BLOCK_ROWS].astype(np.float32)
-            row_side = _side(projection, rows)
-            slack_r = slack * float(np.sqrt(np.einsum("ij,ij->i", rows, rows).max()))
-            for q0 in range(0, len(queries), QUERY_BLOCK):
-                block = np.matmul(query_side.head[q0:q0 + QUERY_BLOCK], row_side.head.T,
-                                  out=sims[:min(QUERY_BLOCK, len(queries) - q0), :len(rows)])
-                end = q0 + len(block)
-                bar = np.maximum(floor[q0:end], scores[q0:end, k - 1])
-                np.greater_equal(block, (bar - slack_r[q0:end])[:, None],
-                                 out=mask[:len(block), :len(rows)])
-                for s0 in range(0, len(block), HIT_ROWS):   # bounded memory however many hit
-                    hits = np.flatnonzero(mask[s0:min(s0 + HIT_ROWS, end - q0), :len(rows)])
-                    for h in range(0, len(hits), PAIR_CHUNK):
-                        qi, ri = np.divmod(hits[h:h + PAIR_CHUNK], len(rows))
-                        qi += s0
-                        if projection is not None:   # the rotated tails: a finer filter
-                            near = query_side.near(row_side, qi + q0, ri, block[qi, ri])
-                            keep = near >= bar[qi] - slack_r[qi + q0]
-                            qi, ri = qi[keep], ri[keep]
-                        exact = exact_scores(queries[qi + q0], rows[ri])
-                        keep = exact >= bar[qi]
-                        if keep.any():
-                            _merge_hits(indices, scores, qi[keep] + q0, ri[keep] + r0,
-                                        exact[keep], k)
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            for r0 in range(0, len(self), BLOCK_ROWS):
+                vecs = self.vectors[r0:r0 + BLOCK_ROWS].astype(np.float32)
+                reach = float(np.sqrt(np.einsum("ij,ij->i", vecs, vecs).max()))
+                rows = _Rows(vecs, _side(projection, vecs), r0, reach)
+                for q0 in range(0, len(queries), QUERY_BLOCK):
+                    m = min(QUERY_BLOCK, len(queries) - q0)
+                    block = np.matmul(state.side.head[q0:q0 + m], rows.side.head.T,
+                                      out=sims[:m, :len(vecs)])
+                    spans = range(0, m, HIT_ROWS)
+                    work = partial(state.stage_two, rows, q0, block, mask[:m, :len(vecs)])
+                    list(pool.map(work, spans, [min(lo + HIT_ROWS, m) for lo in spans]))
 
     def _two_stage(self) -> bool:
         """Whether stage one bounds scores over fewer dimensions (large indexes only)."""
@@ -194,6 +186,50 @@ class VectorIndex:
         return cls(vectors, backend, storage=vectors.dtype.type)
 
 
+@dataclass(frozen=True)
+class _Rows:
+    """A block of index rows: float32 vectors, their side of stage one, the first row's
+    number and the largest norm (which scales the rounding slack)."""
+
+    vectors: np.ndarray
+    side: _Side
+    start: int
+    reach: float
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """One exact search: the queries, their side of stage one, floors and rounding slack per
+    query, and the results (top-k rows and scores, updated in place)."""
+
+    queries: np.ndarray
+    side: _Side
+    floor: np.ndarray
+    slack: np.ndarray
+    indices: np.ndarray
+    scores: np.ndarray
+    k: int
+
+    def stage_two(self, rows: _Rows, q0: int, block: np.ndarray, mask: np.ndarray,
+                  lo: int, hi: int) -> None:
+        """Queries ``q0 + lo`` to ``q0 + hi`` of a block of bounds: the pairs whose bound
+        reaches the bar, refined by the rotated tails and scored exactly, merged in."""
+        bar = np.maximum(self.floor[q0 + lo:q0 + hi], self.scores[q0 + lo:q0 + hi, self.k - 1])
+        low = bar - self.slack[q0 + lo:q0 + hi] * rows.reach
+        hits = np.flatnonzero(np.greater_equal(block[lo:hi], low[:, None], out=mask[lo:hi]))
+        for h in range(0, len(hits), PAIR_CHUNK):       # bounded memory however many hit
+            qi, ri = np.divmod(hits[h:h + PAIR_CHUNK], block.shape[1])
+            if rows.side.rest is not None:               # the rotated tails: a finer filter
+                near = self.side.near(rows.side, qi + q0 + lo, ri, block[qi + lo, ri])
+                keep = near >= low[qi]
+                qi, ri = qi[keep], ri[keep]
+            exact = exact_scores(self.queries[qi + q0 + lo], rows.vectors[ri])
+            keep = exact >= bar[qi]
+            if keep.any():
+                _merge_hits(self.indices, self.scores, qi[keep] + q0 + lo,
+                            ri[keep] + rows.start, exact[keep], self.k)
+
+
 def exact_scores(queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """The dot product of each query with its row (row-aligned pairs), computed in float64
     and rounded to float32: the scores :meth:`VectorIndex.search_above` reports."""
@@ -230,36 +266,38 @@ class _Projection:
 
 @dataclass(frozen=True)
 class _Side:
-    """One side of stage one: ``head`` enters the product; ``tail`` (rotated tail
-    coordinates, with a projection) refines its bound for the pairs that reach a bar."""
+    """One side of stage one: ``head`` enters the product; ``rest`` (with a projection: the
+    tail segments' norms, negated on the query side, then the rotated tail coordinates)
+    turns a pair's bound into its rotated score."""
 
     head: np.ndarray
-    tail: np.ndarray | None = None
-    width: int = 0              # head dimensions (the rest of ``head`` are segment norms)
+    rest: np.ndarray | None = None
 
     def near(self, rows: _Side, qi: np.ndarray, ri: np.ndarray, bound: np.ndarray
              ) -> np.ndarray:
-        """The rotated score of pairs (qi, ri): their bound, its segment norm products taken
-        off, their tail product added (the score, up to float32 rounding)."""
-        assert self.tail is not None and rows.tail is not None
-        norms = np.einsum("ij,ij->i", self.head[qi, self.width:], rows.head[ri, self.width:])
-        tails = np.einsum("ij,ij->i", self.tail[qi], rows.tail[ri])
-        return np.asarray(bound - norms + tails)
+        """The rotated score of pairs (qi, ri): their bound, the segment norms' products
+        taken off and the tails' product added (the score, up to float32 rounding)."""
+        assert self.rest is not None and rows.rest is not None
+        return np.asarray(bound + np.einsum("ij,ij->i", self.rest[qi], rows.rest[ri]))
 
 
-def _side(projection: _Projection | None, vectors: np.ndarray) -> _Side:
+def _side(projection: _Projection | None, vectors: np.ndarray, query: bool = False) -> _Side:
     """Stage one's view of float32 vectors: themselves, or their projected head plus the
-    norms of their tail segments."""
+    norms of their tail segments (and the ``rest`` of :class:`_Side`)."""
     if projection is None:
         return _Side(vectors)
     rotated = vectors @ projection.rotation
     edges = projection.edges
-    head = np.empty((len(vectors), edges[0] + len(edges) - 1), dtype=np.float32)
-    head[:, :edges[0]] = rotated[:, :edges[0]]
+    width, parts = edges[0], len(edges) - 1
+    head = np.empty((len(vectors), width + parts), dtype=np.float32)
+    head[:, :width] = rotated[:, :width]
     for s, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
         part = rotated[:, a:b]
-        head[:, edges[0] + s] = np.sqrt(np.einsum("ij,ij->i", part, part))
-    return _Side(head, np.ascontiguousarray(rotated[:, edges[0]:]), edges[0])
+        head[:, width + s] = np.sqrt(np.einsum("ij,ij->i", part, part))
+    rest = np.empty((len(vectors), parts + vectors.shape[1] - width), dtype=np.float32)
+    rest[:, :parts] = -head[:, width:] if query else head[:, width:]
+    rest[:, parts:] = rotated[:, width:]
+    return _Side(head, rest)
 
 
 def _merge_hits(indices: np.ndarray, scores: np.ndarray, rows: np.ndarray, cols: np.ndarray,
