@@ -11,7 +11,8 @@ around the same templates.
 "old" is ``VectorIndex.search_above`` as it was before the two-stage search (one float32
 product of every pair, hits above each query's bar); "new" is today's. Both run in this
 process on the same vectors, alternately when ``--repeat`` is more than 1 (the table gives
-the median); the load average is printed before and after. Agreement counts the queries
+the median; peak memory is the most numpy allocated at once during a search, by
+tracemalloc); the load average is printed before and after. Agreement counts the queries
 whose hits (rows and order) are the same, and, of the others, those whose scores agree to
 float32 rounding (old scores depend on where a pair falls in the blocked product, so equal
 rows can differ in the last bit there and swap places; new ones are the exact products'
@@ -28,6 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -121,11 +123,15 @@ class Counts:
         vectors.exact_scores = counted_exact
 
 
-def timed(search, index, queries) -> tuple[tuple[np.ndarray, np.ndarray], float, float]:
+def timed(search, index, queries) -> tuple[tuple[np.ndarray, np.ndarray], float, float, float]:
+    """(hits, seconds, CPU seconds, peak MiB numpy allocated during the search)."""
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
     c0, t0 = os.times(), time.perf_counter()
     found = search(index, queries, THRESHOLD, K)
     c1 = os.times()
-    return found, time.perf_counter() - t0, c1.user + c1.system - c0.user - c0.system
+    peak = (tracemalloc.get_traced_memory()[1] - base) / 2**20
+    return found, time.perf_counter() - t0, c1.user + c1.system - c0.user - c0.system, peak
 
 
 def agreement(old: tuple[np.ndarray, np.ndarray], new: tuple[np.ndarray, np.ndarray]
@@ -160,24 +166,27 @@ def main(argv: list[str] | None = None) -> None:
     counts = Counts()
     print(f"{len(queries):,} queries x {len(index):,} rows, {source}; threshold {THRESHOLD}, "
           f"k {K}; load average before {load()}")
-    runs: dict[str, list[tuple[float, float]]] = {"old": [], "new": []}
+    runs: dict[str, list[tuple[float, float, float]]] = {"old": [], "new": []}
+    tracemalloc.start()
     found = {}
     searches = {"old": old_search_above, "new": VectorIndex.search_above}
     for _ in range(args.repeat):
         for name, search in searches.items():
             counts.near = counts.exact = 0
-            found[name], wall, cpu = timed(search, index, queries)
-            runs[name].append((wall, cpu))
+            found[name], wall, cpu, peak = timed(search, index, queries)
+            runs[name].append((wall, cpu, peak))
     same, close, hits, kept = agreement(found["old"], found["new"])
     print(f"load average after {load()}\n")
-    print("| search | seconds | CPU seconds | pairs refined | pairs scored exactly |")
-    print("|---|---|---|---|---|")
+    print("| search | seconds | CPU seconds | peak MiB allocated | pairs refined "
+          "| pairs scored exactly |")
+    print("|---|---|---|---|---|---|")
     for name in searches:
-        wall = statistics.median(w for w, _ in runs[name])
-        cpu = statistics.median(c for _, c in runs[name])
+        wall = statistics.median(w for w, _, _ in runs[name])
+        cpu = statistics.median(c for _, c, _ in runs[name])
+        peak = max(p for _, _, p in runs[name])
         pairs = (f"{counts.near:,} | {counts.exact:,}" if name == "new"
                  else f"- | {len(queries) * len(index):,} (all)")
-        print(f"| {name} | {wall:.1f} | {cpu:.1f} | {pairs} |")
+        print(f"| {name} | {wall:.1f} | {cpu:.1f} | {peak:.0f} | {pairs} |")
     print(f"\nAgreement: {same:,} of {len(queries):,} queries identical; {close:,} more with "
           f"the same scores to float32 rounding (equal rows in another order); "
           f"{kept:,} of the old {hits:,} hits found by the new search.")

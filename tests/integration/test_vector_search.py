@@ -23,8 +23,10 @@ def brute_above(index: VectorIndex, queries: np.ndarray, threshold: float, k: in
     return np.where(keep, order, -1), np.where(keep, best, -np.inf)
 
 
-@pytest.mark.parametrize("threshold", [STATIC_FLOOR, 0.4])
-def test_two_stage_search_on_static_vectors_is_exact(static_model, monkeypatch, threshold):
+@pytest.mark.parametrize("threshold, loose_share", [(STATIC_FLOOR, 1.0), (STATIC_FLOOR, 0.03),
+                                                    (0.4, 1.0)])
+def test_two_stage_search_on_static_vectors_is_exact(static_model, monkeypatch, threshold,
+                                                     loose_share):
     """GSM8K train (7,473 questions, with its near-copies) against its test questions and a
     few train questions themselves: the two-stage search (projected bound, then exact
     scores) returns every pair brute force does, in the same order, with the same scores."""
@@ -33,6 +35,7 @@ def test_two_stage_search_on_static_vectors_is_exact(static_model, monkeypatch, 
     queries = static_model.encode([r["question"] for r in gsm8k("test", 400)] + train[:100:7])
     monkeypatch.setattr(vectors, "FLOOR_SAMPLE", 512)     # the 1M-row path at this size
     monkeypatch.setattr(vectors, "BLOCK_ROWS", 2048)
+    monkeypatch.setattr(vectors, "LOOSE_SHARE", loose_share)    # 1.0: always refined
     assert index._two_stage()
     found_i, found_s = index.search_above(queries, threshold, K)
     want_i, want_s = brute_above(index, queries, threshold, K)

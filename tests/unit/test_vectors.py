@@ -147,11 +147,12 @@ def corpus_of(seed: int, rows: int, dim: int, shape: str) -> np.ndarray:
 @given(seed=st.integers(0, 2**32 - 1), rows=st.integers(1, 160), dim=st.sampled_from([4, 8, 16, 40]),
        n_queries=st.integers(1, 24), k=st.integers(1, 12),
        threshold=st.floats(-0.5, 0.95), shape=st.sampled_from(["random", "clustered", "duplicated"]),
-       half=st.booleans(), two_stage=st.booleans())
+       half=st.booleans(), two_stage=st.booleans(), loose_share=st.sampled_from([0.03, 0.3, 1.0]))
 def test_search_above_returns_the_brute_force_top_k(seed, rows, dim, n_queries, k, threshold,
-                                                     shape, half, two_stage):
+                                                     shape, half, two_stage, loose_share):
     """Exact: the same rows and scores as scoring every pair, ties (equal rows) by row number,
-    across blocks, with and without the sampled floor and stage one's projected bound."""
+    across blocks, with and without the sampled floor and stage one's projected bound (refined,
+    or given up for full products where it is loose)."""
     corpus = corpus_of(seed, rows, dim, shape)
     rng = np.random.default_rng(seed + 7)
     picks = corpus[rng.integers(0, rows, n_queries)]        # queries near (or at) rows
@@ -164,6 +165,7 @@ def test_search_above_returns_the_brute_force_top_k(seed, rows, dim, n_queries, 
         patch.setattr(vectors, "HIT_ROWS", 2)
         patch.setattr(vectors, "PAIR_CHUNK", 7)
         patch.setattr(vectors, "FLOOR_SAMPLE", 8 if two_stage else 10**6)
+        patch.setattr(vectors, "LOOSE_SHARE", loose_share)
         assert index._two_stage() == (two_stage and rows > 16)
         found_i, found_s = index.search_above(queries, threshold, k)
     want_i, want_s = brute_above(index, queries, threshold, k)

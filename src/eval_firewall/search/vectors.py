@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Literal
@@ -44,6 +44,7 @@ BOUND_SLACK = 1e-4      # float32 rounding allowance of a bound, per unit of bot
 HIT_ROWS = 128          # queries whose stage-one hits are listed at once
 PAIR_CHUNK = 1 << 15    # pairs scored exactly at once (bounded memory)
 WORKERS = min(8, os.cpu_count() or 1)   # threads of stage two
+LOOSE_SHARE = 0.03      # pairs reaching the bar beyond which stage one's bound does not pay
 
 
 class VectorIndex:
@@ -149,7 +150,11 @@ class VectorIndex:
                                       out=sims[:m, :len(vecs)])
                     spans = range(0, m, HIT_ROWS)
                     work = partial(state.stage_two, rows, q0, block, mask[:m, :len(vecs)])
-                    list(pool.map(work, spans, [min(lo + HIT_ROWS, m) for lo in spans]))
+                    loose = list(pool.map(work, spans, [min(lo + HIT_ROWS, m) for lo in spans]))
+                    if 2 * sum(loose) > len(loose):      # the bound is loose on these vectors:
+                        state = replace(state, side=_side(None, queries))   # one stage
+                        rows = replace(rows, side=_side(None, vecs))
+                        projection = None
 
     def _two_stage(self) -> bool:
         """Whether stage one bounds scores over fewer dimensions (large indexes only)."""
@@ -217,23 +222,34 @@ class _Pass:
     k: int
 
     def stage_two(self, rows: _Rows, q0: int, block: np.ndarray, mask: np.ndarray,
-                  lo: int, hi: int) -> None:
+                  lo: int, hi: int) -> bool:
         """Queries ``q0 + lo`` to ``q0 + hi`` of a block of bounds: the pairs whose bound
-        reaches the bar, refined by the rotated tails and scored exactly, merged in."""
-        bar = np.maximum(self.floor[q0 + lo:q0 + hi], self.scores[q0 + lo:q0 + hi, self.k - 1])
-        low = bar - self.slack[q0 + lo:q0 + hi] * rows.reach
-        hits = np.flatnonzero(np.greater_equal(block[lo:hi], low[:, None], out=mask[lo:hi]))
+        reaches the bar, refined by the rotated tails and scored exactly, merged in. True
+        when the bound was loose for these queries (more than :data:`LOOSE_SHARE` of their
+        pairs reached the bar), so their full products were used instead."""
+        first, last = q0 + lo, q0 + hi
+        bar = np.maximum(self.floor[first:last], self.scores[first:last, self.k - 1])
+        low = bar - self.slack[first:last] * rows.reach
+        bounds = block[lo:hi]
+        hits = np.flatnonzero(np.greater_equal(bounds, low[:, None], out=mask[lo:hi]))
+        refine = rows.side.rest is not None
+        loose = refine and len(hits) > LOOSE_SHARE * bounds.size
+        if loose:
+            bounds = self.queries[first:last] @ rows.vectors.T
+            hits = np.flatnonzero(bounds >= low[:, None])
+            refine = False
         for h in range(0, len(hits), PAIR_CHUNK):       # bounded memory however many hit
-            qi, ri = np.divmod(hits[h:h + PAIR_CHUNK], block.shape[1])
-            if rows.side.rest is not None:               # the rotated tails: a finer filter
-                near = self.side.near(rows.side, qi + q0 + lo, ri, block[qi + lo, ri])
+            qi, ri = np.divmod(hits[h:h + PAIR_CHUNK], bounds.shape[1])
+            if refine:                                   # the rotated tails: a finer filter
+                near = self.side.near(rows.side, qi + first, ri, bounds[qi, ri])
                 keep = near >= low[qi]
                 qi, ri = qi[keep], ri[keep]
-            exact = exact_scores(self.queries[qi + q0 + lo], rows.vectors[ri])
+            exact = exact_scores(self.queries[qi + first], rows.vectors[ri])
             keep = exact >= bar[qi]
             if keep.any():
-                _merge_hits(self.indices, self.scores, qi[keep] + q0 + lo,
+                _merge_hits(self.indices, self.scores, qi[keep] + first,
                             ri[keep] + rows.start, exact[keep], self.k)
+        return loose
 
 
 def exact_scores(queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
