@@ -183,3 +183,20 @@ def test_stage_one_bounds_every_score_from_above():
     exact = queries.astype(np.float64) @ corpus.astype(np.float64).T
     assert (bound >= exact - vectors.BOUND_SLACK).all()
     assert (bound < 1.0 - 1e-3).any()
+
+
+def test_rows_that_are_not_finite_do_not_crash_or_hide_the_others(monkeypatch):
+    """An index holding NaN or infinite rows (a damaged cache) searches in one stage, as
+    before: NaN rows reach no bar, the others are found as brute force finds them."""
+    monkeypatch.setattr(vectors, "FLOOR_SAMPLE", 8)
+    monkeypatch.setattr(vectors, "BLOCK_ROWS", 16)
+    corpus = corpus_of(1, 60, 16, "clustered")
+    corpus[[3, 40]] = np.nan
+    corpus[7, 0] = np.inf
+    index = VectorIndex(corpus)
+    assert index._two_stage() and vectors._Projection.fit(index.vectors) is None
+    queries = corpus[[1, 2, 5]]
+    found_i, found_s = index.search_above(queries, 0.5, 4)
+    want_i, want_s = brute_above(index, queries, 0.5, 4)
+    assert np.array_equal(found_i, want_i) and np.array_equal(found_s, want_s)
+    assert (found_i[:, :1] >= 0).all() and not np.isin(found_i, [3, 40]).any()

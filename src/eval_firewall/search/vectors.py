@@ -142,7 +142,8 @@ class VectorIndex:
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             for r0 in range(0, len(self), BLOCK_ROWS):
                 vecs = self.vectors[r0:r0 + BLOCK_ROWS].astype(np.float32)
-                reach = float(np.sqrt(np.einsum("ij,ij->i", vecs, vecs).max()))
+                norms = np.sqrt(np.einsum("ij,ij->i", vecs, vecs))
+                reach = float(np.max(norms, initial=0.0, where=np.isfinite(norms)))
                 rows = _Rows(vecs, _side(projection, vecs), r0, reach)
                 for q0 in range(0, len(queries), QUERY_BLOCK):
                     m = min(QUERY_BLOCK, len(queries) - q0)
@@ -168,7 +169,8 @@ class VectorIndex:
         if len(self) <= 2 * FLOOR_SAMPLE or k > FLOOR_SAMPLE:
             return floor
         sample = self.vectors[:: len(self) // FLOOR_SAMPLE].astype(np.float32)
-        reach = float(np.sqrt(np.einsum("ij,ij->i", sample, sample).max()))
+        norms = np.sqrt(np.einsum("ij,ij->i", sample, sample))
+        reach = float(np.max(norms, initial=0.0, where=np.isfinite(norms)))
         kth = len(sample) - k
         for q0 in range(0, len(queries), QUERY_BLOCK):
             sims = queries[q0:q0 + QUERY_BLOCK] @ sample.T
@@ -276,10 +278,14 @@ class _Projection:
         return dim * PREFIX_DIMS // 128, max(1, dim * TAIL_PARTS // 128)
 
     @classmethod
-    def fit(cls, vectors: np.ndarray) -> _Projection:
-        """The principal axes of an evenly spaced sample of :data:`FLOOR_SAMPLE` rows."""
+    def fit(cls, vectors: np.ndarray) -> _Projection | None:
+        """The principal axes of an evenly spaced sample of :data:`FLOOR_SAMPLE` rows (None
+        for vectors that are not finite: one stage, where they never reach a bar)."""
         sample = vectors[:: max(1, len(vectors) // FLOOR_SAMPLE)].astype(np.float64)
-        _, axes = np.linalg.eigh(sample.T @ sample)          # ascending eigenvalues
+        gram = sample.T @ sample
+        if not np.isfinite(gram).all():
+            return None
+        _, axes = np.linalg.eigh(gram)          # ascending eigenvalues
         head, parts = cls.widths(vectors.shape[1])
         edges = np.linspace(head, vectors.shape[1], parts + 1).astype(int)
         return cls(np.ascontiguousarray(axes[:, ::-1], dtype=np.float32),
