@@ -11,10 +11,13 @@ One thin wrapper, two backends:
   by one product over 80 columns instead of 128 (the 72 leading principal dimensions of the
   rows plus the norms of 8 tail segments, Cauchy-Schwarz), then exact scores of the pairs
   whose bound reaches the bar (about 0.2% of them, refined by their rotated tails, then 0.01%
-  scored in float64). On the benchmark's 9,500 eval x 1M train questions, in one run of
-  ``bench/search.py`` (load average 2.8 to 3.6): 39.2 s (46.9 s of CPU) against 89.5 s (62.9 s)
-  for the former one-stage product, the same hits (rows in another order only where their
-  scores tie to float32 rounding).
+  scored in float64), whose second stage runs in two threads. On the benchmark's 9,500 eval x
+  1M train questions, ``bench/search.py`` on 2 shared cores (load average 3 to 5): 39.2 s
+  against 89.5 s for the former one-stage product in one run, 42.7 s against 50.8 s in
+  another (medians of 2); CPU 47 s against 59 to 63 s; peak numpy memory 251 MiB against
+  289 MiB; the same hits (equal rows in another order only where their old scores differed
+  in the last bit). Where the bound is loose (vectors without principal structure) a slice of
+  queries falls back to its full products, and a block of them to one stage.
 - ``usearch``: an HNSW graph (``backend="usearch"``), approximate, for an index built once and
   queried many times.
 
