@@ -52,6 +52,10 @@ _WORDS_FIRM = set(_UNITS) | set(_TENS)
 # words that can say "1" without the digit
 _ONE = {"a", "an", "one", "each", "every", "per", "single", "once", "apiece"}
 
+# the words a number in words can start with (see _word_mention and _cardinal)
+_WORD_STARTS = frozenset(_UNITS) | set(_TENS) | {"a", "an"} | set(_FRACTIONS) | \
+    set(_MULTIPLICATIVES) | set(_COLLECTIVES)
+
 _TOKEN = re.compile(r"\d+(?:,\d{3})+(?:\.\d+)?|\d*\.\d+|\d+(?:/\d+)?|%|[^\W\d_]+", re.UNICODE)
 
 
@@ -117,6 +121,9 @@ def _mentions(text: str) -> list[Stated]:
         tok = tokens[i]
         if tok[0].isdigit() or (tok[0] == "." and len(tok) > 1):
             stated, i = _digit_mention(tokens, i)
+        elif tok not in _WORD_STARTS:   # most words: _word_mention would give (None, i + 1)
+            i += 1
+            continue
         else:
             stated, i = _word_mention(tokens, i)
         if stated is not None:

@@ -6,7 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from eval_firewall import numbers
 from eval_firewall.numbers import compare, mentions, same_script, script_of
 
 
@@ -145,3 +148,38 @@ def test_each_number_matches_once():
     assert compare("three times as old, four times older, 2 years",
                    "four times as old, two times older, 2 years").value == -1.0
     assert compare("3 sprints 3 times", "3 times, 3 sprints").value == 1.0
+
+
+def _mentions_word_by_word(text: str) -> list:
+    """mentions without the shortcut over words no number starts with: every token goes
+    through _digit_mention or _word_mention, as before the shortcut."""
+    tokens = [t.lower() for t in numbers._TOKEN.findall(text.replace("-", " "))]
+    out, i = [], 0
+    while i < len(tokens):
+        tok = tokens[i]
+        digit = tok[0].isdigit() or (tok[0] == "." and len(tok) > 1)
+        stated, i = (numbers._digit_mention if digit else numbers._word_mention)(tokens, i)
+        if stated is not None:
+            out.append(stated)
+    return out
+
+
+_VOCABULARY = sorted(numbers._WORD_STARTS | set(numbers._SCALES) | numbers._PERCENT | numbers._ONE
+                     | {"and", "times", "per", "cent", "apples", "the", "cost", "x", "hundreds"})
+
+
+@given(st.lists(st.sampled_from(_VOCABULARY), min_size=1, max_size=8),
+       st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=9))
+def test_a_word_no_number_starts_with_is_skipped_as_before(tail, word):
+    """The shortcut's premise: a token outside _WORD_STARTS starts no number in words."""
+    if word not in numbers._WORD_STARTS:
+        assert numbers._word_mention([word, *tail], 0) == (None, 1)
+    text = " ".join([word, *tail])
+    assert list(mentions(text)) == _mentions_word_by_word(text)
+
+
+def test_mentions_of_real_questions_are_unchanged_by_the_shortcut():
+    questions = [json.loads(line)["question"] for line in
+                 (Path(__file__).parents[1] / "data" / "gsm8k" / "test.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert any(mentions(q) for q in questions)
+    assert all(list(mentions(q)) == _mentions_word_by_word(q) for q in questions)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eval_firewall.search import vectors
 from eval_firewall.search.vectors import VectorIndex
@@ -110,3 +112,91 @@ def test_search_above_with_a_sampled_floor_is_still_exact(monkeypatch, k):
     keep = full_s >= 0.2
     assert np.allclose(np.where(keep, full_s, -np.inf), above_s)
     assert np.array_equal(np.where(keep, full_i, -1), above_i)
+
+
+def brute_above(index: VectorIndex, queries: np.ndarray, threshold: float, k: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The old semantics by brute force: every score (float64, rounded to float32), each
+    query's k best above the threshold, best first, then by row."""
+    exact = (queries.astype(np.float64) @ index.vectors.astype(np.float64).T).astype(np.float32)
+    indices = np.full((len(queries), k), -1, dtype=np.int64)
+    scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    for q, row in enumerate(exact):
+        order = np.lexsort((np.arange(len(row)), -row))[:k]
+        order = order[row[order] >= threshold]
+        indices[q, :len(order)] = order
+        scores[q, :len(order)] = row[order]
+    return indices, scores
+
+
+def corpus_of(seed: int, rows: int, dim: int, shape: str) -> np.ndarray:
+    """Random, clustered (templates: a few centres, small noise) or duplicated unit rows."""
+    rng = np.random.default_rng(seed)
+    if shape == "clustered":
+        centres = unit(max(1, rows // 10), dim, seed + 1)
+        x = centres[rng.integers(0, len(centres), rows)]
+        x = x + rng.uniform(0.0, 0.2) * rng.standard_normal((rows, dim)).astype(np.float32)
+    elif shape == "duplicated":
+        x = unit(max(1, rows // 4), dim, seed + 1)[rng.integers(0, max(1, rows // 4), rows)]
+    else:
+        x = rng.standard_normal((rows, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), rows=st.integers(1, 160), dim=st.sampled_from([4, 8, 16, 40]),
+       n_queries=st.integers(1, 24), k=st.integers(1, 12),
+       threshold=st.floats(-0.5, 0.95), shape=st.sampled_from(["random", "clustered", "duplicated"]),
+       half=st.booleans(), two_stage=st.booleans(), loose_share=st.sampled_from([0.03, 0.3, 1.0]))
+def test_search_above_returns_the_brute_force_top_k(seed, rows, dim, n_queries, k, threshold,
+                                                     shape, half, two_stage, loose_share):
+    """Exact: the same rows and scores as scoring every pair, ties (equal rows) by row number,
+    across blocks, with and without the sampled floor and stage one's projected bound (refined,
+    or given up for full products where it is loose)."""
+    corpus = corpus_of(seed, rows, dim, shape)
+    rng = np.random.default_rng(seed + 7)
+    picks = corpus[rng.integers(0, rows, n_queries)]        # queries near (or at) rows
+    queries = picks + rng.uniform(0.0, 0.5) * unit(n_queries, dim, seed + 9)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    index = VectorIndex(corpus, storage=np.float16 if half else np.float32)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(vectors, "BLOCK_ROWS", 17)
+        patch.setattr(vectors, "QUERY_BLOCK", 5)
+        patch.setattr(vectors, "HIT_ROWS", 2)
+        patch.setattr(vectors, "PAIR_CHUNK", 7)
+        patch.setattr(vectors, "FLOOR_SAMPLE", 8 if two_stage else 10**6)
+        patch.setattr(vectors, "LOOSE_SHARE", loose_share)
+        assert index._two_stage() == (two_stage and rows > 16)
+        found_i, found_s = index.search_above(queries, threshold, k)
+    want_i, want_s = brute_above(index, queries, threshold, k)
+    assert np.array_equal(found_i, want_i)
+    assert np.array_equal(found_s, want_s)
+
+
+def test_stage_one_bounds_every_score_from_above():
+    """The projected product plus the tail segments' norm products is at least the score (the
+    float32 slack aside), for every pair, and it is tighter than the norms alone."""
+    corpus = corpus_of(3, 400, 32, "clustered")
+    queries = corpus_of(4, 50, 32, "clustered")
+    projection = vectors._Projection.fit(corpus)
+    bound = vectors._side(projection, queries).head @ vectors._side(projection, corpus).head.T
+    exact = queries.astype(np.float64) @ corpus.astype(np.float64).T
+    assert (bound >= exact - vectors.BOUND_SLACK).all()
+    assert (bound < 1.0 - 1e-3).any()
+
+
+def test_rows_that_are_not_finite_do_not_crash_or_hide_the_others(monkeypatch):
+    """An index holding NaN or infinite rows (a damaged cache) searches in one stage, as
+    before: NaN rows reach no bar, the others are found as brute force finds them."""
+    monkeypatch.setattr(vectors, "FLOOR_SAMPLE", 8)
+    monkeypatch.setattr(vectors, "BLOCK_ROWS", 16)
+    corpus = corpus_of(1, 60, 16, "clustered")
+    corpus[[3, 40]] = np.nan
+    corpus[7, 0] = np.inf
+    index = VectorIndex(corpus)
+    assert index._two_stage() and vectors._Projection.fit(index.vectors) is None
+    queries = corpus[[1, 2, 5]]
+    found_i, found_s = index.search_above(queries, 0.5, 4)
+    want_i, want_s = brute_above(index, queries, 0.5, 4)
+    assert np.array_equal(found_i, want_i) and np.array_equal(found_s, want_s)
+    assert (found_i[:, :1] >= 0).all() and not np.isin(found_i, [3, 40]).any()

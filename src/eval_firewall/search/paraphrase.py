@@ -50,6 +50,7 @@ FULL_FLOOR = 0.5
 RETRIEVE = 3
 # Two candidates this close to each other (cosine of their vectors) are one template.
 TEMPLATE_COSINE = 0.97
+_TEMPLATE_COSINE32 = float(np.float32(TEMPLATE_COSINE))   # as float32 scores compare
 
 Lazy = Callable[[], Embedder]
 IndexBuilder = Callable[[Sequence[str], Embedder], VectorIndex]
@@ -229,14 +230,14 @@ def _collapse(eval_text: str, ranked: list[tuple[int, float]], index: VectorInde
         return ranked
     ids = [j for j, _ in ranked]
     vecs = index.vectors[ids].astype(np.float32)
-    sims = vecs @ vecs.T
+    sims = (vecs @ vecs.T).tolist()      # Python floats: a few per row, cheaper than numpy
     groups: list[list[int]] = []
     leaders: list[int] = []
     for r in range(len(ids)):
         if leaders:
-            near = sims[r, leaders]
-            g = int(np.argmax(near))
-            if near[g] >= TEMPLATE_COSINE:
+            near = [sims[r][leader] for leader in leaders]
+            g = near.index(max(near))       # the first of equals, as np.argmax
+            if near[g] >= _TEMPLATE_COSINE32:
                 groups[g].append(r)
                 continue
         if len(groups) >= keep:
