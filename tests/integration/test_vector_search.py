@@ -36,7 +36,8 @@ def test_two_stage_search_on_static_vectors_is_exact(static_model, monkeypatch, 
     monkeypatch.setattr(vectors, "FLOOR_SAMPLE", 512)     # the 1M-row path at this size
     monkeypatch.setattr(vectors, "BLOCK_ROWS", 2048)
     monkeypatch.setattr(vectors, "LOOSE_SHARE", loose_share)    # 1.0: always refined
-    assert index._two_stage()
+    monkeypatch.setattr(vectors, "TWO_STAGE_QUERIES", 1)
+    assert index._two_stage(len(queries))
     found_i, found_s = index.search_above(queries, threshold, K)
     want_i, want_s = brute_above(index, queries, threshold, K)
     assert (want_i >= 0).sum() > len(queries)                   # many neighbours to find

@@ -166,7 +166,8 @@ def test_search_above_returns_the_brute_force_top_k(seed, rows, dim, n_queries, 
         patch.setattr(vectors, "PAIR_CHUNK", 7)
         patch.setattr(vectors, "FLOOR_SAMPLE", 8 if two_stage else 10**6)
         patch.setattr(vectors, "LOOSE_SHARE", loose_share)
-        assert index._two_stage() == (two_stage and rows > 16)
+        patch.setattr(vectors, "TWO_STAGE_QUERIES", 1)
+        assert index._two_stage(n_queries) == (two_stage and rows > 16)
         found_i, found_s = index.search_above(queries, threshold, k)
     want_i, want_s = brute_above(index, queries, threshold, k)
     assert np.array_equal(found_i, want_i)
@@ -190,6 +191,7 @@ def test_rows_that_are_not_finite_do_not_crash_or_hide_the_others(monkeypatch):
     before: NaN rows reach no bar, the others are found as brute force finds them."""
     monkeypatch.setattr(vectors, "FLOOR_SAMPLE", 8)
     monkeypatch.setattr(vectors, "BLOCK_ROWS", 16)
+    monkeypatch.setattr(vectors, "TWO_STAGE_QUERIES", 1)
     corpus = corpus_of(1, 60, 16, "clustered")
     corpus[[3, 40]] = np.nan
     corpus[7, 0] = np.inf
@@ -200,3 +202,11 @@ def test_rows_that_are_not_finite_do_not_crash_or_hide_the_others(monkeypatch):
     want_i, want_s = brute_above(index, queries, 0.5, 4)
     assert np.array_equal(found_i, want_i) and np.array_equal(found_s, want_s)
     assert (found_i[:, :1] >= 0).all() and not np.isin(found_i, [3, 40]).any()
+
+
+def test_a_few_queries_search_in_one_stage():
+    """Rotating every index row pays only for many queries: a handful (a pull request's
+    changed rows) skip stage one's projection, however large the index."""
+    index = VectorIndex(corpus_of(2, 3 * vectors.FLOOR_SAMPLE, 32, "clustered"))
+    assert index._two_stage() and index._two_stage(vectors.TWO_STAGE_QUERIES)
+    assert not index._two_stage(vectors.TWO_STAGE_QUERIES - 1)

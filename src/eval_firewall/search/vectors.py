@@ -48,6 +48,9 @@ HIT_ROWS = 128          # queries whose stage-one hits are listed at once
 PAIR_CHUNK = 1 << 15    # pairs scored exactly at once (bounded memory)
 WORKERS = min(8, os.cpu_count() or 1)   # threads of stage two
 LOOSE_SHARE = 0.03      # pairs reaching the bar beyond which stage one's bound does not pay
+# Fewer queries than this search in one stage: rotating every index row costs more than the
+# narrower product saves (90 changed rows against 1M: 4.6 s in two stages, 0.8 s in one).
+TWO_STAGE_QUERIES = 512
 
 
 class VectorIndex:
@@ -135,7 +138,7 @@ class VectorIndex:
                       indices: np.ndarray, scores: np.ndarray) -> None:
         """The two stages of :meth:`search_above`, block by block, into indices/scores;
         stage two of a block's queries runs in threads (numpy releases the GIL)."""
-        projection = _Projection.fit(self.vectors) if self._two_stage() else None
+        projection = _Projection.fit(self.vectors) if self._two_stage(len(queries)) else None
         slack = BOUND_SLACK * np.linalg.norm(queries, axis=1)
         state = _Pass(queries, _side(projection, queries, query=True),
                       self._floor(queries, threshold, k, slack), slack, indices, scores, k)
@@ -160,8 +163,11 @@ class VectorIndex:
                         rows = replace(rows, side=_side(None, vecs))
                         projection = None
 
-    def _two_stage(self) -> bool:
-        """Whether stage one bounds scores over fewer dimensions (large indexes only)."""
+    def _two_stage(self, queries: int | None = None) -> bool:
+        """Whether stage one bounds scores over fewer dimensions: large indexes only, and
+        (given their number) many queries only."""
+        if queries is not None and queries < TWO_STAGE_QUERIES:
+            return False
         return len(self) > 2 * FLOOR_SAMPLE and sum(_Projection.widths(self.dim)) < self.dim
 
     def _floor(self, queries: np.ndarray, threshold: float, k: int,
