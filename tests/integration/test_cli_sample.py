@@ -201,7 +201,7 @@ def test_instructions_fit_any_dataset_and_list_a_few_label_values(tmp_path: Path
     out = tmp_path / "sheet.csv"
     assert run(tmp_path, "--dataset", "eval", "--n", "6", "--output", str(out)).exit_code == 0
     head = "\n".join(l for l in out.read_text(encoding="utf-8").splitlines()
-                     if l.startswith("#"))
+                     if l.startswith("#")).replace(str(tmp_path), "")   # its path may hold a 42
     assert '"answer" column: one of "negative", "neutral", "positive".' in head
     assert "42" not in head and "question" not in head.lower().split("reproduce")[0]
     out = tmp_path / "sheet.jsonl"
@@ -214,7 +214,8 @@ def test_many_or_unique_label_values_are_not_listed(root: Path):
     # GSM8K: a number per question, mostly distinct: listing them would give answers away.
     out = root / "sheet.csv"
     assert run(root, "--dataset", "eval", "--n", "5", "--output", str(out)).exit_code == 0
-    head = [l for l in out.read_text(encoding="utf-8").splitlines() if l.startswith("#")]
+    head = [l.replace(str(root), "") for l in out.read_text(encoding="utf-8").splitlines()
+            if l.startswith("#")]                 # the sheet's path may hold a 42 (pytest-342)
     assert '#   Write only your answer in the "answer" column, as short as the question ' \
            'allows.' in head
     assert not any("one of" in l or "42" in l for l in head)
