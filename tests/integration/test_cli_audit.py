@@ -47,6 +47,18 @@ def test_leak_fails_with_exit_1_and_points_at_the_row(repo):
     assert " ↔ data/train/train.jsonl:8 (same text) |" in result.stdout
 
 
+@pytest.mark.parametrize("cache", [[], ["--no-cache"]])
+def test_an_unpaired_surrogate_escape_is_an_invalid_row_not_a_crash(repo, cache):
+    # Before: a traceback from pyarrow (row cache) or the bulk normalization (no cache).
+    rows = [*EVAL[:3], {**EVAL[3], "question": "How many \ud800 apples?"}]
+    root = repo(TRAIN, rows, CLEAN_CONFIG)
+    result = run(root, "--format", "text", *cache)
+    assert result.exit_code == 1, result.stderr
+    assert "data/eval/eval.jsonl:4  invalid-row  field 'question': holds an unpaired " \
+           "surrogate escape" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
 def test_quiet_means_nothing_on_stderr(repo):
     root = repo(TRAIN, leaky_eval())
     result = run(root, "-q")

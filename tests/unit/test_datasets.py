@@ -290,6 +290,24 @@ def test_id_field_problems(tmp_path: Path):
         (4, "id", "id field is missing")]
 
 
+def test_an_unpaired_surrogate_escape_is_a_problem_naming_its_field(tmp_path: Path):
+    # JSON can escape half of a surrogate pair ("\ud800"); no UTF-8 text can hold one, so the
+    # row could be neither normalized in bulk, cached nor written: a problem, not a row.
+    write_jsonl(tmp_path / "e.jsonl", [
+        {"id": "a", "question": "half \ud800 a pair", "answer": "1"},
+        {"id": "b", "question": "a whole pair \U0001f600 is text", "answer": "2"},
+        {"id": "c", "question": "q3", "answer": "\udfff"},
+        {"id": "d\udc00", "question": "q4", "answer": "4"},
+        {"id": "e", "question": "q5", "answer": "5", "src": "model \ud83d"}])
+    assert "\\ud800" in (tmp_path / "e.jsonl").read_text(encoding="utf-8")   # as an escape
+    d = load(tmp_path, "e.jsonl", "    id: id\n    label: answer\n    provenance:\n"
+             "      label_source: src\n")
+    assert [r.row_id for r in d.rows] == ["b"]
+    assert [(p.line, p.field) for p in d.problems] == [
+        (1, "question"), (3, "answer"), (4, "id"), (5, "src")]
+    assert all("unpaired surrogate" in p.message for p in d.problems)
+
+
 def test_label_and_provenance_values_become_text(tmp_path: Path):
     write_jsonl(tmp_path / "e.jsonl", [
         {"question": "q1", "answer": 3.5, "src": True, "by": "  "},

@@ -10,6 +10,7 @@ format, record by record.
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,8 +114,29 @@ def row_from_record(ds: DatasetConfig, record: dict[str, Any], display: str, lin
             key: as_scalar_text(get_path(record, path)) if path else None
             for key, path in ds.provenance.model_dump().items()
         })
+    broken = _not_unicode(ds, parts, label, row_id if ds.id else None, provenance)
+    if broken is not None:
+        return RowProblem(ds.name, display, line, "holds an unpaired surrogate escape (\\ud800 "
+                          "to \\udfff alone): not Unicode text", broken)
     return Row(ds.name, ds.role, display, line, row_id, text, label, provenance,
                record if keep_record else None)
+
+
+# A code point JSON can escape ("\ud800") but no UTF-8 text can hold: half of a surrogate pair
+# (a whole pair decodes to one character). Such a string cannot be written, hashed as UTF-8 or
+# put in an Arrow column, so its row is a problem, not a row.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _not_unicode(ds: DatasetConfig, texts: list[str], label: str | None, row_id: str | None,
+                 provenance: Provenance) -> str | None:
+    """The configured field of a row whose value holds an unpaired surrogate, if any."""
+    named: list[tuple[str | None, str | None]] = [*zip(ds.text, texts), (ds.label, label),
+                                                   (ds.id, row_id)]
+    if ds.provenance:
+        paths = ds.provenance.model_dump()
+        named += [(paths[key], getattr(provenance, key)) for key in paths]
+    return next((f for f, v in named if f and v is not None and _SURROGATE.search(v)), None)
 
 
 def iter_rows(config: Config, ds: DatasetConfig, *, keep_record: bool = False,
