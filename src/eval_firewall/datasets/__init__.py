@@ -251,12 +251,12 @@ def _read_columnar(config: Config, ds: DatasetConfig, file: Path, loaded: Loaded
             return False
     except UserError:
         return False        # the exact path raises it
-    from .columnar import read_columns, rows_of
+    from .columnar import build_rows, read_columns
 
     table = read_columns(file, ds, config.limits, display)
     if table is None:
         return False
-    loaded.rows.extend(rows_of(table, ds, display))
+    loaded.rows.extend(build_rows(table, ds.name, ds.role, display))
     if on_row:
         for _ in range(table.num_rows):
             on_row()

@@ -282,11 +282,6 @@ def _scalar_text(table: pa.Table, name: str | None) -> pa.ChunkedArray | pa.Arra
     return pc.cast(column, pa.string())     # int64: str(); bool: "true"/"false"
 
 
-def rows_of(table: pa.Table, ds: DatasetConfig, display: str) -> list[Row]:
-    """The :class:`Row` objects of a :func:`read_columns` table, built in one pass."""
-    return build_rows(table, ds.name, ds.role, display)
-
-
 def build_rows(table: pa.Table, name: str, role: str, display: str) -> list[Row]:
     """Rows from a table with :data:`COLUMNS`. Without any provenance in the file, the rows
     share one empty :class:`Provenance` (half the objects to build; rows are not mutated)."""
