@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .rows import Row
@@ -40,6 +40,30 @@ class Match:
     def of(cls, row: Row) -> "Match":
         """The match that is ``row``."""
         return cls(row.dataset, row.path, row.line, row.row_id, row.text)
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What an overlap decision rested on, with the numbers it compared (``eval-firewall
+    explain`` prints the same ones).
+
+    ``stage``: ``exact``, ``near-duplicate`` or ``paraphrase``. ``similarity``: the stage's
+    score (1.0 for identical normalized text, the lexical similarity, or the full-model cosine).
+    ``threshold``: the bar that score is held to (the near-duplicate ``threshold``, or the
+    paraphrase cosine floor ``threshold``). ``probability``: the calibrated probability that
+    the pair is a paraphrase, the number ``min_probability`` filters on (paraphrase stage,
+    ``scoring: model``); ``min_probability``: that bar. ``features``: the scoring's features
+    by name (``code`` 1 when the pair was scored as code). ``not_flagged``: why a close pair
+    was not flagged (only in ``explain``; a finding is flagged).
+    """
+
+    stage: str
+    similarity: float
+    threshold: float | None = None
+    probability: float | None = None
+    min_probability: float | None = None
+    features: Mapping[str, float] | None = field(default=None, hash=False)
+    not_flagged: str | None = None
 
 
 FINGERPRINT_CHARS = 32   # the full fingerprint: JSON `fingerprint`, SARIF partialFingerprints
@@ -88,6 +112,7 @@ class Finding:
     count: int | None = None
     new: bool = True
     waived: Waiver | None = None   # set when a waiver accepts this finding: it does not fail
+    evidence: Evidence | None = None   # overlap findings: the numbers the decision used
 
     @classmethod
     def for_row(cls, audit: str, rule: str, severity: Severity, message: str, row: Row,

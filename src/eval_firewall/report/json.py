@@ -13,10 +13,10 @@ from pydantic_core import core_schema
 from typing_extensions import NotRequired, TypedDict
 
 from ..errors import UserError
-from ..findings import AuditResult, DatasetSummary, Finding, Match, Report, Severity, Stat, Waiver
+from ..findings import AuditResult, DatasetSummary, Evidence, Finding, Match, Report, Severity, Stat, Waiver
 from .escape import escape_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2   # 2: overlap findings carry `evidence`
 
 
 def finding_to_dict(f: Finding) -> dict[str, Any]:
@@ -154,6 +154,18 @@ class _WaiverJSON(TypedDict):
     new: NotRequired[bool]
 
 
+@with_config(_STRICT)
+class _EvidenceJSON(TypedDict):
+    stage: Literal["exact", "near-duplicate", "paraphrase"]
+    similarity: _Float
+    threshold: NotRequired[_Float | None]
+    probability: NotRequired[_Float | None]
+    min_probability: NotRequired[_Float | None]
+    features: NotRequired[Annotated[dict[_Id, _Float], Field(max_length=32)] | None]
+    not_flagged: NotRequired[_Message | None]
+
+
+_LoadedEvidence = Annotated[Evidence, _loaded(_EvidenceJSON, lambda d: Evidence(**d))]
 _LoadedDataset = Annotated[DatasetSummary, _loaded(_DatasetJSON, lambda d: DatasetSummary(**d))]
 _LoadedStat = Annotated[Stat, _loaded(_StatJSON, lambda d: Stat(**d))]
 _LoadedMatch = Annotated[Match, _loaded(_MatchJSON, lambda d: Match(**d))]
@@ -186,6 +198,7 @@ class _FindingJSON(TypedDict):
     count: NotRequired[_Count | None]
     new: NotRequired[bool]
     waived: NotRequired[_LoadedWaiver | None]
+    evidence: NotRequired[_LoadedEvidence | None]
     fingerprint: NotRequired[_Fingerprint | None]                            # derived
 
 
@@ -199,7 +212,7 @@ _LoadedFinding = Annotated[Finding, _loaded(_FindingJSON, _finding)]
 
 @with_config(_STRICT)
 class _ReportJSON(TypedDict):
-    schema_version: Literal[1]
+    schema_version: Literal[1, 2]
     tool: _ToolJSON
     status: Literal["pass", "fail"]                                          # derived
     fail_on: Literal["error", "warning", "notice", "never"]
