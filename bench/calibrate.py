@@ -346,6 +346,31 @@ def write_doc(result_path: Path = RESULT, readme: Path = README) -> None:
                       encoding="utf-8")
 
 
+def per_domain(args, mine: dict, n_train: int, n_eval: int) -> None:
+    """Print (and with ``--result`` write) the per-domain table: this tree's shipped scoring,
+    and ``--base``'s measured in a subprocess of the same run."""
+    columns = {}
+    if args.base:
+        with_base = time.perf_counter()
+        out = OUT / "calibrate-base.json"
+        OUT.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, str(Path(__file__).resolve()), "--src",
+                        str(args.base.resolve() / "src"), "--measure-only", str(out),
+                        "--model", args.model, "--gsm8k-rows", str(args.gsm8k_rows)],
+                       check=True, env={**os.environ, "PYTHONPATH": str(args.base / "src")})
+        columns[f"old scoring ({args.base.name})"] = json.loads(out.read_text())
+        print(f"\nbase measured in {time.perf_counter() - with_base:.0f}s")
+    columns["this tree (shipped scoring)"] = mine
+    result = {"load": load_average(), "setup": f"{n_train:,} train rows, {n_eval:,} eval rows",
+              "columns": columns, "targets": TARGETS}
+    print(f"\nPer domain, the shipped scoring through the audit's verdict ({result['load']}):\n")
+    print(domain_table(result))
+    if args.result:
+        args.result.parent.mkdir(parents=True, exist_ok=True)
+        args.result.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        print(f"\nwrote {args.result}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=DEFAULT_MODEL)
@@ -444,26 +469,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.write:
         MODEL_JSON.write_text(json.dumps(fitted, indent=1) + "\n", encoding="utf-8")
         print(f"\nwrote {MODEL_JSON.relative_to(ROOT)} (run again to measure it as shipped)")
-    columns = {}
-    if args.base:
-        with_base = time.perf_counter()
-        out = OUT / "calibrate-base.json"
-        OUT.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, str(Path(__file__).resolve()), "--src",
-                        str(args.base.resolve() / "src"), "--measure-only", str(out),
-                        "--model", args.model, "--gsm8k-rows", str(args.gsm8k_rows)],
-                       check=True, env={**os.environ, "PYTHONPATH": str(args.base / "src")})
-        columns[f"base ({args.base.name})"] = json.loads(out.read_text())
-        print(f"\nbase measured in {time.perf_counter() - with_base:.0f}s")
-    columns["this tree (shipped scoring)"] = shipped(scored, meta, skip, near_hits)
-    result = {"load": load_average(), "setup": f"{len(train):,} train rows, {len(evals):,} "
-              "eval rows", "columns": columns, "targets": TARGETS}
-    print(f"\nPer domain, the shipped scoring through the audit's verdict ({result['load']}):\n")
-    print(domain_table(result))
-    if args.result:
-        args.result.parent.mkdir(parents=True, exist_ok=True)
-        args.result.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-        print(f"\nwrote {args.result}")
+    per_domain(args, shipped(scored, meta, skip, near_hits), len(train), len(evals))
     if args.retrieval_rows:
         retrieval_at_scale(args.retrieval_rows, static, embedder)
 

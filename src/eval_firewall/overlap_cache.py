@@ -26,11 +26,11 @@ from .audits.overlap import (
     within_eval,
     within_threshold,
 )
+from .audits.paraphrase_score import COLUMNS
 from .cache import Cache, content_key
 from .config import OverlapConfig
 from .corpus import Corpus, text_digest, texts_fingerprint
 from .embeddings import Embedder
-from .audits.paraphrase_score import COLUMNS
 from .findings import Evidence, Stat
 from .progress import Progress
 from .search.lexical import LexicalIndex

@@ -131,17 +131,22 @@ KINDS: dict[str, Callable[[Context], str | None]] = {
 
 @dataclass(frozen=True)
 class KindResult:
+    """One kind of planted copy: how many rows got it, how many the audit found."""
+
     kind: str
     planted: int
     found: int
 
     @property
     def recall(self) -> float | None:
+        """Found / planted (None when no row could get this kind)."""
         return self.found / self.planted if self.planted else None
 
 
 @dataclass(frozen=True)
 class SelftestResult:
+    """What ``eval-firewall selftest`` prints."""
+
     eval_rows: int                   # sampled
     train_rows: int                  # in the scratch train set before planting
     kinds: list[KindResult]

@@ -32,8 +32,7 @@ import numpy as np
 
 from ..audits import paraphrase_score
 from ..audits.paraphrase_score import neighbourhood, pair_features
-from ..audits.semantic import DIGITS, Scored, decide, decide_pairs, evidence_of, numbers_of, \
-    use_exact
+from ..audits.semantic import DIGITS, Scored, decide, decide_pairs, evidence_of, numbers_of, use_exact
 from ..config import SemanticConfig
 from ..embeddings import Embedder
 from ..findings import Evidence
