@@ -25,7 +25,7 @@ A logistic regression turns them into a probability. Its coefficients live in
 
 The scoring is chosen by what the rows look like: a pair where either side looks like source
 code (:func:`looks_like_code`) is scored by a second regression fitted on code (the ``code``
-entry of the JSON), with the number features at their ``neutral`` values: a rephrased function
+entry of the JSON), with both number features held at 0: a rephrased function
 keeps or changes the numbers of its doctests and constants as it likes, so numbers can neither
 veto nor confirm code. The feature vector carries the domain as its last column (``code``:
 1 for a code pair).
@@ -40,7 +40,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -77,7 +77,7 @@ CODE_LINES = 3        # a text needs this many non-blank lines to be code ...
 CODE_SHARE = 0.4      # ... and this share of them code-like
 
 
-@cache
+@lru_cache(maxsize=1 << 16)   # bounded: train texts pass through it
 def looks_like_code(text: str) -> bool:
     """Whether ``text`` is source code: at least :data:`CODE_LINES` non-blank lines, at least
     :data:`CODE_SHARE` of them code-like (a keyword, a doctest, a block or statement end)."""
@@ -85,18 +85,6 @@ def looks_like_code(text: str) -> bool:
     if len(lines) < CODE_LINES:
         return False
     return sum(1 for line in lines if _CODE_LINE.search(line)) >= CODE_SHARE * len(lines)
-
-
-_LITERAL = re.compile(r"\d+(?:\.\d+)?|'[^'\n]{1,40}'|\"[^\"\n]{1,40}\"")
-
-
-def kept_literals(a: str, b: str) -> float:
-    """Share of the numbers and short string literals of ``a`` that ``b`` keeps (0 when ``a``
-    has none): code's number evidence, which can confirm a pair but never veto one."""
-    mine = set(_LITERAL.findall(a))
-    if not mine:
-        return 0.0
-    return len(mine & set(_LITERAL.findall(b))) / len(mine)
 
 
 def is_code_pair(a: str, b: str) -> bool:
@@ -251,8 +239,8 @@ def pair_features(eval_text: str, train_text: str, cosine: float, neighbours: fl
     la, lb = len(eval_text.split()), len(train_text.split())
     length = min(la, lb) / max(la, lb, 1)
     agree, differ = max(evidence.value, 0.0), float(evidence.value < 0)
-    if code:   # numbers kept confirm code; numbers changed veto nothing (doctests, constants)
-        agree, differ = kept_literals(eval_text, train_text), 0.0
+    if code:   # numbers neither veto nor confirm code (doctests, constants): constant
+        agree, differ = 0.0, 0.0
     return np.array([cosine, cosine - neighbours, agree, differ, shared, length,
                      question_shift(eval_text, train_text), float(code)]), evidence
 
