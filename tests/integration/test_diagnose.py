@@ -118,3 +118,15 @@ def test_selftest_plants_copies_and_leaves_the_repository_alone(tmp_path):
     assert "clean rows flagged: 0 of 11 (0.0%)" in result.stdout
     assert _tree(root) == before                       # byte-identical, nothing added
     assert git(root, "status", "--porcelain") == ""
+
+
+def test_evidence_survives_the_cache(repo, tmp_path):
+    root = _repo(repo)
+    config = load_config(root / ".eval-firewall.yml")
+    first = run_audits(config, cache_dir=tmp_path / "cache")
+    again = run_audits(config, cache_dir=tmp_path / "cache")      # every result from the cache
+    searched = {s.label: s.value for a in again.audits for s in a.stats}
+    assert searched["eval rows searched in this run"] == 0
+    evidence = [(f.rule, f.evidence) for f in first.findings if f.audit == "overlap"]
+    assert evidence == [(f.rule, f.evidence) for f in again.findings if f.audit == "overlap"]
+    assert any(e is not None and e.probability is not None for _, e in evidence)
