@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..audits import semantic
-from ..audits.overlap import TrainSide, lexical_similarity
+from ..audits.overlap import STAGE, TrainSide, lexical_similarity
 from ..config import Config
 from ..corpus import Corpus
 from ..embeddings import Models
@@ -28,8 +28,7 @@ from ..progress import Progress
 from ..rows import Row
 from ..search.paraphrase import ParaphraseSearch
 
-RULE_OF_STAGE = {"exact": "exact-duplicate", "near-duplicate": "near-duplicate",
-                 "paraphrase": "paraphrase"}
+RULE_OF_STAGE = {stage: rule for rule, stage in STAGE.items()}
 
 
 @dataclass(frozen=True, slots=True)
