@@ -33,6 +33,7 @@ ORDERS: dict[str, Order] = {
     "fail_on": "fail_on",
     "fail_on_existing": "true",
     "invalid_rows": "severity",
+    "severity.*": "severity",
     "audits.*.enabled": "true",
     "audits.overlap.near_duplicate.threshold": "lower",
     "audits.overlap.near_duplicate.within_eval": "true",
@@ -65,10 +66,13 @@ SHOW_CHARS = 80
 
 def order_of(key: str) -> Order | None:
     """The order of a key (dotted, datasets by name: ``datasets[eval].paths``); None: none."""
+    if key.startswith("datasets["):            # any dataset's name
+        key = "datasets[*]" + key.partition("]")[2]
     if key in ORDERS:
         return ORDERS[key]
-    return next((o for pattern, o in ORDERS.items()
-                 if "*" in pattern and fnmatch.fnmatchcase(key, pattern)), None)
+    return next((o for pattern, o in ORDERS.items() if "*" in pattern
+                 and not pattern.startswith("datasets[") and fnmatch.fnmatchcase(key, pattern)),
+                None)
 
 
 def direction(key: str, before: Any, after: Any) -> str:
