@@ -11,8 +11,20 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from action_harness import (CONFIG, EVAL, EVAL_ROWS, REPO, TRAIN, TRAIN_ROWS, leaks,
-                            merge_checkout, pr_payload, push_payload, review_payload, run_action)
+from action_harness import (
+    CONFIG,
+    EVAL,
+    EVAL_ROWS,
+    REPO,
+    TRAIN,
+    TRAIN_ROWS,
+    leaks,
+    merge_checkout,
+    pr_payload,
+    push_payload,
+    review_payload,
+    run_action,
+)
 from conftest import git, git_commit, git_init, write_jsonl
 from eval_firewall.cli import main
 from eval_firewall.waivers import WAIVERS_FILE, entry_text

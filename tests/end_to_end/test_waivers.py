@@ -11,7 +11,18 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from action_harness import EVAL, REPO, TRAIN_ROWS, leak_lines, leaks, merge_checkout, open_pr, pr_payload, review_payload, run_action
+from action_harness import (
+    EVAL,
+    REPO,
+    TRAIN_ROWS,
+    leak_lines,
+    leaks,
+    merge_checkout,
+    open_pr,
+    pr_payload,
+    review_payload,
+    run_action,
+)
 from conftest import BASIC_CONFIG, git, git_commit, gsm8k, write_jsonl
 from eval_firewall import waivers
 from eval_firewall.cli import main

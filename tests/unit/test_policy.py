@@ -15,8 +15,15 @@ from eval_firewall.audits import RULES
 from eval_firewall.config import Config, parse_config
 from eval_firewall.errors import UserError
 from eval_firewall.policy.diff import dataset_data, diff_configs, diff_waivers, policy_data
-from eval_firewall.policy.effective import (Approvals, cap_limits, decide, effective_config,
-                                            effective_waivers, overlay, result)
+from eval_firewall.policy.effective import (
+    Approvals,
+    cap_limits,
+    decide,
+    effective_config,
+    effective_waivers,
+    overlay,
+    result,
+)
 from eval_firewall.policy.load import parse_ceiling
 from eval_firewall.waivers import Listed, WaiverEntry
 

@@ -61,10 +61,9 @@ def audit(config_path: Path | None, fmt: str, output: Path | None, fail_on: str 
     from ..audits import RULES
     from ..config import load_config
     from ..engine import run_audits
+    from ..policy.load import gate
     from ..progress import Progress
     from ..report import render
-
-    from ..policy.load import gate
 
     policy = gate(load_config(config_path, rules=RULES), base, rules=RULES,
                   trust_head=trust_head_policy)

@@ -166,7 +166,7 @@ def parse_ceiling(text: str, source: str = "max-limits") -> dict[str, int]:
 
 
 def _load_head_waivers(config: Config) -> list[Listed]:
-    from ..engine import load_waivers    # the engine reads the head's files, contained
+    from ..engine import load_waivers  # the engine reads the head's files, contained
     return load_waivers(config)
 
 
