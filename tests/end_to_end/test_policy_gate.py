@@ -426,3 +426,57 @@ def test_local_base_shows_the_same_policy_diff_and_trust_head_policy_applies_it(
     trusted = CliRunner().invoke(main, [*args, "--trust-head-policy"])
     assert trusted.exit_code == 0, trusted.output
     assert "— trusted" in trusted.output and "— pending approval" not in trusted.output
+
+
+# --- datasets removed or moved ----------------------------------------------------------------
+
+NO_TRAIN = CONFIG.replace(CONFIG[CONFIG.index("  - name: train"):CONFIG.index("  - name: eval")],
+                          "")
+
+
+def test_a_dataset_removed_from_the_config_is_still_audited_until_approved(tmp_path, github):
+    assert "name: train" not in NO_TRAIN
+    ws, base, head, merge = open_pr(tmp_path, github, leaks(0, 1),
+                                    {".eval-firewall.yml": NO_TRAIN})
+    run = run_action(tmp_path, ws, "pull_request",
+                     pr_payload("opened", number=7, head=head, base=base), github, sha=merge)
+    assert run.code == 1, run.stderr
+    report = report_of(ws, run)
+    assert [(c["key"], c["after"], c["status"]) for c in report["policy"]] == [
+        ("datasets[train]", "removed", "pending")]
+    assert sum(f["rule"] == "exact-duplicate" for f in report["findings"]) == 2
+
+
+def test_a_dataset_removed_with_its_files_fails_on_the_pending_removal(tmp_path, github):
+    ws, base = repo_with(tmp_path / "ws")
+    git(ws, "checkout", "-q", "-b", "pr")
+    (ws / TRAIN).unlink()
+    head = commit_pr(ws, leaks(0, 1), {".eval-firewall.yml": NO_TRAIN})
+    github.add_pull(REPO, 7, head, base, author=AUTHOR)
+    merge = merge_checkout(ws, base, head)
+    run = run_action(tmp_path, ws, "pull_request",
+                     pr_payload("opened", number=7, head=head, base=base), github, sha=merge)
+    assert run.code == 1, run.stderr
+    report = report_of(ws, run)
+    assert [f["rule"] for f in report["findings"]] == ["policy-change"]
+    assert last_check(github)["conclusion"] == "failure"
+
+
+def test_moving_an_eval_dataset_to_train_is_pending(tmp_path, github):
+    base_config = CONFIG.replace("audits:", "  - name: more-eval\n    role: eval\n"
+                                 "    paths: [\"data/more/*.jsonl\"]\n    text: [question]\n"
+                                 "audits:")
+    config = base_config.replace("    role: eval\n    paths: [\"data/more",
+                                 "    role: train\n    paths: [\"data/more")
+    ws, base, head, merge = open_pr(
+        tmp_path, github, EVAL_ROWS, {".eval-firewall.yml": config},
+        base_files={"data/more/more.jsonl": json.dumps(TRAIN_ROWS[5]) + "\n"},
+        base_config=base_config)
+    run = run_action(tmp_path, ws, "pull_request",
+                     pr_payload("opened", number=7, head=head, base=base), github, sha=merge)
+    assert run.code == 1, run.stderr
+    report = report_of(ws, run)
+    assert [(c["key"], c["before"], c["after"], c["status"]) for c in report["policy"]] == [
+        ("datasets[more-eval].role", "eval", "train", "pending")]
+    # still an eval set: its row, a copy of a train row, is found
+    assert {d["name"]: d["role"] for d in report["datasets"]}["more-eval"] == "eval"

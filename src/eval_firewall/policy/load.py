@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError
 
-from ..config import MAX_CONFIG_BYTES, MAX_CONFIG_YAML_NODES, Config, load_yaml, parse_config, yaml_error
+from ..config import MAX_CONFIG_BYTES, MAX_CONFIG_YAML_NODES, Config, load_yaml, parse_config, resolve_paths, yaml_error
 from ..errors import UserError
 from ..findings import PolicyChange, Report
 from ..git import Git
@@ -198,9 +198,29 @@ def gate(head: Config, base: str | None, *, rules: Mapping[str, Rule],
     asked = sorted({c.path for c in changes if c.direction == "loosen"})
     approved = approvals(asked) if approvals is not None and asked and not trust_head else None
     decided = effective.decide(changes, approved, trusted=trust_head)
-    config = effective.effective_config(old, head, decided)
+    config = _without_missing(effective.effective_config(old, head, decided), decided)
     waivers = effective.effective_waivers(old_waivers, new_waivers, decided)
     return _capped(Gate(config, waivers, decided, approvals=approved), trusted)
+
+
+def _without_missing(config: Config, decided: Sequence[PolicyChange]) -> Config:
+    """A dataset the pull request removed stays in the policy until the removal is approved;
+    if it also removed the dataset's files, there is nothing left to audit of it (the pending
+    removal still fails the run)."""
+    kept_back = {c.key[len("datasets["):-1] for c in decided
+                 if c.status == "pending" and c.key.startswith("datasets[") and c.key.endswith("]")
+                 and c.after == "removed"}
+    keep = []
+    for ds in config.datasets:
+        if ds.name in kept_back:
+            try:
+                resolve_paths(config, ds)
+            except UserError:
+                continue
+        keep.append(ds)
+    if len(keep) == len(config.datasets):
+        return config
+    return config.model_copy(update={"datasets": keep})
 
 
 def _capped(g: Gate, trusted: Trusted) -> Gate:
