@@ -80,6 +80,14 @@ LOOSENINGS = [
     ("audits.overlap.exact.enabled", lambda d: at(d, "audits.overlap.exact.enabled", False)),
     ("audits.provenance.enabled", lambda d: at(d, "audits.provenance.enabled", False)),
     ("audits.distribution.enabled", lambda d: at(d, "audits.distribution.enabled", False)),
+    ("audits.overlap.near_duplicate.enabled",
+     lambda d: at(d, "audits.overlap.near_duplicate.enabled", False)),
+    ("audits.overlap.semantic.enabled", lambda d: at(d, "audits.overlap.semantic.enabled", False)),
+    ("audits.disagreement.enabled", lambda d: at(d, "audits.disagreement.enabled", False)),
+    ("audits.invariance.enabled", lambda d: at(d, "audits.invariance.enabled", False)),
+    ("audits.overlap.near_duplicate.within_eval",
+     lambda d: at(d, "audits.overlap.near_duplicate.within_eval", False)),
+    ("audits.provenance.missing", lambda d: at(d, "audits.provenance.missing", "notice")),
     ("audits.overlap.near_duplicate.threshold",
      lambda d: at(d, "audits.overlap.near_duplicate.threshold", 0.99)),
     ("audits.overlap.semantic.threshold", lambda d: at(d, "audits.overlap.semantic.threshold", 0.9)),
@@ -272,3 +280,15 @@ def test_a_trusted_policy_file_overrides_whatever_the_config_says(tmp_path):
     with pytest.raises(UserError) as err:
         overlay(head, {"fail_on": "sometimes"}, "policy.yml")
     assert err.value.field == "fail_on"
+
+
+def test_a_change_written_under_the_alias_is_found_with_its_line(tmp_path):
+    head_text = yaml.safe_dump(BASE, sort_keys=False).replace(
+        "  overlap:\n", "  overlap:\n    distribution:\n      enabled: false\n", 1)
+    head = parse_config(head_text, source=".eval-firewall.yml", root=tmp_path)
+    base = parse(BASE, tmp_path)
+    [change] = diff_configs(base, head, RULES)
+    assert (change.key, change.direction) == ("audits.distribution.enabled", "loosen")
+    assert change.line == head_text.splitlines().index("      enabled: false") + 1
+    applied = effective_config(base, head, decide([change], None))
+    assert applied.audits.distribution.enabled is True
