@@ -147,17 +147,14 @@ def line_in(config: Config, key: str) -> int | None:
     candidates = [key]
     if key.startswith("audits.distribution"):      # written under its alias
         candidates.append("audits.overlap.distribution" + key[len("audits.distribution"):])
-    for candidate in candidates:
-        parts = candidate.split(".")
-        while parts:
-            line = config.line_of(".".join(parts))
-            if line is not None:
-                return line
-            if parts[-1].endswith("]") and "[" in parts[-1]:   # datasets[1] -> its name
-                line = config.line_of(".".join(parts) + ".name")
-                if line is not None:
-                    return line
-            parts.pop()
+    prefixes = sorted({".".join(c.split(".")[:n]) for c in candidates
+                       for n in range(1, c.count(".") + 2)}, key=lambda p: -p.count("."))
+    for prefix in prefixes:                 # the deepest key the file has
+        line = config.line_of(prefix)
+        if line is None and prefix.endswith("]"):          # datasets[1] -> its name
+            line = config.line_of(prefix + ".name")
+        if line is not None:
+            return line
     return None
 
 
