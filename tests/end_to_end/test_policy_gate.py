@@ -423,6 +423,10 @@ def test_local_base_shows_the_same_policy_diff_and_trust_head_policy_applies_it(
     line = line_of(config, "fail_on: never")
     assert f"fail\\_on: error → never, .eval\\-firewall.yml:{line} — pending approval" in \
         done.output
+    text = CliRunner().invoke(main, [*args[:-1], "text"])
+    assert text.exit_code == 1
+    assert (f"Gate policy relaxed: fail_on error → never, .eval-firewall.yml:{line} (pending "
+            "approval: not applied)") in text.output
     trusted = CliRunner().invoke(main, [*args, "--trust-head-policy"])
     assert trusted.exit_code == 0, trusted.output
     assert "— trusted" in trusted.output and "— pending approval" not in trusted.output
