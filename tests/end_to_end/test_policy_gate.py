@@ -253,11 +253,13 @@ def test_an_approval_of_an_older_commit_does_not_count(tmp_path, github):
                      github, sha=merge2)
     assert run.code == 1
     assert all(c["status"] == "pending" for c in report_of(ws, run)["policy"])
-    # A review event for the old commit (delivered late) does not count either.
-    run = review_run(tmp_path, ws, github, head=head, base=base, merge=merge,
-                     reviewer="maintainer", review_id=approval["id"])
-    assert run.code == 1
-    assert "approvals count on the head commit only" in comment_of(github)
+    # A review event for the old commit (delivered late) posts nothing over the new verdict.
+    posted = len(github.state.check_runs)
+    late = review_run(tmp_path, ws, github, head=head, base=base, merge=merge,
+                      reviewer="maintainer", review_id=approval["id"])
+    assert late.code == 0 and "no longer the head" in late.stderr
+    assert len(github.state.check_runs) == posted
+    assert last_check(github)["conclusion"] == "failure"
 
 
 def test_a_forged_review_payload_approves_nothing(tmp_path, github):

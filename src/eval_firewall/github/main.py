@@ -87,6 +87,13 @@ def _audit(settings: Settings, event: PullRequestEvent | PushEvent, gh: api.GitH
         subject = Subject(event.after or settings.sha or "", None, post=settings.post)
     if not settings.post:
         log(f"post: false, so nothing is posted; the report is in {settings.report_dir}/")
+    if isinstance(event, PullRequestEvent) and event.name == "pull_request_review" \
+            and subject.post and gh.pull_head_sha(event.number) != event.head_sha:
+        # A review of a commit that is no longer the head approves nothing, and the run of
+        # the newer head reports on it: posting here would put an old verdict back.
+        log(f"the review is of {event.head_sha[:7]}, no longer the head of pull request "
+            f"#{event.number}: nothing to do")
+        return 0
     try:
         return _audit_checkout(settings, event, subject, gh, git, audit)
     except UserError as exc:
