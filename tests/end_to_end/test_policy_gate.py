@@ -486,3 +486,19 @@ def test_moving_an_eval_dataset_to_train_is_pending(tmp_path, github):
         ("datasets[more-eval].role", "eval", "train", "pending")]
     # still an eval set: its row, a copy of a train row, is found
     assert {d["name"]: d["role"] for d in report["datasets"]}["more-eval"] == "eval"
+
+
+def test_a_hostile_glob_against_the_bases_config_is_a_pending_change_never_expanded(
+        tmp_path, github):
+    secret = "eC1hY2Nlc3MtdG9rZW46Z2hzX3NlY3JldDAxMjM0NTY3ODk="
+    config = CONFIG.replace('paths: ["data/eval/*.jsonl"]', 'paths: [".*/config"]')
+    ws, base, head, merge = open_pr(tmp_path, github, EVAL_ROWS, {".eval-firewall.yml": config})
+    git(ws, "config", "http.https://github.com/.extraheader", f"AUTHORIZATION: basic {secret}")
+    run = run_action(tmp_path, ws, "pull_request",
+                     pr_payload("opened", number=7, head=head, base=base), github, sha=merge)
+    assert run.code == 1, run.stderr
+    [change] = report_of(ws, run)["policy"]
+    assert (change["key"], change["status"]) == ("datasets[eval].paths", "pending")
+    everything = json.dumps([github.state.log, list(github.state.comments.values()),
+                             list(github.state.check_runs.values())]) + run.stdout + run.stderr
+    assert secret not in everything

@@ -66,8 +66,10 @@ class Gate:
 
 
 def _top_relative(git: Git, path: Path) -> str:
+    """The path inside the repository, as git names it: its folder resolved, not the file
+    itself (it may be a link the pull request committed; the base's file is read by name)."""
     try:
-        return path.resolve().relative_to(git.top).as_posix()
+        return (path.parent.resolve() / path.name).relative_to(git.top).as_posix()
     except ValueError:
         raise UserError("the config is outside the git repository, so its base revision "
                         "cannot be read", path=str(path)) from None
@@ -192,8 +194,8 @@ def gate(head: Config, base: str | None, *, rules: Mapping[str, Rule],
         return _capped(Gate(head, None, [], new_policy=True), trusted)
     if trusted.overrides:
         old = effective.overlay(old, trusted.overrides, trusted.source)
+    new_waivers = _load_head_waivers(head)     # the pull request's: refused first if hostile
     old_waivers = base_waivers(git, sha, head, old)
-    new_waivers = _load_head_waivers(head)
     changes = diff_configs(old, head, rules) + diff_waivers(old_waivers, new_waivers)
     asked = sorted({c.path for c in changes if c.direction == "loosen"})
     approved = approvals(asked) if approvals is not None and asked and not trust_head else None
