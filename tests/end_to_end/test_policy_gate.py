@@ -502,3 +502,15 @@ def test_a_hostile_glob_against_the_bases_config_is_a_pending_change_never_expan
     everything = json.dumps([github.state.log, list(github.state.comments.values()),
                              list(github.state.check_runs.values())]) + run.stdout + run.stderr
     assert secret not in everything
+
+
+def test_new_policy_cannot_raise_a_limit_above_the_default(tmp_path, github):
+    config = CONFIG + "limits: {max_row_bytes: 1PiB, max_json_depth: 50}\n"
+    ws, base, head, merge = open_pr(tmp_path, github, EVAL_ROWS, {".eval-firewall.yml": config},
+                                    base_config=None)
+    run = run_action(tmp_path, ws, "pull_request",
+                     pr_payload("opened", number=7, head=head, base=base), github, sha=merge)
+    assert run.code == 0, run.stderr
+    assert ("::warning::limits.max_row_bytes 1.0PiB is capped at 16.0MiB (the default: no "
+            "config at the base sets a higher one)") in run.stdout
+    assert "max_json_depth" not in run.stdout          # a lower limit applies as written

@@ -128,15 +128,16 @@ def effective_waivers(base: list[Listed], head: list[Listed],
     return out
 
 
-def cap_limits(config: Config, ceiling: Mapping[str, int]) -> tuple[Config, list[str]]:
+def cap_limits(config: Config, ceiling: Mapping[str, int], why: str = "max-limits"
+               ) -> tuple[Config, list[str]]:
     """The config with each limit at most ``ceiling``'s (the action's ``max-limits``), and a
-    note for each one capped."""
+    note for each one capped (saying ``why``)."""
     limits = config.limits.model_dump()
     notes = []
     for key, cap in ceiling.items():
         if limits[key] > cap:
             notes.append(f"limits.{key} {show('limits.' + key, limits[key])} is capped at "
-                         f"{show('limits.' + key, cap)} (max-limits)")
+                         f"{show('limits.' + key, cap)} ({why})")
             limits[key] = cap
     if not notes:
         return config, []

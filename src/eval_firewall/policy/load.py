@@ -14,7 +14,16 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError
 
-from ..config import MAX_CONFIG_BYTES, MAX_CONFIG_YAML_NODES, Config, load_yaml, parse_config, resolve_paths, yaml_error
+from ..config import (
+    MAX_CONFIG_BYTES,
+    MAX_CONFIG_YAML_NODES,
+    Config,
+    LimitsConfig,
+    load_yaml,
+    parse_config,
+    resolve_paths,
+    yaml_error,
+)
 from ..errors import UserError
 from ..findings import PolicyChange, Report
 from ..git import Git
@@ -35,6 +44,7 @@ class Trusted:
     overrides: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""
     ceiling: Mapping[str, int] = field(default_factory=dict)
+    ceiling_source: str = "max-limits"
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +200,10 @@ def gate(head: Config, base: str | None, *, rules: Mapping[str, Rule],
     git = Git.containing(head.root)
     sha = git.resolve(base)
     old = base_config(git, sha, head)
-    if old is None:
+    if old is None:       # new policy: the head's config applies, its limits no higher than
+        if not trusted.ceiling:                                         # the defaults' (or max-limits)
+            trusted = Trusted(trusted.overrides, trusted.source, LimitsConfig().model_dump(),
+                              "the default: no config at the base sets a higher one")
         return _capped(Gate(head, None, [], new_policy=True), trusted)
     if trusted.overrides:
         old = effective.overlay(old, trusted.overrides, trusted.source)
@@ -228,5 +241,5 @@ def _without_missing(config: Config, decided: Sequence[PolicyChange]) -> Config:
 def _capped(g: Gate, trusted: Trusted) -> Gate:
     if not trusted.ceiling:
         return g
-    config, notes = effective.cap_limits(g.config, trusted.ceiling)
+    config, notes = effective.cap_limits(g.config, trusted.ceiling, trusted.ceiling_source)
     return Gate(config, g.waivers, g.changes, g.new_policy, g.approvals, notes)
