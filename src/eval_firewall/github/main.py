@@ -219,8 +219,13 @@ def _approvals(event: PullRequestEvent, gh: api.GitHub, git: Git, base: str,
             if raw is not None:
                 codeowners = raw.decode("utf-8", "replace")
                 break
-        return approval.read_approvals(gh, event.number, event.head_sha,
-                                       {f: prefix + f for f in files}, codeowners)
+        try:
+            return approval.read_approvals(gh, event.number, event.head_sha,
+                                           {f: prefix + f for f in files}, codeowners)
+        except api.GitHubError as exc:      # no approval can be shown: the changes wait
+            command("warning", f"could not read the pull request's reviews: {exc}")
+            return approval.Approvals({}, {f: "the reviews could not be read (the token needs "
+                                           "`permissions: pull-requests: read`)" for f in files})
     return read
 
 
