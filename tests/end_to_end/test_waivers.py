@@ -259,7 +259,7 @@ def test_a_pull_request_that_waives_its_leak_fails_until_a_maintainer_approves_i
     report = json.loads((ws / second.outputs["report-path"]).read_text("utf-8"))
     assert leak_finding(report)["waived"] is None
     [pending] = [c for c in report["policy"] if c["status"] == "pending"]
-    assert pending["key"] == f"waivers[{leak['fingerprint'][:8]}]" and pending["path"] == FILE
+    assert pending["key"] == f"waivers[{leak['fingerprint']}]" and pending["path"] == FILE
 
     # A maintainer approves the head commit: the pull_request_review run applies the waiver.
     review = github.review(REPO, 7, "maintainer", "APPROVE")

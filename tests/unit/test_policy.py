@@ -292,3 +292,14 @@ def test_a_change_written_under_the_alias_is_found_with_its_line(tmp_path):
     assert change.line == head_text.splitlines().index("      enabled: false") + 1
     applied = effective_config(base, head, decide([change], None))
     assert applied.audits.distribution.enabled is True
+
+
+def test_a_short_id_rewritten_as_a_longer_fingerprint_is_a_new_waiver():
+    """A pull request could craft a row whose finding's fingerprint starts with a waived
+    short id: lengthening the id to that fingerprint must not keep the old approval."""
+    changes = diff_waivers([waiver("abcdef12")], [waiver("abcdef12" + "0" * 24)])
+    assert sorted((c.direction, c.after) for c in changes) == [
+        ("loosen", "waived (no expiry)"), ("tighten", "removed")]
+    kept = effective_waivers([waiver("abcdef12")], [waiver("abcdef12" + "0" * 24)],
+                             decide(changes, None))
+    assert kept == []

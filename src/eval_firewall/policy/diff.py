@@ -227,7 +227,10 @@ WaiverPair = tuple[Listed | None, Listed | None]
 
 
 def _same(a: str, b: str) -> bool:
-    return a.startswith(b) or b.startswith(a)
+    """The same waiver: the fingerprint written alike. A short id lengthened to a full
+    fingerprint is another waiver (it may name another finding with that prefix): the old one
+    is removed, the new one added."""
+    return a == b
 
 
 def pair_waivers(base: list[Listed], head: list[Listed]) -> list[WaiverPair]:
@@ -244,8 +247,8 @@ def pair_waivers(base: list[Listed], head: list[Listed]) -> list[WaiverPair]:
 
 
 def waiver_key(item: Listed) -> str:
-    """A waiver's key in the policy diff: ``waivers[<short id>]``."""
-    return f"waivers[{item.entry.fingerprint[:8]}]"
+    """A waiver's key in the policy diff: ``waivers[<fingerprint as written>]``."""
+    return f"waivers[{item.entry.fingerprint}]"
 
 
 def _expiry(item: Listed) -> str:
