@@ -71,7 +71,7 @@ class User:
 class Fault:
     method: str
     pattern: str
-    kind: str              # "5xx" | "secondary"
+    kind: str              # "5xx" | "secondary" | "403"
     times: int = 1
 
 
@@ -335,6 +335,8 @@ def _handler(server: GitHubServer):
                     fault.times -= 1
                     if fault.kind == "secondary":
                         raise ApiError(403, SECONDARY_LIMIT, headers={"Retry-After": "1"})
+                    if fault.kind == "403":      # a token without the permission
+                        raise ApiError(403, INTEGRATION_403)
                     raise ApiError(502, "Server Error")
             if method in ("POST", "PATCH", "PUT") and state.read_only:
                 raise ApiError(403, INTEGRATION_403)

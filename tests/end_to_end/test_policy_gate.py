@@ -514,3 +514,16 @@ def test_new_policy_cannot_raise_a_limit_above_the_default(tmp_path, github):
     assert ("::warning::limits.max_row_bytes 1.0PiB is capped at 16.0MiB (the default: no "
             "config at the base sets a higher one)") in run.stdout
     assert "max_json_depth" not in run.stdout          # a lower limit applies as written
+
+
+def test_reviews_the_token_cannot_read_leave_the_changes_pending_and_say_why(tmp_path, github):
+    ws, base, head, merge = self_waived_pr(tmp_path, github)
+    github.review(REPO, 7, "maintainer", "APPROVE")
+    github.fail("GET", r"/pulls/7/reviews$", kind="403", times=100)
+    run = run_action(tmp_path, ws, "pull_request",
+                     pr_payload("opened", number=7, head=head, base=base), github, sha=merge)
+    assert run.code == 1, run.stderr
+    assert "::warning::could not read the pull request's reviews" in run.stdout
+    messages = [f["message"] for f in report_of(ws, run)["findings"]
+                if f["rule"] == "policy-change"]
+    assert len(messages) == 2 and all("the reviews could not be read" in m for m in messages)
