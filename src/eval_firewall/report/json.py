@@ -17,7 +17,6 @@ from ..findings import AuditResult, DatasetSummary, Finding, Match, PolicyChange
 from .escape import escape_json
 
 SCHEMA_VERSION = 2      # 2: policy, new_policy, waived.reviewer (the gate's policy)
-KNOWN_VERSIONS = (1, 2)
 
 
 def finding_to_dict(f: Finding) -> dict[str, Any]:
