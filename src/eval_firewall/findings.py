@@ -88,6 +88,7 @@ class Waiver:
     approved_by: str
     expires: str | None = None   # ISO date (YYYY-MM-DD); expired waivers waive nothing
     new: bool = False
+    reviewer: str | None = None  # the login whose pull-request review approved it (policy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +206,32 @@ class DatasetSummary:
         _store(self, "files", "changed_files")
 
 
+@dataclass(frozen=True, slots=True)
+class PolicyChange:
+    """One change a pull request makes to the gate's policy (its config or waiver file),
+    compared with the base revision's (:mod:`eval_firewall.policy`).
+
+    ``direction``: "loosen" (the gate lets more through, or a key with no order changed) or
+    "tighten". ``status``: "pending" (a loosening not applied: it fails the run), "approved"
+    (a loosening applied on ``reviewer``'s approval), "applied" (a tightening), "trusted"
+    (applied because the head's policy was trusted: a push, ``--trust-head-policy``).
+    """
+
+    key: str
+    before: str
+    after: str
+    direction: str
+    path: str
+    line: int | None = None
+    status: str = "pending"
+    reviewer: str | None = None
+
+    @property
+    def location(self) -> str:
+        """``path:line``, or the path alone."""
+        return f"{self.path}:{self.line}" if self.line else self.path
+
+
 @dataclass(frozen=True)   # no slots: then setting ``status`` is a FrozenInstanceError too
 class Report:
     """Everything one run found; what every renderer and the GitHub layer consume.
@@ -220,10 +247,12 @@ class Report:
     base: str | None = None
     version: str = ""
     config_path: str | None = None
+    policy: Sequence[PolicyChange] = ()      # the change's policy diff (stored as a tuple)
+    new_policy: bool = False                 # no config at the base: the head's is new policy
 
     def __post_init__(self) -> None:
-        """Store audits and datasets as tuples."""
-        _store(self, "audits", "datasets")
+        """Store audits, datasets and policy changes as tuples."""
+        _store(self, "audits", "datasets", "policy")
 
     @property
     def status(self) -> str:
