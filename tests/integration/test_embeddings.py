@@ -120,7 +120,7 @@ def test_static_model_ranks_a_paraphrase_first(static_model):
 
 def test_dim_is_known_before_the_weights_load():
     fresh = load_embedder("all-MiniLM-L6-v2")
-    assert fresh.dim == 384 and fresh._model is None
+    assert fresh.dim == 384 and fresh._session is None
 
 
 def test_a_prebuilt_static_model_is_used_and_nothing_is_written(embedder, static_cache,
