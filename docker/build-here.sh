@@ -5,8 +5,8 @@
 #
 # - starts dockerd when no daemon answers (Debian's docker.io package);
 # - makes the base image when it is missing: Debian bookworm by mmdebstrap (minbase plus
-#   python3, python3-venv, ca-certificates and git), imported as $EVAL_FIREWALL_BASE
-#   (default eval-firewall-base:bookworm);
+#   python3, python3-venv, ca-certificates and git; no manual pages, translations or docs),
+#   imported as $EVAL_FIREWALL_BASE (default eval-firewall-base:bookworm);
 # - gives pip inside the build what pip has here: the CA bundle and the local wheel folders
 #   that `pip config list` names (global.cert, global.find-links), copied into docker/pip/ for
 #   the build and removed afterwards; torch then comes from those wheels, not from
@@ -29,7 +29,10 @@ if ! docker image inspect "$base" >/dev/null 2>&1; then
     command -v mmdebstrap >/dev/null || { echo "build-here: no mmdebstrap (apt-get install mmdebstrap)" >&2; exit 2; }
     scratch="$(mktemp -d)"
     echo "build-here: making the base image $base with mmdebstrap" >&2
+    # Without manual pages, translations and documentation (copyright notices kept): 69 MB.
     mmdebstrap --quiet --variant=minbase --include=python3,python3-venv,ca-certificates,git \
+        --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
+        --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
         bookworm "$scratch/base.tar"
     docker import "$scratch/base.tar" "$base" >/dev/null
     rm -rf "$scratch"

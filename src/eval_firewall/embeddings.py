@@ -558,9 +558,11 @@ def _torch_export(reference: SentenceTransformerEmbedder, path: Path) -> None:
     """The transformer of ``reference`` as an ONNX graph: token ids (and mask, token types) in,
     the last hidden state out, batch and sequence dynamic."""
     import torch
-    transformer = reference.model[0]
+    with _quiet():      # the weights' loading bar, deprecation notices
+        transformer = reference.model[0]
+        tokenize = getattr(transformer, "preprocess", None) or transformer.tokenize
+        features = tokenize(["An example sentence to trace.", "Another one."])
     auto = transformer.auto_model.eval()
-    features = transformer.tokenize(["An example sentence to trace.", "Another one."])
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in features]
 
     class LastHidden(torch.nn.Module):

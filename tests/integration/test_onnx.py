@@ -51,8 +51,12 @@ def tiny_cls_model(path: Path) -> Path:
     """A small BERT (random weights, MiniLM's tokenizer) with CLS pooling, no normalization
     and a maximum length of 24 tokens, saved as a sentence-transformers model."""
     import torch
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
     from transformers import BertConfig, BertModel
+    try:
+        from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    except ImportError:     # sentence-transformers before 6
+        from sentence_transformers.models import Pooling, Transformer
 
     torch.manual_seed(0)
     source = Path(resolve_model("all-MiniLM-L6-v2"))
@@ -61,8 +65,8 @@ def tiny_cls_model(path: Path) -> Path:
                          num_attention_heads=2, intermediate_size=64)).save_pretrained(bert)
     for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
         shutil.copy(source / name, bert / name)
-    transformer = models.Transformer(str(bert), max_seq_length=24)
-    pooling = models.Pooling(32, pooling_mode="cls")
+    transformer = Transformer(str(bert), max_seq_length=24)
+    pooling = Pooling(32, pooling_mode="cls")
     SentenceTransformer(modules=[transformer, pooling], device="cpu").save(str(path / "st"))
     return path / "st"
 
