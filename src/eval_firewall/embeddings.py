@@ -178,6 +178,10 @@ class SentenceTransformerEmbedder:
         _offline()
         try:
             from sentence_transformers import SentenceTransformer
+        except ImportError:
+            raise self._error(f"ONNX Runtime cannot run this model and torch is not installed: "
+                              f"pip install '{TORCH_EXTRA}'") from None
+        try:
             return SentenceTransformer(str(self.directory), device="cpu")
         except Exception as exc:  # any load failure is a config problem for the user
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

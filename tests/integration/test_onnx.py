@@ -182,6 +182,19 @@ def test_without_torch_a_missing_export_names_the_extra(tmp_path):
     line = done.stdout.strip()
     assert "\n" not in line and "pip install 'eval-firewall[torch]'" in line
     assert line.startswith(".eval-firewall.yml: ") and "all-MiniLM-L6-v2" in line
+    # A model ONNX Runtime cannot run (a Dense layer after pooling) needs torch to run at all.
+    model = tmp_path / "dense-model"
+    source = Path(resolve_model("all-MiniLM-L6-v2"))
+    shutil.copytree(source, model, ignore=shutil.ignore_patterns("model.safetensors"))
+    (model / "model.safetensors").symlink_to(source / "model.safetensors")
+    modules = json.loads((model / "modules.json").read_text())
+    (model / "modules.json").write_text(json.dumps(modules + [{
+        "idx": 3, "name": "3", "path": "3_Dense", "type": "sentence_transformers.models.Dense"}]))
+    done = subprocess.run([sys.executable, "-c", code.replace("load_embedder(", f"load_embedder({str(model)!r}, ")],
+                          env=env, capture_output=True, text=True, timeout=120)
+    line = done.stdout.strip()
+    assert done.returncode == 0 and "\n" not in line, done.stderr
+    assert "ONNX Runtime cannot run this model" in line and "eval-firewall[torch]" in line
 
 
 SITECUSTOMIZE = """\
