@@ -68,4 +68,4 @@ fi
 started=$SECONDS
 docker build --network host --build-arg BASE_IMAGE="$base" "${args[@]}" -t "$tag" "$root"
 size="$(docker image inspect --format '{{.Size}}' "$tag")"
-echo "build-here: built $tag in $((SECONDS - started)) s; size $((size / 1000000)) MB ($(docker images --format '{{.Size}}' "$tag"))"
+echo "build-here: built $tag in $((SECONDS - started)) s; size $(( (size + 500000) / 1000000 )) MB ($(docker images --format '{{.Size}}' "$tag"))"
