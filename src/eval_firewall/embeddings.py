@@ -521,8 +521,14 @@ def _export_onnx(reference: SentenceTransformerEmbedder, store: Path, key: str) 
     except ImportError:
         raise reference._error(f"its ONNX export must be made once with torch: pip install "
                                f"'{TORCH_EXTRA}'") from None
-    store.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=store))
+    try:
+        store.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=store))
+    except OSError:     # a home that cannot be written: an export for this run only
+        import atexit
+        store = Path(tempfile.mkdtemp(prefix="eval-firewall-onnx-"))
+        atexit.register(shutil.rmtree, store, True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=store))
     try:
         raw = tmp / "raw.onnx"
         _torch_export(reference, raw)

@@ -90,6 +90,12 @@ def test_a_model_with_cls_pooling_is_exported_once_and_matches(tmp_path):
     again = load_embedder(str(directory), home=home, prebuilt=[],
                           announce=lambda what: announced.append(what) or _null())
     assert np.array_equal(again.encode(texts[:5]), ours[:5]) and len(announced) == 1
+    # A home that cannot be written (here: a file) costs an export per run, not the run.
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("")
+    unwritable = load_embedder(str(directory), home=blocked / "home", prebuilt=[])
+    assert np.abs(unwritable.encode(texts[:5]) - theirs[:5]).max() < 1e-5
+    assert unwritable.stored() is None and blocked.is_file()
 
 
 class _null:
