@@ -71,7 +71,10 @@ def cached_vector_index(cache: Cache, build: Callable[[Sequence[str], Embedder],
 
 
 def cached_train_side(train: Corpus, cache: Cache, progress: Progress) -> TrainSide:
-    """The train corpus' index, its lexical part loaded from the cache, or built and stored."""
+    """The train corpus' index, its lexical part loaded from the cache, or built and stored
+    (a corpus read from the train index answers from its chunks)."""
+    if isinstance(indexed := getattr(train, "side", None), TrainSide):
+        return indexed
     arrays = cache.get_arrays(INDEXES, train.fingerprint)
     if arrays is not None and int(arrays["size"][0]) == len(train):
         return TrainSide(train.norm, train.texts, LexicalIndex.from_arrays(arrays))
