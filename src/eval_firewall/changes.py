@@ -38,6 +38,9 @@ class Changes:
     base_datasets: dict[str, LoadedDataset]
     changed_files: dict[str, list[str]] = field(default_factory=dict)   # dataset -> files
     new_rows: dict[str, set[int]] = field(default_factory=dict)         # dataset -> row indices
+    # dataset -> base file -> its version at the base ("git-blob:<sha>:<size>", as the train
+    # index keys a file git knows unchanged): the base's index chunks, named without reading.
+    base_versions: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def new_locations(self, head: dict[str, LoadedDataset]) -> set[tuple[str, int]]:
         """``(path, line)`` of every new row of the head."""
@@ -72,16 +75,24 @@ def load_base(config: Config, head: dict[str, LoadedDataset], rev: str,
         problems: list[RowProblem] = []
         changed: list[str] = []
         base_paths = []
+        head_rows = head[ds.name].rows
+        of_file = getattr(head_rows, "of_file", None)     # rows of the train index: by file
         for top_path, blob in sorted(at_base.items()):
             rel = (top / top_path).relative_to(root).as_posix()
             base_paths.append(rel)
+            versions = changes.base_versions.setdefault(ds.name, {})
             if rel in head_files and current.get(head_files[rel]) == blob:
-                base_rows.extend(r for r in head[ds.name].rows if r.path == rel)
+                versions[rel] = f"git-blob:{blob}:{head_files[rel].stat().st_size}"
+                if of_file is None:
+                    base_rows.extend(r for r in head_rows if r.path == rel)
+                else:                 # built below only if the base differs from the head
+                    base_rows.append(rel)  # type: ignore[arg-type]
                 problems.extend(p for p in head[ds.name].problems if p.path == rel)
                 continue
             changed.append(rel)
             target = scratch / rel
             git.write_blob(blob, target)
+            versions[rel] = f"git-blob:{blob}:{target.stat().st_size}"
             for item in iter_rows(base_config, ds, files=[target]):
                 if isinstance(item, Row):
                     base_rows.append(item)
@@ -89,13 +100,19 @@ def load_base(config: Config, head: dict[str, LoadedDataset], rev: str,
                     problems.append(item)
         changed.extend(f for f in head_files if f not in base_paths)
         base = LoadedDataset(ds, base_paths, base_rows, problems)
+        if of_file is not None:
+            if changed:
+                base.rows = [r for item in base_rows for r in (
+                    of_file(item) if isinstance(item, str) else [item])]
+            else:                                         # as at the head: not rebuilt
+                base.rows = head_rows
         base.card = _card_at(config, git, sha, ds, base_paths, scratch)
         changes.base_datasets[ds.name] = base
         changes.changed_files[ds.name] = sorted(changed)
         if not changed:          # every file as it was: no new rows (and no hashing them)
             changes.new_rows[ds.name] = set()
             continue
-        before = {row_fingerprint(r) for r in base_rows}
+        before = {row_fingerprint(r) for r in base.rows}
         changes.new_rows[ds.name] = {i for i, r in enumerate(head[ds.name].rows)
                                      if row_fingerprint(r) not in before}
     return changes

@@ -27,7 +27,7 @@ from .embeddings import Embedder, Models
 from .errors import UserError
 from .findings import AuditResult, DatasetSummary, Finding, Report, Stat
 from .index import IndexStore, load_train
-from .index.train import IndexedCorpus, train_corpus
+from .index.train import IndexedCorpus, base_index_fingerprint, train_corpus
 from .inputs import Input, Inputs, Predicted
 from .overlap_cache import CachedFinder, cached_vector_index
 from .perturb import perturb_rows
@@ -180,13 +180,15 @@ def _overlap(config: Config, loaded: dict[str, LoadedDataset], changes: Changes 
         evals = Corpus.of_datasets(eval_sets)
         train = train_corpus(train_sets, progress.warn) or Corpus.of_datasets(train_sets)
         stage.advance(len(evals) + len(train))
-    base_train = None
+    base_train = base_fingerprint = None
     if changes is not None and any(changes.changed_files.get(d.name) for d in train_sets):
         base_train = [r.text for d in changes.base_datasets.values() if d.role == "train"
                       for r in d.rows]
+        if isinstance(train, IndexedCorpus):
+            base_fingerprint = base_index_fingerprint(changes, [d.config for d in train_sets])
     paraphrases = _paraphrases(config, cache, progress, models) if cfg.semantic.enabled else None
     finder = CachedFinder(cache, base_train=base_train, paraphrases=paraphrases,
-                          progress=progress)
+                          progress=progress, base_fingerprint=base_fingerprint)
     return overlap.audit(evals, train, cfg, finder)
 
 

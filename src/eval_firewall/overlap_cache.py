@@ -96,10 +96,12 @@ class CachedFinder:
 
     def __init__(self, cache: Cache, *, base_train: Sequence[str] | None = None,
                  paraphrases: ParaphraseFactory | None = None,
-                 progress: Progress | None = None) -> None:
-        """A finder storing its results in ``cache``."""
+                 progress: Progress | None = None, base_fingerprint: str | None = None) -> None:
+        """A finder storing its results in ``cache``; ``base_fingerprint``: the base train
+        corpus' fingerprint when known otherwise than from its texts (the train index's)."""
         self.cache = cache
         self.base_train = base_train
+        self.base_fingerprint = base_fingerprint
         self.paraphrases = paraphrases
         self.progress = progress or Progress(enabled=False)
 
@@ -115,7 +117,8 @@ class CachedFinder:
         if isinstance(entry, dict):
             known = {k: v for k, v in entry.items() if _valid(v, len(train))}
         elif self.base_train is not None and isinstance(base := cache.get_json(
-                RESULTS, content_key(cfg_key, texts_fingerprint(self.base_train))), dict):
+                RESULTS, content_key(cfg_key, self.base_fingerprint
+                                     or texts_fingerprint(self.base_train))), dict):
             known = self._rebase(base, self.base_train, evals, train, keys, cfg)
 
         hits: dict[int, Hit] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,3 +57,12 @@ class RowProblem:
     line: int
     message: str
     field: str | None = None
+
+
+def row_ids(rows: Sequence[Row]) -> list[str]:
+    """Every row's id; rows kept as columns (the train index's) give them without building rows."""
+    column = getattr(rows, "column", None)
+    if column is not None:
+        ids: list[str] = column("row_id")
+        return ids
+    return [r.row_id for r in rows]

@@ -134,7 +134,7 @@ class IndexedCorpus(Corpus):
     @cached_property
     def fingerprint(self) -> str:
         """The chunks' keys: each names its file's content and settings."""
-        return content_key("index", [c.key for c in self.chunks])
+        return index_fingerprint([c.key for c in self.chunks])
 
     @cached_property
     def side(self) -> TrainSide:
@@ -188,3 +188,26 @@ def train_corpus(datasets: Sequence[Any], warn: Any = None) -> IndexedCorpus | N
     corpus = IndexedCorpus(rows, StringColumn(chunks, "norm"))
     object.__setattr__(corpus, "warn", warn)
     return corpus
+
+
+def index_fingerprint(keys: Sequence[str]) -> str:
+    """A train corpus' fingerprint from its chunks' keys, in row order."""
+    return content_key("index", list(keys))
+
+
+def base_index_fingerprint(changes: Any, datasets: Sequence[Any]) -> str | None:
+    """The fingerprint the train corpus had at the base revision (its chunks' keys, from the
+    base's file versions), so the base's cached results are found; None if unknown."""
+    from .store import chunk_key
+
+    keys = []
+    for ds in datasets:
+        base = changes.base_datasets.get(ds.name)
+        versions = changes.base_versions.get(ds.name, {})
+        if base is None:
+            return None
+        for rel in base.files:
+            if rel not in versions:
+                return None
+            keys.append(chunk_key(ds, rel, versions[rel]))
+    return index_fingerprint(keys)
