@@ -34,4 +34,4 @@ def main() -> None:
     """
 
 
-from . import audit, github, init, perturb, sample, waive  # noqa: E402,F401  (each registers its subcommand)
+from . import audit, github, index, init, perturb, sample, waive  # noqa: E402,F401  (each registers its subcommand)

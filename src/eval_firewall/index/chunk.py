@@ -147,6 +147,11 @@ class Chunk:
         """The names of the arrays the chunk holds."""
         return sorted(n[:-4] for n in self.manifest["files"] if n.endswith(".npy"))
 
+    def about(self, name: str) -> str | None:
+        """What the array ``name`` holds, when its writer said (e.g. a model's key)."""
+        about = self.manifest["files"].get(f"{name}.npy", {}).get("about")
+        return about if isinstance(about, str) else None
+
     @property
     def nbytes(self) -> int:
         """The chunk's size on disk (its files, as listed)."""
@@ -215,9 +220,12 @@ class Chunk:
         return self._table
 
     # --- adding an array to a chunk (e.g. vectors of another model) --------------------------
-    def add(self, name: str, array: np.ndarray) -> None:
-        """Store ``array`` as ``name`` in this chunk and re-sign its manifest."""
+    def add(self, name: str, array: np.ndarray, about: str | None = None) -> None:
+        """Store ``array`` as ``name`` in this chunk (``about``: what it holds, e.g. the model
+        of a set of vectors) and re-sign its manifest."""
         meta = _write_npy(self.directory, f"{name}.npy", array)
+        if about is not None:
+            meta["about"] = about
         files = dict(self.manifest["files"])
         files[f"{name}.npy"] = meta
         self.manifest = {**self.manifest, "files": files}

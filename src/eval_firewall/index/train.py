@@ -164,7 +164,7 @@ class IndexedCorpus(Corpus):
                 texts = c.table().column("text").to_pylist()
                 array = np.asarray(retriever.encode(texts), dtype=np.float16) if texts else \
                     np.empty((0, retriever.dim), dtype=np.float16)
-                c.add(name, array)
+                c.add(name, array, about=retriever.key)
             parts.append(array)
         vectors = parts[0] if len(parts) == 1 else np.concatenate(parts)
         return VectorIndex(vectors, storage=np.float16)
