@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,3 +66,23 @@ def row_ids(rows: Sequence[Row]) -> list[str]:
         ids: list[str] = column("row_id")
         return ids
     return [r.row_id for r in rows]
+
+
+def rows_with_generator(rows: Sequence[Row]) -> Iterator[Row]:
+    """The rows that name a generator; rows kept as columns build only those."""
+    present = getattr(rows, "indices_with", None)
+    if present is not None:
+        return (rows[int(i)] for i in present("generator"))
+    return (r for r in rows if r.provenance.generator)
+
+
+def none_has(rows: Sequence[Row], name: str) -> bool:
+    """Whether no row has a value for ``name`` (``label``, or a provenance field); rows kept
+    as columns answer from the column."""
+    all_null = getattr(rows, "all_null", None)
+    if all_null is not None:
+        answer: bool = all_null(name)
+        return answer
+    if name == "label":
+        return all(r.label is None for r in rows)
+    return all(getattr(r.provenance, name) is None for r in rows)

@@ -55,7 +55,8 @@ def build(config_path: Path | None, cache_dir: Path, quiet: bool) -> None:
     """Build (or update) the index of the config's train datasets.
 
     Only chunks of new or changed train files are built; the static vectors of the
-    configured model are added when the paraphrase search would use them.
+    configured model are added when the paraphrase search would use them. Chunks of files
+    no longer configured, or changed since, are removed.
     """
     from ..audits.semantic import use_exact
     from ..embeddings import Models
@@ -77,11 +78,13 @@ def build(config_path: Path | None, cache_dir: Path, quiet: bool) -> None:
         with progress.stage("static vectors", total=len(corpus)) as stage:
             corpus.vector_index(models.retriever())
             stage.advance(len(corpus))
+    removed = store.prune({c.key for d in datasets for c in d.rows.chunks})
     rows = sum(len(d.rows) for d in datasets)
     files = sum(len(d.files) for d in datasets)
     size = sum(c.nbytes for c in (corpus.chunks if corpus is not None else []))
     click.echo(f"index: {files} train file(s), {rows:,} rows, {store.built} chunk(s) built, "
-               f"{size / 2**20:,.1f} MiB in {store.root}")
+               f"{size / 2**20:,.1f} MiB in {store.root}"
+               + (f"; removed {removed} chunk(s) no train file uses" if removed else ""))
 
 
 @index.command()

@@ -132,9 +132,24 @@ class IndexedRows(Sequence[Row]):
         return self._build(c, local, local + 1)[0]
 
     def __iter__(self) -> Iterator[Row]:
-        for c, chunk in enumerate(self.chunks):
-            for start in range(0, chunk.rows, 65536):
-                yield from self._build(c, start, min(chunk.rows, start + 65536))
+        for c, chunk in enumerate(self.chunks):    # growing blocks: a loop that stops early
+            start, block = 0, 16                   # builds few rows
+            while start < chunk.rows:
+                yield from self._build(c, start, min(chunk.rows, start + block))
+                start, block = start + block, min(block * 4, 65536)
+
+    def all_null(self, name: str) -> bool:
+        """Whether no row has a value in column ``name``."""
+        return all(c.table().column(name).null_count == c.rows for c in self.chunks)
+
+    def indices_with(self, name: str) -> np.ndarray:
+        """The rows whose column ``name`` holds a non-empty value."""
+        import pyarrow.compute as pc
+
+        found = [np.flatnonzero(pc.fill_null(pc.not_equal(c.table().column(name), ""),
+                                             False).to_numpy(zero_copy_only=False)) + start
+                 for c, start in zip(self.chunks, self._at.starts)]
+        return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
 
     def column(self, name: str) -> list[Any]:
         """One column of every row (e.g. ``row_id``), without building the rows."""

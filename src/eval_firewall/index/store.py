@@ -107,6 +107,18 @@ class IndexStore:
         self.progress.warn(f"index chunk {key[:12]} ({display}) {why}: rebuilding it")
         chunks.remove(self.root / key)
 
+    def prune(self, keep: set[str]) -> int:
+        """Remove every chunk not in ``keep`` (those of files no longer configured or changed
+        since); the number removed."""
+        removed = 0
+        if not self.root.is_dir() or self.root.is_symlink():
+            return 0
+        for entry in self.root.iterdir():
+            if entry.name not in keep:
+                chunks.remove(entry)
+                removed += not entry.name.startswith(".")
+        return removed
+
     def build(self, config: Config, ds: DatasetConfig, file: Path, display: str, key: str,
               version: str) -> Chunk:
         """Read ``file`` and write its chunk: rows, normalized-text hashes, postings."""
