@@ -60,7 +60,11 @@ class RowProblem:
 
 
 def row_ids(rows: Sequence[Row]) -> list[str]:
-    """Every row's id; rows kept as columns (the train index's) give them without building rows."""
+    """Every row's id; rows kept as columns (the train index's) give them without building
+    rows, and none at all when their ids are known distinct (the common case)."""
+    distinct = getattr(rows, "distinct", None)
+    if distinct is not None and distinct("row_id"):
+        return []
     column = getattr(rows, "column", None)
     if column is not None:
         ids: list[str] = column("row_id")

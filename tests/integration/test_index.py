@@ -236,3 +236,16 @@ def test_train_rows_are_indexed_rows(repo):
     assert loaded.rows[85].path == "data/train/b.jsonl" and loaded.rows[85].line == 6
     assert loaded.rows[85].text == TRAIN[85]["question"]
     assert loaded.norm[85] == loaded.norm[85].lower()
+
+
+def test_duplicate_train_ids_are_found_from_the_index(tmp_path):
+    git_init(tmp_path)
+    write_jsonl(tmp_path / "data/train/a.jsonl", [{"id": "x", **TRAIN[0]}, {"id": "y", **TRAIN[1]}])
+    write_jsonl(tmp_path / "data/train/b.jsonl", [{"id": "x", **TRAIN[2]}])
+    write_jsonl(tmp_path / "data/eval/eval.jsonl", [{"id": "e", **TEST[0]}])
+    (tmp_path / ".eval-firewall.yml").write_text(
+        BASIC_CONFIG.replace("    label: answer\n", "    label: answer\n    id: id\n"))
+    git_commit(tmp_path, "base")
+    found = findings(tmp_path)
+    assert ("data/train/b.jsonl", 1, "duplicate-id", None) in found
+    assert found == findings(tmp_path, "--no-cache")

@@ -138,6 +138,16 @@ class IndexedRows(Sequence[Row]):
                 yield from self._build(c, start, min(chunk.rows, start + block))
                 start, block = start + block, min(block * 4, 65536)
 
+    def distinct(self, name: str) -> bool:
+        """Whether every row's value in column ``name`` differs from every other's."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if not self.chunks:
+            return True
+        values = pa.chunked_array([c.table().column(name).combine_chunks() for c in self.chunks])
+        return bool(pc.count_distinct(values, mode="all").as_py() == len(self))
+
     def all_null(self, name: str) -> bool:
         """Whether no row has a value in column ``name``."""
         return all(c.table().column(name).null_count == c.rows for c in self.chunks)
