@@ -243,13 +243,26 @@ def _atomic(directory: Path, name: str, payload: bytes | memoryview) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
+def _file_meta(path: Path) -> dict[str, Any]:
+    """A written file's size and SHA-256 (read back through a mapping: no copy in memory)."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size == 0:
+            return {"size": 0, "sha256": _sha256(b"")}
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            return {"size": size, "sha256": _sha256(memoryview(mm))}
+
+
 def _write_npy(directory: Path, name: str, array: np.ndarray) -> dict[str, Any]:
-    buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-    view = buffer.getbuffer()
-    meta = {"size": len(view), "sha256": _sha256(view)}
-    _atomic(directory, name, view)
-    del view
+    """Write ``array`` as ``directory/name`` (atomically, streamed to the file)."""
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
+        meta = _file_meta(Path(tmp))
+        os.replace(tmp, directory / name)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
     return meta
 
 
@@ -271,13 +284,10 @@ def write(parent: Path, key: str, signing: bytes, *, source: dict[str, Any], row
     tmp = Path(tempfile.mkdtemp(dir=parent, prefix=".tmp-"))
     try:
         files: dict[str, Any] = {}
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_file(sink, rows.schema) as writer:
+        with pa.OSFile(str(tmp / ROWS), "wb") as sink, \
+                pa.ipc.new_file(sink, rows.schema) as writer:
             writer.write_table(rows)
-        data = sink.getvalue()
-        files[ROWS] = {"size": data.size, "sha256": _sha256(memoryview(data))}
-        _atomic(tmp, ROWS, memoryview(data))
-        del data
+        files[ROWS] = _file_meta(tmp / ROWS)
         for name, array in arrays.items():
             files[f"{name}.npy"] = _write_npy(tmp, f"{name}.npy", array)
         body = {"format": FORMAT, "source": source, "rows": int(rows.num_rows),
