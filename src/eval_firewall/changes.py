@@ -11,7 +11,8 @@ import hashlib
 import math
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
+from typing import Any
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from .datasets import LoadedDataset, iter_rows, relative
 from .datasets.card import DatasetCard, find_card, read_card
 from .findings import Finding
 from .git import Git
-from .rows import Row, RowProblem
+from .rows import Row, RowProblem, RowSegments
 
 
 def row_fingerprint(row: Row) -> bytes:
@@ -101,9 +102,16 @@ def load_base(config: Config, head: dict[str, LoadedDataset], rev: str,
         changed.extend(f for f in head_files if f not in base_paths)
         base = LoadedDataset(ds, base_paths, base_rows, problems)
         if of_file is not None:
-            if changed:
-                base.rows = [r for item in base_rows for r in (
-                    of_file(item) if isinstance(item, str) else [item])]
+            if changed:               # unchanged files' rows stay in the index, unbuilt
+                segments: list[Sequence[Row]] = []
+                for item in base_rows:
+                    if isinstance(item, str):
+                        segments.append(of_file(item))
+                    elif segments and isinstance(segments[-1], list):
+                        segments[-1].append(item)
+                    else:
+                        segments.append([item])
+                base.rows = RowSegments(segments)  # type: ignore[assignment]
             else:                                         # as at the head: not rebuilt
                 base.rows = head_rows
         base.card = _card_at(config, git, sha, ds, base_paths, scratch)
@@ -112,10 +120,34 @@ def load_base(config: Config, head: dict[str, LoadedDataset], rev: str,
         if not changed:          # every file as it was: no new rows (and no hashing them)
             changes.new_rows[ds.name] = set()
             continue
+        if of_file is not None:
+            changes.new_rows[ds.name] = _new_in_changed_files(head_rows, base.rows, changed)
+            continue
         before = {row_fingerprint(r) for r in base.rows}
         changes.new_rows[ds.name] = {i for i, r in enumerate(head[ds.name].rows)
                                      if row_fingerprint(r) not in before}
     return changes
+
+
+def _new_in_changed_files(head_rows: Any, base_rows: Any, changed: list[str]) -> set[int]:
+    """The new rows of a train index's dataset: only rows of changed files can be new, and
+    one is unless a base row has its content. Base rows of unchanged files are compared only
+    where their text equals a candidate's (found in the text column), so only the changed
+    files' rows and those few are built."""
+    touched = set(changed)
+    starts = head_rows.offsets()
+    candidates = {int(i): head_rows[int(i)] for c, display in enumerate(head_rows.displays)
+                  if display in touched for i in range(starts[c], starts[c + 1])}
+    if not candidates:
+        return set()
+    texts = sorted({r.text for r in candidates.values()})
+    before: set[bytes] = set()
+    for segment in getattr(base_rows, "segments", [base_rows]):
+        find = getattr(segment, "indices_in", None)
+        rows = ([segment[int(i)] for i in find("text", texts)] if find is not None
+                else segment)
+        before.update(row_fingerprint(r) for r in rows)
+    return {i for i, r in candidates.items() if row_fingerprint(r) not in before}
 
 
 def _card_at(config: Config, git: Git, sha: str, ds: DatasetConfig, base_paths: list[str],

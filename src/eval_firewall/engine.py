@@ -34,6 +34,7 @@ from .perturb import perturb_rows
 from .predictions import load_predictions, read_predictions
 from .progress import Progress
 from .records import Annotation, Variant
+from .rows import texts_of
 from .rules import Rule
 from .search.paraphrase import ParaphraseSearch, build_train_index
 from .search.vectors import VectorIndex
@@ -182,8 +183,8 @@ def _overlap(config: Config, loaded: dict[str, LoadedDataset], changes: Changes 
         stage.advance(len(evals) + len(train))
     base_train = base_fingerprint = None
     if changes is not None and any(changes.changed_files.get(d.name) for d in train_sets):
-        base_train = [r.text for d in changes.base_datasets.values() if d.role == "train"
-                      for r in d.rows]
+        base_train = [t for d in changes.base_datasets.values() if d.role == "train"
+                      for t in texts_of(d.rows)]
         if isinstance(train, IndexedCorpus):
             base_fingerprint = base_index_fingerprint(changes, [d.config for d in train_sets])
     paraphrases = _paraphrases(config, cache, progress, models) if cfg.semantic.enabled else None

@@ -90,3 +90,51 @@ def none_has(rows: Sequence[Row], name: str) -> bool:
     if name == "label":
         return all(r.label is None for r in rows)
     return all(getattr(r.provenance, name) is None for r in rows)
+
+
+def texts_of(rows: Sequence[Row]) -> list[str]:
+    """Every row's text; rows kept as columns give them without building rows."""
+    column = getattr(rows, "column", None)
+    if column is not None:
+        texts: list[str] = column("text")
+        return texts
+    return [r.text for r in rows]
+
+
+class RowSegments(Sequence[Row]):
+    """Several row sequences read as one (e.g. a train index's rows of unchanged files, and
+    rows read from the files a change touched), none of them copied."""
+
+    def __init__(self, segments: Sequence[Sequence[Row]]) -> None:
+        self.segments = [s for s in segments if len(s)]
+        self._starts = [0]
+        for segment in self.segments:
+            self._starts.append(self._starts[-1] + len(segment))
+
+    def __len__(self) -> int:
+        return self._starts[-1]
+
+    def __getitem__(self, j):  # type: ignore[no-untyped-def]
+        if isinstance(j, slice):
+            return [self[i] for i in range(*j.indices(len(self)))]
+        import bisect
+
+        if j < 0:
+            j += len(self)
+        if not 0 <= j < len(self):
+            raise IndexError(j)
+        s = bisect.bisect_right(self._starts, j) - 1
+        return self.segments[s][j - self._starts[s]]
+
+    def __iter__(self) -> Iterator[Row]:
+        for segment in self.segments:
+            yield from segment
+
+    def column(self, name: str) -> list[Any]:
+        """One field of every row (``text``, ``row_id``), by segment."""
+        out: list[Any] = []
+        for segment in self.segments:
+            column = getattr(segment, "column", None)
+            out.extend(column(name) if column is not None else
+                       [getattr(r, name) for r in segment])
+        return out

@@ -249,3 +249,24 @@ def test_duplicate_train_ids_are_found_from_the_index(tmp_path):
     found = findings(tmp_path)
     assert ("data/train/b.jsonl", 1, "duplicate-id", None) in found
     assert found == findings(tmp_path, "--no-cache")
+
+
+def test_new_train_rows_of_a_changed_file_are_those_without_the_index(repo, tmp_path_factory):
+    """A changed train file's rows: new unless a base row has their content, whichever file
+    it is in; the index answers as reading every row does."""
+    from eval_firewall.changes import load_base
+    from eval_firewall.engine import load_all
+
+    cli(repo, "index", "build", "-q")
+    write_jsonl(repo / "data/train/b.jsonl", TRAIN[80:] + [TRAIN[5], TEST[0], TRAIN[90]])
+    git_commit(repo, "more train rows")
+    config = load_config(repo / ".eval-firewall.yml")
+    answers = []
+    for cache in (Cache(repo / CACHE), None):
+        loaded = load_all(config, Progress(enabled=False), cache)
+        changes = load_base(config, loaded, "HEAD~1", tmp_path_factory.mktemp("scratch"))
+        rows = loaded["train"].rows
+        answers.append(sorted((rows[i].path, rows[i].line) for i in changes.new_rows["train"]))
+    assert isinstance(load_all(config, Progress(enabled=False), Cache(repo / CACHE))["train"].rows,
+                      IndexedRows)
+    assert answers[0] == answers[1] == [("data/train/b.jsonl", 42)]

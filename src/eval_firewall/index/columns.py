@@ -57,17 +57,10 @@ class StringColumn(Sequence[str]):
         return len(self._at)
 
     def array(self, c: int) -> Any:
-        """Chunk ``c``'s column as one pyarrow array (mapped, not copied)."""
+        """Chunk ``c``'s column (a pyarrow ChunkedArray over the mapped file, not copied)."""
         if self._arrays[c] is None:
-            self._arrays[c] = self.chunks[c].table().column(self.column).combine_chunks()
+            self._arrays[c] = self.chunks[c].table().column(self.column)
         return self._arrays[c]
-
-    def arrow(self) -> Any:
-        """The whole column as a pyarrow ChunkedArray (no copy)."""
-        import pyarrow as pa
-
-        return pa.chunked_array([self.array(c) for c in range(len(self.chunks))],
-                                pa.large_string())
 
     def tolist(self) -> list[str]:
         """Every string, as a list (kept)."""
@@ -147,6 +140,17 @@ class IndexedRows(Sequence[Row]):
             return True
         values = pa.chunked_array([c.table().column(name).combine_chunks() for c in self.chunks])
         return bool(pc.count_distinct(values, mode="all").as_py() == len(self))
+
+    def indices_in(self, name: str, values: Sequence[str]) -> np.ndarray:
+        """The rows whose column ``name`` holds one of ``values``."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        wanted = pa.array(list(values), pa.large_string())
+        found = [np.flatnonzero(pc.fill_null(pc.is_in(c.table().column(name), value_set=wanted),
+                                             False).to_numpy(zero_copy_only=False)) + start
+                 for c, start in zip(self.chunks, self._at.starts)]
+        return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
 
     def all_null(self, name: str) -> bool:
         """Whether no row has a value in column ``name``."""
