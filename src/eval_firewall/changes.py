@@ -12,9 +12,9 @@ import math
 import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Sequence
-from typing import Any
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from .config import Config, DatasetConfig
 from .datasets import LoadedDataset, iter_rows, relative
@@ -101,19 +101,8 @@ def load_base(config: Config, head: dict[str, LoadedDataset], rev: str,
                     problems.append(item)
         changed.extend(f for f in head_files if f not in base_paths)
         base = LoadedDataset(ds, base_paths, base_rows, problems)
-        if of_file is not None:
-            if changed:               # unchanged files' rows stay in the index, unbuilt
-                segments: list[Sequence[Row]] = []
-                for item in base_rows:
-                    if isinstance(item, str):
-                        segments.append(of_file(item))
-                    elif segments and isinstance(segments[-1], list):
-                        segments[-1].append(item)
-                    else:
-                        segments.append([item])
-                base.rows = RowSegments(segments)  # type: ignore[assignment]
-            else:                                         # as at the head: not rebuilt
-                base.rows = head_rows
+        if of_file is not None:       # unchanged files' rows stay in the index, unbuilt
+            base.rows = _segments(base_rows, of_file) if changed else head_rows
         base.card = _card_at(config, git, sha, ds, base_paths, scratch)
         changes.base_datasets[ds.name] = base
         changes.changed_files[ds.name] = sorted(changed)
@@ -127,6 +116,20 @@ def load_base(config: Config, head: dict[str, LoadedDataset], rev: str,
         changes.new_rows[ds.name] = {i for i, r in enumerate(head[ds.name].rows)
                                      if row_fingerprint(r) not in before}
     return changes
+
+
+def _segments(items: list[Any], of_file: Any) -> Any:
+    """Base rows as segments: an unchanged file's rows of the head's index (named by path in
+    ``items``), and the rows read from the files changed since."""
+    segments: list[Sequence[Row]] = []
+    for item in items:
+        if isinstance(item, str):
+            segments.append(of_file(item))
+        elif segments and isinstance(segments[-1], list):
+            segments[-1].append(item)
+        else:
+            segments.append([item])
+    return RowSegments(segments)
 
 
 def _new_in_changed_files(head_rows: Any, base_rows: Any, changed: list[str]) -> set[int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 
 # Not frozen: rows are built by the million, and a frozen dataclass is three times slower to
@@ -114,7 +114,12 @@ class RowSegments(Sequence[Row]):
     def __len__(self) -> int:
         return self._starts[-1]
 
-    def __getitem__(self, j):  # type: ignore[no-untyped-def]
+    @overload
+    def __getitem__(self, j: int) -> Row: ...
+    @overload
+    def __getitem__(self, j: slice) -> list[Row]: ...
+
+    def __getitem__(self, j: int | slice) -> Row | list[Row]:
         if isinstance(j, slice):
             return [self[i] for i in range(*j.indices(len(self)))]
         import bisect

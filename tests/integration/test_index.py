@@ -208,7 +208,7 @@ def test_pull_request_path_builds_no_train_rows(repo, monkeypatch):
     import eval_firewall.index.store as store
 
     built: list[str] = []
-    real_build_rows, real_read = columnar.build_rows, store.read_table
+    real_build_rows = columnar.build_rows
 
     def counting_build_rows(table, name, role, display):
         if role == "train":

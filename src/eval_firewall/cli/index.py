@@ -5,11 +5,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import UserError
 from . import main
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..index import IndexStore
+    from ..progress import Progress
 
 _CONFIG = click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
                        help="Config file. Default: .eval-firewall.yml in the current directory "
@@ -31,12 +37,13 @@ def index() -> None:
     """
 
 
-def _store(config_path: Path | None, cache_dir: Path, quiet: bool):  # type: ignore[no-untyped-def]
+def _store(config_path: Path | None, cache_dir: Path, quiet: bool
+           ) -> tuple[Config, IndexStore, Progress]:
     from ..audits import RULES
     from ..cache import Cache
     from ..config import load_config
+    from ..index import IndexStore
     from ..progress import Progress
-    from .. import index as index_pkg
 
     config = load_config(config_path, rules=RULES)
     progress = Progress(enabled=not quiet)
@@ -44,7 +51,7 @@ def _store(config_path: Path | None, cache_dir: Path, quiet: bool):  # type: ign
     if not cache.enabled:
         raise UserError("the cache directory cannot hold the index (see the warning above)",
                         path=str(cache_dir))
-    return config, index_pkg.IndexStore(cache, progress), progress
+    return config, IndexStore(cache, progress), progress
 
 
 @index.command()
