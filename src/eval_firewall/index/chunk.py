@@ -77,10 +77,6 @@ def _open_regular(path: Path, limit: int) -> tuple[int, os.stat_result]:
     return fd, info
 
 
-def _sha256(view: memoryview | bytes) -> str:
-    return hashlib.sha256(view).hexdigest()
-
-
 class Chunk:
     """An opened, signature-checked chunk. ``manifest['source']`` says what it was built from;
     arrays and the rows table are mapped (and their digest checked) on first use."""
@@ -170,17 +166,17 @@ class Chunk:
             if info.st_size != meta["size"]:
                 raise BadChunk(f"has {name} of {info.st_size:,} bytes, not {meta['size']:,} "
                                "(truncated?)")
+            ident = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+            if _VERIFIED.get(ident) != meta["sha256"]:      # the descriptor that is mapped
+                if not hmac.compare_digest(_fd_sha256(fd), str(meta["sha256"])):
+                    raise BadChunk(f"has {name} failing its digest check (tampered with)")
+                _VERIFIED[ident] = meta["sha256"]
             if info.st_size == 0:
                 view = memoryview(b"")
             else:
                 view = memoryview(mmap.mmap(fd, 0, access=mmap.ACCESS_READ))
         finally:
             os.close(fd)
-        ident = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
-        if _VERIFIED.get(ident) != meta["sha256"]:
-            if not hmac.compare_digest(_sha256(view), str(meta["sha256"])):
-                raise BadChunk(f"has {name} failing its digest check (tampered with)")
-            _VERIFIED[ident] = meta["sha256"]
         self._maps[name] = view
         return view
 
@@ -243,14 +239,24 @@ def _atomic(directory: Path, name: str, payload: bytes | memoryview) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
+def _fd_sha256(fd: int) -> str:
+    """The SHA-256 of an open file, read in blocks from its start: its pages pass through
+    the page cache, not this process's resident memory, as hashing a mapping would."""
+    h = hashlib.sha256()
+    offset = 0
+    while block := os.pread(fd, 1 << 22, offset):
+        h.update(block)
+        offset += len(block)
+    return h.hexdigest()
+
+
 def _file_meta(path: Path) -> dict[str, Any]:
-    """A written file's size and SHA-256 (read back through a mapping: no copy in memory)."""
-    with open(path, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        if size == 0:
-            return {"size": 0, "sha256": _sha256(b"")}
-        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            return {"size": size, "sha256": _sha256(memoryview(mm))}
+    """A written file's size and SHA-256."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return {"size": os.fstat(fd).st_size, "sha256": _fd_sha256(fd)}
+    finally:
+        os.close(fd)
 
 
 def _write_npy(directory: Path, name: str, array: np.ndarray) -> dict[str, Any]:
