@@ -109,8 +109,8 @@ class Chunk:
         sig = manifest.pop("hmac-sha256", None)
         if not isinstance(sig, str) or not hmac.compare_digest(
                 sig, _signature(signing, key, manifest)):
-            raise BadChunk("fails its signature check (written with another key, for another "
-                           "chunk, or tampered with)")
+            raise BadChunk("fails its signature check (written with another key, or tampered "
+                           "with)")           # the cache's words: one warning for both kinds
         files = manifest.get("files")
         if not isinstance(files, dict) or ROWS not in files:
             raise BadChunk("has a manifest without its files")

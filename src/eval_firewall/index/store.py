@@ -104,7 +104,7 @@ class IndexStore:
     def discard(self, key: str, display: str, why: str) -> None:
         """Remove a chunk that failed a check, warning once per chunk."""
         self.rebuilt += 1
-        self.progress.warn(f"index chunk {key[:12]} ({display}) {why}: rebuilding it")
+        self.cache.warn_once(why, f"index chunk {key[:12]} ({display}) {why}: recomputing it")
         chunks.remove(self.root / key)
 
     def prune(self, keep: set[str]) -> int:
