@@ -122,3 +122,15 @@ def planted_paraphrase_ids(eval_rows: int, train_rows: int) -> list[str]:
     planted = sum(1 for k in range(count) if step * (k + 1) < train_rows)
     leaks = max(1, eval_rows // 100)
     return [f"e{i}" for i in range(3 * leaks, 3 * leaks + min(planted, eval_rows - 3 * leaks))]
+
+
+def add_train_file(directory: Path, rows: int, seed: int = 2) -> Path:
+    """Write ``data/train/extra.jsonl``: ``rows`` more train rows (varied train questions)."""
+    rng = random.Random(seed)
+    bases = questions("train")
+    path = directory / "data/train/extra.jsonl"
+    with open(path, "w", encoding="utf-8") as fh:
+        for i in range(rows):
+            text = vary(bases[rng.randrange(len(bases))], rng)
+            fh.write(json.dumps({"id": f"x{i}", "question": text, "answer": "0"}) + "\n")
+    return path

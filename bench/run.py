@@ -1,7 +1,7 @@
 """Benchmark: eval-firewall and semhash side by side, in one run, on the same data; prints Markdown.
 
     python bench/run.py [--sizes gsm8k,10000x100000,10000x1000000] [--repeat N] [--out bench/out]
-                        [--no-semhash] [--no-incremental] [--encode-rows N]
+                        [--no-semhash] [--no-incremental] [--encode-rows N] [--old-src DIR]
 
 For each size (``EVALxTRAIN`` rows of generated data, see bench/data.py; ``gsm8k`` is the real
 GSM8K test set against the real train set) it builds a git repository, then, ``--repeat`` times,
@@ -11,7 +11,12 @@ interleaved (ours, semhash, ours, semhash, ...), and reports the median of each:
   so a cold run distils nothing ("distillation: none, packaged model"); its load is the
   ``distil`` column, and "cold w/o distil" subtracts it;
 - incremental: 100 eval rows changed in a new commit, ``audit --base HEAD~1`` with the cache
-  the cold run left (the warm-cache path of a pull request);
+  the cold run left (the warm-cache path of a pull request), and its peak RSS;
+- train change: a new train file of 1,000 rows in a new commit, ``audit --base HEAD~1`` with
+  that cache (the train index rebuilds only the new file's chunk); "index on disk" is the
+  size of the cache's ``index/`` directory after the cold run;
+- ``--old-src DIR``: the same cold, incremental and train-change runs with another checkout's
+  sources (e.g. ``git worktree add /tmp/base main``, ``--old-src /tmp/base/src``);
 - semhash: the same cross-dataset job (eval rows against train rows, threshold 0.9) with
   semhash on the same static model our retriever uses (the packaged one; no distillation on
   either side);
@@ -106,11 +111,15 @@ def prepare(size: str, out: Path) -> Path:
     return repo
 
 
-def measure(argv: list[str], cwd: Path, log: Path) -> dict:
-    """Run a command; wall time, peak RSS (GiB) and the stage timings it printed."""
+def measure(argv: list[str], cwd: Path, log: Path, src: Path | None = None) -> dict:
+    """Run a command (with ``src``'s eval_firewall first on the path, when given); wall time,
+    peak RSS (GiB) and the stage timings it printed."""
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
     started = time.perf_counter()
     with open(log, "w") as err:
-        proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - started
     stages: dict[str, float] = {}
@@ -123,10 +132,11 @@ def measure(argv: list[str], cwd: Path, log: Path) -> dict:
             "exit": code}
 
 
-def audit(repo: Path, cache: Path, out: Path, name: str, *extra: str) -> dict:
+def audit(repo: Path, cache: Path, out: Path, name: str, *extra: str,
+          src: Path | None = None) -> dict:
     report = out / f"{name}.json"
     result = measure([CLI, "audit", "--format", "json", "-o", str(report), "--cache-dir",
-                      str(cache), *extra], repo, out / f"{name}.log")
+                      str(cache), *extra], repo, out / f"{name}.log", src)
     if result["exit"] not in (0, 1):
         raise SystemExit(f"{name}: eval-firewall exited {result['exit']}; see "
                          f"{out / (name + '.log')}")
@@ -213,14 +223,22 @@ def median_run(runs: list[dict]) -> dict:
     return chosen
 
 
+def directory_bytes(path: Path) -> int:
+    """The bytes of the files under ``path``."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+
+
 def run_size(size: str, out: Path, with_semhash: bool, incremental: bool, repeat: int,
-             encode_rows: int) -> dict:
+             encode_rows: int, src: Path | None = None, label: str | None = None) -> dict:
+    """Cold, incremental (100 eval rows) and train-change (a new train file of 1,000 rows)
+    runs of one size; ``src``: the eval_firewall sources to run (default: this checkout's)."""
     repo = prepare(size, out)
-    work = out / f"{size}-run"
+    label = label or size
+    work = out / f"{label}-run"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     os.environ.pop("EVAL_FIREWALL_MODELS", None)
-    colds, incs, sems = [], [], []
+    colds, incs, sems, trains, index_bytes = [], [], [], [], []
     # The per-user homes live outside any git work tree: eval-firewall refuses a cache key
     # inside a repository (a pull request could plant it), and would then sign with a key for
     # one run only, so the incremental run could reuse nothing.
@@ -231,24 +249,39 @@ def run_size(size: str, out: Path, with_semhash: bool, incremental: bool, repeat
         # packaged one: nothing is distilled).
         os.environ["EVAL_FIREWALL_HOME"] = str(homes / f"home{n}")
         git(repo, "reset", "-q", "--hard", "bench-base")
-        colds.append(audit(repo, cache, work, f"cold{n}"))
-        print(f"{size}: cold {colds[-1]['seconds']:.1f}s", file=sys.stderr, flush=True)
+        colds.append(audit(repo, cache, work, f"cold{n}", src=src))
+        index_bytes.append(directory_bytes(cache / "index"))
+        print(f"{label}: cold {colds[-1]['seconds']:.1f}s", file=sys.stderr, flush=True)
         if incremental:
             data.change_eval_rows(repo, 100)
             git(repo, "-c", "user.email=bench@example.com", "-c", "user.name=bench",
                 "commit", "-q", "-am", "change 100 eval rows")
-            incs.append(audit(repo, cache, work, f"incremental{n}", "--base", "HEAD~1"))
+            incs.append(audit(repo, cache, work, f"incremental{n}", "--base", "HEAD~1",
+                              src=src))
             git(repo, "reset", "-q", "--hard", "bench-base")
-            print(f"{size}: incremental {incs[-1]['seconds']:.1f}s", file=sys.stderr,
+            print(f"{label}: incremental {incs[-1]['seconds']:.1f}s", file=sys.stderr,
                   flush=True)
+            data.add_train_file(repo, 1000)
+            git(repo, "-c", "user.email=bench@example.com", "-c", "user.name=bench",
+                "add", "-A")
+            git(repo, "-c", "user.email=bench@example.com", "-c", "user.name=bench",
+                "commit", "-q", "-m", "add a train file of 1,000 rows")
+            trains.append(audit(repo, cache, work, f"train-change{n}", "--base", "HEAD~1",
+                                src=src))
+            git(repo, "reset", "-q", "--hard", "bench-base")
+            git(repo, "clean", "-q", "-fd", "data")
+            print(f"{label}: one train file of 1,000 rows added "
+                  f"{trains[-1]['seconds']:.1f}s", file=sys.stderr, flush=True)
         shutil.rmtree(cache, ignore_errors=True)
         if with_semhash:
             sems.append(semhash(repo, work, f"semhash{n}"))
             print(f"{size}: semhash {sems[-1]['seconds']:.1f}s", file=sys.stderr, flush=True)
     shutil.rmtree(homes, ignore_errors=True)
-    row = {"size": size, "cold": median_run(colds), "recall": recall(size, colds[0])}
+    row = {"size": label, "cold": median_run(colds), "recall": recall(size, colds[0]),
+           "index_bytes": max(index_bytes)}
     if incs:
         row["incremental"] = median_run(incs)
+        row["train_change"] = median_run(trains)
     if sems:
         row["semhash"] = median_run(sems)
     if encode_rows:
@@ -259,7 +292,8 @@ def run_size(size: str, out: Path, with_semhash: bool, incremental: bool, repeat
 
 def table(rows: list[dict]) -> str:
     head = ["eval x train", "cold total", "cold w/o distil", *[c for c, _ in COLUMNS], "render",
-            "other", "peak RSS", "incremental (100 rows)", "incr / cold", "semhash",
+            "other", "peak RSS", "incremental (100 rows)", "incr / cold", "incr peak RSS",
+            "train file of 1,000 rows added", "index on disk", "semhash",
             "cold / semhash", "planted paraphrases flagged"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
@@ -274,8 +308,11 @@ def table(rows: list[dict]) -> str:
         cells.append(f"{cold['seconds'] - sum(values):.1f}")
         cells.append(f"{cold['rss_gib']:.2f} GiB")
         inc = row.get("incremental")
-        cells += [f"{inc['seconds']:.1f} s", f"{inc['seconds'] / cold['seconds']:.1%}"] \
-            if inc else ["-", "-"]
+        cells += [f"{inc['seconds']:.1f} s", f"{inc['seconds'] / cold['seconds']:.1%}",
+                  f"{inc['rss_gib']:.2f} GiB"] if inc else ["-", "-", "-"]
+        change = row.get("train_change")
+        cells.append(f"{change['seconds']:.1f} s" if change else "-")
+        cells.append(f"{row['index_bytes'] / 2**20:,.0f} MiB" if row.get("index_bytes") else "-")
         sem = row.get("semhash")
         cells += [f"{sem['seconds']:.1f} s", f"{cold['seconds'] / sem['seconds']:.2f}"] \
             if sem else ["-", "-"]
@@ -298,14 +335,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-incremental", action="store_true")
     parser.add_argument("--encode-rows", type=int, default=100_000,
                         help="train texts for the encoding rows/s line (0: skip)")
+    parser.add_argument("--old-src", type=Path, default=None,
+                        help="another checkout's src/ (e.g. a worktree of main) run side by "
+                             "side, as rows '<size> (old)'")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     before = load()
     print(f"load average (1/5/15 min) before: {before}", file=sys.stderr, flush=True)
     rows = []
+    ours = HERE.parent / "src"
     for size in args.sizes.split(","):
         rows.append(run_size(size.strip(), args.out.resolve(), not args.no_semhash,
-                             not args.no_incremental, max(1, args.repeat), args.encode_rows))
+                             not args.no_incremental, max(1, args.repeat), args.encode_rows,
+                             src=ours))
+        if args.old_src is not None:
+            rows.append(run_size(size.strip(), args.out.resolve(), False,
+                                 not args.no_incremental, max(1, args.repeat), 0,
+                                 src=args.old_src.resolve(), label=f"{size.strip()} (old)"))
     print(f"{os.cpu_count()} cores; load average (1/5/15 min) {before} before, {load()} after; "
           f"median of {max(1, args.repeat)} interleaved run(s); distillation: none, packaged "
           "model; times in seconds\n")

@@ -278,6 +278,13 @@ class Cache:
         assert self.directory is not None
         return path.relative_to(self.directory).as_posix()
 
+    def warn_once(self, why: str, message: str) -> None:
+        """Print ``message`` unless a warning about ``why`` was printed in this run (each kind
+        of problem is reported once per run: entries and index chunks alike)."""
+        if why not in self._warned:
+            self._warned.add(why)
+            self.progress.warn(message)
+
     def _warn_once(self, path: Path, why: str, then: str) -> None:
         if why not in self._warned:
             self._warned.add(why)

@@ -11,16 +11,17 @@ import hashlib
 import math
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from .config import Config, DatasetConfig
 from .datasets import LoadedDataset, iter_rows, relative
 from .datasets.card import DatasetCard, find_card, read_card
 from .findings import Finding
 from .git import Git
-from .rows import Row, RowProblem
+from .rows import Row, RowProblem, RowSegments
 
 
 def row_fingerprint(row: Row) -> bytes:
@@ -38,6 +39,9 @@ class Changes:
     base_datasets: dict[str, LoadedDataset]
     changed_files: dict[str, list[str]] = field(default_factory=dict)   # dataset -> files
     new_rows: dict[str, set[int]] = field(default_factory=dict)         # dataset -> row indices
+    # dataset -> base file -> its version at the base ("git-blob:<sha>:<size>", as the train
+    # index keys a file git knows unchanged): the base's index chunks, named without reading.
+    base_versions: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def new_locations(self, head: dict[str, LoadedDataset]) -> set[tuple[str, int]]:
         """``(path, line)`` of every new row of the head."""
@@ -72,16 +76,24 @@ def load_base(config: Config, head: dict[str, LoadedDataset], rev: str,
         problems: list[RowProblem] = []
         changed: list[str] = []
         base_paths = []
+        head_rows = head[ds.name].rows
+        of_file = getattr(head_rows, "of_file", None)     # rows of the train index: by file
         for top_path, blob in sorted(at_base.items()):
             rel = (top / top_path).relative_to(root).as_posix()
             base_paths.append(rel)
+            versions = changes.base_versions.setdefault(ds.name, {})
             if rel in head_files and current.get(head_files[rel]) == blob:
-                base_rows.extend(r for r in head[ds.name].rows if r.path == rel)
+                versions[rel] = f"git-blob:{blob}:{head_files[rel].stat().st_size}"
+                if of_file is None:
+                    base_rows.extend(r for r in head_rows if r.path == rel)
+                else:                 # built below only if the base differs from the head
+                    base_rows.append(rel)  # type: ignore[arg-type]
                 problems.extend(p for p in head[ds.name].problems if p.path == rel)
                 continue
             changed.append(rel)
             target = scratch / rel
             git.write_blob(blob, target)
+            versions[rel] = f"git-blob:{blob}:{target.stat().st_size}"
             for item in iter_rows(base_config, ds, files=[target]):
                 if isinstance(item, Row):
                     base_rows.append(item)
@@ -89,16 +101,56 @@ def load_base(config: Config, head: dict[str, LoadedDataset], rev: str,
                     problems.append(item)
         changed.extend(f for f in head_files if f not in base_paths)
         base = LoadedDataset(ds, base_paths, base_rows, problems)
+        if of_file is not None:       # unchanged files' rows stay in the index, unbuilt
+            base.rows = _segments(base_rows, of_file) if changed else head_rows
         base.card = _card_at(config, git, sha, ds, base_paths, scratch)
         changes.base_datasets[ds.name] = base
         changes.changed_files[ds.name] = sorted(changed)
         if not changed:          # every file as it was: no new rows (and no hashing them)
             changes.new_rows[ds.name] = set()
             continue
-        before = {row_fingerprint(r) for r in base_rows}
+        if of_file is not None:
+            changes.new_rows[ds.name] = _new_in_changed_files(head_rows, base.rows, changed)
+            continue
+        before = {row_fingerprint(r) for r in base.rows}
         changes.new_rows[ds.name] = {i for i, r in enumerate(head[ds.name].rows)
                                      if row_fingerprint(r) not in before}
     return changes
+
+
+def _segments(items: list[Any], of_file: Any) -> Any:
+    """Base rows as segments: an unchanged file's rows of the head's index (named by path in
+    ``items``), and the rows read from the files changed since."""
+    segments: list[Sequence[Row]] = []
+    for item in items:
+        if isinstance(item, str):
+            segments.append(of_file(item))
+        elif segments and isinstance(segments[-1], list):
+            segments[-1].append(item)
+        else:
+            segments.append([item])
+    return RowSegments(segments)
+
+
+def _new_in_changed_files(head_rows: Any, base_rows: Any, changed: list[str]) -> set[int]:
+    """The new rows of a train index's dataset: only rows of changed files can be new, and
+    one is unless a base row has its content. Base rows of unchanged files are compared only
+    where their text equals a candidate's (found in the text column), so only the changed
+    files' rows and those few are built."""
+    touched = set(changed)
+    starts = head_rows.offsets()
+    candidates = {int(i): head_rows[int(i)] for c, display in enumerate(head_rows.displays)
+                  if display in touched for i in range(starts[c], starts[c + 1])}
+    if not candidates:
+        return set()
+    texts = sorted({r.text for r in candidates.values()})
+    before: set[bytes] = set()
+    for segment in getattr(base_rows, "segments", [base_rows]):
+        find = getattr(segment, "indices_in", None)
+        rows = ([segment[int(i)] for i in find("text", texts)] if find is not None
+                else segment)
+        before.update(row_fingerprint(r) for r in rows)
+    return {i for i, r in candidates.items() if row_fingerprint(r) not in before}
 
 
 def _card_at(config: Config, git: Git, sha: str, ds: DatasetConfig, base_paths: list[str],

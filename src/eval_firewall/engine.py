@@ -26,12 +26,15 @@ from .datasets.check import check_fields
 from .embeddings import Embedder, Models
 from .errors import UserError
 from .findings import AuditResult, DatasetSummary, Finding, Report, Stat
+from .index import IndexStore, load_train
+from .index.train import IndexedCorpus, base_index_fingerprint, train_corpus
 from .inputs import Input, Inputs, Predicted
 from .overlap_cache import CachedFinder, cached_vector_index
 from .perturb import perturb_rows
 from .predictions import load_predictions, read_predictions
 from .progress import Progress
 from .records import Annotation, Variant
+from .rows import texts_of
 from .rules import Rule
 from .search.paraphrase import ParaphraseSearch, build_train_index
 from .search.vectors import VectorIndex
@@ -41,9 +44,13 @@ def load_all(config: Config, progress: Progress, cache: Cache | None = None
              ) -> dict[str, LoadedDataset]:
     """Read every configured dataset (and check its fields against the config), by name."""
     loaded = {}
+    store = IndexStore(cache, progress) if cache is not None and cache.enabled else None
     for ds in config.datasets:
         with progress.stage(f"read {ds.name}") as stage:
-            loaded[ds.name] = load_dataset(config, ds, on_row=stage.advance, cache=cache)
+            if store is not None and ds.role == "train":      # from the train index
+                loaded[ds.name] = load_train(config, ds, store, on_rows=stage.advance)
+            else:
+                loaded[ds.name] = load_dataset(config, ds, on_row=stage.advance, cache=cache)
             check_fields(config, loaded[ds.name])
     return loaded
 
@@ -174,15 +181,18 @@ def _overlap(config: Config, loaded: dict[str, LoadedDataset], changes: Changes 
     train_sets = [d for d in loaded.values() if d.role == "train"]
     with progress.stage("normalize", total=sum(len(d.rows) for d in eval_sets + train_sets)
                         ) as stage:
-        evals, train = Corpus.of_datasets(eval_sets), Corpus.of_datasets(train_sets)
+        evals = Corpus.of_datasets(eval_sets)
+        train = train_corpus(train_sets, progress.warn) or Corpus.of_datasets(train_sets)
         stage.advance(len(evals) + len(train))
-    base_train = None
-    if changes is not None:
-        base_train = [r.text for d in changes.base_datasets.values() if d.role == "train"
-                      for r in d.rows]
+    base_train = base_fingerprint = None
+    if changes is not None and any(changes.changed_files.get(d.name) for d in train_sets):
+        base_train = [t for d in changes.base_datasets.values() if d.role == "train"
+                      for t in texts_of(d.rows)]
+        if isinstance(train, IndexedCorpus):
+            base_fingerprint = base_index_fingerprint(changes, [d.config for d in train_sets])
     paraphrases = _paraphrases(config, cache, progress, models) if cfg.semantic.enabled else None
     finder = CachedFinder(cache, base_train=base_train, paraphrases=paraphrases,
-                          progress=progress)
+                          progress=progress, base_fingerprint=base_fingerprint)
     return overlap.audit(evals, train, cfg, finder)
 
 
@@ -197,7 +207,9 @@ def _paraphrases(config: Config, cache: Cache, progress: Progress, models: Model
         # or exact search), whose import and load then overlap the searches before it.
         models.load_in_background()
         builder: Callable[[Sequence[str], Embedder], VectorIndex] = build_train_index
-        if cache.enabled:
+        if isinstance(train, IndexedCorpus):          # the static vectors live in the index
+            builder = lambda _texts, retriever: train.vector_index(retriever)  # noqa: E731
+        elif cache.enabled:
             builder = cached_vector_index(cache, builder, train.fingerprint)
         search = ParaphraseSearch(cfg, embedder=models.embedder(), retriever=models.retriever,
                                   index_builder=builder, progress=progress)

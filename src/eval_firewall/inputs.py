@@ -50,6 +50,10 @@ class Inputs:
         """The datasets with this role, in config order."""
         return [d for d in self.datasets if d.role == role]
 
-    def rows(self, role: str) -> list[Row]:
-        """Every row of the datasets with this role."""
-        return [r for d in self.of_role(role) for r in d.rows]
+    def rows(self, role: str) -> Sequence[Row]:
+        """Every row of the datasets with this role (one dataset's rows as they are: a train
+        index's rows are built only where read)."""
+        datasets = self.of_role(role)
+        if len(datasets) == 1:
+            return datasets[0].rows
+        return [r for d in datasets for r in d.rows]

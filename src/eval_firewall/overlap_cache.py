@@ -74,7 +74,10 @@ def cached_vector_index(cache: Cache, build: Callable[[Sequence[str], Embedder],
 
 
 def cached_train_side(train: Corpus, cache: Cache, progress: Progress) -> TrainSide:
-    """The train corpus' index, its lexical part loaded from the cache, or built and stored."""
+    """The train corpus' index, its lexical part loaded from the cache, or built and stored
+    (a corpus read from the train index answers from its chunks)."""
+    if isinstance(indexed := getattr(train, "side", None), TrainSide):
+        return indexed
     arrays = cache.get_arrays(INDEXES, train.fingerprint)
     if arrays is not None and int(arrays["size"][0]) == len(train):
         return TrainSide(train.norm, train.texts, LexicalIndex.from_arrays(arrays))
@@ -96,10 +99,12 @@ class CachedFinder:
 
     def __init__(self, cache: Cache, *, base_train: Sequence[str] | None = None,
                  paraphrases: ParaphraseFactory | None = None,
-                 progress: Progress | None = None) -> None:
-        """A finder storing its results in ``cache``."""
+                 progress: Progress | None = None, base_fingerprint: str | None = None) -> None:
+        """A finder storing its results in ``cache``; ``base_fingerprint``: the base train
+        corpus' fingerprint when known otherwise than from its texts (the train index's)."""
         self.cache = cache
         self.base_train = base_train
+        self.base_fingerprint = base_fingerprint
         self.paraphrases = paraphrases
         self.progress = progress or Progress(enabled=False)
 
@@ -115,7 +120,8 @@ class CachedFinder:
         if isinstance(entry, dict):
             known = {k: v for k, v in entry.items() if _valid(v, len(train))}
         elif self.base_train is not None and isinstance(base := cache.get_json(
-                RESULTS, content_key(cfg_key, texts_fingerprint(self.base_train))), dict):
+                RESULTS, content_key(cfg_key, self.base_fingerprint
+                                     or texts_fingerprint(self.base_train))), dict):
             known = self._rebase(base, self.base_train, evals, train, keys, cfg)
 
         hits: dict[int, Hit] = {}

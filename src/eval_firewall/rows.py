@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 
 # Not frozen: rows are built by the million, and a frozen dataclass is three times slower to
@@ -56,3 +57,89 @@ class RowProblem:
     line: int
     message: str
     field: str | None = None
+
+
+def row_ids(rows: Sequence[Row]) -> list[str]:
+    """Every row's id; rows kept as columns (the train index's) give them without building
+    rows, and none at all when their ids are known distinct (the common case)."""
+    distinct = getattr(rows, "distinct", None)
+    if distinct is not None and distinct("row_id"):
+        return []
+    column = getattr(rows, "column", None)
+    if column is not None:
+        ids: list[str] = column("row_id")
+        return ids
+    return [r.row_id for r in rows]
+
+
+def rows_with_generator(rows: Sequence[Row]) -> Iterator[Row]:
+    """The rows that name a generator; rows kept as columns build only those."""
+    present = getattr(rows, "indices_with", None)
+    if present is not None:
+        return (rows[int(i)] for i in present("generator"))
+    return (r for r in rows if r.provenance.generator)
+
+
+def none_has(rows: Sequence[Row], name: str) -> bool:
+    """Whether no row has a value for ``name`` (``label``, or a provenance field); rows kept
+    as columns answer from the column."""
+    all_null = getattr(rows, "all_null", None)
+    if all_null is not None:
+        answer: bool = all_null(name)
+        return answer
+    if name == "label":
+        return all(r.label is None for r in rows)
+    return all(getattr(r.provenance, name) is None for r in rows)
+
+
+def texts_of(rows: Sequence[Row]) -> list[str]:
+    """Every row's text; rows kept as columns give them without building rows."""
+    column = getattr(rows, "column", None)
+    if column is not None:
+        texts: list[str] = column("text")
+        return texts
+    return [r.text for r in rows]
+
+
+class RowSegments(Sequence[Row]):
+    """Several row sequences read as one (e.g. a train index's rows of unchanged files, and
+    rows read from the files a change touched), none of them copied."""
+
+    def __init__(self, segments: Sequence[Sequence[Row]]) -> None:
+        self.segments = [s for s in segments if len(s)]
+        self._starts = [0]
+        for segment in self.segments:
+            self._starts.append(self._starts[-1] + len(segment))
+
+    def __len__(self) -> int:
+        return self._starts[-1]
+
+    @overload
+    def __getitem__(self, j: int) -> Row: ...
+    @overload
+    def __getitem__(self, j: slice) -> list[Row]: ...
+
+    def __getitem__(self, j: int | slice) -> Row | list[Row]:
+        if isinstance(j, slice):
+            return [self[i] for i in range(*j.indices(len(self)))]
+        import bisect
+
+        if j < 0:
+            j += len(self)
+        if not 0 <= j < len(self):
+            raise IndexError(j)
+        s = bisect.bisect_right(self._starts, j) - 1
+        return self.segments[s][j - self._starts[s]]
+
+    def __iter__(self) -> Iterator[Row]:
+        for segment in self.segments:
+            yield from segment
+
+    def column(self, name: str) -> list[Any]:
+        """One field of every row (``text``, ``row_id``), by segment."""
+        out: list[Any] = []
+        for segment in self.segments:
+            column = getattr(segment, "column", None)
+            out.extend(column(name) if column is not None else
+                       [getattr(r, name) for r in segment])
+        return out

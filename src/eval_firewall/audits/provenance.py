@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from ..config import ProvenanceConfig
 from ..findings import AuditResult, Finding, Match, Severity, Stat
 from ..inputs import Inputs
-from ..rows import Row
+from ..rows import Row, rows_with_generator
 from ..rules import Rule
 
 if TYPE_CHECKING:
@@ -145,7 +145,7 @@ def _card_findings(d: LoadedDataset) -> list[Finding]:
 def _shared_generators(datasets: Sequence[LoadedDataset]) -> list[Finding]:
     seen: dict[str, dict[str, list[Row]]] = defaultdict(lambda: {"train": [], "eval": []})
     for d in datasets:
-        for row in d.rows:
+        for row in rows_with_generator(d.rows):
             if row.provenance.generator:
                 seen[_key(row.provenance.generator)][d.role].append(row)
     out = []

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..findings import AuditResult, Finding, Severity, Stat
 from ..inputs import Inputs
+from ..rows import row_ids
 from ..rules import Rule
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ def check(datasets: Sequence[LoadedDataset], invalid_rows: str = "error") -> Aud
             findings.append(Finding(AUDIT, "invalid-row", Severity(invalid_rows),
                                     f"{field}{p.message}", dataset=d.name, path=p.path,
                                     line=p.line))
-        ids = [row.row_id for row in d.rows] if d.config.id else []
+        ids = row_ids(d.rows) if d.config.id else []
         if len(set(ids)) < len(ids):       # the common case, all unique, is one set away
             first: dict[str, int] = {}
             for i, row in enumerate(d.rows):

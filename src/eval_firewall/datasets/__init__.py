@@ -246,16 +246,11 @@ def _read_columnar(config: Config, ds: DatasetConfig, file: Path, loaded: Loaded
     display = relative(file, config.root)
     if keep_record:
         return False
-    try:
-        if detect_format(file, ds.format, display) != "jsonl":
-            return False
-    except UserError:
-        return False        # the exact path raises it
-    from .columnar import build_rows, read_columns
-
-    table = read_columns(file, ds, config.limits, display)
+    table = _read_columnar_table(config, ds, file, display)
     if table is None:
         return False
+    from .columnar import build_rows
+
     loaded.rows.extend(build_rows(table, ds.name, ds.role, display))
     if on_row:
         for _ in range(table.num_rows):
@@ -265,6 +260,19 @@ def _read_columnar(config: Config, ds: DatasetConfig, file: Path, loaded: Loaded
 
         norms.extend(cached.store_table(cache, key, table))
     return True
+
+
+def _read_columnar_table(config: Config, ds: DatasetConfig, file: Path, display: str) -> Any:
+    """A JSONL file's rows as Arrow columns when pyarrow's reader provably gives the exact
+    path's rows (columnar.py), else None (having read nothing when the format is not JSONL)."""
+    try:
+        if detect_format(file, ds.format, display) != "jsonl":
+            return None
+    except UserError:
+        return None         # the exact path raises it
+    from .columnar import read_columns
+
+    return read_columns(file, ds, config.limits, display)
 
 
 def _known_blobs(files: list[Path]) -> dict[Path, str]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import Config
 from ..errors import UserError
+from ..rows import none_has
 from .fields import MISSING, get_path, top_level
 from .formats import BadRecord, detect_format, header_of, read_records
 
@@ -63,11 +64,11 @@ def _suspects(loaded: LoadedDataset) -> list[tuple[str, str]]:
         if ds.id and ds.id in failed:
             out.append((ds.id, "id"))
         return out
-    if ds.label and all(r.label is None for r in rows):
+    if ds.label and none_has(rows, "label"):
         out.append((ds.label, "label"))
     if ds.provenance:
         for name, path in ds.provenance.model_dump().items():
-            if path and all(getattr(r.provenance, name) is None for r in rows):
+            if path and none_has(rows, name):
                 out.append((path, f"provenance.{name}"))
     return out
 

@@ -1,0 +1,132 @@
+"""``eval-firewall index build|status``: the persistent train index in the cache directory."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from ..errors import UserError
+from . import main
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..index import IndexStore
+    from ..progress import Progress
+
+_CONFIG = click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+                       help="Config file. Default: .eval-firewall.yml in the current directory "
+                            "or the repository root above it.")
+_CACHE = click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+                      default=Path(".eval-firewall-cache"), show_default=True,
+                      help="Cache directory holding the index (where `audit` and `github` "
+                           "look for it).")
+
+
+@main.group()
+def index() -> None:
+    """The train index: the train side of the overlap audit, kept between runs.
+
+    One memory-mapped chunk per train file (its rows, normalized-text hashes, lexical
+    postings and static vectors), keyed by the file's git blob id or content hash, in the
+    cache directory. `audit` builds missing chunks itself; `index build` builds them ahead
+    (e.g. in the default branch's push workflow, so pull requests restore them).
+    """
+
+
+def _store(config_path: Path | None, cache_dir: Path, quiet: bool
+           ) -> tuple[Config, IndexStore, Progress]:
+    from ..audits import RULES
+    from ..cache import Cache
+    from ..config import load_config
+    from ..index import IndexStore
+    from ..progress import Progress
+
+    config = load_config(config_path, rules=RULES)
+    progress = Progress(enabled=not quiet)
+    cache = Cache(cache_dir, progress)
+    if not cache.enabled:
+        raise UserError("the cache directory cannot hold the index (see the warning above)",
+                        path=str(cache_dir))
+    return config, IndexStore(cache, progress), progress
+
+
+@index.command()
+@_CONFIG
+@_CACHE
+@click.option("--quiet", "-q", is_flag=True, help="No progress on standard error.")
+def build(config_path: Path | None, cache_dir: Path, quiet: bool) -> None:
+    """Build (or update) the index of the config's train datasets.
+
+    Only chunks of new or changed train files are built; the static vectors of the
+    configured model are added when the paraphrase search would use them. Chunks of files
+    no longer configured, or changed since, are removed.
+    """
+    from ..audits.semantic import use_exact
+    from ..embeddings import Models
+    from ..index.store import load_train
+    from ..index.train import train_corpus
+
+    config, store, progress = _store(config_path, cache_dir, quiet)
+    datasets = []
+    for ds in config.datasets:
+        if ds.role == "train":
+            with progress.stage(f"index {ds.name}") as stage:
+                datasets.append(load_train(config, ds, store, on_rows=stage.advance))
+    semantic = config.audits.overlap.semantic
+    corpus = train_corpus(datasets, progress.warn)
+    if corpus is not None and config.audits.overlap.enabled and semantic.enabled \
+            and not use_exact(semantic, len(corpus)):
+        models = Models(semantic.model, semantic.batch_size, config_path=config.source,
+                        announce=progress.stage)
+        with progress.stage("static vectors", total=len(corpus)) as stage:
+            corpus.vector_index(models.retriever())
+            stage.advance(len(corpus))
+    removed = store.prune({c.key for d in datasets for c in d.rows.chunks})
+    rows = sum(len(d.rows) for d in datasets)
+    files = sum(len(d.files) for d in datasets)
+    size = sum(c.nbytes for c in (corpus.chunks if corpus is not None else []))
+    click.echo(f"index: {files} train file(s), {rows:,} rows, {store.built} chunk(s) built, "
+               f"{size / 2**20:,.1f} MiB in {store.root}"
+               + (f"; removed {removed} chunk(s) no train file uses" if removed else ""))
+
+
+@index.command()
+@_CONFIG
+@_CACHE
+@click.option("--verify", is_flag=True,
+              help="Check every chunk file's digest too (reads the whole index).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Output format.")
+def status(config_path: Path | None, cache_dir: Path, verify: bool, fmt: str) -> None:
+    """Say which train files and rows the index covers, for which model and settings, its
+    size, and whether it is current. Exits 0 when every train file has a current chunk,
+    1 otherwise."""
+    from dataclasses import asdict
+
+    from ..index.status import index_status
+
+    config, store, _ = _store(config_path, cache_dir, True)
+    found = index_status(config, store, verify=verify)
+    current = all(f.current for f in found)
+    model = config.audits.overlap.semantic.model
+    if fmt == "json":
+        click.echo(json.dumps({"current": current, "model": model, "directory": str(store.root),
+                               "files": [{**asdict(f), "current": f.current} for f in found]},
+                              indent=2))
+    else:
+        for f in found:
+            what = (f"{f.rows:,} rows, {f.nbytes / 2**20:,.1f} MiB, vectors: "
+                    f"{', '.join(f.vectors) or 'none'}" if f.current else f.state)
+            click.echo(f"{f.dataset}  {f.path}  {f.version[:24]}  {what}")
+        rows = sum(f.rows for f in found)
+        size = sum(f.nbytes for f in found)
+        missing = sum(not f.current for f in found)
+        click.echo(f"{len(found)} train file(s), {rows:,} rows indexed, {size / 2**20:,.1f} MiB; "
+                   f"model {model}; "
+                   + ("current" if current else f"not current: {missing} file(s) to build "
+                      "(eval-firewall index build)"))
+    sys.exit(0 if current else 1)

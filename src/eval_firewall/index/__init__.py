@@ -1,0 +1,14 @@
+"""The persistent train index: one memory-mapped chunk of named arrays per train file.
+
+The folders are the pipeline's: :mod:`.chunk` (a chunk's files, its signed manifest, mapping
+and integrity checks), :mod:`.postings` (the registry of posting kinds a chunk holds),
+:mod:`.store` (keys, building, reading a train dataset from its chunks), :mod:`.columns` (row
+sequences over chunks), :mod:`.train` (the overlap audit's train side over chunks) and
+:mod:`.status` (what ``eval-firewall index status`` reports).
+"""
+
+from __future__ import annotations
+
+from .store import IndexStore, load_train
+
+__all__ = ["IndexStore", "load_train"]

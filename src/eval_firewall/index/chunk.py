@@ -1,0 +1,321 @@
+"""One index chunk: a set of named, memory-mapped arrays for one train file, and its manifest.
+
+A chunk is a directory ``<cache>/index/chunks/<key>/`` holding
+
+- ``rows.arrow``: the file's rows as an uncompressed Arrow IPC file (line, row id, text,
+  label, provenance, normalized text), read zero-copy from the mapped pages;
+- ``<name>.npy``: any number of named numpy arrays (normalized-text hashes, the lexical
+  postings, static vectors, and whatever other posting kinds :mod:`.postings` registers);
+- ``MANIFEST.json``: which source it was built from, its row count and problems, and each
+  file's size and SHA-256, signed with the cache's HMAC key (:mod:`eval_firewall.cache`)
+  over the chunk's key, so a chunk moved under another key, written with another key or by
+  another format is foreign.
+
+Integrity without reading everything up front: opening a chunk checks the manifest's
+signature and every file's size (a truncated chunk fails at once); a file's SHA-256 is checked
+the first time this process maps it (:meth:`Chunk.array`, :meth:`Chunk.table`), so the pull
+request path hashes only the arrays it uses, once. Files are opened without following links
+and mapped from the descriptor that was hashed. A chunk that fails any check raises
+:class:`BadChunk`; the store (:mod:`.store`) removes and rebuilds it, warning once.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import hmac
+import io
+import json
+import mmap
+import os
+import secrets
+import shutil
+import stat
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT = "eval-firewall-index/1"
+MANIFEST = "MANIFEST.json"
+ROWS = "rows.arrow"
+MAX_MANIFEST_BYTES = 1 << 20
+MAX_FILE_BYTES = 8 << 30
+
+# (device, inode, size, mtime) of files whose digest this process checked, with that digest.
+_VERIFIED: dict[tuple[int, int, int, int], str] = {}
+
+
+class BadChunk(Exception):
+    """A chunk that must not be used; the message says why (e.g. ``fails its digest check``)."""
+
+
+def _signature(key: bytes, chunk: str, body: Mapping[str, Any]) -> str:
+    mac = hmac.new(key, digestmod=hashlib.sha256)
+    for part in (FORMAT, chunk):                 # bound to its place: no swapping chunks
+        mac.update(part.encode() + b"\0")
+    mac.update(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
+    return mac.hexdigest()
+
+
+def _open_regular(path: Path, limit: int) -> tuple[int, os.stat_result]:
+    """A read-only descriptor of the regular file ``path`` (never a link, FIFO, directory)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise BadChunk(f"misses {path.name}") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise BadChunk(f"has a symbolic link in place of {path.name}") from None
+        raise BadChunk(f"cannot open {path.name} ({exc.strerror})") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+        os.close(fd)
+        raise BadChunk(f"has no regular file of bounded size as {path.name}")
+    return fd, info
+
+
+class Chunk:
+    """An opened, signature-checked chunk. ``manifest['source']`` says what it was built from;
+    arrays and the rows table are mapped (and their digest checked) on first use."""
+
+    def __init__(self, directory: Path, key: str, manifest: dict[str, Any], signing: bytes) -> None:
+        self.directory = directory
+        self.key = key
+        self.manifest = manifest
+        self._signing = signing
+        self._maps: dict[str, memoryview] = {}
+        self._arrays: dict[str, np.ndarray] = {}
+        self._table: Any = None
+
+    # --- opening ---------------------------------------------------------------------------
+    @classmethod
+    def open(cls, directory: Path, key: str, signing: bytes) -> Chunk:
+        """The chunk in ``directory`` (named ``key``); :class:`BadChunk` unless its manifest is
+        signed with ``signing`` for this key and every listed file has its listed size."""
+        if directory.is_symlink() or not directory.is_dir():
+            raise BadChunk("is not a directory")
+        fd, _ = _open_regular(directory / MANIFEST, MAX_MANIFEST_BYTES)
+        with os.fdopen(fd, "rb") as fh:
+            raw = fh.read(MAX_MANIFEST_BYTES + 1)
+        try:
+            manifest = json.loads(raw)
+        except ValueError:
+            raise BadChunk("has an unreadable manifest") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise BadChunk("was written by another index format")
+        sig = manifest.pop("hmac-sha256", None)
+        if not isinstance(sig, str) or not hmac.compare_digest(
+                sig, _signature(signing, key, manifest)):
+            raise BadChunk("fails its signature check (written with another key, or tampered "
+                           "with)")           # the cache's words: one warning for both kinds
+        files = manifest.get("files")
+        if not isinstance(files, dict) or ROWS not in files:
+            raise BadChunk("has a manifest without its files")
+        for name, meta in files.items():
+            if "/" in name or name.startswith("."):
+                raise BadChunk(f"lists a file outside it ({name!r})")
+            fd, info = _open_regular(directory / name, MAX_FILE_BYTES)
+            os.close(fd)
+            if info.st_size != meta.get("size"):
+                raise BadChunk(f"has {name} of {info.st_size:,} bytes, not the "
+                               f"{meta.get('size'):,} its manifest lists (truncated?)")
+        return cls(directory, key, manifest, signing)
+
+    @property
+    def rows(self) -> int:
+        """The number of rows."""
+        return int(self.manifest["rows"])
+
+    @property
+    def problems(self) -> list[dict[str, Any]]:
+        """The file's unreadable rows (as :class:`~eval_firewall.rows.RowProblem` fields)."""
+        return list(self.manifest.get("problems", []))
+
+    def has(self, name: str) -> bool:
+        """Whether the chunk holds the array ``name``."""
+        return f"{name}.npy" in self.manifest["files"]
+
+    @property
+    def names(self) -> list[str]:
+        """The names of the arrays the chunk holds."""
+        return sorted(n[:-4] for n in self.manifest["files"] if n.endswith(".npy"))
+
+    def about(self, name: str) -> str | None:
+        """What the array ``name`` holds, when its writer said (e.g. a model's key)."""
+        about = self.manifest["files"].get(f"{name}.npy", {}).get("about")
+        return about if isinstance(about, str) else None
+
+    @property
+    def nbytes(self) -> int:
+        """The chunk's size on disk (its files, as listed)."""
+        return sum(int(m["size"]) for m in self.manifest["files"].values())
+
+    # --- mapping ---------------------------------------------------------------------------
+    def _map(self, name: str) -> memoryview:
+        """The file ``name`` mapped read-only, its digest checked once per process."""
+        if name in self._maps:
+            return self._maps[name]
+        meta = self.manifest["files"].get(name)
+        if meta is None:
+            raise BadChunk(f"has no {name}")
+        fd, info = _open_regular(self.directory / name, MAX_FILE_BYTES)
+        try:
+            if info.st_size != meta["size"]:
+                raise BadChunk(f"has {name} of {info.st_size:,} bytes, not {meta['size']:,} "
+                               "(truncated?)")
+            ident = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+            if _VERIFIED.get(ident) != meta["sha256"]:      # the descriptor that is mapped
+                if not hmac.compare_digest(_fd_sha256(fd), str(meta["sha256"])):
+                    raise BadChunk(f"has {name} failing its digest check (tampered with)")
+                _VERIFIED[ident] = meta["sha256"]
+            if info.st_size == 0:
+                view = memoryview(b"")
+            else:
+                view = memoryview(mmap.mmap(fd, 0, access=mmap.ACCESS_READ))
+        finally:
+            os.close(fd)
+        self._maps[name] = view
+        return view
+
+    def array(self, name: str) -> np.ndarray:
+        """The array ``name``, memory-mapped (read-only, never copied)."""
+        if name not in self._arrays:
+            view = self._map(f"{name}.npy")
+            try:
+                header = io.BytesIO(view[:min(len(view), 4096)].tobytes())
+                version = np.lib.format.read_magic(header)
+                read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0)
+                shape, fortran, dtype = read(header)
+                if dtype.hasobject or fortran:
+                    raise ValueError("object or Fortran-ordered array")
+                count = int(np.prod(shape)) if shape else 1
+                array = np.frombuffer(view, dtype=dtype, count=count,
+                                      offset=header.tell()).reshape(shape)
+            except (ValueError, TypeError) as exc:
+                raise BadChunk(f"has an unreadable {name}.npy ({exc})") from None
+            self._arrays[name] = array
+        return self._arrays[name]
+
+    def table(self) -> Any:
+        """The rows as a pyarrow Table over the mapped file (no copy)."""
+        if self._table is None:
+            import pyarrow as pa
+
+            view = self._map(ROWS)
+            try:
+                table = pa.ipc.open_file(pa.py_buffer(view)).read_all()
+            except (pa.ArrowException, ValueError) as exc:
+                raise BadChunk(f"has an unreadable {ROWS} ({exc})") from None
+            if table.num_rows != self.rows:
+                raise BadChunk(f"has {table.num_rows} rows, not {self.rows}")
+            self._table = table
+        return self._table
+
+    # --- adding an array to a chunk (e.g. vectors of another model) --------------------------
+    def add(self, name: str, array: np.ndarray, about: str | None = None) -> None:
+        """Store ``array`` as ``name`` in this chunk (``about``: what it holds, e.g. the model
+        of a set of vectors) and re-sign its manifest."""
+        meta = _write_npy(self.directory, f"{name}.npy", array)
+        if about is not None:
+            meta["about"] = about
+        files = dict(self.manifest["files"])
+        files[f"{name}.npy"] = meta
+        self.manifest = {**self.manifest, "files": files}
+        _write_manifest(self.directory, self.key, self.manifest, self._signing)
+        self._arrays[name] = np.asarray(array)
+
+
+def _atomic(directory: Path, name: str, payload: bytes | memoryview) -> None:
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+        os.replace(tmp, directory / name)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _fd_sha256(fd: int) -> str:
+    """The SHA-256 of an open file, read in blocks from its start: its pages pass through
+    the page cache, not this process's resident memory, as hashing a mapping would."""
+    h = hashlib.sha256()
+    offset = 0
+    while block := os.pread(fd, 1 << 22, offset):
+        h.update(block)
+        offset += len(block)
+    return h.hexdigest()
+
+
+def _file_meta(path: Path) -> dict[str, Any]:
+    """A written file's size and SHA-256."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return {"size": os.fstat(fd).st_size, "sha256": _fd_sha256(fd)}
+    finally:
+        os.close(fd)
+
+
+def _write_npy(directory: Path, name: str, array: np.ndarray) -> dict[str, Any]:
+    """Write ``array`` as ``directory/name`` (atomically, streamed to the file)."""
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
+        meta = _file_meta(Path(tmp))
+        os.replace(tmp, directory / name)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return meta
+
+
+def _write_manifest(directory: Path, key: str, body: dict[str, Any], signing: bytes) -> None:
+    signed = {**body, "hmac-sha256": _signature(signing, key, body)}
+    _atomic(directory, MANIFEST, json.dumps(signed, sort_keys=True).encode())
+
+
+def write(parent: Path, key: str, signing: bytes, *, source: dict[str, Any], rows: Any,
+          arrays: Mapping[str, np.ndarray], problems: list[dict[str, Any]]) -> None:
+    """Write a chunk ``parent/key`` atomically: ``rows`` (a pyarrow Table) and ``arrays``.
+
+    Built in a temporary directory beside it and renamed into place, so a reader sees either
+    no chunk or a whole one; a chunk already there is replaced.
+    """
+    import pyarrow as pa
+
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=".tmp-"))
+    try:
+        files: dict[str, Any] = {}
+        with pa.OSFile(str(tmp / ROWS), "wb") as sink, \
+                pa.ipc.new_file(sink, rows.schema) as writer:
+            writer.write_table(rows)
+        files[ROWS] = _file_meta(tmp / ROWS)
+        for name, array in arrays.items():
+            files[f"{name}.npy"] = _write_npy(tmp, f"{name}.npy", array)
+        body = {"format": FORMAT, "source": source, "rows": int(rows.num_rows),
+                "problems": problems, "files": files}
+        _write_manifest(tmp, key, body, signing)
+        target = parent / key
+        if os.path.lexists(target):
+            remove(target)
+        os.rename(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove(path: Path) -> None:
+    """Remove a chunk (or whatever is in its place), never following a link."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            aside = path.with_name(f".stale-{secrets.token_hex(6)}")
+            os.rename(path, aside)
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass

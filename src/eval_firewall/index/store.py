@@ -1,0 +1,221 @@
+"""Where index chunks live, how one is keyed, built and opened, and a train dataset read from them.
+
+Chunks live in ``<cache dir>/index/chunks/<key>/`` (:mod:`.chunk`). A chunk's key is what its
+rows were computed from: the dataset settings that shape a row, the file's path, and the file's
+*version*: its git blob id when git knows the file unchanged (then the file is not read at
+all), else a hash of its bytes; a remote file's ETag or version id can be the version of the
+same key, so an unchanged remote file is never read again. A chunk that fails a check (see
+:mod:`.chunk`) is removed and rebuilt with one warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..cache import Cache, content_key
+from ..config import Config, DatasetConfig, resolve_paths
+from ..progress import Progress
+from ..rows import Row, RowProblem
+from . import chunk as chunks
+from .chunk import BadChunk, Chunk
+from .postings import POSTINGS
+
+DIRECTORY = "index"
+NORM_HASH = "norm_hash"
+
+
+def file_version(path: Path, blob: str | None) -> str:
+    """A data file's version: its git blob id (and size) when git knows it unchanged, else the
+    BLAKE2b hash of its bytes. (A remote object's ETag or version id fits here.)"""
+    if blob is not None:
+        return f"git-blob:{blob}:{path.stat().st_size}"
+    from ..datasets.cached import file_digest
+
+    return f"blake2b:{file_digest(path)}"
+
+
+def chunk_key(ds: DatasetConfig, display: str, version: str) -> str:
+    """The key of a file's chunk: index format, row-shaping settings, path and version."""
+    shape = ds.model_dump(mode="json", exclude={"paths", "card", "name", "role"})
+    return content_key(chunks.FORMAT, sorted(POSTINGS), shape, display, version)
+
+
+def norm_hashes(norm: Sequence[str]) -> np.ndarray:
+    """A 64-bit BLAKE2b hash of each normalized text (exact-copy lookup; equal texts are then
+    compared whole)."""
+    out = np.empty(len(norm), dtype=np.uint64)
+    for i, text in enumerate(norm):
+        out[i] = int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"),
+                                                digest_size=8).digest(), "little")
+    return out
+
+
+def vectors_name(model_key: str) -> str:
+    """The array name of one static model's vectors in a chunk."""
+    return f"vectors.{content_key(model_key)[:16]}"
+
+
+class IndexStore:
+    """The index chunks in a cache directory (none when the cache is disabled)."""
+
+    def __init__(self, cache: Cache, progress: Progress | None = None) -> None:
+        self.cache = cache
+        self.progress = progress or cache.progress
+        self.rebuilt = 0
+        self.built = 0
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the cache (and so the index) is in use."""
+        return self.cache.enabled
+
+    @property
+    def root(self) -> Path:
+        """``<cache>/index/chunks``."""
+        assert self.cache.directory is not None
+        return self.cache.directory / DIRECTORY / "chunks"
+
+    def _safe_root(self) -> bool:
+        """The index directories must not be links (the cache directory is checked by Cache)."""
+        assert self.cache.directory is not None
+        for p in (self.cache.directory / DIRECTORY, self.root):
+            if p.is_symlink() or (p.exists() and not p.is_dir()):
+                chunks.remove(p)
+        return True
+
+    def open(self, key: str, display: str) -> Chunk | None:
+        """The chunk ``key`` if present and sound; a bad one is removed with a warning."""
+        self._safe_root()
+        path = self.root / key
+        if not path.exists() and not path.is_symlink():
+            return None
+        try:
+            return Chunk.open(path, key, self.cache.key)
+        except BadChunk as exc:
+            self.discard(key, display, str(exc))
+            return None
+
+    def discard(self, key: str, display: str, why: str) -> None:
+        """Remove a chunk that failed a check, warning once per chunk."""
+        self.rebuilt += 1
+        self.cache.warn_once(why, f"index chunk {key[:12]} ({display}) {why}: recomputing it")
+        chunks.remove(self.root / key)
+
+    def prune(self, keep: set[str]) -> int:
+        """Remove every chunk not in ``keep`` (those of files no longer configured or changed
+        since); the number removed."""
+        removed = 0
+        if not self.root.is_dir() or self.root.is_symlink():
+            return 0
+        for entry in self.root.iterdir():
+            if entry.name not in keep:
+                chunks.remove(entry)
+                removed += not entry.name.startswith(".")
+        return removed
+
+    def build(self, config: Config, ds: DatasetConfig, file: Path, display: str, key: str,
+              version: str) -> Chunk:
+        """Read ``file`` and write its chunk: rows, normalized-text hashes, postings."""
+        table, problems = read_table(config, ds, file, display)
+        from ..normalize import normalize_array
+
+        norm = normalize_array(table.column("text")) if table.num_rows else None
+        import pyarrow as pa
+
+        if norm is None:
+            norm = pa.chunked_array([pa.array([], pa.large_string())])
+        table = table.append_column("norm", norm)
+        norm_list = norm.to_pylist()
+        hashes = norm_hashes(norm_list)
+        arrays: dict[str, np.ndarray] = {NORM_HASH: hashes,
+                                         f"{NORM_HASH}.order": np.argsort(hashes, kind="stable")}
+        texts = norm.combine_chunks()
+        for kind, build in POSTINGS.items():
+            for name, array in build(texts).items():
+                arrays[f"{kind}.{name}"] = array
+        source = {"dataset": ds.name, "path": display, "version": version}
+        self._safe_root()
+        chunks.write(self.root, key, self.cache.key, source=source, rows=table, arrays=arrays,
+                     problems=problems)
+        self.built += 1
+        found = Chunk.open(self.root / key, key, self.cache.key)
+        return found
+
+    def load(self, config: Config, ds: DatasetConfig, file: Path, display: str,
+             blob: str | None) -> Chunk:
+        """The chunk of one train file: opened when current and sound, else (re)built."""
+        version = file_version(file, blob)
+        key = chunk_key(ds, display, version)
+        found = self.open(key, display)
+        if found is not None:
+            try:
+                for name in (NORM_HASH, f"{NORM_HASH}.order", *(
+                        n for n in found.names if n.split(".")[0] in POSTINGS)):
+                    found.array(name)    # digests checked once per process (vectors: on use)
+                found.table()
+                if not all(found.array(n).shape[:1] == (found.rows,)
+                           for n in (NORM_HASH, f"{NORM_HASH}.order")):
+                    raise BadChunk("has arrays of the wrong length")
+                return found
+            except BadChunk as exc:
+                self.discard(key, display, str(exc))
+        return self.build(config, ds, file, display, key, version)
+
+
+def read_table(config: Config, ds: DatasetConfig, file: Path, display: str
+               ) -> tuple[Any, list[dict[str, Any]]]:
+    """A file's rows as columns (:data:`~eval_firewall.datasets.columnar.COLUMNS`) and its
+    problems, through the same readers (and checks) as every dataset."""
+    import pyarrow as pa
+
+    from ..datasets import _read_columnar_table, iter_rows
+    from ..datasets.columnar import COLUMNS
+
+    table = _read_columnar_table(config, ds, file, display)
+    if table is not None:
+        return table, []
+    rows: list[Row] = []
+    problems: list[dict[str, Any]] = []
+    for item in iter_rows(config, ds, files=[file]):
+        if isinstance(item, RowProblem):
+            problems.append(asdict(item))
+        else:
+            rows.append(item)
+    strings = {
+        "row_id": [r.row_id for r in rows], "text": [r.text for r in rows],
+        "label": [r.label for r in rows],
+        "label_source": [r.provenance.label_source for r in rows],
+        "verified_by": [r.provenance.verified_by for r in rows],
+        "generator": [r.provenance.generator for r in rows],
+    }
+    columns = {"line": pa.array([r.line for r in rows], pa.int64()),
+               **{k: pa.array(v, pa.large_string()) for k, v in strings.items()}}
+    return pa.table({c: columns[c] for c in COLUMNS}), problems
+
+
+def load_train(config: Config, ds: DatasetConfig, store: IndexStore,
+               on_rows: Callable[[int], None] | None = None) -> Any:
+    """A train dataset read from its index chunks (each built if missing): a
+    :class:`~eval_firewall.datasets.LoadedDataset` whose rows and normalized texts are
+    sequences over the mapped chunks (:mod:`.columns`)."""
+    from ..datasets import LoadedDataset, _card, _known_blobs, relative
+    from .columns import IndexedRows, StringColumn
+
+    files = resolve_paths(config, ds)
+    displays = [relative(f, config.root) for f in files]
+    blobs = _known_blobs(files)
+    found = [store.load(config, ds, f, d, blobs.get(f)) for f, d in zip(files, displays)]
+    loaded = LoadedDataset(ds, displays)
+    loaded.rows = IndexedRows(found, [ds.name] * len(found), ds.role, displays)  # type: ignore[assignment]
+    loaded.problems = [RowProblem(**p) for c in found for p in c.problems]
+    loaded.norm = StringColumn(found, "norm")  # type: ignore[assignment]
+    if on_rows is not None:
+        on_rows(len(loaded.rows) + len(loaded.problems))
+    loaded.card = _card(config, ds, files)
+    return loaded

@@ -1,0 +1,272 @@
+"""The train index: `index build` / `index status`, audits reading it, and chunks that fail a
+check (tampered, truncated, foreign, linked) rebuilt with one warning, never trusted."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import BASIC_CONFIG, git_commit, git_init, gsm8k, write_jsonl
+from eval_firewall.cache import Cache
+from eval_firewall.cli import main
+from eval_firewall.config import load_config
+from eval_firewall.engine import run_audits
+from eval_firewall.index import IndexStore, load_train
+from eval_firewall.index.columns import IndexedRows
+from eval_firewall.progress import Progress
+
+TRAIN = gsm8k("train", 120)
+TEST = gsm8k("test", 30)
+CACHE = ".eval-firewall-cache"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """Two train files (a.jsonl, b.jsonl) and an eval set holding one copy of a b.jsonl row."""
+    git_init(tmp_path)
+    write_jsonl(tmp_path / "data/train/a.jsonl", TRAIN[:80])
+    write_jsonl(tmp_path / "data/train/b.jsonl", TRAIN[80:])
+    evals = [dict(r) for r in TEST]
+    evals[3]["question"] = TRAIN[100]["question"]
+    evals[7]["question"] = TRAIN[10]["question"].replace(".", ",", 1) + " now"
+    write_jsonl(tmp_path / "data/eval/eval.jsonl", evals)
+    (tmp_path / ".eval-firewall.yml").write_text(BASIC_CONFIG)
+    (tmp_path / ".gitignore").write_text(f"{CACHE}/\n")
+    git_commit(tmp_path, "base")
+    return tmp_path
+
+
+def cli(root: Path, *args: str):
+    old = Path.cwd()
+    os.chdir(root)
+    try:
+        return CliRunner().invoke(main, list(args), catch_exceptions=False)
+    finally:
+        os.chdir(old)
+
+
+def findings(root: Path, *args: str) -> list[tuple[str, int, str, str | None]]:
+    done = cli(root, "audit", "-q", "--format", "json", *args)
+    assert done.exit_code in (0, 1), done.output
+    report = json.loads(done.stdout)
+    return sorted((f["path"], f["line"], f["rule"], (f.get("match") or {}).get("path"))
+                  for f in report["findings"])
+
+
+def chunk_dirs(root: Path) -> dict[str, Path]:
+    """Chunk directory by the train file it was built from."""
+    out = {}
+    for d in (root / CACHE / "index" / "chunks").iterdir():
+        if not d.name.startswith("."):
+            out[json.loads((d / "MANIFEST.json").read_text())["source"]["path"]] = d
+    return out
+
+
+def test_build_status_and_audit_use_the_index(repo):
+    built = cli(repo, "index", "build", "-q")
+    assert built.exit_code == 0, built.output
+    assert "2 train file(s), 120 rows, 2 chunk(s) built" in built.stdout
+    status = cli(repo, "index", "status", "--verify")
+    assert status.exit_code == 0, status.output
+    assert "data/train/a.jsonl" in status.stdout and "80 rows" in status.stdout
+    assert status.stdout.rstrip().endswith("current")
+    as_json = json.loads(cli(repo, "index", "status", "--format", "json").stdout)
+    assert as_json["current"] and [f["rows"] for f in as_json["files"]] == [80, 40]
+
+    with_index = findings(repo)
+    assert with_index == findings(repo, "--no-cache")        # the same findings as without
+    assert ("data/eval/eval.jsonl", 4, "exact-duplicate", "data/train/b.jsonl") in with_index
+    assert len(chunk_dirs(repo)) == 2                          # audit built nothing more
+
+
+def test_audit_builds_what_is_missing_and_a_changed_file_only_its_chunk(repo):
+    findings(repo)                                             # no `index build`: audit builds
+    before = chunk_dirs(repo)
+    assert set(before) == {"data/train/a.jsonl", "data/train/b.jsonl"}
+    write_jsonl(repo / "data/train/b.jsonl", TRAIN[80:] + [TEST[0]])
+    status = cli(repo, "index", "status")
+    assert status.exit_code == 1, status.output
+    assert "data/train/b.jsonl" in status.stdout and "missing" in status.stdout
+    assert "1 file(s) to build" in status.stdout
+    built = cli(repo, "index", "build", "-q")
+    assert "1 chunk(s) built" in built.stdout
+    after = chunk_dirs(repo)
+    assert after["data/train/a.jsonl"] == before["data/train/a.jsonl"]
+    found = findings(repo)
+    assert ("data/eval/eval.jsonl", 1, "exact-duplicate", "data/train/b.jsonl") in found
+    assert "removed 1 chunk(s) no train file uses" in built.stdout
+
+
+def _store(repo: Path) -> tuple[IndexStore, io.StringIO]:
+    stream = io.StringIO()
+    return IndexStore(Cache(repo / CACHE, Progress(stream=stream))), stream
+
+
+def _load(repo: Path) -> tuple[IndexStore, io.StringIO, object]:
+    config = load_config(repo / ".eval-firewall.yml")
+    store, stream = _store(repo)
+    (train,) = [d for d in config.datasets if d.role == "train"]
+    return store, stream, load_train(config, train, store)
+
+
+def _rows(loaded) -> list[tuple[str, int, str]]:
+    return [(r.path, r.line, r.text) for r in loaded.rows]
+
+
+def _damage_and_reload(repo: Path, damage, why: str) -> None:
+    """Damage a.jsonl's chunk, reload in a fresh process state: one warning, then the same rows."""
+    _, _, first = _load(repo)
+    expected = _rows(first)
+    target = chunk_dirs(repo)["data/train/a.jsonl"]
+    damage(target)
+    from eval_firewall.index import chunk
+    chunk._VERIFIED.clear()                # as a new process: digests not yet checked
+    store, stream, again = _load(repo)
+    warnings = [line for line in stream.getvalue().splitlines() if "warning" in line]
+    assert len(warnings) == 1, warnings
+    assert "data/train/a.jsonl" in warnings[0] and why in warnings[0]
+    assert store.built == 1 and store.rebuilt == 1
+    assert _rows(again) == expected
+    _, stream, third = _load(repo)                             # rebuilt: trusted again
+    assert "warning" not in stream.getvalue()
+
+
+def flip_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_tampered_array_is_rebuilt_with_one_warning(repo):
+    _damage_and_reload(repo, lambda d: flip_byte(d / "lexical.rows.npy"), "failing its digest check")
+
+
+def test_tampered_rows_are_rebuilt_with_one_warning(repo):
+    _damage_and_reload(repo, lambda d: flip_byte(d / "rows.arrow"), "failing its digest check")
+
+
+def test_truncated_chunk_is_rebuilt_with_one_warning(repo):
+    def truncate(d: Path) -> None:
+        with open(d / "norm_hash.npy", "r+b") as fh:
+            fh.truncate(os.path.getsize(d / "norm_hash.npy") - 8)
+    _damage_and_reload(repo, truncate, "truncated")
+
+
+def test_foreign_chunk_is_rebuilt_with_one_warning(repo):
+    def swap(d: Path) -> None:             # b.jsonl's chunk, signed for its own key, put here
+        other = chunk_dirs(repo)["data/train/b.jsonl"]
+        shutil.rmtree(d)
+        shutil.copytree(other, d)
+    _damage_and_reload(repo, swap, "fails its signature check")
+
+
+def test_chunk_signed_with_another_key_is_rebuilt(repo, tmp_path_factory, monkeypatch):
+    _load(repo)
+    monkeypatch.setenv("EVAL_FIREWALL_HOME", str(tmp_path_factory.mktemp("other-home")))
+    store, stream, again = _load(repo)
+    assert store.rebuilt == 2 and store.built == 2
+    assert stream.getvalue().count("fails its signature check") == 1   # once per kind
+
+
+def test_edited_manifest_is_rebuilt(repo):
+    def more_rows(d: Path) -> None:
+        manifest = json.loads((d / "MANIFEST.json").read_text())
+        manifest["rows"] += 1
+        (d / "MANIFEST.json").write_text(json.dumps(manifest))
+    _damage_and_reload(repo, more_rows, "fails its signature check")
+
+
+def test_linked_file_in_a_chunk_is_not_followed(repo, tmp_path):
+    outside = tmp_path / "outside.npy"
+    np.save(outside, np.zeros(3))
+    before = outside.read_bytes()
+
+    def link(d: Path) -> None:
+        (d / "norm_hash.npy").unlink()
+        (d / "norm_hash.npy").symlink_to(outside)
+    _damage_and_reload(repo, link, "symbolic link")
+    assert outside.read_bytes() == before
+
+
+def test_pull_request_path_builds_no_train_rows(repo, monkeypatch):
+    """Changed eval rows against an unchanged, indexed train set: no train file is read, no
+    chunk built, and train Row objects only for the rows a finding shows."""
+    cli(repo, "index", "build", "-q")
+    rows = (repo / "data/eval/eval.jsonl").read_text().splitlines()
+    rows[0] = json.dumps({"question": TRAIN[90]["question"], "answer": "#### 1"})
+    (repo / "data/eval/eval.jsonl").write_text("\n".join(rows) + "\n")
+    git_commit(repo, "change an eval row")
+
+    import eval_firewall.datasets.columnar as columnar
+    import eval_firewall.index.store as store
+
+    built: list[str] = []
+    real_build_rows = columnar.build_rows
+
+    def counting_build_rows(table, name, role, display):
+        if role == "train":
+            built.extend([display] * table.num_rows)
+        return real_build_rows(table, name, role, display)
+
+    def no_read(*args, **kwargs):
+        raise AssertionError("a train file was read")
+
+    monkeypatch.setattr(columnar, "build_rows", counting_build_rows)
+    monkeypatch.setattr(store, "read_table", no_read)
+    config = load_config(repo / ".eval-firewall.yml")
+    report = run_audits(config, cache_dir=repo / CACHE, base="HEAD~1")
+    overlap = [f for a in report.audits if a.audit == "overlap" for f in a.findings
+               if f.rule != "eval-duplicate"]
+    assert any(f.line == 1 and f.new for f in overlap)
+    assert len(built) <= len(overlap)                  # only the matches shown
+    assert isinstance(report, object)
+
+
+def test_train_rows_are_indexed_rows(repo):
+    _, _, loaded = _load(repo)
+    assert isinstance(loaded.rows, IndexedRows)
+    assert len(loaded.rows) == 120
+    assert loaded.rows[85].path == "data/train/b.jsonl" and loaded.rows[85].line == 6
+    assert loaded.rows[85].text == TRAIN[85]["question"]
+    assert loaded.norm[85] == loaded.norm[85].lower()
+
+
+def test_duplicate_train_ids_are_found_from_the_index(tmp_path):
+    git_init(tmp_path)
+    write_jsonl(tmp_path / "data/train/a.jsonl", [{"id": "x", **TRAIN[0]}, {"id": "y", **TRAIN[1]}])
+    write_jsonl(tmp_path / "data/train/b.jsonl", [{"id": "x", **TRAIN[2]}])
+    write_jsonl(tmp_path / "data/eval/eval.jsonl", [{"id": "e", **TEST[0]}])
+    (tmp_path / ".eval-firewall.yml").write_text(
+        BASIC_CONFIG.replace("    label: answer\n", "    label: answer\n    id: id\n"))
+    git_commit(tmp_path, "base")
+    found = findings(tmp_path)
+    assert ("data/train/b.jsonl", 1, "duplicate-id", None) in found
+    assert found == findings(tmp_path, "--no-cache")
+
+
+def test_new_train_rows_of_a_changed_file_are_those_without_the_index(repo, tmp_path_factory):
+    """A changed train file's rows: new unless a base row has their content, whichever file
+    it is in; the index answers as reading every row does."""
+    from eval_firewall.changes import load_base
+    from eval_firewall.engine import load_all
+
+    cli(repo, "index", "build", "-q")
+    write_jsonl(repo / "data/train/b.jsonl", TRAIN[80:] + [TRAIN[5], TEST[0], TRAIN[90]])
+    git_commit(repo, "more train rows")
+    config = load_config(repo / ".eval-firewall.yml")
+    answers = []
+    for cache in (Cache(repo / CACHE), None):
+        loaded = load_all(config, Progress(enabled=False), cache)
+        changes = load_base(config, loaded, "HEAD~1", tmp_path_factory.mktemp("scratch"))
+        rows = loaded["train"].rows
+        answers.append(sorted((rows[i].path, rows[i].line) for i in changes.new_rows["train"]))
+    assert isinstance(load_all(config, Progress(enabled=False), Cache(repo / CACHE))["train"].rows,
+                      IndexedRows)
+    assert answers[0] == answers[1] == [("data/train/b.jsonl", 42)]
