@@ -13,8 +13,18 @@ from pydantic_core import core_schema
 from typing_extensions import NotRequired, TypedDict
 
 from ..errors import UserError
-from ..findings import (AuditResult, DatasetSummary, Evidence, Finding, Match, PolicyChange, Report, Severity, Stat,
-                        Waiver)
+from ..findings import (
+    AuditResult,
+    DatasetSummary,
+    Evidence,
+    Finding,
+    Match,
+    PolicyChange,
+    Report,
+    Severity,
+    Stat,
+    Waiver,
+)
 from .escape import escape_json
 
 # 2: overlap findings carry `evidence`; the report carries `policy`, `new_policy` and waivers'
