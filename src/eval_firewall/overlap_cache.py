@@ -122,7 +122,7 @@ class CachedFinder:
                 reused += 1
                 value = known[key]
                 if value is not None:
-                    hits[i] = Hit(value[0], value[1], value[2])
+                    hits[i] = Hit.from_cached(value)
             else:
                 todo.append(i)
         if todo:
@@ -134,7 +134,7 @@ class CachedFinder:
                 hit = found.get(local)
                 if hit is not None:
                     hits[i] = hit
-                known[keys[i]] = [hit.rule, hit.train, hit.score] if hit else None
+                known[keys[i]] = hit.cached() if hit else None
         if todo or not isinstance(entry, dict):
             cache.put_json(RESULTS, content_key(cfg_key, train.fingerprint), known)
         stats: tuple[Stat, ...] = ()
@@ -184,7 +184,7 @@ class CachedFinder:
             elif _valid(value, len(base_train)):
                 moved = position.get(base_train[value[1]])
                 if moved is not None:      # the matched train row is still there
-                    known[key] = [value[0], moved, value[2]]
+                    known[key] = Hit.from_cached(value, moved).cached()
         if not new_train:
             return known
         carried = [i for i, key in enumerate(keys) if key in known]
@@ -196,20 +196,25 @@ class CachedFinder:
             hit = found.get(local)
             if hit is None:
                 continue
-            hit = Hit(hit.rule, new_train[hit.train], hit.score)
+            hit = Hit.from_cached(hit.cached(), new_train[hit.train])
             current = known[keys[i]]
-            if hit.beats(Hit(current[0], current[1], current[2]) if current else None):
-                known[keys[i]] = [hit.rule, hit.train, hit.score]
+            if hit.beats(Hit.from_cached(current) if current else None):
+                known[keys[i]] = hit.cached()
         return known
 
 
 def _valid(value: object, train_rows: int) -> bool:
-    """Whether a cached result is well formed: None, or [rule, train index in range, score]."""
+    """Whether a cached result is well formed: None, or [rule, train index in range, score],
+    and for a hit with a span [start word, end word, coverage or None] after it."""
     if value is None:
         return True
-    return (isinstance(value, list) and len(value) == 3 and value[0] in STRENGTH
+    if not (isinstance(value, list) and len(value) in (3, 6) and value[0] in STRENGTH
             and isinstance(value[1], int) and 0 <= value[1] < train_rows
-            and isinstance(value[2], (int, float)))
+            and isinstance(value[2], (int, float))):
+        return False
+    return len(value) == 3 or (
+        isinstance(value[3], int) and isinstance(value[4], int) and 0 <= value[3] < value[4]
+        and (value[5] is None or isinstance(value[5], (int, float))))
 
 
 def _within_entry(value: object, rows: int) -> Within | None:

@@ -13,10 +13,11 @@ from pydantic_core import core_schema
 from typing_extensions import NotRequired, TypedDict
 
 from ..errors import UserError
-from ..findings import AuditResult, DatasetSummary, Finding, Match, Report, Severity, Stat, Waiver
+from ..findings import (AuditResult, DatasetSummary, Finding, Match, Report, Severity, Span, Stat,
+                        Waiver)
 from .escape import escape_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2   # 2: match.span, finding.leak (overlap containment)
 
 
 def finding_to_dict(f: Finding) -> dict[str, Any]:
@@ -109,6 +110,7 @@ _Paths = Annotated[list[_Path], Field(max_length=MAX_FILES)]
 _Fingerprint = Annotated[str, Field(pattern=r"^[0-9a-f]{8,64}$")]
 _Count = Annotated[int, Field(ge=0)]
 _Line = Annotated[int, Field(ge=1)]
+_Offset = Annotated[int, Field(ge=0)]
 _Float = Annotated[float, Field(allow_inf_nan=False)]
 _SeverityName = Literal["error", "warning", "notice"]
 
@@ -137,12 +139,22 @@ class _StatJSON(TypedDict):
 
 
 @with_config(_STRICT)
+class _SpanJSON(TypedDict):
+    start: _Offset
+    end: _Offset
+    field: NotRequired[Annotated[str, Field(max_length=MAX_NAME)] | None]
+    coverage: NotRequired[Annotated[float, Field(ge=0.0, le=1.0)] | None]
+    window: NotRequired[bool]
+
+
+@with_config(_STRICT)
 class _MatchJSON(TypedDict):
     dataset: _Name
     path: _Path
     line: _Line
     row_id: _RowId
     text: NotRequired[_RowText | None]
+    span: NotRequired[_LoadedSpan | None]
 
 
 @with_config(_STRICT)
@@ -156,6 +168,7 @@ class _WaiverJSON(TypedDict):
 
 _LoadedDataset = Annotated[DatasetSummary, _loaded(_DatasetJSON, lambda d: DatasetSummary(**d))]
 _LoadedStat = Annotated[Stat, _loaded(_StatJSON, lambda d: Stat(**d))]
+_LoadedSpan = Annotated[Span, _loaded(_SpanJSON, lambda d: Span(**d))]
 _LoadedMatch = Annotated[Match, _loaded(_MatchJSON, lambda d: Match(**d))]
 _LoadedWaiver = Annotated[Waiver, _loaded(_WaiverJSON, lambda d: Waiver(**d))]
 
@@ -186,6 +199,7 @@ class _FindingJSON(TypedDict):
     count: NotRequired[_Count | None]
     new: NotRequired[bool]
     waived: NotRequired[_LoadedWaiver | None]
+    leak: NotRequired[Literal["input", "input+label"] | None]
     fingerprint: NotRequired[_Fingerprint | None]                            # derived
 
 
@@ -199,7 +213,7 @@ _LoadedFinding = Annotated[Finding, _loaded(_FindingJSON, _finding)]
 
 @with_config(_STRICT)
 class _ReportJSON(TypedDict):
-    schema_version: Literal[1]
+    schema_version: Literal[2]
     tool: _ToolJSON
     status: Literal["pass", "fail"]                                          # derived
     fail_on: Literal["error", "warning", "notice", "never"]

@@ -1,0 +1,90 @@
+"""Windows of long train rows, so the paraphrase search can find a rephrasing quoted inside one.
+
+One embedding of a long document is diluted by everything else in it, so a train row far longer
+than the eval rows (``min_ratio`` times their median word count) is replaced, for the
+paraphrase search only, by overlapping windows of that median length (half a window apart, the
+last one ending at the row's end). Every passage of up to half a window is then whole inside
+one window, and a passage of one window's length is at least three quarters inside one. Rows
+no longer than that stay whole. A hit on a window is a hit on its row, naming the window.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from ..corpus import Corpus
+from .containment import word_offsets
+
+MIN_WINDOW = 8      # words: no window is shorter
+
+
+@dataclass(frozen=True)
+class Windows:
+    """The units the paraphrase search indexes: whole rows and windows of long rows."""
+
+    corpus: Corpus                          # one row per unit (a window's row holds its text)
+    row: list[int]                          # unit -> train row
+    words: list[tuple[int, int] | None]     # unit -> its words in the row (None: the whole row)
+    unit_of: dict[int, int]                 # train row kept whole -> its unit
+
+    @property
+    def windowed_rows(self) -> int:
+        """How many train rows are searched in windows."""
+        return len(set(self.row)) - len(self.unit_of)
+
+
+def word_count(norm: str) -> int:
+    """Words of a normalized text."""
+    return norm.count(" ") + 1 if norm else 0
+
+
+def window_length(eval_norm: Sequence[str]) -> int:
+    """The window, in words: the eval rows' median length (at least :data:`MIN_WINDOW`)."""
+    counts = [word_count(t) for t in eval_norm if t]
+    return max(MIN_WINDOW, int(statistics.median(counts))) if counts else MIN_WINDOW
+
+
+def starts(words: int, window: int) -> list[int]:
+    """First words of the windows over a row of ``words`` words."""
+    step = max(1, window // 2)
+    out = list(range(0, max(1, words - window + 1), step))
+    if out[-1] + window < words:
+        out.append(words - window)
+    return out
+
+
+def windows_of(train: Corpus, eval_norm: Sequence[str], min_ratio: float,
+               max_windows: int) -> Windows | None:
+    """The train corpus as paraphrase-search units; None when no row is long enough to window
+    (or the windows would exceed ``max_windows``: then rows stay whole)."""
+    window = window_length(eval_norm)
+    limit = min_ratio * window
+    long_rows = [j for j, norm in enumerate(train.norm) if word_count(norm) > limit]
+    if not long_rows:
+        return None
+    total = sum(len(starts(word_count(train.norm[j]), window)) for j in long_rows)
+    if total + len(train) - len(long_rows) > max_windows:
+        return None
+    is_long = set(long_rows)
+    rows, norms, unit_row, unit_words, unit_of = [], [], [], [], {}
+    for j, (row, norm) in enumerate(zip(train.rows, train.norm)):
+        if j not in is_long:
+            unit_of[j] = len(unit_row)
+            rows.append(row)
+            norms.append(norm)
+            unit_row.append(j)
+            unit_words.append(None)
+            continue
+        offsets = word_offsets(row.text)
+        words = norm.split()
+        count = min(len(words), len(offsets))
+        for first in starts(count, window):
+            last = min(first + window, count)
+            text = row.text[offsets[first][0]:offsets[last - 1][1]]
+            rows.append(replace(row, text=text))
+            norms.append(" ".join(words[first:last]))
+            unit_row.append(j)
+            unit_words.append((first, last))
+    return Windows(Corpus(rows, norms), unit_row, unit_words, unit_of)
