@@ -338,8 +338,7 @@ def _span(hit: Hit, match: Row, fields: Sequence[str] | None) -> Span | None:
                 window=hit.rule == "paraphrase")
 
 
-LEAK_NOTE = {INPUT: "", INPUT_LABEL: "; its answer (the eval row's label) is in the same train "
-             "row: input+label, the worse leak"}
+LEAK_NOTE = {INPUT: "", INPUT_LABEL: "; with its answer (input+label: the worse leak)"}
 
 
 def _finding(hit: Hit, row: Row, match: Row, fields: Sequence[str] | None = None,
