@@ -1,8 +1,8 @@
 """Windows of long train rows, so the paraphrase search can find a rephrasing quoted inside one.
 
 One embedding of a long document is diluted by everything else in it, so a train row far longer
-than the eval rows (``min_ratio`` times their median word count) is replaced, for the
-paraphrase search only, by overlapping windows of that median length (half a window apart, the
+than the eval rows (``min_ratio`` times the window) is replaced, for the paraphrase search only,
+by overlapping windows of about the eval rows' median length (:func:`window_length`) (half a window apart, the
 last one ending at the row's end). Every passage of up to half a window is then whole inside
 one window, and a passage of one window's length is at least three quarters inside one. Rows
 no longer than that stay whole. A hit on a window is a hit on its row, naming the window.
@@ -10,6 +10,7 @@ no longer than that stay whole. A hit on a window is a hit on its row, naming th
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -41,9 +42,13 @@ def word_count(norm: str) -> int:
 
 
 def window_length(eval_norm: Sequence[str]) -> int:
-    """The window, in words: the eval rows' median length (at least :data:`MIN_WINDOW`)."""
+    """The window, in words: the eval rows' median length rounded to a power of two (at least
+    :data:`MIN_WINDOW`). Rounded, so a few changed eval rows do not change the windows (and
+    the train side's cached vectors with them)."""
     counts = [word_count(t) for t in eval_norm if t]
-    return max(MIN_WINDOW, int(statistics.median(counts))) if counts else MIN_WINDOW
+    if not counts:
+        return MIN_WINDOW
+    return max(MIN_WINDOW, 1 << round(math.log2(max(1.0, statistics.median(counts)))))
 
 
 def starts(words: int, window: int) -> list[int]:
