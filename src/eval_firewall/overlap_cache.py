@@ -31,6 +31,7 @@ from .embeddings import Embedder
 from .findings import Stat
 from .progress import Progress
 from .search.lexical import LexicalIndex
+from .search.windows import window_length
 from .search.vectors import VectorIndex
 
 RESULTS = "overlap-results"
@@ -128,7 +129,8 @@ class CachedFinder:
         if todo:
             side = cached_train_side(train, cache, self.progress)
             found = find_overlaps(evals.subset(todo), train, cfg, side=side,
-                                  paraphrases=self.paraphrases, progress=self.progress)
+                                  paraphrases=self.paraphrases, progress=self.progress,
+                                  window=window_length(evals.norm))
             searched = len(todo)
             for local, i in enumerate(todo):
                 hit = found.get(local)
@@ -190,7 +192,8 @@ class CachedFinder:
         carried = [i for i, key in enumerate(keys) if key in known]
         with self.progress.stage("search against new train rows", total=len(carried)) as stage:
             found = find_overlaps(evals.subset(carried), train.subset(new_train), cfg,
-                                  paraphrases=self.paraphrases, progress=self.progress)
+                                  paraphrases=self.paraphrases, progress=self.progress,
+                                  window=window_length(evals.norm))
             stage.advance(len(carried))
         for local, i in enumerate(carried):
             hit = found.get(local)

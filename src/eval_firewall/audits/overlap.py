@@ -36,7 +36,7 @@ from ..rows import Row
 from ..rules import Rule
 from ..search import containment
 from ..search.lexical import LexicalIndex
-from ..search.windows import Windows, windows_of
+from ..search.windows import Windows, window_length, windows_of
 from .leak import INPUT, INPUT_LABEL, leak_kind
 from .paraphrase_score import explain
 
@@ -206,10 +206,12 @@ def containment_settings(cfg: OverlapConfig) -> containment.Settings:
 
 def find_overlaps(evals: Corpus, train: Corpus, cfg: OverlapConfig, *,
                   side: TrainSide | None = None, paraphrases: ParaphraseFactory | None = None,
-                  progress: Progress | None = None) -> dict[int, Hit]:
+                  progress: Progress | None = None, window: int | None = None) -> dict[int, Hit]:
     """The strongest overlap of each eval row with the train rows (rows without one are absent).
 
-    ``side`` is the train corpus' index when a cache supplied it.
+    ``side`` is the train corpus' index when a cache supplied it. ``window`` is the paraphrase
+    window in words (default: from ``evals``; a caller searching a part of the eval set passes
+    the whole set's, so the windows, and the cached train vectors, stay the same).
     """
     progress = progress or Progress(enabled=False)
     side = side or TrainSide(train.norm, train.texts)
@@ -217,7 +219,8 @@ def find_overlaps(evals: Corpus, train: Corpus, cfg: OverlapConfig, *,
     units: Windows | None = None
     if paraphrases is not None and cfg.semantic.enabled and len(train):
         if cfg.windows.enabled:
-            units = windows_of(train, evals.norm, cfg.windows.min_ratio, cfg.windows.max_windows)
+            units = windows_of(train, window or window_length(evals.norm),
+                               cfg.windows.min_ratio, cfg.windows.max_windows)
         search = paraphrases(units.corpus if units is not None else train)
     hits: dict[int, Hit] = {}
     if cfg.exact.enabled:

@@ -60,11 +60,10 @@ def starts(words: int, window: int) -> list[int]:
     return out
 
 
-def windows_of(train: Corpus, eval_norm: Sequence[str], min_ratio: float,
-               max_windows: int) -> Windows | None:
-    """The train corpus as paraphrase-search units; None when no row is long enough to window
-    (or the windows would exceed ``max_windows``: then rows stay whole)."""
-    window = window_length(eval_norm)
+def windows_of(train: Corpus, window: int, min_ratio: float, max_windows: int) -> Windows | None:
+    """The train corpus as paraphrase-search units, windows of ``window`` words; None when no
+    row is long enough to window (or the windows would exceed ``max_windows``: then rows stay
+    whole)."""
     limit = min_ratio * window
     long_rows = [j for j, norm in enumerate(train.norm) if word_count(norm) > limit]
     if not long_rows:
