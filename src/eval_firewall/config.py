@@ -115,7 +115,7 @@ class WindowsConfig(_Strict):
     # paraphrases in overlapping windows of that many words (half a window apart).
     enabled: bool = True
     min_ratio: float = Field(default=3.0, ge=1.0)
-    max_windows: int = Field(default=5_000_000, ge=1)
+    max_windows: int = Field(default=2_000_000, ge=1)
 
 
 class DistributionConfig(_Strict):

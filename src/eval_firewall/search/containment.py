@@ -86,13 +86,12 @@ def _token_hashes(norm: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     flat = pc.list_flatten(tokens)
     encoded = pc.dictionary_encode(flat)
     words = encoded.dictionary.to_pylist()
-    table = np.fromiter((mmh3.hash64(w, 0, signed=False)[0] if w else 0 for w in words),
+    table = np.fromiter((mmh3.hash64(w, 0, signed=False)[0] for w in words),
                         dtype=np.uint64, count=len(words))
-    hashes = table[encoded.indices.to_numpy(zero_copy_only=False)]
-    empty = np.asarray(pc.equal(flat, "").to_numpy(zero_copy_only=False), dtype=bool) \
-        if len(flat) else np.zeros(0, bool)
-    if empty.any():        # "" splits into one empty token: it is no word
-        keep = ~empty
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    hashes = table[codes]
+    if "" in words:        # an empty text splits into one empty token: it is no word
+        keep = codes != words.index("")
         rows = np.repeat(np.arange(len(lengths)), lengths)
         hashes = hashes[keep]
         lengths = np.bincount(rows[keep], minlength=len(lengths)).astype(np.int64)
