@@ -177,6 +177,13 @@ def test_windows_cover_long_rows_and_leave_short_ones_whole():
         assert units.corpus.norm[u] == " ".join(train.norm[1].split()[first:last])
         assert normalize(units.corpus.rows[u].text) == units.corpus.norm[u]
     assert windows_of(train, window, 3.0, 5) is None               # too many windows: whole
+    # paragraphs (blank lines) are units of their own when short enough
+    paragraphs = "\n\n".join(r["question"] for r in TRAIN[:6])
+    units = windows_of(Corpus.of([row(paragraphs, 0, "train")]), window, 1.0, 10_000)
+    texts = [normalize(r.text) for r in units.corpus.rows]
+    for r in TRAIN[:6]:
+        if len(normalize(r["question"]).split()) <= window:
+            assert normalize(r["question"]) in texts
 
 
 def test_json_report_carries_span_and_leak_and_loads_back(tmp_path):

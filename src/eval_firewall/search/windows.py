@@ -2,15 +2,18 @@
 
 One embedding of a long document is diluted by everything else in it, so a train row far longer
 than the eval rows (``min_ratio`` times the window) is replaced, for the paraphrase search only,
-by overlapping windows of about the eval rows' median length (:func:`window_length`) (half a window apart, the
-last one ending at the row's end). Every passage of up to half a window is then whole inside
+by its paragraphs (split at blank lines), and a paragraph that is itself that long by overlapping
+windows of about the eval rows' median length (:func:`window_length`; half a window apart, the
+last one ending at the paragraph's end). Every passage of up to half a window is then whole inside
 one window, and a passage of one window's length is at least three quarters inside one. Rows
 no longer than that stay whole. A hit on a window is a hit on its row, naming the window.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
+import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -19,6 +22,7 @@ from ..corpus import Corpus
 from .containment import word_offsets
 
 MIN_WINDOW = 8      # words: no window is shorter
+_PARAGRAPH = re.compile(r"\n[ \t\r\f\v]*\n")
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,25 @@ def starts(words: int, window: int) -> list[int]:
     return out
 
 
+def units_of(text: str, offsets: Sequence[tuple[int, int]], window: int, limit: float
+             ) -> list[tuple[int, int]]:
+    """Word ranges of one long row: its paragraphs (split at blank lines), each one whole when
+    at most ``limit`` words long, else in sliding windows of ``window`` words."""
+    breaks = [m.start() for m in _PARAGRAPH.finditer(text)]
+    out: list[tuple[int, int]] = []
+    first = 0
+    for k in range(1, len(offsets) + 1):
+        if k < len(offsets) and bisect.bisect(breaks, offsets[k][0]) == bisect.bisect(
+                breaks, offsets[first][0]):
+            continue
+        if k - first <= limit:
+            out.append((first, k))
+        else:
+            out.extend((first + s, min(first + s + window, k)) for s in starts(k - first, window))
+        first = k
+    return out
+
+
 def windows_of(train: Corpus, window: int, min_ratio: float, max_windows: int) -> Windows | None:
     """The train corpus as paraphrase-search units, windows of ``window`` words; None when no
     row is long enough to window (or the windows would exceed ``max_windows``: then rows stay
@@ -68,7 +91,7 @@ def windows_of(train: Corpus, window: int, min_ratio: float, max_windows: int) -
     long_rows = [j for j, norm in enumerate(train.norm) if word_count(norm) > limit]
     if not long_rows:
         return None
-    total = sum(len(starts(word_count(train.norm[j]), window)) for j in long_rows)
+    total = sum(len(starts(word_count(train.norm[j]), window)) for j in long_rows)  # about
     if total + len(train) - len(long_rows) > max_windows:
         return None
     is_long = set(long_rows)
@@ -84,8 +107,7 @@ def windows_of(train: Corpus, window: int, min_ratio: float, max_windows: int) -
         offsets = word_offsets(row.text)
         words = norm.split()
         count = min(len(words), len(offsets))
-        for first in starts(count, window):
-            last = min(first + window, count)
+        for first, last in units_of(row.text, offsets[:count], window, limit):
             text = row.text[offsets[first][0]:offsets[last - 1][1]]
             rows.append(replace(row, text=text))
             norms.append(" ".join(words[first:last]))
