@@ -199,3 +199,18 @@ def test_json_report_carries_span_and_leak_and_loads_back(tmp_path):
     loaded = load_report(render_json(report))
     assert loaded.findings[0].match.span == result.findings[0].match.span
     assert loaded.findings[0].leak == "input+label"
+
+
+def test_repeated_words_on_both_sides_stay_bounded_and_are_not_evidence():
+    """A hostile pair (the same words over and over, in many eval and train rows): each
+    n-gram is retired once it is in more than max_train_rows train rows, so hits never pile
+    up, and the repetition flags nothing."""
+    evals = [" ".join(["a"] * 300)] * 20 + [" ".join("bcdefghijk")] * 20
+    train = [" ".join(["a"] * 1000)] * 300 + [" ".join("xbcdefghijky")] * 1200
+    items = containment.EvalItems(evals, Settings())
+    hits = containment.Hits()
+    for start in range(0, len(train), 100):
+        scan(build(train[start:start + 100]), items, hits, start)
+        assert sum(len(h) for h in hits.grams) <= items.grams.first[-1] * 11
+    assert containment.contained(hits, items) == {}
+    assert items.grams.dead.all() and items.anchors.dead.all()

@@ -43,6 +43,7 @@ from ..normalize import normalize
 BASE = np.uint64(0x100000001B3)         # the rolling hash's multiplier (odd, so invertible)
 ROWS_PER_PIECE = 1 << 15                 # train rows tokenized and scanned at once
 _BITMAP_BITS = 25                        # membership prefilter: 2**25 bits of the hash's top
+ANCHOR_ROWS = 1000                       # a short item's first words in more rows: not searched
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,63 +165,95 @@ class EvalItems:
 
 
 class _Table:
-    """Sorted n-gram hashes with the item and position each came from, and a bitmap of their
-    top bits for a fast first test."""
+    """The distinct n-gram hashes (sorted ``keys``), each with the eval items and positions it
+    occurs at (``first``: CSR offsets into ``items``/``positions``), and a bitmap of the keys'
+    top bits for a fast first test. A key may be retired (``dead``): found in too many train
+    rows to be evidence."""
 
     def __init__(self, hashes: np.ndarray, items: np.ndarray, positions: np.ndarray) -> None:
         order = np.argsort(hashes, kind="stable")
-        self.hashes, self.items, self.positions = hashes[order], items[order], positions[order]
+        hashes, self.items, self.positions = hashes[order], items[order], positions[order]
+        self.keys, self.first = np.unique(hashes, return_index=True)
+        self.first = np.append(self.first, len(hashes)).astype(np.int64)
         self.bitmap = np.zeros(1 << _BITMAP_BITS, dtype=bool)
-        self.bitmap[self.hashes >> np.uint64(64 - _BITMAP_BITS)] = True
+        self.bitmap[self.keys >> np.uint64(64 - _BITMAP_BITS)] = True
+        self.dead = np.zeros(len(self.keys), dtype=bool)
+        self.rows = np.zeros(len(self.keys), dtype=np.int64)     # train rows holding each key
 
     def lookup(self, hashes: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(positions into ``hashes``, table entries) of every equal pair; an n-gram repeated
-        inside one eval item, or shared by several, matches each entry."""
-        if not len(self.hashes):
+        """(positions into ``hashes``, key index) of every live key found."""
+        if not len(self.keys):
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         maybe = np.flatnonzero(valid & self.bitmap[hashes >> np.uint64(64 - _BITMAP_BITS)])
         found = hashes[maybe]
-        lo = np.searchsorted(self.hashes, found, "left")
-        hi = np.searchsorted(self.hashes, found, "right")
-        counts = hi - lo
-        at = np.repeat(maybe, counts)
-        entries = np.repeat(lo, counts) + (np.arange(counts.sum()) - np.repeat(
-            np.cumsum(counts) - counts, counts))
-        return at, entries
+        key = np.minimum(np.searchsorted(self.keys, found), len(self.keys) - 1)
+        hit = (self.keys[key] == found) & ~self.dead[key]
+        return maybe[hit], key[hit]
+
+    def entries(self, key: int) -> range:
+        """The entries (indices into ``items``/``positions``) of one key."""
+        return range(int(self.first[key]), int(self.first[key + 1]))
 
 
 class Hits:
-    """Raw hits of every scanned chunk: long items' n-grams (entry, train row, train position)
-    and short items found whole (item, train row, train position)."""
+    """Raw hits of every scanned chunk: for long items, each (key, train row) once with its
+    first position in the row; short items found whole (item, train row, train position)."""
 
     def __init__(self) -> None:
-        self.grams: list[np.ndarray] = []      # [entry, row, position] rows
+        self.grams: list[np.ndarray] = []      # [key, row, position] rows
         self.whole: list[np.ndarray] = []      # [item, row, position] rows
+
+
+def _first_per_pair(key: np.ndarray, row: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """[key, row, position] with each (key, row) once, at its first position."""
+    order = np.lexsort((pos, row, key))
+    key, row, pos = key[order], row[order], pos[order]
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = (key[1:] != key[:-1]) | (row[1:] != row[:-1])
+    return np.stack([key[first], row[first], pos[first]], axis=1)
+
+
+def _retire(table: _Table, found: np.ndarray, limit: int) -> None:
+    """Count the train rows of each key in ``found`` ([key, row, ...], each pair once) and
+    retire the keys past ``limit``."""
+    if len(found):
+        table.rows += np.bincount(found[:, 0], minlength=len(table.keys))
+        table.dead |= table.rows > limit
 
 
 def scan(arrays: dict[str, np.ndarray], items: EvalItems, hits: Hits, row_offset: int = 0) -> None:
     """Look for the eval items in one chunk of train arrays (:func:`build`); rows are numbered
-    from ``row_offset``. Appends to ``hits``."""
+    from ``row_offset``. Appends to ``hits``; keys found in more than ``max_train_rows`` train
+    rows so far are retired and their hits dropped, so memory stays bounded by the eval side."""
     tokens, starts = arrays["tokens"], arrays["starts"]
     if not len(tokens) or not len(items):
         return
     s = items.settings
     row_of = np.repeat(np.arange(len(starts) - 1, dtype=np.int64), np.diff(starts))
     room = starts[1:][row_of] - np.arange(len(tokens))      # words left in the row from here
-    if len(items.grams.hashes):
-        at, entries = items.grams.lookup(_rolling(tokens, s.ngram), room >= s.ngram)
+    grams = items.grams
+    if len(grams.keys):
+        at, key = grams.lookup(_rolling(tokens, s.ngram), room >= s.ngram)
         if len(at):
-            hits.grams.append(np.stack([entries, row_of[at] + row_offset,
-                                        at - starts[row_of[at]]], axis=1))
-    if len(items.anchors.hashes):
-        at, entries = items.anchors.lookup(_rolling(tokens, s.min_words), room >= s.min_words)
+            rows = row_of[at]
+            found = _first_per_pair(key, rows + row_offset, at - starts[rows])
+            _retire(grams, found, s.max_train_rows)
+            hits.grams = [h[~grams.dead[h[:, 0]]] for h in (*hits.grams, found)]
+    anchors = items.anchors
+    if len(anchors.keys):
+        at, key = anchors.lookup(_rolling(tokens, s.min_words), room >= s.min_words)
+        if len(at):
+            _retire(anchors, _first_per_pair(key, row_of[at], at), ANCHOR_ROWS)
         found = []
-        for pos, entry in zip(at.tolist(), entries.tolist()):
-            item = int(items.anchors.items[entry])
-            words = items.tokens[item]
-            if room[pos] >= len(words) and np.array_equal(tokens[pos:pos + len(words)], words):
-                row = int(row_of[pos])
-                found.append((item, row + row_offset, pos - int(starts[row])))
+        for pos, k in zip(at.tolist(), key.tolist()):
+            if anchors.dead[k]:
+                continue
+            for entry in anchors.entries(k):
+                item = int(anchors.items[entry])
+                words = items.tokens[item]
+                if room[pos] >= len(words) and np.array_equal(tokens[pos:pos + len(words)], words):
+                    row = int(row_of[pos])
+                    found.append((item, row + row_offset, pos - int(starts[row])))
         if found:
             hits.whole.append(np.asarray(found, dtype=np.int64))
 
@@ -244,33 +277,39 @@ def contained(hits: Hits, items: EvalItems) -> dict[int, Contained]:
             if per_item[item] <= s.max_train_rows:
                 length = len(items.tokens[item])
                 offer(item, Contained(row, pos, pos + length, 1.0, length))
-    if hits.grams:
-        grams = np.concatenate(hits.grams)
-        pairs = np.unique(grams[:, :2], axis=0)
-        df = np.bincount(pairs[:, 0], minlength=len(items.grams.hashes))
-        grams = grams[df[grams[:, 0]] <= s.max_train_rows]
-        item_of = items.grams.items[grams[:, 0]]
-        order = np.lexsort((grams[:, 1], item_of))
-        grams, item_of = grams[order], item_of[order]
-        bounds = np.flatnonzero(np.diff(item_of) | np.diff(grams[:, 1])) + 1
-        for group in np.split(np.arange(len(grams)), bounds):
-            if not len(group):
-                continue
-            item = int(item_of[group[0]])
-            length = len(items.tokens[item])
-            needed = s.min_coverage * length
-            if len(group) + s.ngram - 1 < needed:
-                continue
-            eval_pos = items.grams.positions[grams[group, 0]]
-            covered = np.zeros(length, dtype=bool)
-            for p in np.unique(eval_pos).tolist():
-                covered[p:p + s.ngram] = True
-            shared = int(covered.sum())
-            if shared < needed:
-                continue
-            train_pos = grams[group, 2]
-            start, end = _span(train_pos, eval_pos, length, s.ngram)
-            offer(item, Contained(int(grams[group[0], 1]), start, end, shared / length, shared))
+    grams = items.grams
+    found = np.concatenate(hits.grams) if hits.grams else np.zeros((0, 3), np.int64)
+    found = found[~grams.dead[found[:, 0]]]
+    if not len(found):
+        return best
+    # one line per (entry, row): each key's hits expand to the eval items holding the key
+    counts = grams.first[found[:, 0] + 1] - grams.first[found[:, 0]]
+    entry = np.repeat(grams.first[found[:, 0]], counts) + (
+        np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+    row = np.repeat(found[:, 1], counts)
+    train_pos = np.repeat(found[:, 2], counts)
+    item_of = grams.items[entry]
+    eval_pos = grams.positions[entry]
+    order = np.lexsort((row, item_of))
+    item_of, row, train_pos, eval_pos = item_of[order], row[order], train_pos[order], eval_pos[order]
+    bounds = np.flatnonzero(np.diff(item_of) | np.diff(row)) + 1
+    lo = np.concatenate(([0], bounds))
+    hi = np.concatenate((bounds, [len(item_of)]))
+    lengths = np.array([len(t) for t in items.tokens], dtype=np.int64)
+    need = s.min_coverage * lengths[item_of[lo]]
+    for a, b, needed in zip(lo.tolist(), hi.tolist(), need.tolist()):
+        if b - a + s.ngram - 1 < needed:
+            continue
+        item = int(item_of[a])
+        length = int(lengths[item])
+        covered = np.zeros(length, dtype=bool)
+        for p in np.unique(eval_pos[a:b]).tolist():
+            covered[p:p + s.ngram] = True
+        shared = int(covered.sum())
+        if shared < needed:
+            continue
+        start, end = _span(train_pos[a:b], eval_pos[a:b], length, s.ngram)
+        offer(item, Contained(int(row[a]), start, end, shared / length, shared))
     return best
 
 
