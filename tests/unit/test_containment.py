@@ -214,3 +214,12 @@ def test_repeated_words_on_both_sides_stay_bounded_and_are_not_evidence():
         assert sum(len(h) for h in hits.grams) <= items.grams.first[-1] * 11
     assert containment.contained(hits, items) == {}
     assert items.grams.dead.all() and items.anchors.dead.all()
+
+
+def test_pieces_bound_rows_and_characters():
+    texts = ["x" * 10] * 5 + ["y" * 100] + ["z"] * 3
+    assert containment._pieces(texts, 3, 25) == [(0, 2), (2, 4), (4, 5), (5, 6), (6, 9)]
+    assert containment._pieces([], 3, 25) == []
+    norm_e = [normalize(TEST[0]["question"])]
+    norm_t = [normalize(r["question"]) for r in TRAIN[:20]] + [normalize(document(TEST[0]["question"], 0))]
+    assert search(norm_e, norm_t, Settings(), piece_chars=300) == search(norm_e, norm_t, Settings())

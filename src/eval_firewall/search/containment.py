@@ -41,7 +41,8 @@ import numpy as np
 from ..normalize import normalize
 
 BASE = np.uint64(0x100000001B3)         # the rolling hash's multiplier (odd, so invertible)
-ROWS_PER_PIECE = 1 << 15                 # train rows tokenized and scanned at once
+ROWS_PER_PIECE = 1 << 15                 # train rows tokenized and scanned at once, at most
+CHARS_PER_PIECE = 1 << 24                # and about this many characters (a few million words)
 _BITMAP_BITS = 25                        # membership prefilter: 2**25 bits of the hash's top
 ANCHOR_ROWS = 1000                       # a short item's first words in more rows: not searched
 
@@ -323,16 +324,31 @@ def _span(train_pos: np.ndarray, eval_pos: np.ndarray, length: int, n: int) -> t
     return int(train_pos[near].min()), int(train_pos[near].max()) + n
 
 
+def _pieces(texts: Sequence[str], max_rows: int, max_chars: int) -> list[tuple[int, int]]:
+    """(start, stop) of consecutive pieces of at most ``max_rows`` rows and about ``max_chars``
+    characters (a longer single row is a piece of its own): the scan's arrays are per word, so
+    long documents need pieces of fewer rows."""
+    out, start, chars = [], 0, 0
+    for j, text in enumerate(texts):
+        if j > start and (j - start >= max_rows or chars + len(text) > max_chars):
+            out.append((start, j))
+            start, chars = j, 0
+        chars += len(text)
+    if start < len(texts):
+        out.append((start, len(texts)))
+    return out
+
+
 def search(eval_norm: Sequence[str], train_norm: Sequence[str], settings: Settings,
-           only: Iterable[int] | None = None, piece_rows: int = ROWS_PER_PIECE
-           ) -> dict[int, Contained]:
+           only: Iterable[int] | None = None, piece_rows: int = ROWS_PER_PIECE,
+           piece_chars: int = CHARS_PER_PIECE) -> dict[int, Contained]:
     """Eval index -> its best containing train row, scanning the train rows a piece at a time
     (memory bounded by the piece, not the train set)."""
     items = EvalItems(eval_norm, settings, only)
     hits = Hits()
     if len(items):
-        for start in range(0, len(train_norm), piece_rows):
-            scan(build(train_norm[start:start + piece_rows]), items, hits, start)
+        for start, stop in _pieces(train_norm, piece_rows, piece_chars):
+            scan(build(train_norm[start:stop]), items, hits, start)
     return contained(hits, items)
 
 
