@@ -43,7 +43,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import data  # noqa: E402
-import run   # noqa: E402
+import run  # noqa: E402
 
 NEW = HERE.parent / "src"
 CONFIG = run.CONFIG

@@ -31,8 +31,8 @@ from .embeddings import Embedder
 from .findings import Stat
 from .progress import Progress
 from .search.lexical import LexicalIndex
-from .search.windows import window_length
 from .search.vectors import VectorIndex
+from .search.windows import window_length
 
 RESULTS = "overlap-results"
 WITHIN = "eval-duplicates"

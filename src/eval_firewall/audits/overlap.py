@@ -244,16 +244,21 @@ def find_overlaps(evals: Corpus, train: Corpus, cfg: OverlapConfig, *,
             hits[i] = Hit("contained", c.train, round(c.coverage, 4), c.start, c.end,
                           round(c.coverage, 4))
     if search is not None:
-        if units is not None:     # the lexical candidates are rows: those kept whole, as units
-            lexical = {i: [units.unit_of[j] for j in js if j in units.unit_of]
-                       for i, js in lexical.items()}
-        for i, (u, score) in search(evals.texts, set(hits), lexical).items():
-            if units is None:
-                hits[i] = Hit("paraphrase", u, score)
-            else:
-                words = units.words[u]
-                hits[i] = Hit("paraphrase", units.row[u], score,
-                              *(words if words is not None else (None, None)))
+        hits.update(_paraphrases(search, units, evals, set(hits), lexical))
+    return hits
+
+
+def _paraphrases(search: ParaphraseQuery, units: Windows | None, evals: Corpus, skip: set[int],
+                 lexical: dict[int, list[int]]) -> dict[int, Hit]:
+    """Paraphrase hits, on train rows or (``units``) on their windows, named by their words."""
+    if units is not None:     # the lexical candidates are rows: those kept whole, as units
+        lexical = {i: [units.unit_of[j] for j in js if j in units.unit_of]
+                   for i, js in lexical.items()}
+    hits: dict[int, Hit] = {}
+    for i, (u, score) in search(evals.texts, skip, lexical).items():
+        words = units.words[u] if units is not None else None
+        row = units.row[u] if units is not None else u
+        hits[i] = Hit("paraphrase", row, score, *(words if words is not None else (None, None)))
     return hits
 
 

@@ -13,8 +13,7 @@ from pydantic_core import core_schema
 from typing_extensions import NotRequired, TypedDict
 
 from ..errors import UserError
-from ..findings import (AuditResult, DatasetSummary, Finding, Match, Report, Severity, Span, Stat,
-                        Waiver)
+from ..findings import AuditResult, DatasetSummary, Finding, Match, Report, Severity, Span, Stat, Waiver
 from .escape import escape_json
 
 SCHEMA_VERSION = 2   # 2: match.span, finding.leak (overlap containment)

@@ -245,7 +245,7 @@ def scan(arrays: dict[str, np.ndarray], items: EvalItems, hits: Hits, row_offset
         at, key = anchors.lookup(_rolling(tokens, s.min_words), room >= s.min_words)
         if len(at):
             _retire(anchors, _first_per_pair(key, row_of[at], at), ANCHOR_ROWS)
-        found = []
+        whole: list[tuple[int, int, int]] = []
         for pos, k in zip(at.tolist(), key.tolist()):
             if anchors.dead[k]:
                 continue
@@ -254,9 +254,9 @@ def scan(arrays: dict[str, np.ndarray], items: EvalItems, hits: Hits, row_offset
                 words = items.tokens[item]
                 if room[pos] >= len(words) and np.array_equal(tokens[pos:pos + len(words)], words):
                     row = int(row_of[pos])
-                    found.append((item, row + row_offset, pos - int(starts[row])))
-        if found:
-            hits.whole.append(np.asarray(found, dtype=np.int64))
+                    whole.append((item, row + row_offset, pos - int(starts[row])))
+        if whole:
+            hits.whole.append(np.asarray(whole, dtype=np.int64))
 
 
 def contained(hits: Hits, items: EvalItems) -> dict[int, Contained]:

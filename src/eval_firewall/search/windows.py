@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from ..corpus import Corpus
+from ..rows import Row
 from .containment import word_offsets
 
 MIN_WINDOW = 8      # words: no window is shorter
@@ -95,7 +96,11 @@ def windows_of(train: Corpus, window: int, min_ratio: float, max_windows: int) -
     if total + len(train) - len(long_rows) > max_windows:
         return None
     is_long = set(long_rows)
-    rows, norms, unit_row, unit_words, unit_of = [], [], [], [], {}
+    rows: list[Row] = []
+    norms: list[str] = []
+    unit_row: list[int] = []
+    unit_words: list[tuple[int, int] | None] = []
+    unit_of: dict[int, int] = {}
     for j, (row, norm) in enumerate(zip(train.rows, train.norm)):
         if j not in is_long:
             unit_of[j] = len(unit_row)
