@@ -97,6 +97,27 @@ class SemanticConfig(_Strict):
     same_numbers: bool = True   # numbers as evidence (model), or a veto on other numbers (cosine)
 
 
+class ContainmentConfig(_Strict):
+    # An eval item quoted inside a train row (search/containment.py): every span of ``ngram``
+    # or more words shared with a train row is found, except text more than
+    # ``max_train_rows`` train rows share; items under ``short_words`` words count only whole.
+    enabled: bool = True
+    ngram: int = Field(default=13, ge=3, le=64)
+    min_words: int = Field(default=8, ge=2, le=64)
+    short_words: int = Field(default=20, ge=2, le=1000)
+    max_train_rows: int = Field(default=10, ge=1)
+    min_coverage: float = Field(default=0.5, gt=0.0, le=1.0)
+    label_window: int = Field(default=200, ge=0)   # words either side of the item searched for its label
+
+
+class WindowsConfig(_Strict):
+    # Train rows longer than ``min_ratio`` x the eval rows' median word count are searched for
+    # paraphrases in overlapping windows of that many words (half a window apart).
+    enabled: bool = True
+    min_ratio: float = Field(default=3.0, ge=1.0)
+    max_windows: int = Field(default=2_000_000, ge=1)
+
+
 class DistributionConfig(_Strict):
     enabled: bool = True
     severity: SeverityOrOff = "warning"
@@ -109,6 +130,8 @@ class OverlapConfig(_Strict):
     exact: ExactConfig = ExactConfig()
     near_duplicate: NearDuplicateConfig = NearDuplicateConfig()
     semantic: SemanticConfig = SemanticConfig()
+    containment: ContainmentConfig = ContainmentConfig()
+    windows: WindowsConfig = WindowsConfig()
     # The alias of ``audits.distribution`` (its first home): read that one instead.
     distribution: DistributionConfig = DistributionConfig()
 

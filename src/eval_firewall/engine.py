@@ -193,7 +193,8 @@ def _overlap(config: Config, loaded: dict[str, LoadedDataset], changes: Changes 
     paraphrases = _paraphrases(config, cache, progress, models) if cfg.semantic.enabled else None
     finder = CachedFinder(cache, base_train=base_train, paraphrases=paraphrases,
                           progress=progress, base_fingerprint=base_fingerprint)
-    return overlap.audit(evals, train, cfg, finder)
+    fields = {ds.name: ds.text for ds in config.datasets if ds.role == "train"}
+    return overlap.audit(evals, train, cfg, finder, text_fields=fields)
 
 
 def _paraphrases(config: Config, cache: Cache, progress: Progress, models: Models

@@ -27,6 +27,20 @@ class Severity(str, enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class Span:
+    """Where in the matched row's text the shared text is: code-point offsets ``start``..``end``
+    into the row's text (its text fields joined by a newline, before normalization), the text
+    field it starts in (None when that is not known), and the share of the eval item covered
+    (None for a paraphrase window, which shares meaning rather than words)."""
+
+    start: int
+    end: int
+    field: str | None = None
+    coverage: float | None = None
+    window: bool = False      # a paraphrase found in a window of a long train row
+
+
+@dataclass(frozen=True, slots=True)
 class Match:
     """The other row of an overlap finding (a train row, or another eval row)."""
 
@@ -35,11 +49,12 @@ class Match:
     line: int
     row_id: str
     text: str | None = None
+    span: Span | None = None
 
     @classmethod
-    def of(cls, row: Row) -> "Match":
-        """The match that is ``row``."""
-        return cls(row.dataset, row.path, row.line, row.row_id, row.text)
+    def of(cls, row: Row, span: Span | None = None) -> "Match":
+        """The match that is ``row`` (the part ``span`` of it, if given)."""
+        return cls(row.dataset, row.path, row.line, row.row_id, row.text, span)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +129,9 @@ class Finding:
     new: bool = True
     waived: Waiver | None = None   # set when a waiver accepts this finding: it does not fail
     evidence: Evidence | None = None   # overlap findings: the numbers the decision used
+    # Overlap findings against train: "input" (the train row holds the eval item) or
+    # "input+label" (it holds the eval row's label near the item too: the worse leak).
+    leak: str | None = None
 
     @classmethod
     def for_row(cls, audit: str, rule: str, severity: Severity, message: str, row: Row,

@@ -35,6 +35,7 @@ from .findings import Evidence, Stat
 from .progress import Progress
 from .search.lexical import LexicalIndex
 from .search.vectors import VectorIndex
+from .search.windows import window_length
 
 RESULTS = "overlap-results"
 WITHIN = "eval-duplicates"
@@ -131,13 +132,14 @@ class CachedFinder:
                 reused += 1
                 value = known[key]
                 if value is not None:
-                    hits[i] = Hit(value[0], value[1], value[2], _evidence(value))
+                    hits[i] = _hit(value)
             else:
                 todo.append(i)
         if todo:
             side = cached_train_side(train, cache, self.progress)
             found = find_overlaps(evals.subset(todo), train, cfg, side=side,
-                                  paraphrases=self.paraphrases, progress=self.progress)
+                                  paraphrases=self.paraphrases, progress=self.progress,
+                                  window=window_length(evals.norm))
             searched = len(todo)
             for local, i in enumerate(todo):
                 hit = found.get(local)
@@ -193,29 +195,38 @@ class CachedFinder:
             elif _valid(value, len(base_train)):
                 moved = position.get(base_train[value[1]])
                 if moved is not None:      # the matched train row is still there
-                    known[key] = [value[0], moved, *value[2:]]
+                    known[key] = _entry(_hit(value, moved))
         if not new_train:
             return known
         carried = [i for i, key in enumerate(keys) if key in known]
         with self.progress.stage("search against new train rows", total=len(carried)) as stage:
             found = find_overlaps(evals.subset(carried), train.subset(new_train), cfg,
-                                  paraphrases=self.paraphrases, progress=self.progress)
+                                  paraphrases=self.paraphrases, progress=self.progress,
+                                  window=window_length(evals.norm))
             stage.advance(len(carried))
         for local, i in enumerate(carried):
             hit = found.get(local)
             if hit is None:
                 continue
-            hit = Hit(hit.rule, new_train[hit.train], hit.score, hit.evidence)
+            hit = dataclasses.replace(hit, train=new_train[hit.train])
             current = known[keys[i]]
-            if hit.beats(Hit(current[0], current[1], current[2]) if current else None):
+            if hit.beats(_hit(current) if current else None):
                 known[keys[i]] = _entry(hit)
         return known
 
 
 def _entry(hit: Hit) -> list[Any]:
-    """A hit as the cache stores it: [rule, train index, score, evidence or None]."""
+    """A hit as the cache stores it: [rule, train index, score, evidence or None, start, end,
+    coverage]."""
     evidence = dataclasses.asdict(hit.evidence) if hit.evidence is not None else None
-    return [hit.rule, hit.train, hit.score, evidence]
+    return [hit.rule, hit.train, hit.score, evidence, hit.start, hit.end, hit.coverage]
+
+
+def _hit(value: list[Any], train: int | None = None) -> Hit:
+    """The hit :func:`_entry` stored (at train row ``train`` if it moved); ``value`` passed
+    :func:`_valid`."""
+    return Hit(value[0], value[1] if train is None else train, value[2], value[4], value[5],
+               value[6], evidence=_evidence(value))
 
 
 _EVIDENCE_FLOATS = ("similarity", "threshold", "probability", "min_probability")
@@ -228,7 +239,7 @@ def _evidence(value: list[Any]) -> Evidence | None:
     if not isinstance(data, dict) or set(data) - {"stage", "features", "not_flagged",
                                                    *_EVIDENCE_FLOATS}:
         return None
-    if data.get("stage") not in ("exact", "near-duplicate", "paraphrase"):
+    if data.get("stage") not in ("exact", "near-duplicate", "contained", "paraphrase"):
         return None
     for name in _EVIDENCE_FLOATS:
         if not (data.get(name) is None or (isinstance(data[name], (int, float))
@@ -247,13 +258,20 @@ def _evidence(value: list[Any]) -> Evidence | None:
 
 
 def _valid(value: object, train_rows: int) -> bool:
-    """Whether a cached result is well formed: None, or [rule, train index in range, score]
-    with the evidence (checked when read, :func:`_evidence`)."""
+    """Whether a cached result is well formed: None, or [rule, train index in range, score,
+    evidence (checked when read, :func:`_evidence`), start word, end word, coverage], the last
+    three None for a hit without a span."""
     if value is None:
         return True
-    return (isinstance(value, list) and len(value) in (3, 4) and value[0] in STRENGTH
+    if not (isinstance(value, list) and len(value) == 7 and value[0] in STRENGTH
             and isinstance(value[1], int) and 0 <= value[1] < train_rows
-            and isinstance(value[2], (int, float)))
+            and isinstance(value[2], (int, float))):
+        return False
+    start, end, coverage = value[4:]
+    if start is None:
+        return end is None and coverage is None
+    return (isinstance(start, int) and isinstance(end, int) and 0 <= start < end
+            and (coverage is None or isinstance(coverage, (int, float))))
 
 
 def _within_entry(value: object, rows: int) -> Within | None:

@@ -33,9 +33,9 @@ def audit(evals: list[Row], train: list[Row], config: OverlapConfig) -> AuditRes
     return overlap.audit(Corpus.of(evals), Corpus.of(train), config, MemoryFinder())
 
 
-def cfg(**near) -> OverlapConfig:
+def cfg(contained: bool = True, **near) -> OverlapConfig:
     return OverlapConfig(near_duplicate=near, semantic={"enabled": False},
-                         distribution={"enabled": False})
+                         containment={"enabled": contained}, distribution={"enabled": False})
 
 
 def by_rule(result, rule: str):
@@ -55,6 +55,7 @@ def test_human_gsm8k_test_questions_do_not_overlap_train():
     assert [(s.label, s.value) for s in result.stats] == [
         ("eval rows checked", 60), ("train rows indexed", 300),
         ("exact duplicates of train rows", 0), ("near-duplicates of train rows", 0),
+        ("quoted inside train rows", 0), ("overlaps with the eval row's label in the train row", 0),
         ("duplicates inside the eval set", 0)]
 
 
@@ -104,7 +105,8 @@ def test_threshold_is_inclusive():
     score = lexical_similarity(normalize(variant), normalize(NATALIA))
     assert 0.8 < score < 1.0
     at = audit(rows([variant]), train_rows(), cfg(threshold=score))
-    above = audit(rows([variant]), train_rows(), cfg(threshold=min(1.0, score + 1e-6)))
+    above = audit(rows([variant]), train_rows(), cfg(contained=False,
+                                                     threshold=min(1.0, score + 1e-6)))
     assert [f.rule for f in at.findings] == ["near-duplicate"]
     assert above.findings == ()
 
@@ -152,7 +154,7 @@ def test_exact_disabled_reports_copies_as_near_duplicates_and_near_disabled_only
     assert [(f.rule, f.score) for f in by_rule(result, "near-duplicate")][0] == \
         ("near-duplicate", 1.0)
     assert len(by_rule(result, "near-duplicate")) == 2
-    result = audit(rows([NATALIA, variant]), train_rows(), cfg(enabled=False))
+    result = audit(rows([NATALIA, variant]), train_rows(), cfg(contained=False, enabled=False))
     assert [f.rule for f in result.findings if f.match.dataset == "train"] == ["exact-duplicate"]
 
 

@@ -5,11 +5,15 @@ Rules:
 - ``near-duplicate``: an eval row lexically close to a train row (edits, reordered or
   substituted words, changed numbers): candidates from :class:`LexicalIndex`, scored with
   rapidfuzz.
+- ``contained``: an eval row quoted inside a train row of any length (shared word n-grams, see
+  :mod:`..search.containment`); the finding names the span of the train row's text.
 - ``paraphrase``: an eval row that says the same as a train row in other words (see
-  :mod:`.semantic`).
+  :mod:`.semantic`); train rows much longer than the eval rows are searched in windows
+  (:mod:`..search.windows`), and the finding names the window.
 - ``eval-duplicate``: two rows of the eval set that are the same question (exact or near).
 
-Each eval row gets at most one overlap finding against train: the strongest kind. The search
+Each eval row gets at most one overlap finding against train: the strongest kind. Each says
+whether the train row holds the eval row's label near the item too (:mod:`.leak`). The search
 is a :class:`HitFinder` passed to :func:`audit`: the plain :class:`MemoryFinder` here, or the
 cached one of :mod:`eval_firewall.overlap_cache`, which reuses earlier results for rows that did
 not change and searches only the new ones. Both sides come in as a :class:`~.corpus.Corpus`.
@@ -18,7 +22,7 @@ not change and searches only the new ones. Both sides come in as a :class:`~.cor
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -26,22 +30,27 @@ from rapidfuzz import fuzz
 
 from ..config import OverlapConfig
 from ..corpus import Corpus
-from ..findings import AuditResult, Evidence, Finding, Match, Severity, Stat
+from ..findings import AuditResult, Evidence, Finding, Match, Severity, Span, Stat
 from ..progress import Progress
 from ..rows import Row
 from ..rules import Rule
+from ..search import containment
 from ..search.lexical import LexicalIndex
+from ..search.windows import Windows, window_length, windows_of
+from .leak import INPUT, INPUT_LABEL, leak_kind
 from .paraphrase_score import explain
 
 AUDIT = "overlap"
-STRENGTH = {"exact-duplicate": 0, "near-duplicate": 1, "paraphrase": 2}
-STAGE = {"exact-duplicate": "exact", "near-duplicate": "near-duplicate",
+STRENGTH = {"exact-duplicate": 0, "near-duplicate": 1, "contained": 2, "paraphrase": 3}
+STAGE = {"exact-duplicate": "exact", "near-duplicate": "near-duplicate", "contained": "contained",
          "paraphrase": "paraphrase"}   # rule -> the Evidence stage that decides it
 
 RULES = (
     Rule("exact-duplicate", AUDIT, Severity.ERROR,
          "An eval row has the same normalized text as a train row."),
     Rule("near-duplicate", AUDIT, Severity.ERROR, "An eval row is lexically close to a train row."),
+    Rule("contained", AUDIT, Severity.ERROR, "An eval row is quoted inside a longer train row "
+         "(shared spans of words cover enough of it; a short row must appear whole)."),
     Rule("paraphrase", AUDIT, Severity.ERROR, "An eval row says the same as a train row in other "
          "words (a calibrated score over embedding similarity, numbers and shared words)."),
     Rule("eval-duplicate", AUDIT, Severity.WARNING, "Two eval rows are the same question."),
@@ -50,11 +59,16 @@ RULES = (
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """The strongest overlap of one eval row: which rule, which train row, how close."""
+    """The strongest overlap of one eval row: which rule, which train row, how close; for a
+    containment or a paraphrase window, which words of the train row's normalized text
+    (``start``..``end``) and, for containment, the share of the eval row covered."""
 
     rule: str
     train: int
     score: float
+    start: int | None = None
+    end: int | None = None
+    coverage: float | None = None
     evidence: Evidence | None = None   # the numbers the decision used
 
     def beats(self, other: Hit | None) -> bool:
@@ -175,22 +189,35 @@ def near_matches(eval_norm: Sequence[str], train: TrainSide | Sequence[str], thr
     return found
 
 
+def containment_settings(cfg: OverlapConfig) -> containment.Settings:
+    """The containment search's parameters from the config."""
+    c = cfg.containment
+    return containment.Settings(c.ngram, c.min_words, c.short_words, c.max_train_rows,
+                                c.min_coverage)
+
+
 def find_overlaps(evals: Corpus, train: Corpus, cfg: OverlapConfig, *,
                   side: TrainSide | None = None, paraphrases: ParaphraseFactory | None = None,
-                  progress: Progress | None = None) -> dict[int, Hit]:
+                  progress: Progress | None = None, window: int | None = None) -> dict[int, Hit]:
     """The strongest overlap of each eval row with the train rows (rows without one are absent).
 
-    ``side`` is the train corpus' index when a cache supplied it.
+    ``side`` is the train corpus' index when a cache supplied it. ``window`` is the paraphrase
+    window in words (default: from ``evals``; a caller searching a part of the eval set passes
+    the whole set's, so the windows, and the cached train vectors, stay the same).
     """
     progress = progress or Progress(enabled=False)
     side = side or TrainSide(train.norm, train.texts)
     search = None       # made first: it may start loading its models while the rest runs
+    units: Windows | None = None
     if paraphrases is not None and cfg.semantic.enabled and len(train):
-        search = paraphrases(train)
+        if cfg.windows.enabled:
+            units = windows_of(train, window or window_length(evals.norm),
+                               cfg.windows.min_ratio, cfg.windows.max_windows)
+        search = paraphrases(units.corpus if units is not None else train)
     hits: dict[int, Hit] = {}
     if cfg.exact.enabled:
         for i, j in exact_matches(evals.norm, side).items():
-            hits[i] = Hit("exact-duplicate", j, 1.0, Evidence("exact", 1.0))
+            hits[i] = Hit("exact-duplicate", j, 1.0, evidence=Evidence("exact", 1.0))
     near_dup = cfg.near_duplicate
     lexical: dict[int, list[int]] = {}     # the near-duplicate index's candidates, reused
     if near_dup.enabled and len(train):
@@ -198,12 +225,34 @@ def find_overlaps(evals: Corpus, train: Corpus, cfg: OverlapConfig, *,
             for i, (j, score) in near_matches(evals.norm, side, near_dup.threshold,
                                               near_dup.candidates, skip=set(hits),
                                               candidates=lexical).items():
-                hits[i] = Hit("near-duplicate", j, score, Evidence(
+                hits[i] = Hit("near-duplicate", j, score, evidence=Evidence(
                     "near-duplicate", round(score, 4), threshold=near_dup.threshold))
             stage.advance(len(evals))
+    if cfg.containment.enabled and len(train):
+        todo = [i for i in range(len(evals)) if i not in hits]
+        with progress.stage("containment search", total=len(train)) as stage:
+            found = containment.search(evals.norm, train.norm, containment_settings(cfg), todo)
+            stage.advance(len(train))
+        for i, c in found.items():
+            hits[i] = Hit("contained", c.train, round(c.coverage, 4), c.start, c.end,
+                          round(c.coverage, 4))
     if search is not None:
-        for i, (j, score, *evidence) in search(evals.texts, set(hits), lexical).items():
-            hits[i] = Hit("paraphrase", j, score, evidence[0] if evidence else None)
+        hits.update(_paraphrases(search, units, evals, set(hits), lexical))
+    return hits
+
+
+def _paraphrases(search: ParaphraseQuery, units: Windows | None, evals: Corpus, skip: set[int],
+                 lexical: dict[int, list[int]]) -> dict[int, Hit]:
+    """Paraphrase hits, on train rows or (``units``) on their windows, named by their words."""
+    if units is not None:     # the lexical candidates are rows: those kept whole, as units
+        lexical = {i: [units.unit_of[j] for j in js if j in units.unit_of]
+                   for i, js in lexical.items()}
+    hits: dict[int, Hit] = {}
+    for i, (u, score, evidence) in search(evals.texts, skip, lexical).items():
+        words = units.words[u] if units is not None else None
+        row = units.row[u] if units is not None else u
+        start, end = words if words is not None else (None, None)
+        hits[i] = Hit("paraphrase", row, score, start, end, evidence=evidence)
     return hits
 
 
@@ -270,26 +319,70 @@ def within_eval(norm: Sequence[str], cfg: OverlapConfig) -> dict[int, tuple[int,
     return self_matches(norm, threshold, cfg.near_duplicate.candidates)
 
 
-def _finding(hit: Hit, row: Row, match: Row) -> Finding:
+def field_at(row: Row, offset: int, fields: Sequence[str] | None) -> str | None:
+    """The text field of ``row`` that code point ``offset`` of its text falls in (fields are
+    joined by a newline); None when that cannot be told (a field holding newlines itself)."""
+    if not fields:
+        return None
+    if len(fields) == 1:
+        return fields[0]
+    if row.text.count("\n") != len(fields) - 1:
+        return None
+    return fields[row.text.count("\n", 0, offset)]
+
+
+def _span(hit: Hit, match: Row, fields: Sequence[str] | None) -> Span | None:
+    """Where the hit's words are in the train row's original text."""
+    if hit.start is None or hit.end is None:
+        return None
+    start, end = containment.char_span(match.text, hit.start, hit.end)
+    return Span(start, end, field_at(match, start, fields), hit.coverage,
+                window=hit.rule == "paraphrase")
+
+
+LEAK_NOTE = {INPUT: "", INPUT_LABEL: "; with its answer (input+label: the worse leak)"}
+
+
+def _finding(hit: Hit, row: Row, match: Row, fields: Sequence[str] | None = None,
+             label_window: int = 200) -> Finding:
+    span = _span(hit, match, fields)
+    words = (hit.start, hit.end) if hit.start is not None and hit.end is not None else None
+    leak = leak_kind(row, match, words, label_window)
+    where = ""
+    if span is not None:
+        where = f", characters {span.start}-{span.end}" + (
+            f" of field '{span.field}'" if span.field else "")
     if hit.rule == "exact-duplicate":
         message = f"same text as train row {match.location}"
     elif hit.rule == "near-duplicate":
         message = f"{_percent(hit.score)} similar to train row {match.location}"
+    elif hit.rule == "contained":
+        message = (f"quoted inside train row {match.location}{where} (shared spans cover "
+                   f"{_percent(hit.coverage or hit.score)} of the eval row)")
     else:
-        message = (f"{explain(row.text, match.text, hit.score)}; train row {match.location} "
-                   "(score: cosine similarity of their embeddings)")
+        window = f" (the window{where})" if span is not None else ""
+        message = (f"{explain(row.text, match.text, hit.score)}; train row {match.location}"
+                   f"{window} (score: cosine similarity of their embeddings)")
     evidence = hit.evidence or Evidence(STAGE[hit.rule], round(hit.score, 4))
-    return Finding.for_row(AUDIT, hit.rule, Severity.ERROR, message, row,
-                           score=round(hit.score, 4), match=Match.of(match), evidence=evidence)
+    return Finding.for_row(AUDIT, hit.rule, Severity.ERROR, message + LEAK_NOTE[leak], row,
+                           score=round(hit.score, 4), match=Match.of(match, span), leak=leak,
+                           evidence=evidence)
 
 
 def audit(evals: Corpus, train: Corpus, cfg: OverlapConfig,
-          finder: HitFinder | None = None) -> AuditResult:
+          finder: HitFinder | None = None,
+          text_fields: Mapping[str, Sequence[str]] | None = None) -> AuditResult:
     """Overlap findings for ``evals`` against ``train``; ``finder`` (default: a plain
-    :class:`MemoryFinder`) finds each eval row's strongest hit."""
+    :class:`MemoryFinder`) finds each eval row's strongest hit. ``text_fields`` (dataset name
+    -> its configured text fields) lets a span name the field it falls in."""
     found = (finder or MemoryFinder()).find(evals, train, cfg)
     hits = found.hits
-    findings = [_finding(hits[i], evals.rows[i], train.rows[hits[i].train]) for i in sorted(hits)]
+    fields = text_fields or {}
+    findings = []
+    for i in sorted(hits):
+        match = train.rows[hits[i].train]
+        findings.append(_finding(hits[i], evals.rows[i], match, fields.get(match.dataset),
+                                 cfg.containment.label_window))
 
     within = 0
     for i, (j, score) in sorted(found.within.items()):
@@ -305,6 +398,10 @@ def audit(evals: Corpus, train: Corpus, cfg: OverlapConfig,
     stats = [Stat("eval rows checked", len(evals)), Stat("train rows indexed", len(train)),
              Stat("exact duplicates of train rows", rules.count("exact-duplicate")),
              Stat("near-duplicates of train rows", rules.count("near-duplicate"))]
+    if cfg.containment.enabled:
+        stats.append(Stat("quoted inside train rows", rules.count("contained")))
+    stats.append(Stat("overlaps with the eval row's label in the train row",
+                      sum(1 for f in findings if f.leak == INPUT_LABEL)))
     if cfg.semantic.enabled:
         stats.append(Stat("paraphrases of train rows", rules.count("paraphrase")))
     stats.append(Stat("duplicates inside the eval set", within))

@@ -22,13 +22,14 @@ from ..findings import (
     PolicyChange,
     Report,
     Severity,
+    Span,
     Stat,
     Waiver,
 )
 from .escape import escape_json
 
-# 2: overlap findings carry `evidence`; the report carries `policy`, `new_policy` and waivers'
-# `reviewer` (the gate's policy)
+# 2: overlap findings carry `evidence` and `leak`, matches their `span`; the report carries
+# `policy`, `new_policy` and waivers' `reviewer` (the gate's policy)
 SCHEMA_VERSION = 2
 
 
@@ -124,6 +125,7 @@ _Paths = Annotated[list[_Path], Field(max_length=MAX_FILES)]
 _Fingerprint = Annotated[str, Field(pattern=r"^[0-9a-f]{8,64}$")]
 _Count = Annotated[int, Field(ge=0)]
 _Line = Annotated[int, Field(ge=1)]
+_Offset = Annotated[int, Field(ge=0)]
 _Float = Annotated[float, Field(allow_inf_nan=False)]
 _SeverityName = Literal["error", "warning", "notice"]
 
@@ -152,12 +154,22 @@ class _StatJSON(TypedDict):
 
 
 @with_config(_STRICT)
+class _SpanJSON(TypedDict):
+    start: _Offset
+    end: _Offset
+    field: NotRequired[Annotated[str, Field(max_length=MAX_NAME)] | None]
+    coverage: NotRequired[Annotated[float, Field(ge=0.0, le=1.0)] | None]
+    window: NotRequired[bool]
+
+
+@with_config(_STRICT)
 class _MatchJSON(TypedDict):
     dataset: _Name
     path: _Path
     line: _Line
     row_id: _RowId
     text: NotRequired[_RowText | None]
+    span: NotRequired[_LoadedSpan | None]
 
 
 @with_config(_STRICT)
@@ -184,7 +196,7 @@ class _PolicyChangeJSON(TypedDict):
 
 @with_config(_STRICT)
 class _EvidenceJSON(TypedDict):
-    stage: Literal["exact", "near-duplicate", "paraphrase"]
+    stage: Literal["exact", "near-duplicate", "contained", "paraphrase"]
     similarity: _Float
     threshold: NotRequired[_Float | None]
     probability: NotRequired[_Float | None]
@@ -196,6 +208,7 @@ class _EvidenceJSON(TypedDict):
 _LoadedEvidence = Annotated[Evidence, _loaded(_EvidenceJSON, lambda d: Evidence(**d))]
 _LoadedDataset = Annotated[DatasetSummary, _loaded(_DatasetJSON, lambda d: DatasetSummary(**d))]
 _LoadedStat = Annotated[Stat, _loaded(_StatJSON, lambda d: Stat(**d))]
+_LoadedSpan = Annotated[Span, _loaded(_SpanJSON, lambda d: Span(**d))]
 _LoadedMatch = Annotated[Match, _loaded(_MatchJSON, lambda d: Match(**d))]
 _LoadedWaiver = Annotated[Waiver, _loaded(_WaiverJSON, lambda d: Waiver(**d))]
 _LoadedPolicyChange = Annotated[PolicyChange,
@@ -229,6 +242,7 @@ class _FindingJSON(TypedDict):
     new: NotRequired[bool]
     waived: NotRequired[_LoadedWaiver | None]
     evidence: NotRequired[_LoadedEvidence | None]
+    leak: NotRequired[Literal["input", "input+label"] | None]
     fingerprint: NotRequired[_Fingerprint | None]                            # derived
 
 

@@ -98,6 +98,7 @@ def environment() -> jinja2.Environment:
 PAIR_PROBLEMS = {
     "exact-duplicate": "Exact copy of a train row",
     "near-duplicate": "Near-duplicate of a train row",
+    "contained": "Quoted inside a train row",
     "paraphrase": "Paraphrase of a train row",
     "eval-duplicate": "Same question as another eval row",
 }

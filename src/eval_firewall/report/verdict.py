@@ -29,6 +29,7 @@ _LEAK = ("leaked eval row", "leaked eval rows")
 KINDS: dict[str, Kind] = {
     "exact-duplicate": Kind(*_LEAK, ("exact copy", "exact copies")),
     "near-duplicate": Kind(*_LEAK, ("near-duplicate", "near-duplicates")),
+    "contained": Kind(*_LEAK, ("copy inside a train document", "copies inside train documents")),
     "paraphrase": Kind(*_LEAK, ("paraphrase", "paraphrases")),
     "invalid-row": Kind("unreadable row", "unreadable rows"),
     "duplicate-id": Kind("duplicate row id", "duplicate row ids"),
