@@ -32,6 +32,7 @@ from .perturb import perturb_rows
 from .predictions import load_predictions, read_predictions
 from .progress import Progress
 from .records import Annotation, Variant
+from .rows import Row
 from .rules import Rule
 from .search.paraphrase import ParaphraseSearch, build_train_index
 from .search.vectors import VectorIndex
@@ -228,6 +229,13 @@ def _annotations(config: Config, loaded: Mapping[str, LoadedDataset]) -> list[An
     return load_annotations(config, names)
 
 
+def _variants(config: Config, rows: Sequence[Row]) -> list[Variant]:
+    """The prompts of ``rows`` as the config builds them (seed, kinds, preambles): the one
+    place both sides of an incremental run make them, so base and head agree."""
+    cfg = config.audits.invariance
+    return perturb_rows(rows, seed=cfg.seed, kinds=cfg.kinds, preambles=cfg.preambles)
+
+
 def _predicted(config: Config, loaded: Mapping[str, LoadedDataset], allow_commands: bool
                ) -> Predicted | str | None:
     """The prompts, the predictions for them and their source; None when none are configured,
@@ -235,8 +243,7 @@ def _predicted(config: Config, loaded: Mapping[str, LoadedDataset], allow_comman
     cfg = config.audits.invariance
     if not (cfg.predictions or cfg.command):
         return None
-    variants = perturb_rows(_eval_dataset(config, loaded, "invariance").rows, seed=cfg.seed,
-                            kinds=cfg.kinds, preambles=cfg.preambles)
+    variants = _variants(config, _eval_dataset(config, loaded, "invariance").rows)
     predictions, source = load_predictions(config, variants, allow_commands=allow_commands)
     if predictions is None:
         return source
@@ -353,7 +360,7 @@ def _base_predicted(config: Config, changes: Changes, scratch: Path, predicted: 
         rows = _eval_dataset(config, changes.base_datasets, "invariance").rows
     except UserError:
         return None
-    variants = perturb_rows(rows, seed=cfg.seed, kinds=cfg.kinds)
+    variants = _variants(config, rows)
     _, found, source = predicted
     if cfg.predictions and source == cfg.predictions:
         at_base = inputs_at(config, changes.base_sha, [cfg.predictions], scratch / "predictions")
