@@ -115,7 +115,10 @@ class OverlapConfig(_Strict):
 
 class ProvenanceConfig(_Strict):
     enabled: bool = True
-    human_label_sources: list[str] = ["human"]
+    # Matched case-insensitively, with "-", "_" and spaces alike; the Hugging Face card values
+    # for people (annotations_creators) count as human too.
+    human_label_sources: list[str] = ["human", "human-written", "human-annotated",
+                                      "expert-generated", "crowdsourced"]
     allow_generated_eval: bool = False
     missing: SeverityOrOff = "warning"
     missing_per_row: bool = False

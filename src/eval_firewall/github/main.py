@@ -26,6 +26,10 @@ from .outputs import SUMMARY_MAX_CHARS, add_job_summary, log, set_outputs
 from .settings import Settings, load_settings
 
 
+# The fail level of a workflow_run run whose `fail-on` input is empty.
+DEFAULT_FAIL_ON = "error"
+
+
 class Audit(Protocol):
     """What runs the audits: :func:`eval_firewall.engine.run_audits`."""
 
@@ -142,7 +146,9 @@ def _from_artifact(settings: Settings, event: WorkflowRunEvent, gh: api.GitHub) 
                         f"is for {event.head_sha[:7]}; download the artifact of the run that "
                         "triggered this one", path=str(directory / artifact.CONTEXT_JSON),
                         field="head_sha")
-    report = report.with_fail_on(settings.fail_on or report.fail_on, report.fail_on_existing)
+    # The level is this trusted workflow's own input, never the artifact's: a forged report
+    # could say `fail_on: never`. There is no config here (nothing is checked out).
+    report = report.with_fail_on(settings.fail_on or DEFAULT_FAIL_ON, report.fail_on_existing)
     number = _pull_request_of(event, context, gh)
     subject = Subject(event.head_sha, number, post=True)
     target = comment.Target(settings.server_url, settings.repository, event.head_sha,
