@@ -10,6 +10,7 @@ from typing import TextIO
 import click
 
 from ..errors import UserError
+from ..paths import write_text
 from ..report import FORMATS
 from . import main
 
@@ -65,9 +66,7 @@ def audit(config_path: Path | None, fmt: str, output: Path | None, fail_on: str 
     text = render(report, fmt, color=fmt == "text" and output is None and wants_color(sys.stdout))
     if output:
         try:
-            if not output.parent.exists():
-                output.parent.mkdir(parents=True)
-            output.write_text(text, encoding="utf-8")
+            write_text(output, text, what="the report", make_parents=True)
         except OSError as exc:
             raise UserError(f"cannot write the report: {exc.strerror or exc}",
                             path=str(output)) from None

@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from ..errors import UserError
+from ..paths import write_text
 from . import main
 
 MAX_FILES = 20_000        # paths looked at, at most
@@ -311,7 +312,7 @@ def init(output: Path, force: bool) -> None:
     """
     from ..config import parse_config
 
-    if output.exists() and not force:
+    if os.path.lexists(output) and not force:
         raise UserError("the config file exists; pass --force to overwrite it", path=str(output))
     root = output.resolve().parent
     if not root.is_dir():
@@ -324,7 +325,7 @@ def init(output: Path, force: bool) -> None:
     text = render_config(guesses)
     parse_config(text, source=str(output), root=root)   # what it writes must load
     try:
-        output.write_text(text, encoding="utf-8")
+        write_text(output, text, what="the config")
     except OSError as exc:
         raise UserError(f"cannot write the config: {exc.strerror or exc}",
                         path=str(output)) from None

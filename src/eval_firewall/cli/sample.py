@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import UserError
+from ..paths import write_text
 from ..terminal import one_line
 from . import main
 
@@ -63,8 +64,7 @@ def sample(dataset_name: str, n: int, seed: int, stratify: str | None, output: P
     text = render_sheet(rows, meta, fmt, output.as_posix(),
                         choices=label_choices([r.label for r in loaded.rows]))
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
+        write_text(output, text, what="the sheet", make_parents=True)
     except OSError as exc:
         raise UserError(f"cannot write the sheet: {exc}", path=str(output)) from None
     if loaded.problems:
