@@ -471,7 +471,8 @@ def _waive(config: Config, results: list[AuditResult], changes: Changes | None,
 
 def summarize(d: LoadedDataset, changes: Changes | None = None) -> DatasetSummary:
     """A dataset's line of the report (with what changed since the base, if compared)."""
-    summary = DatasetSummary(d.name, d.role, d.files, len(d.rows), len(d.problems))
+    summary = DatasetSummary(d.name, d.role, d.files, len(d.rows),
+                             sum(p.count for p in d.problems))
     if changes is not None:
         summary = replace(summary, changed_files=changes.changed_files.get(d.name, []),
                           changed_rows=len(changes.new_rows.get(d.name, ())))

@@ -69,7 +69,7 @@ def sample(dataset_name: str, n: int, seed: int, stratify: str | None, output: P
         raise UserError(f"cannot write the sheet: {exc}", path=str(output)) from None
     if loaded.problems:
         first = loaded.problems[0]
-        click.echo(one_line(f"eval-firewall: {len(loaded.problems)} unreadable rows were not "
+        click.echo(one_line(f"eval-firewall: {sum(p.count for p in loaded.problems)} unreadable rows were not "
                             f"sampled (first at {first.path}:{first.line}: {first.message})"),
                    err=True)
     click.echo(one_line(f"wrote {len(rows)} of {len(loaded.rows)} rows of {ds.name} to {output} "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import json
 import re
@@ -40,6 +41,7 @@ Record = dict[str, Any]     # one record as parsed: column or key -> value
 class BadRecord:
     message: str
     field: str | None = None
+    digest: str | None = None     # line_digest of the record's bytes, when they were read
 
 
 def detect_format(path: Path, override: str | None, display: str) -> str:
@@ -133,16 +135,19 @@ def open_binary(path: Path, limits: LimitsConfig, display: str | None = None) ->
     return io.BufferedReader(_Capped(inner, limit, message, display), buffer_size=1 << 16)
 
 
-def iter_lines(fh: BinaryIO, max_row_bytes: int, chunk_bytes: int = SKIP_CHUNK
-               ) -> Iterator[tuple[int, bytes | None]]:
+def iter_lines(fh: BinaryIO, max_row_bytes: int, chunk_bytes: int = SKIP_CHUNK,
+               digests: list[str] | None = None) -> Iterator[tuple[int, bytes | None]]:
     """(1-based line number, raw line with its line break) of a binary stream; ``None`` for a
     line longer than ``max_row_bytes``, which is read and skipped in bounded chunks, never held
     whole. Lines end at ``\\n``, ``\\r\\n`` or ``\\r``, as Python's universal newlines; a UTF-8
-    byte-order mark (as Excel writes) is dropped."""
+    byte-order mark (as Excel writes) is dropped. With ``digests``, the hash of each skipped
+    line's bytes (:func:`line_digest`, hashed as it streams past) is appended to it before its
+    ``None`` is yielded."""
     number = 0
     carry: list[bytes] = []     # the start of a line that ends in a later chunk
     carried = 0
     skipping = False            # inside a line over the limit: drop it up to its end
+    hasher = None
     for chunk in _chunks(fh, chunk_bytes):
         for line in chunk.splitlines(keepends=True):
             if not line.endswith((b"\n", b"\r")):      # the chunk's last, unfinished line
@@ -150,11 +155,21 @@ def iter_lines(fh: BinaryIO, max_row_bytes: int, chunk_bytes: int = SKIP_CHUNK
                     carry.append(line)
                     carried += len(line)
                     if carried > max_row_bytes:
+                        if digests is not None:
+                            hasher = _line_hasher()
+                            for piece in carry:
+                                hasher.update(piece)
                         carry, carried, skipping = [], 0, True
+                elif hasher is not None:
+                    hasher.update(line)
                 continue
             number += 1
             if skipping:
                 skipping = False
+                if hasher is not None and digests is not None:
+                    hasher.update(line.rstrip(b"\r\n"))
+                    digests.append(hasher.hexdigest())
+                    hasher = None
                 yield number, None
                 continue
             if carry:
@@ -162,10 +177,31 @@ def iter_lines(fh: BinaryIO, max_row_bytes: int, chunk_bytes: int = SKIP_CHUNK
                 line = b"".join(carry)
                 carry, carried = [], 0
             ending = 2 if line.endswith(b"\r\n") else 1
-            yield number, None if len(line) - ending > max_row_bytes else line
+            if len(line) - ending > max_row_bytes:
+                if digests is not None:
+                    digests.append(line_digest(line))
+                yield number, None
+            else:
+                yield number, line
     if skipping or carry:
         number += 1
+        if skipping and hasher is not None and digests is not None:
+            digests.append(hasher.hexdigest())
         yield number, None if skipping else b"".join(carry)
+
+
+def _line_hasher() -> Any:
+    return hashlib.blake2b(digest_size=16)
+
+
+def line_digest(raw: bytes | str) -> str:
+    """The hash of one record's bytes (line break excluded): what an unreadable row's finding
+    is fingerprinted by, so that a waiver of one broken line covers no other."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    hasher = _line_hasher()
+    hasher.update(raw.rstrip(b"\r\n"))
+    return hasher.hexdigest()
 
 
 def _chunks(fh: BinaryIO, chunk_bytes: int) -> Iterator[bytes]:
@@ -267,10 +303,11 @@ def read_jsonl(path: Path, limits: LimitsConfig | None = None, display: str | No
     limits = limits or LimitsConfig()
     display = display or str(path)
     depth, loads = limits.max_json_depth, json.loads
+    skipped: list[str] = []
     with open_binary(path, limits, display) as fh:
-        for number, raw in iter_lines(fh, int(limits.max_row_bytes)):
+        for number, raw in iter_lines(fh, int(limits.max_row_bytes), digests=skipped):
             if raw is None:
-                yield number, BadRecord(too_long_message(limits))
+                yield number, BadRecord(too_long_message(limits), digest=skipped.pop())
                 continue
             try:
                 line = raw.decode("utf-8")
@@ -280,15 +317,17 @@ def read_jsonl(path: Path, limits: LimitsConfig | None = None, display: str | No
                 continue
             # The same check as parse_json_line, inlined: this loop runs for every row.
             if line.count("[") + line.count("{") > depth and json_too_deep(line, depth):
-                yield number, BadRecord(too_deep_message(limits))
+                yield number, BadRecord(too_deep_message(limits), digest=line_digest(raw))
                 continue
             try:
                 record = loads(line.rstrip("\r\n"))
             except json.JSONDecodeError as exc:
-                yield number, BadRecord(f"invalid JSON: {exc.msg} (column {exc.colno})")
+                yield number, BadRecord(f"invalid JSON: {exc.msg} (column {exc.colno})",
+                                        digest=line_digest(raw))
                 continue
             if not isinstance(record, dict):
-                yield number, BadRecord(f"expected a JSON object, got {_kind(record)}")
+                yield number, BadRecord(f"expected a JSON object, got {_kind(record)}",
+                                        digest=line_digest(raw))
                 continue
             yield number, record
 
@@ -328,7 +367,7 @@ def read_json(path: Path, limits: LimitsConfig | None = None, display: str | Non
         end = _json_value_end(text, pos) if check_depth and text[pos:pos + 1] in ("[", "{") \
             else -1
         if end >= 0 and json_too_deep(text[pos:end], limits.max_json_depth):
-            yield line, BadRecord(too_deep_message(limits))
+            yield line, BadRecord(too_deep_message(limits), digest=line_digest(text[pos:end]))
         else:
             try:
                 record, end = decoder.raw_decode(text, pos)
@@ -339,7 +378,8 @@ def read_json(path: Path, limits: LimitsConfig | None = None, display: str | Non
             if isinstance(record, dict):
                 yield line, record
             else:
-                yield line, BadRecord(f"expected a JSON object, got {_kind(record)}")
+                yield line, BadRecord(f"expected a JSON object, got {_kind(record)}",
+                                      digest=line_digest(text[pos:end]))
         line += text.count("\n", pos, end)
         pos = _skip_ws(text, end)
         line += text.count("\n", end, pos)
@@ -359,13 +399,15 @@ def _skip_ws(text: str, pos: int) -> int:
     return pos
 
 
-def _csv_lines(fh: BinaryIO, limits: LimitsConfig, display: str, too_long: list[int]
-               ) -> Iterator[str]:
+def _csv_lines(fh: BinaryIO, limits: LimitsConfig, display: str,
+               too_long: list[tuple[int, str]]) -> Iterator[str]:
     """Decoded physical lines for the csv module, one per line so its line numbers hold; a
-    line over the row limit becomes an empty line and its number goes to ``too_long``."""
-    for number, raw in iter_lines(fh, int(limits.max_row_bytes)):
+    line over the row limit becomes an empty line and its number (and the digest of its
+    bytes) goes to ``too_long``."""
+    digests: list[str] = []
+    for number, raw in iter_lines(fh, int(limits.max_row_bytes), digests=digests):
         if raw is None:
-            too_long.append(number)
+            too_long.append((number, digests.pop()))
             yield "\n"
         else:
             yield decode_line(raw, number, display)
@@ -383,7 +425,7 @@ def read_delimited(path: Path, delimiter: str, limits: LimitsConfig | None = Non
     limits = limits or LimitsConfig()
     display = display or str(path)
     _bound_csv_fields(limits)
-    too_long: list[int] = []
+    too_long: list[tuple[int, str]] = []
     with open_binary(path, limits, display) as fh:
         reader = csv.reader(_csv_lines(fh, limits, display, too_long), delimiter=delimiter)
         try:
@@ -394,7 +436,9 @@ def read_delimited(path: Path, delimiter: str, limits: LimitsConfig | None = Non
             yield 1, BadRecord(f"invalid CSV header: {exc}")
             return
         if too_long:
-            yield too_long.pop(), BadRecord(too_long_message(limits) + f"; {REST_NOT_READ}")
+            number, digest = too_long.pop()
+            yield number, BadRecord(too_long_message(limits) + f"; {REST_NOT_READ}",
+                                    digest=digest)
             return
         width = len(header)
         previous = reader.line_num
@@ -405,11 +449,12 @@ def read_delimited(path: Path, delimiter: str, limits: LimitsConfig | None = Non
             except StopIteration:
                 values = None
             except csv.Error as exc:
-                yield from ((n, BadRecord(too_long_message(limits))) for n in too_long)
+                yield from ((n, BadRecord(too_long_message(limits), digest=d))
+                            for n, d in too_long)
                 yield start, BadRecord(f"invalid CSV: {exc}; {REST_NOT_READ}")
                 return
-            for number in too_long:
-                yield number, BadRecord(too_long_message(limits))
+            for number, digest in too_long:
+                yield number, BadRecord(too_long_message(limits), digest=digest)
             too_long.clear()
             if values is None:
                 return
@@ -417,7 +462,8 @@ def read_delimited(path: Path, delimiter: str, limits: LimitsConfig | None = Non
             if not values:
                 continue
             if len(values) != width:
-                yield start, BadRecord(f"expected {width} columns, got {len(values)}")
+                yield start, BadRecord(f"expected {width} columns, got {len(values)}",
+                                       digest=line_digest("\x1f".join(values)))
                 continue
             yield start, dict(zip(header, values))
 
@@ -467,7 +513,7 @@ def header_of(path: Path, fmt: str, display: str | None = None,
     display = display or str(path)
     if fmt in ("csv", "tsv"):
         _bound_csv_fields(limits)
-        too_long: list[int] = []
+        too_long: list[tuple[int, str]] = []
         with open_binary(path, limits, display) as fh:
             reader = csv.reader(_csv_lines(fh, limits, display, too_long),
                                 delimiter="," if fmt == "csv" else "\t")

@@ -21,6 +21,8 @@ class Kind:
     one: str
     many: str
     flavour: tuple[str, str] | None = None
+    # A finding that stands for ``count`` rows ("10,000 more unreadable rows") counts as many.
+    by_count: bool = False
 
 
 _LEAK = ("leaked eval row", "leaked eval rows")
@@ -30,7 +32,8 @@ KINDS: dict[str, Kind] = {
     "exact-duplicate": Kind(*_LEAK, ("exact copy", "exact copies")),
     "near-duplicate": Kind(*_LEAK, ("near-duplicate", "near-duplicates")),
     "paraphrase": Kind(*_LEAK, ("paraphrase", "paraphrases")),
-    "invalid-row": Kind("unreadable row", "unreadable rows"),
+    "invalid-row": Kind("unreadable row", "unreadable rows", by_count=True),
+    "empty-text": Kind("row with empty text", "rows with empty text", by_count=True),
     "duplicate-id": Kind("duplicate row id", "duplicate row ids"),
     "eval-duplicate": Kind("eval row duplicated in the eval set",
                            "eval rows duplicated in the eval set"),
@@ -85,6 +88,12 @@ def _join(parts: list[str]) -> str:
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
+def _weight(f: Finding) -> int:
+    """How many things a finding counts as in the verdict: its ``count`` for a rule counted
+    by rows, else one."""
+    return f.count or 1 if kind(f.rule).by_count else 1
+
+
 def describe(findings: list[Finding]) -> str:
     """Findings grouped by kind, the most severe and most frequent kind first: for example
     "2 leaked eval rows (1 exact copy, 1 paraphrase) and 1 eval label written by a model"."""
@@ -96,7 +105,7 @@ def describe(findings: list[Finding]) -> str:
                      key=lambda kv: (-max(f.severity.rank for f in kv[1]), -len(kv[1])))
     parts = []
     for (one, many), group in ordered:
-        text = _count(len(group), one, many)
+        text = _count(sum(_weight(f) for f in group), one, many)
         flavours = Counter(fl for f in group if (fl := kind(f.rule).flavour) is not None)
         if len(flavours) == 1:
             (fl, n), = flavours.items()
