@@ -28,6 +28,7 @@ from .errors import UserError
 from .findings import AuditResult, DatasetSummary, Finding, Report, Stat
 from .inputs import Input, Inputs, Predicted
 from .overlap_cache import CachedFinder, cached_vector_index
+from .normalize import model_text
 from .perturb import perturb_rows
 from .predictions import load_predictions, read_predictions
 from .progress import Progress
@@ -176,8 +177,8 @@ def _overlap(config: Config, loaded: dict[str, LoadedDataset], changes: Changes 
         stage.advance(len(evals) + len(train))
     base_train = None
     if changes is not None:
-        base_train = [r.text for d in changes.base_datasets.values() if d.role == "train"
-                      for r in d.rows]
+        base_train = [model_text(r.text) for d in changes.base_datasets.values()
+                      if d.role == "train" for r in d.rows]      # as Corpus.texts has them
     paraphrases = _paraphrases(config, cache, progress, models) if cfg.semantic.enabled else None
     finder = CachedFinder(cache, base_train=base_train, paraphrases=paraphrases,
                           progress=progress)

@@ -41,10 +41,13 @@ from . import main
               help="Run the prediction command named by audits.invariance.command. Only for a "
                    "configuration you trust: it runs code. Without it, the invariance audit "
                    "reads audits.invariance.predictions.")
+@click.option("--model-path", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Load the semantic model from this directory (a model you trust). The "
+                   "config itself names only hub ids, loaded from the local cache.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on standard error.")
 def audit(config_path: Path | None, fmt: str, output: Path | None, fail_on: str | None,
           base: str | None, cache_dir: Path, no_cache: bool, allow_command: bool,
-          quiet: bool) -> None:
+          model_path: Path | None, quiet: bool) -> None:
     """Audit the configured datasets and print a report.
 
     Exits 0 when the audit passes, 1 when there are findings at or above the fail level,
@@ -52,7 +55,7 @@ def audit(config_path: Path | None, fmt: str, output: Path | None, fail_on: str 
     """
     # Imported here, not at the top: `eval-firewall --help` must not load the engine.
     from ..audits import RULES
-    from ..config import load_config
+    from ..config import load_config, with_model_path
     from ..engine import run_audits
     from ..progress import Progress
     from ..report import render
@@ -60,6 +63,8 @@ def audit(config_path: Path | None, fmt: str, output: Path | None, fail_on: str 
     config = load_config(config_path, rules=RULES)
     if fail_on:
         config = config.model_copy(update={"fail_on": fail_on})
+    if model_path is not None:
+        config = with_model_path(config, model_path)
     report = run_audits(config, progress=Progress(enabled=not quiet), base=base,
                         cache_dir=None if no_cache else cache_dir, allow_commands=allow_command)
     fmt = fmt or default_format(output, sys.stdout)

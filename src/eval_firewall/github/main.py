@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ..config import Config, load_config
+from ..config import Config, load_config, with_model_path
 from ..engine import run_audits
 from ..errors import UserError
 from ..findings import Report
@@ -177,6 +177,8 @@ def _pull_request_of(event: WorkflowRunEvent, context: artifact.RunContext,
 
 def _config(settings: Settings) -> Config:
     config = load_config(settings.in_workspace(settings.config))
+    if settings.model_path is not None:
+        config = with_model_path(config, settings.model_path)
     if settings.fail_on:
         config = config.model_copy(update={"fail_on": settings.fail_on})
     return config

@@ -35,6 +35,8 @@ KINDS: dict[str, Kind] = {
     "invalid-row": Kind("unreadable row", "unreadable rows", by_count=True),
     "empty-text": Kind("row with empty text", "rows with empty text", by_count=True),
     "duplicate-id": Kind("duplicate row id", "duplicate row ids"),
+    "disguised-text": Kind("eval row with hidden or look-alike characters",
+                           "eval rows with hidden or look-alike characters"),
     "eval-duplicate": Kind("eval row duplicated in the eval set",
                            "eval rows duplicated in the eval set"),
     "model-label": Kind("eval label written by a model", "eval labels written by a model"),
