@@ -130,25 +130,25 @@ def _fold_word(word: str, dominant: str) -> str:
     if not counts:
         return word
     table = _fold_table()
-    if len(counts) > 1:
-        own = _majority(counts)       # a mixed word: to the script most of its letters are in
-    else:
-        # One script, not the text's: folded only when every letter has a look-alike in the
-        # text's script (Cyrillic "а" alone for the English article "a").
-        (own,) = counts
-        if own == dominant or not all((c, dominant) in table for c in word if _script(c)):
-            return word
+    # To the text's script when each letter of another script has a look-alike there
+    # (Cyrillic "а" alone for the English article "a", or most of "purpose" swapped);
+    # otherwise a mixed word goes to the script most of its letters are in.
+    if all((c, dominant) in table for c in word if _script(c) not in (None, dominant)):
         own = dominant
+    elif len(counts) > 1:
+        own = _majority(counts)
+    else:
+        return word
     return "".join(table.get((c, own), c) if _script(c) not in (None, own) else c
                    for c in word)
 
 
 def fold_homoglyphs(text: str) -> str:
     """Letters of another script in a text mixing Latin, Cyrillic and Greek, replaced by their
-    look-alikes (Unicode's confusables) in their word's script: a word mixing scripts goes to
-    the script most of its letters are in; a word all in another script than the text's goes
-    to the text's when each of its letters has a look-alike there. Expects casefolded text
-    (:func:`normalize` folds after casefolding)."""
+    look-alikes (Unicode's confusables): a word goes to the text's script (the one most of its
+    letters are in) when each of its letters of another script has a look-alike there, else a
+    word mixing scripts goes to the script most of its own letters are in. Expects casefolded
+    text (:func:`normalize` folds after casefolding)."""
     if text.isascii() or not _NOT_LATIN.search(text):
         return text
     counts = {s: len(p.findall(text)) for s, p in _LETTERS.items()}
