@@ -46,7 +46,7 @@ def load_all(config: Config, progress: Progress, cache: Cache | None = None
     for ds in config.datasets:
         with progress.stage(f"read {ds.name}") as stage:
             loaded[ds.name] = load_dataset(config, ds, on_row=stage.advance, cache=cache)
-            check_fields(config, loaded[ds.name])
+            check_fields(config, loaded[ds.name], warn=progress.warn)
     return loaded
 
 

@@ -57,7 +57,8 @@ def sample(dataset_name: str, n: int, seed: int, stratify: str | None, output: P
         raise UserError(f"'{ds.name}' is a {ds.role} dataset; sample an eval dataset",
                         field="dataset")
     loaded = load_dataset(config, ds, keep_record=bool(stratify))
-    check_fields(config, loaded)
+    check_fields(config, loaded, warn=lambda message: click.echo(
+        one_line(f"eval-firewall: warning: {message}"), err=True))
     rows = sample_rows(loaded.rows, n, seed=seed, stratify=stratify)
     meta = SheetMeta(dataset=ds.name, seed=seed, n=n, stratify=stratify,
                      population=len(loaded.rows))
