@@ -27,8 +27,8 @@ from .embeddings import Embedder, Models
 from .errors import UserError
 from .findings import AuditResult, DatasetSummary, Finding, Report, Stat
 from .inputs import Input, Inputs, Predicted
-from .overlap_cache import CachedFinder, cached_vector_index
 from .normalize import model_text
+from .overlap_cache import CachedFinder, cached_vector_index
 from .perturb import perturb_rows
 from .predictions import load_predictions, read_predictions
 from .progress import Progress

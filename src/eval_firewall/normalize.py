@@ -75,7 +75,8 @@ def strip_ignorable(text: str) -> str:
     hyphens, variation selectors, bidi marks...)."""
     if text.isascii():
         return text
-    return _IGNORABLE.sub("", text)
+    stripped: str = _IGNORABLE.sub("", text)
+    return stripped
 
 
 def model_text(text: str) -> str:
@@ -109,10 +110,10 @@ def _fold_table() -> dict[tuple[str, str], str]:
             pair = [(char, _script(char)), (other, _script(other))]
             if any(s is None or not c.isalpha() or c.casefold() != c for c, s in pair):
                 continue
-            (a, script_a), (b, script_b) = pair
-            if script_a != script_b:
-                table.setdefault((a, script_b), b)
-                table.setdefault((b, script_a), a)
+            script_a, script_b = _script(char), _script(other)
+            if script_a and script_b and script_a != script_b:
+                table.setdefault((char, script_b), other)
+                table.setdefault((other, script_a), char)
     return table
 
 
@@ -155,7 +156,8 @@ def fold_homoglyphs(text: str) -> str:
     if sum(1 for n in counts.values() if n) < 2:
         return text
     dominant = _majority({s: n for s, n in counts.items() if n})
-    return _WORD.sub(lambda m: _fold_word(m.group(), dominant), text)
+    folded: str = _WORD.sub(lambda m: _fold_word(m.group(), dominant), text)
+    return folded
 
 
 def disguise(text: str) -> str | None:

@@ -130,7 +130,7 @@ def test_unreadable_rows_past_the_listed_ones_are_one_finding(tmp_path: Path):
     last = findings[-1]
     assert (last.rule, last.severity, last.line, last.count) == \
         ("invalid-row", Severity.ERROR, MAX_LISTED_PROBLEMS + 1, extra)
-    assert last.message.startswith(f"1,234 more unreadable rows in eval/e.jsonl")
+    assert last.message.startswith("1,234 more unreadable rows in eval/e.jsonl")
     assert last.fingerprint not in {f.fingerprint for f in findings[:-1]}
     assert dict((s.label, s.value) for s in result.stats)["rows that could not be read"] == \
         MAX_LISTED_PROBLEMS + extra

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from ..config import LimitsConfig
 from ..errors import UserError
@@ -147,29 +147,23 @@ def iter_lines(fh: BinaryIO, max_row_bytes: int, chunk_bytes: int = SKIP_CHUNK,
     carry: list[bytes] = []     # the start of a line that ends in a later chunk
     carried = 0
     skipping = False            # inside a line over the limit: drop it up to its end
-    hasher = None
+    skipped = _SkippedLine(digests)
     for chunk in _chunks(fh, chunk_bytes):
         for line in chunk.splitlines(keepends=True):
             if not line.endswith((b"\n", b"\r")):      # the chunk's last, unfinished line
-                if not skipping:
+                if skipping:
+                    skipped.update(line)
+                else:
                     carry.append(line)
                     carried += len(line)
                     if carried > max_row_bytes:
-                        if digests is not None:
-                            hasher = _line_hasher()
-                            for piece in carry:
-                                hasher.update(piece)
+                        skipped.start(carry)
                         carry, carried, skipping = [], 0, True
-                elif hasher is not None:
-                    hasher.update(line)
                 continue
             number += 1
             if skipping:
                 skipping = False
-                if hasher is not None and digests is not None:
-                    hasher.update(line.rstrip(b"\r\n"))
-                    digests.append(hasher.hexdigest())
-                    hasher = None
+                skipped.finish(line)
                 yield number, None
                 continue
             if carry:
@@ -178,16 +172,47 @@ def iter_lines(fh: BinaryIO, max_row_bytes: int, chunk_bytes: int = SKIP_CHUNK,
                 carry, carried = [], 0
             ending = 2 if line.endswith(b"\r\n") else 1
             if len(line) - ending > max_row_bytes:
-                if digests is not None:
-                    digests.append(line_digest(line))
+                skipped.whole(line)
                 yield number, None
             else:
                 yield number, line
     if skipping or carry:
         number += 1
-        if skipping and hasher is not None and digests is not None:
-            digests.append(hasher.hexdigest())
+        if skipping:
+            skipped.finish(b"")
         yield number, None if skipping else b"".join(carry)
+
+
+class _SkippedLine:
+    """The digest of a line being skipped, hashed piece by piece (nothing when ``digests`` is
+    None); :meth:`finish` appends it to ``digests``."""
+
+    def __init__(self, digests: list[str] | None) -> None:
+        self.digests, self.hasher = digests, cast(Any, None)
+
+    def whole(self, line: bytes) -> None:
+        """A line over the limit that was read whole."""
+        if self.digests is not None:
+            self.digests.append(line_digest(line))
+
+    def start(self, pieces: list[bytes]) -> None:
+        """The line's first pieces, read before it was known to be too long."""
+        if self.digests is not None:
+            self.hasher = _line_hasher()
+            for piece in pieces:
+                self.hasher.update(piece)
+
+    def update(self, piece: bytes) -> None:
+        """A middle piece of the line."""
+        if self.hasher is not None:
+            self.hasher.update(piece)
+
+    def finish(self, last: bytes) -> None:
+        """The line's last piece (its line break is not hashed)."""
+        if self.hasher is not None and self.digests is not None:
+            self.hasher.update(last.rstrip(b"\r\n"))
+            self.digests.append(self.hasher.hexdigest())
+            self.hasher = None
 
 
 def _line_hasher() -> Any:
@@ -201,7 +226,8 @@ def line_digest(raw: bytes | str) -> str:
         raw = raw.encode("utf-8", "surrogatepass")
     hasher = _line_hasher()
     hasher.update(raw.rstrip(b"\r\n"))
-    return hasher.hexdigest()
+    digest: str = hasher.hexdigest()
+    return digest
 
 
 def _chunks(fh: BinaryIO, chunk_bytes: int) -> Iterator[bytes]:
@@ -486,7 +512,7 @@ def read_parquet(path: Path, columns: list[str] | None, limits: LimitsConfig | N
     number = 0
     for batch, sizes in _sized_batches(pf, wanted, limits, display):
         fits = sizes <= row_limit
-        records = iter(_records(batch.filter(pa_array(fits))) if fits.any() else ())
+        records = iter(_records(batch.filter(_bool_array(fits))) if fits.any() else ())
         for i, ok in enumerate(fits.tolist()):
             number += 1
             if ok:
@@ -516,7 +542,8 @@ def _is_text(kind: Any) -> bool:
                 or pa.types.is_binary(kind) or pa.types.is_large_binary(kind))
 
 
-def pa_array(values: Any) -> Any:
+def _bool_array(values: Any) -> Any:
+    """A pyarrow boolean array of ``values`` (a numpy mask)."""
     import pyarrow as pa
 
     return pa.array(values, pa.bool_())
@@ -611,9 +638,8 @@ def _records(batch: Any) -> list[Record]:
 def _cells_digest(batch: Any, row: int) -> str:
     """A hash of one row's cells as stored (its string bytes uncopied): an unreadable row's
     identity, without making a Python string of a huge cell."""
-    import pyarrow as pa
-
     import numpy as np
+    import pyarrow as pa
 
     hasher = _line_hasher()
     for column in batch.columns:
@@ -636,7 +662,8 @@ def _cells_digest(batch: Any, row: int) -> str:
         else:
             hasher.update(repr(array[row_in].as_py()).encode("utf-8", "surrogatepass"))
         hasher.update(b"\x1f")
-    return hasher.hexdigest()
+    digest: str = hasher.hexdigest()
+    return digest
 
 
 def _parquet_file(path: Path, limits: LimitsConfig, display: str,

@@ -25,7 +25,6 @@ from .event import Event, PullRequestEvent, PushEvent, WorkflowRunEvent, load_ev
 from .outputs import SUMMARY_MAX_CHARS, add_job_summary, log, set_outputs
 from .settings import Settings, load_settings
 
-
 # The fail level of a workflow_run run whose `fail-on` input is empty.
 DEFAULT_FAIL_ON = "error"
 

@@ -104,7 +104,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
                         field="post")
     values["post"] = post == "true"
     workspace = Path(env.get("GITHUB_WORKSPACE", "").strip() or ".").resolve()
-    values["model_path"] = _model_path(values["model_path"], workspace)
+    values["model_path"] = _model_path(str(values["model_path"]), workspace)
     repository = _required(env, "GITHUB_REPOSITORY")
     if repository.count("/") != 1:
         raise UserError(f"GITHUB_REPOSITORY must be owner/name (got {repository!r})")

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from action_harness import EVAL, EVAL_ROWS, run_action
-from attacks import SECRET, eval_paths, hostile_pr
+from attacks import SECRET, hostile_pr
 
 
 def one_error_line(run) -> str:
