@@ -155,7 +155,7 @@ def main() -> None:
         "unreadable": (f"JSONL: {args.lines:,} unreadable lines", unreadable(args.lines)),
     }
     cases = [every[name.strip()] for name in args.cases.split(",")]
-    print(f"load average: {os.getloadavg()[0]:.1f}\n")
+    print(f"load average: {os.getloadavg()[0]:.1f}; target: peak RSS <= 1.5 GiB\n")
     print("| Case | Input on disk | Exit | Peak RSS | Time | Last line on stderr |")
     print("|---|---:|---:|---:|---:|---|")
     with tempfile.TemporaryDirectory(prefix="eval-firewall-limits-") as tmp:
@@ -163,7 +163,8 @@ def main() -> None:
             root = repo(Path(tmp) / str(i), make)
             size = sum(f.stat().st_size for f in (root / "data/eval").iterdir())
             code, rss, took, last = measure(root)
-            print(f"| {name} | {size / 1e6:.1f} MB | {code} | {rss:.0f} MiB | {took:.1f} s | "
+            shown = f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size:,} B"
+            print(f"| {name} | {shown} | {code} | {rss:.0f} MiB | {took:.1f} s | "
                   f"{json.dumps(last)[1:-1][:150]} |", flush=True)
             for f in (root / "data/eval").iterdir():
                 f.unlink()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -48,7 +49,7 @@ def sample(dataset_name: str, n: int, seed: int, stratify: str | None, output: P
     from ..datasets.check import check_fields
 
     fmt = sheet_format(output)
-    if output.exists() and not force:
+    if os.path.lexists(output) and not force:
         raise UserError("the output file exists (it may hold answers); pass --force to "
                         "overwrite it", path=str(output))
     config = load_config(config_path, rules=RULES)
