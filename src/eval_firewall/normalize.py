@@ -166,17 +166,25 @@ def disguise(text: str) -> str | None:
     if text.isascii():
         return None
     parts = []
-    hidden = [c for run in _IGNORABLE.findall(text) for c in run]
+    hidden = [c for run in _IGNORABLE.finditer(text) if not _in_emoji(text, run)
+              for c in run.group()]
     if hidden:
         parts.append(f"{len(hidden):,} invisible character{'s' if len(hidden) != 1 else ''} "
                      f"({_names(hidden)})")
     folded = text.casefold()
-    swapped = [a for a, b in zip(folded, fold_homoglyphs(folded)) if a != b] \
-        if len(folded) == len(text) else []
+    swapped = [a for a, b in zip(folded, fold_homoglyphs(folded)) if a != b]
     if swapped:
         parts.append(f"{len(swapped):,} look-alike letter{'s' if len(swapped) != 1 else ''} "
                      f"of another script ({_names(swapped)})")
     return " and ".join(parts) or None
+
+
+def _in_emoji(text: str, run: regex.Match[str]) -> bool:
+    """Whether invisible characters join or style symbols (an emoji's variation selector or
+    zero-width joiner), where they hide nothing; next to letters and digits they can."""
+    before = text[run.start() - 1] if run.start() else ""
+    after = text[run.end()] if run.end() < len(text) else ""
+    return any(unicodedata.category(c).startswith("S") for c in (before, after) if c)
 
 
 def _names(chars: list[str], most: int = 3) -> str:

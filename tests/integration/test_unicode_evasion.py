@@ -83,3 +83,9 @@ def test_the_normalization_functions():
         "2 invisible characters (U+200B ZERO WIDTH SPACE)"
     assert disguise("pаypal") == \
         "1 look-alike letter of another script (U+0430 CYRILLIC SMALL LETTER A)"
+
+
+def test_emoji_sequences_are_not_disguised_text():
+    """A variation selector or zero-width joiner inside an emoji hides nothing."""
+    assert disguise("I love it \u2764\ufe0f and my family \U0001F468\u200d\U0001F469") is None
+    assert disguise("lo\u200bve") == "1 invisible character (U+200B ZERO WIDTH SPACE)"
