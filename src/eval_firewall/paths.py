@@ -168,8 +168,8 @@ def write_text(path: Path, text: str, *, what: str, field: str | None = None,
     with ``O_NOFOLLOW``, so a link put in its place meanwhile fails rather than is followed.
     Other failures are OSError, for the caller to word."""
     refuse_linked(path, what=what, field=field)
-    if make_parents:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if make_parents and not os.path.lexists(Path(path).parent):
+        Path(path).parent.mkdir(parents=True)
     flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
     flags |= os.O_APPEND if append else os.O_TRUNC
     try:
