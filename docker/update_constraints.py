@@ -1,42 +1,44 @@
-"""Regenerate docker/constraints.txt: the installed versions of everything eval-firewall[model]
-needs at run time (run with the interpreter of an environment where the tests pass)."""
+"""Regenerate docker/constraints.txt: the versions pip resolves for eval-firewall[model] (the
+runtime dependencies plus the `torch` extra the image's builder stage exports the model with).
+
+    python docker/update_constraints.py      # with the pip of an environment where tests pass
+
+The resolution is pip's own (``pip install --dry-run --report``), so the pins are consistent
+with every bound the packages declare (e.g. model2vec[distill]'s on transformers).
+"""
 
 from __future__ import annotations
 
+import json
 import re
-from importlib.metadata import PackageNotFoundError, distribution
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
-from packaging.requirements import Requirement
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def closure(name: str, extras: set[str]) -> dict[str, str]:
-    seen: dict[str, str] = {}
-    todo = [(name, extras)]
-    while todo:
-        current, wanted = todo.pop()
-        try:
-            dist = distribution(current)
-        except PackageNotFoundError:
-            continue
-        key = re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower()
-        if key in seen and not wanted:
-            continue
-        seen[key] = dist.version.split("+")[0]   # 2.13.0+cpu: the index decides the build
-        for spec in dist.requires or []:
-            req = Requirement(spec)
-            if req.marker is not None and not any(
-                    req.marker.evaluate({"extra": e}) for e in (wanted or {""})):
-                continue
-            todo.append((req.name, set(req.extras)))
-    return seen
+def resolve() -> dict[str, str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.json"
+        subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed",
+                        "--quiet", "--report", str(report), "torch==2.13.0", f"{ROOT}[model]"],
+                       check=True)
+        installed = json.loads(report.read_text())["install"]
+    pins = {}
+    for item in installed:
+        name = re.sub(r"[-_.]+", "-", item["metadata"]["name"]).lower()
+        pins[name] = item["metadata"]["version"].split("+")[0]   # 2.13.0+cpu: the index decides
+    pins.pop("eval-firewall", None)
+    return pins
 
 
 if __name__ == "__main__":
-    pins = closure("eval-firewall", {"model"})
-    pins.pop("eval-firewall", None)
+    pins = resolve()
     out = Path(__file__).with_name("constraints.txt")
-    header = ("# Versions the image installs (the runtime dependencies of eval-firewall[model], "
-              "as tested).\n# Regenerate: python docker/update_constraints.py\n")
+    header = ("# Versions the image installs: pip's resolution of eval-firewall[model] (the runtime\n"
+              "# dependencies and the `torch` extra of the builder stage).\n"
+              "# Regenerate: python docker/update_constraints.py\n")
     out.write_text(header + "".join(f"{k}=={v}\n" for k, v in sorted(pins.items())))
     print(f"{len(pins)} pins written to {out}")

@@ -49,6 +49,24 @@ def pr_payload(action: str, *, number: int, head: str, base: str, before: str | 
     return payload
 
 
+def review_payload(action: str, *, number: int, head: str, base: str, reviewer: str,
+                   review_id: int, state: str | None = None, commit: str | None = None,
+                   author: str = "contributor", head_repo: str = REPO) -> dict:
+    """GitHub's real pull_request_review payload (submitted or dismissed), retargeted: the
+    action reads the reviews from the API, never this payload's review."""
+    payload = json.loads((WEBHOOKS / f"pull_request_review.{action}.payload.json").read_text())
+    payload = _retarget(payload, REPO)
+    pr = payload["pull_request"]
+    pr["number"] = number
+    pr["head"]["sha"], pr["base"]["sha"] = head, base
+    pr["head"]["repo"]["full_name"] = head_repo
+    pr["user"]["login"] = author
+    review = payload["review"]
+    review["id"], review["user"]["login"], review["commit_id"] = review_id, reviewer, commit or head
+    review["state"] = state or ("dismissed" if action == "dismissed" else "approved")
+    return payload
+
+
 def push_payload(*, before: str, after: str) -> dict:
     # The shared examples have no push payload: build one from the real repository object
     # with the documented push fields.

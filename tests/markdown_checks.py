@@ -61,7 +61,8 @@ def parse_html(html: str) -> _Html:
 
 # The tags our own templates produce; anything else came from data.
 OWN_TAGS = {"h2", "h3", "h4", "p", "table", "thead", "tbody", "tr", "th", "td", "details",
-            "summary", "code", "strong", "sub", "blockquote", "br"}
+            "summary", "code", "strong", "sub", "blockquote", "br",
+            "ul", "li"}   # the policy diff's lists
 MENTION = re.compile(rf"(?<![\w{ZWSP}])[@#](?!{ZWSP})\w")
 
 

@@ -63,7 +63,8 @@ _DEFAULT = object()
 
 def run_audits(config: Config, *, progress: Progress | None = None,
                cache_dir: Path | None | object = _DEFAULT, base: str | None = None,
-               allow_commands: bool = False, audits: Sequence[Audit] = AUDITS) -> Report:
+               allow_commands: bool = False, audits: Sequence[Audit] = AUDITS,
+               waivers: list[waivers.Listed] | None = None) -> Report:
     """Run every enabled audit on the configured datasets and return the report.
 
     The cache is ``.eval-firewall-cache`` in the config's folder unless ``cache_dir`` names
@@ -73,6 +74,8 @@ def run_audits(config: Config, *, progress: Progress | None = None,
     ``allow_commands`` lets the invariance audit run the configured prediction command: only
     for a trusted configuration, never a pull request's own (see :mod:`.predictions`).
     ``audits``: the registry to run (default: every audit, :data:`eval_firewall.audits.AUDITS`).
+    ``waivers``: the waivers to apply (the gate's policy, :mod:`.policy`) instead of those of
+    the config's waiver file and ``waivers:`` key.
     """
     rules = rule_catalogue(audits)
     check_severity_rules(config, rules)
@@ -108,7 +111,7 @@ def run_audits(config: Config, *, progress: Progress | None = None,
         with progress.stage(f"compare with {base}"):
             results = _mark_new(config, enabled, results, rules, changes, loaded, models,
                                 prepared.get("predictions"))
-    results.extend(_waive(config, results, changes, rules))
+    results.extend(_waive(config, results, changes, rules, waivers))
     return Report(
         fail_on=config.fail_on,
         fail_on_existing=config.fail_on_existing,
@@ -452,10 +455,11 @@ def _waivers_at_base(config: Config, changes: Changes) -> set[str]:
 
 
 def _waive(config: Config, results: list[AuditResult], changes: Changes | None,
-           rules: Mapping[str, Rule]) -> list[AuditResult]:
+           rules: Mapping[str, Rule], listed: list[waivers.Listed] | None = None
+           ) -> list[AuditResult]:
     """Mark waived findings (in ``results``, in place); report stale waivers. Nothing without
-    waivers."""
-    listed = load_waivers(config)
+    waivers. ``listed``: the waivers to apply (default: the config's, :func:`load_waivers`)."""
+    listed = load_waivers(config) if listed is None else listed
     if not listed:
         return []
     findings = [f for r in results for f in r.findings]

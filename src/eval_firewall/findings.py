@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .rows import Row
@@ -42,6 +42,30 @@ class Match:
         return cls(row.dataset, row.path, row.line, row.row_id, row.text)
 
 
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What an overlap decision rested on, with the numbers it compared (``eval-firewall
+    explain`` prints the same ones).
+
+    ``stage``: ``exact``, ``near-duplicate`` or ``paraphrase``. ``similarity``: the stage's
+    score (1.0 for identical normalized text, the lexical similarity, or the full-model cosine).
+    ``threshold``: the bar that score is held to (the near-duplicate ``threshold``, or the
+    paraphrase cosine floor ``threshold``). ``probability``: the calibrated probability that
+    the pair is a paraphrase, the number ``min_probability`` filters on (paraphrase stage,
+    ``scoring: model``); ``min_probability``: that bar. ``features``: the scoring's features
+    by name (``code`` 1 when the pair was scored as code). ``not_flagged``: why a close pair
+    was not flagged (only in ``explain``; a finding is flagged).
+    """
+
+    stage: str
+    similarity: float
+    threshold: float | None = None
+    probability: float | None = None
+    min_probability: float | None = None
+    features: Mapping[str, float] | None = field(default=None, hash=False)
+    not_flagged: str | None = None
+
+
 FINGERPRINT_CHARS = 32   # the full fingerprint: JSON `fingerprint`, SARIF partialFingerprints
 SHORT_ID_CHARS = 8       # the short id shown in Markdown; `eval-firewall waive` accepts both
 
@@ -64,6 +88,7 @@ class Waiver:
     approved_by: str
     expires: str | None = None   # ISO date (YYYY-MM-DD); expired waivers waive nothing
     new: bool = False
+    reviewer: str | None = None  # the login whose pull-request review approved it (policy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +113,7 @@ class Finding:
     count: int | None = None
     new: bool = True
     waived: Waiver | None = None   # set when a waiver accepts this finding: it does not fail
+    evidence: Evidence | None = None   # overlap findings: the numbers the decision used
 
     @classmethod
     def for_row(cls, audit: str, rule: str, severity: Severity, message: str, row: Row,
@@ -180,6 +206,32 @@ class DatasetSummary:
         _store(self, "files", "changed_files")
 
 
+@dataclass(frozen=True, slots=True)
+class PolicyChange:
+    """One change a pull request makes to the gate's policy (its config or waiver file),
+    compared with the base revision's (:mod:`eval_firewall.policy`).
+
+    ``direction``: "loosen" (the gate lets more through, or a key with no order changed) or
+    "tighten". ``status``: "pending" (a loosening not applied: it fails the run), "approved"
+    (a loosening applied on ``reviewer``'s approval), "applied" (a tightening), "trusted"
+    (applied because the head's policy was trusted: a push, ``--trust-head-policy``).
+    """
+
+    key: str
+    before: str
+    after: str
+    direction: str
+    path: str
+    line: int | None = None
+    status: str = "pending"
+    reviewer: str | None = None
+
+    @property
+    def location(self) -> str:
+        """``path:line``, or the path alone."""
+        return f"{self.path}:{self.line}" if self.line else self.path
+
+
 @dataclass(frozen=True)   # no slots: then setting ``status`` is a FrozenInstanceError too
 class Report:
     """Everything one run found; what every renderer and the GitHub layer consume.
@@ -195,10 +247,12 @@ class Report:
     base: str | None = None
     version: str = ""
     config_path: str | None = None
+    policy: Sequence[PolicyChange] = ()      # the change's policy diff (stored as a tuple)
+    new_policy: bool = False                 # no config at the base: the head's is new policy
 
     def __post_init__(self) -> None:
-        """Store audits and datasets as tuples."""
-        _store(self, "audits", "datasets")
+        """Store audits, datasets and policy changes as tuples."""
+        _store(self, "audits", "datasets", "policy")
 
     @property
     def status(self) -> str:

@@ -233,3 +233,22 @@ class Git:
         with open(target, "wb") as fh:
             subprocess.run(["git", "cat-file", "blob", blob], cwd=self.top, stdout=fh, check=True,
                            env=self.environ)
+
+    def read_at(self, sha: str, path: str, max_bytes: int) -> bytes | None:
+        """The content of the file at ``path`` (relative to ``top``) in commit ``sha``; None
+        when the commit has no such file. A link, or a file over ``max_bytes``, is an error:
+        what is read this way is policy (the base's config, CODEOWNERS)."""
+        done = self._run("ls-tree", "-z", "--full-tree", sha, "--", path)
+        if done.returncode != 0:
+            raise UserError(f"cannot read {path} at {sha[:7]}: "
+                            f"{done.stderr.decode(errors='replace').strip()[:200]}")
+        entry = next((e for e in done.stdout.decode("utf-8", "surrogateescape").split("\0")
+                      if e and e.split("\t", 1)[1] == path), None)
+        if entry is None:
+            return None
+        mode, kind, blob = entry.split("\t", 1)[0].split()
+        if kind != "blob" or mode == "120000":
+            raise UserError(f"{path} is not a regular file at {sha[:7]}", path=path)
+        if int(self._out("cat-file", "-s", blob) or 0) > max_bytes:
+            raise UserError(f"{path} at {sha[:7]} is larger than {max_bytes:,} bytes", path=path)
+        return self._run("cat-file", "blob", blob, check=True).stdout

@@ -11,6 +11,8 @@ The train side's lexical and retrieval indexes are cached too, keyed by the trai
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,11 +26,12 @@ from .audits.overlap import (
     within_eval,
     within_threshold,
 )
+from .audits.paraphrase_score import COLUMNS
 from .cache import Cache, content_key
 from .config import OverlapConfig
 from .corpus import Corpus, text_digest, texts_fingerprint
 from .embeddings import Embedder
-from .findings import Stat
+from .findings import Evidence, Stat
 from .progress import Progress
 from .search.lexical import LexicalIndex
 from .search.vectors import VectorIndex
@@ -128,7 +131,7 @@ class CachedFinder:
                 reused += 1
                 value = known[key]
                 if value is not None:
-                    hits[i] = Hit(value[0], value[1], value[2])
+                    hits[i] = Hit(value[0], value[1], value[2], _evidence(value))
             else:
                 todo.append(i)
         if todo:
@@ -140,7 +143,7 @@ class CachedFinder:
                 hit = found.get(local)
                 if hit is not None:
                     hits[i] = hit
-                known[keys[i]] = [hit.rule, hit.train, hit.score] if hit else None
+                known[keys[i]] = _entry(hit) if hit else None
         if todo or not isinstance(entry, dict):
             cache.put_json(RESULTS, content_key(cfg_key, train.fingerprint), known)
         stats: tuple[Stat, ...] = ()
@@ -190,7 +193,7 @@ class CachedFinder:
             elif _valid(value, len(base_train)):
                 moved = position.get(base_train[value[1]])
                 if moved is not None:      # the matched train row is still there
-                    known[key] = [value[0], moved, value[2]]
+                    known[key] = [value[0], moved, *value[2:]]
         if not new_train:
             return known
         carried = [i for i, key in enumerate(keys) if key in known]
@@ -202,18 +205,53 @@ class CachedFinder:
             hit = found.get(local)
             if hit is None:
                 continue
-            hit = Hit(hit.rule, new_train[hit.train], hit.score)
+            hit = Hit(hit.rule, new_train[hit.train], hit.score, hit.evidence)
             current = known[keys[i]]
             if hit.beats(Hit(current[0], current[1], current[2]) if current else None):
-                known[keys[i]] = [hit.rule, hit.train, hit.score]
+                known[keys[i]] = _entry(hit)
         return known
 
 
+def _entry(hit: Hit) -> list[Any]:
+    """A hit as the cache stores it: [rule, train index, score, evidence or None]."""
+    evidence = dataclasses.asdict(hit.evidence) if hit.evidence is not None else None
+    return [hit.rule, hit.train, hit.score, evidence]
+
+
+_EVIDENCE_FLOATS = ("similarity", "threshold", "probability", "min_probability")
+
+
+def _evidence(value: list[Any]) -> Evidence | None:
+    """The evidence of a cached hit, if it has a well-formed one (a cache is hostile input:
+    anything else is dropped, and the finding reports its score alone)."""
+    data = value[3] if len(value) > 3 else None
+    if not isinstance(data, dict) or set(data) - {"stage", "features", "not_flagged",
+                                                   *_EVIDENCE_FLOATS}:
+        return None
+    if data.get("stage") not in ("exact", "near-duplicate", "paraphrase"):
+        return None
+    for name in _EVIDENCE_FLOATS:
+        if not (data.get(name) is None or (isinstance(data[name], (int, float))
+                                           and not isinstance(data[name], bool)
+                                           and math.isfinite(data[name]))):
+            return None
+    features = data.get("features")
+    if features is not None and not (
+            isinstance(features, dict) and len(features) <= 32
+            and all(k in COLUMNS and isinstance(v, (int, float)) and not isinstance(v, bool)
+                    and math.isfinite(v) for k, v in features.items())):
+        return None
+    if data.get("similarity") is None or data.get("not_flagged") is not None:
+        return None
+    return Evidence(**data)
+
+
 def _valid(value: object, train_rows: int) -> bool:
-    """Whether a cached result is well formed: None, or [rule, train index in range, score]."""
+    """Whether a cached result is well formed: None, or [rule, train index in range, score]
+    with the evidence (checked when read, :func:`_evidence`)."""
     if value is None:
         return True
-    return (isinstance(value, list) and len(value) == 3 and value[0] in STRENGTH
+    return (isinstance(value, list) and len(value) in (3, 4) and value[0] in STRENGTH
             and isinstance(value[1], int) and 0 <= value[1] < train_rows
             and isinstance(value[2], (int, float)))
 

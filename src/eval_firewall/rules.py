@@ -31,7 +31,12 @@ class Rule:
 # Reported by the engine itself (waivers.py), not by an audit.
 STALE_WAIVER = Rule("stale-waiver", "waivers", Severity.WARNING,
                     "A waiver has expired or matches no finding: renew or remove it.")
-ENGINE_RULES: tuple[Rule, ...] = (STALE_WAIVER,)
+# Reported by the policy gate (eval_firewall.policy): a pull request loosens the gate's policy
+# (config or waiver file) and no one else has approved it yet.
+POLICY_CHANGE = Rule("policy-change", "policy", Severity.ERROR,
+                     "A change of the config or waiver file loosens the gate: it is not applied "
+                     "until someone else approves the pull request's head commit.")
+ENGINE_RULES: tuple[Rule, ...] = (STALE_WAIVER, POLICY_CHANGE)
 
 
 def catalogue(rules: Iterable[Rule]) -> dict[str, Rule]:

@@ -11,7 +11,18 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from action_harness import EVAL, REPO, TRAIN_ROWS, leak_lines, leaks, merge_checkout, open_pr, pr_payload, run_action
+from action_harness import (
+    EVAL,
+    REPO,
+    TRAIN_ROWS,
+    leak_lines,
+    leaks,
+    merge_checkout,
+    open_pr,
+    pr_payload,
+    review_payload,
+    run_action,
+)
 from conftest import BASIC_CONFIG, git, git_commit, gsm8k, write_jsonl
 from eval_firewall import waivers
 from eval_firewall.cli import main
@@ -150,7 +161,8 @@ def test_waive_a_short_id_from_the_report_then_the_audit_passes(tmp_path):
     assert code == 0 and report["status"] == "pass"
     waived = leak_finding(report)["waived"]
     assert waived == {"fingerprint": leak["fingerprint"], "reason": "kept on purpose: a canary",
-                      "approved_by": "alice", "expires": "2999-12-31", "new": False}
+                      "approved_by": "alice", "expires": "2999-12-31", "new": False,
+                      "reviewer": None}
     sarif = json.loads(cli(repo, "audit", "--format", "sarif", "--no-cache", "-q").output)
     schema = json.loads((Path(__file__).parents[1] / "data/sarif-schema-2.1.0.json").read_text())
     jsonschema.Draft4Validator(schema).validate(sarif)
@@ -222,7 +234,8 @@ def test_a_fingerprint_shorter_than_a_short_id_is_refused_with_its_line(tmp_path
 
 # --- the GitHub Action ---------------------------------------------------------------------------
 
-def test_a_pull_request_that_waives_its_leak_passes_and_says_so(tmp_path, github):
+def test_a_pull_request_that_waives_its_leak_fails_until_a_maintainer_approves_it(tmp_path,
+                                                                                github):
     ws, base, head, merge, payload = open_pr(tmp_path, github, leaks(0))
     first = run_action(tmp_path, ws, "pull_request", payload, github, sha=merge)
     assert first.code == 1, first.stderr
@@ -241,6 +254,19 @@ def test_a_pull_request_that_waives_its_leak_passes_and_says_so(tmp_path, github
     second = run_action(tmp_path, ws, "pull_request",
                         pr_payload("synchronize", number=7, head=head2, base=base, before=head),
                         github, sha=merge2)
+    # A waiver the pull request adds is a loosening of the gate: pending, not applied.
+    assert second.code == 1, second.stderr
+    report = json.loads((ws / second.outputs["report-path"]).read_text("utf-8"))
+    assert leak_finding(report)["waived"] is None
+    [pending] = [c for c in report["policy"] if c["status"] == "pending"]
+    assert pending["key"] == f"waivers[{leak['fingerprint']}]" and pending["path"] == FILE
+
+    # A maintainer approves the head commit: the pull_request_review run applies the waiver.
+    review = github.review(REPO, 7, "maintainer", "APPROVE")
+    second = run_action(tmp_path, ws, "pull_request_review",
+                        review_payload("submitted", number=7, head=head2, base=base,
+                                       reviewer="maintainer", review_id=review["id"]),
+                        github, sha=merge2)
     assert second.code == 0, second.stderr
     assert second.outputs["status"] == "pass"
     run = list(github.state.check_runs.values())[-1]
@@ -249,6 +275,7 @@ def test_a_pull_request_that_waives_its_leak_passes_and_says_so(tmp_path, github
     report = json.loads((ws / second.outputs["report-path"]).read_text("utf-8"))
     waived = leak_finding(report)["waived"]
     assert waived["reason"] == "canary row, kept on purpose" and waived["new"] is True
+    assert waived["reviewer"] == "maintainer"          # the approving review's login
     assert report["summary"]["failing"] == 0
     waivers_audit = next(a for a in report["audits"] if a["audit"] == "waivers")
     stats = {s["label"]: s["value"] for s in waivers_audit["stats"]}

@@ -58,20 +58,28 @@ def test_dockerfile_passes_hadolint(tmp_path):
 
 def test_dockerfile_bakes_the_model_in_and_runs_the_action():
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-    assert re.search(r"^FROM python:3\.11-slim", text, re.M)
-    assert "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in text
-    assert '".[model]"' in text and "HF_HUB_OFFLINE=1" in text
+    # The release's base by default; another one (build-here.sh: mmdebstrap) by build argument.
+    assert "ARG BASE_IMAGE=python:3.11-slim-bookworm" in text
+    assert re.search(r"^FROM \$\{BASE_IMAGE\} AS base$", text, re.M)
+    assert "ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu" in text
+    assert '${TORCH_INDEX:+--index-url "$TORCH_INDEX"} torch==2.13.0' in text
+    assert '".[torch]"' in text and "HF_HUB_OFFLINE=1" in text
     assert 'ENTRYPOINT ["eval-firewall", "github"]' in text
-    # The static model is prebuilt into a read-only search path, never into the per-user home
-    # (which holds the cache's signing key and must stay empty in a public image).
+    # The ONNX export and the static model are made in the builder stage into a read-only
+    # search path, never into the per-user home (which holds the cache's signing key and must
+    # stay empty in a public image); the final stage copies them and installs nothing: no torch.
     assert "ENV EVAL_FIREWALL_MODELS=/opt/eval-firewall/models" in text
-    assert "RUN python -m eval_firewall.embeddings /opt/eval-firewall/models" in text
+    assert "&& python -m eval_firewall.embeddings /opt/eval-firewall/models" in text
+    final = text.rsplit("\nFROM ", 1)[1]
+    assert final.startswith("base\n") and "pip install" not in final
+    assert "COPY --from=builder /opt/eval-firewall/models /opt/eval-firewall/models" in final
+    assert "COPY --from=venv /opt/venv /opt/venv" in final
     assert "EVAL_FIREWALL_HOME" not in text and "XDG_CACHE_HOME" not in text
     assert not re.search(r"^USER ", text, re.M)     # GitHub: Docker actions run as root
     # Everything COPY needs survives .dockerignore, and exists.
     kept = [l[1:].rstrip("/") for l in (ROOT / ".dockerignore").read_text().splitlines()
             if l.startswith("!")]
-    for line in re.findall(r"^COPY (.+) \S+$", text, re.M):
+    for line in re.findall(r"^COPY (?!--from)(.+) \S+$", text, re.M):
         for source in line.split():
             assert (ROOT / source).exists(), source
             assert source.rstrip("/") in kept, f"{source} is excluded by .dockerignore"

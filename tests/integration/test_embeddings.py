@@ -120,7 +120,7 @@ def test_static_model_ranks_a_paraphrase_first(static_model):
 
 def test_dim_is_known_before_the_weights_load():
     fresh = load_embedder("all-MiniLM-L6-v2")
-    assert fresh.dim == 384 and fresh._model is None
+    assert fresh.dim == 384 and fresh._session is None
 
 
 def test_a_prebuilt_static_model_is_used_and_nothing_is_written(embedder, static_cache,
@@ -186,23 +186,32 @@ def test_prebuilt_dirs_come_from_the_environment(tmp_path):
     assert prebuilt_dirs({}) == [PACKAGED]
 
 
-def test_prepare_fills_a_directory_for_eval_firewall_models(static_model, static_cache,
+def test_prepare_fills_a_directory_for_eval_firewall_models(static_model, static_cache, embedder,
                                                            tmp_path):
-    """What the Dockerfile runs: ``python -m eval_firewall.embeddings DIR`` leaves the model in
-    ``DIR/<key>/``; an existing model there is kept, not distilled again."""
+    """What the Dockerfile runs: ``python -m eval_firewall.embeddings DIR`` leaves the model's
+    ONNX export and static model in ``DIR/<key>/``; models there already are kept, not made
+    again."""
     import subprocess
     import sys
+
+    from eval_firewall.embeddings import onnx_key
+    export = onnx_key(embedder.reference)
     models = tmp_path / "models"
     shutil.copytree(static_cache / "static" / static_model.key, models / static_model.key)
-    inode = (models / static_model.key).stat().st_ino
+    shutil.copytree(embedder.stored().parent, models / export)
+    inodes = [(models / k / f).stat().st_ino for k, f in ((static_model.key, "config.json"),
+                                                          (export, "model.onnx"))]
     done = subprocess.run([sys.executable, "-m", "eval_firewall.embeddings", str(models)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == str(models / static_model.key)
-    assert (models / static_model.key).stat().st_ino == inode
-    # An empty directory gets the packaged model, copied (no distillation: well under the
-    # ~100 s of CPU a distillation costs, which the timeout would not allow under load).
+    assert done.stdout.split() == [str(models / export / "model.onnx"),
+                                   str(models / static_model.key)]
+    assert [(models / k / f).stat().st_ino for k, f in ((static_model.key, "config.json"),
+                                                        (export, "model.onnx"))] == inodes
+    # A directory without a static model gets the packaged one, copied (no distillation: well
+    # under the ~100 s of CPU a distillation costs, which the timeout would not allow under load).
     empty = tmp_path / "empty"
+    shutil.copytree(embedder.stored().parent, empty / export)
     done = subprocess.run([sys.executable, "-m", "eval_firewall.embeddings", str(empty)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

@@ -57,3 +57,19 @@ def test_collapse_keeps_what_the_numpy_loop_kept(seed, rows, templates, noise, k
     eval_text = "3 apples and 1 pear"
     assert _collapse(eval_text, ranked, index, train_texts, keep) == \
         collapse_with_numpy(eval_text, ranked, index, train_texts, keep)
+
+
+def test_stop_words_are_scikit_learns_list_without_importing_it():
+    import subprocess
+    import sys
+
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    from eval_firewall.audits.paraphrase_score import _stop_words
+    assert _stop_words() == frozenset(ENGLISH_STOP_WORDS) | {"does", "did", "let", "use", "used",
+                                                             "following"}
+    code = ("import sys; from eval_firewall.audits.paraphrase_score import content_words; "
+            "assert content_words('How many apples does Anna have?'), 'no words'; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sklearn'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,4 +1,4 @@
-"""The nearest-neighbour index: exact numpy search, usearch, save and load."""
+"""The nearest-neighbour index: exact numpy search, save and load."""
 
 from __future__ import annotations
 
@@ -47,14 +47,6 @@ def test_search_above_keeps_only_neighbours_at_the_threshold(monkeypatch):
     assert indices[0, 0] == 3 and indices[1, 0] == 17
     assert (indices[:2, 1:] == -1).all() and (indices[2] == -1).all()
     assert scores[0, 0] == pytest.approx(1.0, abs=1e-5)
-
-
-def test_usearch_backend_finds_the_same_nearest_rows():
-    corpus = unit(300, dim=32)
-    queries = corpus[[5, 123, 299]] + 0.01 * unit(3, dim=32, seed=4)
-    indices, scores = VectorIndex(corpus, backend="usearch").search(queries, 2)
-    assert list(indices[:, 0]) == [5, 123, 299]
-    assert (scores[:, 0] > 0.99).all()
 
 
 def test_save_and_load_round_trip(tmp_path):

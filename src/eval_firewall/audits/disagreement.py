@@ -33,7 +33,7 @@ from ..matching import Matcher, make_matcher
 from ..records import Annotation, row_sha
 from ..rows import Row
 from ..rules import Rule
-from ..stats import answers_needed, rate_gate
+from ..stats import answers_needed, fleiss_kappa, rate_gate
 
 AUDIT = "disagreement"
 
@@ -243,7 +243,6 @@ def _kappa_stats(compared: list[Compared], annotators: list[str],
     if not all(m.categorical for m in matchers.values()):
         return [Stat("kappa", "not computed: the labels are not categories")]
     from sklearn.metrics import cohen_kappa_score  # slow to import: only here
-    from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
     def key(c: Compared, text: str | None) -> str:
         return str(matchers[c.row.dataset].key(text))
@@ -261,12 +260,10 @@ def _kappa_stats(compared: list[Compared], annotators: list[str],
             per_row[(c.row.dataset, c.row.row_id)][c.annotation.annotator] = c
         full = [items for items in per_row.values() if len(items) == len(annotators)]
         if full:
-            data = np.array([[key(items[a], items[a].annotation.answer) for a in annotators]
-                             + [key(items[annotators[0]], items[annotators[0]].row.label)]
-                             for items in full], dtype=np.object_)
-            table, _ = aggregate_raters(data)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                value = fleiss_kappa(table, method="fleiss")
+            data = [[key(items[a], items[a].annotation.answer) for a in annotators]
+                    + [key(items[annotators[0]], items[annotators[0]].row.label)]
+                    for items in full]
+            value = fleiss_kappa(data)
             out.append(Stat(f"Fleiss' kappa ({len(annotators)} annotators + labels, "
                             f"{len(full)} rows)", _kappa(float(value))))
     return out

@@ -26,7 +26,7 @@ from rapidfuzz import fuzz
 
 from ..config import OverlapConfig
 from ..corpus import Corpus
-from ..findings import AuditResult, Finding, Match, Severity, Stat
+from ..findings import AuditResult, Evidence, Finding, Match, Severity, Stat
 from ..progress import Progress
 from ..rows import Row
 from ..rules import Rule
@@ -35,6 +35,8 @@ from .paraphrase_score import explain
 
 AUDIT = "overlap"
 STRENGTH = {"exact-duplicate": 0, "near-duplicate": 1, "paraphrase": 2}
+STAGE = {"exact-duplicate": "exact", "near-duplicate": "near-duplicate",
+         "paraphrase": "paraphrase"}   # rule -> the Evidence stage that decides it
 
 RULES = (
     Rule("exact-duplicate", AUDIT, Severity.ERROR,
@@ -53,6 +55,7 @@ class Hit:
     rule: str
     train: int
     score: float
+    evidence: Evidence | None = None   # the numbers the decision used
 
     def beats(self, other: Hit | None) -> bool:
         """Whether this hit is stronger than ``other`` (a stronger kind, then a higher score)."""
@@ -64,11 +67,11 @@ class Hit:
 class ParaphraseQuery(Protocol):
     """Paraphrase search against one train set: eval texts, eval indices to skip, and the
     near-duplicate index's lexical candidates {eval index: train indices} -> {eval index:
-    (train index, cosine)}."""
+    (train index, cosine, evidence)}."""
 
     def __call__(self, eval_texts: Sequence[str], skip: set[int],
                  lexical: dict[int, list[int]] | None = None, /
-                 ) -> dict[int, tuple[int, float]]:
+                 ) -> dict[int, tuple[int, float, Evidence]]:
         """Each searched eval row's best paraphrased train row and its cosine."""
 
 
@@ -187,7 +190,7 @@ def find_overlaps(evals: Corpus, train: Corpus, cfg: OverlapConfig, *,
     hits: dict[int, Hit] = {}
     if cfg.exact.enabled:
         for i, j in exact_matches(evals.norm, side).items():
-            hits[i] = Hit("exact-duplicate", j, 1.0)
+            hits[i] = Hit("exact-duplicate", j, 1.0, Evidence("exact", 1.0))
     near_dup = cfg.near_duplicate
     lexical: dict[int, list[int]] = {}     # the near-duplicate index's candidates, reused
     if near_dup.enabled and len(train):
@@ -195,11 +198,12 @@ def find_overlaps(evals: Corpus, train: Corpus, cfg: OverlapConfig, *,
             for i, (j, score) in near_matches(evals.norm, side, near_dup.threshold,
                                               near_dup.candidates, skip=set(hits),
                                               candidates=lexical).items():
-                hits[i] = Hit("near-duplicate", j, score)
+                hits[i] = Hit("near-duplicate", j, score, Evidence(
+                    "near-duplicate", round(score, 4), threshold=near_dup.threshold))
             stage.advance(len(evals))
     if search is not None:
-        for i, (j, score) in search(evals.texts, set(hits), lexical).items():
-            hits[i] = Hit("paraphrase", j, score)
+        for i, (j, score, *evidence) in search(evals.texts, set(hits), lexical).items():
+            hits[i] = Hit("paraphrase", j, score, evidence[0] if evidence else None)
     return hits
 
 
@@ -274,8 +278,9 @@ def _finding(hit: Hit, row: Row, match: Row) -> Finding:
     else:
         message = (f"{explain(row.text, match.text, hit.score)}; train row {match.location} "
                    "(score: cosine similarity of their embeddings)")
+    evidence = hit.evidence or Evidence(STAGE[hit.rule], round(hit.score, 4))
     return Finding.for_row(AUDIT, hit.rule, Severity.ERROR, message, row,
-                           score=round(hit.score, 4), match=Match.of(match))
+                           score=round(hit.score, 4), match=Match.of(match), evidence=evidence)
 
 
 def audit(evals: Corpus, train: Corpus, cfg: OverlapConfig,

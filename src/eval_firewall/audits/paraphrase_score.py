@@ -22,6 +22,13 @@ instance of the same template (other numbers, cosine up to 0.98). So each candid
 
 A logistic regression turns them into a probability. Its coefficients live in
 ``data/paraphrase_model.json`` (plain JSON, no pickle), fitted by ``bench/calibrate.py``.
+
+The scoring is chosen by what the rows look like: a pair where either side looks like source
+code (:func:`looks_like_code`) is scored by a second regression fitted on code (the ``code``
+entry of the JSON), with both number features held at 0: a rephrased function
+keeps or changes the numbers of its doctests and constants as it likes, so numbers can neither
+veto nor confirm code. The feature vector carries the domain as its last column (``code``:
+1 for a code pair).
 For texts in different scripts (a translation) the number, shared-words and length features
 take their ``neutral`` values (the mean over true paraphrases in calibration): they can
 neither veto nor confirm a translated pair; the cosine (of a multilingual model) decides.
@@ -33,7 +40,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -43,6 +50,9 @@ from ..numbers import Evidence, compare, same_script
 
 FEATURES = ("cosine", "margin", "numbers_agree", "numbers_differ", "shared", "length",
             "question_shift")
+# What a pair's feature vector holds: the model's features, then the domain (1: code).
+COLUMNS = FEATURES + ("code",)
+NUMBER_FEATURES = (2, 3)   # numbers_agree, numbers_differ: neutral for code and translations
 # How many of the eval row's other candidates make its neighbourhood, and the cosine a missing
 # neighbour counts as (candidates below the retrieval floor are not scored).
 NEIGHBOURS = 3
@@ -56,11 +66,38 @@ _ASKS = re.compile(r"\b(?:how|what|which|who|whom|whose|when|where|why|find|calc
                    r"determine|compute)\b", re.IGNORECASE)
 LONGEST_QUOTED = 24   # characters of a shared word quoted in a message
 
+# A line of source code: a statement keyword, a doctest prompt, a line ending in ":", "{", "}"
+# or ";", or an indented line with brackets or an assignment.
+_CODE_LINE = re.compile(
+    r"^\s*(?:def |class |return\b|import |from \S+ import |if\b.*:$|elif\b|else\s*:|for\b.*:$|"
+    r"while\b.*:$|try\s*:|except\b|with\b.*:$|>>>|#include|function\b|const |let |var |"
+    r"public |private |fn |func |package |\}|@\w+)"
+    r"|[:{};]\s*$|^(?:\s{2,}|\t).*(?:[()\[\]=]).*$")
+CODE_LINES = 3        # a text needs this many non-blank lines to be code ...
+CODE_SHARE = 0.4      # ... and this share of them code-like
+
+
+@lru_cache(maxsize=1 << 16)   # bounded: train texts pass through it
+def looks_like_code(text: str) -> bool:
+    """Whether ``text`` is source code: at least :data:`CODE_LINES` non-blank lines, at least
+    :data:`CODE_SHARE` of them code-like (a keyword, a doctest, a block or statement end)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) < CODE_LINES:
+        return False
+    return sum(1 for line in lines if _CODE_LINE.search(line)) >= CODE_SHARE * len(lines)
+
+
+def is_code_pair(a: str, b: str) -> bool:
+    """Whether a pair is scored as code: either side looks like code."""
+    return looks_like_code(a) or looks_like_code(b)
+
 
 @cache
 def _stop_words() -> frozenset[str]:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-    return frozenset(ENGLISH_STOP_WORDS) | {"does", "did", "let", "use", "used", "following"}
+    """scikit-learn's English stop words (a copy: importing scikit-learn takes ~1.5 s)."""
+    text = resources.files("eval_firewall").joinpath("data/english_stop_words.txt").read_text()
+    listed = {w for w in text.split("\n") if w and not w.startswith("#")}
+    return frozenset(listed) | {"does", "did", "let", "use", "used", "following"}
 
 
 def _stem(word: str) -> str:
@@ -125,7 +162,8 @@ def shared_words(a: str, b: str) -> tuple[float, list[str]]:
 
 @dataclass(frozen=True, slots=True)
 class Model:
-    """A logistic regression over :data:`FEATURES` (standardized with ``mean``/``scale``)."""
+    """A logistic regression over :data:`FEATURES` (standardized with ``mean``/``scale``), and
+    the one for code pairs (``code``; without it code pairs use this one)."""
 
     coef: tuple[float, ...]
     intercept: float
@@ -133,6 +171,7 @@ class Model:
     scale: tuple[float, ...]
     neutral: tuple[float, ...]
     fingerprint: str
+    code: Model | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Model:
@@ -140,15 +179,31 @@ class Model:
         if tuple(data["features"]) != FEATURES:
             raise ValueError(f"paraphrase model features {data['features']} != {FEATURES}")
         blob = json.dumps(data, sort_keys=True).encode()
+        code = None
+        if data.get("code") is not None:
+            code = cls.from_json({"features": data["features"], **data["code"]})
         return cls(tuple(data["coef"]), float(data["intercept"]), tuple(data["mean"]),
                    tuple(data["scale"]), tuple(data["neutral"]),
-                   hashlib.sha256(blob).hexdigest()[:16])
+                   hashlib.sha256(blob).hexdigest()[:16], code)
+
+    def for_code(self) -> Model:
+        """The regression code pairs are scored with."""
+        return self.code or self
+
+    def _linear(self, x: np.ndarray) -> np.ndarray:
+        z = ((x - np.array(self.mean)) / np.array(self.scale)) @ np.array(self.coef)
+        return np.asarray(1.0 / (1.0 + np.exp(-(z + self.intercept))))
 
     def probability(self, features: np.ndarray) -> np.ndarray:
-        """P(paraphrase) for each row of ``features`` (n x len(FEATURES))."""
-        x = (np.atleast_2d(features) - np.array(self.mean)) / np.array(self.scale)
-        z = x @ np.array(self.coef) + self.intercept
-        return np.asarray(1.0 / (1.0 + np.exp(-z)))
+        """P(paraphrase) for each row of ``features`` (n x len(COLUMNS); without the domain
+        column, n x len(FEATURES), every row is prose)."""
+        x = np.atleast_2d(np.asarray(features, dtype=float))
+        out = self._linear(x[:, :len(FEATURES)])
+        if x.shape[1] > len(FEATURES):
+            code = x[:, len(FEATURES)] > 0.5
+            if code.any():
+                out[code] = self.for_code()._linear(x[code, :len(FEATURES)])
+        return out
 
 
 @cache
@@ -176,22 +231,37 @@ def pair_features(eval_text: str, train_text: str, cosine: float, neighbours: fl
                   ) -> tuple[np.ndarray, Evidence]:
     """The feature vector of one pair, and its number evidence (for the message)."""
     model = model or default_model()
+    code = is_code_pair(eval_text, train_text)
+    used = model.for_code() if code else model
     if not same_script(eval_text, train_text):
-        return np.array([cosine, cosine - neighbours, *model.neutral[2:]]), Evidence(0.0)
-    evidence = compare(eval_text, train_text) if numbers else Evidence(0.0)
+        return np.array([cosine, cosine - neighbours, *used.neutral[2:], float(code)]), \
+            Evidence(0.0)
+    evidence = compare(eval_text, train_text) if numbers and not code else Evidence(0.0)
     shared, _ = shared_words(eval_text, train_text)
     la, lb = len(eval_text.split()), len(train_text.split())
     length = min(la, lb) / max(la, lb, 1)
-    return np.array([cosine, cosine - neighbours, max(evidence.value, 0.0),
-                     float(evidence.value < 0), shared, length,
-                     question_shift(eval_text, train_text)]), evidence
+    agree, differ = max(evidence.value, 0.0), float(evidence.value < 0)
+    if code:   # numbers neither veto nor confirm code (doctests, constants): constant
+        agree, differ = 0.0, 0.0
+    return np.array([cosine, cosine - neighbours, agree, differ, shared, length,
+                     question_shift(eval_text, train_text), float(code)]), evidence
+
+
+def feature_map(features: np.ndarray) -> dict[str, float]:
+    """A feature vector as {name: value} (rounded for reports), the domain as 0/1."""
+    return {name: round(float(v), 4) for name, v in zip(COLUMNS, features)}
 
 
 def explain(eval_text: str, train_text: str, cosine: float) -> str:
     """Why a pair counts as the same question, in words, e.g. "same question reworded: 93%
     similar, numbers agree (1/3 = a third), shares 'shoeboxes', 'Phil'"."""
     parts = [f"{int(cosine * 100 + 1e-9)}% similar"]
-    if same_script(eval_text, train_text):
+    if is_code_pair(eval_text, train_text):
+        _, common = shared_words(eval_text, train_text)
+        parts.append("code (numbers not compared)")
+        if common:
+            parts.append("shares " + ", ".join(f"'{w[:LONGEST_QUOTED]}'" for w in common[:3]))
+    elif same_script(eval_text, train_text):
         evidence = compare(eval_text, train_text)
         if evidence.describe():
             parts.append(evidence.describe())

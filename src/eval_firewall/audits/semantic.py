@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import SemanticConfig
+from ..findings import Evidence
 from . import paraphrase_score
 
 # auto: at most this many rows to encode go through the full model alone (~70 sentences/s on
@@ -70,21 +71,46 @@ class Scored:
     features: np.ndarray
 
 
-def decide(scored: Sequence[Scored], cfg: SemanticConfig) -> dict[int, tuple[int, float]]:
-    """Each eval row's best pair that counts as a paraphrase under ``cfg``."""
+def probabilities(scored: Sequence[Scored], cfg: SemanticConfig) -> tuple[np.ndarray, float]:
+    """Each pair's score under ``cfg`` and the bar it must reach: the calibrated probability
+    and ``min_probability`` (``scoring: model``), or the cosine (-inf when vetoed by its
+    numbers) and ``threshold`` (``scoring: cosine``)."""
     if not scored:
-        return {}
+        return np.zeros(0), 0.0
     if cfg.scoring == "model":
-        prob = paraphrase_score.default_model().probability(np.stack([s.features
-                                                                       for s in scored]))
-        bar = cfg.min_probability
-    else:   # the feature is the cosine, or -inf for a pair vetoed by its numbers
-        prob, bar = np.array([s.features[0] for s in scored]), cfg.threshold
-    best: dict[int, tuple[float, float, int]] = {}
+        return (paraphrase_score.default_model().probability(np.stack([s.features
+                                                                        for s in scored])),
+                cfg.min_probability)
+    return np.array([s.features[0] for s in scored]), cfg.threshold
+
+
+def decide_pairs(scored: Sequence[Scored], cfg: SemanticConfig
+                 ) -> dict[int, tuple[Scored, float]]:
+    """Each eval row's best pair that counts as a paraphrase under ``cfg``, with its score
+    (see :func:`probabilities`)."""
+    prob, bar = probabilities(scored, cfg)
+    best: dict[int, tuple[tuple[float, float, int], Scored]] = {}
     for s, p in zip(scored, prob):
         if s.cosine < cfg.threshold or p < bar:
             continue
         key = (float(p), s.cosine, -s.train)
-        if s.eval not in best or key > best[s.eval]:
-            best[s.eval] = key
-    return {i: (-k[2], k[1]) for i, k in best.items()}
+        if s.eval not in best or key > best[s.eval][0]:
+            best[s.eval] = (key, s)
+    return {i: (s, k[0]) for i, (k, s) in best.items()}
+
+
+def evidence_of(pair: Scored, probability: float, cfg: SemanticConfig,
+                not_flagged: str | None = None) -> Evidence:
+    """The evidence of one scored pair, as findings and ``explain`` report it."""
+    model = cfg.scoring == "model"
+    return Evidence("paraphrase", round(pair.cosine, 4), threshold=cfg.threshold,
+                    probability=round(float(probability), 4) if model else None,
+                    min_probability=cfg.min_probability if model else None,
+                    features=paraphrase_score.feature_map(pair.features) if model else None,
+                    not_flagged=not_flagged)
+
+
+def decide(scored: Sequence[Scored], cfg: SemanticConfig) -> dict[int, tuple[int, float]]:
+    """Each eval row's best pair that counts as a paraphrase under ``cfg``: (train row,
+    cosine)."""
+    return {i: (s.train, s.cosine) for i, (s, _) in decide_pairs(scored, cfg).items()}

@@ -34,4 +34,4 @@ def main() -> None:
     """
 
 
-from . import audit, github, index, init, perturb, sample, waive  # noqa: E402,F401  (each registers its subcommand)
+from . import audit, explain, github, index, init, perturb, sample, selftest, waive  # noqa: E402,F401  (each registers its subcommand)

@@ -40,11 +40,19 @@ from . import main
               help="Run the prediction command named by audits.invariance.command. Only for a "
                    "configuration you trust: it runs code. Without it, the invariance audit "
                    "reads audits.invariance.predictions.")
+@click.option("--trust-head-policy", is_flag=True,
+              help="With --base: apply this checkout's config and waiver changes even where "
+                   "they loosen the gate (they are still listed). Without it, the policy is "
+                   "REV's and a loosening is pending, failing the run, as in a pull request.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on standard error.")
 def audit(config_path: Path | None, fmt: str, output: Path | None, fail_on: str | None,
           base: str | None, cache_dir: Path, no_cache: bool, allow_command: bool,
-          quiet: bool) -> None:
+          trust_head_policy: bool, quiet: bool) -> None:
     """Audit the configured datasets and print a report.
+
+    With --base, the gate's policy is REV's config and waiver file: a change of them that
+    loosens the gate is listed, not applied, and fails the run (README: What a pull request
+    can change).
 
     Exits 0 when the audit passes, 1 when there are findings at or above the fail level,
     and 2 on bad input (config, data files) or usage.
@@ -53,14 +61,19 @@ def audit(config_path: Path | None, fmt: str, output: Path | None, fail_on: str 
     from ..audits import RULES
     from ..config import load_config
     from ..engine import run_audits
+    from ..policy.load import gate
     from ..progress import Progress
     from ..report import render
 
-    config = load_config(config_path, rules=RULES)
+    policy = gate(load_config(config_path, rules=RULES), base, rules=RULES,
+                  trust_head=trust_head_policy)
+    config = policy.config
     if fail_on:
         config = config.model_copy(update={"fail_on": fail_on})
     report = run_audits(config, progress=Progress(enabled=not quiet), base=base,
-                        cache_dir=None if no_cache else cache_dir, allow_commands=allow_command)
+                        cache_dir=None if no_cache else cache_dir, allow_commands=allow_command,
+                        waivers=policy.waivers)
+    report = policy.finish(report, RULES)
     fmt = fmt or default_format(output, sys.stdout)
     text = render(report, fmt, color=fmt == "text" and output is None and wants_color(sys.stdout))
     if output:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import requests
 from github import Auth, Github, GithubException, GithubRetry
@@ -23,6 +23,9 @@ from github.IssueComment import IssueComment
 from github.Repository import Repository
 
 from ..errors import UserError
+
+if TYPE_CHECKING:
+    from .approval import Review
 
 # The login of GITHUB_TOKEN's identity: that token may not read GET /user (403).
 GITHUB_ACTIONS_LOGIN = "github-actions[bot]"
@@ -120,6 +123,51 @@ def pull_head_sha(repo: Repository, number: int) -> str:
         return repo.get_pull(number).head.sha
 
 
+def pull_author(repo: Repository, number: int) -> str:
+    """The login of a pull request's author."""
+    with calling(f"read pull request #{number}", "pull-requests: read"):
+        return repo.get_pull(number).user.login
+
+
+def reviews(repo: Repository, number: int) -> list[Review]:
+    """A pull request's reviews, oldest first (every page)."""
+    from .approval import Review
+
+    with calling(f"list the reviews of pull request #{number}", "pull-requests: read"):
+        return [Review(r.user.login if r.user is not None else None, r.state, r.commit_id)
+                for r in repo.get_pull(number).get_reviews()]
+
+
+def commit_author(repo: Repository, sha: str) -> str | None:
+    """The GitHub login of a commit's author; None when its e-mail is no account's."""
+    with calling(f"read commit {sha[:7]}", "contents: read"):
+        author = repo.get_commit(sha).author
+        return author.login if author is not None else None
+
+
+def team_member(gh: Github, org: str, slug: str, login: str) -> bool | None:
+    """Whether ``login`` is an active member of team ``org/slug``; None when the token may
+    not read the team's membership (GITHUB_TOKEN never may)."""
+    try:
+        team = gh.get_organization(org).get_team_by_slug(slug)
+        return team.get_team_membership(login).state == "active"
+    except GithubException as exc:
+        if exc.status == 404 and team_visible(gh, org, slug):
+            return False            # the team exists and says: not a member
+        return None
+    except requests.exceptions.RequestException:
+        return None
+
+
+def team_visible(gh: Github, org: str, slug: str) -> bool:
+    """Whether the token can see the team itself (then a 404 on a membership means "no")."""
+    try:
+        gh.get_organization(org).get_team_by_slug(slug).id   # noqa: B018  (a GET)
+        return True
+    except (GithubException, requests.exceptions.RequestException):
+        return False
+
+
 def find_comment(repo: Repository, number: int, login: str,
                  is_ours: Callable[[str], bool]) -> IssueComment | None:
     """The sticky comment: carries our marker *and* was written by us (never hijack another)."""
@@ -199,6 +247,22 @@ class GitHub(Protocol):
         """The first comment by ``login`` on pull request ``number`` that ``is_ours``."""
         ...
 
+    def pull_author(self, number: int) -> str:
+        """The login of pull request ``number``'s author."""
+        ...
+
+    def reviews(self, number: int) -> list[Review]:
+        """The reviews of pull request ``number``, oldest first."""
+        ...
+
+    def commit_author(self, sha: str) -> str | None:
+        """The GitHub login of the commit's author, if its e-mail is an account's."""
+        ...
+
+    def team_member(self, org: str, slug: str, login: str) -> bool | None:
+        """Whether ``login`` is in team ``org/slug``; None when the token may not tell."""
+        ...
+
     def create_comment(self, number: int, body: str) -> Comment:
         """A new comment on pull request ``number``."""
         ...
@@ -246,6 +310,22 @@ class RestGitHub:
                      is_ours: Callable[[str], bool]) -> IssueComment | None:
         """The first comment by ``login`` on pull request ``number`` that ``is_ours``."""
         return find_comment(self._repo, number, login, is_ours)
+
+    def pull_author(self, number: int) -> str:
+        """The login of pull request ``number``'s author."""
+        return pull_author(self._repo, number)
+
+    def reviews(self, number: int) -> list[Review]:
+        """The reviews of pull request ``number``, oldest first."""
+        return reviews(self._repo, number)
+
+    def commit_author(self, sha: str) -> str | None:
+        """The GitHub login of the commit's author, if its e-mail is an account's."""
+        return commit_author(self._repo, sha)
+
+    def team_member(self, org: str, slug: str, login: str) -> bool | None:
+        """Whether ``login`` is in team ``org/slug``; None when the token may not tell."""
+        return team_member(self._gh, org, slug, login)
 
     def create_comment(self, number: int, body: str) -> IssueComment:
         """A new comment on pull request ``number``."""

@@ -16,7 +16,10 @@ from ..errors import UserError
 
 NULL_SHA = "0" * 40
 PR_ACTIONS = ("opened", "synchronize", "reopened")
-SUPPORTED = ("pull_request", "pull_request_target", "push", "workflow_run")
+# A review submitted or dismissed may approve, or take back, a change of the gate's policy.
+REVIEW_ACTIONS = ("submitted", "dismissed")
+SUPPORTED = ("pull_request", "pull_request_target", "pull_request_review", "push",
+             "workflow_run")
 
 
 class _Loose(BaseModel):
@@ -76,7 +79,7 @@ class _WorkflowRunPayload(_Loose):
 
 @dataclass(frozen=True, slots=True)
 class PullRequestEvent:
-    name: str          # pull_request | pull_request_target
+    name: str          # pull_request | pull_request_target | pull_request_review
     action: str
     number: int
     head_sha: str
@@ -92,8 +95,16 @@ class PullRequestEvent:
 
     @property
     def handled(self) -> bool:
-        """Opened, synchronized or reopened: the pull request's content may have changed."""
+        """Opened, synchronized or reopened: the pull request's content may have changed; a
+        review submitted or dismissed: an approval of its policy changes may have."""
+        if self.name == "pull_request_review":
+            return self.action in REVIEW_ACTIONS
         return self.action in PR_ACTIONS
+
+    @property
+    def runs_in_fork_context(self) -> bool:
+        """A fork's ``pull_request`` or ``pull_request_review`` run: its token is read-only."""
+        return self.name in ("pull_request", "pull_request_review") and self.is_fork
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +146,7 @@ Event = PullRequestEvent | PushEvent | WorkflowRunEvent
 def parse_event(name: str, payload: dict[str, Any], *, source: str = "event") -> Event:
     """The typed event of a webhook payload; one line naming the field a payload lacks."""
     try:
-        if name in ("pull_request", "pull_request_target"):
+        if name in ("pull_request", "pull_request_target", "pull_request_review"):
             p = _PullRequestPayload.model_validate(payload)
             pr = p.pull_request
             return PullRequestEvent(

@@ -8,7 +8,7 @@ client.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -18,11 +18,14 @@ from ..engine import run_audits
 from ..errors import UserError
 from ..findings import Report
 from ..git import Git
+from ..policy.load import ApprovalSource, Gate, Trusted, gate, trusted_file
 from ..progress import Progress
 from ..report.markdown import render_markdown
-from . import api, artifact, check, comment
+from ..rules import Rule
+from ..waivers import Listed
+from . import api, approval, artifact, check, comment
 from .event import Event, PullRequestEvent, PushEvent, WorkflowRunEvent, load_event
-from .outputs import SUMMARY_MAX_CHARS, add_job_summary, log, set_outputs
+from .outputs import SUMMARY_MAX_CHARS, add_job_summary, command, log, set_outputs
 from .settings import Settings, load_settings
 
 
@@ -30,7 +33,8 @@ class Audit(Protocol):
     """What runs the audits: :func:`eval_firewall.engine.run_audits`."""
 
     def __call__(self, config: Config, *, progress: Progress | None, base: str | None,
-                 cache_dir: Path | None, allow_commands: bool) -> Report:
+                 cache_dir: Path | None, allow_commands: bool,
+                 waivers: list[Listed] | None) -> Report:
         """The report of the audits ``config`` enables."""
         ...
 
@@ -74,7 +78,7 @@ def action(settings: Settings, event: Event, gh: api.GitHub, git: Git,
 def _audit(settings: Settings, event: PullRequestEvent | PushEvent, gh: api.GitHub, git: Git,
            audit: Audit) -> int:
     if isinstance(event, PullRequestEvent):
-        fork = event.name == "pull_request" and event.is_fork
+        fork = event.runs_in_fork_context
         subject = Subject(event.head_sha, event.number, post=settings.post and not fork)
         if fork:
             log("pull request from a fork: its token is read-only, so nothing is posted; "
@@ -83,6 +87,13 @@ def _audit(settings: Settings, event: PullRequestEvent | PushEvent, gh: api.GitH
         subject = Subject(event.after or settings.sha or "", None, post=settings.post)
     if not settings.post:
         log(f"post: false, so nothing is posted; the report is in {settings.report_dir}/")
+    if isinstance(event, PullRequestEvent) and event.name == "pull_request_review" \
+            and subject.post and gh.pull_head_sha(event.number) != event.head_sha:
+        # A review of a commit that is no longer the head approves nothing, and the run of
+        # the newer head reports on it: posting here would put an old verdict back.
+        log(f"the review is of {event.head_sha[:7]}, no longer the head of pull request "
+            f"#{event.number}: nothing to do")
+        return 0
     try:
         return _audit_checkout(settings, event, subject, gh, git, audit)
     except UserError as exc:
@@ -103,13 +114,17 @@ def _audit_checkout(settings: Settings, event: PullRequestEvent | PushEvent,
     else:
         base = (git.resolve_base(event.before, what="the previous commit")
                 if event.before else None)
-    config = _config(settings)
+    policy = _policy(settings, event, gh, git, base)
+    config = policy.config
+    if settings.fail_on:
+        config = config.model_copy(update={"fail_on": settings.fail_on})
     # The invariance audit's prediction command comes from the config: a pull request's
     # config is its author's, so it never runs for one; a push's config is the branch's own.
     report = audit(config, progress=Progress(enabled=True), base=base,
                    cache_dir=settings.in_workspace(settings.cache_dir)
                    if settings.cache_dir else None,
-                   allow_commands=isinstance(event, PushEvent))
+                   allow_commands=isinstance(event, PushEvent), waivers=policy.waivers)
+    report = policy.finish(report, _rules())
     prefix = _prefix(config, workspace)
     target = comment.Target(settings.server_url, settings.repository, subject.head_sha, prefix)
     context = artifact.RunContext(repository=settings.repository, head_sha=subject.head_sha,
@@ -169,11 +184,49 @@ def _pull_request_of(event: WorkflowRunEvent, context: artifact.RunContext,
     return context.pull_request
 
 
-def _config(settings: Settings) -> Config:
-    config = load_config(settings.in_workspace(settings.config))
-    if settings.fail_on:
-        config = config.model_copy(update={"fail_on": settings.fail_on})
-    return config
+def _rules() -> dict[str, Rule]:
+    from ..audits import RULES
+    return RULES
+
+
+def _policy(settings: Settings, event: PullRequestEvent | PushEvent, gh: api.GitHub, git: Git,
+            base: str | None) -> Gate:
+    """The gate's policy (README: What a pull request can change): on a pull request the base
+    commit's config and waivers, with the changes approved in a review; on a push the
+    branch's own (it was approved to get there); the trusted inputs laid over both."""
+    head = load_config(settings.in_workspace(settings.config))
+    trusted = Trusted(ceiling=settings.max_limits)
+    if settings.policy:
+        trusted = Trusted(trusted_file(git, base, settings.policy, settings.workspace),
+                          settings.policy, settings.max_limits)
+    approvals = None
+    if isinstance(event, PullRequestEvent) and base is not None:
+        approvals = _approvals(event, gh, git, base, _prefix(head, settings.workspace))
+    policy = gate(head, base, rules=_rules(), approvals=approvals,
+                  trust_head=isinstance(event, PushEvent), trusted=trusted)
+    for note in policy.notes:
+        command("warning", note)
+    return policy
+
+
+def _approvals(event: PullRequestEvent, gh: api.GitHub, git: Git, base: str,
+               prefix: str) -> ApprovalSource:
+    """Who approved the pull request's policy changes, asked only when some loosen the gate."""
+    def read(files: Sequence[str]) -> approval.Approvals:
+        codeowners = None
+        for path in approval.CODEOWNERS_PATHS:
+            raw = git.read_at(base, path, approval.CODEOWNERS_MAX_BYTES)
+            if raw is not None:
+                codeowners = raw.decode("utf-8", "replace")
+                break
+        try:
+            return approval.read_approvals(gh, event.number, event.head_sha,
+                                           {f: prefix + f for f in files}, codeowners)
+        except api.GitHubError as exc:      # no approval can be shown: the changes wait
+            command("warning", f"could not read the pull request's reviews: {exc}")
+            return approval.Approvals({}, {f: "the reviews could not be read (the token needs "
+                                           "`permissions: pull-requests: read`)" for f in files})
+    return read
 
 
 def _prefix(config: Config, workspace: Path) -> str:

@@ -28,6 +28,8 @@ INPUTS = {
     "report-dir": ("report_dir", "eval-firewall-report"),
     "cache-dir": ("cache_dir", ".eval-firewall-cache"),
     "post": ("post", "true"),
+    "policy": ("policy", ""),
+    "max-limits": ("max_limits", ""),
 }
 
 
@@ -44,6 +46,8 @@ class Settings(BaseModel):
     report_dir: str
     cache_dir: str | None
     post: bool                       # false: audit and save the report only (fork step one)
+    policy: str | None               # a trusted policy file, read from the base commit
+    max_limits: dict[str, int]       # the limits' ceiling (bytes, counts) by limit name
 
     event_name: str
     event_path: Path
@@ -96,6 +100,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         values["token"] = env.get("GITHUB_TOKEN", "")
     values["fail_on"] = values["fail_on"] or None
     values["cache_dir"] = values["cache_dir"] or None
+    values["policy"] = values["policy"] or None
+    from ..policy.load import parse_ceiling
+    values["max_limits"] = parse_ceiling(str(values["max_limits"]), "max-limits")
     post = str(values["post"]).lower()
     if post not in ("true", "false"):
         raise UserError(f"invalid input: must be true or false (got {values['post']!r})",

@@ -13,10 +13,13 @@ from pydantic_core import core_schema
 from typing_extensions import NotRequired, TypedDict
 
 from ..errors import UserError
-from ..findings import AuditResult, DatasetSummary, Finding, Match, Report, Severity, Stat, Waiver
+from ..findings import (AuditResult, DatasetSummary, Evidence, Finding, Match, PolicyChange, Report, Severity, Stat,
+                        Waiver)
 from .escape import escape_json
 
-SCHEMA_VERSION = 1
+# 2: overlap findings carry `evidence`; the report carries `policy`, `new_policy` and waivers'
+# `reviewer` (the gate's policy)
+SCHEMA_VERSION = 2
 
 
 def finding_to_dict(f: Finding) -> dict[str, Any]:
@@ -52,6 +55,8 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             for a in report.audits
         ],
         "findings": [finding_to_dict(f) for f in findings],
+        "new_policy": report.new_policy,
+        "policy": [dataclasses.asdict(c) for c in report.policy],
     }
 
 
@@ -152,12 +157,39 @@ class _WaiverJSON(TypedDict):
     approved_by: _RowId
     expires: NotRequired[Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")] | None]
     new: NotRequired[bool]
+    reviewer: NotRequired[_RowId | None]
 
 
+@with_config(_STRICT)
+class _PolicyChangeJSON(TypedDict):
+    key: _Message
+    before: _Message
+    after: _Message
+    direction: Literal["loosen", "tighten"]
+    path: _Path
+    line: NotRequired[_Line | None]
+    status: Literal["pending", "approved", "applied", "trusted"]
+    reviewer: NotRequired[_RowId | None]
+
+
+@with_config(_STRICT)
+class _EvidenceJSON(TypedDict):
+    stage: Literal["exact", "near-duplicate", "paraphrase"]
+    similarity: _Float
+    threshold: NotRequired[_Float | None]
+    probability: NotRequired[_Float | None]
+    min_probability: NotRequired[_Float | None]
+    features: NotRequired[Annotated[dict[_Id, _Float], Field(max_length=32)] | None]
+    not_flagged: NotRequired[_Message | None]
+
+
+_LoadedEvidence = Annotated[Evidence, _loaded(_EvidenceJSON, lambda d: Evidence(**d))]
 _LoadedDataset = Annotated[DatasetSummary, _loaded(_DatasetJSON, lambda d: DatasetSummary(**d))]
 _LoadedStat = Annotated[Stat, _loaded(_StatJSON, lambda d: Stat(**d))]
 _LoadedMatch = Annotated[Match, _loaded(_MatchJSON, lambda d: Match(**d))]
 _LoadedWaiver = Annotated[Waiver, _loaded(_WaiverJSON, lambda d: Waiver(**d))]
+_LoadedPolicyChange = Annotated[PolicyChange,
+                                _loaded(_PolicyChangeJSON, lambda d: PolicyChange(**d))]
 
 
 @with_config(_STRICT)
@@ -186,6 +218,7 @@ class _FindingJSON(TypedDict):
     count: NotRequired[_Count | None]
     new: NotRequired[bool]
     waived: NotRequired[_LoadedWaiver | None]
+    evidence: NotRequired[_LoadedEvidence | None]
     fingerprint: NotRequired[_Fingerprint | None]                            # derived
 
 
@@ -199,7 +232,7 @@ _LoadedFinding = Annotated[Finding, _loaded(_FindingJSON, _finding)]
 
 @with_config(_STRICT)
 class _ReportJSON(TypedDict):
-    schema_version: Literal[1]
+    schema_version: Literal[1, 2]
     tool: _ToolJSON
     status: Literal["pass", "fail"]                                          # derived
     fail_on: Literal["error", "warning", "notice", "never"]
@@ -211,6 +244,8 @@ class _ReportJSON(TypedDict):
     datasets: Annotated[list[_LoadedDataset], Field(max_length=MAX_DATASETS)]
     audits: Annotated[list[_AuditJSON], Field(max_length=MAX_AUDITS)]
     findings: Annotated[list[_LoadedFinding], Field(max_length=MAX_FINDINGS)]
+    new_policy: NotRequired[bool]
+    policy: NotRequired[Annotated[list[_LoadedPolicyChange], Field(max_length=MAX_STATS)]]
 
 
 _REPORT = TypeAdapter(_ReportJSON)
@@ -244,4 +279,5 @@ def load_report(text: str, *, source: str = "report") -> Report:
         audits=[AuditResult(a["audit"], a["title"], by_audit[a["audit"]], a["stats"],
                             a.get("verdict"), a.get("skipped")) for a in data["audits"]],
         datasets=data["datasets"], fail_on_existing=data["fail_on_existing"],
-        base=data.get("base"), version=data["tool"]["version"], config_path=data.get("config"))
+        base=data.get("base"), version=data["tool"]["version"], config_path=data.get("config"),
+        policy=data.get("policy", []), new_policy=data.get("new_policy", False))

@@ -66,6 +66,8 @@ KINDS: dict[str, Kind] = {
                                "predictions for unknown prompts"),
     "stale-prediction": Kind("stale prediction", "stale predictions"),
     "stale-waiver": Kind("stale waiver", "stale waivers"),
+    "policy-change": Kind("pending change to the gate's policy",
+                          "pending changes to the gate's policy"),
 }
 _OTHER = Kind("other finding", "other findings")
 

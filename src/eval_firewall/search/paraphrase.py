@@ -32,9 +32,10 @@ import numpy as np
 
 from ..audits import paraphrase_score
 from ..audits.paraphrase_score import neighbourhood, pair_features
-from ..audits.semantic import DIGITS, Scored, decide, numbers_of, use_exact
+from ..audits.semantic import DIGITS, Scored, decide, decide_pairs, evidence_of, numbers_of, use_exact
 from ..config import SemanticConfig
 from ..embeddings import Embedder
+from ..findings import Evidence
 from ..numbers import compare
 from ..progress import Progress
 from .vectors import VectorIndex
@@ -48,6 +49,10 @@ LEXICAL_SLACK = 0.15
 FULL_FLOOR = 0.5
 # Static retrieval fetches RETRIEVE x candidates before template collapsing keeps candidates.
 RETRIEVE = 3
+# Code eval rows (paraphrase_score.looks_like_code): the static model tells code apart poorly
+# (every function looks alike to it, bench/calibrate.py), so they keep RETRIEVE x candidates,
+# uncollapsed, above this lower static floor, and the full model sorts them out.
+CODE_STATIC_FLOOR = 0.5
 # Two candidates this close to each other (cosine of their vectors) are one template.
 TEMPLATE_COSINE = 0.97
 _TEMPLATE_COSINE32 = float(np.float32(TEMPLATE_COSINE))   # as float32 scores compare
@@ -125,7 +130,15 @@ class TrainSearch:
         """
         return decide(self.score(eval_texts, skip, lexical), self.cfg)
 
-    __call__ = search
+    def search_with_evidence(self, eval_texts: Sequence[str], skip: set[int] | None = None,
+                             lexical: Mapping[int, Sequence[int]] | None = None
+                             ) -> dict[int, tuple[int, float, Evidence]]:
+        """Like :meth:`search`, with the evidence of each decision (probability, features)."""
+        return {i: (s.train, s.cosine, evidence_of(s, p, self.cfg))
+                for i, (s, p) in decide_pairs(self.score(eval_texts, skip, lexical),
+                                              self.cfg).items()}
+
+    __call__ = search_with_evidence
 
     def score(self, eval_texts: Sequence[str], skip: set[int] | None = None,
               lexical: Mapping[int, Sequence[int]] | None = None) -> list[Scored]:
@@ -156,8 +169,16 @@ class TrainSearch:
                 stage.advance(len(train_texts))
             with progress.stage("paraphrase retrieval", total=len(todo)) as stage:
                 vectors = retriever.encode([eval_texts[i] for i in todo])
-                candidates = _candidates(eval_texts, train_texts, todo, vectors, index,
-                                         STATIC_FLOOR, lexical, cfg)
+                code = np.array([paraphrase_score.looks_like_code(eval_texts[i]) for i in todo],
+                                dtype=bool)
+                prose_rows = [i for i, c in zip(todo, code) if not c]
+                code_rows = [i for i, c in zip(todo, code) if c]
+                candidates = _candidates(eval_texts, train_texts, prose_rows, vectors[~code],
+                                         index, STATIC_FLOOR, lexical, cfg)
+                if code_rows:
+                    candidates.update(_candidates(eval_texts, train_texts, code_rows,
+                                                  vectors[code], index, CODE_STATIC_FLOOR,
+                                                  lexical, cfg, collapse=False))
                 if cfg.scoring == "model" and cfg.same_numbers:
                     candidates = _numbers_differ(eval_texts, train_texts, candidates)
                 stage.advance(len(todo))
@@ -202,9 +223,12 @@ def _scored(eval_texts: Sequence[str], train_texts: Sequence[str], candidates: C
 def _candidates(eval_texts: Sequence[str], train_texts: Sequence[str], todo: list[int],
                 vectors: np.ndarray, index: VectorIndex, floor: float,
                 lexical: Mapping[int, Sequence[int]], cfg: SemanticConfig,
-                retrieve: int = RETRIEVE) -> Candidates:
+                retrieve: int = RETRIEVE, collapse: bool = True) -> Candidates:
     """Map eval index to [(train index, cosine in ``index``'s space)], one per template, best
-    first: the union of the index's and the lexical candidates above ``floor``, collapsed."""
+    first: the union of the index's and the lexical candidates above ``floor``, collapsed
+    (without ``collapse``: the best ``retrieve`` x ``candidates`` of them)."""
+    if not todo:
+        return {}
     indices, scores = index.search_above(vectors, floor, cfg.candidates * retrieve)
     out: Candidates = {}
     for r, i in enumerate(todo):
@@ -216,7 +240,8 @@ def _candidates(eval_texts: Sequence[str], train_texts: Sequence[str], todo: lis
                          if s >= floor - LEXICAL_SLACK)
         if found:
             ranked = sorted(found.items(), key=lambda c: (-c[1], c[0]))
-            out[i] = _collapse(eval_texts[i], ranked, index, train_texts, cfg.candidates)
+            out[i] = _collapse(eval_texts[i], ranked, index, train_texts, cfg.candidates) \
+                if collapse else ranked[:cfg.candidates * retrieve]
     return out
 
 
@@ -266,12 +291,15 @@ def _numbers_differ(eval_texts: Sequence[str], train_texts: Sequence[str],
 
     The calibrated model gives such pairs a probability near zero; dropping them before the
     full model encodes them keeps rescoring as cheap as the old same-numbers check did on
-    templated data. Numbers written in words, a number only one side states and texts in
-    different scripts are no conflict, so none of those is dropped.
+    templated data. Numbers written in words, a number only one side states, texts in
+    different scripts and code (whose doctests and constants a rephrasing may keep or change)
+    are no conflict, so none of those is dropped.
     """
     out = {}
     for i, row in candidates.items():
-        kept = [(j, s) for j, s in row if compare(eval_texts[i], train_texts[j]).value >= 0]
+        kept = [(j, s) for j, s in row
+                if paraphrase_score.is_code_pair(eval_texts[i], train_texts[j])
+                or compare(eval_texts[i], train_texts[j]).value >= 0]
         if kept:
             out[i] = kept
     return out

@@ -1,6 +1,6 @@
 """Nearest-neighbour search over L2-normalized vectors (cosine = dot product).
 
-One thin wrapper, two backends:
+One thin wrapper, one backend (usearch's approximate HNSW graph was dropped: no path used it):
 - ``numpy``: exact, blocked matrix products. Measured on 2 cores with 128-dimension static
   vectors of 100k GSM8K-like rows and 10k queries: 7.8 s for exact threshold search, against
   11.7 s to build a usearch HNSW graph plus 0.9 s to query it (whose top hit agreed with the
@@ -18,8 +18,6 @@ One thin wrapper, two backends:
   289 MiB; the same hits (equal rows in another order only where their old scores differed
   in the last bit). Where the bound is loose (vectors without principal structure) a slice of
   queries falls back to its full products, and a block of them to one stage.
-- ``usearch``: an HNSW graph (``backend="usearch"``), approximate, for an index built once and
-  queried many times.
 
 ``search(queries, k)`` returns ``(indices, scores)``, both ``(len(queries), k)``, best first;
 slots beyond the index size hold index -1 and score -inf.
@@ -37,7 +35,7 @@ from typing import Literal
 
 import numpy as np
 
-Backend = Literal["numpy", "usearch"]
+Backend = Literal["numpy"]   # the one backend (an approximate one would go here)
 BLOCK_ROWS = 32768      # index rows per matrix product
 QUERY_BLOCK = 1024      # queries per matrix product (a block of scores: 128 MiB)
 FLOOR_SAMPLE = 8192     # rows whose k-th best score starts each query's bar in search_above
@@ -63,11 +61,6 @@ class VectorIndex:
             raise ValueError("vectors must be a 2-D array")
         self.vectors = vectors
         self.backend = backend
-        self._usearch = None
-        if backend == "usearch" and len(vectors):
-            from usearch.index import Index
-            self._usearch = Index(ndim=vectors.shape[1], metric="cos", dtype="f16")
-            self._usearch.add(np.arange(len(vectors)), vectors.astype(np.float32), threads=0)
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -94,15 +87,6 @@ class VectorIndex:
         indices, scores = self._empty(n, k)
         if n == 0 or len(self) == 0:
             return indices, scores
-        if self._usearch is not None:
-            found = self._usearch.search(queries, min(k, len(self)), threads=0)
-            keys = np.asarray(found.keys, dtype=np.int64).reshape(n, -1)
-            dist = np.asarray(found.distances, dtype=np.float32).reshape(n, -1)
-            width = keys.shape[1]
-            valid = keys < len(self)
-            indices[:, :width] = np.where(valid, keys, -1)
-            scores[:, :width] = np.where(valid, 1.0 - dist, -np.inf)
-            return indices, scores
         for q0, r0, sims in self._blocks(queries):
             end = q0 + len(sims)
             _merge_top(indices[q0:end], scores[q0:end], sims, r0, k)
@@ -122,13 +106,10 @@ class VectorIndex:
         products of the stored vectors, so equal rows tie and hits come best first, then by
         row.
         """
-        if self._usearch is not None:
-            indices, scores = self.search(queries, k)
-        else:
-            queries = np.ascontiguousarray(queries, dtype=np.float32)
-            indices, scores = self._empty(len(queries), k)
-            if len(queries) and len(self):
-                self._search_exact(queries, threshold, k, indices, scores)
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        indices, scores = self._empty(len(queries), k)
+        if len(queries) and len(self):
+            self._search_exact(queries, threshold, k, indices, scores)
         below = scores < threshold
         indices[below] = -1
         scores[below] = -np.inf

@@ -21,8 +21,16 @@ def hostile_pr(tmp_path: Path, github, *, config: str | None = None,
                make: Callable[[Path], None] | None = None):
     """A same-repository pull request whose head commit carries the attack: a new config,
     symlinks (committed as symlinks), files, and whatever ``make(workspace)`` writes.
-    Returns (workspace, merge commit, payload)."""
+    Returns (workspace, merge commit, payload).
+
+    With ``config``, the base has no config: the pull request introduces it, so its config is
+    the new policy and applies as written, and the attack meets the defence itself. Against a
+    base's config, a hostile config is a policy change that is not applied (the policy tests,
+    ``test_policy_gate.py``)."""
     ws, base = dataset_repo(tmp_path / "ws")
+    if config is not None:
+        (ws / ".eval-firewall.yml").unlink()
+        base = git_commit(ws, "base: no config yet")
     git(ws, "config", "http.https://github.com/.extraheader", EXTRAHEADER)
     assert SECRET in (ws / ".git/config").read_text()
     git(ws, "checkout", "-q", "-b", "pr")
