@@ -277,3 +277,95 @@ def test_a_pull_request_cannot_add_or_change_a_remote_location() -> None:
     local = config([*base.model_dump()["datasets"],
                     {"name": "more", "role": "train", "paths": ["data/x.jsonl"], "text": ["q"]}])
     assert [c.direction for c in diff_configs(base, local, {})] == ["tighten"]
+
+
+# --- the Ray engine ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def local_ray(s3: S3Server) -> Iterator[object]:
+    """A local Ray on 127.0.0.1 for the session (2 CPUs; the S3 endpoint in its workers'
+    environment), shut down at its end."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             _node_ip_address="127.0.0.1")
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def chunk_contents(cache: Path) -> dict[str, tuple]:
+    """Each chunk's rows, arrays and problems by key (its signature aside: each cache has
+    its own key)."""
+    import numpy as np
+    import pyarrow as pa
+
+    out = {}
+    for chunk in sorted((cache / "index/chunks").iterdir()):
+        if chunk.name.startswith("."):
+            continue
+        manifest = json.loads((chunk / "MANIFEST.json").read_text())
+        with pa.memory_map(str(chunk / "rows.arrow")) as source:
+            rows = pa.ipc.open_file(source).read_all().to_pylist()
+        arrays = {p.name: np.load(p).tolist() for p in sorted(chunk.glob("*.npy"))}
+        out[chunk.name] = (rows, arrays, manifest.get("problems"), manifest.get("source"))
+    return out
+
+
+def test_ray_index_equals_the_local_one_and_gives_the_same_findings(
+        local_ray: object, tmp_path: Path) -> None:
+    from test_index import cli
+
+    git_init(tmp_path)
+    write_jsonl(tmp_path / "data/train/a.jsonl", TRAIN[:80])
+    lines = [json.dumps(r) for r in TRAIN[80:]]
+    lines[6] = '{"question": 3}'
+    lines[9] = '{"question": "unterminated'
+    (tmp_path / "data/train/b.jsonl").write_text("\n".join(lines) + "\n")
+    evals = [dict(r) for r in TEST]
+    evals[3]["question"] = TRAIN[100]["question"]
+    evals[7]["question"] = TRAIN[10]["question"].replace(".", ",", 1) + " now"
+    write_jsonl(tmp_path / "data/eval/eval.jsonl", evals)
+    (tmp_path / ".eval-firewall.yml").write_text(CONFIG.replace(
+        f'"s3://{BUCKET}/train/shard-*.jsonl"', '"data/train/*.jsonl"'))
+    (tmp_path / ".gitignore").write_text("ray-cache/\nlocal-cache/\n")
+    git_commit(tmp_path, "base")
+
+    done = cli(tmp_path, "index", "build", "-q", "--engine", "ray", "--cache-dir", "ray-cache")
+    assert done.exit_code == 0, done.output
+    assert "2 chunk(s) built" in done.output
+    done = cli(tmp_path, "index", "build", "-q", "--cache-dir", "local-cache")
+    assert done.exit_code == 0, done.output
+    by_ray, local = chunk_contents(tmp_path / "ray-cache"), chunk_contents(tmp_path / "local-cache")
+    assert len(by_ray) == 2 and by_ray == local
+    reports = []
+    for cache in ("ray-cache", "local-cache"):
+        done = cli(tmp_path, "audit", "-q", "--format", "json", "--cache-dir", cache)
+        assert done.exit_code == 1, done.output
+        reports.append(json.loads(done.stdout)["findings"])
+    assert reports[0] == reports[1]
+    invalid = sorted((f["path"], f["line"]) for f in reports[0] if f["rule"] == "invalid-row")
+    assert invalid == [("data/train/b.jsonl", 7), ("data/train/b.jsonl", 10)]
+    assert ("exact-duplicate", "data/train/b.jsonl", 21) in [
+        (f["rule"], f["match"]["path"], f["match"]["line"]) for f in reports[0] if f.get("match")]
+
+
+def test_ray_index_of_eight_s3_shards_then_an_audit_reading_none(
+        local_ray: object, s3: S3Server, tmp_path: Path) -> None:
+    from test_index import cli
+
+    upload_shards("r", TRAIN)
+    root = make_repo(tmp_path, "r")
+    clear_fs_cache()
+    done = cli(root, "index", "build", "-q", "--engine", "ray")
+    assert done.exit_code == 0, done.output
+    assert "8 train file(s), 160 rows, 8 chunk(s) built" in done.output
+    reads = s3.object_reads(f"{BUCKET}/r/")
+    assert reads == SHARDS                    # each shard read once, by a Ray worker
+    code, report = audit(root)
+    assert code == 1
+    exact = sorted((f["line"], f["match"]["path"], f["match"]["line"])
+                   for f in report["findings"] if f["rule"] == "exact-duplicate")
+    assert exact == [(4, f"s3://{BUCKET}/r/shard-05.jsonl", 1),
+                     (10, f"s3://{BUCKET}/r/shard-00.jsonl", 8)]
+    assert s3.object_reads(f"{BUCKET}/r/") == reads     # the audit read no train object

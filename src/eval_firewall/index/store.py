@@ -122,23 +122,13 @@ class IndexStore:
     def build(self, config: Config, ds: DatasetConfig, file: Path, display: str, key: str,
               version: str) -> Chunk:
         """Read ``file`` and write its chunk: rows, normalized-text hashes, postings."""
-        table, problems = read_table(config, ds, file, display)
-        from ..normalize import normalize_array
+        table, arrays, problems = chunk_contents(config, ds, file, display)
+        return self.write(ds, display, key, version, table, arrays, problems)
 
-        norm = normalize_array(table.column("text")) if table.num_rows else None
-        import pyarrow as pa
-
-        if norm is None:
-            norm = pa.chunked_array([pa.array([], pa.large_string())])
-        table = table.append_column("norm", norm)
-        norm_list = norm.to_pylist()
-        hashes = norm_hashes(norm_list)
-        arrays: dict[str, np.ndarray] = {NORM_HASH: hashes,
-                                         f"{NORM_HASH}.order": np.argsort(hashes, kind="stable")}
-        texts = norm.combine_chunks()
-        for kind, build in POSTINGS.items():
-            for name, array in build(texts).items():
-                arrays[f"{kind}.{name}"] = array
+    def write(self, ds: DatasetConfig, display: str, key: str, version: str, table: Any,
+              arrays: dict[str, np.ndarray], problems: list[dict[str, Any]]) -> Chunk:
+        """Write (and sign) a chunk from its contents (:func:`chunk_contents`, computed here
+        or by another engine's workers)."""
         source = {"dataset": ds.name, "path": display, "version": version}
         self._safe_root()
         chunks.write(self.root, key, self.cache.key, source=source, rows=table, arrays=arrays,
@@ -193,6 +183,31 @@ class IndexStore:
             except BadChunk as exc:
                 self.discard(key, display, str(exc))
         return None
+
+
+def chunk_contents(config: Config, ds: DatasetConfig, file: Path, display: str
+                   ) -> tuple[Any, dict[str, np.ndarray], list[dict[str, Any]]]:
+    """What one train file's chunk holds: its rows (with normalized texts) as columns, the
+    named arrays (normalized-text hashes, postings) and its problems. Pure but for reading
+    ``file``, so any engine's worker computes it alike."""
+    table, problems = read_table(config, ds, file, display)
+    from ..normalize import normalize_array
+
+    norm = normalize_array(table.column("text")) if table.num_rows else None
+    import pyarrow as pa
+
+    if norm is None:
+        norm = pa.chunked_array([pa.array([], pa.large_string())])
+    table = table.append_column("norm", norm)
+    norm_list = norm.to_pylist()
+    hashes = norm_hashes(norm_list)
+    arrays: dict[str, np.ndarray] = {NORM_HASH: hashes,
+                                     f"{NORM_HASH}.order": np.argsort(hashes, kind="stable")}
+    texts = norm.combine_chunks()
+    for kind, build in POSTINGS.items():
+        for name, array in build(texts).items():
+            arrays[f"{kind}.{name}"] = array
+    return table, arrays, problems
 
 
 def read_table(config: Config, ds: DatasetConfig, file: Path, display: str
