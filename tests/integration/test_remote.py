@@ -362,6 +362,9 @@ def test_ray_index_of_eight_s3_shards_then_an_audit_reading_none(
     assert "8 train file(s), 160 rows, 8 chunk(s) built" in done.output
     reads = s3.object_reads(f"{BUCKET}/r/")
     assert reads == SHARDS                    # each shard read once, by a Ray worker
+    done = cli(root, "index", "status")
+    assert done.exit_code == 0, done.output
+    assert f"s3://{BUCKET}/r/shard-07.jsonl" in done.output and "missing" not in done.output
     code, report = audit(root)
     assert code == 1
     exact = sorted((f["line"], f["match"]["path"], f["match"]["line"])
@@ -369,3 +372,19 @@ def test_ray_index_of_eight_s3_shards_then_an_audit_reading_none(
     assert exact == [(4, f"s3://{BUCKET}/r/shard-05.jsonl", 1),
                      (10, f"s3://{BUCKET}/r/shard-00.jsonl", 8)]
     assert s3.object_reads(f"{BUCKET}/r/") == reads     # the audit read no train object
+
+
+def test_hf_hub_offline_does_not_block_a_configured_dataset(monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    """The model stays offline (HF_HUB_OFFLINE=1), yet an hf:// dataset read runs online,
+    and the setting is back after it. (No hub is reachable here: only the switch is tested.)"""
+    constants = pytest.importorskip("huggingface_hub.constants")
+    from eval_firewall.datasets.remote import _online
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with _online("hf"):
+        assert os.environ["HF_HUB_OFFLINE"] == "0" and constants.HF_HUB_OFFLINE is False
+    assert os.environ["HF_HUB_OFFLINE"] == "1" and constants.HF_HUB_OFFLINE is True
+    with _online("s3"):
+        assert os.environ["HF_HUB_OFFLINE"] == "1"
