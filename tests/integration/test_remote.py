@@ -388,3 +388,25 @@ def test_hf_hub_offline_does_not_block_a_configured_dataset(monkeypatch: pytest.
     assert os.environ["HF_HUB_OFFLINE"] == "1" and constants.HF_HUB_OFFLINE is True
     with _online("s3"):
         assert os.environ["HF_HUB_OFFLINE"] == "1"
+
+
+def test_a_config_new_on_a_pull_request_cannot_bring_a_remote_location(tmp_path: Path) -> None:
+    """No config at the base: the head's is new policy, but its remote train dataset is a
+    pending loosening, left out of the run (nothing is fetched) and failing it."""
+    from conftest import git_commit as commit
+    from eval_firewall.audits import RULES
+    from eval_firewall.config import load_config
+    from eval_firewall.policy.load import gate
+
+    git_init(tmp_path)
+    write_jsonl(tmp_path / "data/eval/eval.jsonl", TEST[:5])
+    commit(tmp_path, "data only")
+    (tmp_path / ".eval-firewall.yml").write_text(CONFIG.replace("corpus", "attacker-bucket"))
+    commit(tmp_path, "a config naming a bucket")
+    head = load_config(tmp_path / ".eval-firewall.yml", rules=RULES)
+    g = gate(head, "HEAD~1", rules=RULES)
+    assert g.new_policy and [d.name for d in g.config.datasets] == ["eval"]
+    assert [(c.key, c.direction, c.status) for c in g.changes] == [
+        ("datasets[train]", "loosen", "pending")]
+    trusted = gate(head, "HEAD~1", rules=RULES, trust_head=True)
+    assert [d.name for d in trusted.config.datasets] == ["train", "eval"]
