@@ -19,6 +19,7 @@ from typing import Any
 from .config import Config, DatasetConfig
 from .datasets import LoadedDataset, iter_rows, relative
 from .datasets.card import DatasetCard, find_card, read_card
+from .datasets.remote import is_url
 from .findings import Finding
 from .git import Git
 from .rows import Row, RowProblem, RowSegments
@@ -69,8 +70,9 @@ def load_base(config: Config, head: dict[str, LoadedDataset], rev: str,
     base_config = config.model_copy(update={"root": scratch})
     changes = Changes(rev, sha, {})
     for ds in config.datasets:
-        at_base = git.files_at(sha, _patterns(config, top, ds.paths))
-        head_files = {f: root / f for f in head[ds.name].files}
+        at_base = git.files_at(sha, _patterns(config, top, [p for p in ds.paths
+                                                           if not is_url(p)]))
+        head_files = {f: root / f for f in head[ds.name].files if not is_url(f)}
         current = git.worktree_blobs(list(head_files.values()))
         base_rows: list[Row] = []
         problems: list[RowProblem] = []
@@ -100,6 +102,7 @@ def load_base(config: Config, head: dict[str, LoadedDataset], rev: str,
                 else:
                     problems.append(item)
         changed.extend(f for f in head_files if f not in base_paths)
+        _remote_as_head(changes, head[ds.name], base_paths, base_rows, problems)
         base = LoadedDataset(ds, base_paths, base_rows, problems)
         if of_file is not None:       # unchanged files' rows stay in the index, unbuilt
             base.rows = _segments(base_rows, of_file) if changed else head_rows
@@ -116,6 +119,32 @@ def load_base(config: Config, head: dict[str, LoadedDataset], rev: str,
         changes.new_rows[ds.name] = {i for i, r in enumerate(head[ds.name].rows)
                                      if row_fingerprint(r) not in before}
     return changes
+
+
+def _remote_as_head(changes: Changes, head: LoadedDataset, base_paths: list[str],
+                    base_rows: list[Any], problems: list[RowProblem]) -> None:
+    """A remote file is the same object at the base and the head: its location is the
+    policy's (a pull request cannot change it), its version keys its index chunk."""
+    of_file = getattr(head.rows, "of_file", None)
+    for rel in (f for f in head.files if is_url(f)):
+        base_paths.append(rel)
+        version = _remote_version(head.rows, rel)
+        if version is not None:
+            changes.base_versions.setdefault(head.name, {})[rel] = version
+        if of_file is None:
+            base_rows.extend(r for r in head.rows if r.path == rel)
+        else:
+            base_rows.append(rel)
+        problems.extend(p for p in head.problems if p.path == rel)
+
+
+def _remote_version(head_rows: Any, display: str) -> str | None:
+    """The version a remote file's index chunk was built from (None without the index)."""
+    displays = getattr(head_rows, "displays", None)
+    if displays is None or display not in displays:
+        return None
+    version = head_rows.chunks[displays.index(display)].manifest["source"].get("version")
+    return str(version) if version else None
 
 
 def _segments(items: list[Any], of_file: Any) -> Any:
@@ -157,6 +186,7 @@ def _card_at(config: Config, git: Git, sha: str, ds: DatasetConfig, base_paths: 
              scratch: Path) -> DatasetCard | None:
     """The dataset card as it was at the base (nearest README.md with front matter)."""
     top = git.top
+    base_paths = [p for p in base_paths if not is_url(p)]
     candidates = [ds.card] if ds.card else sorted(
         {(Path(p).parent / "README.md").as_posix() for p in base_paths}
         | {(parent / "README.md").as_posix() for p in base_paths

@@ -201,6 +201,7 @@ class LimitsConfig(_Strict):
     max_row_bytes: ByteSize = Field(default=ByteSize(16 * 2**20), gt=0)   # per row / line
     max_json_depth: int = Field(default=100, ge=1, le=500)
     max_files_per_glob: int = Field(default=10_000, ge=1)
+    max_remote_files: int = Field(default=10_000, ge=1)                  # per train URL glob
     max_yaml_nodes: int = Field(default=100_000, ge=1)                   # a card's front matter
 
 
@@ -494,10 +495,32 @@ def _check_paths(config: Config, data: dict[str, Any], key_lines: KeyLines) -> N
         if line is not None:
             config._key_lines[dotted] = line
         for value in values:
+            if _is_url(value):
+                why = _url_refusal(config, dotted, value)
+                if why:
+                    raise UserError(why, path=config.source, line=line, field=dotted)
+                continue
             why = containment.refusal(value, config.root, boundary)
             if why:
                 raise UserError(f"{why} (got '{containment.shorten(value)}')", path=config.source,
                                 line=line, field=dotted)
+
+
+def _is_url(value: str) -> bool:
+    from .datasets.remote import is_url
+
+    return is_url(value)
+
+
+def _url_refusal(config: Config, dotted: str, value: str) -> str | None:
+    """A URL is allowed only in a train dataset's ``paths`` (datasets/remote.py)."""
+    from .datasets.remote import public_url, refusal
+
+    match = re.fullmatch(r"datasets\[(\d+)\]\.paths", dotted)
+    if match is None or config.datasets[int(match.group(1))].role != "train":
+        return (f"a URL is allowed only in a train dataset's paths: eval datasets and other "
+                f"files stay in the repository (got '{containment.shorten(public_url(value))}')")
+    return refusal(value)
 
 
 def _check_aliases(config: Config, data: dict[str, Any], key_lines: KeyLines) -> None:
@@ -593,11 +616,13 @@ def _display(path: Path, root: Path) -> str:
 
 def resolve_paths(config: Config, dataset: DatasetConfig) -> list[Path]:
     """The files a dataset's globs match, sorted, each inside the repository (paths.py); a
-    glob that matches nothing is an error."""
+    glob that matches nothing is an error. URLs are left out (:func:`resolve_remote`)."""
     key = config.key_of(dataset, "paths")
     boundary = containment.repository_root(config.root)
     files: list[Path] = []
     for pattern in dataset.paths:
+        if _is_url(pattern):
+            continue                    # remote files: resolve_remote
         matched = containment.glob_files(
             pattern, config.root, max_files=config.limits.max_files_per_glob,
             source=config.source, line=config.line_of(key), field=key, boundary=boundary)
@@ -617,3 +642,22 @@ def with_model_path(config: Config, path: Path) -> Config:
     overlap = config.audits.overlap.model_copy(update={"semantic": semantic})
     return config.model_copy(update={"audits": config.audits.model_copy(
         update={"overlap": overlap})})
+
+
+def resolve_remote(config: Config, dataset: DatasetConfig) -> list[Any]:
+    """The remote files (:class:`~eval_firewall.datasets.remote.RemoteFile`) a train dataset's
+    URLs name, in the order of ``paths``, each with its version."""
+    from .datasets.remote import list_files
+
+    key = config.key_of(dataset, "paths")
+    out: list[Any] = []
+    seen: set[str] = set()
+    for pattern in dataset.paths:
+        if not _is_url(pattern):
+            continue
+        for f in list_files(pattern, max_files=config.limits.max_remote_files,
+                            source=config.source, line=config.line_of(key), field=key):
+            if f.url not in seen:
+                seen.add(f.url)
+                out.append(f)
+    return out

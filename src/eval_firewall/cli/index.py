@@ -58,7 +58,15 @@ def _store(config_path: Path | None, cache_dir: Path, quiet: bool
 @_CONFIG
 @_CACHE
 @click.option("--quiet", "-q", is_flag=True, help="No progress on standard error.")
-def build(config_path: Path | None, cache_dir: Path, quiet: bool) -> None:
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True,
+              help="Where missing chunks are computed: in this process, or one Ray task per "
+                   "train file (needs 'eval-firewall[ray]'); the index is the same.")
+@click.option("--ray-address", default=None, metavar="ADDRESS",
+              help="The Ray cluster for --engine ray. Default: RAY_ADDRESS, else a local Ray "
+                   "started for the run on 127.0.0.1.")
+def build(config_path: Path | None, cache_dir: Path, quiet: bool, engine: str,
+          ray_address: str | None) -> None:
     """Build (or update) the index of the config's train datasets.
 
     Only chunks of new or changed train files are built; the static vectors of the
@@ -71,6 +79,11 @@ def build(config_path: Path | None, cache_dir: Path, quiet: bool) -> None:
     from ..index.train import train_corpus
 
     config, store, progress = _store(config_path, cache_dir, quiet)
+    if engine == "ray":
+        from ..index import ray_engine
+
+        ray_engine.build(config, [d for d in config.datasets if d.role == "train"], store,
+                         progress, ray_address)
     datasets = []
     for ds in config.datasets:
         if ds.role == "train":

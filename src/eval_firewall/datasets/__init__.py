@@ -191,12 +191,15 @@ class _Unlisted:
 
 
 def iter_rows(config: Config, ds: DatasetConfig, *, keep_record: bool = False,
-              files: list[Path] | None = None) -> Iterator[Row | RowProblem]:
-    """Stream a dataset's rows (and problems) file by file, in file then line order. A file's
+              files: list[Path] | None = None, display: str | None = None
+              ) -> Iterator[Row | RowProblem]:
+    """Stream a dataset's rows (and problems) file by file, in file then line order
+    (``display``: how reports name the one file given, e.g. a remote file's URL). A file's
     first :data:`MAX_LISTED_PROBLEMS` unreadable rows are each a problem; the rest make one
     problem of their own (``count``), after the file's last row."""
+    named = display
     for file in files if files is not None else resolve_paths(config, ds):
-        display = relative(file, config.root)
+        display = named if named is not None else relative(file, config.root)
         listed, unlisted = 0, _Unlisted()
         try:
             check_not_lfs_pointer(file, display)
@@ -276,10 +279,37 @@ def _load_dataset(config: Config, ds: DatasetConfig, keep_record: bool,
 
             norms.extend(cached.store(cache, key, loaded.rows[start_rows:],
                                       [asdict(p) for p in loaded.problems[start_problems:]]))
+    _load_remote(config, ds, loaded, keep_record, on_row, cache is not None, norms)
     if cache is not None:
         loaded.norm = norms
     loaded.card = _card(config, ds, files)
     return loaded
+
+
+def _load_remote(config: Config, ds: DatasetConfig, loaded: LoadedDataset, keep_record: bool,
+                 on_row: Callable[[], None] | None, want_norm: bool, norms: list[str]) -> None:
+    """Add the rows of a train dataset's remote files (datasets/remote.py), each fetched
+    (bounded) and read by the same readers as a local file. (The train index keeps them
+    by version: see index/store.py.)"""
+    from ..config import resolve_remote
+    from .remote import fetched
+
+    for remote in resolve_remote(config, ds):
+        loaded.files.append(remote.display)
+        start = len(loaded.rows)
+        with fetched(remote, int(config.limits.max_file_bytes)) as file:
+            for item in iter_rows(config, ds, keep_record=keep_record, files=[file],
+                                  display=remote.display):
+                if isinstance(item, RowProblem):
+                    loaded.problems.append(item)
+                else:
+                    loaded.rows.append(item)
+                if on_row:
+                    on_row()
+        if want_norm:
+            from ..normalize import normalize
+
+            norms.extend(normalize(r.text) for r in loaded.rows[start:])
 
 
 def _from_cache(cache: Cache, key: str, ds: DatasetConfig, display: str, loaded: LoadedDataset,

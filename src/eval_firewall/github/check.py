@@ -86,7 +86,9 @@ def _annotation(f: Finding, target: Target, report: Report) -> dict[str, Any] | 
 def line_annotations(report: Report, target: Target,
                      limit: int = MAX_ANNOTATIONS) -> list[dict[str, Any]]:
     """New findings first, most severe first; only findings that point at a file."""
-    located = [f for f in report.findings if f.path]
+    from ..datasets.remote import is_url
+
+    located = [f for f in report.findings if f.path and not is_url(f.path)]
     located.sort(key=lambda f: (not f.new, -f.severity.rank, f.path or "", f.line or 0))
     notes = (_annotation(f, target, report) for f in located)
     return [note for note in notes if note is not None][:limit]

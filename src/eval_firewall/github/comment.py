@@ -56,8 +56,13 @@ class Target:
         """A path of the config's directory, relative to the repository root."""
         return self.path_prefix + path
 
-    def link(self, path: str, line: int | None) -> str:
-        """The file (and line) at the head commit on GitHub."""
+    def link(self, path: str, line: int | None) -> str | None:
+        """The file (and line) at the head commit on GitHub; None for a remote train file
+        (links point only at the repository's files)."""
+        from ..datasets.remote import is_url
+
+        if is_url(path):
+            return None
         url = (f"{self.server_url}/{self.repository}/blob/{self.head_sha}/"
                f"{quote(self.repo_path(path), safe='/')}")
         if line and not path.lower().endswith((".parquet", ".pq")):

@@ -36,7 +36,7 @@ def index_status(config: Config, store: IndexStore, *, verify: bool = False) -> 
     """The status of every train file's chunk (``verify``: check every file's digest too,
     reading the whole index; otherwise signatures and sizes only). Reads no data file that
     git knows unchanged; a bad chunk is reported, not removed."""
-    from ..config import resolve_paths
+    from ..config import resolve_paths, resolve_remote
     from ..datasets import _known_blobs, relative
 
     out = []
@@ -45,9 +45,13 @@ def index_status(config: Config, store: IndexStore, *, verify: bool = False) -> 
             continue
         files = resolve_paths(config, ds)
         blobs = _known_blobs(files)
-        for file in files:
-            display = relative(Path(file), config.root)
-            version = file_version(file, blobs.get(file))
+        located = [(relative(Path(f), config.root), file_version(f, blobs.get(f)))
+                   for f in files]
+        # remote files: listed with their versions, never read (one without a version is
+        # keyed by its bytes: shown as missing until a build reads it)
+        located += [(r.display, f"remote:{r.version}" if r.version else "remote:unversioned")
+                    for r in resolve_remote(config, ds)]
+        for display, version in located:
             key = chunk_key(ds, display, version)
             path = store.root / key
             if not path.exists():

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..cache import Cache, content_key
-from ..config import Config, DatasetConfig, resolve_paths
+from ..config import Config, DatasetConfig, resolve_paths, resolve_remote
 from ..progress import Progress
 from ..rows import Row, RowProblem
 from . import chunk as chunks
@@ -122,23 +122,13 @@ class IndexStore:
     def build(self, config: Config, ds: DatasetConfig, file: Path, display: str, key: str,
               version: str) -> Chunk:
         """Read ``file`` and write its chunk: rows, normalized-text hashes, postings."""
-        table, problems = read_table(config, ds, file, display)
-        from ..normalize import normalize_array
+        table, arrays, problems = chunk_contents(config, ds, file, display)
+        return self.write(ds, display, key, version, table, arrays, problems)
 
-        norm = normalize_array(table.column("text")) if table.num_rows else None
-        import pyarrow as pa
-
-        if norm is None:
-            norm = pa.chunked_array([pa.array([], pa.large_string())])
-        table = table.append_column("norm", norm)
-        norm_list = norm.to_pylist()
-        hashes = norm_hashes(norm_list)
-        arrays: dict[str, np.ndarray] = {NORM_HASH: hashes,
-                                         f"{NORM_HASH}.order": np.argsort(hashes, kind="stable")}
-        texts = norm.combine_chunks()
-        for kind, build in POSTINGS.items():
-            for name, array in build(texts).items():
-                arrays[f"{kind}.{name}"] = array
+    def write(self, ds: DatasetConfig, display: str, key: str, version: str, table: Any,
+              arrays: dict[str, np.ndarray], problems: list[dict[str, Any]]) -> Chunk:
+        """Write (and sign) a chunk from its contents (:func:`chunk_contents`, computed here
+        or by another engine's workers)."""
         source = {"dataset": ds.name, "path": display, "version": version}
         self._safe_root()
         chunks.write(self.root, key, self.cache.key, source=source, rows=table, arrays=arrays,
@@ -152,6 +142,33 @@ class IndexStore:
         """The chunk of one train file: opened when current and sound, else (re)built."""
         version = file_version(file, blob)
         key = chunk_key(ds, display, version)
+        found = self.current(key, display)
+        return found if found is not None else self.build(config, ds, file, display, key, version)
+
+    def load_remote(self, config: Config, ds: DatasetConfig, remote: Any) -> Chunk:
+        """The chunk of one remote train file (:mod:`~eval_firewall.datasets.remote`): keyed
+        by the object's version, so an unchanged object is not read; else fetched (bounded)
+        and built like a local file."""
+        from ..datasets.remote import digest_version, fetched
+
+        if remote.version is not None:
+            version = f"remote:{remote.version}"
+            key = chunk_key(ds, remote.display, version)
+            found = self.current(key, remote.display)
+            if found is not None:
+                return found
+        with fetched(remote, int(config.limits.max_file_bytes)) as file:
+            if remote.version is None:
+                version = f"remote:{digest_version(file)}"
+                key = chunk_key(ds, remote.display, version)
+                found = self.current(key, remote.display)
+                if found is not None:
+                    return found
+            return self.build(config, ds, file, remote.display, key, version)
+
+    def current(self, key: str, display: str) -> Chunk | None:
+        """The chunk ``key`` when present and sound (its arrays' digests checked), else None
+        (a bad one removed with a warning)."""
         found = self.open(key, display)
         if found is not None:
             try:
@@ -165,7 +182,32 @@ class IndexStore:
                 return found
             except BadChunk as exc:
                 self.discard(key, display, str(exc))
-        return self.build(config, ds, file, display, key, version)
+        return None
+
+
+def chunk_contents(config: Config, ds: DatasetConfig, file: Path, display: str
+                   ) -> tuple[Any, dict[str, np.ndarray], list[dict[str, Any]]]:
+    """What one train file's chunk holds: its rows (with normalized texts) as columns, the
+    named arrays (normalized-text hashes, postings) and its problems. Pure but for reading
+    ``file``, so any engine's worker computes it alike."""
+    table, problems = read_table(config, ds, file, display)
+    from ..normalize import normalize_array
+
+    norm = normalize_array(table.column("text")) if table.num_rows else None
+    import pyarrow as pa
+
+    if norm is None:
+        norm = pa.chunked_array([pa.array([], pa.large_string())])
+    table = table.append_column("norm", norm)
+    norm_list = norm.to_pylist()
+    hashes = norm_hashes(norm_list)
+    arrays: dict[str, np.ndarray] = {NORM_HASH: hashes,
+                                     f"{NORM_HASH}.order": np.argsort(hashes, kind="stable")}
+    texts = norm.combine_chunks()
+    for kind, build in POSTINGS.items():
+        for name, array in build(texts).items():
+            arrays[f"{kind}.{name}"] = array
+    return table, arrays, problems
 
 
 def read_table(config: Config, ds: DatasetConfig, file: Path, display: str
@@ -182,7 +224,7 @@ def read_table(config: Config, ds: DatasetConfig, file: Path, display: str
         return table, []
     rows: list[Row] = []
     problems: list[dict[str, Any]] = []
-    for item in iter_rows(config, ds, files=[file]):
+    for item in iter_rows(config, ds, files=[file], display=display):
         if isinstance(item, RowProblem):
             problems.append(asdict(item))
         else:
@@ -211,6 +253,9 @@ def load_train(config: Config, ds: DatasetConfig, store: IndexStore,
     displays = [relative(f, config.root) for f in files]
     blobs = _known_blobs(files)
     found = [store.load(config, ds, f, d, blobs.get(f)) for f, d in zip(files, displays)]
+    for remote in resolve_remote(config, ds):
+        found.append(store.load_remote(config, ds, remote))
+        displays.append(remote.display)
     loaded = LoadedDataset(ds, displays)
     loaded.rows = IndexedRows(found, [ds.name] * len(found), ds.role, displays)  # type: ignore[assignment]
     loaded.problems = [RowProblem(**p) for c in found for p in c.problems]

@@ -93,8 +93,17 @@ def direction(key: str, before: Any, after: Any) -> str:
     elif order == "fewer":
         tight = set(after or ()) <= set(before or ())
     elif order == "more":
-        tight = set(after or ()) >= set(before or ())
+        tight = set(after or ()) >= set(before or ()) and not new_urls(before, after)
     return "tighten" if tight else "loosen"
+
+
+def new_urls(before: Any, after: Any) -> set[str]:
+    """The remote locations (URLs) in ``after``'s paths that ``before``'s lack: adding or
+    changing one is a loosening (a pull request must not make the run fetch a URL of its
+    choosing)."""
+    from ..datasets.remote import is_url
+
+    return {p for p in after or () if isinstance(p, str) and is_url(p)} - set(before or ())
 
 
 def show(key: str, value: Any) -> str:
@@ -200,7 +209,8 @@ def diff_configs(base: Config, head: Config, rules: Mapping[str, Rule]) -> list[
 
 
 def diff_datasets(base: Config, head: Config) -> list[PolicyChange]:
-    """Datasets added (tighten), removed (loosen), and the keys of each one both have."""
+    """Datasets added (tighten; with a remote location: loosen), removed (loosen), and the
+    keys of each one both have."""
     old, new = dataset_data(base), dataset_data(head)
     roles = {d.name: d.role for d in base.datasets} | {d.name: d.role for d in head.datasets}
     out: list[PolicyChange] = []
@@ -210,7 +220,10 @@ def diff_datasets(base: Config, head: Config) -> list[PolicyChange]:
             out.append(PolicyChange(key, f"{roles[name]} dataset", "removed", "loosen",
                                     head.source, line_in(head, "datasets")))
         elif name in new and name not in old:
-            out.append(PolicyChange(key, "none", f"new {roles[name]} dataset", "tighten",
+            remote = new_urls((), new[name].get("paths"))     # a new remote location: loosen
+            out.append(PolicyChange(key, "none", f"new {roles[name]} dataset"
+                                    + (" with remote paths" if remote else ""),
+                                    "loosen" if remote else "tighten",
                                     head.source, line_in(head, key + ".name")))
         else:
             for field in sorted(old[name].keys() | new[name].keys()):

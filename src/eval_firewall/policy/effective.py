@@ -77,7 +77,8 @@ def _dataset(data: dict[str, Any], name: str) -> dict[str, Any] | None:
 
 def effective_config(base: Config, head: Config, decided: Sequence[PolicyChange]) -> Config:
     """The head's config with every pending loosening set back to the base's value (a
-    removed dataset put back); its waivers are passed to the run separately."""
+    removed dataset put back, a new one with remote paths left out); its waivers are passed
+    to the run separately."""
     data = head.model_dump()
     old = base.model_dump()
     for c in decided:
@@ -94,6 +95,8 @@ def effective_config(base: Config, head: Config, decided: Sequence[PolicyChange]
             rest = rest.lstrip(".")
             before, now = _dataset(old, name), _dataset(data, name)
             if before is None:
+                if not rest and now is not None:    # a new dataset pending (a remote one)
+                    data["datasets"].remove(now)
                 continue
             if now is None:
                 data["datasets"].append(copy.deepcopy(before))

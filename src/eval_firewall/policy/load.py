@@ -204,7 +204,8 @@ def gate(head: Config, base: str | None, *, rules: Mapping[str, Rule],
         if not trusted.ceiling:                                         # the defaults' (or max-limits)
             trusted = Trusted(trusted.overrides, trusted.source, LimitsConfig().model_dump(),
                               "the default: no config at the base sets a higher one")
-        return _capped(Gate(head, None, [], new_policy=True), trusted)
+        head, remote, approved = _new_remote(head, approvals, trust_head)
+        return _capped(Gate(head, None, remote, new_policy=True, approvals=approved), trusted)
     if trusted.overrides:
         old = effective.overlay(old, trusted.overrides, trusted.source)
     new_waivers = _load_head_waivers(head)     # the pull request's: refused first if hostile
@@ -216,6 +217,27 @@ def gate(head: Config, base: str | None, *, rules: Mapping[str, Rule],
     config = _without_missing(effective.effective_config(old, head, decided), decided)
     waivers = effective.effective_waivers(old_waivers, new_waivers, decided)
     return _capped(Gate(config, waivers, decided, approvals=approved), trusted)
+
+
+def _new_remote(head: Config, approvals: ApprovalSource | None, trust_head: bool
+                ) -> tuple[Config, list[PolicyChange], Approvals | None]:
+    """A config new on this change is its policy, but the remote locations it names are not
+    (a pull request must not make the run fetch a URL of its choosing): each train dataset
+    with a URL is a loosening, pending (and left out of the run) until approved."""
+    from .diff import diff_datasets
+
+    empty = Config.model_construct(datasets=[])
+    changes = [c for c in diff_datasets(empty, head) if c.direction == "loosen"]
+    if not changes:
+        return head, [], None
+    asked = sorted({c.path for c in changes})
+    approved = approvals(asked) if approvals is not None and not trust_head else None
+    decided = effective.decide(changes, approved, trusted=trust_head)
+    held = {c.key[len("datasets["):-1] for c in decided if c.status == "pending"}
+    if held:
+        head = head.model_copy(update={"datasets": [d for d in head.datasets
+                                                    if d.name not in held]})
+    return head, decided, approved
 
 
 def _without_missing(config: Config, decided: Sequence[PolicyChange]) -> Config:

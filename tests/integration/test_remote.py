@@ -1,0 +1,412 @@
+"""Train sets in object storage: `s3://` train paths read through fsspec (s3fs) from a real
+S3-compatible server (moto's server, on 127.0.0.1, started here), the index keyed by the
+objects' ETags (an unchanged object is never read again), remote locations in reports and as
+policy (a pull request cannot add or change one)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import git_commit, git_init, gsm8k, write_jsonl
+
+boto3 = pytest.importorskip("boto3")
+pytest.importorskip("s3fs")
+moto_server = pytest.importorskip("moto.server")
+
+TRAIN = gsm8k("train", 160)
+TEST = gsm8k("test", 30)
+BUCKET = "corpus"
+SHARDS = 8
+
+CONFIG = f"""\
+datasets:
+  - name: train
+    role: train
+    paths: ["s3://{BUCKET}/train/shard-*.jsonl"]
+    text: [question]
+    label: answer
+  - name: eval
+    role: eval
+    paths: ["data/eval/*.jsonl"]
+    text: [question]
+    label: answer
+audits:
+  overlap:
+    semantic: {{enabled: false}}
+    distribution: {{enabled: false}}
+"""
+
+
+class S3Server:
+    """moto's S3 server over real HTTP on 127.0.0.1, counting the requests it answers."""
+
+    def __init__(self) -> None:
+        from werkzeug.serving import make_server
+
+        app = moto_server.DomainDispatcherApplication(moto_server.create_backend_app)
+        self.requests: list[tuple[str, str]] = []
+
+        def counting(environ, start_response):  # type: ignore[no-untyped-def]
+            self.requests.append((environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")))
+            return app(environ, start_response)
+
+        self.server = make_server("127.0.0.1", 0, counting, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def object_reads(self, prefix: str) -> int:
+        """GETs of objects under ``/<prefix>`` (a listing is a GET of the bucket, not counted)."""
+        return sum(1 for m, p in self.requests if m == "GET" and p.startswith(f"/{prefix}")
+                   and p.rstrip("/") != f"/{BUCKET}")
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    server = S3Server()
+    env = {"AWS_ENDPOINT_URL": server.url, "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield server
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        server.stop()
+
+
+def client():  # type: ignore[no-untyped-def]
+    return boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+
+
+def upload_shards(prefix: str, rows: list[dict], shards: int = SHARDS) -> None:
+    c = client()
+    try:
+        c.create_bucket(Bucket=BUCKET)
+    except c.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    size = (len(rows) + shards - 1) // shards
+    for i in range(shards):
+        body = "".join(json.dumps(r) + "\n" for r in rows[i * size:(i + 1) * size])
+        c.put_object(Bucket=BUCKET, Key=f"{prefix}/shard-{i:02d}.jsonl", Body=body.encode())
+
+
+def clear_fs_cache() -> None:
+    """fsspec keeps listings per process; a new run starts without them (as a new process)."""
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()
+
+
+def make_repo(tmp_path: Path, prefix: str) -> Path:
+    git_init(tmp_path)
+    evals = [dict(r) for r in TEST]
+    evals[3]["question"] = TRAIN[100]["question"]       # in shard 5
+    evals[9]["question"] = TRAIN[7]["question"]         # in shard 0
+    write_jsonl(tmp_path / "data/eval/eval.jsonl", evals)
+    (tmp_path / ".eval-firewall.yml").write_text(CONFIG.replace("/train/", f"/{prefix}/"))
+    (tmp_path / ".gitignore").write_text(".eval-firewall-cache/\n")
+    git_commit(tmp_path, "base")
+    return tmp_path
+
+
+def audit(root: Path, *args: str) -> tuple[int, dict]:
+    from test_index import cli
+
+    clear_fs_cache()
+    done = cli(root, "audit", "-q", "--format", "json", *args)
+    assert done.exit_code in (0, 1), done.output
+    return done.exit_code, json.loads(done.stdout)
+
+
+def test_leaks_in_eight_s3_shards_found_with_their_rows_and_not_read_again(
+        s3: S3Server, tmp_path: Path) -> None:
+    upload_shards("a", TRAIN)
+    root = make_repo(tmp_path, "a")
+    code, report = audit(root)
+    assert code == 1
+    exact = sorted((f["line"], f["match"]["path"], f["match"]["line"])
+                   for f in report["findings"] if f["rule"] == "exact-duplicate")
+    assert exact == [(4, f"s3://{BUCKET}/a/shard-05.jsonl", 1),
+                     (10, f"s3://{BUCKET}/a/shard-00.jsonl", 8)]
+    assert s3.object_reads(f"{BUCKET}/a/") == SHARDS
+
+    before = len(s3.requests)
+    code, again = audit(root)          # unchanged objects: versions compared, none read
+    assert code == 1 and again["findings"] == report["findings"]
+    assert s3.object_reads(f"{BUCKET}/a/") == SHARDS
+    assert not [r for r in s3.requests[before:] if r[0] == "GET" and r[1].endswith(".jsonl")]
+    code, pr = audit(root, "--base", "HEAD")     # a pull request's run: the same, nothing read
+    assert code == 0 and s3.object_reads(f"{BUCKET}/a/") == SHARDS   # the leaks are not new
+    assert len([f for f in pr["findings"] if f["rule"] == "exact-duplicate"]) == 2
+
+    c = client()                       # one shard replaced: only it is read again
+    body = "".join(json.dumps(r) + "\n" for r in [*TRAIN[40:59], TEST[15]])
+    c.put_object(Bucket=BUCKET, Key="a/shard-03.jsonl", Body=body.encode())
+    code, third = audit(root)
+    assert s3.object_reads(f"{BUCKET}/a/") == SHARDS + 1
+    assert (16, f"s3://{BUCKET}/a/shard-03.jsonl", 20) in [
+        (f["line"], f["match"]["path"], f["match"]["line"])
+        for f in third["findings"] if f["rule"] == "exact-duplicate"]
+
+
+def test_remote_without_cache_gzip_parquet_and_a_bad_line(s3: S3Server, tmp_path: Path) -> None:
+    """JSONL.gz and Parquet objects, and a bad line: an invalid-row at the object's URL and
+    line, never a link; read the same with and without the cache."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    c = client()
+    try:
+        c.create_bucket(Bucket=BUCKET)
+    except c.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    lines = [json.dumps(r) for r in TRAIN[:60]]
+    lines[4] = '{"question": "broken'
+    c.put_object(Bucket=BUCKET, Key="b/shard-00.jsonl.gz",
+                 Body=gzip.compress(("\n".join(lines) + "\n").encode()))
+    buf = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(TRAIN[60:160]), buf)
+    c.put_object(Bucket=BUCKET, Key="b/shard-01.parquet", Body=buf.getvalue())
+    root = make_repo(tmp_path, "b")
+    config = (root / ".eval-firewall.yml").read_text()
+    (root / ".eval-firewall.yml").write_text(config.replace("shard-*.jsonl", "shard-*"))
+    git_commit(root, "both formats")
+    results = []
+    for args in ((), ("--no-cache",)):
+        code, report = audit(root, *args)
+        assert code == 1
+        results.append(sorted((f["rule"], f["path"], f["line"], (f.get("match") or {}).get("path"),
+                               (f.get("match") or {}).get("line")) for f in report["findings"]))
+    assert results[0] == results[1]
+    assert ("invalid-row", f"s3://{BUCKET}/b/shard-00.jsonl.gz", 5, None, None) in results[0]
+    assert ("exact-duplicate", "data/eval/eval.jsonl", 4, f"s3://{BUCKET}/b/shard-01.parquet",
+            41) in results[0]
+
+    from eval_firewall.github.comment import Target
+
+    target = Target("https://github.example", "o/r", "0" * 40)
+    assert target.link(f"s3://{BUCKET}/b/shard-00.jsonl.gz", 5) is None
+    assert target.link("data/eval/eval.jsonl", 4).endswith("data/eval/eval.jsonl#L4")
+
+
+def test_url_refusals(tmp_path: Path) -> None:
+    """A URL only in a train dataset's paths, with no credentials or query string, of a
+    supported scheme; and reports show a URL without them."""
+    from eval_firewall.config import load_config
+    from eval_firewall.datasets.remote import public_url
+    from eval_firewall.errors import UserError
+
+    write_jsonl(tmp_path / "data/eval/eval.jsonl", TEST[:3])
+    cases = {
+        CONFIG.replace('"data/eval/*.jsonl"', '"s3://corpus/eval.jsonl"'): "only in a train",
+        CONFIG.replace("s3://corpus/train/shard-*.jsonl",
+                       "s3://key:secret@corpus/x.jsonl"): "credentials",
+        CONFIG.replace("s3://corpus/train/shard-*.jsonl",
+                       "https://h.example/x.jsonl?X-Amz-Signature=1"): "query string",
+        CONFIG.replace("s3://corpus/train/shard-*.jsonl", "ftp://h.example/x.jsonl"): "scheme",
+    }
+    for text, why in cases.items():
+        (tmp_path / ".eval-firewall.yml").write_text(text)
+        with pytest.raises(UserError, match=why):
+            load_config(tmp_path / ".eval-firewall.yml")
+    assert public_url("https://u:p@h.example:8443/a/b.jsonl?sig=1#x") == \
+        "https://h.example:8443/a/b.jsonl"
+
+
+def test_remote_glob_file_count_is_bounded(s3: S3Server, tmp_path: Path) -> None:
+    upload_shards("c", TRAIN[:40], shards=4)
+    root = make_repo(tmp_path, "c")
+    (root / ".eval-firewall.yml").write_text(
+        (root / ".eval-firewall.yml").read_text() + "limits:\n  max_remote_files: 3\n")
+    from test_index import cli
+
+    clear_fs_cache()
+    done = cli(root, "audit", "-q")
+    assert done.exit_code == 2
+    assert "matches more than 3 files" in done.output and "Traceback" not in done.output
+
+
+def test_a_pull_request_cannot_add_or_change_a_remote_location() -> None:
+    """Adding or changing a URL (a new train dataset with one, too) is a loosening: pending,
+    and not applied to the run until approved."""
+    from eval_firewall.config import Config
+    from eval_firewall.policy.diff import diff_configs
+    from eval_firewall.policy.effective import decide, effective_config
+
+    def config(datasets: list[dict]) -> Config:
+        return Config.model_validate({"datasets": datasets})
+
+    ev = {"name": "eval", "role": "eval", "paths": ["data/eval/*.jsonl"], "text": ["q"]}
+    base = config([{"name": "train", "role": "train", "paths": ["s3://corpus/a/*.jsonl"],
+                    "text": ["q"]}, ev])
+    for paths, direction in ((["s3://corpus/a/*.jsonl", "data/more.jsonl"], "tighten"),
+                             (["s3://attacker/x.jsonl"], "loosen"),
+                             (["s3://corpus/a/*.jsonl", "https://attacker.example/x"], "loosen")):
+        head = config([{"name": "train", "role": "train", "paths": paths, "text": ["q"]}, ev])
+        [change] = diff_configs(base, head, {})
+        assert (change.key, change.direction) == ("datasets[train].paths", direction)
+        decided = decide([change], None)
+        applied = effective_config(base, head, decided)
+        expected = paths if direction == "tighten" else ["s3://corpus/a/*.jsonl"]
+        assert applied.datasets[0].paths == expected
+
+    added = config([*base.model_dump()["datasets"],
+                    {"name": "more", "role": "train", "paths": ["gs://attacker/x.jsonl"],
+                     "text": ["q"]}])
+    [change] = diff_configs(base, added, {})
+    assert (change.key, change.direction) == ("datasets[more]", "loosen")
+    applied = effective_config(base, added, decide([change], None))
+    assert [d.name for d in applied.datasets] == ["train", "eval"]
+    local = config([*base.model_dump()["datasets"],
+                    {"name": "more", "role": "train", "paths": ["data/x.jsonl"], "text": ["q"]}])
+    assert [c.direction for c in diff_configs(base, local, {})] == ["tighten"]
+
+
+# --- the Ray engine ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def local_ray(s3: S3Server) -> Iterator[object]:
+    """A local Ray on 127.0.0.1 for the session (2 CPUs; the S3 endpoint in its workers'
+    environment), shut down at its end."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             _node_ip_address="127.0.0.1")
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def chunk_contents(cache: Path) -> dict[str, tuple]:
+    """Each chunk's rows, arrays and problems by key (its signature aside: each cache has
+    its own key)."""
+    import numpy as np
+    import pyarrow as pa
+
+    out = {}
+    for chunk in sorted((cache / "index/chunks").iterdir()):
+        if chunk.name.startswith("."):
+            continue
+        manifest = json.loads((chunk / "MANIFEST.json").read_text())
+        with pa.memory_map(str(chunk / "rows.arrow")) as source:
+            rows = pa.ipc.open_file(source).read_all().to_pylist()
+        arrays = {p.name: np.load(p).tolist() for p in sorted(chunk.glob("*.npy"))}
+        out[chunk.name] = (rows, arrays, manifest.get("problems"), manifest.get("source"))
+    return out
+
+
+def test_ray_index_equals_the_local_one_and_gives_the_same_findings(
+        local_ray: object, tmp_path: Path) -> None:
+    from test_index import cli
+
+    git_init(tmp_path)
+    write_jsonl(tmp_path / "data/train/a.jsonl", TRAIN[:80])
+    lines = [json.dumps(r) for r in TRAIN[80:]]
+    lines[6] = '{"question": 3}'
+    lines[9] = '{"question": "unterminated'
+    (tmp_path / "data/train/b.jsonl").write_text("\n".join(lines) + "\n")
+    evals = [dict(r) for r in TEST]
+    evals[3]["question"] = TRAIN[100]["question"]
+    evals[7]["question"] = TRAIN[10]["question"].replace(".", ",", 1) + " now"
+    write_jsonl(tmp_path / "data/eval/eval.jsonl", evals)
+    (tmp_path / ".eval-firewall.yml").write_text(CONFIG.replace(
+        f'"s3://{BUCKET}/train/shard-*.jsonl"', '"data/train/*.jsonl"'))
+    (tmp_path / ".gitignore").write_text("ray-cache/\nlocal-cache/\n")
+    git_commit(tmp_path, "base")
+
+    done = cli(tmp_path, "index", "build", "-q", "--engine", "ray", "--cache-dir", "ray-cache")
+    assert done.exit_code == 0, done.output
+    assert "2 chunk(s) built" in done.output
+    done = cli(tmp_path, "index", "build", "-q", "--cache-dir", "local-cache")
+    assert done.exit_code == 0, done.output
+    by_ray, local = chunk_contents(tmp_path / "ray-cache"), chunk_contents(tmp_path / "local-cache")
+    assert len(by_ray) == 2 and by_ray == local
+    reports = []
+    for cache in ("ray-cache", "local-cache"):
+        done = cli(tmp_path, "audit", "-q", "--format", "json", "--cache-dir", cache)
+        assert done.exit_code == 1, done.output
+        reports.append(json.loads(done.stdout)["findings"])
+    assert reports[0] == reports[1]
+    invalid = sorted((f["path"], f["line"]) for f in reports[0] if f["rule"] == "invalid-row")
+    assert invalid == [("data/train/b.jsonl", 7), ("data/train/b.jsonl", 10)]
+    assert ("exact-duplicate", "data/train/b.jsonl", 21) in [
+        (f["rule"], f["match"]["path"], f["match"]["line"]) for f in reports[0] if f.get("match")]
+
+
+def test_ray_index_of_eight_s3_shards_then_an_audit_reading_none(
+        local_ray: object, s3: S3Server, tmp_path: Path) -> None:
+    from test_index import cli
+
+    upload_shards("r", TRAIN)
+    root = make_repo(tmp_path, "r")
+    clear_fs_cache()
+    done = cli(root, "index", "build", "-q", "--engine", "ray")
+    assert done.exit_code == 0, done.output
+    assert "8 train file(s), 160 rows, 8 chunk(s) built" in done.output
+    reads = s3.object_reads(f"{BUCKET}/r/")
+    assert reads == SHARDS                    # each shard read once, by a Ray worker
+    done = cli(root, "index", "status")
+    assert done.exit_code == 0, done.output
+    assert f"s3://{BUCKET}/r/shard-07.jsonl" in done.output and "missing" not in done.output
+    code, report = audit(root)
+    assert code == 1
+    exact = sorted((f["line"], f["match"]["path"], f["match"]["line"])
+                   for f in report["findings"] if f["rule"] == "exact-duplicate")
+    assert exact == [(4, f"s3://{BUCKET}/r/shard-05.jsonl", 1),
+                     (10, f"s3://{BUCKET}/r/shard-00.jsonl", 8)]
+    assert s3.object_reads(f"{BUCKET}/r/") == reads     # the audit read no train object
+
+
+def test_hf_hub_offline_does_not_block_a_configured_dataset(monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    """The model stays offline (HF_HUB_OFFLINE=1), yet an hf:// dataset read runs online,
+    and the setting is back after it. (No hub is reachable here: only the switch is tested.)"""
+    constants = pytest.importorskip("huggingface_hub.constants")
+    from eval_firewall.datasets.remote import _online
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with _online("hf"):
+        assert os.environ["HF_HUB_OFFLINE"] == "0" and constants.HF_HUB_OFFLINE is False
+    assert os.environ["HF_HUB_OFFLINE"] == "1" and constants.HF_HUB_OFFLINE is True
+    with _online("s3"):
+        assert os.environ["HF_HUB_OFFLINE"] == "1"
+
+
+def test_a_config_new_on_a_pull_request_cannot_bring_a_remote_location(tmp_path: Path) -> None:
+    """No config at the base: the head's is new policy, but its remote train dataset is a
+    pending loosening, left out of the run (nothing is fetched) and failing it."""
+    from conftest import git_commit as commit
+    from eval_firewall.audits import RULES
+    from eval_firewall.config import load_config
+    from eval_firewall.policy.load import gate
+
+    git_init(tmp_path)
+    write_jsonl(tmp_path / "data/eval/eval.jsonl", TEST[:5])
+    commit(tmp_path, "data only")
+    (tmp_path / ".eval-firewall.yml").write_text(CONFIG.replace("corpus", "attacker-bucket"))
+    commit(tmp_path, "a config naming a bucket")
+    head = load_config(tmp_path / ".eval-firewall.yml", rules=RULES)
+    g = gate(head, "HEAD~1", rules=RULES)
+    assert g.new_policy and [d.name for d in g.config.datasets] == ["eval"]
+    assert [(c.key, c.direction, c.status) for c in g.changes] == [
+        ("datasets[train]", "loosen", "pending")]
+    trusted = gate(head, "HEAD~1", rules=RULES, trust_head=True)
+    assert [d.name for d in trusted.config.datasets] == ["train", "eval"]
