@@ -76,6 +76,7 @@ def test_build_status_and_audit_use_the_index(repo):
     status = cli(repo, "index", "status", "--verify")
     assert status.exit_code == 0, status.output
     assert "data/train/a.jsonl" in status.stdout and "80 rows" in status.stdout
+    assert status.stdout.count("postings: containment, lexical") == 2
     assert status.stdout.rstrip().endswith("current")
     as_json = json.loads(cli(repo, "index", "status", "--format", "json").stdout)
     assert as_json["current"] and [f["rows"] for f in as_json["files"]] == [80, 40]
