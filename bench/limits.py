@@ -1,6 +1,7 @@
 """Peak memory of `eval-firewall audit` on hostile input, at the default limits; prints Markdown.
 
-    python bench/limits.py [--gzip-gib 2] [--line-mb 200] [--beyond-gib 5]
+    python bench/limits.py [--gzip-gib 2] [--line-mb 200] [--beyond-gib 5] [--lines 10000000]
+                           [--cases baseline,gzip,beyond,line,dictionary,cell,unreadable]
 
 Cases (each a fresh repository in a temporary folder; semantic audit off, so no model loads):
 - baseline: a one-row eval set, the process's own footprint;
@@ -9,7 +10,14 @@ Cases (each a fresh repository in a temporary folder; semantic audit off, so no 
   skipped, and reported as one invalid row (exit 1);
 - gzip bomb past the file limit: ``--beyond-gib`` GiB, more than limits.max_file_bytes: reading
   stops at the limit with a one-line error (exit 2);
-- long line: one JSONL line of ``--line-mb`` MB, an invalid row (exit 1).
+- long line: one JSONL line of ``--line-mb`` MB, an invalid row (exit 1);
+- Parquet dictionary bomb: a 1,031-byte file whose dictionary page holds one 8 MiB string that
+  20,000 rows reference (160 GiB decoded): refused with one line before it expands (exit 2);
+- Parquet cell: a 10 KB file with one 300 MB cell, over limits.max_row_bytes: an invalid row
+  (exit 1), its neighbours read;
+- unreadable lines: a JSONL file of ``--lines`` lines ``1`` (none an object): 1,000 invalid-row
+  findings and one for the rest (exit 1).
+The target of issue #18: peak RSS at most 1.5 GiB on every case.
 
 Peak RSS is the child's ``ru_maxrss``, measured by a parent whose only child is the audit.
 """
@@ -91,6 +99,34 @@ def long_line(mb: int):
     return make
 
 
+def dictionary_bomb(folder: Path) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    column = pa.DictionaryArray.from_arrays(pa.array(np.zeros(20_000, np.int32)),
+                                            pa.array(["a" * (8 << 20)]))
+    pq.write_table(pa.table({"question": column}), folder / "dictionary.parquet",
+                   compression="zstd")
+
+
+def huge_cell(folder: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"question": ["first", "a" * (300 << 20), "after"]})
+    pq.write_table(table, folder / "cell.parquet", compression="zstd", use_dictionary=False)
+
+
+def unreadable(lines: int):
+    def make(folder: Path) -> None:
+        with open(folder / "unreadable.jsonl", "wb") as fh:
+            for _ in range(lines // 1_000_000):
+                fh.write(b"1\n" * 1_000_000)
+            fh.write(b"1\n" * (lines % 1_000_000))
+    return make
+
+
 def measure(root: Path) -> tuple[int, float, float, str]:
     done = subprocess.run([sys.executable, "-c", PROBE, str(CLI), "audit", "-q"], cwd=root,
                           capture_output=True, text=True, check=True,
@@ -105,12 +141,21 @@ def main() -> None:
     parser.add_argument("--gzip-gib", type=float, default=2.0)
     parser.add_argument("--beyond-gib", type=float, default=5.0)
     parser.add_argument("--line-mb", type=int, default=200)
+    parser.add_argument("--lines", type=int, default=10_000_000)
+    parser.add_argument("--cases", default="baseline,gzip,beyond,line,dictionary,cell,unreadable")
     args = parser.parse_args()
-    cases = [("baseline (one row)", clean),
-             (f"gzip bomb, {args.gzip_gib:g} GiB of one line", bomb(args.gzip_gib)),
-             (f"gzip bomb, {args.beyond_gib:g} GiB (past max_file_bytes)", bomb(args.beyond_gib)),
-             (f"one JSONL line of {args.line_mb} MB", long_line(args.line_mb))]
-    print(f"load average: {os.getloadavg()[0]:.1f}\n")
+    every = {
+        "baseline": ("baseline (one row)", clean),
+        "gzip": (f"gzip bomb, {args.gzip_gib:g} GiB of one line", bomb(args.gzip_gib)),
+        "beyond": (f"gzip bomb, {args.beyond_gib:g} GiB (past max_file_bytes)",
+                   bomb(args.beyond_gib)),
+        "line": (f"one JSONL line of {args.line_mb} MB", long_line(args.line_mb)),
+        "dictionary": ("Parquet: one 8 MiB dictionary value, 20,000 rows", dictionary_bomb),
+        "cell": ("Parquet: one 300 MB cell", huge_cell),
+        "unreadable": (f"JSONL: {args.lines:,} unreadable lines", unreadable(args.lines)),
+    }
+    cases = [every[name.strip()] for name in args.cases.split(",")]
+    print(f"load average: {os.getloadavg()[0]:.1f}; target: peak RSS <= 1.5 GiB\n")
     print("| Case | Input on disk | Exit | Peak RSS | Time | Last line on stderr |")
     print("|---|---:|---:|---:|---:|---|")
     with tempfile.TemporaryDirectory(prefix="eval-firewall-limits-") as tmp:
@@ -118,7 +163,8 @@ def main() -> None:
             root = repo(Path(tmp) / str(i), make)
             size = sum(f.stat().st_size for f in (root / "data/eval").iterdir())
             code, rss, took, last = measure(root)
-            print(f"| {name} | {size / 1e6:.1f} MB | {code} | {rss:.0f} MiB | {took:.1f} s | "
+            shown = f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size:,} B"
+            print(f"| {name} | {shown} | {code} | {rss:.0f} MiB | {took:.1f} s | "
                   f"{json.dumps(last)[1:-1][:150]} |", flush=True)
             for f in (root / "data/eval").iterdir():
                 f.unlink()

@@ -6,6 +6,7 @@ Every error names the file, the line of the offending key and the key itself.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -31,6 +32,8 @@ from .waivers import WaiverEntry
 
 CONFIG_FILE = ".eval-firewall.yml"
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# A Hugging Face hub id: "name" or "org/name" (never a path: see SemanticConfig.model).
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
 
 SeverityName = Literal["error", "warning", "notice"]
 
@@ -84,11 +87,25 @@ class NearDuplicateConfig(_Strict):
 
 class SemanticConfig(_Strict):
     enabled: bool = True
+    # A hub id, loaded from the local Hugging Face cache only: a path in the repository's
+    # config would read the pull request's files (or any folder of the machine). A model path
+    # comes from a trusted source only: --model-path, the action's model-path input
+    # (:func:`with_model_path`).
     model: str = DEFAULT_MODEL
     # scoring "model": a calibrated logistic regression (cosine, neighbourhood margin, number
     # and shared-word evidence) flags a pair at ``min_probability``; ``threshold`` is the cosine
     # below which no pair is a paraphrase. "cosine": the cosine alone at ``threshold``.
     scoring: Literal["model", "cosine"] = "model"
+
+    @field_validator("model")
+    @classmethod
+    def _hub_id(cls, value: str) -> str:
+        if not HUB_ID.match(value) or ".." in value:
+            raise ValueError(
+                "must be a Hugging Face hub id (name or org/name) in the local cache; a model "
+                "path is not taken from the repository's config (pass it with --model-path, "
+                "or the action's model-path input)")
+        return value
     threshold: float = Field(default=0.65, ge=-1.0, le=1.0)  # calibrated: bench/calibrate.py
     min_probability: float = Field(default=0.4, ge=0.0, le=1.0)  # calibrated: bench/calibrate.py
     candidates: int = Field(default=5, ge=1, le=1000)
@@ -138,7 +155,10 @@ class OverlapConfig(_Strict):
 
 class ProvenanceConfig(_Strict):
     enabled: bool = True
-    human_label_sources: list[str] = ["human"]
+    # Matched case-insensitively, with "-", "_" and spaces alike; the Hugging Face card values
+    # for people (annotations_creators) count as human too.
+    human_label_sources: list[str] = ["human", "human-written", "human-annotated",
+                                      "expert-generated", "crowdsourced"]
     allow_generated_eval: bool = False
     missing: SeverityOrOff = "warning"
     missing_per_row: bool = False
@@ -587,3 +607,13 @@ def resolve_paths(config: Config, dataset: DatasetConfig) -> list[Path]:
                             line=config.line_of(key), field=key)
         files.extend(m for m in matched if m not in files)
     return files
+
+
+def with_model_path(config: Config, path: Path) -> Config:
+    """``config`` with the semantic model loaded from ``path``, a directory a trusted source
+    named (the command line, an action input): never one from the repository's config."""
+    semantic = config.audits.overlap.semantic.model_copy(
+        update={"model": str(Path(path).expanduser().resolve())})
+    overlap = config.audits.overlap.model_copy(update={"semantic": semantic})
+    return config.model_copy(update={"audits": config.audits.model_copy(
+        update={"overlap": overlap})})

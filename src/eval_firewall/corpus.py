@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Protocol
 
-from .normalize import normalize_many
+from .normalize import NORMALIZATION_VERSION, model_text, normalize_many
 from .rows import Row
 
 
@@ -36,6 +36,7 @@ def text_digest(text: str) -> str:
 def texts_fingerprint(texts: Sequence[str], chunk: int = 10_000) -> str:
     """A content key for an ordered list of texts (hashed in chunks: fast, little memory)."""
     h = hashlib.blake2b(digest_size=20)
+    h.update(f"normalization/{NORMALIZATION_VERSION}\n".encode())   # keys change with it
     for start in range(0, len(texts), chunk):
         piece = texts[start:start + chunk]
         h.update(",".join(map(str, map(len, piece))).encode())   # no two lists hash alike
@@ -76,8 +77,9 @@ class Corpus:
 
     @cached_property
     def texts(self) -> list[str]:
-        """The rows' original texts."""
-        return [r.text for r in self.rows]
+        """The rows' texts as a model reads them (:func:`~.normalize.model_text`: no
+        invisible characters); reports show ``rows[i].text``, the original."""
+        return [model_text(r.text) for r in self.rows]
 
     @cached_property
     def fingerprint(self) -> str:

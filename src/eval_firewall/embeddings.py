@@ -75,10 +75,12 @@ def resolve_model(model: str) -> str:
 
 
 def _model_dir(source: str) -> Path | None:
-    """The local directory holding ``source``: the path itself or its offline hub snapshot."""
-    path = Path(source).expanduser()
-    if path.is_dir():
-        return path
+    """The local directory holding ``source``: an absolute path (the packaged default, or one
+    a trusted source named) itself, else the offline hub snapshot of the hub id. A hub id is
+    never looked up as a folder of the working directory, where a checkout could shadow it."""
+    path = Path(source)
+    if path.is_absolute():
+        return path if path.is_dir() else None
     try:
         from huggingface_hub import snapshot_download
         return Path(snapshot_download(source, local_files_only=True))

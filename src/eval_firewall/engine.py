@@ -29,12 +29,13 @@ from .findings import AuditResult, DatasetSummary, Finding, Report, Stat
 from .index import IndexStore, load_train
 from .index.train import IndexedCorpus, base_index_fingerprint, train_corpus
 from .inputs import Input, Inputs, Predicted
+from .normalize import model_text
 from .overlap_cache import CachedFinder, cached_vector_index
 from .perturb import perturb_rows
 from .predictions import load_predictions, read_predictions
 from .progress import Progress
 from .records import Annotation, Variant
-from .rows import texts_of
+from .rows import Row, texts_of
 from .rules import Rule
 from .search.paraphrase import ParaphraseSearch, build_train_index
 from .search.vectors import VectorIndex
@@ -51,7 +52,7 @@ def load_all(config: Config, progress: Progress, cache: Cache | None = None
                 loaded[ds.name] = load_train(config, ds, store, on_rows=stage.advance)
             else:
                 loaded[ds.name] = load_dataset(config, ds, on_row=stage.advance, cache=cache)
-            check_fields(config, loaded[ds.name])
+            check_fields(config, loaded[ds.name], warn=progress.warn)
     return loaded
 
 
@@ -186,8 +187,8 @@ def _overlap(config: Config, loaded: dict[str, LoadedDataset], changes: Changes 
         stage.advance(len(evals) + len(train))
     base_train = base_fingerprint = None
     if changes is not None and any(changes.changed_files.get(d.name) for d in train_sets):
-        base_train = [t for d in changes.base_datasets.values() if d.role == "train"
-                      for t in texts_of(d.rows)]
+        base_train = [model_text(t) for d in changes.base_datasets.values() if d.role == "train"
+                      for t in texts_of(d.rows)]      # as Corpus.texts has them
         if isinstance(train, IndexedCorpus):
             base_fingerprint = base_index_fingerprint(changes, [d.config for d in train_sets])
     paraphrases = _paraphrases(config, cache, progress, models) if cfg.semantic.enabled else None
@@ -244,6 +245,13 @@ def _annotations(config: Config, loaded: Mapping[str, LoadedDataset]) -> list[An
     return load_annotations(config, names)
 
 
+def _variants(config: Config, rows: Sequence[Row]) -> list[Variant]:
+    """The prompts of ``rows`` as the config builds them (seed, kinds, preambles): the one
+    place both sides of an incremental run make them, so base and head agree."""
+    cfg = config.audits.invariance
+    return perturb_rows(rows, seed=cfg.seed, kinds=cfg.kinds, preambles=cfg.preambles)
+
+
 def _predicted(config: Config, loaded: Mapping[str, LoadedDataset], allow_commands: bool
                ) -> Predicted | str | None:
     """The prompts, the predictions for them and their source; None when none are configured,
@@ -251,8 +259,7 @@ def _predicted(config: Config, loaded: Mapping[str, LoadedDataset], allow_comman
     cfg = config.audits.invariance
     if not (cfg.predictions or cfg.command):
         return None
-    variants = perturb_rows(_eval_dataset(config, loaded, "invariance").rows, seed=cfg.seed,
-                            kinds=cfg.kinds, preambles=cfg.preambles)
+    variants = _variants(config, _eval_dataset(config, loaded, "invariance").rows)
     predictions, source = load_predictions(config, variants, allow_commands=allow_commands)
     if predictions is None:
         return source
@@ -369,7 +376,7 @@ def _base_predicted(config: Config, changes: Changes, scratch: Path, predicted: 
         rows = _eval_dataset(config, changes.base_datasets, "invariance").rows
     except UserError:
         return None
-    variants = perturb_rows(rows, seed=cfg.seed, kinds=cfg.kinds)
+    variants = _variants(config, rows)
     _, found, source = predicted
     if cfg.predictions and source == cfg.predictions:
         at_base = inputs_at(config, changes.base_sha, [cfg.predictions], scratch / "predictions")
@@ -481,7 +488,8 @@ def _waive(config: Config, results: list[AuditResult], changes: Changes | None,
 
 def summarize(d: LoadedDataset, changes: Changes | None = None) -> DatasetSummary:
     """A dataset's line of the report (with what changed since the base, if compared)."""
-    summary = DatasetSummary(d.name, d.role, d.files, len(d.rows), len(d.problems))
+    summary = DatasetSummary(d.name, d.role, d.files, len(d.rows),
+                             sum(p.count for p in d.problems))
     if changes is not None:
         summary = replace(summary, changed_files=changes.changed_files.get(d.name, []),
                           changed_rows=len(changes.new_rows.get(d.name, ())))

@@ -112,6 +112,8 @@ class Finding:
 
     Row-level findings carry ``path``/``line``/``row_id``; dataset-level ones (a shared
     generator, a dataset card, an aggregate count) may point at a file only, or nowhere.
+    ``digest``: a hash of the bytes of a row that has no text (an unreadable row), which its
+    fingerprint then depends on.
     """
 
     audit: str
@@ -132,6 +134,7 @@ class Finding:
     # Overlap findings against train: "input" (the train row holds the eval item) or
     # "input+label" (it holds the eval row's label near the item too: the worse leak).
     leak: str | None = None
+    digest: str | None = None
 
     @classmethod
     def for_row(cls, audit: str, rule: str, severity: Severity, message: str, row: Row,
@@ -145,8 +148,10 @@ class Finding:
     def fingerprint(self) -> str:
         """Stable identity for waivers and code scanning: rule + dataset + the row's content
         hash + the match's content hash. It survives lines moving; it changes when the row's
-        or the match's text does. A finding with no row text uses its row id or path."""
-        own = self.text if self.text is not None else (self.row_id or self.path or "")
+        or the match's text does. A finding with no row text uses the digest of the row's
+        bytes (an unreadable row), else its row id or path."""
+        own = self.text if self.text is not None else (self.digest or self.row_id or self.path
+                                                       or "")
         other = ""
         if self.match is not None:
             other = self.match.text if self.match.text is not None else self.match.row_id

@@ -1,4 +1,19 @@
-"""Text normalization for exact matching: Unicode NFKC, case, whitespace, punctuation.
+"""Text normalization for matching: hidden characters, homoglyphs, Unicode NFKC, case,
+whitespace, punctuation.
+
+What every matcher sees, in two strengths (the ``contain`` search tokenizes through here too):
+
+- :func:`model_text`: the text with Unicode's default-ignorable code points removed (U+200B,
+  U+00AD, U+FE0F, ...: :func:`strip_ignorable`). What the semantic model reads: a train row
+  copied with a zero-width space between every character is the same text to it.
+- :func:`normalize`: the key of exact, near-duplicate and containment matching. On top of the
+  above, letters of another script inside a word are folded to the word's script
+  (:func:`fold_homoglyphs`: a Cyrillic "а" in a Latin word becomes "a"), then NFKC, case,
+  punctuation and spaces. Only mixed-script words are folded: a whole skeleton (m -> rn,
+  0 -> O) would garble what a model reads and the numbers a row quotes.
+
+:func:`disguise` says what a text hid (for the ``disguised-text`` notice); reports always show
+the original text.
 
 Punctuation and whitespace do not make two questions different; arithmetic does. So words and
 numbers are kept, punctuation goes, and the operators of arithmetic are kept as tokens of their
@@ -19,6 +34,8 @@ import unicodedata
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import regex
+
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
@@ -38,8 +55,147 @@ _ASCII = {ord(c): " " for c in string.punctuation + "".join(map(chr, range(32)))
 _ASCII.update({ord(c): f" {c} " for c in _OPERATORS})
 
 
+# Bumped whenever normalize() or model_text() give other texts: cached rows, indexes and
+# results keyed by texts include it (datasets/cached.py, corpus.texts_fingerprint).
+NORMALIZATION_VERSION = 2
+
+# Unicode's Default_Ignorable_Code_Point: invisible, and meant to be ignored when matching.
+_IGNORABLE = regex.compile(r"\p{Default_Ignorable_Code_Point}+")
+# Scripts whose letters are confusable with one another (Unicode's confusables.txt); a word
+# mixing them is folded to its own script.
+_SCRIPTS = ("LATIN", "CYRILLIC", "GREEK")
+_LETTERS = {"LATIN": regex.compile(r"\p{Latin}"), "CYRILLIC": regex.compile(r"\p{Cyrillic}"),
+            "GREEK": regex.compile(r"\p{Greek}")}
+_NOT_LATIN = regex.compile(r"[\p{Cyrillic}\p{Greek}]")
+_WORD = regex.compile(r"\w+")
+
+
+def strip_ignorable(text: str) -> str:
+    """``text`` without default-ignorable code points (zero-width spaces and joiners, soft
+    hyphens, variation selectors, bidi marks...)."""
+    if text.isascii():
+        return text
+    stripped: str = _IGNORABLE.sub("", text)
+    return stripped
+
+
+def model_text(text: str) -> str:
+    """The text a model reads: :func:`strip_ignorable` (homoglyphs are kept: folding them
+    would change the words the model sees)."""
+    return strip_ignorable(text)
+
+
+def _script(char: str) -> str | None:
+    """LATIN, CYRILLIC or GREEK for a letter of one of them; None otherwise."""
+    name = unicodedata.name(char, "")
+    first = name.split(" ", 1)[0]
+    return first if first in _SCRIPTS else None
+
+
+@functools.cache
+def _fold_table() -> dict[tuple[str, str], str]:
+    """(letter, script) -> the letter of that script it is confusable with: single lowercase
+    letters of the confusables data, both ways (Cyrillic "а" -> Latin "a" and back)."""
+    import json
+    from importlib.resources import files
+
+    data = json.loads(files("confusable_homoglyphs").joinpath("confusables.json")
+                      .read_text(encoding="utf-8"))
+    table: dict[tuple[str, str], str] = {}
+    for char, glyphs in data.items():
+        for glyph in glyphs:
+            other = glyph["c"]
+            if len(char) != 1 or len(other) != 1:
+                continue
+            pair = [(char, _script(char)), (other, _script(other))]
+            if any(s is None or not c.isalpha() or c.casefold() != c for c, s in pair):
+                continue
+            script_a, script_b = _script(char), _script(other)
+            if script_a and script_b and script_a != script_b:
+                table.setdefault((char, script_b), other)
+                table.setdefault((other, script_a), char)
+    return table
+
+
+def _majority(counts: dict[str, int]) -> str:
+    """The script most letters are in (Latin on a tie)."""
+    return max(counts, key=lambda s: (counts[s], s == "LATIN"))
+
+
+def _fold_word(word: str, dominant: str) -> str:
+    counts: dict[str, int] = {}
+    for char in word:
+        script = _script(char)
+        if script:
+            counts[script] = counts.get(script, 0) + 1
+    if not counts:
+        return word
+    table = _fold_table()
+    # To the text's script when each letter of another script has a look-alike there
+    # (Cyrillic "а" alone for the English article "a", or most of "purpose" swapped);
+    # otherwise a mixed word goes to the script most of its letters are in.
+    if all((c, dominant) in table for c in word if _script(c) not in (None, dominant)):
+        own = dominant
+    elif len(counts) > 1:
+        own = _majority(counts)
+    else:
+        return word
+    return "".join(table.get((c, own), c) if _script(c) not in (None, own) else c
+                   for c in word)
+
+
+def fold_homoglyphs(text: str) -> str:
+    """Letters of another script in a text mixing Latin, Cyrillic and Greek, replaced by their
+    look-alikes (Unicode's confusables): a word goes to the text's script (the one most of its
+    letters are in) when each of its letters of another script has a look-alike there, else a
+    word mixing scripts goes to the script most of its own letters are in. Expects casefolded
+    text (:func:`normalize` folds after casefolding)."""
+    if text.isascii() or not _NOT_LATIN.search(text):
+        return text
+    counts = {s: len(p.findall(text)) for s, p in _LETTERS.items()}
+    if sum(1 for n in counts.values() if n) < 2:
+        return text
+    dominant = _majority({s: n for s, n in counts.items() if n})
+    folded: str = _WORD.sub(lambda m: _fold_word(m.group(), dominant), text)
+    return folded
+
+
+def disguise(text: str) -> str | None:
+    """What ``text`` hides from a reader, or None: invisible characters, letters of another
+    script inside a word. Names the characters by code point, never quotes them."""
+    if text.isascii():
+        return None
+    parts = []
+    hidden = [c for run in _IGNORABLE.finditer(text) if not _in_emoji(text, run)
+              for c in run.group()]
+    if hidden:
+        parts.append(f"{len(hidden):,} invisible character{'s' if len(hidden) != 1 else ''} "
+                     f"({_names(hidden)})")
+    folded = text.casefold()
+    swapped = [a for a, b in zip(folded, fold_homoglyphs(folded)) if a != b]
+    if swapped:
+        parts.append(f"{len(swapped):,} look-alike letter{'s' if len(swapped) != 1 else ''} "
+                     f"of another script ({_names(swapped)})")
+    return " and ".join(parts) or None
+
+
+def _in_emoji(text: str, run: regex.Match[str]) -> bool:
+    """Whether invisible characters join or style symbols (an emoji's variation selector or
+    zero-width joiner), where they hide nothing; next to letters and digits they can."""
+    before = text[run.start() - 1] if run.start() else ""
+    after = text[run.end()] if run.end() < len(text) else ""
+    return any(unicodedata.category(c).startswith("S") for c in (before, after) if c)
+
+
+def _names(chars: list[str], most: int = 3) -> str:
+    seen = list(dict.fromkeys(chars))
+    named = ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, 'unnamed')}" for c in seen[:most])
+    return named + (f" and {len(seen) - most} more" if len(seen) > most else "")
+
+
 def normalize(text: str) -> str:
-    """NFKC and casefolded; words, numbers and arithmetic operators, one space apart."""
+    """The matching key: hidden characters removed, mixed-script words folded, NFKC and
+    casefolded; words, numbers and arithmetic operators, one space apart."""
     if text.isascii():
         lowered = text.lower()
         if "-" in lowered:
@@ -49,7 +205,8 @@ def normalize(text: str) -> str:
 
 
 def _general(text: str) -> str:
-    folded = unicodedata.normalize("NFKC", text).casefold().translate(_SAME_OPERATOR)
+    folded = unicodedata.normalize("NFKC", _IGNORABLE.sub("", text)).casefold()
+    folded = fold_homoglyphs(folded).translate(_SAME_OPERATOR)
     return " ".join(_TOKENS.findall(_WORD_HYPHEN.sub(" ", folded)))
 
 
@@ -109,7 +266,8 @@ def _general_many(texts: list[str]) -> list[str]:
     token, so each text comes out as it would alone. Texts holding a NUL go one by one."""
     if not texts or any(_ROW in t for t in texts):
         return [_general(t) for t in texts]
-    folded = unicodedata.normalize("NFKC", _ROW.join(texts)).casefold()
+    folded = unicodedata.normalize("NFKC", _IGNORABLE.sub("", _ROW.join(texts))).casefold()
+    folded = _ROW.join(map(fold_homoglyphs, folded.split(_ROW)))    # each text's own scripts
     for symbol, operator in _SAME_OPERATOR_PAIRS:     # str.translate, but faster on long text
         folded = folded.replace(symbol, operator)
     folded = _WORD_HYPHEN.sub(" ", folded)

@@ -118,6 +118,70 @@ def glob_files(pattern: str, config_root: Path, *, max_files: int, source: str,
     return sorted(set(found))
 
 
+# --- writing -----------------------------------------------------------------------------------
+# What the tool writes (reports, the pull-request context, a sample sheet, a prompts file, a
+# config, a waiver) may land in a checkout: a link committed there (the report folder, or a report
+# file, pointing out of the workspace or at .git/config) must not redirect the write.
+
+def _work_tree(path: Path) -> Path | None:
+    """The git work tree holding ``path`` (which need not exist): the nearest ancestor with a
+    ``.git``, or None."""
+    for candidate in (path, *path.parents):
+        if os.path.lexists(candidate / GIT_DIR):
+            return candidate
+    return None
+
+
+def linked(path: Path) -> str | None:
+    """Why writing ``path`` could follow a symbolic link (None: it cannot): the path is a link,
+    or lies under one between the git work tree that holds it and it (anything a repository
+    can commit). Outside a work tree the user chose the folders, and only the path itself is
+    checked."""
+    absolute = Path(os.path.abspath(path))
+    if absolute.is_symlink():
+        return "is a symbolic link"
+    top = _work_tree(absolute.parent)
+    if top is None:
+        return None
+    current = top
+    for part in absolute.parent.relative_to(top).parts:
+        current = current / part
+        if current.is_symlink():
+            return f"lies under a symbolic link ({current.relative_to(top).as_posix()})"
+        if not current.exists():
+            break
+    return None
+
+
+def refuse_linked(path: Path, *, what: str, field: str | None = None) -> None:
+    """A UserError when writing ``path`` could follow a symbolic link (:func:`linked`)."""
+    why = linked(path)
+    if why:
+        raise UserError(f"cannot write {what}: {why}; nothing is written through a link",
+                        path=str(path), field=field)
+
+
+def write_text(path: Path, text: str, *, what: str, field: str | None = None,
+               append: bool = False, make_parents: bool = False) -> None:
+    """Write (or append) ``text`` to ``path`` as UTF-8, never through a symbolic link: the
+    path and the folders above it are checked (:func:`refuse_linked`), and the file is opened
+    with ``O_NOFOLLOW``, so a link put in its place meanwhile fails rather than is followed.
+    Other failures are OSError, for the caller to word."""
+    refuse_linked(path, what=what, field=field)
+    if make_parents and not os.path.lexists(Path(path).parent):
+        Path(path).parent.mkdir(parents=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    flags |= os.O_APPEND if append else os.O_TRUNC
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        if os.path.islink(path):
+            refuse_linked(path, what=what, field=field)
+        raise exc
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+
+
 def shorten(text: str, limit: int = 120) -> str:
     """``text`` on one line, cut to ``limit`` characters with "..." when longer."""
     text = text.replace("\n", " ")

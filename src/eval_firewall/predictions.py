@@ -30,6 +30,7 @@ from .config import Config, LimitsConfig
 from .datasets.fields import shown
 from .datasets.formats import decode_line, iter_lines, open_binary, parse_json_line
 from .errors import UserError
+from .paths import write_text
 from .records import Prediction, Variant
 
 COMMAND_FIELD = "audits.invariance.command"
@@ -45,9 +46,8 @@ def prompt_record(v: Variant) -> dict[str, str]:
 
 def write_prompts(path: Path, variants: Sequence[Variant]) -> None:
     """Write the prompts file (JSONL, one prompt a line)."""
-    with open(path, "w", encoding="utf-8") as fh:
-        for v in variants:
-            fh.write(json.dumps(prompt_record(v), ensure_ascii=False) + "\n")
+    write_text(path, "".join(json.dumps(prompt_record(v), ensure_ascii=False) + "\n"
+                             for v in variants), what="the prompts", make_parents=True)
 
 
 def _scalar(value: object) -> str | None:

@@ -48,15 +48,27 @@ class Row:
         return f"{self.path}:{self.line}"
 
 
+# The problem of a row whose text fields are there but empty: not unreadable, its own rule
+# (``empty-text``) in the schema audit.
+EMPTY_TEXT = "text field is empty"
+
+
 @dataclass(frozen=True, slots=True)
 class RowProblem:
-    """A record that could not become a row: bad JSON, a missing or mistyped field."""
+    """A record that could not become a row: bad JSON, a missing or mistyped field.
+
+    ``digest``: a hash of the record's bytes (or of its parsed content), so that a waiver of
+    one broken row covers no other. ``count`` > 1: the problem stands for that many rows of
+    the file past the ones listed one by one (``digest`` then covers all of them).
+    """
 
     dataset: str
     path: str
     line: int
     message: str
     field: str | None = None
+    digest: str | None = None
+    count: int = 1
 
 
 def row_ids(rows: Sequence[Row]) -> list[str]:

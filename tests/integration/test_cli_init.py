@@ -131,3 +131,49 @@ def test_no_eval_dataset_is_an_error(tmp_path):
     assert result.stderr.startswith("eval-firewall: error: no eval dataset found among 1 "
                                     "dataset files in ")
     assert not (tmp_path / ".eval-firewall.yml").exists()
+
+
+def codealpaca(n: int, empty_every: int = 2) -> list[dict]:
+    """CodeAlpaca-shaped rows: `input` is empty in about half of them."""
+    return [{"instruction": f"Write a function number {i} that reverses a list.",
+             "input": "" if i % empty_every else f"[{i}, {i + 1}, {i + 2}]",
+             "output": f"def f{i}(xs):\n    return xs[::-1]"} for i in range(n)]
+
+
+def test_instruction_and_input_are_joined_and_output_is_the_label(tmp_path):
+    """Issue #18 item 9: init chose `text: input`, empty in 54% of CodeAlpaca's rows, and the
+    first audit opened with a thousand unreadable rows."""
+    write_jsonl(tmp_path / "train.jsonl", codealpaca(40))
+    write_jsonl(tmp_path / "test.jsonl", codealpaca(30)[10:])
+    result = invoke(tmp_path, "init")
+    assert result.exit_code == 0, result.output
+    config = load_config(tmp_path / ".eval-firewall.yml")
+    assert {(d.role, tuple(d.text), d.label) for d in config.datasets} == {
+        ("train", ("instruction", "input"), "output"), ("eval", ("instruction", "input"),
+                                                        "output")}
+    audit = invoke(tmp_path, "audit", "-q", "--format", "json", "--no-cache")
+    findings = json.loads(audit.stdout)["findings"]
+    assert not [f for f in findings if f["rule"] in ("invalid-row", "empty-text")]
+
+
+def test_a_filled_text_field_is_preferred_and_an_often_empty_one_is_warned_about(tmp_path):
+    rows = [{"prompt": "" if i % 3 else f"short {i}", "context": f"a long passage {i} " * 5,
+             "canonical_solution": f"return {i}"} for i in range(30)]
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    write_jsonl(tmp_path / "test.jsonl", rows[:10])
+    assert invoke(tmp_path, "init").exit_code == 0
+    config = load_config(tmp_path / ".eval-firewall.yml")
+    assert {(tuple(d.text), d.label) for d in config.datasets} == \
+        {(("context",), "canonical_solution")}
+    # Only an often-empty text field: chosen, with a warning in the output and the file.
+    sparse = [{"problem": "" if i % 2 else f"problem {i}", "solution": "1"} for i in range(20)]
+    write_jsonl(tmp_path / "train.jsonl", sparse)
+    write_jsonl(tmp_path / "test.jsonl", sparse)
+    result = invoke(tmp_path, "init", "--force")
+    assert result.exit_code == 0
+    assert "warning: the text field problem is empty in 50% of the sampled rows" in result.stdout
+    written = (tmp_path / ".eval-firewall.yml").read_text(encoding="utf-8")
+    assert "# warning: the text field problem is empty in 50% of the sampled rows" in written
+    report = json.loads(invoke(tmp_path, "audit", "-q", "--format", "json", "--no-cache").stdout)
+    empty = [f for f in report["findings"] if f["rule"] == "empty-text"]
+    assert len(empty) == 20 and not [f for f in report["findings"] if f["rule"] == "invalid-row"]

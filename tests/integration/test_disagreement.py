@@ -460,3 +460,19 @@ def test_several_annotators_in_one_sheet_by_the_annotator_column(tmp_path: Path)
     assert s["annotator ana: disagreement"] == "0.0% (0 of 10)"
     assert s["annotator ben: disagreement"] == "20.0% (2 of 10)"
     assert [f.line for f in a.findings if f.rule == "label-disagreement"] == [1, 6]
+
+
+def test_each_sheet_line_has_its_own_fingerprint(tmp_path):
+    """Issue #18 item 3, for every rule: sheet findings were fingerprinted by row id alone, so
+    a waiver of one line about a row covered every other line about it."""
+    from eval_firewall.audits.disagreement import _sheet_finding
+    from eval_firewall.findings import Severity
+    from eval_firewall.records import Annotation
+
+    def line(annotator: str, answer: str | None, n: int) -> Annotation:
+        return Annotation("annotations/a.csv", n, "eval", "g7", annotator, answer, None)
+
+    prints = [_sheet_finding("annotation-unknown-row", Severity.WARNING, "unknown", a).fingerprint
+              for a in (line("ana", "1", 2), line("ben", "1", 3), line("ana", "2", 4),
+                        line("ana", "1", 9))]
+    assert len(set(prints[:3])) == 3 and prints[0] == prints[3]      # moved: the same line

@@ -238,3 +238,22 @@ def test_a_fork_is_audited_read_only_then_posted_by_workflow_run(tmp_path):
     assert (run["head_sha"], run["conclusion"]) == (head, "failure")
     [ours] = gh.ours()
     assert ours.number == NUMBER and "findings=1" in ours.body.splitlines()[0]
+
+
+def test_workflow_run_fails_at_its_own_level_not_the_artifacts(tmp_path):
+    """A forged artifact that says `fail_on: never` does not pass the check: the trusted
+    workflow_run side judges at its own `fail-on` input, `error` when it is empty."""
+    runner, _, head, _, payload = pull_request(tmp_path, leaks(0), head_repo=FORK)
+    gh = FakeGitHub(heads={NUMBER: head})
+    assert runner.run(gh, "pull_request", payload) == 1
+    path = runner.workspace / "eval-firewall-report" / "report.json"
+    forged = json.loads(path.read_text(encoding="utf-8"))
+    forged["fail_on"], forged["status"] = "never", "pass"
+    path.write_text(json.dumps(forged), encoding="utf-8")
+    trusted = workflow_run_payload(head=head, number=NUMBER, listed=False)
+    assert runner.run(gh, "workflow_run", trusted) == 1
+    assert gh.check_runs[-1]["conclusion"] == "failure"
+    assert runner.outputs["status"] == "fail"
+    # The trusted workflow's own input still decides.
+    assert runner.run(gh, "workflow_run", trusted, fail_on="never") == 0
+    assert runner.outputs["status"] == "pass"

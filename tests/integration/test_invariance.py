@@ -399,3 +399,40 @@ def test_readme_quotes_the_example_report(example_report):
         for label, value in quoted:
             assert figures[label.strip()] == value.strip(), label
         assert result.verdict.split(": ", 1)[1].rstrip(".") in " ".join(section.split())
+
+
+def test_base_builds_prompts_with_the_configured_preambles(tmp_path):
+    """`--base` rebuilds the base's prompts the way the head does, preambles included: a
+    harmless change to the train side leaves no invariance finding new, and none stale."""
+    from conftest import git_commit, git_init
+
+    repo = git_init(tmp_path)
+    rows = gsm8k("test", 12)
+    eval_rows = [{"id": f"g{i:03d}", "question": r["question"], "answer": r["answer"]}
+                 for i, r in enumerate(rows)]
+    write_jsonl(repo / "data/eval.jsonl", eval_rows)
+    write_jsonl(repo / "data/train.jsonl", [{"question": r["question"]}
+                                            for r in gsm8k("train", 20)])
+    preambles = ["Read this carefully before you answer.", "A question from our quiz night."]
+    as_rows = [Row("eval", "eval", "data/eval.jsonl", i + 1, r["id"], r["question"], r["answer"])
+               for i, r in enumerate(eval_rows)]
+    # A model that always answers right, but slips on one row's preamble variant (one existing
+    # flip), with predictions echoing each prompt's sha.
+    predictions = [{"id": v.id, "sha": v.sha,
+                    "prediction": "-1" if v.id == "g003~preamble" else answer_of(v.row)}
+                   for v in perturb_rows(as_rows, seed=0, preambles=preambles)]
+    write_jsonl(repo / "predictions.jsonl", predictions)
+    (repo / ".eval-firewall.yml").write_text(
+        ID_DATASETS + "audits:\n  overlap: {semantic: {enabled: false}, "
+        "distribution: {enabled: false}}\n  invariance:\n    predictions: predictions.jsonl\n"
+        "    max_flip_rate: 0.5\n    preambles: " + json.dumps(preambles) + "\n",
+        encoding="utf-8")
+    base = git_commit(repo, "base")
+    with open(repo / "data/train.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"question": "A new train question about apples."}) + "\n")
+    report = run_audits(load_config(repo / ".eval-firewall.yml"), base=base)
+    invariance = [f for f in report.findings if f.audit == "invariance"]
+    assert not [f for f in invariance if f.rule == "stale-prediction"]
+    flips = [f for f in invariance if f.rule == "answer-flip"]
+    assert [f.match.row_id for f in flips] == ["g003~preamble"]
+    assert not [f for f in invariance if f.new], [(f.rule, f.message) for f in invariance]

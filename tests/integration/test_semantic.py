@@ -159,7 +159,7 @@ def test_audit_reports_a_paraphrase_with_its_score_and_train_row(repo, static_ca
 
 def test_disabled_semantic_audit_never_loads_a_model(repo):
     config = BASIC_CONFIG.replace("semantic: {enabled: false}",
-                                  "semantic: {enabled: false, model: /nonexistent/model}")
+                                  "semantic: {enabled: false, model: nobody/no-such-model}")
     root = repo([{"question": q, "answer": "1"} for q in TRAIN_Q[:20]],
                 [{"question": TRAIN_Q[0], "answer": "1"}], config)
     report = run_audits(load_config(root / ".eval-firewall.yml"))
@@ -168,13 +168,13 @@ def test_disabled_semantic_audit_never_loads_a_model(repo):
 
 def test_a_model_that_cannot_load_names_the_config_key(repo):
     config = SEMANTIC_CONFIG.replace("audits:\n", "audits:\n  provenance: {enabled: false}\n")
-    config += "    semantic: {model: /nonexistent/model}\n"
+    config += "    semantic: {model: nobody/no-such-model}\n"
     root = repo([{"question": q, "answer": "1"} for q in TRAIN_Q[:20]],
                 [{"question": TEST_ROW, "answer": "1"}], config)
     with pytest.raises(UserError) as err:
         run_audits(load_config(root / ".eval-firewall.yml"))
     assert err.value.field == "audits.overlap.semantic.model"
-    assert err.value.path == ".eval-firewall.yml" and "/nonexistent/model" in str(err.value)
+    assert err.value.path == ".eval-firewall.yml" and "nobody/no-such-model" in str(err.value)
 
 
 TEST_ROW = gsm8k("test", 1)[0]["question"]

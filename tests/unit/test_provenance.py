@@ -74,7 +74,8 @@ def test_model_label(tmp_path: Path):
     assert finding.audit == "provenance" and finding.dataset == "eval"
     assert finding.row_id == "data/eval/eval.jsonl:2"
     assert finding.message == ("label written by 'gpt-4o', not by a human: model-written gold "
-                               "labels are circular validation")
+                               "labels are circular validation (if it is a person, add it to "
+                               "audits.provenance.human_label_sources)")
     assert stats(result)["eval rows with a model label"] == 1
 
 
@@ -83,9 +84,30 @@ def test_an_unverified_model_label_is_one_finding(tmp_path: Path):
     [finding] = result.findings
     assert finding.rule == "model-label"
     assert finding.message == ("label written by 'gpt-4o', not by a human and no human "
-                               "verified it: model-written gold labels are circular validation")
+                               "verified it: model-written gold labels are circular validation "
+                               "(if it is a person, add it to "
+                               "audits.provenance.human_label_sources)")
     assert stats(result)["eval rows with a model label"] == 1
     assert stats(result)["eval rows with an unverified label"] == 0
+
+
+@pytest.mark.parametrize("source", ["human-written", "Human_Written", "HUMAN WRITTEN",
+                                    "human-annotated", "expert-generated", "Expert_Generated",
+                                    "crowdsourced", " Crowdsourced "])
+def test_people_sources_count_as_human_by_default(tmp_path: Path, source: str):
+    """The Hugging Face card values for people, and human-written/-annotated, are human by
+    default; case, '-', '_' and spaces do not matter."""
+    result = run(tmp_path, [{"label_source": source, "verified_by": "ana"}])
+    assert result.findings == ()
+
+
+def test_configured_sources_match_case_and_separators_alike(tmp_path: Path):
+    metas = [{"label_source": "Domain-Expert", "verified_by": "x"},
+             {"label_source": "domain expert", "verified_by": "x"},
+             {"label_source": "machine-generated", "verified_by": "x"}]
+    result = run(tmp_path, metas, human_label_sources=["domain_expert"])
+    assert summary(result) == [("model-label", "error", "data/eval/eval.jsonl", 3)]
+    assert "audits.provenance.human_label_sources" in result.findings[0].message
 
 
 def test_human_label_sources_are_configurable(tmp_path: Path):

@@ -117,3 +117,32 @@ def test_load_report_of_a_file_written_by_the_cli(tmp_path: Path, repo):
     out = tmp_path / "report.json"
     out.write_text(render_json(report), encoding="utf-8")
     assert load_report(out.read_text(encoding="utf-8")) == report
+
+
+def test_schema_version_2_carries_the_digest_and_version_1_still_loads():
+    from eval_firewall.findings import Finding, Severity
+    from eval_firewall.report.json import SCHEMA_VERSION
+
+    data = json.loads(render_json(failing_report()))
+    assert data["schema_version"] == SCHEMA_VERSION == 2
+    assert all("digest" in f for f in data["findings"])
+    old = dict(data, schema_version=1)
+    for f in old["findings"]:
+        del f["digest"]
+    assert load_report(json.dumps(old)).findings == failing_report().findings
+    broken = Finding("schema", "invalid-row", Severity.ERROR, "invalid JSON", dataset="eval",
+                     path="e.jsonl", line=3, digest="ab" * 16)
+    assert broken.fingerprint != Finding("schema", "invalid-row", Severity.ERROR,
+                                         "invalid JSON", dataset="eval", path="e.jsonl",
+                                         line=3, digest="cd" * 16).fingerprint
+
+
+def test_a_newer_schema_version_is_one_clear_line():
+    data = json.loads(render_json(failing_report()))
+    data["schema_version"] = 99
+    data["findings"][0]["a_field_of_the_future"] = 1
+    with pytest.raises(UserError) as err:
+        load_report(json.dumps(data, indent=2), source="eval-firewall-report/report.json")
+    message = str(err.value)
+    assert "\n" not in message
+    assert "schema_version 99" in message and "reads versions 1, 2" in message

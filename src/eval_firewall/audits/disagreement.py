@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import DisagreementConfig
-from ..findings import AuditResult, Finding, Severity, Stat
+from ..findings import AuditResult, Finding, Severity, Stat, content_hash
 from ..inputs import Inputs
 from ..matching import Matcher, make_matcher
 from ..records import Annotation, row_sha
@@ -145,8 +145,11 @@ def check(rows: Sequence[Row], annotations: Sequence[Annotation], cfg: Disagreem
 
 
 def _sheet_finding(rule: str, severity: Severity, message: str, a: Annotation) -> Finding:
+    # Fingerprinted by the sheet line's content (row, annotator, answer), not its row id alone:
+    # a waiver of one line covers no other line about the same row.
+    digest = content_hash("\x1f".join((a.row_id, a.annotator, a.answer or "")))
     return Finding(AUDIT, rule, severity, message, dataset=a.dataset, path=a.path, line=a.line,
-                   row_id=a.row_id)
+                   row_id=a.row_id, digest=digest)
 
 
 def _row_findings(compared: list[Compared], matchers: dict[str, Matcher]) -> list[Finding]:

@@ -11,6 +11,8 @@ Rules:
   :mod:`.semantic`); train rows much longer than the eval rows are searched in windows
   (:mod:`..search.windows`), and the finding names the window.
 - ``eval-duplicate``: two rows of the eval set that are the same question (exact or near).
+- ``disguised-text``: an eval row holding invisible characters or look-alike letters of
+  another script (a notice: every matcher sees the text without them, :mod:`..normalize`).
 
 Each eval row gets at most one overlap finding against train: the strongest kind. Each says
 whether the train row holds the eval row's label near the item too (:mod:`.leak`). The search
@@ -31,6 +33,7 @@ from rapidfuzz import fuzz
 from ..config import OverlapConfig
 from ..corpus import Corpus
 from ..findings import AuditResult, Evidence, Finding, Match, Severity, Span, Stat
+from ..normalize import disguise
 from ..progress import Progress
 from ..rows import Row
 from ..rules import Rule
@@ -54,6 +57,8 @@ RULES = (
     Rule("paraphrase", AUDIT, Severity.ERROR, "An eval row says the same as a train row in other "
          "words (a calibrated score over embedding similarity, numbers and shared words)."),
     Rule("eval-duplicate", AUDIT, Severity.WARNING, "Two eval rows are the same question."),
+    Rule("disguised-text", AUDIT, Severity.NOTICE, "An eval row holds invisible characters or "
+         "look-alike letters of another script; overlap was checked without them."),
 )
 
 
@@ -403,6 +408,13 @@ def audit(evals: Corpus, train: Corpus, cfg: OverlapConfig,
             AUDIT, "eval-duplicate", Severity.WARNING,
             f"{kind} eval row {evals.rows[j].location}", evals.rows[i],
             score=round(score, 4), match=Match.of(evals.rows[j])))
+
+    for row in evals.rows:
+        hidden = disguise(row.text)
+        if hidden:
+            findings.append(Finding.for_row(
+                AUDIT, "disguised-text", Severity.NOTICE,
+                f"the text holds {hidden}: overlap was checked without them", row))
 
     rules = [h.rule for h in hits.values()]
     stats = [Stat("eval rows checked", len(evals)), Stat("train rows indexed", len(train)),

@@ -46,6 +46,12 @@ def _key(value: str) -> str:
     return " ".join(value.casefold().split())
 
 
+def source_key(value: str) -> str:
+    """A label source as matched: case-insensitive, with '-', '_' and spaces alike
+    ("Human_Written" is "human-written")."""
+    return _key(value.replace("-", " ").replace("_", " "))
+
+
 def audit(inputs: Inputs, cfg: ProvenanceConfig) -> AuditResult:
     """Provenance findings of every eval dataset, and the generators train and eval share."""
     return check(inputs.datasets, cfg)
@@ -53,7 +59,7 @@ def audit(inputs: Inputs, cfg: ProvenanceConfig) -> AuditResult:
 
 def check(datasets: Sequence[LoadedDataset], cfg: ProvenanceConfig) -> AuditResult:
     """The provenance findings of ``datasets`` (train and eval)."""
-    human = {_key(v) for v in cfg.human_label_sources}
+    human = {source_key(v) for v in cfg.human_label_sources}
     findings: list[Finding] = []
     counts = {"model-labelled": 0, "unverified": 0, "generated": 0, "no provenance": 0}
 
@@ -87,13 +93,14 @@ def _row_findings(row: Row, d: LoadedDataset, cfg: ProvenanceConfig, human: set[
         return []
     out = []
     unverified = bool(fields.verified_by) and not p.verified_by
-    if fields.label_source and p.label_source and _key(p.label_source) not in human:
+    if fields.label_source and p.label_source and source_key(p.label_source) not in human:
         counts["model-labelled"] += 1
         also = " and no human verified it" if unverified else ""
         out.append(Finding.for_row(
             AUDIT, "model-label", Severity.ERROR,
             f"label written by '{p.label_source}', not by a human{also}: model-written gold "
-            "labels are circular validation", row))
+            "labels are circular validation (if it is a person, add it to "
+            "audits.provenance.human_label_sources)", row))
     elif fields.label_source and not p.label_source:
         counts["unverified"] += 1
         out.append(Finding.for_row(AUDIT, "unverified-label", Severity.ERROR,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..findings import AuditResult, Finding, Severity, Stat
+from ..findings import AuditResult, Finding, Severity, Stat, content_hash
 from ..inputs import Inputs
-from ..rows import row_ids
+from ..rows import EMPTY_TEXT, row_ids
 from ..rules import Rule
 
 if TYPE_CHECKING:
@@ -18,6 +18,8 @@ AUDIT = "schema"
 RULES = (
     Rule("invalid-row", AUDIT, Severity.ERROR, "A row could not be read as configured (bad "
          "JSON, a missing or mistyped field).", severity_key="invalid_rows"),
+    Rule("empty-text", AUDIT, Severity.ERROR, "A row's text field is empty or only "
+         "whitespace (read fine, but there is nothing to audit).", severity_key="invalid_rows"),
     Rule("duplicate-id", AUDIT, Severity.ERROR, "Two rows of a dataset share a row id."),
 )
 
@@ -33,9 +35,13 @@ def check(datasets: Sequence[LoadedDataset], invalid_rows: str = "error") -> Aud
     for d in datasets:
         for p in d.problems:
             field = f"field '{p.field}': " if p.field else ""
-            findings.append(Finding(AUDIT, "invalid-row", Severity(invalid_rows),
+            # The digest of the row's bytes: a waiver of one broken row covers no other.
+            digest = p.digest or content_hash(f"{p.path}:{p.line}:{p.message}")
+            rule = "empty-text" if p.message == EMPTY_TEXT else "invalid-row"
+            findings.append(Finding(AUDIT, rule, Severity(invalid_rows),
                                     f"{field}{p.message}", dataset=d.name, path=p.path,
-                                    line=p.line))
+                                    line=p.line, digest=digest,
+                                    count=p.count if p.count > 1 else None))
         ids = row_ids(d.rows) if d.config.id else []
         if len(set(ids)) < len(ids):       # the common case, all unique, is one set away
             first: dict[str, int] = {}
@@ -46,6 +52,6 @@ def check(datasets: Sequence[LoadedDataset], invalid_rows: str = "error") -> Aud
                         AUDIT, "duplicate-id", Severity.ERROR,
                         f"row id '{row.row_id}' is also used at {d.rows[j].location}", row))
     rows = sum(len(d.rows) for d in datasets)
-    problems = sum(len(d.problems) for d in datasets)
+    problems = sum(p.count for d in datasets for p in d.problems)
     return AuditResult(AUDIT, "Schema", findings,
                        [Stat("rows read", rows), Stat("rows that could not be read", problems)])

@@ -10,6 +10,7 @@ from typing import TextIO
 import click
 
 from ..errors import UserError
+from ..paths import write_text
 from ..report import FORMATS
 from . import main
 
@@ -44,10 +45,13 @@ from . import main
               help="With --base: apply this checkout's config and waiver changes even where "
                    "they loosen the gate (they are still listed). Without it, the policy is "
                    "REV's and a loosening is pending, failing the run, as in a pull request.")
+@click.option("--model-path", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Load the semantic model from this directory (a model you trust). The "
+                   "config itself names only hub ids, loaded from the local cache.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on standard error.")
 def audit(config_path: Path | None, fmt: str, output: Path | None, fail_on: str | None,
           base: str | None, cache_dir: Path, no_cache: bool, allow_command: bool,
-          trust_head_policy: bool, quiet: bool) -> None:
+          trust_head_policy: bool, model_path: Path | None, quiet: bool) -> None:
     """Audit the configured datasets and print a report.
 
     With --base, the gate's policy is REV's config and waiver file: a change of them that
@@ -59,7 +63,7 @@ def audit(config_path: Path | None, fmt: str, output: Path | None, fail_on: str 
     """
     # Imported here, not at the top: `eval-firewall --help` must not load the engine.
     from ..audits import RULES
-    from ..config import load_config
+    from ..config import load_config, with_model_path
     from ..engine import run_audits
     from ..policy.load import gate
     from ..progress import Progress
@@ -70,6 +74,8 @@ def audit(config_path: Path | None, fmt: str, output: Path | None, fail_on: str 
     config = policy.config
     if fail_on:
         config = config.model_copy(update={"fail_on": fail_on})
+    if model_path is not None:
+        config = with_model_path(config, model_path)
     report = run_audits(config, progress=Progress(enabled=not quiet), base=base,
                         cache_dir=None if no_cache else cache_dir, allow_commands=allow_command,
                         waivers=policy.waivers)
@@ -78,9 +84,7 @@ def audit(config_path: Path | None, fmt: str, output: Path | None, fail_on: str 
     text = render(report, fmt, color=fmt == "text" and output is None and wants_color(sys.stdout))
     if output:
         try:
-            if not output.parent.exists():
-                output.parent.mkdir(parents=True)
-            output.write_text(text, encoding="utf-8")
+            write_text(output, text, what="the report", make_parents=True)
         except OSError as exc:
             raise UserError(f"cannot write the report: {exc.strerror or exc}",
                             path=str(output)) from None

@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from ..errors import UserError
+from ..paths import write_text
 from . import main
 
 MAX_FILES = 20_000        # paths looked at, at most
@@ -32,9 +33,15 @@ FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv"
 TEXT_FIELDS = ("question", "prompt", "text", "input", "instruction", "query", "problem",
                "sentence", "content", "context", "passage", "review", "document", "utterance",
                "premise", "source", "inputs")
-LABEL_FIELDS = ("answer", "label", "output", "target", "gold", "answers", "completion",
-                "response", "solution", "class", "category", "sentiment", "targets", "outputs",
-                "reference", "correct")
+LABEL_FIELDS = ("answer", "label", "canonical_solution", "solution", "output", "target", "gold",
+                "answers", "completion", "response", "class", "category", "sentiment",
+                "targets", "outputs", "reference", "correct")
+# A text field blank in more of the sampled rows than this is "often empty": another field is
+# preferred, and if none is better, init says so.
+FILLED = 0.9
+# Fields that are one item together: the instruction and the input it applies to (CodeAlpaca,
+# Alpaca), joined by a newline as the row's text.
+JOINED_TEXT = ("instruction", "input")
 ID_FIELDS = ("id", "uid", "idx", "guid", "qid", "example_id", "row_id", "question_id", "_id",
              "sample_id", "task_id")
 PROVENANCE_FIELDS = {
@@ -59,11 +66,12 @@ class Guess:
     files: list[str]
     paths: list[str]
     format: str
-    text: str | None = None
+    text: list[str] = field(default_factory=list)
     label: str | None = None
     id: str | None = None
     provenance: dict[str, str] = field(default_factory=dict)
     fields: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 # --- finding the files --------------------------------------------------------------------------
@@ -174,11 +182,16 @@ def guess_fields(guess: Guess, records: list[dict[str, Any]]) -> None:
     strings = {f: [v for r in flat if isinstance(v := r.get(f), str)] for f in fields}
     texty = [f for f in fields if strings[f] and len(strings[f]) >= len(flat) / 2]
     taken: set[str] = set()
-    guess.text = _pick(TEXT_FIELDS, texty, taken)
-    if guess.text is None and texty:  # the string field with the longest values
-        guess.text = max(texty, key=lambda f: sum(map(len, strings[f])) / len(strings[f]))
+    guess.text = _text_fields(texty, strings, flat)
     if guess.text:
-        taken.add(guess.text)
+        taken.update(guess.text)
+        filled = _filled(guess.text, flat)
+        if filled < FILLED:
+            guess.warnings.append(
+                f"the text field{'s' if len(guess.text) > 1 else ''} "
+                f"{', '.join(guess.text)} {'are' if len(guess.text) > 1 else 'is'} empty in "
+                f"{round(100 * (1 - filled))}% of the sampled rows; such rows are "
+                "'empty-text' findings: choose a field that is always filled")
     guess.label = _pick(LABEL_FIELDS, fields, taken)
     if guess.label:
         taken.add(guess.label)
@@ -193,6 +206,37 @@ def guess_fields(guess: Guess, records: list[dict[str, Any]]) -> None:
         if found:
             guess.provenance[key] = found
             taken.add(found)
+
+
+def _filled(text: list[str], flat: list[dict[str, object]]) -> float:
+    """The share of records whose text fields, joined, are not blank."""
+    if not flat:
+        return 0.0
+    full = sum(1 for r in flat
+               if any(isinstance(v := r.get(f), str) and v.strip() for f in text))
+    return full / len(flat)
+
+
+def _text_fields(texty: list[str], strings: dict[str, list[str]],
+                 flat: list[dict[str, object]]) -> list[str]:
+    """The text field(s): instruction and input together when both are there; else the first
+    text-named field (TEXT_FIELDS order) that is filled in most rows; else the text-named or
+    string field whose values are longest, counting blank ones as empty."""
+    def short(f: str) -> str:
+        return f.rsplit(".", 1)[-1].lower()
+
+    def mean_length(f: str) -> float:
+        return sum(len(v.strip()) for v in strings[f]) / max(1, len(flat))
+
+    joined = [next((f for f in texty if short(f) == name), None) for name in JOINED_TEXT]
+    if all(joined):
+        return [f for f in joined if f]
+    named = [f for name in TEXT_FIELDS for f in texty if short(f) == name]
+    full = [f for f in named if _filled([f], flat) >= FILLED]
+    if full:
+        return [full[0]]
+    pool = named or texty
+    return [max(pool, key=mean_length)] if pool else []
 
 
 def guess_datasets(root: Path, files: list[str]) -> tuple[list[Guess], list[str]]:
@@ -221,7 +265,7 @@ def guess_datasets(root: Path, files: list[str]) -> tuple[list[Guess], list[str]
         guess = Guess(_unique(_name_of(paths, directory), names), role,
                       why[directory, fmt, role], paths, globs, fmt)
         guess_fields(guess, sample_records(root, paths, fmt))
-        if guess.text is None:
+        if not guess.text:
             skipped.extend(f"{p}: no text field found" for p in paths)
             continue
         guesses.append(guess)
@@ -272,7 +316,9 @@ def render_config(guesses: list[Guess]) -> str:
                 f"    role: {g.role}  # train | eval; guessed from {_q(g.why)}",
                 f"    paths: [{', '.join(map(_q, g.paths))}]  # {files}; globs, relative to "
                 "this file",
-                f"    text: [{_q(g.text)}]  # compared across datasets by the overlap audit"]
+                f"    text: [{', '.join(map(_q, g.text))}]  # compared across datasets by the "
+                "overlap audit" + ("; joined by a newline" if len(g.text) > 1 else "")]
+        out += [f"    # warning: {one_line(w, 200)}" for w in g.warnings]
         if g.label:
             out.append(f"    label: {_q(g.label)}  # the gold answer")
         else:
@@ -311,7 +357,7 @@ def init(output: Path, force: bool) -> None:
     """
     from ..config import parse_config
 
-    if output.exists() and not force:
+    if os.path.lexists(output) and not force:
         raise UserError("the config file exists; pass --force to overwrite it", path=str(output))
     root = output.resolve().parent
     if not root.is_dir():
@@ -324,7 +370,7 @@ def init(output: Path, force: bool) -> None:
     text = render_config(guesses)
     parse_config(text, source=str(output), root=root)   # what it writes must load
     try:
-        output.write_text(text, encoding="utf-8")
+        write_text(output, text, what="the config")
     except OSError as exc:
         raise UserError(f"cannot write the config: {exc.strerror or exc}",
                         path=str(output)) from None
@@ -333,10 +379,12 @@ def init(output: Path, force: bool) -> None:
     click.echo(f"Found {len(files)} dataset file{'s' if len(files) != 1 else ''}; "
                f"guessed {len(guesses)} dataset{'s' if len(guesses) != 1 else ''}:")
     for g in guesses:
-        fields = [f"text: {g.text}"] + ([f"label: {g.label}"] if g.label else []) + (
+        fields = [f"text: {' + '.join(g.text)}"] + ([f"label: {g.label}"] if g.label else []) + (
             [f"id: {g.id}"] if g.id else []) + [f"{k}: {v}" for k, v in g.provenance.items()]
         click.echo("  " + one_line(f"{g.name} ({g.role}, from {g.why!r}): {', '.join(g.paths)}"))
         click.echo("      " + one_line("; ".join(fields)))
+        for warning in g.warnings:
+            click.echo("      warning: " + one_line(warning))
     for line in skipped:
         click.echo("  skipped " + one_line(line))
     click.echo(f"Wrote {output}. Check the guesses, then run: eval-firewall audit")

@@ -65,7 +65,6 @@ def perturb(dataset_name: str, output: Path, seed: int | None, kinds: tuple[str,
     variants = perturb_rows(load_dataset(config, ds).rows, seed=chosen_seed,
                             kinds=_kinds(kinds) or cfg.kinds, preambles=cfg.preambles)
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
         write_prompts(output, variants)
     except OSError as exc:
         raise UserError(f"cannot write the prompts: {exc}", path=str(output)) from None

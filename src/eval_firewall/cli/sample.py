@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
 from ..errors import UserError
+from ..paths import write_text
 from ..terminal import one_line
 from . import main
 
@@ -47,7 +49,7 @@ def sample(dataset_name: str, n: int, seed: int, stratify: str | None, output: P
     from ..datasets.check import check_fields
 
     fmt = sheet_format(output)
-    if output.exists() and not force:
+    if os.path.lexists(output) and not force:
         raise UserError("the output file exists (it may hold answers); pass --force to "
                         "overwrite it", path=str(output))
     config = load_config(config_path, rules=RULES)
@@ -56,20 +58,20 @@ def sample(dataset_name: str, n: int, seed: int, stratify: str | None, output: P
         raise UserError(f"'{ds.name}' is a {ds.role} dataset; sample an eval dataset",
                         field="dataset")
     loaded = load_dataset(config, ds, keep_record=bool(stratify))
-    check_fields(config, loaded)
+    check_fields(config, loaded, warn=lambda message: click.echo(
+        one_line(f"eval-firewall: warning: {message}"), err=True))
     rows = sample_rows(loaded.rows, n, seed=seed, stratify=stratify)
     meta = SheetMeta(dataset=ds.name, seed=seed, n=n, stratify=stratify,
                      population=len(loaded.rows))
     text = render_sheet(rows, meta, fmt, output.as_posix(),
                         choices=label_choices([r.label for r in loaded.rows]))
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
+        write_text(output, text, what="the sheet", make_parents=True)
     except OSError as exc:
         raise UserError(f"cannot write the sheet: {exc}", path=str(output)) from None
     if loaded.problems:
         first = loaded.problems[0]
-        click.echo(one_line(f"eval-firewall: {len(loaded.problems)} unreadable rows were not "
+        click.echo(one_line(f"eval-firewall: {sum(p.count for p in loaded.problems)} unreadable rows were not "
                             f"sampled (first at {first.path}:{first.line}: {first.message})"),
                    err=True)
     click.echo(one_line(f"wrote {len(rows)} of {len(loaded.rows)} rows of {ds.name} to {output} "

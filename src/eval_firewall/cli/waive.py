@@ -12,6 +12,7 @@ import click
 
 from ..errors import UserError
 from ..findings import FINGERPRINT_CHARS, SHORT_ID_CHARS
+from ..paths import write_text
 from . import main
 
 if TYPE_CHECKING:
@@ -90,8 +91,8 @@ def waive(fingerprints: tuple[str, ...], reason: str, approved_by: str, expires:
         else HEADER + added
     parse_waivers(before + text, source=display)   # still a valid waiver file once appended
     try:
-        with open(path, "a", encoding="utf-8") as fh:   # appended: comments stay as written
-            fh.write(text)
+        # Appended (comments stay as written), never through a committed link.
+        write_text(path, text, what="the waiver file", append=True)
     except OSError as exc:
         raise UserError(f"cannot write the waiver file: {exc.strerror or exc}",
                         path=display) from None

@@ -10,19 +10,29 @@ format, record by record.
 from __future__ import annotations
 
 import gc
+import hashlib
+import json
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import paths as containment
 from ..config import Config, DatasetConfig, resolve_paths
 from ..errors import UserError
-from ..rows import Provenance, Row, RowProblem
+from ..rows import EMPTY_TEXT, Provenance, Row, RowProblem
 from .card import DatasetCard, find_card, read_card
 from .fields import MISSING, as_scalar_text, describe_columns, get_path, top_level
-from .formats import BadRecord, check_not_lfs_pointer, detect_format, first_non_utf8, header_of, read_records
+from .formats import (
+    BadRecord,
+    check_not_lfs_pointer,
+    detect_format,
+    first_non_utf8,
+    header_of,
+    line_digest,
+    read_records,
+)
 
 if TYPE_CHECKING:
     from ..cache import Cache
@@ -84,6 +94,21 @@ def _check_header(config: Config, ds: DatasetConfig, file: Path, fmt: str, displ
 
 def row_from_record(ds: DatasetConfig, record: dict[str, Any], display: str, line: int,
                     keep_record: bool) -> Row | RowProblem:
+    """The row a parsed record makes, or the problem that stops it (with the record's
+    digest: :func:`record_digest`)."""
+    made = _row_from_record(ds, record, display, line, keep_record)
+    if isinstance(made, RowProblem):
+        return replace(made, digest=record_digest(record))
+    return made
+
+
+def record_digest(record: dict[str, Any]) -> str:
+    """A hash of a parsed record's content (keys sorted): an unreadable row's identity."""
+    return line_digest(json.dumps(record, sort_keys=True, ensure_ascii=True, default=repr))
+
+
+def _row_from_record(ds: DatasetConfig, record: dict[str, Any], display: str, line: int,
+                     keep_record: bool) -> Row | RowProblem:
     parts = []
     for text_field in ds.text:
         value = get_path(record, text_field)
@@ -96,7 +121,7 @@ def row_from_record(ds: DatasetConfig, record: dict[str, Any], display: str, lin
         parts.append(value)
     text = "\n".join(parts)
     if not text.strip():
-        return RowProblem(ds.name, display, line, "text field is empty", ds.text[0])
+        return RowProblem(ds.name, display, line, EMPTY_TEXT, ds.text[0])
     label = None
     if ds.label:
         label = as_scalar_text(get_path(record, ds.label))
@@ -139,11 +164,40 @@ def _not_unicode(ds: DatasetConfig, texts: list[str], label: str | None, row_id:
     return next((f for f, v in named if f and v is not None and _SURROGATE.search(v)), None)
 
 
+# Unreadable rows listed one by one, per file; the rest of a file's are counted into one
+# problem, so ten million broken lines cost no more memory than a thousand.
+MAX_LISTED_PROBLEMS = 1_000
+
+
+class _Unlisted:
+    """A file's unreadable rows past the listed ones: counted, their digests hashed in
+    order, the first one's line kept."""
+
+    def __init__(self) -> None:
+        self.count, self.line = 0, 0
+        self.hasher = hashlib.blake2b(digest_size=16)
+
+    def add(self, problem: RowProblem) -> None:
+        self.count += 1
+        self.line = self.line or problem.line
+        self.hasher.update(f"{problem.digest or (problem.line, problem.message)}\n".encode())
+
+    def problem(self, ds: DatasetConfig, display: str) -> RowProblem:
+        return RowProblem(ds.name, display, self.line,
+                          f"{self.count:,} more unreadable rows in {display} (the first "
+                          f"{MAX_LISTED_PROBLEMS:,} are listed one by one; this one stands "
+                          f"for the rest, from line {self.line})",
+                          digest=self.hasher.hexdigest(), count=self.count)
+
+
 def iter_rows(config: Config, ds: DatasetConfig, *, keep_record: bool = False,
               files: list[Path] | None = None) -> Iterator[Row | RowProblem]:
-    """Stream a dataset's rows (and problems) file by file, in file then line order."""
+    """Stream a dataset's rows (and problems) file by file, in file then line order. A file's
+    first :data:`MAX_LISTED_PROBLEMS` unreadable rows are each a problem; the rest make one
+    problem of their own (``count``), after the file's last row."""
     for file in files if files is not None else resolve_paths(config, ds):
         display = relative(file, config.root)
+        listed, unlisted = 0, _Unlisted()
         try:
             check_not_lfs_pointer(file, display)
             fmt = detect_format(file, ds.format, display)
@@ -151,9 +205,16 @@ def iter_rows(config: Config, ds: DatasetConfig, *, keep_record: bool = False,
             for line, record in read_records(file, fmt, _needed_columns(ds), config.limits,
                                              display):
                 if isinstance(record, BadRecord):
-                    yield RowProblem(ds.name, display, line, record.message, record.field)
+                    made: Row | RowProblem = RowProblem(ds.name, display, line, record.message,
+                                                        record.field, record.digest)
                 else:
-                    yield row_from_record(ds, record, display, line, keep_record)
+                    made = row_from_record(ds, record, display, line, keep_record)
+                if isinstance(made, RowProblem):
+                    if listed >= MAX_LISTED_PROBLEMS:
+                        unlisted.add(made)
+                        continue
+                    listed += 1
+                yield made
         except UnicodeDecodeError as exc:
             where = first_non_utf8(file, config.limits)
             if where is None:
@@ -164,6 +225,8 @@ def iter_rows(config: Config, ds: DatasetConfig, *, keep_record: bool = False,
                             hint="save the file as UTF-8") from None
         except (OSError, EOFError) as exc:
             raise UserError(f"cannot read file: {exc}", path=display) from None
+        if unlisted.count:
+            yield unlisted.problem(ds, display)
 
 
 def load_dataset(config: Config, ds: DatasetConfig, *, keep_record: bool = False,

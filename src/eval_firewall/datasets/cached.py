@@ -16,11 +16,11 @@ import pyarrow as pa
 
 from ..cache import Cache, content_key
 from ..config import DatasetConfig
-from ..normalize import normalize_array, normalize_many
+from ..normalize import NORMALIZATION_VERSION, normalize_array, normalize_many
 from ..rows import Row
 
 NAMESPACE = "rows"
-FORMAT = "rows/1"
+FORMAT = f"rows/1+normalization/{NORMALIZATION_VERSION}"
 _STRINGS = ("row_id", "text", "label", "label_source", "verified_by", "generator", "norm")
 
 

@@ -5,11 +5,16 @@ surfaces as dozens of misleading findings; a misspelt ``text`` field makes every
 ``invalid-row``. After a dataset is read, each configured field that no row holds is looked up
 in the files once more; when no record has it at all, the run stops with one line naming the
 key, the dataset, the fields that do exist and the closest one.
+
+Provenance fields are optional per row (a train set whose labels nobody verified has no
+``verified_by`` anywhere: the normal case), so for them the same line is a warning, never an
+error; the provenance audit reports what eval rows lack.
 """
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +32,11 @@ MAX_NAMED = 20         # field names listed in the message
 MAX_DEPTH = 3          # nested fields named down to this depth (meta.label_source)
 
 
-def check_fields(config: Config, loaded: LoadedDataset) -> None:
-    """Raise a UserError for the first configured field that no record of ``loaded`` has.
+def check_fields(config: Config, loaded: LoadedDataset,
+                 warn: Callable[[str], None] | None = None) -> None:
+    """Raise a UserError for the first configured ``text``, ``label`` or ``id`` field that no
+    record of ``loaded`` has; a provenance field no record has goes to ``warn`` (the same
+    line, with the did-you-mean).
 
     ``loaded`` is a :class:`~eval_firewall.datasets.LoadedDataset`. Cheap when the data is
     right: the files are only read again for a field no row had a value for.
@@ -46,11 +54,16 @@ def check_fields(config: Config, loaded: LoadedDataset) -> None:
         if not close:
             lowered = {n.lower(): n for n in names}
             close = [lowered[path.lower()]] if path.lower() in lowered else []
-        raise UserError(
+        error = UserError(
             f"no row of dataset '{loaded.name}' has a field '{path}' "
             f"(fields: {listed or 'none'})",
             path=config.source, line=config.line_of(key), field=key,
             hint=f"did you mean '{close[0]}'?" if close else None)
+        if ".provenance." in f".{key}":
+            if warn is not None:
+                warn(str(error))
+            continue
+        raise error
 
 
 def _suspects(loaded: LoadedDataset) -> list[tuple[str, str]]:
@@ -81,12 +94,12 @@ def _absent(config: Config, loaded: LoadedDataset, paths: list[str]) -> tuple[se
     for display in loaded.files:
         file = config.root / display
         fmt = detect_format(Path(file), loaded.config.format, display)
-        header = header_of(file, fmt, display)
+        header = header_of(file, fmt, display, config.limits)
         if header is not None:
             names.update(dict.fromkeys(header))
             missing -= {p for p in missing if top_level(p) in header}
         else:
-            for _, record in read_records(file, fmt):
+            for _, record in read_records(file, fmt, None, config.limits, display):
                 if isinstance(record, BadRecord):
                     continue
                 if seen < MAX_SAMPLED:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from ..config import LimitsConfig
 from ..errors import UserError
@@ -40,6 +41,7 @@ Record = dict[str, Any]     # one record as parsed: column or key -> value
 class BadRecord:
     message: str
     field: str | None = None
+    digest: str | None = None     # line_digest of the record's bytes, when they were read
 
 
 def detect_format(path: Path, override: str | None, display: str) -> str:
@@ -133,28 +135,35 @@ def open_binary(path: Path, limits: LimitsConfig, display: str | None = None) ->
     return io.BufferedReader(_Capped(inner, limit, message, display), buffer_size=1 << 16)
 
 
-def iter_lines(fh: BinaryIO, max_row_bytes: int, chunk_bytes: int = SKIP_CHUNK
-               ) -> Iterator[tuple[int, bytes | None]]:
+def iter_lines(fh: BinaryIO, max_row_bytes: int, chunk_bytes: int = SKIP_CHUNK,
+               digests: list[str] | None = None) -> Iterator[tuple[int, bytes | None]]:
     """(1-based line number, raw line with its line break) of a binary stream; ``None`` for a
     line longer than ``max_row_bytes``, which is read and skipped in bounded chunks, never held
     whole. Lines end at ``\\n``, ``\\r\\n`` or ``\\r``, as Python's universal newlines; a UTF-8
-    byte-order mark (as Excel writes) is dropped."""
+    byte-order mark (as Excel writes) is dropped. With ``digests``, the hash of each skipped
+    line's bytes (:func:`line_digest`, hashed as it streams past) is appended to it before its
+    ``None`` is yielded."""
     number = 0
     carry: list[bytes] = []     # the start of a line that ends in a later chunk
     carried = 0
     skipping = False            # inside a line over the limit: drop it up to its end
+    skipped = _SkippedLine(digests)
     for chunk in _chunks(fh, chunk_bytes):
         for line in chunk.splitlines(keepends=True):
             if not line.endswith((b"\n", b"\r")):      # the chunk's last, unfinished line
-                if not skipping:
+                if skipping:
+                    skipped.update(line)
+                else:
                     carry.append(line)
                     carried += len(line)
                     if carried > max_row_bytes:
+                        skipped.start(carry)
                         carry, carried, skipping = [], 0, True
                 continue
             number += 1
             if skipping:
                 skipping = False
+                skipped.finish(line)
                 yield number, None
                 continue
             if carry:
@@ -162,10 +171,64 @@ def iter_lines(fh: BinaryIO, max_row_bytes: int, chunk_bytes: int = SKIP_CHUNK
                 line = b"".join(carry)
                 carry, carried = [], 0
             ending = 2 if line.endswith(b"\r\n") else 1
-            yield number, None if len(line) - ending > max_row_bytes else line
+            if len(line) - ending > max_row_bytes:
+                skipped.whole(line)
+                yield number, None
+            else:
+                yield number, line
     if skipping or carry:
         number += 1
+        if skipping:
+            skipped.finish(b"")
         yield number, None if skipping else b"".join(carry)
+
+
+class _SkippedLine:
+    """The digest of a line being skipped, hashed piece by piece (nothing when ``digests`` is
+    None); :meth:`finish` appends it to ``digests``."""
+
+    def __init__(self, digests: list[str] | None) -> None:
+        self.digests, self.hasher = digests, cast(Any, None)
+
+    def whole(self, line: bytes) -> None:
+        """A line over the limit that was read whole."""
+        if self.digests is not None:
+            self.digests.append(line_digest(line))
+
+    def start(self, pieces: list[bytes]) -> None:
+        """The line's first pieces, read before it was known to be too long."""
+        if self.digests is not None:
+            self.hasher = line_hasher()
+            for piece in pieces:
+                self.hasher.update(piece)
+
+    def update(self, piece: bytes) -> None:
+        """A middle piece of the line."""
+        if self.hasher is not None:
+            self.hasher.update(piece)
+
+    def finish(self, last: bytes) -> None:
+        """The line's last piece (its line break is not hashed)."""
+        if self.hasher is not None and self.digests is not None:
+            self.hasher.update(last.rstrip(b"\r\n"))
+            self.digests.append(self.hasher.hexdigest())
+            self.hasher = None
+
+
+def line_hasher() -> Any:
+    """The hash of a record's bytes (:func:`line_digest`), to be fed piece by piece."""
+    return hashlib.blake2b(digest_size=16)
+
+
+def line_digest(raw: bytes | str) -> str:
+    """The hash of one record's bytes (line break excluded): what an unreadable row's finding
+    is fingerprinted by, so that a waiver of one broken line covers no other."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    hasher = line_hasher()
+    hasher.update(raw.rstrip(b"\r\n"))
+    digest: str = hasher.hexdigest()
+    return digest
 
 
 def _chunks(fh: BinaryIO, chunk_bytes: int) -> Iterator[bytes]:
@@ -267,10 +330,11 @@ def read_jsonl(path: Path, limits: LimitsConfig | None = None, display: str | No
     limits = limits or LimitsConfig()
     display = display or str(path)
     depth, loads = limits.max_json_depth, json.loads
+    skipped: list[str] = []
     with open_binary(path, limits, display) as fh:
-        for number, raw in iter_lines(fh, int(limits.max_row_bytes)):
+        for number, raw in iter_lines(fh, int(limits.max_row_bytes), digests=skipped):
             if raw is None:
-                yield number, BadRecord(too_long_message(limits))
+                yield number, BadRecord(too_long_message(limits), digest=skipped.pop())
                 continue
             try:
                 line = raw.decode("utf-8")
@@ -280,15 +344,17 @@ def read_jsonl(path: Path, limits: LimitsConfig | None = None, display: str | No
                 continue
             # The same check as parse_json_line, inlined: this loop runs for every row.
             if line.count("[") + line.count("{") > depth and json_too_deep(line, depth):
-                yield number, BadRecord(too_deep_message(limits))
+                yield number, BadRecord(too_deep_message(limits), digest=line_digest(raw))
                 continue
             try:
                 record = loads(line.rstrip("\r\n"))
             except json.JSONDecodeError as exc:
-                yield number, BadRecord(f"invalid JSON: {exc.msg} (column {exc.colno})")
+                yield number, BadRecord(f"invalid JSON: {exc.msg} (column {exc.colno})",
+                                        digest=line_digest(raw))
                 continue
             if not isinstance(record, dict):
-                yield number, BadRecord(f"expected a JSON object, got {_kind(record)}")
+                yield number, BadRecord(f"expected a JSON object, got {_kind(record)}",
+                                        digest=line_digest(raw))
                 continue
             yield number, record
 
@@ -328,7 +394,7 @@ def read_json(path: Path, limits: LimitsConfig | None = None, display: str | Non
         end = _json_value_end(text, pos) if check_depth and text[pos:pos + 1] in ("[", "{") \
             else -1
         if end >= 0 and json_too_deep(text[pos:end], limits.max_json_depth):
-            yield line, BadRecord(too_deep_message(limits))
+            yield line, BadRecord(too_deep_message(limits), digest=line_digest(text[pos:end]))
         else:
             try:
                 record, end = decoder.raw_decode(text, pos)
@@ -339,7 +405,8 @@ def read_json(path: Path, limits: LimitsConfig | None = None, display: str | Non
             if isinstance(record, dict):
                 yield line, record
             else:
-                yield line, BadRecord(f"expected a JSON object, got {_kind(record)}")
+                yield line, BadRecord(f"expected a JSON object, got {_kind(record)}",
+                                      digest=line_digest(text[pos:end]))
         line += text.count("\n", pos, end)
         pos = _skip_ws(text, end)
         line += text.count("\n", end, pos)
@@ -359,13 +426,15 @@ def _skip_ws(text: str, pos: int) -> int:
     return pos
 
 
-def _csv_lines(fh: BinaryIO, limits: LimitsConfig, display: str, too_long: list[int]
-               ) -> Iterator[str]:
+def _csv_lines(fh: BinaryIO, limits: LimitsConfig, display: str,
+               too_long: list[tuple[int, str]]) -> Iterator[str]:
     """Decoded physical lines for the csv module, one per line so its line numbers hold; a
-    line over the row limit becomes an empty line and its number goes to ``too_long``."""
-    for number, raw in iter_lines(fh, int(limits.max_row_bytes)):
+    line over the row limit becomes an empty line and its number (and the digest of its
+    bytes) goes to ``too_long``."""
+    digests: list[str] = []
+    for number, raw in iter_lines(fh, int(limits.max_row_bytes), digests=digests):
         if raw is None:
-            too_long.append(number)
+            too_long.append((number, digests.pop()))
             yield "\n"
         else:
             yield decode_line(raw, number, display)
@@ -383,7 +452,7 @@ def read_delimited(path: Path, delimiter: str, limits: LimitsConfig | None = Non
     limits = limits or LimitsConfig()
     display = display or str(path)
     _bound_csv_fields(limits)
-    too_long: list[int] = []
+    too_long: list[tuple[int, str]] = []
     with open_binary(path, limits, display) as fh:
         reader = csv.reader(_csv_lines(fh, limits, display, too_long), delimiter=delimiter)
         try:
@@ -394,7 +463,9 @@ def read_delimited(path: Path, delimiter: str, limits: LimitsConfig | None = Non
             yield 1, BadRecord(f"invalid CSV header: {exc}")
             return
         if too_long:
-            yield too_long.pop(), BadRecord(too_long_message(limits) + f"; {REST_NOT_READ}")
+            number, digest = too_long.pop()
+            yield number, BadRecord(too_long_message(limits) + f"; {REST_NOT_READ}",
+                                    digest=digest)
             return
         width = len(header)
         previous = reader.line_num
@@ -405,11 +476,12 @@ def read_delimited(path: Path, delimiter: str, limits: LimitsConfig | None = Non
             except StopIteration:
                 values = None
             except csv.Error as exc:
-                yield from ((n, BadRecord(too_long_message(limits))) for n in too_long)
+                yield from ((n, BadRecord(too_long_message(limits), digest=d))
+                            for n, d in too_long)
                 yield start, BadRecord(f"invalid CSV: {exc}; {REST_NOT_READ}")
                 return
-            for number in too_long:
-                yield number, BadRecord(too_long_message(limits))
+            for number, digest in too_long:
+                yield number, BadRecord(too_long_message(limits), digest=digest)
             too_long.clear()
             if values is None:
                 return
@@ -417,7 +489,8 @@ def read_delimited(path: Path, delimiter: str, limits: LimitsConfig | None = Non
             if not values:
                 continue
             if len(values) != width:
-                yield start, BadRecord(f"expected {width} columns, got {len(values)}")
+                yield start, BadRecord(f"expected {width} columns, got {len(values)}",
+                                       digest=line_digest("\x1f".join(values)))
                 continue
             yield start, dict(zip(header, values))
 
@@ -425,18 +498,36 @@ def read_delimited(path: Path, delimiter: str, limits: LimitsConfig | None = Non
 def read_parquet(path: Path, columns: list[str] | None, limits: LimitsConfig | None = None,
                  display: str | None = None) -> Iterator[tuple[int, Record | BadRecord]]:
     """Parquet: (1-based row number, {column: value}) per row, read a row group at a time."""
+    from .parquet import bool_array, cells_digest, dictionary_columns, is_text, records, sized_batches
+
     limits = limits or LimitsConfig()
-    pf = _parquet_file(path, limits, display or str(path))
-    present = set(pf.schema_arrow.names)
-    wanted = [c for c in columns if c in present] if columns is not None else None
+    display = display or str(path)
+    pf = _parquet_file(path, limits, display)
+    present = pf.schema_arrow.names
+    wanted = [c for c in columns if c in set(present)] if columns is not None else present
+    # Text columns are read as dictionaries, as stored: a value a dictionary page holds once
+    # and 20,000 rows reference is not copied 20,000 times (a 1 KB file of 160 GB).
+    texts = [c for c in dictionary_columns(pf) if c in wanted
+             and is_text(pf.schema_arrow.field(c).type)]
+    if texts:
+        pf = _parquet_file(path, limits, display, read_dictionary=texts)
+    row_limit = int(limits.max_row_bytes)
     number = 0
-    for batch in pf.iter_batches(batch_size=4096, columns=wanted):
-        for record in batch.to_pylist():
+    for batch, sizes in sized_batches(pf, wanted, limits, display):
+        fits = sizes <= row_limit
+        kept = iter(records(batch.filter(bool_array(fits))) if fits.any() else ())
+        for i, ok in enumerate(fits.tolist()):
             number += 1
-            yield number, record
+            if ok:
+                yield number, next(kept)
+            else:
+                yield number, BadRecord(
+                    f"the row is larger than limits.max_row_bytes ({row_limit} bytes); it "
+                    "was skipped", digest=cells_digest(batch, i))
 
 
-def _parquet_file(path: Path, limits: LimitsConfig, display: str) -> Any:
+def _parquet_file(path: Path, limits: LimitsConfig, display: str,
+                  read_dictionary: list[str] | None = None) -> Any:
     """An open Parquet file whose size on disk, and whose row groups' declared uncompressed
     size, are within ``limits.max_file_bytes``."""
     import pyarrow.parquet as pq
@@ -445,7 +536,7 @@ def _parquet_file(path: Path, limits: LimitsConfig, display: str) -> Any:
     if path.stat().st_size > limit:
         raise UserError(too_big_message(limits, decompressed=False), path=display)
     try:
-        pf = pq.ParquetFile(path)
+        pf = pq.ParquetFile(path, read_dictionary=read_dictionary or None)
         declared = sum(max(0, pf.metadata.row_group(i).total_byte_size)
                        for i in range(pf.metadata.num_row_groups))
     except Exception as exc:  # pyarrow raises several types for a bad file
@@ -467,7 +558,7 @@ def header_of(path: Path, fmt: str, display: str | None = None,
     display = display or str(path)
     if fmt in ("csv", "tsv"):
         _bound_csv_fields(limits)
-        too_long: list[int] = []
+        too_long: list[tuple[int, str]] = []
         with open_binary(path, limits, display) as fh:
             reader = csv.reader(_csv_lines(fh, limits, display, too_long),
                                 delimiter="," if fmt == "csv" else "\t")

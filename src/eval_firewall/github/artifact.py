@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import UserError
 from ..findings import Report
+from ..paths import refuse_linked, write_text
 from ..report.json import load_report, render_json
 from ..report.sarif import render_sarif
 
@@ -41,13 +42,17 @@ class RunContext(BaseModel):
 
 def write_reports(directory: Path, report: Report, markdown: str, context: RunContext) -> Path:
     """Write the JSON, SARIF and Markdown reports and the run context; the JSON's path."""
+    # The folder and its files may be links a pull request committed: each is refused
+    # before anything is written (paths.write_text).
+    files = {REPORT_JSON: render_json(report), REPORT_SARIF: render_sarif(report),
+             REPORT_MD: markdown, CONTEXT_JSON: context.model_dump_json(indent=2) + "\n"}
     try:
+        refuse_linked(directory, what="the report", field="report-dir")
+        for name in files:
+            refuse_linked(directory / name, what="the report", field="report-dir")
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / REPORT_JSON).write_text(render_json(report), encoding="utf-8")
-        (directory / REPORT_SARIF).write_text(render_sarif(report), encoding="utf-8")
-        (directory / REPORT_MD).write_text(markdown, encoding="utf-8")
-        (directory / CONTEXT_JSON).write_text(context.model_dump_json(indent=2) + "\n",
-                                              encoding="utf-8")
+        for name, text in files.items():
+            write_text(directory / name, text, what="the report", field="report-dir")
     except OSError as exc:
         raise UserError(f"cannot write the report: {exc}", path=str(directory),
                         field="report-dir") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import TYPE_CHECKING, Any
 
 from ..findings import Finding, Report, Severity
@@ -42,8 +43,28 @@ def summary(report: Report, target: Target, run_url: str | None) -> str:
                            compare_url=target.compare_url(report.base))
 
 
-def _annotation(f: Finding, target: Target, report: Report) -> dict[str, Any]:
+MAX_PATH_CHARS = 1_000
+
+
+def annotation_path(path: str) -> str | None:
+    """``path`` as the Checks API takes it (a file of the repository, relative, with "/"), or
+    None when it is no such plain path: a control, format (bidi) or separator character, a
+    backslash, "." or ".." parts, an absolute path. Git lets a commit name a file with a
+    newline, ESC or RLO in it; such a finding is left to the summary, which escapes it."""
+    if not path or len(path) > MAX_PATH_CHARS or path.startswith("/") or "\\" in path:
+        return None
+    if any(unicodedata.category(c)[0] in "CZ" and c != " " for c in path):
+        return None
+    if any(part in ("", ".", "..") for part in path.split("/")):
+        return None
+    return path
+
+
+def _annotation(f: Finding, target: Target, report: Report) -> dict[str, Any] | None:
     path = f.path or ""
+    shown = annotation_path(target.repo_path(path))
+    if shown is None:
+        return None
     text_file = not path.lower().endswith((".parquet", ".pq"))
     line = f.line if f.line and text_file else 1
     message = escape_plain(f.message, 500)
@@ -57,7 +78,7 @@ def _annotation(f: Finding, target: Target, report: Report) -> dict[str, Any]:
         if f.match.text:
             message += f": {escape_plain(f.match.text, 300)}"
     rule = f.rule + (" (new)" if report.base is not None and f.new else "")
-    return {"path": target.repo_path(path), "start_line": line, "end_line": line,
+    return {"path": shown, "start_line": line, "end_line": line,
             "annotation_level": LEVELS[f.severity], "title": escape_plain(rule, 200),
             "message": message}
 
@@ -67,7 +88,8 @@ def line_annotations(report: Report, target: Target,
     """New findings first, most severe first; only findings that point at a file."""
     located = [f for f in report.findings if f.path]
     located.sort(key=lambda f: (not f.new, -f.severity.rank, f.path or "", f.line or 0))
-    return [_annotation(f, target, report) for f in located[:limit]]
+    notes = (_annotation(f, target, report) for f in located)
+    return [note for note in notes if note is not None][:limit]
 
 
 def error_summary(message: str, run_url: str | None) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ..config import Config, load_config
+from ..config import Config, load_config, with_model_path
 from ..engine import run_audits
 from ..errors import UserError
 from ..findings import Report
@@ -27,6 +27,9 @@ from . import api, approval, artifact, check, comment
 from .event import Event, PullRequestEvent, PushEvent, WorkflowRunEvent, load_event
 from .outputs import SUMMARY_MAX_CHARS, add_job_summary, command, log, set_outputs
 from .settings import Settings, load_settings
+
+# The fail level of a workflow_run run whose `fail-on` input is empty.
+DEFAULT_FAIL_ON = "error"
 
 
 class Audit(Protocol):
@@ -118,6 +121,8 @@ def _audit_checkout(settings: Settings, event: PullRequestEvent | PushEvent,
     config = policy.config
     if settings.fail_on:
         config = config.model_copy(update={"fail_on": settings.fail_on})
+    if settings.model_path is not None:     # a trusted input: the model the workflow names
+        config = with_model_path(config, settings.model_path)
     # The invariance audit's prediction command comes from the config: a pull request's
     # config is its author's, so it never runs for one; a push's config is the branch's own.
     report = audit(config, progress=Progress(enabled=True), base=base,
@@ -157,7 +162,9 @@ def _from_artifact(settings: Settings, event: WorkflowRunEvent, gh: api.GitHub) 
                         f"is for {event.head_sha[:7]}; download the artifact of the run that "
                         "triggered this one", path=str(directory / artifact.CONTEXT_JSON),
                         field="head_sha")
-    report = report.with_fail_on(settings.fail_on or report.fail_on, report.fail_on_existing)
+    # The level is this trusted workflow's own input, never the artifact's: a forged report
+    # could say `fail_on: never`. There is no config here (nothing is checked out).
+    report = report.with_fail_on(settings.fail_on or DEFAULT_FAIL_ON, report.fail_on_existing)
     number = _pull_request_of(event, context, gh)
     subject = Subject(event.head_sha, number, post=True)
     target = comment.Target(settings.server_url, settings.repository, event.head_sha,

@@ -30,6 +30,7 @@ INPUTS = {
     "post": ("post", "true"),
     "policy": ("policy", ""),
     "max-limits": ("max_limits", ""),
+    "model-path": ("model_path", ""),
 }
 
 
@@ -48,6 +49,7 @@ class Settings(BaseModel):
     post: bool                       # false: audit and save the report only (fork step one)
     policy: str | None               # a trusted policy file, read from the base commit
     max_limits: dict[str, int]       # the limits' ceiling (bytes, counts) by limit name
+    model_path: Path | None = None   # the semantic model's directory, outside the checkout
 
     event_name: str
     event_path: Path
@@ -108,6 +110,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         raise UserError(f"invalid input: must be true or false (got {values['post']!r})",
                         field="post")
     values["post"] = post == "true"
+    workspace = Path(env.get("GITHUB_WORKSPACE", "").strip() or ".").resolve()
+    values["model_path"] = _model_path(str(values["model_path"]), workspace)
     repository = _required(env, "GITHUB_REPOSITORY")
     if repository.count("/") != 1:
         raise UserError(f"GITHUB_REPOSITORY must be owner/name (got {repository!r})")
@@ -116,7 +120,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         event_name=_required(env, "GITHUB_EVENT_NAME"),
         event_path=Path(_required(env, "GITHUB_EVENT_PATH")),
         repository=repository,
-        workspace=Path(env.get("GITHUB_WORKSPACE", "").strip() or ".").resolve(),
+        workspace=workspace,
         sha=env.get("GITHUB_SHA", "").strip() or None,
         api_url=(env.get("GITHUB_API_URL", "").strip() or "https://api.github.com").rstrip("/"),
         server_url=server.rstrip("/"),
@@ -132,3 +136,20 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         name = next((n for n, (f, _) in INPUTS.items() if f == field), field)
         got = "" if field == "token" else f" (got {err.get('input')!r})"
         raise UserError(f"invalid input: {err['msg']}{got}", field=name) from None
+
+
+def _model_path(value: str, workspace: Path) -> Path | None:
+    """The ``model-path`` input: an absolute directory outside the workspace (the files in the
+    checkout are the pull request's), or None."""
+    if not value.strip():
+        return None
+    path = Path(value.strip()).expanduser()
+    if not path.is_absolute():
+        raise UserError("invalid input: must be an absolute path to a model directory outside "
+                        f"the workspace (got {value!r})", field="model-path")
+    real = path.resolve()
+    if real == workspace or workspace in real.parents:
+        raise UserError("invalid input: the model directory is inside the workspace, whose "
+                        "files are the pull request's; keep the model outside it (e.g. under "
+                        "$RUNNER_TEMP)", field="model-path")
+    return real

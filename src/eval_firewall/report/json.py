@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
@@ -28,9 +29,12 @@ from ..findings import (
 )
 from .escape import escape_json
 
-# 2: overlap findings carry `evidence` and `leak`, matches their `span`; the report carries
-# `policy`, `new_policy` and waivers' `reviewer` (the gate's policy)
+# 2: overlap findings carry `evidence` and `leak`, matches their `span`, unreadable rows their
+# `digest` (the hash of the row's bytes, in its fingerprint); the report carries `policy`,
+# `new_policy` and waivers' `reviewer` (the gate's policy)
 SCHEMA_VERSION = 2
+# The versions this code reads back (the workflow_run side); a newer one is refused.
+READABLE_VERSIONS = (1, 2)
 
 
 def finding_to_dict(f: Finding) -> dict[str, Any]:
@@ -243,6 +247,7 @@ class _FindingJSON(TypedDict):
     waived: NotRequired[_LoadedWaiver | None]
     evidence: NotRequired[_LoadedEvidence | None]
     leak: NotRequired[Literal["input", "input+label"] | None]
+    digest: NotRequired[Annotated[str, Field(pattern=r"^[0-9a-f]{8,64}$")] | None]
     fingerprint: NotRequired[_Fingerprint | None]                            # derived
 
 
@@ -279,9 +284,26 @@ def _where(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part)[:40] for part in loc) or "(top level)"
 
 
+_VERSION = re.compile(r'\s*\{\s*"schema_version"\s*:\s*([0-9]{1,9})\s*[,}]')
+
+
+def _check_version(text: str, source: str) -> None:
+    """A report of a schema version this code does not know is one clear line (a newer
+    eval-firewall wrote it), not a validation error about some field of it."""
+    found = _VERSION.match(text)        # render_json writes it first; no second parse
+    if found is None:
+        return                              # validation names what is wrong
+    version = int(found.group(1))
+    if version > max(READABLE_VERSIONS):
+        raise UserError(f"the report has schema_version {version}; this eval-firewall reads "
+                        f"versions {', '.join(map(str, READABLE_VERSIONS))}: use the same "
+                        "eval-firewall version in both workflows", path=source)
+
+
 def load_report(text: str, *, source: str = "report") -> Report:
     """Rebuild a Report from its JSON (as written by ``render_json``), validated against a
     strict schema first: a forged or damaged report is one :class:`UserError` naming the field."""
+    _check_version(text, source)
     try:
         data = _REPORT.validate_json(text, strict=True)
     except ValidationError as exc:

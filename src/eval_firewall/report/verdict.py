@@ -21,6 +21,8 @@ class Kind:
     one: str
     many: str
     flavour: tuple[str, str] | None = None
+    # A finding that stands for ``count`` rows ("10,000 more unreadable rows") counts as many.
+    by_count: bool = False
 
 
 _LEAK = ("leaked eval row", "leaked eval rows")
@@ -31,8 +33,11 @@ KINDS: dict[str, Kind] = {
     "near-duplicate": Kind(*_LEAK, ("near-duplicate", "near-duplicates")),
     "contained": Kind(*_LEAK, ("copy inside a train document", "copies inside train documents")),
     "paraphrase": Kind(*_LEAK, ("paraphrase", "paraphrases")),
-    "invalid-row": Kind("unreadable row", "unreadable rows"),
+    "invalid-row": Kind("unreadable row", "unreadable rows", by_count=True),
+    "empty-text": Kind("row with empty text", "rows with empty text", by_count=True),
     "duplicate-id": Kind("duplicate row id", "duplicate row ids"),
+    "disguised-text": Kind("eval row with hidden or look-alike characters",
+                           "eval rows with hidden or look-alike characters"),
     "eval-duplicate": Kind("eval row duplicated in the eval set",
                            "eval rows duplicated in the eval set"),
     "model-label": Kind("eval label written by a model", "eval labels written by a model"),
@@ -88,6 +93,12 @@ def _join(parts: list[str]) -> str:
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
+def _weight(f: Finding) -> int:
+    """How many things a finding counts as in the verdict: its ``count`` for a rule counted
+    by rows, else one."""
+    return f.count or 1 if kind(f.rule).by_count else 1
+
+
 def describe(findings: list[Finding]) -> str:
     """Findings grouped by kind, the most severe and most frequent kind first: for example
     "2 leaked eval rows (1 exact copy, 1 paraphrase) and 1 eval label written by a model"."""
@@ -99,7 +110,7 @@ def describe(findings: list[Finding]) -> str:
                      key=lambda kv: (-max(f.severity.rank for f in kv[1]), -len(kv[1])))
     parts = []
     for (one, many), group in ordered:
-        text = _count(len(group), one, many)
+        text = _count(sum(_weight(f) for f in group), one, many)
         flavours = Counter(fl for f in group if (fl := kind(f.rule).flavour) is not None)
         if len(flavours) == 1:
             (fl, n), = flavours.items()

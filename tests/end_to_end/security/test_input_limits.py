@@ -346,3 +346,25 @@ def test_parquet_is_bounded_by_its_size_and_its_declared_uncompressed_size(tmp_p
         assert str(info.value) == message
     rows = list(read_records(path, "parquet", ["question"], LimitsConfig(), "e.parquet"))
     assert len(rows) == 20
+
+
+def test_skipped_lines_are_hashed_as_they_stream_past_like_whole_ones():
+    """The digest of a line over the limit (read in chunks, never held) is the digest of its
+    bytes, line break excluded, whatever the chunk size."""
+    import io
+    import random
+
+    from eval_firewall.datasets.formats import iter_lines, line_digest
+
+    rng = random.Random(18)
+    for _ in range(200):
+        data = b"".join(rng.choice([b"a", b"bc", b"\n", b"\r\n", b"x" * 9])
+                        for _ in range(rng.randrange(0, 40)))
+        limit = rng.randrange(1, 12)
+        lines = data.splitlines(keepends=True)
+        expected = [line_digest(x) for x in lines if len(x.rstrip(b"\r\n")) > limit]
+        for chunk in (1, 2, 3, 5, 64):
+            digests: list[str] = []
+            assert [raw for _, raw in iter_lines(io.BytesIO(data), limit, chunk, digests)] == \
+                [x if len(x.rstrip(b"\r\n")) <= limit else None for x in lines]
+            assert digests == expected, (data, limit, chunk)
