@@ -53,9 +53,11 @@ NORMALIZATION_PROBE = (
 
 
 def normalization_fingerprint() -> str:
-    """A hash of what the normalization makes of :data:`NORMALIZATION_PROBE` (the single-text
-    and the bulk path): part of every chunk's key, so chunks written by a normalization that
-    treats any of those characters differently are never trusted, with no version to bump."""
+    """The normalization's declared version and a hash of what it makes of
+    :data:`NORMALIZATION_PROBE` (the single-text and the bulk path): part of every chunk's
+    key, so a chunk written by another normalization is never trusted. The version catches
+    any change its owner declares; the probe, a change to any character class it holds even
+    when nobody bumped the version."""
     import pyarrow as pa
 
     from .. import normalize
@@ -63,7 +65,7 @@ def normalization_fingerprint() -> str:
     one = normalize.normalize(NORMALIZATION_PROBE)
     many = normalize.normalize_array(pa.array([NORMALIZATION_PROBE, NORMALIZATION_PROBE.encode(
         "ascii", "ignore").decode()], pa.large_string())).to_pylist()
-    return content_key("normalize", one, many)
+    return content_key("normalize", normalize.NORMALIZATION_VERSION, one, many)
 
 
 def chunk_key(ds: DatasetConfig, display: str, version: str) -> str:
