@@ -26,7 +26,8 @@ Two halves, so a persistent train index can store the first as more columns of a
   word's 64-bit hash, and where each row starts (CSR);
 - :class:`EvalItems` (eval texts, normalized) and :func:`scan` (one chunk of those arrays) ->
   the raw hits; :func:`contained` aggregates them over every chunk into one
-  :class:`Contained` per eval item.
+  :class:`Contained` per eval item. :func:`scan_stored` scans stored arrays (an index
+  chunk's, memory-mapped) a bounded piece at a time.
 """
 
 from __future__ import annotations
