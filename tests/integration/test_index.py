@@ -76,6 +76,7 @@ def test_build_status_and_audit_use_the_index(repo):
     status = cli(repo, "index", "status", "--verify")
     assert status.exit_code == 0, status.output
     assert "data/train/a.jsonl" in status.stdout and "80 rows" in status.stdout
+    assert status.stdout.count("postings: containment, lexical") == 2
     assert status.stdout.rstrip().endswith("current")
     as_json = json.loads(cli(repo, "index", "status", "--format", "json").stdout)
     assert as_json["current"] and [f["rows"] for f in as_json["files"]] == [80, 40]
@@ -270,3 +271,159 @@ def test_new_train_rows_of_a_changed_file_are_those_without_the_index(repo, tmp_
     assert isinstance(load_all(config, Progress(enabled=False), Cache(repo / CACHE))["train"].rows,
                       IndexedRows)
     assert answers[0] == answers[1] == [("data/train/b.jsonl", 42)]
+
+
+# --- containment from the chunks' stored postings -------------------------------------------------
+BOILER = "Answer the following question with a single number and show your work step by step"
+
+
+def quoting(question: str, i: int, answer: str | None = None) -> str:
+    """A long train document quoting ``question`` (re-wrapped, upper-cased) among others."""
+    others = [r["question"] for r in TRAIN[3 * i:3 * i + 3]]
+    quoted = question.upper().replace(" ", "\n", 4)
+    return "\n\n".join([others[0], f"Problem 2. {quoted}", *([f"Solution: {answer}"] if answer
+                                                             else []), *others[1:]])
+
+
+@pytest.fixture
+def quoted_repo(tmp_path: Path) -> Path:
+    """Two train files, each holding long documents quoting eval items (the even ones with
+    their answers) and 6 rows starting with the same instruction (12 in all: boilerplate only
+    across both files); eval rows 20 and 21 are that instruction before a question."""
+    git_init(tmp_path)
+    a = [dict(r) for r in TRAIN[:60]]
+    b = [dict(r) for r in TRAIN[60:120]]
+    for k in range(8):                     # items 0-3 quoted in a.jsonl, 4-7 in b.jsonl
+        side = a if k < 4 else b
+        side[10 + k]["question"] = quoting(TEST[k]["question"], k,
+                                           TEST[k]["answer"] if k % 2 == 0 else None)
+    for k in range(6):
+        a[30 + k]["question"] = f"{BOILER}. {a[30 + k]['question']}"
+        b[30 + k]["question"] = f"{BOILER}. {b[30 + k]['question']}"
+    write_jsonl(tmp_path / "data/train/a.jsonl", a)
+    write_jsonl(tmp_path / "data/train/b.jsonl", b)
+    evals = [dict(r) for r in TEST[:22]]
+    for k in (20, 21):
+        evals[k]["question"] = f"{BOILER}. {TEST[k]['question']}"
+    write_jsonl(tmp_path / "data/eval/eval.jsonl", evals)
+    (tmp_path / ".eval-firewall.yml").write_text(
+        BASIC_CONFIG + "    containment: {min_coverage: 0.2}\n")
+    (tmp_path / ".gitignore").write_text(f"{CACHE}/\n")
+    git_commit(tmp_path, "base")
+    return tmp_path
+
+
+def _full(root: Path, *args: str) -> list[tuple]:
+    done = cli(root, "audit", "-q", "--format", "json", *args)
+    assert done.exit_code in (0, 1), done.output
+    return sorted((f["line"], f["rule"], f["match"]["path"], f["match"]["line"],
+                   json.dumps(f["match"].get("span"), sort_keys=True), f["match"].get("leak"))
+                  for f in json.loads(done.stdout)["findings"] if f.get("match"))
+
+
+def test_containment_from_the_index_equals_the_search_without_it(quoted_repo, monkeypatch):
+    built = cli(quoted_repo, "index", "build", "-q")
+    assert built.exit_code == 0, built.output
+    for d in chunk_dirs(quoted_repo).values():
+        files = json.loads((d / "MANIFEST.json").read_text())["files"]
+        assert {"containment.tokens.npy", "containment.starts.npy"} <= set(files)
+    without = _full(quoted_repo, "--no-cache")
+
+    from eval_firewall.search import containment
+
+    def tokenized(*args, **kwargs):
+        raise AssertionError("train texts tokenized again")
+    monkeypatch.setattr(containment, "build", tokenized)   # the index path must not need it
+    with_index = _full(quoted_repo)
+    assert with_index == without
+    contained = {(line, path, train_line) for line, rule, path, train_line, *_ in with_index
+                 if rule == "contained"}
+    assert contained == {(k + 1, f"data/train/{'a' if k < 4 else 'b'}.jsonl", 11 + k)
+                         for k in range(8)}               # right rows in both files, no others
+
+
+def test_boilerplate_counts_rows_across_every_chunk(quoted_repo):
+    from eval_firewall.audits.overlap import TrainSide
+    from eval_firewall.index.train import train_corpus
+    from eval_firewall.normalize import normalize
+    from eval_firewall.search import containment
+
+    _, _, loaded = _load(quoted_repo)
+    corpus = train_corpus([loaded])
+    assert corpus is not None and len(corpus.chunks) == 2
+    side = corpus.side
+    evals = [normalize(f"{BOILER}. {TEST[k]['question']}") for k in (20, 21)]
+    strict = containment.Settings(min_coverage=0.2)                  # max_train_rows 10 < 12
+    assert side.contained(evals, strict, [0, 1]) == {}
+    assert TrainSide(list(corpus.norm)).contained(evals, strict, [0, 1]) == {}
+    # each file alone holds the instruction in 6 rows (<= 10): counted per chunk, it would count
+    for c in (0, 1):
+        items = containment.EvalItems(evals, strict)
+        hits = containment.Hits()
+        containment.scan_stored(side._postings(c), items, hits, int(side.offsets[c]))
+        assert sorted(containment.contained(hits, items)) == [0, 1]
+    loose = containment.Settings(min_coverage=0.2, max_train_rows=12)
+    assert sorted(side.contained(evals, loose, [0, 1])) == [0, 1]
+    assert side.contained(evals, loose, [0, 1]) == TrainSide(list(corpus.norm)).contained(
+        evals, loose, [0, 1])
+
+
+def test_stored_postings_scanned_in_small_pieces_give_the_same_hits(quoted_repo):
+    from eval_firewall.index.train import train_corpus
+    from eval_firewall.normalize import normalize
+    from eval_firewall.search import containment
+
+    _, _, loaded = _load(quoted_repo)
+    side = train_corpus([loaded]).side
+    evals = [normalize(r["question"]) for r in TEST[:10]]
+    expected = side.contained(evals, containment.Settings(), range(10))
+    assert sorted(expected) == list(range(8))
+    for rows, words in ((7, 1 << 22), (1000, 50), (3, 1)):
+        items = containment.EvalItems(evals, containment.Settings())
+        hits = containment.Hits()
+        for c in range(2):
+            containment.scan_stored(side._postings(c), items, hits, int(side.offsets[c]),
+                                    piece_rows=rows, piece_words=words)
+        assert containment.contained(hits, items) == expected
+
+
+def test_chunk_keys_follow_the_normalization(repo, monkeypatch):
+    from eval_firewall import normalize as norm_module
+    from eval_firewall.index import store as store_module
+
+    before = chunk_dirs_after_build(repo)
+    key = store_module.normalization_fingerprint()
+    assert key == store_module.normalization_fingerprint()       # stable
+    monkeypatch.setattr(norm_module, "NORMALIZATION_VERSION", norm_module.NORMALIZATION_VERSION + 1)
+    assert store_module.normalization_fingerprint() != key        # a declared change
+    monkeypatch.undo()
+    # Undeclared changes: the normalization before default-ignorable removal split words at
+    # U+200B; one that stopped folding homoglyphs would keep Cyrillic letters.
+    one, many = norm_module.normalize, norm_module.normalize_array
+
+    def zwsp_splits(texts):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        if isinstance(texts, pa.ChunkedArray):
+            texts = texts.combine_chunks()
+        return many(pc.replace_substring(texts.cast(pa.large_string()), "\u200b", " "))
+    monkeypatch.setattr(norm_module, "normalize_array", zwsp_splits)
+    assert store_module.normalization_fingerprint() != key
+    monkeypatch.undo()
+    monkeypatch.setattr(norm_module, "normalize", lambda t: one(t).replace("aeopcxy", "аеорсху"))
+    assert store_module.normalization_fingerprint() != key
+    monkeypatch.undo()
+    assert store_module.normalization_fingerprint() == key
+    # a chunk built under another normalization is not current and is rebuilt
+    monkeypatch.setattr(norm_module, "normalize_array", zwsp_splits)
+    status = cli(repo, "index", "status")
+    assert status.exit_code == 1 and status.stdout.count("missing") == 2, status.output
+    built = cli(repo, "index", "build", "-q")
+    assert "2 chunk(s) built" in built.stdout, built.output
+    assert not set(before.values()) & set(chunk_dirs(repo).values())
+
+
+def chunk_dirs_after_build(root: Path) -> dict[str, Path]:
+    built = cli(root, "index", "build", "-q")
+    assert built.exit_code == 0, built.output
+    return chunk_dirs(root)

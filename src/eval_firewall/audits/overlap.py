@@ -156,6 +156,17 @@ class TrainSide:
             self._lexical = LexicalIndex(self.norm)
         return self._lexical
 
+    def contained(self, eval_norm: Sequence[str], settings: containment.Settings,
+                  only: Sequence[int], advance: Callable[[int], None] | None = None
+                  ) -> dict[int, containment.Contained]:
+        """Eval index (of ``only``) -> its best containing train row: the train texts are
+        tokenized a piece at a time (an index side scans its stored postings instead);
+        ``advance`` is told the train rows scanned."""
+        found = containment.search(eval_norm, self.norm, settings, only)
+        if advance is not None:
+            advance(len(self.norm))
+        return found
+
 
 def exact_matches(eval_norm: Sequence[str], train: TrainSide) -> dict[int, int]:
     """Eval index -> index of the first train row with the same normalized text.
@@ -236,8 +247,7 @@ def find_overlaps(evals: Corpus, train: Corpus, cfg: OverlapConfig, *,
     if cfg.containment.enabled and len(train):
         todo = [i for i in range(len(evals)) if i not in hits]
         with progress.stage("containment search", total=len(train)) as stage:
-            found = containment.search(evals.norm, train.norm, containment_settings(cfg), todo)
-            stage.advance(len(train))
+            found = side.contained(evals.norm, containment_settings(cfg), todo, stage.advance)
         for i, c in found.items():
             hits[i] = Hit("contained", c.train, round(c.coverage, 4), c.start, c.end,
                           round(c.coverage, 4))

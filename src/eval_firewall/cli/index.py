@@ -30,8 +30,8 @@ _CACHE = click.option("--cache-dir", type=click.Path(file_okay=False, path_type=
 def index() -> None:
     """The train index: the train side of the overlap audit, kept between runs.
 
-    One memory-mapped chunk per train file (its rows, normalized-text hashes, lexical
-    postings and static vectors), keyed by the file's git blob id or content hash, in the
+    One memory-mapped chunk per train file (its rows, normalized-text hashes, lexical and
+    containment postings and static vectors), keyed by the file's git blob id or content hash, in the
     cache directory. `audit` builds missing chunks itself; `index build` builds them ahead
     (e.g. in the default branch's push workflow, so pull requests restore them).
     """
@@ -120,6 +120,7 @@ def status(config_path: Path | None, cache_dir: Path, verify: bool, fmt: str) ->
     1 otherwise."""
     from dataclasses import asdict
 
+    from ..index.postings import POSTINGS
     from ..index.status import index_status
 
     config, store, _ = _store(config_path, cache_dir, True)
@@ -132,7 +133,9 @@ def status(config_path: Path | None, cache_dir: Path, verify: bool, fmt: str) ->
                               indent=2))
     else:
         for f in found:
-            what = (f"{f.rows:,} rows, {f.nbytes / 2**20:,.1f} MiB, vectors: "
+            kinds = sorted({n.split(".")[0] for n in f.arrays} & set(POSTINGS))
+            what = (f"{f.rows:,} rows, {f.nbytes / 2**20:,.1f} MiB, postings: "
+                    f"{', '.join(kinds) or 'none'}, vectors: "
                     f"{', '.join(f.vectors) or 'none'}" if f.current else f.state)
             click.echo(f"{f.dataset}  {f.path}  {f.version[:24]}  {what}")
         rows = sum(f.rows for f in found)

@@ -3,9 +3,10 @@ normalized texts returning named arrays.
 
 A kind ``k`` returning ``{"a": ..., "b": ...}`` is stored as the chunk's arrays ``k.a`` and
 ``k.b`` (see :mod:`.chunk`); adding a kind is one function plus one line in :data:`POSTINGS`.
-The containment search's n-gram postings (``search/containment.py``: ``build(norm) ->
-{"tokens", "starts"}``, scanned chunk by chunk with a row offset) are meant to be registered
-here as ``"containment"``, so they are built, stored, verified and rebuilt with the rest.
+The containment search's word hashes (:func:`..search.containment.build`: ``tokens`` and the
+rows' ``starts``) are the kind ``"containment"``; the audit scans them chunk by chunk with
+each chunk's row offset (:class:`.train.IndexedTrainSide`), so an unchanged train file is not
+tokenized again.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..search import lexical
+from ..search import containment, lexical
 
 # Texts: a pyarrow string array of the chunk's normalized texts (no nulls).
 PostingBuilder = Callable[[Any], dict[str, np.ndarray]]
@@ -40,7 +41,8 @@ def lexical_postings(norm: Any) -> dict[str, np.ndarray]:
     return {"features": features, "starts": starts, "rows": matrix.indices.astype(np.int32)}
 
 
-# name -> builder. Containment (issue #19) goes here: "containment": containment.build.
+# name -> builder (the names are part of every chunk's key: a new kind rebuilds the index).
 POSTINGS: dict[str, PostingBuilder] = {
     "lexical": lexical_postings,
+    "containment": containment.build,
 }

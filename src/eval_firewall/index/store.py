@@ -40,10 +40,40 @@ def file_version(path: Path, blob: str | None) -> str:
     return f"blake2b:{file_digest(path)}"
 
 
+# Text exercising every rule of the normalization (case, compatibility forms, accents, operators,
+# hyphens, punctuation, whitespace, digits) and the characters a hostile copy hides behind:
+# default-ignorable code points, homoglyphs of Latin letters, bidirectional controls.
+NORMALIZATION_PROBE = (
+    "Ünïcode ＦＵＬＬ-width ﬁnal x² ½ e\u0301 Ǆ ß İ ς ﬀ ℌ ① 3−2×4÷1∕5 well-known a_b 1,000.50 "
+    "it's \"q\" (x)!? \t\n\r\x0b\x0c\u00a0\u2003\u3000 zero\u200bwidth soft\u00adhyphen "
+    "jo\u2060in bo\ufeffm zw\u200dj zw\u200cnj v\ufe0fs cg\u034fj mv\u180es ta\U000e0041g "
+    "\u202eltr\u202c \u2066iso\u2069 h\u115fan \u0430\u0435\u043e\u0440\u0441\u0445\u0443 "
+    "\u03bf\u0391\u0392\u0395 \u0131 \u1d00 \uff41 \U0001d41a 中文 العربية 😀 -- ..."
+)
+
+
+def normalization_fingerprint() -> str:
+    """The normalization's declared version and a hash of what it makes of
+    :data:`NORMALIZATION_PROBE` (the single-text and the bulk path): part of every chunk's
+    key, so a chunk written by another normalization is never trusted. The version catches
+    any change its owner declares; the probe, a change to any character class it holds even
+    when nobody bumped the version."""
+    import pyarrow as pa
+
+    from .. import normalize
+
+    one = normalize.normalize(NORMALIZATION_PROBE)
+    many = normalize.normalize_array(pa.array([NORMALIZATION_PROBE, NORMALIZATION_PROBE.encode(
+        "ascii", "ignore").decode()], pa.large_string())).to_pylist()
+    return content_key("normalize", normalize.NORMALIZATION_VERSION, one, many)
+
+
 def chunk_key(ds: DatasetConfig, display: str, version: str) -> str:
-    """The key of a file's chunk: index format, row-shaping settings, path and version."""
+    """The key of a file's chunk: index format, posting kinds, normalization (its behaviour),
+    row-shaping settings, path and version."""
     shape = ds.model_dump(mode="json", exclude={"paths", "card", "name", "role"})
-    return content_key(chunks.FORMAT, sorted(POSTINGS), shape, display, version)
+    return content_key(chunks.FORMAT, sorted(POSTINGS), normalization_fingerprint(), shape,
+                       display, version)
 
 
 def norm_hashes(norm: Sequence[str]) -> np.ndarray:

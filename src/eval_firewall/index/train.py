@@ -11,7 +11,7 @@ paraphrase retrieval (float16, mapped; candidates are rescored by the full model
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -20,7 +20,7 @@ import numpy as np
 from ..audits.overlap import TrainSide
 from ..cache import content_key
 from ..corpus import Corpus
-from ..search import lexical
+from ..search import containment, lexical
 from ..search.vectors import VectorIndex
 from .chunk import BadChunk, Chunk
 from .columns import IndexedRows, StringColumn
@@ -116,6 +116,45 @@ def chunked_lexical(chunks: Sequence[Chunk]) -> lexical.LexicalIndex:
     return index
 
 
+class IndexedTrainSide(TrainSide):
+    """The train side of index chunks: containment scans each chunk's stored word hashes
+    (memory-mapped, the ``containment`` postings) with the chunk's row offset, so no train
+    text is tokenized again. The eval items' n-grams are counted over every chunk, so
+    boilerplate (an n-gram in more than ``max_train_rows`` rows) is judged on the whole set."""
+
+    def __init__(self, norm: Sequence[str], texts: Sequence[str], index: lexical.LexicalIndex,
+                 chunks: Sequence[Chunk], offsets: np.ndarray) -> None:
+        super().__init__(norm, texts, index)
+        self.chunks, self.offsets = list(chunks), offsets
+
+    def _postings(self, c: int) -> dict[str, np.ndarray]:
+        """Chunk ``c``'s containment arrays; built from its normalized texts (not stored)
+        when the chunk lacks sound ones."""
+        chunk = self.chunks[c]
+        if chunk.has("containment.tokens") and chunk.has("containment.starts"):
+            arrays = {"tokens": chunk.array("containment.tokens"),
+                      "starts": chunk.array("containment.starts")}
+            starts = arrays["starts"]
+            if (starts.shape == (chunk.rows + 1,) and int(starts[0]) == 0
+                    and int(starts[-1]) == len(arrays["tokens"])
+                    and not (np.diff(starts) < 0).any()):
+                return arrays
+        return containment.build(chunk.table().column("norm"))
+
+    def contained(self, eval_norm: Sequence[str], settings: containment.Settings,
+                  only: Sequence[int], advance: Callable[[int], None] | None = None
+                  ) -> dict[int, containment.Contained]:
+        """As :meth:`TrainSide.contained`, from the chunks' stored postings."""
+        items = containment.EvalItems(eval_norm, settings, only)
+        hits = containment.Hits()
+        for c, chunk in enumerate(self.chunks):
+            if len(items):
+                containment.scan_stored(self._postings(c), items, hits, int(self.offsets[c]))
+            if advance is not None:
+                advance(chunk.rows)
+        return containment.contained(hits, items)
+
+
 class IndexedCorpus(Corpus):
     """A train corpus over index chunks (see the module's docstring)."""
 
@@ -141,7 +180,8 @@ class IndexedCorpus(Corpus):
         """The train side's queries, answered from the chunks."""
         rows = self.rows
         assert isinstance(rows, IndexedRows) and isinstance(self.norm, StringColumn)
-        side = TrainSide(self.norm, self.texts, chunked_lexical(self.chunks))
+        side = IndexedTrainSide(self.norm, self.texts, chunked_lexical(self.chunks),
+                                self.chunks, rows.offsets())
         side._exact = HashedExact(self.chunks, self.norm, rows.offsets())  # type: ignore[assignment]
         return side
 

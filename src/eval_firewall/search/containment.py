@@ -26,7 +26,8 @@ Two halves, so a persistent train index can store the first as more columns of a
   word's 64-bit hash, and where each row starts (CSR);
 - :class:`EvalItems` (eval texts, normalized) and :func:`scan` (one chunk of those arrays) ->
   the raw hits; :func:`contained` aggregates them over every chunk into one
-  :class:`Contained` per eval item.
+  :class:`Contained` per eval item. :func:`scan_stored` scans stored arrays (an index
+  chunk's, memory-mapped) a bounded piece at a time.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from ..normalize import normalize
 BASE = np.uint64(0x100000001B3)         # the rolling hash's multiplier (odd, so invertible)
 ROWS_PER_PIECE = 1 << 15                 # train rows tokenized and scanned at once, at most
 CHARS_PER_PIECE = 1 << 24                # and about this many characters (a few million words)
+WORDS_PER_PIECE = 1 << 22                # stored word hashes scanned at once, about
 _BITMAP_BITS = 25                        # membership prefilter: 2**25 bits of the hash's top
 ANCHOR_ROWS = 1000                       # a short item's first words in more rows: not searched
 
@@ -337,6 +339,24 @@ def _pieces(texts: Sequence[str], max_rows: int, max_chars: int) -> list[tuple[i
     if start < len(texts):
         out.append((start, len(texts)))
     return out
+
+
+def scan_stored(arrays: dict[str, np.ndarray], items: EvalItems, hits: Hits, row_offset: int = 0,
+                piece_rows: int = ROWS_PER_PIECE, piece_words: int = WORDS_PER_PIECE) -> None:
+    """:func:`scan` of stored arrays (e.g. an index chunk's, memory-mapped) a piece of at most
+    ``piece_rows`` rows and about ``piece_words`` words at a time: the scan's working arrays
+    are per word, so memory stays bounded by the piece, not by the chunk."""
+    tokens, starts = arrays["tokens"], np.asarray(arrays["starts"], dtype=np.int64)
+    rows = len(starts) - 1
+    start = 0
+    while start < rows:
+        stop = min(rows, start + piece_rows)
+        words_stop = int(np.searchsorted(starts, starts[start] + piece_words, side="right")) - 1
+        stop = max(start + 1, min(stop, words_stop))         # a longer row: a piece of its own
+        lo, hi = int(starts[start]), int(starts[stop])
+        scan({"tokens": tokens[lo:hi], "starts": starts[start:stop + 1] - lo}, items, hits,
+             row_offset + start)
+        start = stop
 
 
 def search(eval_norm: Sequence[str], train_norm: Sequence[str], settings: Settings,
