@@ -25,6 +25,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import results  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 EXAMPLE = HERE.parent / "examples" / "gsm8k"
 PYTHON = sys.executable
@@ -109,19 +112,24 @@ LABELS = {"cold-empty": "Cold audit of the bundled example, user cache empty",
           "help": "`eval-firewall --help` (median of 5)"}
 
 
+HEAD = ["case", "target", "wall", "CPU (user+sys)", "'load the static retrieval model' stage", "peak RSS",
+        "distilled a static model", "load average after (1, 5, 15 min)"]
+
+
 def table(rows: dict, load_before: tuple[float, ...]) -> str:
-    lines = [f"load average before: {' '.join(f'{x:.2f}' for x in load_before)}", "",
-             "| case | target | wall | CPU (user+sys) | 'load the static retrieval model' stage | peak RSS | "
-             "distilled a static model | load average after (1, 5, 15 min) |",
-             "|---|---|---|---|---|---|---|---|"]
+    cells = []
     for name, label in LABELS.items():
         r = rows[name]
         distil = r["stages"].get("load the static retrieval model")
-        lines.append(
-            f"| {label} | {TARGETS[name]} | {r['seconds']:.2f} s | {r['cpu']:.1f} s | "
-            f"{f'{distil:.1f} s' if distil is not None else '-'} | {r['rss_gib']:.2f} GiB | "
-            f"{'yes' if r['distilled'] else 'no'} | "
-            f"{', '.join(f'{x:.1f}' for x in r['load'])} |")
+        cells.append([label, TARGETS[name], f"{r['seconds']:.2f} s", f"{r['cpu']:.1f} s",
+                      f"{distil:.1f} s" if distil is not None else "-", f"{r['rss_gib']:.2f} GiB",
+                      "yes" if r["distilled"] else "no", ", ".join(f"{x:.1f}" for x in r["load"])])
+    before = " ".join(f"{x:.2f}" for x in load_before)
+    results.write("first_run", HEAD, [dict(zip(HEAD, c)) for c in cells],
+                  load=f"{before} before; after each case in its row")
+    lines = [f"load average before: {before}", "", "| " + " | ".join(HEAD) + " |",
+             "|" + "---|" * len(HEAD)]
+    lines += ["| " + " | ".join(c) + " |" for c in cells]
     return "\n".join(lines)
 
 
