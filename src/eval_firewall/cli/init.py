@@ -261,9 +261,8 @@ def _q(value: str | None) -> str:
 
 def render_config(guesses: list[Guess]) -> str:
     """The commented YAML. Field names come from the data: quoted, and comments made inert."""
-    from ..report.text import one_line
-
     from ..config_schema import schema_url
+    from ..report.text import one_line
 
     out = [f"# yaml-language-server: $schema={schema_url()}",
            "# eval-firewall configuration, guessed by `eval-firewall init` from the dataset files",
