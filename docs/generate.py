@@ -260,8 +260,19 @@ def block(name: str) -> str:
     raise SystemExit(f"unknown generated block '{name}'")
 
 
+FENCE = re.compile(r"^( *)```.*?^\1```[^\n]*$", re.S | re.M)
+
+
 def fill(text: str) -> str:
-    return BLOCK.sub(lambda m: m.group(1) + block(m.group("name")) + m.group(4), text)
+    """The page with its generated blocks filled in (blocks quoted in code fences left alone)."""
+    out, at = [], 0
+    for fence in FENCE.finditer(text):
+        out.append(BLOCK.sub(lambda m: m.group(1) + block(m.group("name")) + m.group(4),
+                             text[at:fence.start()]))
+        out.append(fence.group(0))
+        at = fence.end()
+    out.append(BLOCK.sub(lambda m: m.group(1) + block(m.group("name")) + m.group(4), text[at:]))
+    return "".join(out)
 
 
 def outputs() -> dict[Path, str]:
