@@ -10,7 +10,8 @@ a benchmark):
 - docs/reference/cli.md: from ``eval-firewall ... --help``;
 - the blocks between ``<!-- generated: NAME -->`` and ``<!-- end: NAME -->`` in the other
   pages: ``config SECTION`` (a section's keys), ``rules AUDIT`` (an audit's rules),
-  ``bench NAME`` (a table of ``bench/results/NAME.json``);
+  ``bench NAME`` (a table of ``bench/results/NAME.json``), ``action inputs|outputs`` (from
+  action.yml);
 - the JSON Schema of ``.eval-firewall.yml``: ``schema/eval-firewall.schema.json`` and the copy
   shipped in the package, ``src/eval_firewall/data/eval-firewall.schema.json``.
 
@@ -247,6 +248,23 @@ def bench_table(name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+# ---- the action ------------------------------------------------------------------------------
+
+def action_table(which: str) -> str:
+    """The action's inputs or outputs, from action.yml."""
+    import yaml
+
+    spec = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))[which]
+    if which == "inputs":
+        rows = ["| Input | Default | What it does |", "|---|---|---|"]
+        rows += [f"| `{name}` | {f'`{d}`' if (d := str(i.get('default', ''))) else '(empty)'} | "
+                 f"{_cell(i['description'])} |" for name, i in spec.items()]
+    else:
+        rows = ["| Output | Value |", "|---|---|"]
+        rows += [f"| `{name}` | {_cell(o['description'])} |" for name, o in spec.items()]
+    return "\n".join(rows) + "\n"
+
+
 # ---- files -----------------------------------------------------------------------------------
 
 def block(name: str) -> str:
@@ -257,6 +275,8 @@ def block(name: str) -> str:
         return rules_table(arg)
     if kind == "bench":
         return bench_table(arg)
+    if kind == "action":
+        return action_table(arg)
     raise SystemExit(f"unknown generated block '{name}'")
 
 

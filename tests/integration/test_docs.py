@@ -32,6 +32,7 @@ def test_a_stale_page_fails_the_check_and_names_the_command(tmp_path):
     shutil.copytree(DOCS, copy / "docs")
     shutil.copytree(ROOT / "bench" / "results", copy / "bench" / "results")
     shutil.copytree(ROOT / "schema", copy / "schema")
+    shutil.copy(ROOT / "action.yml", copy)
     (copy / "src" / "eval_firewall" / "data").mkdir(parents=True)
     shutil.copy(ROOT / "src" / "eval_firewall" / "data" / "eval-firewall.schema.json",
                 copy / "src" / "eval_firewall" / "data")
