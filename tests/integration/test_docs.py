@@ -84,6 +84,17 @@ def test_every_page_is_in_the_nav():
     assert pages == listed
 
 
+def test_every_config_field_has_a_description():
+    """The configuration reference and the JSON Schema take their wording from the models: a
+    field added without ``description=`` would be a blank line in both."""
+    from eval_firewall.config import Config
+    from eval_firewall.config_schema import _models
+
+    missing = [f"{name}.{field}" for name, model in _models(Config).items()
+               for field, info in model.model_fields.items() if not info.description]
+    assert not missing, f"add description= to {missing}, then run python docs/generate.py"
+
+
 def test_every_config_key_is_in_the_configuration_reference():
     from eval_firewall.config import AuditsConfig, Config, DatasetConfig
 
