@@ -37,7 +37,7 @@ def machine() -> str:
 def write(name: str, columns: list[str], rows: list[dict[str, object]], *, load: str,
           notes: str = "", command: str | None = None) -> Path:
     """Write bench/results/NAME.json: the run (date, machine, command, load) and its table."""
-    RESULTS.mkdir(exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     data = {"run": {"date": dt.date.today().isoformat(), "machine": machine(),
                     "command": command or " ".join(

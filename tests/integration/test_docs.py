@@ -149,6 +149,34 @@ def test_benchmark_tables_come_from_committed_results_with_date_machine_and_load
             assert all(str(v) in text for v in row.values()), row
 
 
+def test_bench_scripts_write_result_files_the_generator_reads(tmp_path, monkeypatch):
+    """bench/results.py, which the bench scripts call at the end of a run: the file it writes
+    has the run's date, machine, command and load, and becomes a table with that line."""
+    import importlib.util
+    import json
+
+    def load(name, path):
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    results = load("bench_results", ROOT / "bench" / "results.py")
+    generate = load("docs_generate", DOCS / "generate.py")
+    monkeypatch.setattr(results, "RESULTS", tmp_path / "bench" / "results")
+    monkeypatch.setattr(generate, "ROOT", tmp_path)
+    monkeypatch.setattr(sys, "argv", [str(ROOT / "bench" / "limits.py"), "--line-mb", "1"])
+    path = results.write("limits", ["Case", "Time"], [{"Case": "baseline", "Time": "4.5 s"}],
+                         load=results.load(), notes="a note")
+    run = json.loads(path.read_text(encoding="utf-8"))["run"]
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", run["date"])
+    assert re.match(r"\d+ cores", run["machine"]) and re.fullmatch(r"[\d.]+/[\d.]+/[\d.]+", run["load"])
+    assert run["command"] == "python bench/limits.py --line-mb 1"
+    table = generate.bench_table("limits")
+    assert table.startswith(f"Run {run['date']} on {run['machine']}; command `{run['command']}`")
+    assert "| baseline | 4.5 s |" in table and "a note" in table
+
+
 def test_layout_names_every_module():
     """The Layout paragraph of the development page is true to the package tree."""
     text = page("development.md")
