@@ -39,3 +39,14 @@ def test_readme_links_land_on_docs_pages_and_repository_files():
     assert not missing, missing
     # Every docs page in the nav is reachable from the README's list of docs.
     assert "docs/reference/configuration.md" in local and "docs/reference/cli.md" in local
+
+
+def test_readme_table_names_only_real_rules_and_every_audit():
+    from eval_firewall.audits import AUDITS, RULES
+
+    text = README.read_text(encoding="utf-8")
+    table = text[text.index("## What it catches"):text.index("## Quick start")]
+    named = set(re.findall(r"`([a-z]+(?:-[a-z]+)+)`", table))
+    assert named and named <= set(RULES), named - set(RULES)
+    for audit in AUDITS:
+        assert any(f"`{r.id}`" in table for r in audit.rules), audit.name
