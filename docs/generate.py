@@ -204,7 +204,11 @@ def rules_page() -> str:
                                                 - {a.name for a in AUDITS})
     for audit in audits:
         page = AUDIT_PAGES.get(audit)
-        title = f"[{audit}](../{page})" if page else audit
+        if page:
+            heading = (DOCS / page).read_text(encoding="utf-8").splitlines()[0].lstrip("# ")
+            title = f"[{heading}](../{page}) (`{audit}`)"
+        else:
+            title = f"`{audit}`"
         parts.append(f"## {title}\n\n{rules_table(audit)}")
     return "\n".join(parts)
 
