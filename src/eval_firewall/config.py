@@ -197,21 +197,45 @@ class ContainmentConfig(_Strict):
     # An eval item quoted inside a train row (search/containment.py): every span of ``ngram``
     # or more words shared with a train row is found, except text more than
     # ``max_train_rows`` train rows share; items under ``short_words`` words count only whole.
-    enabled: bool = True
-    ngram: int = Field(default=13, ge=3, le=64)
-    min_words: int = Field(default=8, ge=2, le=64)
-    short_words: int = Field(default=20, ge=2, le=1000)
-    max_train_rows: int = Field(default=10, ge=1)
-    min_coverage: float = Field(default=0.5, gt=0.0, le=1.0)
-    label_window: int = Field(default=200, ge=0)   # words either side of the item searched for its label
+    enabled: bool = Field(
+        default=True,
+        description="Look for eval rows quoted inside longer train rows (`contained`).")
+    ngram: int = Field(
+        default=13, ge=3, le=64,
+        description="Words in a shared run (the span the detection guarantee is stated for).")
+    min_words: int = Field(
+        default=8, ge=2, le=64,
+        description="Eval rows with fewer words are not searched for containment.")
+    short_words: int = Field(
+        default=20, ge=2, le=1000,
+        description="Eval rows with fewer words count only when contained whole.")
+    max_train_rows: int = Field(
+        default=10, ge=1,
+        description="Text found in more train rows than this is boilerplate, not evidence.")
+    min_coverage: float = Field(
+        default=0.5, gt=0.0, le=1.0,
+        description="Share of a longer eval row's words that the shared runs must cover.")
+    label_window: int = Field(
+        default=200, ge=0,
+        description=(
+            "Words either side of the shared span searched for the eval row's label (the leak kind: "
+            "`input` or `input+label`)."))
 
 
 class WindowsConfig(_Strict):
     # Train rows longer than ``min_ratio`` x the eval rows' median word count are searched for
     # paraphrases in overlapping windows of that many words (half a window apart).
-    enabled: bool = True
-    min_ratio: float = Field(default=3.0, ge=1.0)
-    max_windows: int = Field(default=2_000_000, ge=1)
+    enabled: bool = Field(
+        default=True,
+        description="Search train rows much longer than the eval rows for paraphrases, window by window.")
+    min_ratio: float = Field(
+        default=3.0, ge=1.0,
+        description=(
+            "Train rows longer than this many windows (a window: the eval rows' median word count, rounded "
+            "to a power of two) are windowed."))
+    max_windows: int = Field(
+        default=2_000_000, ge=1,
+        description="With more windows than this in all, long rows are searched whole.")
 
 
 class DistributionConfig(_Strict):
@@ -349,18 +373,20 @@ class InvarianceConfig(_Strict):
 
 
 class LimitsConfig(_Strict):
-    """Bounds on every input a pull request can change (README: Limits and containment)."""
+    """Bounds on every input a pull request can change (docs: Limits and containment)."""
 
     max_file_bytes: ByteSize = Field(
         default=ByteSize(4 * 2**30), gt=0,
         description=(
-            "Bytes of one file, after gzip decompression (a Parquet file: its size on disk and the "
-            "uncompressed size its row groups declare); past it, one error line naming the file. Also the "
+            "Bytes of one file, after gzip decompression (a Parquet file: its size on disk, the "
+            "uncompressed size its row groups declare, and its rows' decoded size, counted from lengths "
+            "and dictionary indices before any value is copied); past it, one error line naming the file. Also the "
             "memory bound of JSON arrays and annotation sheets, which are read whole."))
     max_row_bytes: ByteSize = Field(
         default=ByteSize(16 * 2**20), gt=0,
         description=(
-            "Bytes of one line (JSONL, CSV/TSV) and of one CSV field; a longer line is an `invalid-row` (an "
+            "Bytes of one line (JSONL, CSV/TSV), of one CSV field and of one Parquet row (its cells, "
+            "decoded; a larger row is an `invalid-row`, never copied); a longer line is an `invalid-row` (an "
             "error in a predictions file or annotation sheet). Also bounds a card's front matter."))
     max_json_depth: int = Field(
         default=100, ge=1, le=500,
@@ -417,7 +443,10 @@ class Config(_Strict):
         description="With `--base`: findings already present at the base revision fail the run too.")
     invalid_rows: SeverityName = Field(
         default="error",
-        description="Severity of `invalid-row` findings.")
+        description=(
+            "Severity of `invalid-row` and `empty-text` findings. A file's first 1,000 unreadable rows are "
+            "each a finding, fingerprinted by the row's bytes; the rest are one more `invalid-row`, \"N more "
+            "unreadable rows in FILE\", with a fingerprint of its own over all their bytes."))
     severity: dict[str, SeverityOrOff] = Field(
         default={},
         description=(
