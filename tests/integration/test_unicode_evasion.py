@@ -30,12 +30,13 @@ EVASIONS = {
 
 
 def audit(repo, evals: list[str], exact: bool = True, near: bool = True,
-          semantic: bool = False):
+          semantic: bool = False, contained: bool = True):
     config = BASIC_CONFIG.replace(
         "    semantic: {enabled: false}\n",
         f"    semantic: {{enabled: {str(semantic).lower()}}}\n"
         f"    exact: {{enabled: {str(exact).lower()}}}\n"
-        f"    near_duplicate: {{enabled: {str(near).lower()}}}\n") + \
+        f"    near_duplicate: {{enabled: {str(near).lower()}}}\n"
+        f"    containment: {{enabled: {str(contained).lower()}}}\n") + \
         "  provenance: {enabled: false}\n"
     root = repo([{"question": q, "answer": "1"} for q in TRAIN],
                 [{"question": q, "answer": "1"} for q in evals], config)
@@ -62,9 +63,14 @@ def test_the_model_reads_the_text_without_invisible_characters(repo):
     """The paraphrase search alone (exact and near off) finds a copy with a zero-width space
     between every character: the model sees the same tokens as the train row's."""
     disguised = [interleave(TRAIN[i], "\u200b") for i in (5, 6)]
-    report = audit(repo, disguised, exact=False, near=False, semantic=True)
+    report = audit(repo, disguised, exact=False, near=False, semantic=True, contained=False)
     found = [(f.line, f.match.line) for f in report.findings if f.rule == "paraphrase"]
     assert found == [(1, 6), (2, 7)]
+    # With the containment search on, it sees through them first (it reads normalized text).
+    report = audit(repo, disguised, exact=False, near=False, semantic=True)
+    found = [(f.rule, f.line, f.match.line) for f in report.findings if f.audit == "overlap"
+             and f.rule != "disguised-text"]
+    assert found == [("contained", 1, 6), ("contained", 2, 7)]
 
 
 def test_the_normalization_functions():
