@@ -30,6 +30,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import results  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 EXAMPLE = ROOT / "examples" / "gsm8k"
@@ -188,34 +191,42 @@ LABELS = {"first-use": ("A 2-row audit, per-user home empty (exports the model o
           "help": ("`eval-firewall --help` (median of 5)", "≤ 0.5 s")}
 
 
+HEAD = ["case", "target", "wall", "CPU (user+sys)", "peak RSS", "exported to ONNX", "heavy imports",
+        "load average after (1, 5, 15 min)"]
+
+
 def table(rows: dict, eq: dict, built: dict | None, load_before: tuple[float, ...]) -> str:
-    lines = [f"load average before: {' '.join(f'{x:.2f}' for x in load_before)}", "",
-             "| case | target | wall | CPU (user+sys) | peak RSS | exported to ONNX | "
-             "heavy imports | load average after (1, 5, 15 min) |",
-             "|---|---|---|---|---|---|---|---|"]
+    before = " ".join(f"{x:.2f}" for x in load_before)
+    cells = []
     for name, (label, target) in LABELS.items():
         r = rows[name]
-        lines.append(
-            f"| {label} | {target} | {r['seconds']:.2f} s | {r['cpu']:.1f} s | "
-            f"{r['rss_gib']:.2f} GiB | {'yes' if r['exported'] else 'no'} | "
-            f"{', '.join(r['heavy']) or 'none'} | {', '.join(f'{x:.1f}' for x in r['load'])} |")
-    lines += ["", "| measure | target | result |", "|---|---|---|",
-              f"| Heavy imports during `audit` (warm home) | none | "
-              f"{', '.join(sorted(set(rows['two-rows']['heavy']) | set(rows['example']['heavy']))) or 'none'} |",
-              f"| Paraphrase findings on the held-out rows ({eq['held_out_rows']} rows, "
-              f"{eq['pairs']} pairs) | identical | "
-              f"{'identical' if eq['identical'] and eq['same_pairs'] else 'DIFFERENT'} "
-              f"({eq['findings']} findings) |",
-              f"| Their scores (cosine, probability): largest gap to torch's | ≤ 1e-5 | "
-              f"{eq['max_gap']:.1e} |",
-              f"| Scoring the pairs: ONNX Runtime / torch | - | {eq['seconds']['onnx']:.1f} s / "
-              f"{eq['seconds']['torch']:.1f} s |"]
+        cells.append([label, target, f"{r['seconds']:.2f} s", f"{r['cpu']:.1f} s",
+                      f"{r['rss_gib']:.2f} GiB", "yes" if r["exported"] else "no",
+                      ", ".join(r["heavy"]) or "none", ", ".join(f"{x:.1f}" for x in r["load"])])
+    lines = [f"load average before: {before}", "", "| " + " | ".join(HEAD) + " |",
+             "|" + "---|" * len(HEAD)]
+    lines += ["| " + " | ".join(c) + " |" for c in cells]
+    measures = [
+        ["Heavy imports during `audit` (warm home)", "none",
+         ", ".join(sorted(set(rows["two-rows"]["heavy"]) | set(rows["example"]["heavy"]))) or "none"],
+        [f"Paraphrase findings on the held-out rows ({eq['held_out_rows']} rows, {eq['pairs']} pairs)",
+         "identical", f"{'identical' if eq['identical'] and eq['same_pairs'] else 'DIFFERENT'} "
+         f"({eq['findings']} findings)"],
+        ["Their scores (cosine, probability): largest gap to torch's", "≤ 1e-5", f"{eq['max_gap']:.1e}"],
+        ["Scoring the pairs: ONNX Runtime / torch", "-",
+         f"{eq['seconds']['onnx']:.1f} s / {eq['seconds']['torch']:.1f} s"]]
     if built is not None:
-        lines += [f"| Image size (`docker image inspect`) | ≤ 900 MB | {built['size_mb']:.0f} MB |",
-                  f"| The image, run as GitHub runs it, local GitHub server | comment, check, "
-                  f"outputs | {'all there' if built['run_ok'] else 'missed: ' + '; '.join(built['misses'])}"
-                  f" ({built['run_seconds']:.1f} s) |"]
-    lines.append(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        measures += [["Image size (`docker image inspect`)", "≤ 900 MB", f"{built['size_mb']:.0f} MB"],
+                     ["The image, run as GitHub runs it, local GitHub server", "comment, check, outputs",
+                      f"{'all there' if built['run_ok'] else 'missed: ' + '; '.join(built['misses'])}"
+                      f" ({built['run_seconds']:.1f} s)"]]
+    lines += ["", "| measure | target | result |", "|---|---|---|"]
+    lines += ["| " + " | ".join(m) + " |" for m in measures]
+    after = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    notes = "; ".join(f"{m[0]}: {m[2]} (target {m[1]})" for m in measures)
+    results.write("first_run", HEAD, [dict(zip(HEAD, c)) for c in cells],
+                  load=f"{before} before; after each case in its row", notes=notes)
+    lines.append(f"\nload average at the end: {after}")
     return "\n".join(lines)
 
 

@@ -34,6 +34,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import results  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 CLI = Path(sys.executable).parent / "eval-firewall"
 
@@ -155,19 +158,26 @@ def main() -> None:
         "unreadable": (f"JSONL: {args.lines:,} unreadable lines", unreadable(args.lines)),
     }
     cases = [every[name.strip()] for name in args.cases.split(",")]
-    print(f"load average: {os.getloadavg()[0]:.1f}; target: peak RSS <= 1.5 GiB\n")
-    print("| Case | Input on disk | Exit | Peak RSS | Time | Last line on stderr |")
+    before = results.load()
+    print(f"load average: {before}; target: peak RSS <= 1.5 GiB\n")
+    head = ["Case", "Input on disk", "Exit", "Peak RSS", "Time", "Last line on stderr"]
+    print("| " + " | ".join(head) + " |")
     print("|---|---:|---:|---:|---:|---|")
+    measured = []
     with tempfile.TemporaryDirectory(prefix="eval-firewall-limits-") as tmp:
         for i, (name, make) in enumerate(cases):
             root = repo(Path(tmp) / str(i), make)
             size = sum(f.stat().st_size for f in (root / "data/eval").iterdir())
             code, rss, took, last = measure(root)
             shown = f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size:,} B"
-            print(f"| {name} | {shown} | {code} | {rss:.0f} MiB | {took:.1f} s | "
-                  f"{json.dumps(last)[1:-1][:150]} |", flush=True)
+            cells = [name, shown, str(code), f"{rss:.0f} MiB", f"{took:.1f} s",
+                     json.dumps(last)[1:-1][:150]]
+            measured.append(dict(zip(head, cells)))
+            print("| " + " | ".join(cells) + " |", flush=True)
             for f in (root / "data/eval").iterdir():
                 f.unlink()
+    results.write("limits", head, measured, load=f"{before} before, {results.load()} after",
+                  notes="At the default limits; the baseline is the same process reading a one-row eval set.")
 
 
 if __name__ == "__main__":

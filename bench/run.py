@@ -46,6 +46,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))
 
 import data  # noqa: E402
+import results  # noqa: E402
 
 CONFIG = """\
 datasets:
@@ -290,12 +291,13 @@ def run_size(size: str, out: Path, with_semhash: bool, incremental: bool, repeat
     return row
 
 
-def table(rows: list[dict]) -> str:
+def table_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """The table's header and rows (cells as printed)."""
     head = ["eval x train", "cold total", "cold w/o distil", *[c for c, _ in COLUMNS], "render",
             "other", "peak RSS", "incremental (100 rows)", "incr / cold", "incr peak RSS",
             "train file of 1,000 rows added", "index on disk", "semhash",
             "cold / semhash", "planted paraphrases flagged"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    out = []
     for row in rows:
         cold = row["cold"]
         cells = [row["size"], f"{cold['seconds']:.1f} s"]
@@ -317,7 +319,14 @@ def table(rows: list[dict]) -> str:
         cells += [f"{sem['seconds']:.1f} s", f"{cold['seconds'] / sem['seconds']:.2f}"] \
             if sem else ["-", "-"]
         cells.append(f"{row['recall'][0]} of {row['recall'][1]}" if row.get("recall") else "-")
-        lines.append("| " + " | ".join(cells) + " |")
+        out.append(cells)
+    return head, out
+
+
+def table(rows: list[dict]) -> str:
+    head, cells = table_cells(rows)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(c) + " |" for c in cells]
     return "\n".join(lines)
 
 
@@ -356,6 +365,14 @@ def main(argv: list[str] | None = None) -> None:
           f"median of {max(1, args.repeat)} interleaved run(s); distillation: none, packaged "
           "model; times in seconds\n")
     print(table(rows))
+    head, cells = table_cells(rows)
+    encoding = "; ".join(
+        f"static encoding, {r['size']} ({r['encoding']['rows']:,} train rows, same process): "
+        f"model2vec {r['encoding']['model2vec']:,.0f} rows/s, ours {r['encoding']['ours']:,.0f} rows/s"
+        for r in rows if "encoding" in r)
+    results.write("run", head, [dict(zip(head, c)) for c in cells], load=f"{before} before, {load()} after",
+                  notes=f"Times in seconds unless marked; median of {max(1, args.repeat)} interleaved run(s); "
+                        f"distillation: none, packaged model. {encoding}")
     print("\nfindings (cold): " + "; ".join(
         f"{r['size']}: " + ", ".join(f"{k} {v}" for k, v in sorted(r["cold"]["findings"].items()))
         for r in rows))

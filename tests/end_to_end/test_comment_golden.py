@@ -24,6 +24,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from markdown_checks import assert_snapshot, parse_html, to_html
 
 from conftest import BASIC_CONFIG, git_commit, git_init, gsm8k, write_jsonl
@@ -189,9 +190,11 @@ def test_pull_request_that_only_waives_a_finding(tmp_path):
     assert "#L12)" in waived and "#L12)" not in body.split("<details><summary>Repository")[1]
 
 
-def test_readme_excerpt_is_the_leaking_comment():
-    """The README's excerpt of the comment is a piece of the leaking snapshot, line by line."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+@pytest.mark.parametrize("doc", ["README.md", "docs/index.md"])
+def test_readme_excerpt_is_the_leaking_comment(doc):
+    """The excerpt of the comment in the README and on the docs' home page is a piece of the
+    leaking snapshot, line by line."""
+    readme = (ROOT / doc).read_text(encoding="utf-8")
     excerpt = readme.split("<!-- comment-excerpt -->\n```markdown\n")[1].split("```")[0]
     snapshot = (Path(__file__).parents[1] / "snapshots/comment-leak.md").read_text(encoding="utf-8")
     snapshot = re.sub(r"\]\(https://github\.com/[^)]*\)", "](…)", snapshot)

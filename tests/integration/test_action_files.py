@@ -31,10 +31,9 @@ def action() -> dict:
 
 
 def readme_section(name: str) -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = text.index("## GitHub Action")
-    end = text.index("\n## ", start + 1)
-    return text[start:end]
+    """The docs pages of the action: its workflows, inputs and outputs, and the fork set-up."""
+    return "\n".join((ROOT / "docs" / "action" / page).read_text(encoding="utf-8")
+                     for page in ("index.md", "forks.md"))
 
 
 OWNER = "eval-firewall"   # as in the README's `uses: eval-firewall/eval-firewall@v1`
@@ -135,6 +134,12 @@ def test_readme_workflows_match_the_github_workflows_schema(tmp_path):
     broken.write_text(workflows[0].replace("runs-on:", "run-on:"), encoding="utf-8")
     done = _run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", str(broken))
     assert done.returncode == 1
+
+
+def test_readme_quick_start_workflow_is_the_documented_one():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    [workflow] = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if re.search(r"^on:", b, re.M)]
+    assert workflow == readme_workflows()[0]
 
 
 @pytest.mark.parametrize("index", [0, 1, 2])

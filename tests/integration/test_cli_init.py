@@ -46,7 +46,9 @@ def test_init_on_the_bundled_example_guesses_its_config_and_audits_unedited(tmp_
     assert result.stdout.splitlines()[-1] == \
         "Wrote .eval-firewall.yml. Check the guesses, then run: eval-firewall audit"
     written = (root / ".eval-firewall.yml").read_text(encoding="utf-8")
-    assert written.startswith("# eval-firewall configuration, guessed by `eval-firewall init`")
+    assert written.startswith("# yaml-language-server: $schema=")     # editors check it
+    assert written.splitlines()[1].startswith(
+        "# eval-firewall configuration, guessed by `eval-firewall init`")
     assert "# label: " not in written    # every dataset got a label
 
     guessed = load_config(root / ".eval-firewall.yml")

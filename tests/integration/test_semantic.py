@@ -46,7 +46,7 @@ def test_recall_and_false_positive_rate_at_the_default_settings(embedder, static
     kind = np.array([p["kind"] for p in PAIRS])
     right = np.array([found.get(i, (None,))[0] == where[p["a"]] for i, p in enumerate(PAIRS)])
     flagged = np.array([i in found for i in range(len(PAIRS))])
-    # README (calibration): through this pipeline 93% of the hand-written paraphrases are found
+    # docs/audits/overlap.md (calibration): through this pipeline 93% of the hand-written paraphrases are found
     # at the default (56 of 60), 13% of the hard negatives flagged, none with other numbers
     assert right[label].mean() >= 0.9
     assert flagged[kind == "numbers"].sum() == 0              # other numbers: never flagged
@@ -84,7 +84,7 @@ def test_static_retrieval_then_rescoring_finds_the_planted_paraphrases(embedder,
     found = paraphrase_matches(evals, train, SemanticConfig(retriever="static"),
                                embedder=embedder, retriever=static_model)
     # every flag is a planted pair with its partner (the 60 GSM8K test rows are clean); at the
-    # calibrated default, 95% of the hand-written paraphrases are found (README)
+    # calibrated default, 95% of the hand-written paraphrases are found (docs/audits/overlap.md)
     assert all(expected.get(i) == j for i, (j, _) in found.items())
     assert len(found) >= 0.9 * len(expected)
     assert all(SemanticConfig().threshold <= score <= 1.0 for _, score in found.values())

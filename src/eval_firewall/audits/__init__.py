@@ -18,7 +18,7 @@ from ..inputs import Input, Inputs
 from ..rules import ENGINE_RULES, Rule, catalogue
 from . import disagreement, distribution, invariance, overlap, provenance, schema
 
-# How ``--base`` decides whether a finding is new (README: What counts as new):
+# How ``--base`` decides whether a finding is new (docs/incremental.md: What counts as new):
 # - "rows": by the content of the finding's row (and its match) alone; never re-run at the base;
 # - "rerun": the audit is re-run on the base's inputs and the findings compared;
 # - "figure": a dataset-level figure, compared with the base's figure (with a margin).

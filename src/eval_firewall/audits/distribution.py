@@ -42,7 +42,7 @@ RULES = (
 
 def classifier_auc(eval_vectors: np.ndarray, train_vectors: np.ndarray, seed: int = 0) -> float:
     """Cross-validated ROC AUC of a logistic regression telling eval (1) from train (0)."""
-    from sklearn.linear_model import LogisticRegression  # here: sklearn takes ~1.5 s to import
+    from sklearn.linear_model import LogisticRegression  # here: sklearn is slow to import
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 

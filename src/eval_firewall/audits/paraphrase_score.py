@@ -94,7 +94,8 @@ def is_code_pair(a: str, b: str) -> bool:
 
 @cache
 def _stop_words() -> frozenset[str]:
-    """scikit-learn's English stop words (a copy: importing scikit-learn takes ~1.5 s)."""
+    """scikit-learn's English stop words (a copy: importing scikit-learn is slow; the docs'
+    Benchmarks page has the figure)."""
     text = resources.files("eval_firewall").joinpath("data/english_stop_words.txt").read_text()
     listed = {w for w in text.split("\n") if w and not w.startswith("#")}
     return frozenset(listed) | {"does", "did", "let", "use", "used", "following"}

@@ -18,10 +18,10 @@ from ..config import SemanticConfig
 from ..findings import Evidence
 from . import paraphrase_score
 
-# auto: at most this many rows to encode go through the full model alone (~70 sentences/s on
-# 2 cores: ~15 s); above, static retrieval. The default model's static model ships in the
-# package; another model's is distilled once per user (~110 s of CPU), which this bound keeps
-# small audits from paying. Results differ only in which pairs get rescored.
+# auto: at most this many rows to encode go through the full model alone; above, static
+# retrieval. The default model's static model ships in the package; another model's is
+# distilled once per user (minutes of CPU, see the docs' Benchmarks page), which this bound
+# keeps small audits from paying. Results differ only in which pairs get rescored.
 EXACT_MAX_ROWS = 1000
 
 # A run of digits, with decimal or thousands separators: how a text writes a number in digits.

@@ -55,8 +55,8 @@ def audit(config_path: Path | None, fmt: str, output: Path | None, fail_on: str 
     """Audit the configured datasets and print a report.
 
     With --base, the gate's policy is REV's config and waiver file: a change of them that
-    loosens the gate is listed, not applied, and fails the run (README: What a pull request
-    can change).
+    loosens the gate is listed, not applied, and fails the run (docs: Policy and approval,
+    docs/action/policy.md).
 
     Exits 0 when the audit passes, 1 when there are findings at or above the fail level,
     and 2 on bad input (config, data files) or usage.

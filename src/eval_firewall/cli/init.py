@@ -305,10 +305,12 @@ def _q(value: str | None) -> str:
 
 def render_config(guesses: list[Guess]) -> str:
     """The commented YAML. Field names come from the data: quoted, and comments made inert."""
+    from ..config_schema import schema_url
     from ..report.text import one_line
 
-    out = ["# eval-firewall configuration, guessed by `eval-firewall init` from the dataset files",
-           "# it found. Check each guess; every key is described in the README (Configuration).",
+    out = [f"# yaml-language-server: $schema={schema_url()}",
+           "# eval-firewall configuration, guessed by `eval-firewall init` from the dataset files",
+           "# it found. Check each guess; every key is described in the configuration reference.",
            "datasets:"]
     for g in guesses:
         files = f"{len(g.files)} file{'s' if len(g.files) != 1 else ''}"

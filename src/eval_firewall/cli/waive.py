@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 HEADER = """\
 # Waivers: findings accepted after review (eval-firewall waive FINGERPRINT --reason ... --by ...).
 # A waived finding does not fail the audit; an expired waiver, or one that matches no finding,
-# raises a stale-waiver warning. See README.md, "Waivers".
+# raises a stale-waiver warning. See docs/waivers.md.
 """
 _HEX = re.compile(rf"^[0-9a-f]{{{SHORT_ID_CHARS},{FINGERPRINT_CHARS}}}$")
 

@@ -237,7 +237,7 @@ def load_dataset(config: Config, ds: DatasetConfig, *, keep_record: bool = False
                  ) -> LoadedDataset:
     """Read a dataset. With a :class:`~eval_firewall.cache.Cache`, parsed files are reused."""
     # Rows are built by the million and cannot form reference cycles: without the cyclic
-    # garbage collector running over and over, reading is about three times faster.
+    # garbage collector running over and over, reading is much faster.
     collecting = gc.isenabled()
     gc.disable()
     try:

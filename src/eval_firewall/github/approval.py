@@ -1,4 +1,4 @@
-"""Who approved a pull request's policy changes (README: How approval works).
+"""Who approved a pull request's policy changes (docs: action/policy.md, How approval works).
 
 A change of the config or waiver file that loosens the gate applies when the pull request's
 current head commit has an APPROVED review by a user who is neither the pull request's author

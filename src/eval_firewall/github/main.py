@@ -198,7 +198,7 @@ def _rules() -> dict[str, Rule]:
 
 def _policy(settings: Settings, event: PullRequestEvent | PushEvent, gh: api.GitHub, git: Git,
             base: str | None) -> Gate:
-    """The gate's policy (README: What a pull request can change): on a pull request the base
+    """The gate's policy (docs: action/policy.md, What a pull request can change): on a pull request the base
     commit's config and waivers, with the changes approved in a review; on a push the
     branch's own (it was approved to get there); the trusted inputs laid over both."""
     head = load_config(settings.in_workspace(settings.config))

@@ -1,6 +1,6 @@
 """Paraphrase search: eval rows that say what a train row says, in other words.
 
-Three stages (see README, section "Overlap: paraphrases"):
+Three stages (see docs/audits/overlap.md, "Paraphrases"):
 1. retrieval: a static model distilled from the configured model finds, for each eval row,
    the train rows with the highest cosine (exact search over the train-side
    :class:`VectorIndex`) above a loose static floor, :data:`RETRIEVE` times ``candidates`` of

@@ -1,22 +1,17 @@
 """Nearest-neighbour search over L2-normalized vectors (cosine = dot product).
 
 One thin wrapper, one backend (usearch's approximate HNSW graph was dropped: no path used it):
-- ``numpy``: exact, blocked matrix products. Measured on 2 cores with 128-dimension static
-  vectors of 100k GSM8K-like rows and 10k queries: 7.8 s for exact threshold search, against
-  11.7 s to build a usearch HNSW graph plus 0.9 s to query it (whose top hit agreed with the
-  exact one for 90% of queries). A cold audit builds the index once and queries it once, so
-  exact search wins; a cached index queried by a few hundred changed rows takes under a
-  second. Threshold search (:meth:`VectorIndex.search_above`) starts each query's bar at its
+- ``numpy``: exact, blocked matrix products. A cold audit builds the index once and queries
+  it once, so exact search beat building an approximate HNSW graph and querying it (whose top
+  hit did not always agree with the exact one; the docs' Benchmarks page has the figures).
+  Threshold search (:meth:`VectorIndex.search_above`) starts each query's bar at its
   k-th best score among a sample of rows and runs in two exact stages: a bound of every score
   by one product over 80 columns instead of 128 (the 72 leading principal dimensions of the
   rows plus the norms of 8 tail segments, Cauchy-Schwarz), then exact scores of the pairs
-  whose bound reaches the bar (about 0.2% of them, refined by their rotated tails, then 0.01%
-  scored in float64), whose second stage runs in two threads. On the benchmark's 9,500 eval x
-  1M train questions, ``bench/search.py`` on 2 shared cores (load average 3 to 5): 39.2 s
-  against 89.5 s for the former one-stage product in one run, 42.7 s against 50.8 s in
-  another (medians of 2); CPU 47 s against 59 to 63 s; peak numpy memory 251 MiB against
-  289 MiB; the same hits (equal rows in another order only where their old scores differed
-  in the last bit). Where the bound is loose (vectors without principal structure) a slice of
+  whose bound reaches the bar (a small share of them, refined by their rotated tails, then
+  fewer still scored in float64), whose second stage runs in threads. It returns the hits of
+  the one-stage product (``bench/search.py`` compares the two side by side). Where the bound
+  is loose (vectors without principal structure) a slice of
   queries falls back to its full products, and a block of them to one stage.
 
 ``search(queries, k)`` returns ``(indices, scores)``, both ``(len(queries), k)``, best first;
@@ -47,7 +42,7 @@ PAIR_CHUNK = 1 << 15    # pairs scored exactly at once (bounded memory)
 WORKERS = min(8, os.cpu_count() or 1)   # threads of stage two
 LOOSE_SHARE = 0.03      # pairs reaching the bar beyond which stage one's bound does not pay
 # Fewer queries than this search in one stage: rotating every index row costs more than the
-# narrower product saves (90 changed rows against 1M: 4.6 s in two stages, 0.8 s in one).
+# narrower product saves (measured with a pull request's changed rows against 1M rows).
 TWO_STAGE_QUERIES = 512
 
 
@@ -169,7 +164,7 @@ class VectorIndex:
         return floor
 
     def save(self, path: Path) -> None:
-        """Store the vectors as float16 ``.npy`` (1M x 128: 256 MB, loads in about 0.5 s)."""
+        """Store the vectors as float16 ``.npy`` (half the bytes of float32, memory-mappable)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
