@@ -117,7 +117,7 @@ def read_regular(path: Path, limit: int) -> bytes | None:
     return data
 
 
-def _remove(path: Path) -> None:
+def remove_path(path: Path) -> None:
     """Remove whatever is at ``path`` (a file, a link, a directory), never following a link."""
     try:
         if path.is_dir() and not path.is_symlink():
@@ -295,7 +295,7 @@ class Cache:
         self._warn_once(path, why, "recomputing it")
         linked = [p for p in (path.parent.parent, path.parent) if p.is_symlink()]
         for p in linked[:1] or (path, path.with_name(path.name + ".sum")):
-            _remove(p)           # a linked directory: the link, never what it points to
+            remove_path(p)           # a linked directory: the link, never what it points to
 
     def _signature(self, path: Path, data: bytes | memoryview) -> str:
         mac = hmac.new(self.key, digestmod=hashlib.sha256)
@@ -367,7 +367,7 @@ class Cache:
             self._ignore_in_git()
             for directory in (path.parent.parent, path.parent):
                 if directory.is_symlink() or (directory.exists() and not directory.is_dir()):
-                    _remove(directory)
+                    remove_path(directory)
             path.parent.mkdir(parents=True, exist_ok=True)
             meta = json.dumps({"format": FORMAT, "hmac-sha256": self._signature(path, data)})
             for target, payload in ((path, data), (path.with_name(path.name + ".sum"),
@@ -377,7 +377,7 @@ class Cache:
                     with os.fdopen(fd, "wb") as fh:
                         fh.write(payload)
                     if target.is_dir() and not target.is_symlink():
-                        _remove(target)      # os.replace cannot put a file over a directory
+                        remove_path(target)      # os.replace cannot put a file over a directory
                     os.replace(tmp, target)
                 finally:
                     Path(tmp).unlink(missing_ok=True)

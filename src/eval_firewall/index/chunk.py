@@ -28,7 +28,6 @@ import io
 import json
 import mmap
 import os
-import secrets
 import shutil
 import stat
 import tempfile
@@ -37,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..cache import remove_path
 
 FORMAT = "eval-firewall-index/1"
 MANIFEST = "MANIFEST.json"
@@ -310,12 +311,4 @@ def write(parent: Path, key: str, signing: bytes, *, source: dict[str, Any], row
 
 def remove(path: Path) -> None:
     """Remove a chunk (or whatever is in its place), never following a link."""
-    try:
-        if path.is_dir() and not path.is_symlink():
-            aside = path.with_name(f".stale-{secrets.token_hex(6)}")
-            os.rename(path, aside)
-            shutil.rmtree(aside, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-    except OSError:
-        pass
+    remove_path(path)
