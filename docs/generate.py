@@ -11,7 +11,7 @@ a benchmark):
 - the blocks between ``<!-- generated: NAME -->`` and ``<!-- end: NAME -->`` in the other
   pages: ``config SECTION`` (a section's keys), ``rules AUDIT`` (an audit's rules),
   ``bench NAME`` (a table of ``bench/results/NAME.json``), ``action inputs|outputs`` (from
-  action.yml);
+  action.yml), ``layout`` (the package tree, in pipeline order, from each module's docstring);
 - the JSON Schema of ``.eval-firewall.yml``: ``schema/eval-firewall.schema.json`` and the copy
   shipped in the package, ``src/eval_firewall/data/eval-firewall.schema.json``.
 
@@ -101,7 +101,7 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
 def config_rows(model: type[BaseModel], prefix: str, nested: bool = True) -> list[str]:
     """Table rows for the keys of ``model`` (and, when ``nested``, of the sections it holds),
     keys spelt from ``prefix`` (``audits.overlap``; a list of sections as ``datasets[]``)."""
-    from eval_firewall.config_schema import INTERNAL_FIELDS, _one_or_many_fields
+    from eval_firewall.config.schema import INTERNAL_FIELDS, _one_or_many_fields
 
     rows: list[str] = []
     one_or_many = _one_or_many_fields(model)
@@ -269,6 +269,47 @@ def action_table(which: str) -> str:
     return "\n".join(rows) + "\n"
 
 
+# ---- layout ----------------------------------------------------------------------------------
+
+PACKAGE = ROOT / "src" / "eval_firewall"
+# The stage packages in the order a run goes through them; the modules directly in the package
+# (the shared vocabulary) come first.
+PIPELINE = ("config", "safeio", "cache", "datasets", "text", "embeddings", "search", "index", "overlap",
+            "inputs", "audits", "engine", "incremental", "policy", "report", "github", "cli",
+            "diagnose")
+
+
+def _summary(path: Path) -> str:
+    """A module's docstring up to the end of its first sentence, on one line."""
+    import ast
+
+    doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+    first = " ".join(doc.split("\n\n", 1)[0].split())
+    end = re.search(r"\.(\s|$)", first)
+    return first[:end.start() + 1] if end else first
+
+
+def layout() -> str:
+    """The package tree: every module with the first sentence of its docstring."""
+    lines = [f"- `src/eval_firewall/`: {_summary(PACKAGE / '__init__.py')}"]
+    for module in sorted(PACKAGE.glob("*.py")):
+        if module.name != "__init__.py":
+            lines.append(f"    - `{module.name}`: {_summary(module)}")
+    packages = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists())
+    unknown = sorted(set(packages) - set(PIPELINE))
+    if unknown:
+        raise SystemExit(f"docs/generate.py: add the packages {unknown} to PIPELINE")
+    for name in PIPELINE:
+        lines.append(f"    - `{name}/`: {_summary(PACKAGE / name / '__init__.py')}")
+        for module in sorted((PACKAGE / name).glob("*.py")):
+            if module.name != "__init__.py":
+                lines.append(f"        - `{module.name}`: {_summary(module)}")
+        if (PACKAGE / name / "templates").is_dir():
+            names = ", ".join(sorted(f"`{t.name}`" for t in (PACKAGE / name / "templates").iterdir()))
+            lines.append(f"        - `templates/`: {names}")
+    return "\n".join(lines) + "\n"
+
+
 # ---- files -----------------------------------------------------------------------------------
 
 def block(name: str) -> str:
@@ -281,6 +322,8 @@ def block(name: str) -> str:
         return bench_table(arg)
     if kind == "action":
         return action_table(arg)
+    if kind == "layout":
+        return layout()
     raise SystemExit(f"unknown generated block '{name}'")
 
 
@@ -301,7 +344,7 @@ def fill(text: str) -> str:
 
 def outputs() -> dict[Path, str]:
     """Every generated file's path and the text it should hold."""
-    from eval_firewall.config_schema import SCHEMA_FILE, schema_text
+    from eval_firewall.config.schema import SCHEMA_FILE, schema_text
 
     out = {DOCS / "reference" / "configuration.md": configuration_page(),
            DOCS / "reference" / "rules.md": rules_page(),

@@ -7,7 +7,15 @@ when the renderer does.
 from __future__ import annotations
 
 from conftest import gsm8k
-from eval_firewall.findings import AuditResult, DatasetSummary, Finding, Match, Report, Severity, Stat
+from eval_firewall.findings import (
+    AuditResult,
+    DatasetSummary,
+    Finding,
+    Match,
+    Report,
+    Severity,
+    Stat,
+)
 
 VERSION = "0.1.0"
 TRAIN = [r["question"] for r in gsm8k("train", 20)]

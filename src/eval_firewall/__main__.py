@@ -1,3 +1,4 @@
+"""``python -m eval_firewall``: the ``eval-firewall`` command."""
 from .cli import main
 
 main()

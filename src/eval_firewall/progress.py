@@ -4,7 +4,7 @@ On a terminal the running stage is one animated line (a spinner, the elapsed tim
 stage has a total, how far it is); elsewhere (CI logs, pipes) it is a plain line when the stage
 starts and one when it ends. Everything printed goes through :meth:`Progress._write`; text that
 can come from data (stage names carry dataset names, warnings quote files) is made one inert
-line first (:func:`eval_firewall.terminal.one_line`), so it cannot start a workflow command.
+line first (:func:`eval_firewall.safeio.terminal.one_line`), so it cannot start a workflow command.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-from .terminal import one_line
+from .safeio.terminal import one_line
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 TICK = 0.1  # seconds between redraws of the running stage

@@ -27,7 +27,7 @@ from action_harness import (
 )
 from conftest import git, git_commit, git_init, write_jsonl
 from eval_firewall.cli import main
-from eval_firewall.waivers import WAIVERS_FILE, entry_text
+from eval_firewall.policy.waivers import WAIVERS_FILE, entry_text
 
 AUTHOR = "contributor"
 

@@ -24,12 +24,12 @@ from action_harness import (
     run_action,
 )
 from conftest import BASIC_CONFIG, git, git_commit, gsm8k, write_jsonl
-from eval_firewall import waivers
 from eval_firewall.cli import main
 from eval_firewall.config import load_config
 from eval_firewall.engine import run_audits
 from eval_firewall.errors import UserError
 from eval_firewall.findings import Finding, Severity
+from eval_firewall.policy import waivers
 
 TRAIN = gsm8k("train", 40)
 EVAL_ROWS = gsm8k("test", 12)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from conftest import ROOT, git, git_commit, git_init, gsm8k, write_jsonl
 from eval_firewall.config import load_config
 from eval_firewall.engine import run_audits
-from eval_firewall.perturb import perturb_rows
+from eval_firewall.inputs.perturb import perturb_rows
 from eval_firewall.report.verdict import verdict_line
 from eval_firewall.rows import Row
 

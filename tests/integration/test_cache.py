@@ -122,7 +122,7 @@ def test_cache_directory_keeps_itself_out_of_git(tmp_path):
 
 
 def test_train_vector_index_is_built_once_per_train_set(tmp_path):
-    from eval_firewall.overlap_cache import cached_vector_index
+    from eval_firewall.overlap.cached import cached_vector_index
     from eval_firewall.search.vectors import VectorIndex
 
     built = []

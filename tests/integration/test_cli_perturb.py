@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from conftest import ID_DATASETS, gsm8k, write_jsonl
 from eval_firewall.cli import main
-from eval_firewall.perturb import prompt_sha
+from eval_firewall.inputs.perturb import prompt_sha
 
 CONFIG = ID_DATASETS + """\
 audits:
@@ -99,7 +99,7 @@ def test_help_names_every_option():
 
 
 def test_preambles_are_neutral_by_default_and_configurable(root: Path):
-    from eval_firewall.perturb import PREAMBLES
+    from eval_firewall.inputs.perturb import PREAMBLES
 
     out = root / "prompts.jsonl"
     assert run(root, "--dataset", "eval", "--output", str(out), "--kinds", "preamble"

@@ -14,10 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import ID_DATASETS, gsm8k, write_jsonl
-from eval_firewall.annotations import read_sheet, row_sha
 from eval_firewall.cli import main
 from eval_firewall.config import load_config
 from eval_firewall.datasets import load_dataset
+from eval_firewall.inputs.annotations import read_sheet, row_sha
 
 CONFIG = ID_DATASETS
 TOPICS = ["money"] * 60 + ["time"] * 30 + ["shapes"] * 10

@@ -15,7 +15,7 @@ import yaml
 
 from conftest import ROOT
 from eval_firewall.config import Config, parse_config
-from eval_firewall.config_schema import SCHEMA_FILE, config_schema, packaged_schema, schema_url
+from eval_firewall.config.schema import SCHEMA_FILE, config_schema, packaged_schema, schema_url
 from eval_firewall.errors import UserError
 
 REPOSITORY_SCHEMA = ROOT / "schema" / SCHEMA_FILE

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from conftest import BASIC_CONFIG, git, git_commit, git_init, gsm8k
 from eval_firewall import load_config, run_audits
-from eval_firewall.audits.paraphrase_score import COLUMNS
 from eval_firewall.cli import main
+from eval_firewall.overlap.score import COLUMNS
 from eval_firewall.report import load_report, render_json
 
 PAIRS = [json.loads(line) for line in

@@ -13,16 +13,16 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import ID_DATASETS, gsm8k, write_jsonl
-from eval_firewall.annotations import Annotation, read_sheet, row_sha
 from eval_firewall.audits.disagreement import check
+from eval_firewall.audits.stats import answers_needed, wilson
 from eval_firewall.cli import main
 from eval_firewall.config import DisagreementConfig, load_config
 from eval_firewall.engine import run_audits
 from eval_firewall.errors import UserError
 from eval_firewall.findings import Severity
+from eval_firewall.inputs.annotations import Annotation, read_sheet, row_sha
 from eval_firewall.report import render_markdown
 from eval_firewall.rows import Row
-from eval_firewall.stats import answers_needed, wilson
 
 Z = 1.959963984540054
 

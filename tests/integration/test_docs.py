@@ -88,7 +88,7 @@ def test_every_config_field_has_a_description():
     """The configuration reference and the JSON Schema take their wording from the models: a
     field added without ``description=`` would be a blank line in both."""
     from eval_firewall.config import Config
-    from eval_firewall.config_schema import _models
+    from eval_firewall.config.schema import _models
 
     missing = [f"{name}.{field}" for name, model in _models(Config).items()
                for field, info in model.model_fields.items() if not info.description]
@@ -182,20 +182,24 @@ def test_bench_scripts_write_result_files_the_generator_reads(tmp_path, monkeypa
 
 
 def test_layout_names_every_module():
-    """The Layout paragraph of the development page is true to the package tree."""
+    """The development page's Layout is the package tree: every module and package, in it."""
     text = page("development.md")
-    layout = text[text.index("Layout: `src/eval_firewall/`"):text.index("The Python API is")]
+    layout = text[text.index("<!-- generated: layout -->"):text.index("<!-- end: layout -->")]
     package = ROOT / "src" / "eval_firewall"
-    names = [f"`{p.name}`" for p in package.glob("*.py")
-             if p.name not in ("__init__.py", "__main__.py")]
-    names += [f"`{p.name}/`" for p in package.iterdir()
-              if p.is_dir() and (p / "__init__.py").exists()]
-    # ... and every module of each package, as `name.py` or `package/name.py`
-    names += [f"{p.parent.name}/{p.name}" for p in package.glob("*/*.py")
-              if p.name != "__init__.py" and (p.parent / "__init__.py").exists()]
-    missing = [n for n in names
-               if n not in layout and not ("/" in n and f"`{n.split('/')[1]}`" in layout)]
-    assert not missing, f"docs/development.md's Layout paragraph does not name {missing}"
+    listed = re.findall(r"^( *)- `([^`]+)`", layout, re.M)
+    # rebuild each listed entry's path from its indentation
+    paths, stack = set(), []
+    for indent, name in listed[1:]:
+        depth = len(indent) // 4 - 1
+        stack[depth:] = [name.rstrip("/")]
+        paths.add("/".join(stack))
+    on_disk = {p.relative_to(package).as_posix() for p in package.rglob("*.py")
+               if p.name != "__init__.py" and "__pycache__" not in p.parts}
+    on_disk |= {p.relative_to(package).as_posix() for p in package.rglob("__init__.py")
+                if p.parent != package}
+    on_disk = {n[:-len("/__init__.py")] if n.endswith("/__init__.py") else n for n in on_disk}
+    assert on_disk - paths == set(), f"the Layout does not name {sorted(on_disk - paths)}"
+    assert paths - on_disk - {"report/templates"} == set()
 
 
 def _block_after(text: str, marker: str) -> list[str]:

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import git_commit, git_init
 from eval_firewall.errors import UserError
-from eval_firewall.git import Git
+from eval_firewall.incremental.git import Git
 
 
 def history(path, commits: int):

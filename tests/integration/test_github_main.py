@@ -27,12 +27,12 @@ from action_harness import (
 )
 from conftest import git
 from eval_firewall.errors import UserError
-from eval_firewall.git import Git
 from eval_firewall.github import api
 from eval_firewall.github.event import Event, load_event
 from eval_firewall.github.main import action
 from eval_firewall.github.settings import Settings, load_settings
-from eval_firewall.terminal import one_line
+from eval_firewall.incremental.git import Git
+from eval_firewall.safeio.terminal import one_line
 
 BOT = "github-actions[bot]"
 NUMBER = 7

@@ -255,8 +255,8 @@ def test_duplicate_train_ids_are_found_from_the_index(tmp_path):
 def test_new_train_rows_of_a_changed_file_are_those_without_the_index(repo, tmp_path_factory):
     """A changed train file's rows: new unless a base row has their content, whichever file
     it is in; the index answers as reading every row does."""
-    from eval_firewall.changes import load_base
     from eval_firewall.engine import load_all
+    from eval_firewall.incremental.changes import load_base
 
     cli(repo, "index", "build", "-q")
     write_jsonl(repo / "data/train/b.jsonl", TRAIN[80:] + [TRAIN[5], TEST[0], TRAIN[90]])
@@ -345,8 +345,8 @@ def test_containment_from_the_index_equals_the_search_without_it(quoted_repo, mo
 def test_boilerplate_counts_rows_across_every_chunk(quoted_repo):
     from eval_firewall.audits.overlap import TrainSide
     from eval_firewall.index.train import train_corpus
-    from eval_firewall.normalize import normalize
     from eval_firewall.search import containment
+    from eval_firewall.text.normalize import normalize
 
     _, _, loaded = _load(quoted_repo)
     corpus = train_corpus([loaded])
@@ -370,8 +370,8 @@ def test_boilerplate_counts_rows_across_every_chunk(quoted_repo):
 
 def test_stored_postings_scanned_in_small_pieces_give_the_same_hits(quoted_repo):
     from eval_firewall.index.train import train_corpus
-    from eval_firewall.normalize import normalize
     from eval_firewall.search import containment
+    from eval_firewall.text.normalize import normalize
 
     _, _, loaded = _load(quoted_repo)
     side = train_corpus([loaded]).side
@@ -388,8 +388,8 @@ def test_stored_postings_scanned_in_small_pieces_give_the_same_hits(quoted_repo)
 
 
 def test_chunk_keys_follow_the_normalization(repo, monkeypatch):
-    from eval_firewall import normalize as norm_module
     from eval_firewall.index import store as store_module
+    from eval_firewall.text import normalize as norm_module
 
     before = chunk_dirs_after_build(repo)
     key = store_module.normalization_fingerprint()

@@ -18,11 +18,11 @@ from eval_firewall.config import InvarianceConfig, OverlapConfig, load_config
 from eval_firewall.engine import run_audits
 from eval_firewall.errors import UserError
 from eval_firewall.findings import Report, Severity
-from eval_firewall.matching import final_number
-from eval_firewall.perturb import perturb_rows
-from eval_firewall.predictions import Prediction, read_predictions
+from eval_firewall.inputs.perturb import perturb_rows
+from eval_firewall.inputs.predictions import Prediction, read_predictions
 from eval_firewall.report import render_markdown
 from eval_firewall.rows import Row
+from eval_firewall.text.matching import final_number
 
 EXAMPLE = ROOT / "examples" / "gsm8k"
 

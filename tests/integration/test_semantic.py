@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 
 from conftest import BASIC_CONFIG, gsm8k
-from eval_firewall.audits import RULES, paraphrase_score, semantic
-from eval_firewall.audits.semantic import numbers_of
+from eval_firewall.audits import RULES
 from eval_firewall.config import SemanticConfig, load_config
 from eval_firewall.engine import run_audits
 from eval_firewall.errors import UserError
+from eval_firewall.overlap import score as paraphrase_score
+from eval_firewall.overlap import semantic
+from eval_firewall.overlap.semantic import numbers_of
 from eval_firewall.search.paraphrase import ParaphraseSearch, build_train_index, paraphrase_matches
 
 PAIRS = [json.loads(line) for line in
@@ -275,7 +277,7 @@ def test_an_old_config_keeps_the_meaning_of_threshold():
 
 def test_the_paraphrase_keys_change_the_cache_key():
     from eval_firewall.config import OverlapConfig
-    from eval_firewall.overlap_cache import _config_key
+    from eval_firewall.overlap.cached import _config_key
 
     keys = {_config_key(OverlapConfig(semantic=SemanticConfig(**change)))
             for change in ({}, {"min_probability": 0.6}, {"threshold": 0.86},

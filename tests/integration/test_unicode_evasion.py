@@ -11,7 +11,7 @@ import pytest
 from conftest import BASIC_CONFIG, gsm8k
 from eval_firewall.config import load_config
 from eval_firewall.engine import run_audits
-from eval_firewall.normalize import disguise, fold_homoglyphs, model_text, normalize
+from eval_firewall.text.normalize import disguise, fold_homoglyphs, model_text, normalize
 
 TRAIN = [r["question"] for r in gsm8k("train", 80)]
 HOMOGLYPHS = str.maketrans({"a": "а", "e": "е", "o": "о", "p": "р", "c": "с"})

@@ -9,8 +9,8 @@ from pathlib import Path
 from conftest import BASIC_CONFIG, git_commit, git_init, gsm8k, write_jsonl
 from eval_firewall.config import load_config
 from eval_firewall.engine import run_audits
+from eval_firewall.policy.waivers import entry_text
 from eval_firewall.report.verdict import verdict_line
-from eval_firewall.waivers import entry_text
 
 TRAIN = gsm8k("train", 60)
 EVAL = gsm8k("test", 10)

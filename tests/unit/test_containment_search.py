@@ -12,14 +12,14 @@ from eval_firewall.audits import overlap
 from eval_firewall.audits.leak import INPUT, INPUT_LABEL, leak_kind
 from eval_firewall.audits.overlap import MemoryFinder
 from eval_firewall.config import OverlapConfig
-from eval_firewall.corpus import Corpus
 from eval_firewall.findings import Report
-from eval_firewall.normalize import normalize
+from eval_firewall.overlap.corpus import Corpus
 from eval_firewall.report.json import load_report, render_json
 from eval_firewall.rows import Row
 from eval_firewall.search import containment
 from eval_firewall.search.containment import Settings, build, char_span, scan, search
 from eval_firewall.search.windows import starts, window_length, windows_of
+from eval_firewall.text.normalize import normalize
 
 TEST = gsm8k("test", 60)
 TRAIN = gsm8k("train", 300)

@@ -9,7 +9,7 @@ from conftest import git, git_commit, git_init, gsm8k, write_jsonl
 from eval_firewall.cache import Cache
 from eval_firewall.config import parse_config
 from eval_firewall.datasets import load_dataset
-from eval_firewall.git import clean_blobs
+from eval_firewall.incremental.git import clean_blobs
 
 CONFIG = """\
 datasets:

@@ -3,7 +3,14 @@ API lists them and CODEOWNERS as GitHub reads it."""
 
 from __future__ import annotations
 
-from eval_firewall.github.approval import NO_REVIEW, TEAM_TOKEN_HINT, Review, approval_for, approvers, owners
+from eval_firewall.github.approval import (
+    NO_REVIEW,
+    TEAM_TOKEN_HINT,
+    Review,
+    approval_for,
+    approvers,
+    owners,
+)
 
 HEAD, OLD = "a" * 40, "b" * 40
 

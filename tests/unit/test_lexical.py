@@ -17,9 +17,9 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.preprocessing import normalize as sklearn_normalize
 
 from conftest import gsm8k
-from eval_firewall.normalize import normalize
 from eval_firewall.search import lexical
 from eval_firewall.search.lexical import LexicalIndex, hashed_words, words
+from eval_firewall.text.normalize import normalize
 
 N_FEATURES = lexical.N_FEATURES
 

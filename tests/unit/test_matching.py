@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from conftest import gsm8k
-from eval_firewall.matching import Matcher, choice_letter, final_number, make_matcher, pick_kind
+from eval_firewall.text.matching import (
+    Matcher,
+    choice_letter,
+    final_number,
+    make_matcher,
+    pick_kind,
+)
 
 
 @pytest.mark.parametrize("text, number", [

@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eval_firewall.normalize import normalize
+from eval_firewall.text.normalize import normalize
 
 
 def test_case_width_punctuation_and_whitespace_do_not_matter():
@@ -37,7 +37,7 @@ def test_output_is_tokens_separated_by_single_spaces(text):
 
 @given(st.text(alphabet=st.characters(max_codepoint=127), max_size=60))
 def test_ascii_fast_path_equals_the_general_definition(text):
-    from eval_firewall.normalize import _general
+    from eval_firewall.text.normalize import _general
 
     assert normalize(text) == _general(text)
 
@@ -54,13 +54,13 @@ _ASCII_TEXT = st.one_of(st.lists(_ASCII_PARTS, max_size=30).map("".join),
 @settings(deadline=None)   # the first call imports pyarrow.compute
 @given(st.lists(st.one_of(_ASCII_TEXT, st.text(max_size=40)), max_size=30))
 def test_normalize_many_equals_normalize_of_each(texts):
-    from eval_firewall.normalize import normalize_many
+    from eval_firewall.text.normalize import normalize_many
 
     assert normalize_many(texts) == [normalize(t) for t in texts]
 
 
 def test_normalize_many_chains_of_hyphens_and_mixed_rows():
-    from eval_firewall.normalize import normalize_many
+    from eval_firewall.text.normalize import normalize_many
 
     texts = ["a-b-c-d-e-f", "x-y", "-a-", "5-3-b-c", "Ünï-côdé", "", "A-B--C---D", "a-" * 50,
              " " * 20 + "x-y", "?!" * 9 + "+5", "  \t- a",
@@ -73,7 +73,7 @@ def test_normalize_many_chains_of_hyphens_and_mixed_rows():
 
 
 def test_normalize_many_over_several_chunks_of_bytes():
-    from eval_firewall.normalize import _CHUNK_BYTES, normalize_many
+    from eval_firewall.text.normalize import _CHUNK_BYTES, normalize_many
 
     base = ["Tom-and-Jerry ate 3-2=1 apples!", "-x-", "Ünï-côdé?", "", "a-b-c-d."]
     texts = [f"{base[i % len(base)]} #{i}-th row-{i % 7}" for i in range(3 * _CHUNK_BYTES // 30)]
@@ -84,7 +84,7 @@ def test_normalize_many_over_several_chunks_of_bytes():
 def test_normalize_array_of_chunks_and_slices():
     import pyarrow as pa
 
-    from eval_firewall.normalize import normalize_array
+    from eval_firewall.text.normalize import normalize_array
 
     texts = ["Ünï-côdé!", "a-b", "", "5×3=15", "Tom's", "x-ÿ", "ΣΑΣ"] * 3
     chunked = pa.chunked_array([pa.array(texts[:8]).slice(2), pa.array(texts[8:])])

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from eval_firewall import numbers
-from eval_firewall.numbers import compare, mentions, same_script, script_of
+from eval_firewall.text import numbers
+from eval_firewall.text.numbers import compare, mentions, same_script, script_of
 
 
 def values(text: str) -> list[set[float]]:

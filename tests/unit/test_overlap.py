@@ -6,14 +6,19 @@ import pytest
 
 from conftest import gsm8k
 from eval_firewall.audits import overlap
-from eval_firewall.audits.overlap import MemoryFinder, lexical_similarity, near_matches, self_matches
+from eval_firewall.audits.overlap import (
+    MemoryFinder,
+    lexical_similarity,
+    near_matches,
+    self_matches,
+)
 from eval_firewall.cache import Cache
 from eval_firewall.config import OverlapConfig
-from eval_firewall.corpus import Corpus
 from eval_firewall.findings import AuditResult, Severity
-from eval_firewall.normalize import normalize
-from eval_firewall.overlap_cache import CachedFinder
+from eval_firewall.overlap.cached import CachedFinder
+from eval_firewall.overlap.corpus import Corpus
 from eval_firewall.rows import Row
+from eval_firewall.text.normalize import normalize
 
 TRAIN_Q = [r["question"] for r in gsm8k("train", 300)]
 TEST_Q = [r["question"] for r in gsm8k("test", 60)]

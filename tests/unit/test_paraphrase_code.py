@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from eval_firewall.audits import paraphrase_score
-from eval_firewall.audits.paraphrase_score import COLUMNS, FEATURES
 from eval_firewall.findings import Evidence
-from eval_firewall.overlap_cache import _evidence
+from eval_firewall.overlap import score as paraphrase_score
+from eval_firewall.overlap.cached import _evidence
+from eval_firewall.overlap.score import COLUMNS, FEATURES
 from eval_firewall.search.paraphrase import _numbers_differ
 
 DATA = Path(__file__).parents[1] / "data"

@@ -65,10 +65,10 @@ def test_stop_words_are_scikit_learns_list_without_importing_it():
 
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    from eval_firewall.audits.paraphrase_score import _stop_words
+    from eval_firewall.overlap.score import _stop_words
     assert _stop_words() == frozenset(ENGLISH_STOP_WORDS) | {"does", "did", "let", "use", "used",
                                                              "following"}
-    code = ("import sys; from eval_firewall.audits.paraphrase_score import content_words; "
+    code = ("import sys; from eval_firewall.overlap.score import content_words; "
             "assert content_words('How many apples does Anna have?'), 'no words'; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sklearn'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

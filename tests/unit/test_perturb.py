@@ -11,7 +11,7 @@ from difflib import SequenceMatcher
 import pytest
 
 from conftest import gsm8k
-from eval_firewall.perturb import (
+from eval_firewall.inputs.perturb import (
     KINDS,
     NEGATIONS,
     NUMBER_WORDS,

@@ -25,7 +25,7 @@ from eval_firewall.policy.effective import (
     result,
 )
 from eval_firewall.policy.load import parse_ceiling
-from eval_firewall.waivers import Listed, WaiverEntry
+from eval_firewall.policy.waivers import Listed, WaiverEntry
 
 BASE: dict = {
     "datasets": [

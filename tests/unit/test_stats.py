@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from eval_firewall.stats import fleiss_kappa, rate_gate, wilson
+from eval_firewall.audits.stats import fleiss_kappa, rate_gate, wilson
 
 
 @pytest.mark.parametrize("count, n, limit, exceeded, undecided", [

@@ -7,7 +7,7 @@ import pytest
 
 from eval_firewall.progress import Progress
 from eval_firewall.report.escape import escape_json, escape_md
-from eval_firewall.terminal import BIDI, command_data, command_property, inert, one_line
+from eval_firewall.safeio.terminal import BIDI, command_data, command_property, inert, one_line
 
 HOSTILE = [
     "tr\n::error file=README.md,line=1::Spoofed\n::stop-commands::x",

@@ -1,7 +1,7 @@
 """Disagreement: do humans, answering blind, agree with the eval labels?
 
-Annotators' answers (from :mod:`eval_firewall.annotations` sheets) are joined to the eval rows
-by row id and compared with the label by a :class:`~eval_firewall.matching.Matcher`. The
+Annotators' answers (from :mod:`eval_firewall.inputs.annotations` sheets) are joined to the eval rows
+by row id and compared with the label by a :class:`~eval_firewall.text.matching.Matcher`. The
 disagreement rate is over compared answers (one per annotator and row), with a 95% Wilson
 interval; kappa is reported for categorical labels (Cohen's for one annotator against the
 labels, Fleiss' for several annotators plus the labels as one more rater).
@@ -29,11 +29,11 @@ import numpy as np
 from ..config import DisagreementConfig
 from ..findings import AuditResult, Finding, Severity, Stat, content_hash
 from ..inputs import Inputs
-from ..matching import Matcher, make_matcher
 from ..records import Annotation, row_sha
 from ..rows import Row
 from ..rules import Rule
-from ..stats import answers_needed, fleiss_kappa, rate_gate
+from ..text.matching import Matcher, make_matcher
+from .stats import answers_needed, fleiss_kappa, rate_gate
 
 AUDIT = "disagreement"
 

@@ -1,6 +1,6 @@
 """Invariance: does the model's answer survive rephrasings that keep the meaning?
 
-Given the original prompts and their variants (:mod:`eval_firewall.perturb`) and the model's
+Given the original prompts and their variants (:mod:`eval_firewall.inputs.perturb`) and the model's
 predictions for each, report accuracy on the originals and on each perturbation kind, and the
 flip rate: the share of variants whose answer differs from the answer to the original (for
 reordered options, the chosen option is compared, not its letter).
@@ -23,11 +23,11 @@ from difflib import SequenceMatcher
 from ..config import InvarianceConfig
 from ..findings import AuditResult, Finding, Match, Severity, Stat
 from ..inputs import Inputs
-from ..matching import Matcher, choice_letter, make_matcher
-from ..perturb import KINDS, ORIGINAL
+from ..inputs.perturb import KINDS, ORIGINAL
 from ..records import Prediction, Variant
 from ..rules import Rule
-from ..stats import rate_gate
+from ..text.matching import Matcher, choice_letter, make_matcher
+from .stats import rate_gate
 
 AUDIT = "invariance"
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..normalize import normalize
 from ..rows import Row
+from ..text.normalize import normalize
 
 INPUT = "input"
 INPUT_LABEL = "input+label"

@@ -17,7 +17,7 @@ Rules:
 Each eval row gets at most one overlap finding against train: the strongest kind. Each says
 whether the train row holds the eval row's label near the item too (:mod:`.leak`). The search
 is a :class:`HitFinder` passed to :func:`audit`: the plain :class:`MemoryFinder` here, or the
-cached one of :mod:`eval_firewall.overlap_cache`, which reuses earlier results for rows that did
+cached one of :mod:`eval_firewall.overlap.cached`, which reuses earlier results for rows that did
 not change and searches only the new ones. Both sides come in as a :class:`~.corpus.Corpus`.
 """
 
@@ -31,17 +31,17 @@ from typing import Protocol
 from rapidfuzz import fuzz
 
 from ..config import OverlapConfig
-from ..corpus import Corpus
 from ..findings import AuditResult, Evidence, Finding, Match, Severity, Span, Stat
-from ..normalize import disguise
+from ..overlap.corpus import Corpus
+from ..overlap.score import explain
 from ..progress import Progress
 from ..rows import Row
 from ..rules import Rule
 from ..search import containment
 from ..search.lexical import LexicalIndex
 from ..search.windows import Windows, window_length, windows_of
+from ..text.normalize import disguise
 from .leak import INPUT, INPUT_LABEL, leak_kind
-from .paraphrase_score import explain
 
 AUDIT = "overlap"
 STRENGTH = {"exact-duplicate": 0, "near-duplicate": 1, "contained": 2, "paraphrase": 3}

@@ -9,7 +9,7 @@ import click
 
 from .. import __version__
 from ..errors import UserError
-from ..terminal import one_line
+from ..safeio.terminal import one_line
 
 
 class _Group(click.Group):

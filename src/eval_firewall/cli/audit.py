@@ -10,8 +10,8 @@ from typing import TextIO
 import click
 
 from ..errors import UserError
-from ..paths import write_text
 from ..report import FORMATS
+from ..safeio.paths import write_text
 from . import main
 
 

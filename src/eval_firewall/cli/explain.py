@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..terminal import inert, one_line
+from ..safeio.terminal import inert, one_line
 from . import main
 
 SHOWN = 160   # characters of a row's text printed

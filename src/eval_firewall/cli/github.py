@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..errors import UserError
-from ..terminal import one_line
+from ..safeio.terminal import one_line
 from . import main
 
 

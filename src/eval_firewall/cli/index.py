@@ -73,10 +73,10 @@ def build(config_path: Path | None, cache_dir: Path, quiet: bool, engine: str,
     configured model are added when the paraphrase search would use them. Chunks of files
     no longer configured, or changed since, are removed.
     """
-    from ..audits.semantic import use_exact
     from ..embeddings import Models
     from ..index.store import load_train
     from ..index.train import train_corpus
+    from ..overlap.semantic import use_exact
 
     config, store, progress = _store(config_path, cache_dir, quiet)
     if engine == "ray":

@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from ..errors import UserError
-from ..paths import write_text
+from ..safeio.paths import write_text
 from . import main
 
 MAX_FILES = 20_000        # paths looked at, at most
@@ -305,7 +305,7 @@ def _q(value: str | None) -> str:
 
 def render_config(guesses: list[Guess]) -> str:
     """The commented YAML. Field names come from the data: quoted, and comments made inert."""
-    from ..config_schema import schema_url
+    from ..config.schema import schema_url
     from ..report.text import one_line
 
     out = [f"# yaml-language-server: $schema={schema_url()}",

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from ..errors import UserError
-from ..perturb import KINDS
-from ..terminal import one_line
+from ..inputs.perturb import KINDS
+from ..safeio.terminal import one_line
 from . import main
 
 
@@ -52,8 +52,8 @@ def perturb(dataset_name: str, output: Path, seed: int | None, kinds: tuple[str,
     from ..audits import RULES
     from ..config import load_config
     from ..datasets import load_dataset
-    from ..perturb import ORIGINAL, perturb_rows
-    from ..predictions import write_prompts
+    from ..inputs.perturb import ORIGINAL, perturb_rows
+    from ..inputs.predictions import write_prompts
 
     config = load_config(config_path, rules=RULES)
     cfg = config.audits.invariance

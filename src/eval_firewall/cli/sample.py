@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from ..errors import UserError
-from ..paths import write_text
-from ..terminal import one_line
+from ..safeio.paths import write_text
+from ..safeio.terminal import one_line
 from . import main
 
 
@@ -42,11 +42,17 @@ def sample(dataset_name: str, n: int, seed: int, stratify: str | None, output: P
     Annotators fill the answer column; commit the filled sheets under the path
     audits.disagreement.annotations names.
     """
-    from ..annotations import SheetMeta, label_choices, render_sheet, sample_rows, sheet_format
     from ..audits import RULES
     from ..config import load_config
     from ..datasets import load_dataset
     from ..datasets.check import check_fields
+    from ..inputs.annotations import (
+        SheetMeta,
+        label_choices,
+        render_sheet,
+        sample_rows,
+        sheet_format,
+    )
 
     fmt = sheet_format(output)
     if os.path.lexists(output) and not force:

@@ -12,7 +12,7 @@ import click
 
 from ..errors import UserError
 from ..findings import FINGERPRINT_CHARS, SHORT_ID_CHARS
-from ..paths import write_text
+from ..safeio.paths import write_text
 from . import main
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def waive(fingerprints: tuple[str, ...], reason: str, approved_by: str, expires:
     from ..audits import RULES
     from ..config import load_config
     from ..engine import load_waivers, waiver_file
-    from ..waivers import entry_text, parse_waivers
+    from ..policy.waivers import entry_text, parse_waivers
 
     config = load_config(config_path, rules=RULES)
     path, display = waiver_file(config)
@@ -104,8 +104,8 @@ def _resolve_short_ids(wanted: list[str], config: Config, report: Path | None) -
     """``wanted`` with each short id replaced by the full fingerprint it names, looked up in
     ``report`` or, without one, in a run of the audit."""
     from ..engine import run_audits
+    from ..policy.waivers import resolve
     from ..progress import Progress
-    from ..waivers import resolve
 
     if report is not None:
         known = _known_from_report(report)

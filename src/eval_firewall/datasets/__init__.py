@@ -18,10 +18,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import paths as containment
 from ..config import Config, DatasetConfig, resolve_paths
 from ..errors import UserError
 from ..rows import EMPTY_TEXT, Provenance, Row, RowProblem
+from ..safeio import paths as containment
 from .card import DatasetCard, find_card, read_card
 from .fields import MISSING, as_scalar_text, describe_columns, get_path, top_level
 from .formats import (
@@ -307,7 +307,7 @@ def _load_remote(config: Config, ds: DatasetConfig, loaded: LoadedDataset, keep_
                 if on_row:
                     on_row()
         if want_norm:
-            from ..normalize import normalize
+            from ..text.normalize import normalize
 
             norms.extend(normalize(r.text) for r in loaded.rows[start:])
 
@@ -370,7 +370,7 @@ def _read_columnar_table(config: Config, ds: DatasetConfig, file: Path, display:
 
 def _known_blobs(files: list[Path]) -> dict[Path, str]:
     """The git blob of each file git knows unchanged: such a file is keyed without reading it."""
-    from ..git import clean_blobs
+    from ..incremental.git import clean_blobs
 
     return clean_blobs(files)
 

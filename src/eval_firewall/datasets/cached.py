@@ -16,8 +16,8 @@ import pyarrow as pa
 
 from ..cache import Cache, content_key
 from ..config import DatasetConfig
-from ..normalize import NORMALIZATION_VERSION, normalize_array, normalize_many
 from ..rows import Row
+from ..text.normalize import NORMALIZATION_VERSION, normalize_array, normalize_many
 
 NAMESPACE = "rows"
 FORMAT = f"rows/1+normalization/{NORMALIZATION_VERSION}"

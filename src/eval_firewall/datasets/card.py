@@ -10,7 +10,7 @@ import yaml
 
 from ..config import LimitsConfig, compose_yaml, construct_yaml
 from ..errors import UserError
-from ..paths import contained, repository_root
+from ..safeio.paths import contained, repository_root
 from .formats import decode_line, iter_lines
 
 

@@ -20,7 +20,7 @@ from typing import Any, BinaryIO, cast
 
 from ..config import LimitsConfig
 from ..errors import UserError
-from ..paths import shorten
+from ..safeio.paths import shorten
 
 # Said of a record after which a file cannot be parsed any further, so no row goes unmentioned.
 REST_NOT_READ = "the rest of the file was not read"
@@ -498,7 +498,14 @@ def read_delimited(path: Path, delimiter: str, limits: LimitsConfig | None = Non
 def read_parquet(path: Path, columns: list[str] | None, limits: LimitsConfig | None = None,
                  display: str | None = None) -> Iterator[tuple[int, Record | BadRecord]]:
     """Parquet: (1-based row number, {column: value}) per row, read a row group at a time."""
-    from .parquet import bool_array, cells_digest, dictionary_columns, is_text, records, sized_batches
+    from .parquet import (
+        bool_array,
+        cells_digest,
+        dictionary_columns,
+        is_text,
+        records,
+        sized_batches,
+    )
 
     limits = limits or LimitsConfig()
     display = display or str(path)

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..config import LimitsConfig
 from ..errors import UserError
-from ..paths import shorten
+from ..safeio.paths import shorten
 from .formats import Record, line_hasher
 
 

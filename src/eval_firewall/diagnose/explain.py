@@ -16,14 +16,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..audits import semantic
 from ..audits.overlap import STAGE, TrainSide, lexical_similarity
 from ..config import Config
-from ..corpus import Corpus
 from ..embeddings import Models
 from ..engine import load_all
 from ..errors import UserError
 from ..findings import Evidence
+from ..overlap import semantic
+from ..overlap.corpus import Corpus
 from ..progress import Progress
 from ..rows import Row
 from ..search.paraphrase import ParaphraseSearch

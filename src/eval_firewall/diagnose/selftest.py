@@ -11,7 +11,7 @@ counts unplanted rows flagged after planting. Nothing in the user's repository i
 Kinds: exact copy, re-wrapped lines, case and punctuation, Unicode tricks (homoglyphs,
 zero-width and no-break spaces), embedded in a long document of other train rows without and
 with the eval row's label, truncated (the first two thirds of the words), sentences shuffled,
-and the invariance audit's rewordings (:mod:`eval_firewall.perturb`: synonyms, an irrelevant
+and the invariance audit's rewordings (:mod:`eval_firewall.inputs.perturb`: synonyms, an irrelevant
 preamble, whitespace noise).
 """
 
@@ -25,11 +25,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import perturb
 from ..audits import AUDITS
 from ..config import Config, load_config
 from ..engine import load_all, run_audits
 from ..errors import UserError
+from ..inputs import perturb
 from ..progress import Progress
 from ..rows import Row
 

@@ -15,9 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import UserError
 from ..findings import Report
-from ..paths import refuse_linked, write_text
 from ..report.json import load_report, render_json
 from ..report.sarif import render_sarif
+from ..safeio.paths import refuse_linked, write_text
 
 REPORT_JSON = "report.json"
 REPORT_SARIF = "report.sarif"

@@ -17,12 +17,12 @@ from ..config import Config, load_config, with_model_path
 from ..engine import run_audits
 from ..errors import UserError
 from ..findings import Report
-from ..git import Git
+from ..incremental.git import Git
 from ..policy.load import ApprovalSource, Gate, Trusted, gate, trusted_file
+from ..policy.waivers import Listed
 from ..progress import Progress
 from ..report.markdown import render_markdown
 from ..rules import Rule
-from ..waivers import Listed
 from . import api, approval, artifact, check, comment
 from .event import Event, PullRequestEvent, PushEvent, WorkflowRunEvent, load_event
 from .outputs import SUMMARY_MAX_CHARS, add_job_summary, command, log, set_outputs

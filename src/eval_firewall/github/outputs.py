@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..terminal import command_data, command_property, one_line
+from ..safeio.terminal import command_data, command_property, one_line
 
 # GitHub's limit for one step's summary is 1 MiB; stay a little under it.
 SUMMARY_MAX_CHARS = 1_000_000

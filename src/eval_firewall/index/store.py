@@ -60,7 +60,7 @@ def normalization_fingerprint() -> str:
     when nobody bumped the version."""
     import pyarrow as pa
 
-    from .. import normalize
+    from ..text import normalize
 
     one = normalize.normalize(NORMALIZATION_PROBE)
     many = normalize.normalize_array(pa.array([NORMALIZATION_PROBE, NORMALIZATION_PROBE.encode(
@@ -221,7 +221,7 @@ def chunk_contents(config: Config, ds: DatasetConfig, file: Path, display: str
     named arrays (normalized-text hashes, postings) and its problems. Pure but for reading
     ``file``, so any engine's worker computes it alike."""
     table, problems = read_table(config, ds, file, display)
-    from ..normalize import normalize_array
+    from ..text.normalize import normalize_array
 
     norm = normalize_array(table.column("text")) if table.num_rows else None
     import pyarrow as pa

@@ -1,6 +1,6 @@
 """The train side of the overlap audit, served from index chunks.
 
-:class:`IndexedCorpus` is a :class:`~eval_firewall.corpus.Corpus` whose rows, texts and
+:class:`IndexedCorpus` is a :class:`~eval_firewall.overlap.corpus.Corpus` whose rows, texts and
 normalized texts are sequences over the mapped chunks, whose fingerprint is the chunks' keys
 (no text is hashed), and whose :meth:`~IndexedCorpus.side` answers the three train-side
 queries from the chunks' arrays: exact copies by normalized-text hash, lexical candidates by
@@ -19,7 +19,7 @@ import numpy as np
 
 from ..audits.overlap import TrainSide
 from ..cache import content_key
-from ..corpus import Corpus
+from ..overlap.corpus import Corpus
 from ..search import containment, lexical
 from ..search.vectors import VectorIndex
 from .chunk import BadChunk, Chunk

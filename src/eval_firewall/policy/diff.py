@@ -21,7 +21,7 @@ from pydantic import ByteSize
 from ..config import Config
 from ..findings import PolicyChange, Severity
 from ..rules import Rule
-from ..waivers import Listed
+from .waivers import Listed
 
 Order = Literal["higher", "lower", "true", "false", "severity", "fail_on", "fewer", "more"]
 

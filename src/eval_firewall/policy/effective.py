@@ -19,8 +19,8 @@ from ..config import Config, LimitsConfig
 from ..errors import UserError
 from ..findings import AuditResult, Finding, PolicyChange, Report, Severity, Stat
 from ..rules import POLICY_CHANGE
-from ..waivers import Listed
 from .diff import pair_waivers, show, waiver_change
+from .waivers import Listed
 
 AUDIT = "policy"
 TITLE = "Gate policy"

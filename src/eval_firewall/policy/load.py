@@ -26,12 +26,12 @@ from ..config import (
 )
 from ..errors import UserError
 from ..findings import PolicyChange, Report
-from ..git import Git
+from ..incremental.git import Git
 from ..rules import Rule
-from ..waivers import WAIVERS_FILE, Listed, parse_waivers
 from . import effective
 from .diff import diff_configs, diff_waivers
 from .effective import Approvals
+from .waivers import WAIVERS_FILE, Listed, parse_waivers
 
 # Asked with the files whose loosenings need approval (paths as the diff names them).
 ApprovalSource = Callable[[Sequence[str]], Approvals]

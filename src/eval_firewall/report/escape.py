@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import re
 
-from ..terminal import BIDI, inert
+from ..safeio.terminal import BIDI, inert
 
 ZWSP = "\u200b"
 _SPECIAL = re.compile(r"([\\`*_\[\]()!|~{}#+\-=^$])")

@@ -34,11 +34,9 @@ LinkFn = Callable[[str, "int | None"], "str | None"]
 
 
 def templates_dir() -> Path:
-    """Templates ship inside the package; in a source checkout they are at the top level."""
-    packaged = Path(__file__).resolve().parent.parent / "templates"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[3] / "templates"
+    """The report templates, inside this package (the repository's top-level ``templates`` is a
+    link to them)."""
+    return Path(__file__).resolve().parent / "templates"
 
 
 def escaping(escape: Callable[[object], str], raw: type[str]) -> Callable[[object], str]:

@@ -18,7 +18,7 @@ import click
 import jinja2
 
 from ..findings import Finding, Report, Severity
-from ..terminal import no_command
+from ..safeio.terminal import no_command
 from .markdown import escaping, template_environment
 
 # Findings listed before the rest is summarized: about a screenful.
@@ -41,7 +41,7 @@ _SPACE = re.compile(r"\s+")
 
 def terminal_safe(value: object) -> str:
     """Inert text on one line: no escape sequences, no control characters, no line breaks, and
-    (the same rule as every log line, :func:`eval_firewall.terminal.no_command`) no workflow
+    (the same rule as every log line, :func:`eval_firewall.safeio.terminal.no_command`) no workflow
     command: a text report printed in a CI log is read by the runner too."""
     if value is None:
         return ""

@@ -17,7 +17,7 @@ lm-eval-harness's 13-gram decontamination does, with three refinements:
 A long item is *contained* in a train row when the n-grams they share (each in at most
 ``max_train_rows`` train rows) cover at least ``min_coverage`` of its words.
 
-Words are the tokens of :func:`eval_firewall.normalize.normalize` (case, punctuation, Unicode
+Words are the tokens of :func:`eval_firewall.text.normalize.normalize` (case, punctuation, Unicode
 compatibility forms and whitespace do not matter, so re-wrapped or re-punctuated copies match).
 
 Two halves, so a persistent train index can store the first as more columns of a chunk:
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import mmh3
 import numpy as np
 
-from ..normalize import normalize
+from ..text.normalize import normalize
 
 BASE = np.uint64(0x100000001B3)         # the rolling hash's multiplier (odd, so invertible)
 ROWS_PER_PIECE = 1 << 15                 # train rows tokenized and scanned at once, at most

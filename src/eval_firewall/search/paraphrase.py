@@ -9,12 +9,12 @@ Three stages (see docs/audits/overlap.md, "Paraphrases"):
    template) collapse into one, the one whose numbers agree best with the eval row, so a
    templated train set cannot crowd the partner out; ``candidates`` groups are kept;
 3. scoring: those pairs are encoded with the full sentence-transformers model and scored by
-   the calibrated model of :mod:`eval_firewall.audits.paraphrase_score` (cosine, margin over
+   the calibrated model of :mod:`eval_firewall.overlap.score` (cosine, margin over
    the neighbourhood, number, shared-word and question evidence); the verdict is
-   :func:`eval_firewall.audits.semantic.decide`.
+   :func:`eval_firewall.overlap.semantic.decide`.
 
 Small jobs skip retrieval (``retriever: exact``, or ``auto`` below
-:data:`~eval_firewall.audits.semantic.EXACT_MAX_ROWS`): every row is encoded with the full
+:data:`~eval_firewall.overlap.semantic.EXACT_MAX_ROWS`): every row is encoded with the full
 model and searched exactly. All embedding goes through the :class:`Embedder` objects passed
 in, so callers can cache them.
 
@@ -30,14 +30,22 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..audits import paraphrase_score
-from ..audits.paraphrase_score import neighbourhood, pair_features
-from ..audits.semantic import DIGITS, Scored, decide, decide_pairs, evidence_of, numbers_of, use_exact
 from ..config import SemanticConfig
 from ..embeddings import Embedder
 from ..findings import Evidence
-from ..numbers import compare
+from ..overlap import score as paraphrase_score
+from ..overlap.score import neighbourhood, pair_features
+from ..overlap.semantic import (
+    DIGITS,
+    Scored,
+    decide,
+    decide_pairs,
+    evidence_of,
+    numbers_of,
+    use_exact,
+)
 from ..progress import Progress
+from ..text.numbers import compare
 from .vectors import VectorIndex
 
 # Static cosine under which a candidate is not worth rescoring: the lowest static cosine of a
@@ -249,7 +257,7 @@ def _collapse(eval_text: str, ranked: list[tuple[int, float]], index: VectorInde
               train_texts: Sequence[str], keep: int) -> list[tuple[int, float]]:
     """One candidate per template (vectors at least :data:`TEMPLATE_COSINE` apart), the
     member sharing most of the eval row's numbers in digits (a cheap stand-in for
-    :func:`~eval_firewall.numbers.compare`, which costs too much for every member of a large
+    :func:`~eval_firewall.text.numbers.compare`, which costs too much for every member of a large
     template); at most ``keep``, best first."""
     if len(ranked) == 1:
         return ranked

@@ -18,7 +18,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from ..corpus import Corpus
+from ..overlap.corpus import Corpus
 from ..rows import Row
 from .containment import word_offsets
 

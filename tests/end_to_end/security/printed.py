@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from eval_firewall.terminal import BIDI
+from eval_firewall.safeio.terminal import BIDI
 
 # The only commands eval-firewall itself prints: an error or a warning about itself.
 OURS = re.compile(r"::(error|warning)::eval-firewall: ")

@@ -33,7 +33,7 @@ from conftest import git, git_commit, write_jsonl
 from eval_firewall.cache import MAX_ENTRY_BYTES, Cache
 from eval_firewall.config import load_config
 from eval_firewall.datasets import cached
-from eval_firewall.git import clean_blobs
+from eval_firewall.incremental.git import clean_blobs
 
 CACHE = ".eval-firewall-cache"
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..config import SemanticConfig
 from ..findings import Evidence
-from . import paraphrase_score
+from . import score as paraphrase_score
 
 # auto: at most this many rows to encode go through the full model alone; above, static
 # retrieval. The default model's static model ships in the package; another model's is

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .config import Config, DatasetConfig
-from .datasets import LoadedDataset, iter_rows, relative
-from .datasets.card import DatasetCard, find_card, read_card
-from .datasets.remote import is_url
-from .findings import Finding
+from ..config import Config, DatasetConfig
+from ..datasets import LoadedDataset, iter_rows, relative
+from ..datasets.card import DatasetCard, find_card, read_card
+from ..datasets.remote import is_url
+from ..findings import Finding
+from ..rows import Row, RowProblem, RowSegments
 from .git import Git
-from .rows import Row, RowProblem, RowSegments
 
 
 def row_fingerprint(row: Row) -> bytes:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Protocol
 
-from .normalize import NORMALIZATION_VERSION, model_text, normalize_many
-from .rows import Row
+from ..rows import Row
+from ..text.normalize import NORMALIZATION_VERSION, model_text, normalize_many
 
 
 class Normalized(Protocol):

@@ -19,14 +19,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from . import paths as containment
-from .config import Config, LimitsConfig
-from .datasets import relative
-from .datasets.fields import MISSING, as_scalar_text, describe_columns, get_path, shown
-from .datasets.formats import open_binary, parse_json_line
-from .errors import UserError
-from .records import Annotation, row_sha
-from .rows import Row
+from ..config import Config, LimitsConfig
+from ..datasets import relative
+from ..datasets.fields import MISSING, as_scalar_text, describe_columns, get_path, shown
+from ..datasets.formats import open_binary, parse_json_line
+from ..errors import UserError
+from ..records import Annotation, row_sha
+from ..rows import Row
+from ..safeio import paths as containment
 
 SHEET_FORMAT = 1
 CSV_COLUMNS = ["row_id", "sha", "annotator", "text", "answer"]

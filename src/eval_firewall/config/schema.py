@@ -22,8 +22,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.types import ByteSize
 
-from . import __version__
-from .config import Config
+from .. import __version__
+from . import Config
 
 SCHEMA_FILE = "eval-firewall.schema.json"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -106,7 +106,7 @@ def config_schema(rules: Collection[str] | None = None) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of ``.eval-firewall.yml``. ``rules``: the rule ids the
     ``severity:`` mapping may name (default: the audits' catalogue)."""
     if rules is None:
-        from .audits import RULES
+        from ..audits import RULES
         rules = RULES
     schema = copy.deepcopy(Config.model_json_schema(mode="validation"))
     for name in INTERNAL_FIELDS:

@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from .home import user_home
-from .progress import Progress
+from ..home import user_home
+from ..progress import Progress
 
 FORMAT = "eval-firewall-cache/2"      # 1: unkeyed blake2b checksums; 2: HMAC-SHA256 signatures
 KEY_FILE = "cache-key"                # in user_home()

@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from wcmatch import glob as wcglob
 
-from .errors import UserError
+from ..errors import UserError
 
 GIT_DIR = ".git"
 # `**` matches folders but never walks into a symlinked one (no FOLLOW), `*` skips dot-files

@@ -9,7 +9,7 @@ instance of the same template (other numbers, cosine up to 0.98). So each candid
   (as in bitext mining): a unique partner stands out, a row in a dense template neighbourhood
   does not; missing neighbours count as :data:`FILL`;
 - ``numbers_agree`` / ``numbers_differ``: number evidence from
-  :func:`eval_firewall.numbers.compare`, split in two so each gets its own weight: the agreement
+  :func:`eval_firewall.text.numbers.compare`, split in two so each gets its own weight: the agreement
   (1 agree, 0.5 partly, 0 none; a number written in words counts as a match), and 1 when both
   sides state numbers the other lacks (another instance of a template: another problem);
 - ``shared``: the share of content words (no stop words, no numbers) of the shorter text that
@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from ..numbers import Evidence, compare, same_script
+from ..text.numbers import Evidence, compare, same_script
 
 FEATURES = ("cosine", "margin", "numbers_agree", "numbers_differ", "shared", "length",
             "question_shift")

@@ -2,7 +2,7 @@
 
 Four kinds, and ``auto`` to pick one from a dataset's labels:
 
-- ``exact``: equal after :func:`~eval_firewall.normalize.normalize` (case, punctuation, spaces).
+- ``exact``: equal after :func:`~eval_firewall.text.normalize.normalize` (case, punctuation, spaces).
 - ``numeric``: the final number of each side is equal within a tolerance. The final number is
   the one after GSM8K's ``#### `` marker when there is one, else the last number in the text;
   thousands separators, currency signs and units are ignored (``$1,200`` is 1200), and simple

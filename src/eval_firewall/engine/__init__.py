@@ -13,32 +13,34 @@ from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
-from . import __version__, waivers
-from .annotations import load_annotations
-from .audits import AUDITS, Audit, invariance, overlap, rule_catalogue, semantic
-from .audits.overlap import ParaphraseFactory, ParaphraseQuery
-from .cache import Cache, CachedEmbedder
-from .changes import Changes, auc_margin, inputs_at, load_base, mark_new, scratch_dir
-from .config import Config, check_severity_rules
-from .corpus import Corpus
-from .datasets import LoadedDataset, load_dataset
-from .datasets.check import check_fields
-from .embeddings import Embedder, Models
-from .errors import UserError
-from .findings import AuditResult, DatasetSummary, Finding, Report, Stat
-from .index import IndexStore, load_train
-from .index.train import IndexedCorpus, base_index_fingerprint, train_corpus
-from .inputs import Input, Inputs, Predicted
-from .normalize import model_text
-from .overlap_cache import CachedFinder, cached_vector_index
-from .perturb import perturb_rows
-from .predictions import load_predictions, read_predictions
-from .progress import Progress
-from .records import Annotation, Variant
-from .rows import Row, texts_of
-from .rules import Rule
-from .search.paraphrase import ParaphraseSearch, build_train_index
-from .search.vectors import VectorIndex
+from .. import __version__
+from ..audits import AUDITS, Audit, invariance, overlap, rule_catalogue
+from ..audits.overlap import ParaphraseFactory, ParaphraseQuery
+from ..cache import Cache, CachedEmbedder
+from ..config import Config, check_severity_rules
+from ..datasets import LoadedDataset, load_dataset
+from ..datasets.check import check_fields
+from ..embeddings import Embedder, Models
+from ..errors import UserError
+from ..findings import AuditResult, DatasetSummary, Finding, Report, Stat
+from ..incremental.changes import Changes, auc_margin, inputs_at, load_base, mark_new, scratch_dir
+from ..index import IndexStore, load_train
+from ..index.train import IndexedCorpus, base_index_fingerprint, train_corpus
+from ..inputs import Input, Inputs, Predicted
+from ..inputs.annotations import load_annotations
+from ..inputs.perturb import perturb_rows
+from ..inputs.predictions import load_predictions, read_predictions
+from ..overlap import semantic
+from ..overlap.cached import CachedFinder, cached_vector_index
+from ..overlap.corpus import Corpus
+from ..policy import waivers
+from ..progress import Progress
+from ..records import Annotation, Variant
+from ..rows import Row, texts_of
+from ..rules import Rule
+from ..search.paraphrase import ParaphraseSearch, build_train_index
+from ..search.vectors import VectorIndex
+from ..text.normalize import model_text
 
 
 def load_all(config: Config, progress: Progress, cache: Cache | None = None
@@ -417,8 +419,8 @@ def waiver_file(config: Config) -> tuple[Path, str]:
 def _read_waiver_file(config: Config, path: Path, display: str) -> str:
     """The waiver file's text: a file the pull request may have committed, so it must be inside
     the repository (not a link out of it, nor into .git/) and no larger than a config."""
-    from .config import MAX_CONFIG_BYTES
-    from .paths import check_file, repository_root
+    from ..config import MAX_CONFIG_BYTES
+    from ..safeio.paths import check_file, repository_root
 
     check_file(path, repository_root(config.root), source=display, line=None,
                field="waiver file", display=display)
@@ -447,7 +449,7 @@ def load_waivers(config: Config) -> list[waivers.Listed]:
 
 def _waivers_at_base(config: Config, changes: Changes) -> set[str]:
     """The fingerprints waived at the base (waiver file and config key), to tell new waivers."""
-    from .config import MAX_CONFIG_BYTES
+    from ..config import MAX_CONFIG_BYTES
 
     names = [n for n in (waiver_file(config)[1], config.source) if not Path(n).is_absolute()]
     found: set[str] = set()

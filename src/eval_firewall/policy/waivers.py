@@ -20,8 +20,8 @@ from typing import Annotated
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from .errors import UserError
-from .findings import FINGERPRINT_CHARS, SHORT_ID_CHARS, Finding, Severity, Waiver
+from ..errors import UserError
+from ..findings import FINGERPRINT_CHARS, SHORT_ID_CHARS, Finding, Severity, Waiver
 
 WAIVERS_FILE = ".eval-firewall-waivers.yml"
 AUDIT = "waivers"
@@ -82,7 +82,7 @@ def _load_yaml(text: str) -> tuple[yaml.Node | None, object]:
     """The node graph and the data of a YAML document, bounded like the config's (alias
     expansion, nesting): a waiver file comes with the pull request. Raises yaml.YAMLError or
     ValueError."""
-    from .config import MAX_CONFIG_YAML_NODES, compose_yaml, construct_yaml
+    from ..config import MAX_CONFIG_YAML_NODES, compose_yaml, construct_yaml
 
     loader = yaml.SafeLoader(text)
     try:
@@ -98,7 +98,7 @@ def parse_waivers(text: str, *, source: str) -> list[Listed]:
     try:
         node, data = _load_yaml(text)
     except (yaml.YAMLError, ValueError) as exc:
-        from .config import yaml_error
+        from ..config import yaml_error
         raise yaml_error(exc, source) from None
     if data is None:
         return []

@@ -28,9 +28,9 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from .config import DEFAULT_MODEL
-from .errors import UserError
-from .home import user_home
+from ..config import DEFAULT_MODEL
+from ..errors import UserError
+from ..home import user_home
 
 MODEL_FIELD = "audits.overlap.semantic.model"
 DEFAULT_NAMES = {DEFAULT_MODEL, DEFAULT_MODEL.split("/", 1)[1]}
@@ -770,7 +770,7 @@ def static_key(parent: FullModel) -> str:
 # ``python -m eval_firewall.embeddings src/eval_firewall/data/static``), so a first run with the
 # default model distils nothing; another model, or another release of the default one (its
 # files' hash is in the key), is distilled once per user.
-PACKAGED = Path(__file__).resolve().parent / "data" / "static"
+PACKAGED = Path(__file__).resolve().parent.parent / "data" / "static"
 
 
 def prebuilt_dirs(env: Mapping[str, str] = os.environ) -> list[Path]:

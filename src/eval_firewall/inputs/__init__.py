@@ -11,13 +11,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from .records import Annotation, Prediction, Variant
-from .rows import Row
+from ..records import Annotation, Prediction, Variant
+from ..rows import Row
 
 if TYPE_CHECKING:
-    from .datasets import LoadedDataset
-    from .embeddings import Embedder
-    from .findings import AuditResult
+    from ..datasets import LoadedDataset
+    from ..embeddings import Embedder
+    from ..findings import AuditResult
 
 # The inputs an audit can ask for in its registry entry (audits/__init__.py):
 # - "datasets": always there;

@@ -27,10 +27,10 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache, partial
 from importlib import resources
 
-from .matching import choice_letter
-from .records import Variant
-from .records import prompt_sha as prompt_sha  # re-exported: the CLI and tests name it here
-from .rows import Row
+from ..records import Variant
+from ..records import prompt_sha as prompt_sha  # re-exported: the CLI and tests name it here
+from ..rows import Row
+from ..text.matching import choice_letter
 
 KINDS: tuple[str, ...] = ("reorder", "options", "synonym", "preamble", "noise")
 ORIGINAL = "original"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from wcmatch.glob import GLOBSTAR, globmatch
 
-from .errors import UserError
+from ..errors import UserError
 
 
 def clean_blobs(paths: list[Path], top: Path | None = None) -> dict[Path, str]:

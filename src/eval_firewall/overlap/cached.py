@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .audits.overlap import (
+from ..audits.overlap import (
     STRENGTH,
     Found,
     Hit,
@@ -26,16 +26,16 @@ from .audits.overlap import (
     within_eval,
     within_threshold,
 )
-from .audits.paraphrase_score import COLUMNS
-from .cache import Cache, content_key
-from .config import OverlapConfig
+from ..cache import Cache, content_key
+from ..config import OverlapConfig
+from ..embeddings import Embedder
+from ..findings import Evidence, Stat
+from ..progress import Progress
+from ..search.lexical import LexicalIndex
+from ..search.vectors import VectorIndex
+from ..search.windows import window_length
 from .corpus import Corpus, text_digest, texts_fingerprint
-from .embeddings import Embedder
-from .findings import Evidence, Stat
-from .progress import Progress
-from .search.lexical import LexicalIndex
-from .search.vectors import VectorIndex
-from .search.windows import window_length
+from .score import COLUMNS
 
 RESULTS = "overlap-results"
 WITHIN = "eval-duplicates"
@@ -50,7 +50,7 @@ Within = dict[int, tuple[int, float]]
 def _config_key(cfg: OverlapConfig) -> str:
     """Every overlap setting that can change a result (the same-generator check cannot), and
     the paraphrase scoring model's coefficients: a recalibrated model invalidates results."""
-    from .audits.semantic import scoring_key
+    from .semantic import scoring_key
 
     return content_key(cfg.model_dump(mode="json", exclude={"distribution"}),
                        scoring_key(cfg.semantic))

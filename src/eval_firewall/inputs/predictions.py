@@ -25,13 +25,13 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import paths as containment
-from .config import Config, LimitsConfig
-from .datasets.fields import shown
-from .datasets.formats import decode_line, iter_lines, open_binary, parse_json_line
-from .errors import UserError
-from .paths import write_text
-from .records import Prediction, Variant
+from ..config import Config, LimitsConfig
+from ..datasets.fields import shown
+from ..datasets.formats import decode_line, iter_lines, open_binary, parse_json_line
+from ..errors import UserError
+from ..records import Prediction, Variant
+from ..safeio import paths as containment
+from ..safeio.paths import write_text
 
 COMMAND_FIELD = "audits.invariance.command"
 PROMPTS_ENV = "EVAL_FIREWALL_PROMPTS"

@@ -24,11 +24,11 @@ from pydantic import (
     model_validator,
 )
 
-from . import paths as containment
-from .errors import UserError
-from .findings import Severity
-from .rules import Rule
-from .waivers import WaiverEntry
+from ..errors import UserError
+from ..findings import Severity
+from ..policy.waivers import WaiverEntry
+from ..rules import Rule
+from ..safeio import paths as containment
 
 CONFIG_FILE = ".eval-firewall.yml"
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -740,14 +740,14 @@ def _check_paths(config: Config, data: dict[str, Any], key_lines: KeyLines) -> N
 
 
 def _is_url(value: str) -> bool:
-    from .datasets.remote import is_url
+    from ..datasets.remote import is_url
 
     return is_url(value)
 
 
 def _url_refusal(config: Config, dotted: str, value: str) -> str | None:
     """A URL is allowed only in a train dataset's ``paths`` (datasets/remote.py)."""
-    from .datasets.remote import public_url, refusal
+    from ..datasets.remote import public_url, refusal
 
     match = re.fullmatch(r"datasets\[(\d+)\]\.paths", dotted)
     if match is None or config.datasets[int(match.group(1))].role != "train":
@@ -880,7 +880,7 @@ def with_model_path(config: Config, path: Path) -> Config:
 def resolve_remote(config: Config, dataset: DatasetConfig) -> list[Any]:
     """The remote files (:class:`~eval_firewall.datasets.remote.RemoteFile`) a train dataset's
     URLs name, in the order of ``paths``, each with its version."""
-    from .datasets.remote import list_files
+    from ..datasets.remote import list_files
 
     key = config.key_of(dataset, "paths")
     out: list[Any] = []

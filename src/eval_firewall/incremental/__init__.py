@@ -1,0 +1,1 @@
+"""Incremental audits: git revisions, what changed since the base, which findings are new."""

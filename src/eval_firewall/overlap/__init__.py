@@ -1,0 +1,1 @@
+"""The overlap stage: corpora, hit finders, paraphrase search and scoring, cached results."""

@@ -1,0 +1,1 @@
+"""Safe input and output: paths kept inside the repository, bounded YAML, inert terminal text."""

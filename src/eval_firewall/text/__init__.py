@@ -1,0 +1,1 @@
+"""Text for matching: normalization, number equivalence, answer matchers."""
