@@ -271,12 +271,18 @@ def action_table(which: str) -> str:
 
 # ---- layout ----------------------------------------------------------------------------------
 
-PACKAGE = ROOT / "src" / "eval_firewall"
 # The stage packages in the order a run goes through them; the modules directly in the package
 # (the shared vocabulary) come first.
 PIPELINE = ("config", "safeio", "cache", "datasets", "text", "embeddings", "search", "index", "overlap",
             "inputs", "audits", "engine", "incremental", "policy", "report", "github", "cli",
             "diagnose")
+
+
+def _package() -> Path:
+    """The package's folder: the one imported (a copy of the docs alone has no ``src/``)."""
+    import eval_firewall
+
+    return Path(eval_firewall.__file__).parent
 
 
 def _summary(path: Path) -> str:
@@ -291,21 +297,22 @@ def _summary(path: Path) -> str:
 
 def layout() -> str:
     """The package tree: every module with the first sentence of its docstring."""
-    lines = [f"- `src/eval_firewall/`: {_summary(PACKAGE / '__init__.py')}"]
-    for module in sorted(PACKAGE.glob("*.py")):
+    package = _package()
+    lines = [f"- `src/eval_firewall/`: {_summary(package / '__init__.py')}"]
+    for module in sorted(package.glob("*.py")):
         if module.name != "__init__.py":
             lines.append(f"    - `{module.name}`: {_summary(module)}")
-    packages = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists())
+    packages = sorted(p.name for p in package.iterdir() if (p / "__init__.py").exists())
     unknown = sorted(set(packages) - set(PIPELINE))
     if unknown:
         raise SystemExit(f"docs/generate.py: add the packages {unknown} to PIPELINE")
     for name in PIPELINE:
-        lines.append(f"    - `{name}/`: {_summary(PACKAGE / name / '__init__.py')}")
-        for module in sorted((PACKAGE / name).glob("*.py")):
+        lines.append(f"    - `{name}/`: {_summary(package / name / '__init__.py')}")
+        for module in sorted((package / name).glob("*.py")):
             if module.name != "__init__.py":
                 lines.append(f"        - `{module.name}`: {_summary(module)}")
-        if (PACKAGE / name / "templates").is_dir():
-            names = ", ".join(sorted(f"`{t.name}`" for t in (PACKAGE / name / "templates").iterdir()))
+        if (package / name / "templates").is_dir():
+            names = ", ".join(sorted(f"`{t.name}`" for t in (package / name / "templates").iterdir()))
             lines.append(f"        - `templates/`: {names}")
     return "\n".join(lines) + "\n"
 

@@ -932,11 +932,3 @@ def prepare(directory: Path, model: str = DEFAULT_MODEL) -> list[Path]:
     if _load_static(directory / key) is None:
         raise UserError(f"cannot write the static model to {directory / key}")
     return [*made, directory / key]
-
-
-if __name__ == "__main__":   # python -m eval_firewall.embeddings DIR [MODEL]
-    import sys
-    if not 2 <= len(sys.argv) <= 3:
-        sys.exit("usage: python -m eval_firewall.embeddings DIR [MODEL]")
-    for path in prepare(Path(sys.argv[1]), *sys.argv[2:]):
-        print(path)  # noqa: T201
