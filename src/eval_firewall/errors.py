@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class UserError(Exception):
     """Bad input from the user (config, data files, arguments).
@@ -32,3 +37,12 @@ class UserError(Exception):
         field = f"field '{self.field}': " if self.field else ""
         hint = f" ({self.hint})" if self.hint else ""
         return f"{where}{field}{self.message}{hint}".replace("\n", " ")
+
+
+def validation_error(exc: ValidationError, *, path: str | None = None, prefix: str = "") -> UserError:
+    """A pydantic validation's first error as the one-line user error: ``prefix`` and its
+    message, its location as the dotted field (each part cut at 40 characters: a key may come
+    from a forged file). Never quotes the input."""
+    err = exc.errors(include_url=False, include_input=False)[0]
+    return UserError(prefix + err["msg"], path=path,
+                     field=".".join(str(part)[:40] for part in err["loc"]))

@@ -264,7 +264,7 @@ def test_config_file_encoding(tmp_path: Path):
     with pytest.raises(UserError) as info:
         load_config(tmp_path / "latin.yml")
     assert str(info.value).startswith(
-        f"{tmp_path / 'latin.yml'}: cannot read config: 'utf-8' codec can't decode byte 0xe9")
+        f"{tmp_path / 'latin.yml'}: cannot read the config: 'utf-8' codec can't decode byte 0xe9")
 
 
 def test_distribution_has_its_own_section_and_the_old_key_is_its_alias():

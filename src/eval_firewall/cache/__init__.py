@@ -38,6 +38,7 @@ import numpy as np
 
 from ..home import user_home
 from ..progress import Progress
+from ..safeio.paths import work_tree
 
 FORMAT = "eval-firewall-cache/2"      # 1: unkeyed blake2b checksums; 2: HMAC-SHA256 signatures
 KEY_FILE = "cache-key"                # in user_home()
@@ -130,15 +131,6 @@ def remove_path(path: Path) -> None:
         pass
 
 
-def repository_top(path: Path) -> Path | None:
-    """The git work tree holding ``path``: ``path`` or its nearest ancestor with a ``.git``."""
-    absolute = Path(os.path.abspath(path))
-    for candidate in (absolute, *absolute.parents):
-        if os.path.lexists(candidate / ".git"):
-            return candidate
-    return None
-
-
 def _inside(path: Path, root: Path) -> bool:
     real, top = os.path.realpath(path), os.path.realpath(root)
     return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
@@ -151,7 +143,7 @@ def untrusted_directory(directory: Path) -> str | None:
     repository's: no component from the work tree down may be a symbolic link (a committed link
     could point anywhere) and git must track no file in it.
     """
-    top = repository_top(Path(os.path.abspath(directory)).parent)
+    top = work_tree(Path(os.path.abspath(directory)).parent)
     if top is None:
         return None
     relative = Path(os.path.abspath(directory)).relative_to(top)
@@ -265,8 +257,8 @@ class Cache:
         """The HMAC signing key, read or created on first use (see :func:`signing_key`)."""
         if self._key is None:
             assert self.directory is not None
-            repositories = [top for top in (repository_top(self.directory.parent),
-                                            repository_top(Path.cwd())) if top]
+            repositories = [top for top in (work_tree(self.directory.parent),
+                                            work_tree(Path.cwd())) if top]
             self._key = signing_key(self._home or user_home(), repositories, self.progress)
         return self._key
 

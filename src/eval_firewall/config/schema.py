@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from pydantic.types import ByteSize
 
 from .. import __version__
-from . import Config
+from .model import Config
 
 SCHEMA_FILE = "eval-firewall.schema.json"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"

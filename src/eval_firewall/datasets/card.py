@@ -8,9 +8,10 @@ from typing import Any
 
 import yaml
 
-from ..config import LimitsConfig, compose_yaml, construct_yaml
+from ..config.model import LimitsConfig
 from ..errors import UserError
 from ..safeio.paths import contained, repository_root
+from ..safeio.yaml import compose_yaml, construct_yaml
 from .formats import decode_line, iter_lines
 
 

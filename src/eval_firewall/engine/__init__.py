@@ -419,21 +419,13 @@ def waiver_file(config: Config) -> tuple[Path, str]:
 def _read_waiver_file(config: Config, path: Path, display: str) -> str:
     """The waiver file's text: a file the pull request may have committed, so it must be inside
     the repository (not a link out of it, nor into .git/) and no larger than a config."""
-    from ..config import MAX_CONFIG_BYTES
     from ..safeio.paths import check_file, repository_root
+    from ..safeio.read import read_committed
+    from ..safeio.yaml import MAX_CONFIG_BYTES
 
     check_file(path, repository_root(config.root), source=display, line=None,
                field="waiver file", display=display)
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_CONFIG_BYTES + 1)
-        if len(raw) > MAX_CONFIG_BYTES:
-            raise UserError(f"the waiver file is larger than {MAX_CONFIG_BYTES:,} bytes",
-                            path=display)
-        return raw.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8"
-        raise UserError(f"cannot read the waiver file: {why}", path=display) from None
+    return read_committed(path, MAX_CONFIG_BYTES, what="waiver file", display=display)
 
 
 def load_waivers(config: Config) -> list[waivers.Listed]:
@@ -449,7 +441,7 @@ def load_waivers(config: Config) -> list[waivers.Listed]:
 
 def _waivers_at_base(config: Config, changes: Changes) -> set[str]:
     """The fingerprints waived at the base (waiver file and config key), to tell new waivers."""
-    from ..config import MAX_CONFIG_BYTES
+    from ..safeio.yaml import MAX_CONFIG_BYTES
 
     names = [n for n in (waiver_file(config)[1], config.source) if not Path(n).is_absolute()]
     found: set[str] = set()

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import UserError
+from ..errors import UserError, validation_error
 from ..findings import Report
 from ..report.json import load_report, render_json
 from ..report.sarif import render_sarif
@@ -81,9 +81,7 @@ def read_context(directory: Path) -> RunContext:
     try:
         context = RunContext.model_validate_json(_read(path, MAX_CONTEXT_BYTES))
     except ValidationError as exc:
-        err = exc.errors(include_url=False, include_input=False)[0]
-        raise UserError(f"invalid: {err['msg']}", path=str(path),
-                        field=".".join(str(p)[:40] for p in err["loc"])) from None
+        raise validation_error(exc, path=str(path), prefix="invalid: ") from None
     prefix = PurePosixPath(context.path_prefix)
     if context.path_prefix and (prefix.is_absolute() or ".." in prefix.parts):
         raise UserError("invalid path_prefix", path=str(path), field="path_prefix")

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..errors import UserError
+from ..errors import UserError, validation_error
 
 NULL_SHA = "0" * 40
 PR_ACTIONS = ("opened", "synchronize", "reopened")
@@ -168,10 +168,7 @@ def parse_event(name: str, payload: dict[str, Any], *, source: str = "event") ->
                 conclusion=run.conclusion,
                 pull_requests=tuple(pr.number for pr in run.pull_requests))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(part) for part in err["loc"])
-        raise UserError(f"unexpected {name} payload: {err['msg']}", path=source,
-                        field=field) from None
+        raise validation_error(exc, path=source, prefix=f"unexpected {name} payload: ") from None
     raise UserError(f"event '{name}' is not supported; run the action on: "
                     + ", ".join(SUPPORTED))
 

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..config import Config, LimitsConfig
-from ..errors import UserError
+from ..errors import UserError, validation_error
 from ..findings import AuditResult, Finding, PolicyChange, Report, Severity, Stat
 from ..rules import POLICY_CHANGE
 from .diff import pair_waivers, show, waiver_change
@@ -109,10 +109,8 @@ def effective_config(base: Config, head: Config, decided: Sequence[PolicyChange]
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:        # e.g. a name the base's config does not know
-        err = exc.errors()[0]
-        raise UserError(f"the base's policy and this change's config do not combine: "
-                        f"{err['msg']}", path=head.source,
-                        field=".".join(str(p) for p in err["loc"])) from None
+        raise validation_error(exc, path=head.source, prefix="the base's policy and this "
+                               "change's config do not combine: ") from None
     config._key_lines = dict(head._key_lines)
     return config
 
@@ -169,9 +167,7 @@ def overlay(config: Config, overrides: Mapping[str, Any], source: str) -> Config
     try:
         out = Config.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise UserError(err["msg"], path=source,
-                        field=".".join(str(p) for p in err["loc"])) from None
+        raise validation_error(exc, path=source) from None
     out._key_lines = dict(config._key_lines)
     return out
 

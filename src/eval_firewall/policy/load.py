@@ -14,20 +14,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError
 
-from ..config import (
-    MAX_CONFIG_BYTES,
-    MAX_CONFIG_YAML_NODES,
-    Config,
-    LimitsConfig,
-    load_yaml,
-    parse_config,
-    resolve_paths,
-    yaml_error,
-)
-from ..errors import UserError
+from ..config import Config, LimitsConfig, parse_config, resolve_paths
+from ..errors import UserError, validation_error
 from ..findings import PolicyChange, Report
 from ..incremental.git import Git
 from ..rules import Rule
+from ..safeio.yaml import MAX_CONFIG_BYTES, MAX_CONFIG_YAML_NODES, load_yaml, yaml_error
 from . import effective
 from .diff import diff_configs, diff_waivers
 from .effective import Approvals
@@ -171,9 +163,7 @@ def parse_ceiling(text: str, source: str = "max-limits") -> dict[str, int]:
     try:
         ceiling = _Ceiling.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise UserError(f"invalid input: {err['msg']}", path=source,
-                        field=".".join(str(p) for p in err["loc"])) from None
+        raise validation_error(exc, path=source, prefix="invalid input: ") from None
     return {k: int(v) for k, v in ceiling.model_dump().items() if v is not None}
 
 

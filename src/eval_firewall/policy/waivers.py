@@ -15,35 +15,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import ValidationError
 
+from ..config.model import WaiverEntry
 from ..errors import UserError
 from ..findings import FINGERPRINT_CHARS, SHORT_ID_CHARS, Finding, Severity, Waiver
+from ..safeio.yaml import MAX_CONFIG_YAML_NODES, compose_yaml, construct_yaml, yaml_error
 
 WAIVERS_FILE = ".eval-firewall-waivers.yml"
 AUDIT = "waivers"
 STALE = "stale-waiver"
-
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-FingerprintText = Annotated[str, StringConstraints(
-    strip_whitespace=True, to_lower=True,
-    pattern=rf"^[0-9a-fA-F]{{{SHORT_ID_CHARS},{FINGERPRINT_CHARS}}}$")]
-
-
-class WaiverEntry(BaseModel):
-    """One entry of the waiver file (or of the config's ``waivers:`` list)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    fingerprint: FingerprintText = Field(
-        description="The finding's fingerprint, or its short id (the first 8 characters).")
-    reason: Text = Field(description="Why the finding is accepted.")
-    approved_by: Text = Field(description="Who approved the waiver.")
-    expires: dt.date | None = Field(
-        default=None, description="Last day the waiver holds (YYYY-MM-DD). Default: no end.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +65,6 @@ def _load_yaml(text: str) -> tuple[yaml.Node | None, object]:
     """The node graph and the data of a YAML document, bounded like the config's (alias
     expansion, nesting): a waiver file comes with the pull request. Raises yaml.YAMLError or
     ValueError."""
-    from ..config import MAX_CONFIG_YAML_NODES, compose_yaml, construct_yaml
-
     loader = yaml.SafeLoader(text)
     try:
         node = compose_yaml(loader, MAX_CONFIG_YAML_NODES)
@@ -98,7 +79,6 @@ def parse_waivers(text: str, *, source: str) -> list[Listed]:
     try:
         node, data = _load_yaml(text)
     except (yaml.YAMLError, ValueError) as exc:
-        from ..config import yaml_error
         raise yaml_error(exc, source) from None
     if data is None:
         return []

@@ -30,13 +30,21 @@ GIT_DIR = ".git"
 GLOB_FLAGS = wcglob.GLOBSTAR | wcglob.NODIR
 
 
+def work_tree(path: Path) -> Path | None:
+    """The git work tree holding ``path`` (which need not exist): ``path`` or its nearest
+    ancestor with a ``.git`` (a folder, a file or a link), links in ``path`` not followed; None
+    outside any. The one place the repository's top is found (:func:`repository_root`)."""
+    absolute = Path(os.path.abspath(path))
+    for candidate in (absolute, *absolute.parents):
+        if os.path.lexists(candidate / GIT_DIR):
+            return candidate
+    return None
+
+
 def repository_root(config_root: Path) -> Path:
     """The git work tree that holds ``config_root``, else ``config_root`` itself (resolved)."""
     start = Path(config_root).resolve()
-    for directory in (start, *start.parents):
-        if (directory / GIT_DIR).exists():
-            return directory
-    return start
+    return work_tree(start) or start
 
 
 def _in_git_dir(relative: PurePosixPath | Path) -> bool:
@@ -123,15 +131,6 @@ def glob_files(pattern: str, config_root: Path, *, max_files: int, source: str,
 # config, a waiver) may land in a checkout: a link committed there (the report folder, or a report
 # file, pointing out of the workspace or at .git/config) must not redirect the write.
 
-def _work_tree(path: Path) -> Path | None:
-    """The git work tree holding ``path`` (which need not exist): the nearest ancestor with a
-    ``.git``, or None."""
-    for candidate in (path, *path.parents):
-        if os.path.lexists(candidate / GIT_DIR):
-            return candidate
-    return None
-
-
 def linked(path: Path) -> str | None:
     """Why writing ``path`` could follow a symbolic link (None: it cannot): the path is a link,
     or lies under one between the git work tree that holds it and it (anything a repository
@@ -140,7 +139,7 @@ def linked(path: Path) -> str | None:
     absolute = Path(os.path.abspath(path))
     if absolute.is_symlink():
         return "is a symbolic link"
-    top = _work_tree(absolute.parent)
+    top = work_tree(absolute.parent)
     if top is None:
         return None
     current = top
