@@ -200,7 +200,7 @@ def recall(size: str, report: dict) -> tuple[int, int] | None:
 
 def encoding_rates(repo: Path, rows: int) -> dict:
     """Static-model rows/s on the first ``rows`` train texts: model2vec's encode, then ours."""
-    from eval_firewall.embeddings import StaticEmbedder, _load_static
+    from eval_firewall.embeddings.static import StaticEmbedder, _load_static
     with open(repo / "data/train/train.jsonl", encoding="utf-8") as fh:
         texts = [json.loads(line)["question"] for _, line in zip(range(rows), fh)]
     directory = static_model_dir()

@@ -82,7 +82,8 @@ def benchmark_vectors(data: Path, cache: Path) -> tuple[np.ndarray, np.ndarray, 
                                for f in files]).encode()).hexdigest()[:16]
     target = cache / f"search-{key}.npz"
     if not target.exists():
-        from eval_firewall.embeddings import PACKAGED, StaticEmbedder, _load_static
+        from eval_firewall.embeddings import PACKAGED
+        from eval_firewall.embeddings.static import StaticEmbedder, _load_static
         model_dir = next(PACKAGED.glob("static128-*"))
         embedder = StaticEmbedder(_load_static(model_dir), model_dir.name)
         train, evals = (embedder.encode(questions(f)) for f in files)

@@ -113,7 +113,8 @@ def _user_home(request, tmp_path_factory):
 def _export_default_model(models: Path) -> None:
     """The default model's ONNX export, made once per checkout into the prebuilt models (as
     the action's image has it), so no session's fresh home pays for an export."""
-    from eval_firewall.embeddings import _export_onnx, _load_onnx, load_embedder, onnx_key
+    from eval_firewall.embeddings import load_embedder, onnx_key
+    from eval_firewall.embeddings.onnx import _export_onnx, _load_onnx
     reference = load_embedder(runtime="torch")
     if _load_onnx(models / onnx_key(reference)) is None:
         _export_onnx(reference, models, onnx_key(reference))

@@ -11,13 +11,12 @@ from conftest import gsm8k
 from eval_firewall.embeddings import (
     PACKAGED,
     Embedder,
-    _load_static,
-    _store,
     load_embedder,
     prebuilt_dirs,
     resolve_model,
     static_embedder,
 )
+from eval_firewall.embeddings.static import _load_static, _store
 from eval_firewall.errors import UserError
 
 
@@ -120,7 +119,7 @@ def test_static_model_ranks_a_paraphrase_first(static_model):
 
 def test_dim_is_known_before_the_weights_load():
     fresh = load_embedder("all-MiniLM-L6-v2")
-    assert fresh.dim == 384 and fresh._session is None
+    assert fresh.dim == 384 and fresh._loaded is None
 
 
 def test_a_prebuilt_static_model_is_used_and_nothing_is_written(embedder, static_cache,
@@ -239,7 +238,7 @@ def test_the_packaged_static_model_is_what_distillation_makes(embedder, static_m
 def test_fast_static_encoding_matches_model2vec(static_model, monkeypatch):
     """The columnar word path and the tokenizer path give what model2vec's own encode gives,
     across chunks, for ASCII, non-ASCII, control characters, over-long and empty texts."""
-    import eval_firewall.embeddings as embeddings
+    import eval_firewall.embeddings.static as embeddings
 
     monkeypatch.setattr(embeddings, "ENCODE_CHUNK", 40)   # several chunks, on two threads
     texts = [r["question"] for r in gsm8k("test", 100)] + [

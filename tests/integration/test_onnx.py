@@ -18,11 +18,11 @@ from conftest import gsm8k
 from eval_firewall.embeddings import (
     OnnxEmbedder,
     Pipeline,
-    _load_onnx,
     load_embedder,
     onnx_key,
     resolve_model,
 )
+from eval_firewall.embeddings.onnx import _load_onnx
 from eval_firewall.errors import UserError
 
 HEAVY = ("torch", "transformers", "sentence_transformers")
