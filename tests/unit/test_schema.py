@@ -100,7 +100,8 @@ def test_each_unreadable_row_has_its_own_fingerprint_from_its_bytes(tmp_path: Pa
 
 def test_csv_and_too_long_rows_are_fingerprinted_by_their_bytes(tmp_path: Path):
     from eval_firewall.config import LimitsConfig
-    from eval_firewall.datasets.formats import read_delimited, read_jsonl
+    from eval_firewall.datasets.delimited import read_delimited
+    from eval_firewall.datasets.jsonl import read_jsonl
 
     (tmp_path / "a.csv").write_text("question,answer\n1,2,3\n4,5,6\nok,1\n", encoding="utf-8")
     bad = [r for _, r in read_delimited(tmp_path / "a.csv", ",") if not isinstance(r, dict)]

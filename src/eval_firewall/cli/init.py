@@ -139,7 +139,8 @@ def role_of(path: str) -> tuple[str, str] | None:
 
 def sample_records(root: Path, files: list[str], fmt: str) -> list[dict[str, Any]]:
     """Up to MAX_SAMPLED records from the files, with the project's readers; [] if unreadable."""
-    from ..datasets.formats import BadRecord, read_records
+    from ..datasets.formats import read_records
+    from ..datasets.lines import BadRecord
 
     out: list[dict[str, Any]] = []
     for path in files:

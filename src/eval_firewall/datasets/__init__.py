@@ -24,15 +24,8 @@ from ..rows import EMPTY_TEXT, Provenance, Row, RowProblem
 from ..safeio import paths as containment
 from .card import DatasetCard, find_card, read_card
 from .fields import MISSING, as_scalar_text, describe_columns, get_path, top_level
-from .formats import (
-    BadRecord,
-    check_not_lfs_pointer,
-    detect_format,
-    first_non_utf8,
-    header_of,
-    line_digest,
-    read_records,
-)
+from .formats import detect_format, header_of, read_records
+from .lines import BadRecord, check_not_lfs_pointer, first_non_utf8, line_digest
 
 if TYPE_CHECKING:
     from ..cache import Cache

@@ -12,7 +12,7 @@ from ..config.model import LimitsConfig
 from ..errors import UserError
 from ..safeio.paths import contained, repository_root
 from ..safeio.yaml import compose_yaml, construct_yaml
-from .formats import decode_line, iter_lines
+from .lines import decode_line, iter_lines
 
 
 @dataclass(frozen=True, slots=True)

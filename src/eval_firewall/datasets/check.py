@@ -22,7 +22,8 @@ from ..config import Config
 from ..errors import UserError
 from ..rows import none_has
 from .fields import MISSING, get_path, top_level
-from .formats import BadRecord, detect_format, header_of, read_records
+from .formats import detect_format, header_of, read_records
+from .lines import BadRecord
 
 if TYPE_CHECKING:
     from . import LoadedDataset

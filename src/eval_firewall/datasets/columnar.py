@@ -1,6 +1,6 @@
 """JSON Lines read by pyarrow's JSON reader, when that provably gives today's rows.
 
-:func:`~eval_firewall.datasets.formats.read_jsonl` plus ``row_from_record`` parse a line at a
+:func:`~eval_firewall.datasets.jsonl.read_jsonl` plus ``row_from_record`` parse a line at a
 time in Python: exact, with a one-line problem for every bad record, but slow at a million rows.
 :func:`read_columns` reads the needed top-level fields of a whole file as Arrow columns instead,
 and only when cheap, vectorized checks show that the result equals the Python path's: every
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..config import DatasetConfig, LimitsConfig
 from ..rows import Provenance, Row
-from .formats import BOM
+from .lines import BOM
 
 if TYPE_CHECKING:
     import numpy as np

@@ -22,7 +22,8 @@ from typing import Any
 from ..config import Config, LimitsConfig
 from ..datasets import relative
 from ..datasets.fields import MISSING, as_scalar_text, describe_columns, get_path, shown
-from ..datasets.formats import open_binary, parse_json_line
+from ..datasets.jsonl import parse_json_line
+from ..datasets.lines import open_binary
 from ..errors import UserError
 from ..records import Annotation, row_sha
 from ..rows import Row

@@ -27,7 +27,8 @@ from pathlib import Path
 
 from ..config import Config, LimitsConfig
 from ..datasets.fields import shown
-from ..datasets.formats import decode_line, iter_lines, open_binary, parse_json_line
+from ..datasets.jsonl import parse_json_line
+from ..datasets.lines import decode_line, iter_lines, open_binary
 from ..errors import UserError
 from ..records import Prediction, Variant
 from ..safeio import paths as containment

@@ -216,7 +216,7 @@ def test_a_line_over_the_row_limit_is_an_invalid_row(tmp_path, github):
 
 def test_a_csv_line_over_the_row_limit_is_an_invalid_row(tmp_path):
     from eval_firewall.config import LimitsConfig
-    from eval_firewall.datasets.formats import read_delimited
+    from eval_firewall.datasets.delimited import read_delimited
 
     path = tmp_path / "e.csv"
     path.write_text("question,answer\nq1,1\n" + "y" * 5000 + ",2\nq3,3\n", encoding="utf-8")
@@ -310,7 +310,7 @@ def test_lines_are_split_as_universal_newlines_whatever_the_chunk_size():
     import io
     import random
 
-    from eval_firewall.datasets.formats import iter_lines
+    from eval_firewall.datasets.lines import iter_lines
 
     rng = random.Random(8)
     for _ in range(300):
@@ -354,7 +354,7 @@ def test_skipped_lines_are_hashed_as_they_stream_past_like_whole_ones():
     import io
     import random
 
-    from eval_firewall.datasets.formats import iter_lines, line_digest
+    from eval_firewall.datasets.lines import iter_lines, line_digest
 
     rng = random.Random(18)
     for _ in range(200):

@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from eval_firewall.config import LimitsConfig
-from eval_firewall.datasets.formats import BadRecord, read_records
+from eval_firewall.datasets.formats import read_records
+from eval_firewall.datasets.lines import BadRecord
 from eval_firewall.errors import UserError
 
 CLI = Path(sys.executable).parent / "eval-firewall"
