@@ -33,7 +33,7 @@ from ..records import Annotation, row_sha
 from ..rows import Row
 from ..rules import Rule
 from ..text.matching import Matcher, make_matcher
-from .stats import answers_needed, fleiss_kappa, rate_gate
+from .stats import RateGate, answers_needed, fleiss_kappa, rate_gate
 
 AUDIT = "disagreement"
 
@@ -88,6 +88,26 @@ def check(rows: Sequence[Row], annotations: Sequence[Annotation], cfg: Disagreem
                            fuzzy_threshold=cfg.fuzzy_threshold)
         for name, labels in labels_of.items()}
 
+    findings, compared, skipped, empty_by_sheet = _compare(annotations, by_id, matchers)
+    for path, empties in empty_by_sheet.items():
+        first = empties[0]
+        findings.append(Finding(
+            AUDIT, "annotation-empty", Severity.NOTICE,
+            f"{len(empties)} empty answer{'' if len(empties) == 1 else 's'} skipped (first at "
+            f"line {first.line}, row '{first.row_id}')", path=path, line=first.line,
+            row_id=first.row_id, count=len(empties)))
+
+    findings.extend(_row_findings(compared, matchers))
+    stats, verdict, gate = _gate(compared, cfg, skipped, matchers)
+    findings.extend(gate)
+    return AuditResult(AUDIT, "Disagreement", findings, stats, verdict)
+
+
+def _compare(annotations: Sequence[Annotation], by_id: dict[tuple[str, str], Row],
+             matchers: dict[str, Matcher]
+             ) -> tuple[list[Finding], list[Compared], Counter[str], dict[str, list[Annotation]]]:
+    """Each annotation compared with its row's label, or skipped: (findings about the sheets'
+    lines, the comparisons, how many were skipped and why, the empty answers by sheet)."""
     findings: list[Finding] = []
     compared: list[Compared] = []
     skipped: Counter[str] = Counter()
@@ -129,19 +149,7 @@ def check(rows: Sequence[Row], annotations: Sequence[Annotation], cfg: Disagreem
                 f"row '{a.row_id}' has no label to compare with ({row.location})", a))
             continue
         compared.append(Compared(a, row, matchers[row.dataset].same(a.answer, row.label)))
-
-    for path, empties in empty_by_sheet.items():
-        first = empties[0]
-        findings.append(Finding(
-            AUDIT, "annotation-empty", Severity.NOTICE,
-            f"{len(empties)} empty answer{'' if len(empties) == 1 else 's'} skipped (first at "
-            f"line {first.line}, row '{first.row_id}')", path=path, line=first.line,
-            row_id=first.row_id, count=len(empties)))
-
-    findings.extend(_row_findings(compared, matchers))
-    stats, verdict, gate = _gate(compared, cfg, skipped, matchers)
-    findings.extend(gate)
-    return AuditResult(AUDIT, "Disagreement", findings, stats, verdict)
+    return findings, compared, skipped, empty_by_sheet
 
 
 def _sheet_finding(rule: str, severity: Severity, message: str, a: Annotation) -> Finding:
@@ -207,6 +215,14 @@ def _gate(compared: list[Compared], cfg: DisagreementConfig, skipped: Counter[st
     stats += _kappa_stats(compared, annotators, matchers)
     stats += _skip_stats(skipped)
 
+    verdict, findings = _verdict(gate, d, n, limit)
+    return stats, verdict, findings
+
+
+def _verdict(gate: RateGate, d: int, n: int, limit: float) -> tuple[str, list[Finding]]:
+    """The verdict on ``d`` disagreeing answers of ``n``, and the finding when it is not a pass."""
+    rate, low, high = gate.rate, gate.low, gate.high
+    findings: list[Finding] = []
     summary = f"{_pct(rate)} of {n} blind answers disagree with the labels (95% CI " \
               f"{_pct(low)}–{_pct(high)})"
     if gate.exceeded:
@@ -229,7 +245,7 @@ def _gate(compared: list[Compared], cfg: DisagreementConfig, skipped: Counter[st
                                 count=n))
     else:
         verdict = f"Pass: {summary}, below the {_pct(limit)} limit."
-    return stats, verdict, findings
+    return verdict, findings
 
 
 def _skip_stats(skipped: Counter[str]) -> list[Stat]:

@@ -75,20 +75,7 @@ def check(variants: Sequence[Variant], predictions: Mapping[str, Prediction],
     matchers = {name: make_matcher(cfg.matcher, values) for name, values in labels.items()}
 
     findings: list[Finding] = []
-    ids = {v.id for v in variants}
-    answer: dict[str, str | None] = {}
-    missing: list[Variant] = []
-    stale: list[tuple[Variant, Prediction]] = []
-    for v in variants:
-        p = predictions.get(v.id)
-        if p is None:
-            missing.append(v)
-        elif p.sha is not None and p.sha != v.sha:
-            stale.append((v, p))
-        else:
-            answer[v.id] = p.prediction
-    unknown = sorted((p for pid, p in predictions.items() if pid not in ids),
-                     key=lambda p: p.line)
+    answer, missing, stale, unknown = _answers(variants, predictions)
 
     originals = {v.row.row_id: v for v in variants if v.kind == ORIGINAL}
     kinds = [ORIGINAL] + [k for k in KINDS if any(v.kind == k for v in variants)]
@@ -126,6 +113,28 @@ def check(variants: Sequence[Variant], predictions: Mapping[str, Prediction],
     gate_stats, verdict, gate_findings = _gate(flipped, compared, cfg.max_flip_rate)
     return AuditResult(AUDIT, "Invariance", findings + gate_findings, stats + gate_stats,
                        verdict)
+
+
+def _answers(variants: Sequence[Variant], predictions: Mapping[str, Prediction]
+             ) -> tuple[dict[str, str | None], list[Variant], list[tuple[Variant, Prediction]],
+                        list[Prediction]]:
+    """Each variant's predicted answer, by variant id; the variants with no prediction, those
+    whose prediction was made for another text (stale), and the predictions of no variant."""
+    ids = {v.id for v in variants}
+    answer: dict[str, str | None] = {}
+    missing: list[Variant] = []
+    stale: list[tuple[Variant, Prediction]] = []
+    for v in variants:
+        p = predictions.get(v.id)
+        if p is None:
+            missing.append(v)
+        elif p.sha is not None and p.sha != v.sha:
+            stale.append((v, p))
+        else:
+            answer[v.id] = p.prediction
+    unknown = sorted((p for pid, p in predictions.items() if pid not in ids),
+                     key=lambda p: p.line)
+    return answer, missing, stale, unknown
 
 
 def _gate(flipped: int, compared: int, limit: float) -> tuple[list[Stat], str, list[Finding]]:

@@ -76,13 +76,7 @@ def signing_key(home: Path, repositories: Sequence[Path], progress: Progress) ->
                                 "request could plant it")
     path = home / KEY_FILE
     for _attempt in range(2):
-        replace: str | None
-        try:
-            key = read_regular(path, KEY_BYTES)
-        except _Untrusted as exc:
-            key, replace = None, str(exc)
-        else:
-            replace = None if key is None or len(key) == KEY_BYTES else "is not a key"
+        key, replace = _stored_key(path)
         if key is not None and replace is None:
             return key
         try:
@@ -111,3 +105,15 @@ def signing_key(home: Path, repositories: Sequence[Path], progress: Progress) ->
         except OSError as exc:
             return for_this_run(f"cannot be created ({exc.strerror or exc})")
     return for_this_run("keeps changing")
+
+
+def _stored_key(path: Path) -> tuple[bytes | None, str | None]:
+    """(the key file's bytes, None when there is no file; why it must be replaced, or None)."""
+    replace: str | None
+    try:
+        key = read_regular(path, KEY_BYTES)
+    except _Untrusted as exc:
+        key, replace = None, str(exc)
+    else:
+        replace = None if key is None or len(key) == KEY_BYTES else "is not a key"
+    return key, replace

@@ -12,10 +12,9 @@ import click
 from ..errors import UserError
 from ..report import FORMATS
 from ..safeio.paths import write_text
-from . import main
 
 
-@main.command()
+@click.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Config file. Default: .eval-firewall.yml in the current directory or the "
                    "repository root above it.")

@@ -5,11 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..safeio.terminal import inert, one_line
-from . import main
+
+if TYPE_CHECKING:
+    from ..diagnose.explain import Explanation
 
 SHOWN = 160   # characters of a row's text printed
 EMPTY = {"exact": "no train row with the same normalized text",
@@ -17,7 +20,7 @@ EMPTY = {"exact": "no train row with the same normalized text",
          "paraphrase": "no train row reaches the retrieval floor (no candidate to score)"}
 
 
-@main.command()
+@click.command()
 @click.argument("row")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Config file. Default: .eval-firewall.yml in the current directory or the "
@@ -47,17 +50,27 @@ def explain(row: str, config_path: Path | None, top: int, as_json: bool, quiet: 
     config = load_config(config_path, rules=RULES)
     result = run(config, row, top=top, progress=Progress(enabled=not quiet))
     if as_json:
-        click.echo(json.dumps({
-            "row": {"dataset": result.row.dataset, "path": result.row.path,
-                    "line": result.row.line, "row_id": result.row.row_id},
-            "rule": result.rule,
-            "match": None if result.match is None else result.match.location,
-            "stages": {stage: [{"train": n.train.location, "row_id": n.train.row_id,
-                                "flagged": n.flagged,
-                                "evidence": dataclasses.asdict(n.evidence)} for n in found]
-                       for stage, found in result.stages.items()},
-            "notes": result.notes}, indent=2, ensure_ascii=False))
+        click.echo(_json(result))
         return
+    _echo(result)
+
+
+def _json(result: Explanation) -> str:
+    """The explanation as JSON: the row, the rule it was flagged by, each stage's evidence."""
+    return json.dumps({
+        "row": {"dataset": result.row.dataset, "path": result.row.path,
+                "line": result.row.line, "row_id": result.row.row_id},
+        "rule": result.rule,
+        "match": None if result.match is None else result.match.location,
+        "stages": {stage: [{"train": n.train.location, "row_id": n.train.row_id,
+                            "flagged": n.flagged,
+                            "evidence": dataclasses.asdict(n.evidence)} for n in found]
+                   for stage, found in result.stages.items()},
+        "notes": result.notes}, indent=2, ensure_ascii=False)
+
+
+def _echo(result: Explanation) -> None:
+    """The explanation for a reader: each stage's nearest train rows, their numbers and why."""
     r = result.row
     click.echo(f"eval row {inert(r.row_id)} ({inert(r.dataset)}, {inert(r.location)}): "
                + (f"flagged as {result.rule} of train row {inert(result.match.location)}"

@@ -8,10 +8,9 @@ import click
 
 from ..errors import UserError
 from ..safeio.terminal import one_line
-from . import main
 
 
-@main.command()
+@click.command()
 def github() -> None:
     """Run as the GitHub Action (the container's entrypoint).
 

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import UserError
-from . import main
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -26,7 +25,7 @@ _CACHE = click.option("--cache-dir", type=click.Path(file_okay=False, path_type=
                            "look for it).")
 
 
-@main.group()
+@click.group()
 def index() -> None:
     """The train index: the train side of the overlap audit, kept between runs.
 

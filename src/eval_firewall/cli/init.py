@@ -19,7 +19,6 @@ import click
 
 from ..errors import UserError
 from ..safeio.paths import write_text
-from . import main
 
 MAX_FILES = 20_000        # paths looked at, at most
 MAX_SAMPLED = 50          # records read from a dataset's files to guess its fields
@@ -345,7 +344,7 @@ def render_config(guesses: list[Guess]) -> str:
     return "\n".join(out)
 
 
-@main.command()
+@click.command()
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               default=Path(".eval-firewall.yml"), show_default=True,
               help="The config file to write. Dataset files are looked for in its folder and "

@@ -10,7 +10,6 @@ import click
 from ..errors import UserError
 from ..inputs.perturb import KINDS
 from ..safeio.terminal import one_line
-from . import main
 
 
 def _kinds(values: tuple[str, ...]) -> list[str] | None:
@@ -24,7 +23,7 @@ def _kinds(values: tuple[str, ...]) -> list[str] | None:
     return kinds
 
 
-@main.command()
+@click.command()
 @click.option("--dataset", "dataset_name", required=True, metavar="NAME",
               help="The eval dataset whose prompts to perturb (a name from the config).")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),

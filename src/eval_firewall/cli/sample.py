@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import UserError
 from ..safeio.paths import write_text
 from ..safeio.terminal import one_line
-from . import main
+
+if TYPE_CHECKING:
+    from ..rows import RowProblem
 
 
-@main.command()
+@click.command()
 @click.option("--dataset", "dataset_name", required=True, metavar="NAME",
               help="The eval dataset to sample (a name from the config).")
 @click.option("--n", "n", type=int, default=50, show_default=True,
@@ -75,11 +79,16 @@ def sample(dataset_name: str, n: int, seed: int, stratify: str | None, output: P
         write_text(output, text, what="the sheet", make_parents=True)
     except OSError as exc:
         raise UserError(f"cannot write the sheet: {exc}", path=str(output)) from None
-    if loaded.problems:
-        first = loaded.problems[0]
-        click.echo(one_line(f"eval-firewall: {sum(p.count for p in loaded.problems)} unreadable rows were not "
-                            f"sampled (first at {first.path}:{first.line}: {first.message})"),
-                   err=True)
+    _warn_unreadable(loaded.problems)
     click.echo(one_line(f"wrote {len(rows)} of {len(loaded.rows)} rows of {ds.name} to {output} "
                         f"(seed {seed}{f', stratified by {stratify}' if stratify else ''})"),
                err=True)
+
+
+def _warn_unreadable(problems: Sequence[RowProblem]) -> None:
+    """Say on stderr how many rows could not be read, so none was sampled, and where the first is."""
+    if problems:
+        first = problems[0]
+        click.echo(one_line(f"eval-firewall: {sum(p.count for p in problems)} unreadable rows were not "
+                            f"sampled (first at {first.path}:{first.line}: {first.message})"),
+                   err=True)

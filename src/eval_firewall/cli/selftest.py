@@ -6,10 +6,8 @@ from pathlib import Path
 
 import click
 
-from . import main
 
-
-@main.command()
+@click.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Config file. Default: .eval-firewall.yml in the current directory or the "
                    "repository root above it.")

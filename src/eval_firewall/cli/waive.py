@@ -13,7 +13,6 @@ import click
 from ..errors import UserError
 from ..findings import FINGERPRINT_CHARS, SHORT_ID_CHARS
 from ..safeio.paths import write_text
-from . import main
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -37,7 +36,7 @@ def _known_from_report(path: Path) -> set[str]:
                         path=str(path)) from None
 
 
-@main.command()
+@click.command()
 @click.argument("fingerprints", nargs=-1, required=True, metavar="FINGERPRINT...")
 @click.option("--reason", required=True, help="Why the finding is accepted (required).")
 @click.option("--by", "approved_by", required=True, help="Who approved the waiver (required).")

@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.types import ByteSize
 
-from .. import __version__
+from ..version import __version__
 from .model import Config
 
 SCHEMA_FILE = "eval-firewall.schema.json"

@@ -124,6 +124,15 @@ def _lines(mm: mmap.mmap, limits: LimitsConfig) -> _Lines | None:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         return None
+    return _checked_lines(raw, head, breaks, brackets, limits)
+
+
+def _checked_lines(raw: np.ndarray, head: int, breaks: list[np.ndarray],
+                   brackets: list[np.ndarray], limits: LimitsConfig) -> _Lines | None:
+    """The non-empty lines between the scan's line breaks, when each is short enough, not
+    bracketed too deeply, and one ``{...}``; else None."""
+    import numpy as np
+
     newlines = np.concatenate(breaks)
     starts = np.concatenate([[head], newlines + 1])
     ends = np.concatenate([newlines, [len(raw)]])

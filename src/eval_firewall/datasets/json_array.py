@@ -20,17 +20,7 @@ def read_json(path: Path, limits: LimitsConfig | None = None, display: str | Non
     limits = limits or LimitsConfig()
     display = display or str(path)
     with open_binary(path, limits, display) as fh:
-        data = fh.read()
-    if data.startswith(BOM):
-        data = data[len(BOM):]
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise UserError(f"not UTF-8 text: byte 0x{data[exc.start]:02x} at column {column}",
-                        path=display, line=line, hint="save the file as UTF-8") from None
-    del data
+        text = _text(fh.read(), display)
     check_depth = json_too_deep(text, limits.max_json_depth + 1)   # + 1: the array itself
     decoder = json.JSONDecoder()
     pos, line = _skip_ws(text, 0), 1
@@ -78,3 +68,16 @@ def _skip_ws(text: str, pos: int) -> int:
     while pos < len(text) and text[pos] in " \t\r\n":
         pos += 1
     return pos
+
+
+def _text(data: bytes, display: str) -> str:
+    """The whole file decoded (a BOM dropped); not UTF-8: a UserError naming line and column."""
+    if data.startswith(BOM):
+        data = data[len(BOM):]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise UserError(f"not UTF-8 text: byte 0x{data[exc.start]:02x} at column {column}",
+                        path=display, line=line, hint="save the file as UTF-8") from None

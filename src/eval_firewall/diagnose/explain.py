@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..audits.overlap import STAGE, TrainSide, lexical_similarity
-from ..config import Config
+from ..config import Config, NearDuplicateConfig
 from ..embeddings import Models
 from ..engine import load_all
 from ..errors import UserError
@@ -89,17 +89,7 @@ def explain(config: Config, which: str, *, top: int = 3,
     lexical: list[int] = []
     nearest: list[Nearest] = []
     if near_cfg.enabled and len(train):
-        lexical = [int(j) for j in side.lexical.candidates(one.norm, near_cfg.candidates)[0]]
-        scored = sorted(((lexical_similarity(one.norm[0], side.norm[j]), j) for j in lexical),
-                        key=lambda p: (-p[0], p[1]))
-        for rank, (score, j) in enumerate(scored[:top]):
-            flagged = rank == 0 and score >= near_cfg.threshold
-            why = None if flagged else (
-                f"similarity {score:.4f} below threshold {near_cfg.threshold}"
-                if score < near_cfg.threshold else "a more similar train row is flagged")
-            nearest.append(Nearest(train.rows[j], Evidence(
-                "near-duplicate", round(score, 4), threshold=near_cfg.threshold,
-                not_flagged=why), flagged))
+        lexical, nearest = _near_duplicate(near_cfg, one, side, train, top)
     elif not near_cfg.enabled:
         notes.append("near-duplicate: disabled")
     stages["near-duplicate"] = nearest
@@ -121,6 +111,25 @@ def explain(config: Config, which: str, *, top: int = 3,
         notes.append("the audit stops at the strongest stage: the paraphrase stage is shown "
                      "for information")
     return Explanation(row, rule, match, stages, notes)
+
+
+def _near_duplicate(near_cfg: NearDuplicateConfig, one: Corpus, side: TrainSide, train: Corpus,
+                    top: int) -> tuple[list[int], list[Nearest]]:
+    """The near-duplicate stage for one row: its lexical candidates, and the ``top`` most
+    similar of them scored (only the first can be flagged)."""
+    lexical = [int(j) for j in side.lexical.candidates(one.norm, near_cfg.candidates)[0]]
+    scored = sorted(((lexical_similarity(one.norm[0], side.norm[j]), j) for j in lexical),
+                    key=lambda p: (-p[0], p[1]))
+    nearest: list[Nearest] = []
+    for rank, (score, j) in enumerate(scored[:top]):
+        flagged = rank == 0 and score >= near_cfg.threshold
+        why = None if flagged else (
+            f"similarity {score:.4f} below threshold {near_cfg.threshold}"
+            if score < near_cfg.threshold else "a more similar train row is flagged")
+        nearest.append(Nearest(train.rows[j], Evidence(
+            "near-duplicate", round(score, 4), threshold=near_cfg.threshold,
+            not_flagged=why), flagged))
+    return lexical, nearest
 
 
 def _paraphrase(config: Config, row: Row, train: Corpus, lexical: list[int], top: int,

@@ -175,12 +175,7 @@ def _export_onnx(reference: SentenceTransformerEmbedder, store: Path, key: str) 
     try:
         raw = tmp / "raw.onnx"
         _torch_export(reference, raw)
-        import onnxruntime as ort
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-        options.optimized_model_filepath = str(tmp / "model.onnx")
-        options.log_severity_level = 3
-        ort.InferenceSession(str(raw), options, providers=["CPUExecutionProvider"])
+        _optimize(raw, tmp / "model.onnx")
         raw.unlink()
         (tmp / "model.onnx").chmod(0o644)   # readable by any user of an image it is baked into
         tmp.chmod(0o755)
@@ -205,6 +200,16 @@ def _export_onnx(reference: SentenceTransformerEmbedder, store: Path, key: str) 
         raise reference._error(f"ONNX export failed: {message}") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _optimize(raw: Path, optimized: Path) -> None:
+    """Let ONNX Runtime optimize the graph at ``raw`` (:data:`ONNX_LEVEL`) into ``optimized``."""
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(optimized)
+    options.log_severity_level = 3
+    ort.InferenceSession(str(raw), options, providers=["CPUExecutionProvider"])
 
 
 def _torch_export(reference: SentenceTransformerEmbedder, path: Path) -> None:

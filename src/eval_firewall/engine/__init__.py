@@ -13,7 +13,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
-from .. import __version__
 from ..audits import AUDITS, Audit, invariance, overlap, rule_catalogue
 from ..audits.overlap import ParaphraseFactory, ParaphraseQuery
 from ..cache import Cache, CachedEmbedder
@@ -41,6 +40,7 @@ from ..rules import Rule
 from ..search.paraphrase import ParaphraseSearch, build_train_index
 from ..search.vectors import VectorIndex
 from ..text.normalize import model_text
+from ..version import __version__
 
 
 def load_all(config: Config, progress: Progress, cache: Cache | None = None

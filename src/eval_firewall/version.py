@@ -1,0 +1,11 @@
+"""The installed eval-firewall's version (``0.0.0`` when run from a source tree)."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+
+try:
+    __version__ = _version("eval-firewall")
+except PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0"
