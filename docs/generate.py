@@ -5,7 +5,7 @@
 
 What it writes, all from the code or from committed result files (never by running an audit or
 a benchmark):
-- docs/reference/configuration.md: from the config models' field descriptions (config.py);
+- docs/reference/configuration.md: from the config models' field descriptions (config/);
 - docs/reference/rules.md: from the rule registry (``eval_firewall.audits.RULES``);
 - docs/reference/cli.md: from ``eval-firewall ... --help``;
 - the blocks between ``<!-- generated: NAME -->`` and ``<!-- end: NAME -->`` in the other
@@ -163,7 +163,7 @@ def configuration_page() -> str:
 
     intro = [f"# Configuration reference\n\n{NOTE}\n",
              "Every key of `.eval-firewall.yml`, with its type, its default and what it does. "
-             "The wording comes from the config models (`src/eval_firewall/config.py`), which "
+             "The wording comes from the config models (`src/eval_firewall/config/`), which "
              "also generate the [JSON Schema](../configuration.md#editor-support). An unknown key "
              "is an error. How the keys fit together: [Configuration](../configuration.md).\n"]
     return "\n".join(intro + _sections(Config, "", ""))

@@ -98,7 +98,7 @@ def _filesystem(url: str) -> tuple[Any, str]:
 
 @contextmanager
 def _online(scheme: str) -> Iterator[None]:
-    """``HF_HUB_OFFLINE`` keeps the embedding model offline (embeddings.py sets it); a dataset
+    """``HF_HUB_OFFLINE`` keeps the embedding model offline (embeddings/base.py sets it); a dataset
     the user configured on the Hub is still read."""
     if scheme != "hf":
         yield
