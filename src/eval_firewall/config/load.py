@@ -46,7 +46,6 @@ def _line_of(loc: Location, data: Any, key_lines: KeyLines) -> tuple[int | None,
     return line, dotted
 
 
-
 def parse_config(text: str, *, source: str, root: Path,
                  rules: Collection[str] | None = None) -> Config:
     """Parse and validate a config's text. ``rules``: the rule ids its ``severity:`` keys may
