@@ -19,16 +19,19 @@ MAX_TOP_LEVEL_MODULES = 14
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 50
 
-# Known excesses in code other engineers are reworking in the same round (issue #21); this list
-# only shrinks, and is empty once their parts are merged.
+# Known excesses in code being reworked in the same round (issue #21: the engine, attribution,
+# the overlap stage). These lists only shrink: an entry that no longer exceeds fails the test
+# until it is taken off, and they are empty once that work is merged.
 MODULES_ALLOWED_LONGER: set[str] = {
     "audits/overlap.py",
     "engine/__init__.py",
 }
-FUNCTIONS_ALLOWED_LONGER: set[str] = set()
-FUNCTION_OWNERS_ELSEWHERE = ("engine/", "incremental/", "audits/overlap.py", "overlap/",
-                             "search/", "index/")
-# Imports (importer, imported) that close a known cycle in code other engineers are reworking.
+FUNCTIONS_ALLOWED_LONGER: set[str] = {
+    "engine/__init__.py::run_audits",
+    "incremental/changes.py::load_base",
+    "search/containment.py::contained",
+}
+# Imports (importer, imported) that close a known cycle; none today.
 IMPORTS_ALLOWED_IN_CYCLES: set[tuple[str, str]] = set()
 
 
@@ -168,8 +171,7 @@ def test_no_module_is_too_long():
 
 def test_no_function_is_too_long():
     long = {name: n for name, n in _functions() if n > MAX_FUNCTION_LINES}
-    over = {k: v for k, v in long.items() if k not in FUNCTIONS_ALLOWED_LONGER
-            and not k.startswith(FUNCTION_OWNERS_ELSEWHERE)}
+    over = {k: v for k, v in long.items() if k not in FUNCTIONS_ALLOWED_LONGER}
     assert not over, f"functions over {MAX_FUNCTION_LINES} lines: extract helpers: {over}"
     assert FUNCTIONS_ALLOWED_LONGER <= set(long), (
         "no longer too long, take them off FUNCTIONS_ALLOWED_LONGER: "
