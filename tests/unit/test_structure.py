@@ -188,7 +188,7 @@ def test_no_import_cycle():
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
-def test_the_checks_see_what_they_check(tmp_path):
+def test_the_checks_see_what_they_check():
     """The graph follows relative imports, imports inside functions and ``from pkg import
     submodule``, skips TYPE_CHECKING blocks, and the cycle finder finds a cycle."""
     graph = import_graph()
