@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import enum
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .rows import Row
-
-
-class Severity(str, enum.Enum):
-    ERROR = "error"
-    WARNING = "warning"
-    NOTICE = "notice"
-
-    @property
-    def rank(self) -> int:
-        """3 for errors, 2 for warnings, 1 for notices."""
-        return {"error": 3, "warning": 2, "notice": 1}[self.value]
-
-    def at_least(self, level: "Severity") -> bool:
-        """Whether this severity is ``level`` or above."""
-        return self.rank >= level.rank
+from .rules import Rule
+from .rules import Severity as Severity  # defined with the rules, imported from here too
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +185,9 @@ class AuditResult:
     stats: Sequence[Stat] = ()         # stored as a tuple
     verdict: str | None = None
     skipped: str | None = None   # why the audit did not run, if it did not
+    # The rows (per side) a dataset-level figure was computed from: ``--base`` sizes the margin
+    # by which that figure must worsen to count as new (not in the JSON report).
+    sample_size: int | None = None
 
     def __post_init__(self) -> None:
         """Store findings and stats as tuples."""
@@ -272,6 +261,11 @@ class Report:
     config_path: str | None = None
     policy: Sequence[PolicyChange] = ()      # the change's policy diff (stored as a tuple)
     new_policy: bool = False                 # no config at the base: the head's is new policy
+    # What the registry that ran knows (not in the JSON report; None: the default registry's,
+    # as for a report read back from JSON): every rule by id, and the audits whose figures the
+    # Markdown report shows open in a local run.
+    rules: Mapping[str, Rule] | None = field(default=None, compare=False)
+    open_figures: frozenset[str] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         """Store audits, datasets and policy changes as tuples."""

@@ -25,7 +25,7 @@ from ..findings import AuditResult, Finding, Match, Severity, Stat
 from ..inputs import Inputs
 from ..inputs.perturb import KINDS, ORIGINAL
 from ..records import Prediction, Variant
-from ..rules import Rule
+from ..rules import Noun, Rule
 from ..text.matching import Matcher, choice_letter, make_matcher
 from .stats import rate_gate
 
@@ -34,15 +34,22 @@ AUDIT = "invariance"
 RULES = (
     Rule("invariance-flip-rate", AUDIT, Severity.ERROR, "The model's answer changes under "
          "meaning-preserving perturbations more often than audits.invariance.max_flip_rate "
-         "allows."),
+         "allows.", noun=Noun("answer flip rate over the limit", "answer flip rates over the limit"),
+         new_when="rate"),
     Rule("answer-flip", AUDIT, Severity.NOTICE, "The model answers a perturbed prompt "
-         "differently from the original."),
+         "differently from the original.",
+         noun=Noun("answer that flips under a harmless rewrite",
+                   "answers that flip under a harmless rewrite")),
     Rule("missing-prediction", AUDIT, Severity.WARNING,
-         "Prompts (originals or variants) with no prediction."),
+         "Prompts (originals or variants) with no prediction.",
+         noun=Noun("missing prediction", "missing predictions"), new_when="count"),
     Rule("unknown-prediction", AUDIT, Severity.WARNING,
-         "Predictions whose id names no current prompt."),
+         "Predictions whose id names no current prompt.",
+         noun=Noun("prediction for an unknown prompt", "predictions for unknown prompts"),
+         new_when="count"),
     Rule("stale-prediction", AUDIT, Severity.WARNING,
-         "Predictions made for an older text of the prompt."),
+         "Predictions made for an older text of the prompt.",
+         noun=Noun("stale prediction", "stale predictions"), new_when="count"),
 )
 
 

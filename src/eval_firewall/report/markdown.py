@@ -22,6 +22,7 @@ from markupsafe import Markup
 
 from ..findings import AuditResult, Finding, Report, Severity
 from .escape import escape_md
+from .registry import open_figures, rules_of
 from .verdict import Tally, verdict_line
 
 MAX_CHARS = 65_000
@@ -84,23 +85,18 @@ def environment() -> jinja2.Environment:
     env.filters["figure"] = _figure
     env.filters["percent"] = _percent
     env.filters["no_match_reason"] = _no_match_reason
-    env.globals["PAIR_PROBLEMS"] = PAIR_PROBLEMS
     env.globals["SNIPPET"] = SNIPPET_CHARS
-    from ..audits import AUDITS  # here: the audits load numpy
-    env.globals["OPEN_FIGURES"] = tuple(a.name for a in AUDITS if a.figures_open)
     return env
 
 
-# Overlap findings pair an eval row with another row: the table names the problem and shows
-# both texts side by side, instead of the message (which repeats the match's path).
-PAIR_PROBLEMS = {
-    "exact-duplicate": "Exact copy of a train row",
-    "near-duplicate": "Near-duplicate of a train row",
-    "contained": "Quoted inside a train row",
-    "paraphrase": "Paraphrase of a train row",
-    "eval-duplicate": "Same question as another eval row",
-}
 SNIPPET_CHARS = 100
+
+
+def pair_problems(report: Report) -> dict[str, str]:
+    """Rule id -> the problem a pair finding's table row names (:attr:`~eval_firewall.rules.Rule.pair`): findings
+    that pair an eval row with another row show both texts side by side under that name,
+    instead of the message (which repeats the match's path)."""
+    return {rule.id: rule.pair for rule in rules_of(report).values() if rule.pair}
 
 
 def _percent(f: Finding) -> Markup | None:
@@ -218,6 +214,7 @@ def render_markdown(report: Report, *, link: LinkFn | None = None, marker: str |
         changed_files = sorted({f for d in report.datasets for f in d.changed_files or ()})
     findings = report.findings
     tally = Tally.of(report)
+    pairs, figures_open = pair_problems(report), open_figures(report)
     totals = {s.value: sum(1 for f in findings if f.severity is s) for s in Severity}
     totals.update(all=len(findings), new=sum(1 for f in findings if f.new and f.waived is None),
                   existing=sum(1 for f in findings if not f.new and f.waived is None),
@@ -234,7 +231,8 @@ def render_markdown(report: Report, *, link: LinkFn | None = None, marker: str |
             marker=marker, changed_files=changed_files, omitted=lists.listed < len(findings),
             omitted_hint=omitted_hint, max_chars=max_chars, fixed=fixed, commit=commit,
             base=base_label(report.base) if report.base is not None else None,
-            compare_url=compare_url, pr=report.base is not None)
+            compare_url=compare_url, pr=report.base is not None, pairs=pairs,
+            open_figures=figures_open)
         if len(text) <= max_chars:
             return text
     # Even with no finding listed the report is too long (huge dataset list): cut it hard.
