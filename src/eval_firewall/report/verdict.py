@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from ..findings import Finding, Report
 from ..rules import Rule
@@ -57,40 +56,20 @@ def describe(findings: list[Finding], rules: Mapping[str, Rule]) -> str:
     return _join(parts)
 
 
-@dataclass(frozen=True, slots=True)
-class Tally:
-    """The findings of a report as the verdict sees them."""
-
-    failing: list[Finding]        # make the check fail (new ones, or all with fail-on-existing)
-    new: list[Finding]            # new, not waived, below the fail level
-    existing: list[Finding]       # already at the base, not waived, not failing
-    waived: list[Finding]
-    waived_here: list[Finding]    # waived by a waiver this change adds
-
-    @classmethod
-    def of(cls, report: Report) -> "Tally":
-        """The report's findings sorted into failing, new, existing and waived."""
-        failing = report.failing()
-        failing_ids = {id(f) for f in failing}
-        rest = [f for f in report.findings if f.waived is None and id(f) not in failing_ids]
-        waived = [f for f in report.findings if f.waived is not None]
-        return cls(failing=failing, new=[f for f in rest if f.new],
-                   existing=[f for f in rest if not f.new], waived=waived,
-                   waived_here=[f for f in waived if f.waived is not None and f.waived.new])
-
-
 def verdict_line(report: Report) -> str:
     """One sentence (or a few short ones): ✅/❌, what the change adds, what is not blocking.
 
     With a base revision it speaks of "this pull request"; without one, of the eval set.
     """
-    t = Tally.of(report)
     pr = report.base is not None
     rules = rules_of(report)
+    failing, rest = report.failing(), report.not_blocking
+    new = [f for f in rest if f.new]              # new, not waived, below the fail level
+    existing = [f for f in rest if not f.new]     # already at the base, not waived, not failing
     sentences = []
     if report.status == "fail":
-        new_failing = [f for f in t.failing if f.new]
-        old_failing = [f for f in t.failing if not f.new]
+        new_failing = [f for f in failing if f.new]
+        old_failing = [f for f in failing if not f.new]
         head = "❌ "
         if new_failing:
             head += (f"This pull request adds {describe(new_failing, rules)}." if pr
@@ -100,26 +79,26 @@ def verdict_line(report: Report) -> str:
                 f"{describe(old_failing, rules)} already present "
                 f"{'fail' if len(old_failing) != 1 else 'fails'} the check (fail-on-existing).")
         sentences.append(head)
-        if t.new:
-            sentences.append(f"Not blocking: {describe(t.new, rules)} below the fail level "
+        if new:
+            sentences.append(f"Not blocking: {describe(new, rules)} below the fail level "
                              f"({report.fail_on}).")
-        if t.existing:
-            sentences.append(f"{_count(len(t.existing), 'finding', 'findings')} already "
-                             f"present {'is' if len(t.existing) == 1 else 'are'} not blocking.")
+        if existing:
+            sentences.append(f"{_count(len(existing), 'finding', 'findings')} already "
+                             f"present {'is' if len(existing) == 1 else 'are'} not blocking.")
     else:
-        if not t.new:
+        if not new:
             sentences.append("✅ No new problems." if pr else "✅ No problems found.")
         elif report.fail_on == "never":
-            sentences.append(f"✅ Passes (fail-on: never), with {describe(t.new, rules)}"
+            sentences.append(f"✅ Passes (fail-on: never), with {describe(new, rules)}"
                              f"{' added by this pull request' if pr else ''}.")
         else:
-            sentences.append(f"✅ No blocking problems: {describe(t.new, rules)}"
+            sentences.append(f"✅ No blocking problems: {describe(new, rules)}"
                              f"{' added by this pull request' if pr else ''}, below the fail "
                              f"level ({report.fail_on}).")
-        if t.existing:
-            sentences.append(f"{_count(len(t.existing), 'finding', 'findings')} already "
+        if existing:
+            sentences.append(f"{_count(len(existing), 'finding', 'findings')} already "
                              "present (not blocking).")
-    if t.waived_here:
+    if report.waived_here:
         sentences.append(f"This pull request waives "
-                         f"{_count(len(t.waived_here), 'finding', 'findings')}.")
+                         f"{_count(len(report.waived_here), 'finding', 'findings')}.")
     return " ".join(sentences)
