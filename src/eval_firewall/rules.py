@@ -45,6 +45,17 @@ class Noun:
 
 OTHER = Noun("other finding", "other findings")      # a rule with no noun, or an unknown one
 
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """How the Markdown table names a finding that pairs an eval row with another row: the
+    problem ("Paraphrase of a train row"), shown with both texts side by side instead of the
+    message, and the word after its similarity ("similar"; None: no similarity is shown, an
+    exact copy being 100% by definition)."""
+
+    problem: str
+    measure: str | None = "similar"
+
 # How ``--base`` judges whether a finding of a rule is new (docs/incremental.md, "What counts
 # as new"); :mod:`eval_firewall.incremental.attribution` dispatches on it:
 # - "row": its row, or its match, is new or changed (by content);
@@ -69,7 +80,7 @@ class Rule:
     ``severity_key``: a config key (dotted, e.g. ``invalid_rows``) whose value replaces the
     default severity; the ``severity:`` mapping still overrides both. ``noun``: how the
     verdict names its findings (None: "other finding"). ``pair``: for a finding that pairs an
-    eval row with another row, the problem the Markdown table names instead of the message.
+    eval row with another row, how the Markdown table names it (:class:`Pair`).
     ``new_when``: how ``--base`` judges a finding new (:data:`NewWhen`); ``compare_with``: the
     other rules whose finding at the base stands for this one's ("absent").
     """
@@ -80,7 +91,7 @@ class Rule:
     summary: str
     severity_key: str | None = None
     noun: Noun | None = None
-    pair: str | None = None
+    pair: Pair | None = None
     new_when: NewWhen = "rerun"
     compare_with: tuple[str, ...] = ()
 

@@ -36,7 +36,7 @@ from ..overlap.corpus import Corpus
 from ..overlap.score import explain
 from ..progress import Progress
 from ..rows import Row
-from ..rules import Noun, Rule
+from ..rules import Noun, Pair, Rule
 from ..search import containment
 from ..search.lexical import LexicalIndex
 from ..search.windows import Windows, window_length, windows_of
@@ -56,22 +56,22 @@ def _leak(one: str, many: str) -> Noun:
 RULES = (
     Rule("exact-duplicate", AUDIT, Severity.ERROR,
          "An eval row has the same normalized text as a train row.",
-         noun=_leak("exact copy", "exact copies"), pair="Exact copy of a train row",
+         noun=_leak("exact copy", "exact copies"), pair=Pair("Exact copy of a train row", None),
          new_when="row"),
     Rule("near-duplicate", AUDIT, Severity.ERROR, "An eval row is lexically close to a train row.",
-         noun=_leak("near-duplicate", "near-duplicates"), pair="Near-duplicate of a train row",
+         noun=_leak("near-duplicate", "near-duplicates"), pair=Pair("Near-duplicate of a train row"),
          new_when="row"),
     Rule("contained", AUDIT, Severity.ERROR, "An eval row is quoted inside a longer train row "
          "(shared spans of words cover enough of it; a short row must appear whole).",
          noun=_leak("copy inside a train document", "copies inside train documents"),
-         pair="Quoted inside a train row", new_when="row"),
+         pair=Pair("Quoted inside a train row", "of it shared"), new_when="row"),
     Rule("paraphrase", AUDIT, Severity.ERROR, "An eval row says the same as a train row in other "
          "words (a calibrated score over embedding similarity, numbers and shared words).",
-         noun=_leak("paraphrase", "paraphrases"), pair="Paraphrase of a train row",
+         noun=_leak("paraphrase", "paraphrases"), pair=Pair("Paraphrase of a train row"),
          new_when="row"),
     Rule("eval-duplicate", AUDIT, Severity.WARNING, "Two eval rows are the same question.",
          noun=Noun("eval row duplicated in the eval set", "eval rows duplicated in the eval set"),
-         pair="Same question as another eval row", new_when="row"),
+         pair=Pair("Same question as another eval row"), new_when="row"),
     Rule("disguised-text", AUDIT, Severity.NOTICE, "An eval row holds invisible characters or "
          "look-alike letters of another script; overlap was checked without them.",
          noun=Noun("eval row with hidden or look-alike characters",

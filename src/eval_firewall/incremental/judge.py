@@ -1,8 +1,8 @@
 """How a finding is judged new: one judgement per rule's ``new_when``, against the base's findings.
 
 Each rule says how its findings are judged (:attr:`eval_firewall.rules.Rule.new_when`); the
-:class:`Judge` dispatches on that, so no rule id is named here. docs/incremental.md ("What
-counts as new") is the user's account of the same table.
+:class:`Judge` dispatches on that, so a new rule needs no entry here. docs/incremental.md
+("What counts as new") is the user's account of the same table.
 """
 
 from __future__ import annotations

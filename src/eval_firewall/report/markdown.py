@@ -21,6 +21,7 @@ import jinja2
 from markupsafe import Markup
 
 from ..findings import AuditResult, Finding, Report, Severity
+from ..rules import Pair
 from .escape import escape_md
 from .registry import open_figures, rules_of
 from .verdict import verdict_line
@@ -92,16 +93,16 @@ def environment() -> jinja2.Environment:
 SNIPPET_CHARS = 100
 
 
-def pair_problems(report: Report) -> dict[str, str]:
-    """Rule id -> the problem a pair finding's table row names (:attr:`~eval_firewall.rules.Rule.pair`): findings
-    that pair an eval row with another row show both texts side by side under that name,
-    instead of the message (which repeats the match's path)."""
+def pair_problems(report: Report) -> dict[str, Pair]:
+    """Rule id -> how a pair finding's table row names it (:class:`~eval_firewall.rules.Pair`):
+    findings that pair an eval row with another row show both texts side by side under that
+    name, instead of the message (which repeats the match's path)."""
     return {rule.id: rule.pair for rule in rules_of(report).values() if rule.pair}
 
 
 def _percent(f: Finding) -> Markup | None:
-    """Similarity as a percent; none on exact copies (they are 100% by definition)."""
-    if f.score is None or f.rule == "exact-duplicate":
+    """Similarity as a percent; none when the two texts are the same."""
+    if f.score is None:
         return None
     if f.match is not None and f.match.text is not None and f.match.text == f.text:
         return None
