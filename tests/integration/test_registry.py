@@ -77,7 +77,8 @@ def test_a_registered_toy_audit_runs_end_to_end(tmp_path: Path):
     assert "| data/eval/eval.jsonl:5 | the row shouts TOY" in markdown
     assert "| Toy | 1 | 0 | 0 | ❌ fail |" in markdown
 
-    sarif = json.loads(render_sarif(report, rules))["runs"][0]
+    assert render_sarif(report) == render_sarif(report, rules)     # the report knows its rules
+    sarif = json.loads(render_sarif(report))["runs"][0]
     [rule] = [r for r in sarif["tool"]["driver"]["rules"] if r["id"] == "toy-row"]
     assert rule["shortDescription"]["text"] == "An eval row shouts TOY."
     assert rule["properties"]["audit"] == "toy"
