@@ -60,7 +60,8 @@ class Pair:
 # as new"); :mod:`eval_firewall.incremental.attribution` dispatches on it:
 # - "row": its row, or its match, is new or changed (by content);
 # - "rerun": the base run had no such finding (same rule and fingerprint, counted: a third copy
-#   of one the base had twice is new), or its row is new;
+#   of one the base had twice is new), or its row is new; "problem": the same, a finding being
+#   the same only with the same message (the same row, broken the same way);
 # - "count": the base had none in the dataset, or the count grew; "count-in-file": the same,
 #   in the same file; "count-per-row": the same, for the same row, or the row is new;
 # - "share": a count of rows whose share of the dataset grew (a finding per row: by its row);
@@ -69,7 +70,7 @@ class Pair:
 #   size (:attr:`eval_firewall.findings.AuditResult.sample_size`);
 # - "generator": the generator was not shared at the base, or made more rows now;
 # - "absent": the base had no finding of this rule, nor of ``compare_with``'s.
-NewWhen = Literal["row", "rerun", "count", "count-in-file", "count-per-row", "share", "rate",
+NewWhen = Literal["row", "rerun", "problem", "count", "count-in-file", "count-per-row", "share", "rate",
                   "auc", "generator", "absent"]
 
 

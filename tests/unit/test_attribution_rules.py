@@ -140,6 +140,17 @@ def test_a_rerun_finding_on_a_new_row_is_new_even_when_the_base_had_one_like_it(
     assert judged([old_flip], {"invariance": [old_flip]}) == [False]
 
 
+def test_an_unreadable_row_broken_another_way_is_a_new_problem():
+    broken = Finding("schema", "invalid-row", Severity.ERROR, "bad JSON", dataset="eval",
+                     path=EVAL, line=2, digest="ab" * 16)
+    other_way = replace(broken, message="field 'answer': missing")     # same row, same digest
+    assert broken.fingerprint == other_way.fingerprint
+    assert judged([broken, other_way], {"schema": [broken]}) == [False, True]
+    # A rule judged "rerun" compares fingerprints alone: the message does not matter.
+    card = finding("machine-generated-card", path="data/README.md")
+    assert judged([replace(card, message="reworded")], {"provenance": [card]}) == [False]
+
+
 def test_label_disagreement_is_compared_row_by_row():
     two = finding("label-disagreement", OLD_EVAL[0], count=2)
     base = {"disagreement": [replace(two, count=1)]}

@@ -18,7 +18,7 @@ AUDIT = "schema"
 RULES = (
     Rule("invalid-row", AUDIT, Severity.ERROR, "A row could not be read as configured (bad "
          "JSON, a missing or mistyped field).", severity_key="invalid_rows",
-         noun=Noun("unreadable row", "unreadable rows", by_count=True)),
+         noun=Noun("unreadable row", "unreadable rows", by_count=True), new_when="problem"),
     Rule("empty-text", AUDIT, Severity.ERROR, "A row's text field is empty or only "
          "whitespace (read fine, but there is nothing to audit).", severity_key="invalid_rows",
          noun=Noun("row with empty text", "rows with empty text", by_count=True)),

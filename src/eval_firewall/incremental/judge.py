@@ -48,9 +48,10 @@ def generator_counts(datasets: Iterable[LoadedDataset]) -> dict[str, tuple[int, 
     return {k: (v[0], v[1]) for k, v in counts.items()}
 
 
-def _identity(f: Finding) -> tuple[object, ...]:
-    """What identifies a finding of a re-run audit across base and head."""
-    return (f.rule, f.fingerprint, f.message if f.rule == "invalid-row" else None)
+def _identity(f: Finding, by_message: bool) -> tuple[object, ...]:
+    """What identifies a finding of a re-run audit across base and head: its rule and
+    fingerprint, and (a "problem" rule's) its message."""
+    return (f.rule, f.fingerprint, f.message if by_message else None)
 
 
 def mark_new(findings: list[Finding], changes: Changes, head: dict[str, LoadedDataset],
@@ -84,9 +85,13 @@ class Judge:
         for found in base_results.values():
             for f in found or ():
                 self.base_by_rule[(f.rule, f.dataset)].append(f)
-                self.base_seen[_identity(f)] += 1
+                self.base_seen[self.identity(f)] += 1
         self.head_seen: Counter[tuple[object, ...]] = Counter()
         self.generators: tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]] | None = None
+
+    def identity(self, f: Finding) -> tuple[object, ...]:
+        """What identifies ``f`` across base and head (see :func:`_identity`)."""
+        return _identity(f, self.new_when(f) == "problem")
 
     def new_when(self, f: Finding) -> NewWhen:
         """How ``f`` is judged: its rule's ``new_when`` ("rerun" for a rule not catalogued)."""
@@ -132,7 +137,7 @@ class Judge:
         new; an audit not re-run at the base: new unless it is about an unchanged row."""
         if f.audit not in self.base_results:
             return self.row_new(f) if f.line is not None else True
-        key = _identity(f)
+        key = self.identity(f)
         self.head_seen[key] += 1
         return self.row_new(f) or self.head_seen[key] > self.base_seen[key]
 
@@ -191,7 +196,7 @@ class Judge:
 
 # NewWhen -> its judgement ("row" and a per-row "share" are decided in Judge.is_new).
 JUDGEMENTS: dict[NewWhen, Callable[[Judge, Finding], bool]] = {
-    "row": Judge.row_new, "rerun": Judge.rerun, "count": Judge.count,
+    "row": Judge.row_new, "rerun": Judge.rerun, "problem": Judge.rerun, "count": Judge.count,
     "count-in-file": Judge.count_in_file, "count-per-row": Judge.count_per_row,
     "share": Judge.share, "rate": Judge.rate, "auc": Judge.auc, "absent": Judge.absent,
     "generator": Judge.generator,
