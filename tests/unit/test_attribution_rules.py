@@ -286,6 +286,23 @@ def test_an_expensive_audit_is_run_again_only_when_it_fails_and_something_change
     assert ran == [2, 1]
 
 
+def test_an_audits_refine_new_has_the_last_word_with_both_sides_inputs(config: Config):
+    seen: list[tuple[int, int]] = []
+
+    def refine(findings, head: Inputs, base: Inputs) -> list[Finding]:
+        seen.append((len(head.datasets[0].rows), len(base.datasets[0].rows)))
+        return [replace(f, new=not f.new) for f in findings]
+
+    shouting, same_text = row("eval", 1, "SHOUT once"), row("eval", 2, "SHOUT once")
+    audit, _ = _toy(refine_new=refine)
+    assert _attribute(config, audit, [shouting, same_text], [shouting]) == [True, False]
+    assert seen == [(2, 1)]
+    seen.clear()
+    by_rows, _ = _toy(attribution="rows", refine_new=refine)      # not run at the base: no say
+    assert _attribute(config, by_rows, [shouting, same_text], [shouting]) == [False, False]
+    assert seen == []
+
+
 def test_the_figures_sample_size_reaches_the_judgement(config: Config):
     def figure(inputs: Inputs, cfg: object) -> AuditResult:
         n = len(inputs.datasets[0].rows)

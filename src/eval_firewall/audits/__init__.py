@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..findings import AuditResult
+from ..findings import AuditResult, Finding
 from ..inputs import Input, Inputs
 from ..rules import ENGINE_RULES, Rule, catalogue
 from . import disagreement, distribution, invariance, overlap, provenance, schema
@@ -42,6 +42,8 @@ class Audit:
     Its rules (``RULES``) carry the rest: each one's noun in the verdict, pair label and how
     its findings are judged new (:class:`~eval_firewall.rules.Rule`).
     - ``stage``: the progress line shown while it runs, if any.
+    - ``refine_new``: under ``--base``, once its findings are judged, the audit's own say given
+      the head's and the base's inputs (the invariance audit splits ``missing-prediction``).
     """
 
     name: str
@@ -54,6 +56,7 @@ class Audit:
     requires: str | None = None
     figures_open: bool = False
     stage: str | None = None
+    refine_new: Callable[[Sequence[Finding], Inputs, Inputs], list[Finding]] | None = None
 
 
 def _overlap(inputs: Inputs, cfg: Any) -> AuditResult:
@@ -76,7 +79,8 @@ AUDITS: tuple[Audit, ...] = (
           section="audits.disagreement", inputs=frozenset({"datasets", "annotations"}),
           figures_open=True),
     Audit(invariance.AUDIT, invariance.audit, invariance.RULES, section="audits.invariance",
-          inputs=frozenset({"datasets", "predictions"}), figures_open=True),
+          inputs=frozenset({"datasets", "predictions"}), figures_open=True,
+          refine_new=invariance.split_missing),
 )
 
 

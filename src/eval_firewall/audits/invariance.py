@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from difflib import SequenceMatcher
 
 from ..config import InvarianceConfig
@@ -245,3 +246,30 @@ def missing_prediction(missing: Sequence[Variant], total: int, source: str,
                    "eval-firewall perturb", dataset=first.row.dataset,
                    path=first.row.path, line=first.row.line, row_id=first.row.row_id,
                    count=len(missing))
+
+
+def split_missing(findings: Sequence[Finding], head: Inputs, base: Inputs) -> list[Finding]:
+    """Under ``--base`` (this audit's ``refine_new``): split ``missing-prediction`` in two,
+    prompts already without a prediction at the base (existing) and the others (rows the change
+    added or edited, or predictions it removed: new), so the new finding points at the change's
+    own row."""
+    old = [f for f in findings if f.rule == "missing-prediction"]
+    if not old or not isinstance(head.predicted, tuple) or not isinstance(base.predicted, tuple):
+        return list(findings)
+    variants, predictions, source = head.predicted
+    base_variants, base_predictions, _ = base.predicted
+    missing_at_base = {(v.id, v.sha) for v in _missing(base_variants, base_predictions)}
+    missing = _missing(variants, predictions)
+    before = [v for v in missing if (v.id, v.sha) in missing_at_base]
+    now = [v for v in missing if (v.id, v.sha) not in missing_at_base]
+    split = []
+    for group, which, new in ((before, " (missing at the base too)", False),
+                              (now, " for rows this change added or edited", True)):
+        if group:
+            f = missing_prediction(group, len(variants), source, which)
+            split.append(replace(f, severity=old[0].severity, new=new))
+    return [f for f in findings if f.rule != "missing-prediction"] + split
+
+
+def _missing(variants: Sequence[Variant], predictions: Mapping[str, Prediction]) -> list[Variant]:
+    return [v for v in variants if v.id not in predictions]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..audits import Audit, invariance
+from ..audits import Audit
 from ..config import MAX_CONFIG_BYTES, Config
 from ..datasets import LoadedDataset
 from ..errors import UserError
@@ -71,12 +71,19 @@ def attribute(results: Sequence[AuditResult], audits: Sequence[Audit],
     out = []
     for result in results:
         findings = mark_new(list(result.findings), side.changes, side.head, found, rules, sizes)
-        base = at_base.get(result.audit)
-        if base is not None and base.inputs is not None:
-            findings = _split_missing(findings, side.prepared.get("predictions"),
-                                      base.inputs.predicted)
+        audit, base = by_name.get(result.audit), at_base.get(result.audit)
+        if audit is not None and audit.refine_new is not None and base is not None \
+                and base.inputs is not None:
+            findings = audit.refine_new(findings, _head_inputs(side), base.inputs)
         out.append(replace(result, findings=findings))
     return out
+
+
+def _head_inputs(side: BaseSide) -> Inputs:
+    """The head's inputs, as the engine prepared them."""
+    return Inputs(list(side.head.values()), annotations=side.prepared.get("annotations"),
+                  predicted=side.prepared.get("predictions"),
+                  embedder=side.prepared.get("embedder"))
 
 
 def _reruns(audit: Audit | None, result: AuditResult) -> bool:
@@ -148,33 +155,6 @@ def _base_predicted(side: BaseSide, scratch: Path) -> Predicted | None:
         except UserError:        # no (or an unreadable) predictions file at the base
             return None
     return variants, found, source
-
-
-def _missing(predicted: Predicted) -> list[Variant]:
-    variants, predictions, _ = predicted
-    return [v for v in variants if v.id not in predictions]
-
-
-def _split_missing(findings: list[Finding], predicted: Predicted | str | None,
-                   at_base: Predicted | str | None) -> list[Finding]:
-    """Split ``missing-prediction`` in two: prompts already without a prediction at the base
-    (existing), and the others (rows this change added or edited, or predictions it removed),
-    so the new finding points at this change's own row."""
-    old = [f for f in findings if f.rule == "missing-prediction"]
-    if not old or not isinstance(predicted, tuple) or not isinstance(at_base, tuple):
-        return findings
-    missing_at_base = {(v.id, v.sha) for v in _missing(at_base)}
-    variants, _, source = predicted
-    missing = _missing(predicted)
-    before = [v for v in missing if (v.id, v.sha) in missing_at_base]
-    now = [v for v in missing if (v.id, v.sha) not in missing_at_base]
-    split = []
-    for group, which, new in ((before, " (missing at the base too)", False),
-                              (now, " for rows this change added or edited", True)):
-        if group:
-            f = invariance.missing_prediction(group, len(variants), source, which)
-            split.append(replace(f, severity=old[0].severity, new=new))
-    return [f for f in findings if f.rule != "missing-prediction"] + split
 
 
 def waivers_at_base(config: Config, changes: Changes, names: Sequence[str]) -> set[str]:
