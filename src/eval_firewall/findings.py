@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import enum
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .rows import Row
-
-
-class Severity(str, enum.Enum):
-    ERROR = "error"
-    WARNING = "warning"
-    NOTICE = "notice"
-
-    @property
-    def rank(self) -> int:
-        """3 for errors, 2 for warnings, 1 for notices."""
-        return {"error": 3, "warning": 2, "notice": 1}[self.value]
-
-    def at_least(self, level: "Severity") -> bool:
-        """Whether this severity is ``level`` or above."""
-        return self.rank >= level.rank
+from .rules import Rule
+from .rules import Severity as Severity  # defined with the rules, imported from here too
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +185,9 @@ class AuditResult:
     stats: Sequence[Stat] = ()         # stored as a tuple
     verdict: str | None = None
     skipped: str | None = None   # why the audit did not run, if it did not
+    # The rows (per side) a dataset-level figure was computed from: ``--base`` sizes the margin
+    # by which that figure must worsen to count as new (not in the JSON report).
+    sample_size: int | None = None
 
     def __post_init__(self) -> None:
         """Store findings and stats as tuples."""
@@ -272,6 +261,11 @@ class Report:
     config_path: str | None = None
     policy: Sequence[PolicyChange] = ()      # the change's policy diff (stored as a tuple)
     new_policy: bool = False                 # no config at the base: the head's is new policy
+    # What the registry that ran knows (not in the JSON report; None: the default registry's,
+    # as for a report read back from JSON): every rule by id, and the audits whose figures the
+    # Markdown report shows open in a local run.
+    rules: Mapping[str, Rule] | None = field(default=None, compare=False)
+    open_figures: frozenset[str] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         """Store audits, datasets and policy changes as tuples."""
@@ -297,10 +291,76 @@ class Report:
         """The findings that make the report fail."""
         return failing_findings(self.findings, self.fail_on, self.fail_on_existing)
 
+    # --- derived counts: the one definition every renderer and the action outputs use -------
+    # "New" means introduced by the change under audit (every finding without a base), waived
+    # or not; "existing": present at the base already. A waiver changes whether a finding
+    # fails, never whether it is new.
+
     @property
     def new_findings(self) -> list[Finding]:
-        """The findings the change under audit adds (all of them without a base)."""
+        """The findings the change under audit introduced (all of them without a base),
+        waived or not."""
         return [f for f in self.findings if f.new]
+
+    @property
+    def existing_findings(self) -> list[Finding]:
+        """The findings already present at the base revision, waived or not."""
+        return [f for f in self.findings if not f.new]
+
+    @property
+    def waived_findings(self) -> list[Finding]:
+        """The findings a waiver accepts (they never fail)."""
+        return [f for f in self.findings if f.waived is not None]
+
+    @property
+    def waived_here(self) -> list[Finding]:
+        """The findings waived by a waiver the change under audit adds."""
+        return [f for f in self.findings if f.waived is not None and f.waived.new]
+
+    @property
+    def not_blocking(self) -> list[Finding]:
+        """The findings that are neither waived nor failing (below the fail level, or already
+        present without fail-on-existing)."""
+        failing = {id(f) for f in self.failing()}
+        return [f for f in self.findings if f.waived is None and id(f) not in failing]
+
+    @property
+    def counts_by_severity(self) -> dict[str, int]:
+        """Findings per severity (every severity present, zero if none)."""
+        out = {s.value: 0 for s in Severity}
+        for f in self.findings:
+            out[f.severity.value] += 1
+        return out
+
+    @property
+    def counts(self) -> Counts:
+        """How many findings there are of each kind the reports and action outputs name."""
+        findings = self.findings
+        new = sum(1 for f in findings if f.new)
+        new_waived = sum(1 for f in findings if f.new and f.waived is not None)
+        waived = sum(1 for f in findings if f.waived is not None)
+        return Counts(findings=len(findings), new=new, existing=len(findings) - new,
+                      failing=len(self.failing()), waived=waived,
+                      waived_here=len(self.waived_here), new_unwaived=new - new_waived,
+                      existing_unwaived=len(findings) - new - (waived - new_waived),
+                      by_severity=self.counts_by_severity)
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """A report's derived counts (:attr:`Report.counts`): every renderer and the action's
+    outputs read these, so "new" means one thing everywhere (introduced by the change, waived
+    or not; docs/incremental.md, "What counts as new")."""
+
+    findings: int
+    new: int                  # introduced by the change (all without a base), waived or not
+    existing: int             # present at the base, waived or not
+    failing: int              # make the report fail
+    waived: int
+    waived_here: int          # waived by a waiver the change adds
+    new_unwaived: int         # new and not waived (the Markdown summary's "new findings")
+    existing_unwaived: int    # present at the base and not waived ("already present")
+    by_severity: Mapping[str, int] = field(default_factory=dict)
 
 
 def failing_findings(findings: Sequence[Finding], fail_on: str, fail_on_existing: bool

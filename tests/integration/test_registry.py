@@ -3,6 +3,7 @@ end (config severity, --base attribution, JSON, Markdown and SARIF) like the bui
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -11,13 +12,15 @@ from pathlib import Path
 import pytest
 import toy_audit
 
+import eval_firewall
 from conftest import BASIC_CONFIG, git_commit, git_init, gsm8k, write_jsonl
 from eval_firewall.audits import AUDITS, RULES, register_audit, rule_catalogue
 from eval_firewall.config import load_config
 from eval_firewall.engine import run_audits
 from eval_firewall.errors import UserError
 from eval_firewall.findings import Severity
-from eval_firewall.report import render_json, render_markdown, render_sarif
+from eval_firewall.report import load_report, render_json, render_markdown, render_sarif
+from eval_firewall.report.verdict import verdict_line
 
 WITH_TOY = register_audit(toy_audit.ENTRY)      # the registration line
 
@@ -74,12 +77,56 @@ def test_a_registered_toy_audit_runs_end_to_end(tmp_path: Path):
     assert "| data/eval/eval.jsonl:5 | the row shouts TOY" in markdown
     assert "| Toy | 1 | 0 | 0 | ❌ fail |" in markdown
 
-    sarif = json.loads(render_sarif(report, rules))["runs"][0]
+    assert render_sarif(report) == render_sarif(report, rules)     # the report knows its rules
+    sarif = json.loads(render_sarif(report))["runs"][0]
     [rule] = [r for r in sarif["tool"]["driver"]["rules"] if r["id"] == "toy-row"]
     assert rule["shortDescription"]["text"] == "An eval row shouts TOY."
     assert rule["properties"]["audit"] == "toy"
     [result] = [r for r in sarif["results"] if r["ruleId"] == "toy-row"]
     assert result["level"] == "error" and result["properties"]["new"] is True
+
+
+def test_the_toy_renders_with_its_own_noun_and_its_figures_open_as_configured(tmp_path: Path):
+    """The issue's "done when": registered with one line, the toy names its findings in the
+    verdict and opens its figures as its entry says, and no file of the package knows it."""
+    root = git_init(_repo(tmp_path, shout=False))
+    git_commit(root, "base: no row shouts")
+    _repo(tmp_path, shout=True)
+    config = load_config(root / ".eval-firewall.yml", rules=rule_catalogue(WITH_TOY))
+
+    local = run_audits(config, cache_dir=None, audits=WITH_TOY)
+    markdown = render_markdown(local)
+    assert verdict_line(local).startswith("❌ Found 1 eval row that shouts TOY")
+    assert "other finding" not in markdown
+    assert "<details open><summary>Toy figures</summary>" in markdown
+    assert "<details><summary>Overlap figures</summary>" in markdown     # the built-ins as before
+
+    closed = register_audit(dataclasses.replace(toy_audit.ENTRY, figures_open=False))
+    markdown = render_markdown(run_audits(config, cache_dir=None, audits=closed))
+    assert "<details><summary>Toy figures</summary>" in markdown
+
+    pr = run_audits(config, cache_dir=None, base="HEAD", audits=WITH_TOY)
+    assert verdict_line(pr).startswith("❌ This pull request adds 1 eval row that shouts TOY.")
+    assert "<details><summary>Toy figures</summary>" in render_markdown(pr)   # a PR: closed
+    # Judged by its rule's new_when ("row"): the shouting row is new, so its finding is.
+    assert [f.new for f in pr.findings if f.rule == "toy-row"] == [True]
+
+    # Nothing in the package names the toy: the registration line is all it took.
+    package = Path(eval_firewall.__file__).parent
+    assert not [p for p in package.rglob("*") if p.is_file() and p.suffix in (".py", ".j2")
+                and ("toy-row" in (text := p.read_text(encoding="utf-8")) or "TOY" in text)]
+
+
+def test_a_report_read_back_from_json_renders_with_the_default_registry(tmp_path: Path):
+    root = _repo(tmp_path, shout=True)
+    config = load_config(root / ".eval-firewall.yml", rules=rule_catalogue(WITH_TOY))
+    report = run_audits(config, cache_dir=None, audits=WITH_TOY)
+    loaded = load_report(render_json(report))
+    # The JSON report does not carry the registry: its toy finding is an "other finding" and
+    # the built-in audits' figures open as the default registry says.
+    assert verdict_line(loaded).startswith("❌ Found 1 other finding")
+    markdown = render_markdown(loaded)
+    assert "<details><summary>Toy figures</summary>" in markdown
 
 
 def test_the_default_registry_does_not_run_the_toy(tmp_path: Path):

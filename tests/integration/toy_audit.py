@@ -1,7 +1,8 @@
 """A toy audit, registered by tests/integration/test_registry.py: what adding an audit takes.
 
 It flags eval rows whose text shouts ``TOY``. One module (this one: ``RULES``, ``audit``) plus
-one registration line (``register_audit(toy_audit.ENTRY)``) is all it needs.
+one registration line (``register_audit(toy_audit.ENTRY)``) is all it needs: its rule says how
+the verdict names its findings and how ``--base`` judges them, its entry that its figures open.
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from __future__ import annotations
 from eval_firewall.audits import Audit
 from eval_firewall.findings import AuditResult, Finding, Severity, Stat
 from eval_firewall.inputs import Inputs
-from eval_firewall.rules import Rule
+from eval_firewall.rules import Noun, Rule
 
 AUDIT = "toy"
 
-RULES = (Rule("toy-row", AUDIT, Severity.NOTICE, "An eval row shouts TOY."),)
+RULES = (Rule("toy-row", AUDIT, Severity.NOTICE, "An eval row shouts TOY.",
+              noun=Noun("eval row that shouts TOY", "eval rows that shout TOY"), new_when="row"),)
 
 
 def audit(inputs: Inputs, cfg: None) -> AuditResult:
@@ -24,4 +26,4 @@ def audit(inputs: Inputs, cfg: None) -> AuditResult:
     return AuditResult(AUDIT, "Toy", findings, [Stat("eval rows shouting TOY", len(rows))])
 
 
-ENTRY = Audit(AUDIT, audit, RULES, section=None)
+ENTRY = Audit(AUDIT, audit, RULES, section=None, figures_open=True)

@@ -258,3 +258,19 @@ def test_header_lines_are_paragraphs_and_details_are_closed_by_a_blank_line():
     assert paragraphs[2].startswith("<strong>What changed:</strong>")
     assert re.findall(r"</details>\n(?!\n)", text) == []
     assert "_" not in "".join(parse_html(to_html(text)).text)
+
+
+def test_pair_findings_are_named_by_their_rules_pair():
+    """Each overlap rule's ``pair`` names its table row: an exact copy shows no percent, a
+    quoted item the share of it found in the train row, the others their similarity."""
+    from sample_reports import row_finding, train_match
+
+    findings = [row_finding("overlap", rule, Severity.ERROR, f"{rule} message", i + 1, TEST[i],
+                            score=score, match=train_match(i + 1))
+                for i, (rule, score) in enumerate([("exact-duplicate", 1.0), ("contained", 0.8),
+                                                   ("paraphrase", 0.91)])]
+    text = render_markdown(make_report([AuditResult("overlap", "Overlap", findings)]))
+    assert re.search(r"\| Exact copy of a train row · `", text)
+    assert "| Quoted inside a train row, 80% of it shared · `" in text
+    assert "| Paraphrase of a train row, 91% similar · `" in text
+    assert "message" not in text.split("Overlap figures")[0]     # the pair, not the message

@@ -7,7 +7,8 @@ import re
 
 from eval_firewall.audits import RULES
 from eval_firewall.findings import AuditResult, Finding, Report, Severity, Waiver
-from eval_firewall.report.verdict import KINDS, describe, kind, verdict_line
+from eval_firewall.report.registry import noun
+from eval_firewall.report.verdict import describe, verdict_line
 from sample_reports import (
     EVAL_PATH,
     TEST,
@@ -53,7 +54,7 @@ def test_kinds_are_grouped_most_severe_first():
                 row_finding("provenance", "model-label", Severity.ERROR, "label by a model", 3,
                             TEST[3]),
                 row_finding("overlap", "eval-duplicate", Severity.WARNING, "twice", 4, TEST[4])]
-    assert describe(findings) == ("2 leaked eval rows (near-duplicates), 1 eval label written "
+    assert describe(findings, RULES) == ("2 leaked eval rows (near-duplicates), 1 eval label written "
                                   "by a model and 1 eval row duplicated in the eval set")
     assert verdict_line(pr_report(findings)) == (
         "❌ This pull request adds 2 leaked eval rows (near-duplicates) and 1 eval label "
@@ -102,7 +103,8 @@ def test_without_a_base_it_speaks_of_the_eval_set():
 
 def test_every_rule_has_a_name_and_the_verdict_stays_plain_text():
     rules = RULES
-    assert set(rules) <= set(KINDS), set(rules) - set(KINDS)
+    assert all(r.noun is not None for r in rules.values()), [
+        r.id for r in rules.values() if r.noun is None]
     findings = [Finding(r.audit, r.id, Severity.ERROR, "m", path=EVAL_PATH, line=i + 1,
                         text=TRAIN[i % 20]) for i, r in enumerate(rules.values())]
     line = verdict_line(pr_report(findings))
@@ -113,5 +115,5 @@ def test_every_rule_has_a_name_and_the_verdict_stays_plain_text():
 
 def test_a_rule_no_one_knows_is_an_other_finding():
     odd = Finding("x", "<img src=x>@octocat", Severity.ERROR, "m")
-    assert kind(odd.rule).many == "other findings"
+    assert noun(RULES, odd.rule).many == "other findings"
     assert verdict_line(pr_report([odd])) == "❌ This pull request adds 1 other finding."

@@ -13,16 +13,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..findings import AuditResult
+from ..findings import AuditResult, Finding
 from ..inputs import Input, Inputs
 from ..rules import ENGINE_RULES, Rule, catalogue
 from . import disagreement, distribution, invariance, overlap, provenance, schema
 
-# How ``--base`` decides whether a finding is new (docs/incremental.md: What counts as new):
-# - "rows": by the content of the finding's row (and its match) alone; never re-run at the base;
-# - "rerun": the audit is re-run on the base's inputs and the findings compared;
-# - "figure": a dataset-level figure, compared with the base's figure (with a margin).
-Attribution = Literal["rows", "rerun", "figure"]
+# Whether ``--base`` re-runs an audit on the base's inputs (docs/incremental.md: What counts
+# as new); how each finding is then judged new is its rule's (``Rule.new_when``):
+# - "rows": never re-run: its findings are judged by their rows' content (and their matches');
+# - "rerun": re-run on the base's inputs, its findings compared with the base's.
+Attribution = Literal["rows", "rerun"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +34,16 @@ class Audit:
     - ``inputs``: what the engine's input layer must prepare (:data:`eval_firewall.inputs.Input`).
     - ``expensive``: under ``--base``, re-run at the base only when it has findings now and a
       dataset changed (otherwise the base's findings are taken to be this run's).
-    - ``attribution``: how its findings are judged new (see :data:`Attribution`).
+    - ``attribution``: whether ``--base`` re-runs it (see :data:`Attribution`).
     - ``requires``: another audit that must be enabled for this one to run.
     - ``figures_open``: the Markdown report shows its figures open in a local run (the human
       and model audits, whose figures are their result).
+
+    Its rules (``RULES``) carry the rest: each one's noun in the verdict, pair label and how
+    its findings are judged new (:class:`~eval_firewall.rules.Rule`).
     - ``stage``: the progress line shown while it runs, if any.
+    - ``refine_new``: under ``--base``, once its findings are judged, the audit's own say given
+      the head's and the base's inputs (the invariance audit splits ``missing-prediction``).
     """
 
     name: str
@@ -51,6 +56,7 @@ class Audit:
     requires: str | None = None
     figures_open: bool = False
     stage: str | None = None
+    refine_new: Callable[[Sequence[Finding], Inputs, Inputs], list[Finding]] | None = None
 
 
 def _overlap(inputs: Inputs, cfg: Any) -> AuditResult:
@@ -66,14 +72,15 @@ AUDITS: tuple[Audit, ...] = (
           inputs=frozenset({"datasets", "overlap"}), attribution="rows"),
     Audit(distribution.AUDIT, distribution.audit, distribution.RULES,
           section="audits.distribution", inputs=frozenset({"datasets", "embedder"}),
-          expensive=True, attribution="figure", requires=overlap.AUDIT,
+          expensive=True, requires=overlap.AUDIT,
           stage="same-generator check"),
     Audit(provenance.AUDIT, provenance.audit, provenance.RULES, section="audits.provenance"),
     Audit(disagreement.AUDIT, disagreement.audit, disagreement.RULES,
           section="audits.disagreement", inputs=frozenset({"datasets", "annotations"}),
           figures_open=True),
     Audit(invariance.AUDIT, invariance.audit, invariance.RULES, section="audits.invariance",
-          inputs=frozenset({"datasets", "predictions"}), figures_open=True),
+          inputs=frozenset({"datasets", "predictions"}), figures_open=True,
+          refine_new=invariance.split_missing),
 )
 
 

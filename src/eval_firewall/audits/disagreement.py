@@ -31,7 +31,7 @@ from ..findings import AuditResult, Finding, Severity, Stat, content_hash
 from ..inputs import Inputs
 from ..records import Annotation, row_sha
 from ..rows import Row
-from ..rules import Rule
+from ..rules import Noun, Rule
 from ..text.matching import Matcher, make_matcher
 from .stats import RateGate, answers_needed, fleiss_kappa, rate_gate
 
@@ -39,21 +39,33 @@ AUDIT = "disagreement"
 
 RULES = (
     Rule("disagreement-rate", AUDIT, Severity.ERROR, "Blind human answers disagree with the "
-         "eval labels more often than audits.disagreement.max_disagreement allows."),
+         "eval labels more often than audits.disagreement.max_disagreement allows.",
+         noun=Noun("human disagreement rate over the limit",
+                   "human disagreement rates over the limit"), new_when="rate"),
     Rule("disagreement-sample-too-small", AUDIT, Severity.WARNING, "Too few annotated answers "
-         "for the 95% interval of the disagreement rate to exclude the threshold."),
+         "for the 95% interval of the disagreement rate to exclude the threshold.",
+         noun=Noun("annotation sample too small to decide",
+                   "annotation samples too small to decide"),
+         new_when="absent", compare_with=("disagreement-rate",)),
     Rule("label-disagreement", AUDIT, Severity.NOTICE,
-         "An annotator's blind answer differs from the row's label."),
+         "An annotator's blind answer differs from the row's label.",
+         noun=Noun("label an annotator disagrees with", "labels annotators disagree with"),
+         new_when="count-per-row"),
     Rule("annotation-unknown-row", AUDIT, Severity.WARNING, "An annotation sheet row names a "
-         "row id that is not in the dataset."),
+         "row id that is not in the dataset.",
+         noun=Noun("annotation of an unknown row", "annotations of unknown rows")),
     Rule("annotation-duplicate", AUDIT, Severity.WARNING,
-         "An annotator has the same row id twice."),
+         "An annotator has the same row id twice.",
+         noun=Noun("duplicate annotation", "duplicate annotations")),
     Rule("annotation-empty", AUDIT, Severity.NOTICE,
-         "Annotation sheet rows with an empty answer (skipped)."),
+         "Annotation sheet rows with an empty answer (skipped).",
+         noun=Noun("empty annotation", "empty annotations"), new_when="count-in-file"),
     Rule("annotation-stale", AUDIT, Severity.WARNING, "The dataset row changed since the sheet "
-         "was sampled, so the answer is not compared."),
+         "was sampled, so the answer is not compared.",
+         noun=Noun("stale annotation", "stale annotations")),
     Rule("annotation-no-label", AUDIT, Severity.WARNING,
-         "An annotated row has no label to compare with."),
+         "An annotated row has no label to compare with.",
+         noun=Noun("annotated row with no label", "annotated rows with no label")),
 )
 
 

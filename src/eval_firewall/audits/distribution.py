@@ -22,7 +22,7 @@ from ..config import DistributionConfig
 from ..findings import AuditResult, Finding, Severity, Stat
 from ..inputs import Inputs
 from ..rows import Row
-from ..rules import Rule
+from ..rules import Noun, Rule
 from ..search.vectors import VectorIndex
 
 if TYPE_CHECKING:
@@ -36,7 +36,9 @@ FOLDS = 5
 RULES = (
     Rule("same-generator", AUDIT, Severity.WARNING, "The eval set cannot be told apart from the "
          "train set: it looks like another sample of the same generator.",
-         severity_key="audits.distribution.severity"),
+         severity_key="audits.distribution.severity",
+         noun=Noun("eval set indistinguishable from train",
+                   "eval sets indistinguishable from train"), new_when="auc"),
 )
 
 
@@ -111,4 +113,4 @@ def check(evals: Sequence[Row], train: Sequence[Row], cfg: DistributionConfig, *
         verdict = (f"The eval set is distinguishable from the train set (classifier "
                    f"AUC {auc:.2f} > {cfg.max_auc:.2f}): not just another sample of "
                    f"the train generator.")
-    return AuditResult(AUDIT, TITLE, findings, stats, verdict)
+    return AuditResult(AUDIT, TITLE, findings, stats, verdict, sample_size=n)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from difflib import SequenceMatcher
 
 from ..config import InvarianceConfig
@@ -25,7 +26,7 @@ from ..findings import AuditResult, Finding, Match, Severity, Stat
 from ..inputs import Inputs
 from ..inputs.perturb import KINDS, ORIGINAL
 from ..records import Prediction, Variant
-from ..rules import Rule
+from ..rules import Noun, Rule
 from ..text.matching import Matcher, choice_letter, make_matcher
 from .stats import rate_gate
 
@@ -34,15 +35,22 @@ AUDIT = "invariance"
 RULES = (
     Rule("invariance-flip-rate", AUDIT, Severity.ERROR, "The model's answer changes under "
          "meaning-preserving perturbations more often than audits.invariance.max_flip_rate "
-         "allows."),
+         "allows.", noun=Noun("answer flip rate over the limit", "answer flip rates over the limit"),
+         new_when="rate"),
     Rule("answer-flip", AUDIT, Severity.NOTICE, "The model answers a perturbed prompt "
-         "differently from the original."),
+         "differently from the original.",
+         noun=Noun("answer that flips under a harmless rewrite",
+                   "answers that flip under a harmless rewrite")),
     Rule("missing-prediction", AUDIT, Severity.WARNING,
-         "Prompts (originals or variants) with no prediction."),
+         "Prompts (originals or variants) with no prediction.",
+         noun=Noun("missing prediction", "missing predictions"), new_when="count"),
     Rule("unknown-prediction", AUDIT, Severity.WARNING,
-         "Predictions whose id names no current prompt."),
+         "Predictions whose id names no current prompt.",
+         noun=Noun("prediction for an unknown prompt", "predictions for unknown prompts"),
+         new_when="count"),
     Rule("stale-prediction", AUDIT, Severity.WARNING,
-         "Predictions made for an older text of the prompt."),
+         "Predictions made for an older text of the prompt.",
+         noun=Noun("stale prediction", "stale predictions"), new_when="count"),
 )
 
 
@@ -247,3 +255,30 @@ def missing_prediction(missing: Sequence[Variant], total: int, source: str,
                    "eval-firewall perturb", dataset=first.row.dataset,
                    path=first.row.path, line=first.row.line, row_id=first.row.row_id,
                    count=len(missing))
+
+
+def split_missing(findings: Sequence[Finding], head: Inputs, base: Inputs) -> list[Finding]:
+    """Under ``--base`` (this audit's ``refine_new``): split ``missing-prediction`` in two,
+    prompts already without a prediction at the base (existing) and the others (rows the change
+    added or edited, or predictions it removed: new), so the new finding points at the change's
+    own row."""
+    old = [f for f in findings if f.rule == "missing-prediction"]
+    if not old or not isinstance(head.predicted, tuple) or not isinstance(base.predicted, tuple):
+        return list(findings)
+    variants, predictions, source = head.predicted
+    base_variants, base_predictions, _ = base.predicted
+    missing_at_base = {(v.id, v.sha) for v in _missing(base_variants, base_predictions)}
+    missing = _missing(variants, predictions)
+    before = [v for v in missing if (v.id, v.sha) in missing_at_base]
+    now = [v for v in missing if (v.id, v.sha) not in missing_at_base]
+    split = []
+    for group, which, new in ((before, " (missing at the base too)", False),
+                              (now, " for rows this change added or edited", True)):
+        if group:
+            f = missing_prediction(group, len(variants), source, which)
+            split.append(replace(f, severity=old[0].severity, new=new))
+    return [f for f in findings if f.rule != "missing-prediction"] + split
+
+
+def _missing(variants: Sequence[Variant], predictions: Mapping[str, Prediction]) -> list[Variant]:
+    return [v for v in variants if v.id not in predictions]

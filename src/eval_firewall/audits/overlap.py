@@ -36,7 +36,7 @@ from ..overlap.corpus import Corpus
 from ..overlap.score import explain
 from ..progress import Progress
 from ..rows import Row
-from ..rules import Rule
+from ..rules import Noun, Pair, Rule
 from ..search import containment
 from ..search.lexical import LexicalIndex
 from ..search.windows import Windows, window_length, windows_of
@@ -48,17 +48,34 @@ STRENGTH = {"exact-duplicate": 0, "near-duplicate": 1, "contained": 2, "paraphra
 STAGE = {"exact-duplicate": "exact", "near-duplicate": "near-duplicate", "contained": "contained",
          "paraphrase": "paraphrase"}   # rule -> the Evidence stage that decides it
 
+def _leak(one: str, many: str) -> Noun:
+    """A leak's noun in the verdict: "leaked eval rows", with its flavour ("2 paraphrases")."""
+    return Noun("leaked eval row", "leaked eval rows", (one, many))
+
+
 RULES = (
     Rule("exact-duplicate", AUDIT, Severity.ERROR,
-         "An eval row has the same normalized text as a train row."),
-    Rule("near-duplicate", AUDIT, Severity.ERROR, "An eval row is lexically close to a train row."),
+         "An eval row has the same normalized text as a train row.",
+         noun=_leak("exact copy", "exact copies"), pair=Pair("Exact copy of a train row", None),
+         new_when="row"),
+    Rule("near-duplicate", AUDIT, Severity.ERROR, "An eval row is lexically close to a train row.",
+         noun=_leak("near-duplicate", "near-duplicates"), pair=Pair("Near-duplicate of a train row"),
+         new_when="row"),
     Rule("contained", AUDIT, Severity.ERROR, "An eval row is quoted inside a longer train row "
-         "(shared spans of words cover enough of it; a short row must appear whole)."),
+         "(shared spans of words cover enough of it; a short row must appear whole).",
+         noun=_leak("copy inside a train document", "copies inside train documents"),
+         pair=Pair("Quoted inside a train row", "of it shared"), new_when="row"),
     Rule("paraphrase", AUDIT, Severity.ERROR, "An eval row says the same as a train row in other "
-         "words (a calibrated score over embedding similarity, numbers and shared words)."),
-    Rule("eval-duplicate", AUDIT, Severity.WARNING, "Two eval rows are the same question."),
+         "words (a calibrated score over embedding similarity, numbers and shared words).",
+         noun=_leak("paraphrase", "paraphrases"), pair=Pair("Paraphrase of a train row"),
+         new_when="row"),
+    Rule("eval-duplicate", AUDIT, Severity.WARNING, "Two eval rows are the same question.",
+         noun=Noun("eval row duplicated in the eval set", "eval rows duplicated in the eval set"),
+         pair=Pair("Same question as another eval row"), new_when="row"),
     Rule("disguised-text", AUDIT, Severity.NOTICE, "An eval row holds invisible characters or "
-         "look-alike letters of another script; overlap was checked without them."),
+         "look-alike letters of another script; overlap was checked without them.",
+         noun=Noun("eval row with hidden or look-alike characters",
+                   "eval rows with hidden or look-alike characters"), new_when="row"),
 )
 
 

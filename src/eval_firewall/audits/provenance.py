@@ -19,7 +19,7 @@ from ..config import ProvenanceConfig
 from ..findings import AuditResult, Finding, Match, Severity, Stat
 from ..inputs import Inputs
 from ..rows import Row, rows_with_generator
-from ..rules import Rule
+from ..rules import Noun, Rule
 
 if TYPE_CHECKING:
     from ..datasets import LoadedDataset
@@ -29,16 +29,25 @@ MACHINE_CARD_VALUES = {"machine-generated"}
 
 RULES = (
     Rule("model-label", AUDIT, Severity.ERROR,
-         "An eval label was written by a model, not a human."),
-    Rule("unverified-label", AUDIT, Severity.ERROR, "An eval label was not verified by a human."),
+         "An eval label was written by a model, not a human.",
+         noun=Noun("eval label written by a model", "eval labels written by a model"),
+         new_when="row"),
+    Rule("unverified-label", AUDIT, Severity.ERROR, "An eval label was not verified by a human.",
+         noun=Noun("unverified eval label", "unverified eval labels"), new_when="row"),
     Rule("generated-eval-row", AUDIT, Severity.ERROR,
-         "An eval row was produced by a generator model."),
+         "An eval row was produced by a generator model.",
+         noun=Noun("eval row made by a generator model", "eval rows made by a generator model"),
+         new_when="row"),
     Rule("shared-generator", AUDIT, Severity.ERROR,
-         "The same generator produced rows in train and eval."),
+         "The same generator produced rows in train and eval.",
+         noun=Noun("generator shared by train and eval", "generators shared by train and eval"),
+         new_when="generator"),
     Rule("machine-generated-card", AUDIT, Severity.ERROR,
-         "An eval dataset card declares machine-generated annotations."),
+         "An eval dataset card declares machine-generated annotations.",
+         noun=Noun("machine-generated dataset card", "machine-generated dataset cards")),
     Rule("missing-provenance", AUDIT, Severity.WARNING, "Eval rows record no provenance.",
-         severity_key="audits.provenance.missing"),
+         severity_key="audits.provenance.missing",
+         noun=Noun("gap in provenance", "gaps in provenance"), new_when="share"),
 )
 
 

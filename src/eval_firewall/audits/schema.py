@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ..findings import AuditResult, Finding, Severity, Stat, content_hash
 from ..inputs import Inputs
 from ..rows import EMPTY_TEXT, row_ids
-from ..rules import Rule
+from ..rules import Noun, Rule
 
 if TYPE_CHECKING:
     from ..datasets import LoadedDataset
@@ -17,10 +17,13 @@ AUDIT = "schema"
 
 RULES = (
     Rule("invalid-row", AUDIT, Severity.ERROR, "A row could not be read as configured (bad "
-         "JSON, a missing or mistyped field).", severity_key="invalid_rows"),
+         "JSON, a missing or mistyped field).", severity_key="invalid_rows",
+         noun=Noun("unreadable row", "unreadable rows", by_count=True), new_when="problem"),
     Rule("empty-text", AUDIT, Severity.ERROR, "A row's text field is empty or only "
-         "whitespace (read fine, but there is nothing to audit).", severity_key="invalid_rows"),
-    Rule("duplicate-id", AUDIT, Severity.ERROR, "Two rows of a dataset share a row id."),
+         "whitespace (read fine, but there is nothing to audit).", severity_key="invalid_rows",
+         noun=Noun("row with empty text", "rows with empty text", by_count=True)),
+    Rule("duplicate-id", AUDIT, Severity.ERROR, "Two rows of a dataset share a row id.",
+         noun=Noun("duplicate row id", "duplicate row ids")),
 )
 
 

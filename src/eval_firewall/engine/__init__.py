@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
-from ..audits import AUDITS, Audit, invariance, overlap, rule_catalogue
+from ..audits import AUDITS, Audit, overlap, rule_catalogue
 from ..audits.overlap import ParaphraseFactory, ParaphraseQuery
 from ..cache import Cache, CachedEmbedder
 from ..config import Config, check_severity_rules
@@ -21,14 +21,15 @@ from ..datasets import LoadedDataset, load_dataset
 from ..datasets.check import check_fields
 from ..embeddings import Embedder, Models
 from ..errors import UserError
-from ..findings import AuditResult, DatasetSummary, Finding, Report, Stat
-from ..incremental.changes import Changes, auc_margin, inputs_at, load_base, mark_new, scratch_dir
+from ..findings import AuditResult, DatasetSummary, Report, Stat
+from ..incremental.attribution import BaseSide, attribute, waivers_at_base
+from ..incremental.changes import Changes, load_base, scratch_dir
 from ..index import IndexStore, load_train
 from ..index.train import IndexedCorpus, base_index_fingerprint, train_corpus
 from ..inputs import Input, Inputs, Predicted
 from ..inputs.annotations import load_annotations
 from ..inputs.perturb import perturb_rows
-from ..inputs.predictions import load_predictions, read_predictions
+from ..inputs.predictions import load_predictions
 from ..overlap import semantic
 from ..overlap.cached import CachedFinder, cached_vector_index
 from ..overlap.corpus import Corpus
@@ -112,8 +113,11 @@ def run_audits(config: Config, *, progress: Progress | None = None,
 
     if changes is not None:
         with progress.stage(f"compare with {base}"):
-            results = _mark_new(config, enabled, results, rules, changes, loaded, models,
-                                prepared.get("predictions"))
+            results = attribute(results, enabled, rules, BaseSide(
+                config, changes, loaded, prepared,
+                run=lambda audit, inputs: _run(config, audit, inputs, rules),
+                variants=lambda datasets: _variants(
+                    config, _eval_dataset(config, datasets, "invariance").rows)))
     results.extend(_waive(config, results, changes, rules, waivers))
     return Report(
         fail_on=config.fail_on,
@@ -123,6 +127,8 @@ def run_audits(config: Config, *, progress: Progress | None = None,
         base=base,
         version=__version__,
         config_path=config.source,
+        rules=rules,
+        open_figures=frozenset(a.name for a in enabled if a.figures_open),
     )
 
 
@@ -282,134 +288,6 @@ def apply_severity(config: Config, result: AuditResult, rules: Mapping[str, Rule
     return replace(result, findings=kept)
 
 
-def _mark_new(config: Config, audits: Sequence[Audit], results: list[AuditResult],
-              rules: Mapping[str, Rule], changes: Changes, loaded: dict[str, LoadedDataset],
-              models: Models, predicted: Predicted | str | None) -> list[AuditResult]:
-    """Set each finding's ``new`` flag by comparing with the base revision, as each audit's
-    registry entry says (``attribution``, ``expensive``).
-
-    Audits attributed by "rerun" are re-run on the base (its datasets, annotation sheets and
-    predictions file); an expensive one only when it fails now and some dataset changed.
-    Those attributed by "rows" are never re-run: their findings are judged by their rows'
-    content (see :func:`mark_new`).
-    """
-    by_name = {a.name: a for a in audits}
-    base_results: dict[str, AuditResult | None] = {}
-    margin = 0.0
-    base_predicted: Predicted | None = None
-    with scratch_dir() as scratch:
-        for result in results:
-            audit = by_name.get(result.audit)
-            if audit is None or audit.attribution == "rows" or result.skipped is not None:
-                continue
-            if audit.attribution == "figure" and result.findings:
-                rows = next((s.value for s in result.stats
-                             if s.label.startswith("rows compared")), 0)
-                margin = auc_margin(int(rows))
-            if audit.expensive and not result.findings:
-                continue
-            if audit.expensive and not any(changes.changed_files.values()):
-                # nothing changed: the base figure is this one
-                base_results[audit.name] = AuditResult(audit.name, "", list(result.findings))
-                continue
-            inputs = _base_inputs(config, audit, changes, Path(scratch), models, predicted)
-            if inputs is not None and "predictions" in audit.inputs:
-                base_predicted = inputs.predicted if isinstance(inputs.predicted, tuple) else None
-            base_results[audit.name] = (None if inputs is None
-                                        else _run(config, audit, inputs, rules))
-    found = {audit: (list(r.findings) if r is not None else None) for audit, r in base_results.items()}
-    by_rows = {a.name for a in audits if a.attribution == "rows"}
-    out = []
-    for result in results:
-        findings = mark_new(list(result.findings), changes, loaded, found, margin, by_rows=by_rows)
-        if result.audit == invariance.AUDIT and isinstance(predicted, tuple) and \
-                found.get(invariance.AUDIT) is not None and base_predicted is not None:
-            missing_at_base = {(v.id, v.sha) for v in _missing(base_predicted)}
-            findings = _split_missing(findings, predicted, missing_at_base)
-        out.append(replace(result, findings=findings))
-    return out
-
-
-def _base_inputs(config: Config, audit: Audit, changes: Changes, scratch: Path, models: Models,
-                 predicted: Predicted | str | None) -> Inputs | None:
-    """The audit's inputs as they were at the base; None if one could not be had there (so
-    the audit could not run at the base)."""
-    datasets = list(changes.base_datasets.values())
-    prepared: dict[Input, Any] = {}
-    if "annotations" in audit.inputs:
-        prepared["annotations"] = _base_annotations(config, changes, scratch)
-        if prepared["annotations"] is None:
-            return None
-    if "predictions" in audit.inputs:
-        if not isinstance(predicted, tuple):
-            return None
-        prepared["predictions"] = _base_predicted(config, changes, scratch, predicted)
-        if prepared["predictions"] is None:
-            return None
-    if "embedder" in audit.inputs:        # as at the head: the figures are comparable
-        prepared["embedder"] = _distribution_embedder(config, models)
-    if "overlap" in audit.inputs:
-        return None
-    return _inputs(datasets, prepared)
-
-
-def _base_annotations(config: Config, changes: Changes, scratch: Path) -> list[Annotation] | None:
-    """The annotation sheets at the base; None if there are none (or unreadable ones)."""
-    cfg = config.audits.disagreement
-    names = [d.name for d in changes.base_datasets.values() if d.role == "eval"]
-    try:
-        return load_annotations(inputs_at(config, changes.base_sha, list(cfg.annotations),
-                                          scratch / "annotations"), names)
-    except UserError:            # no sheets (or unreadable ones) at the base
-        return None
-
-
-def _missing(predicted: Predicted) -> list[Variant]:
-    variants, predictions, _ = predicted
-    return [v for v in variants if v.id not in predictions]
-
-
-def _base_predicted(config: Config, changes: Changes, scratch: Path, predicted: Predicted
-                    ) -> Predicted | None:
-    """The base rows' prompts, with the base's predictions file (or, when this run used the
-    prediction command, this run's predictions); None if they could not be had at the base."""
-    cfg = config.audits.invariance
-    try:
-        rows = _eval_dataset(config, changes.base_datasets, "invariance").rows
-    except UserError:
-        return None
-    variants = _variants(config, rows)
-    _, found, source = predicted
-    if cfg.predictions and source == cfg.predictions:
-        at_base = inputs_at(config, changes.base_sha, [cfg.predictions], scratch / "predictions")
-        try:
-            found = read_predictions(at_base.root / cfg.predictions, cfg.predictions)
-        except UserError:        # no (or an unreadable) predictions file at the base
-            return None
-    return variants, found, source
-
-
-def _split_missing(findings: list[Finding], predicted: Predicted,
-                   missing_at_base: set[tuple[str, str]]) -> list[Finding]:
-    """Split ``missing-prediction`` in two: prompts already without a prediction at the base
-    (existing), and the others (rows this change added or edited, or predictions it removed),
-    so the new finding points at this change's own row."""
-    old = [f for f in findings if f.rule == "missing-prediction"]
-    if not old:
-        return findings
-    variants, _, source = predicted
-    missing = _missing(predicted)
-    before = [v for v in missing if (v.id, v.sha) in missing_at_base]
-    now = [v for v in missing if (v.id, v.sha) not in missing_at_base]
-    split = []
-    for group, which, new in ((before, " (missing at the base too)", False),
-                              (now, " for rows this change added or edited", True)):
-        if group:
-            f = invariance.missing_prediction(group, len(variants), source, which)
-            split.append(replace(f, severity=old[0].severity, new=new))
-    return [f for f in findings if f.rule != "missing-prediction"] + split
-
-
 def waiver_file(config: Config) -> tuple[Path, str]:
     """The waiver file next to the config: its path and its name in messages."""
     display = (Path(config.source).parent / waivers.WAIVERS_FILE).as_posix()
@@ -439,23 +317,6 @@ def load_waivers(config: Config) -> list[waivers.Listed]:
     return listed
 
 
-def _waivers_at_base(config: Config, changes: Changes) -> set[str]:
-    """The fingerprints waived at the base (waiver file and config key), to tell new waivers."""
-    from ..safeio.yaml import MAX_CONFIG_BYTES
-
-    names = [n for n in (waiver_file(config)[1], config.source) if not Path(n).is_absolute()]
-    found: set[str] = set()
-    with scratch_dir() as scratch:
-        at_base = inputs_at(config, changes.base_sha, names, Path(scratch))
-        for name in names:
-            path = at_base.root / name
-            if path.is_file():
-                with open(path, "rb") as fh:      # the base's file: compared, never enforced
-                    raw = fh.read(MAX_CONFIG_BYTES + 1)[:MAX_CONFIG_BYTES]
-                found |= waivers.written_fingerprints(raw.decode("utf-8", "replace"))
-    return found
-
-
 def _waive(config: Config, results: list[AuditResult], changes: Changes | None,
            rules: Mapping[str, Rule], listed: list[waivers.Listed] | None = None
            ) -> list[AuditResult]:
@@ -465,7 +326,8 @@ def _waive(config: Config, results: list[AuditResult], changes: Changes | None,
     if not listed:
         return []
     findings = [f for r in results for f in r.findings]
-    at_base = _waivers_at_base(config, changes) if changes is not None else None
+    at_base = (waivers_at_base(config, changes, [waiver_file(config)[1], config.source])
+               if changes is not None else None)
     applied = waivers.apply(findings, listed, today=datetime.now(timezone.utc).date(),
                             at_base=at_base)
     results[:] = [replace(r, findings=[replace(f, waived=applied.waivers[f.fingerprint])

@@ -253,19 +253,19 @@ def _finish(settings: Settings, report: Report, target: comment.Target,
     json_path = artifact.write_reports(directory, report, full, context)
     add_job_summary(settings.step_summary, full)
     posted = _publish(settings, report, target, subject, gh) if subject.post else Posted()
-    findings = report.findings
+    counts = report.counts
     set_outputs(settings.output, {
         "status": report.status,
-        "findings": len(findings),
-        "new-findings": sum(1 for f in findings if f.new),
-        "failing-findings": len(report.failing()),
+        "findings": counts.findings,
+        "new-findings": counts.new,
+        "failing-findings": counts.failing,
         "report-path": _display(json_path, settings.workspace),
         "sarif-path": _display(directory / artifact.REPORT_SARIF, settings.workspace),
         "report-dir": _display(directory, settings.workspace),
         "comment-url": posted.comment_url or "",
         "check-url": posted.check_url or "",
     })
-    log(f"{report.status}: {len(findings)} finding(s), {len(report.failing())} failing")
+    log(f"{report.status}: {counts.findings} finding(s), {counts.failing} failing")
     return 0 if report.status == "pass" else 1
 
 

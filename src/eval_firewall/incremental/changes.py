@@ -1,4 +1,4 @@
-"""What changed since a git revision: the datasets at the base, changed rows, new findings.
+"""What changed since a git revision: the datasets at the base and the rows that are new.
 
 A row is *new* when no row with the same content (text, label, provenance) existed in its
 dataset at the base revision: content, not line numbers, so inserting a row does not make
@@ -8,11 +8,9 @@ every row below it new.
 from __future__ import annotations
 
 import hashlib
-import math
 import tempfile
-from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,6 @@ from ..config import Config, DatasetConfig
 from ..datasets import LoadedDataset, iter_rows, relative
 from ..datasets.card import DatasetCard, find_card, read_card
 from ..datasets.remote import is_url
-from ..findings import Finding
 from ..rows import Row, RowProblem, RowSegments
 from .git import Git
 
@@ -210,169 +207,6 @@ def inputs_at(config: Config, rev_sha: str, patterns: list[str], scratch: Path) 
     for top_path, blob in git.files_at(rev_sha, _patterns(config, top, patterns)).items():
         git.write_blob(blob, scratch / (top / top_path).relative_to(root))
     return config.model_copy(update={"root": scratch})
-
-
-# How much worse a dataset-level figure that already failed at the base must get for its
-# finding to count as new (docs/incremental.md, "What counts as new").
-RATE_MARGIN = 0.02          # disagreement and flip rates: 2 percentage points above the base
-AUC_SE_MULTIPLE = 2 * math.sqrt(2)   # same-generator AUC: 2 standard errors of a difference
-
-ROW_RULES = {"model-label", "unverified-label", "generated-eval-row"}
-RATE_RULES = {"disagreement-rate", "invariance-flip-rate"}
-COUNT_RULES = {"annotation-empty", "missing-prediction", "unknown-prediction",
-               "stale-prediction"}
-
-
-def auc_margin(rows_per_side: int, auc: float = 0.5) -> float:
-    """How far the same-generator AUC must fall below the base's to be *materially* worse:
-    AUC_SE_MULTIPLE x the Hanley-McNeil standard error at this sample size (the base and head
-    samples are drawn independently, hence the sqrt(2) of a difference)."""
-    n = max(rows_per_side, 1)
-    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
-    var = (auc * (1 - auc) + (n - 1) * (q1 - auc * auc) + (n - 1) * (q2 - auc * auc)) / (n * n)
-    return AUC_SE_MULTIPLE * math.sqrt(max(var, 0.0))
-
-
-def _generator_key(value: str) -> str:
-    return " ".join(value.casefold().split())
-
-
-def generator_counts(datasets: Iterable[LoadedDataset]) -> dict[str, tuple[int, int]]:
-    """Generator -> (eval rows, train rows) it produced."""
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for d in datasets:
-        for row in d.rows:
-            if row.provenance.generator:
-                counts[_generator_key(row.provenance.generator)][d.role != "eval"] += 1
-    return {k: (v[0], v[1]) for k, v in counts.items()}
-
-
-def _identity(f: Finding) -> tuple[object, ...]:
-    """What identifies a finding of a re-run audit across base and head."""
-    return (f.rule, f.fingerprint, f.message if f.rule == "invalid-row" else None)
-
-
-def mark_new(findings: list[Finding], changes: Changes, head: dict[str, LoadedDataset],
-             base_results: dict[str, list[Finding] | None],
-             auc_margin: float = 0.0, by_rows: Collection[str] = ("overlap",)) -> list[Finding]:
-    """Set ``new`` on each finding: did this change introduce it? (docs/incremental.md: What counts as new.)
-
-    ``base_results``: audit -> its findings at the base, for the audits re-run there (None:
-    it could not run at the base, e.g. its input did not exist yet, so all its findings are
-    new). The audits of ``by_rows`` (overlap) are never re-run: their findings are judged by
-    their rows' content.
-
-    - row findings (overlap, model labels...): new when the row or its match is new or
-      changed (by content);
-    - dataset-level figures: compared with the base figure; new when the base did not fail, or
-      the figure got materially worse (RATE_MARGIN, ``auc_margin``, a larger count or share, a
-      generator with more rows);
-    - findings about sheet lines, predictions, the card and the schema: new when the base run
-      had no such finding (same rule and fingerprint, counted: a third copy of a finding the
-      base had twice is new).
-    """
-    judge = _Judge(changes, head, base_results, auc_margin, by_rows)
-    out = []
-    for f in findings:
-        new = judge.is_new(f)
-        out.append(f if f.new == new else replace(f, new=new))
-    return out
-
-
-class _Judge:
-    """Decides, finding by finding, whether this change introduced it (see :func:`mark_new`)."""
-
-    def __init__(self, changes: Changes, head: dict[str, LoadedDataset],
-                 base_results: dict[str, list[Finding] | None], auc_margin: float,
-                 by_rows: Collection[str]) -> None:
-        self.changes, self.head, self.base_results = changes, head, base_results
-        self.auc_margin, self.by_rows = auc_margin, by_rows
-        self.new_locs = changes.new_locations(head)
-        self._head_rows: dict[tuple[str | None, int | None], Row] | None = None
-        self.base_by_rule: dict[tuple[str, str | None], list[Finding]] = defaultdict(list)
-        self.base_seen: Counter[tuple[object, ...]] = Counter()
-        for found in base_results.values():
-            for f in found or ():
-                self.base_by_rule[(f.rule, f.dataset)].append(f)
-                self.base_seen[_identity(f)] += 1
-        self.head_seen: Counter[tuple[object, ...]] = Counter()
-        self.generators: tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]] | None = None
-
-    def head_row(self, path: str | None, line: int | None) -> Row | None:
-        """The head's row at ``path:line`` (the map is built on first use: a million rows
-        take seconds, and only shared-generator findings need it)."""
-        if self._head_rows is None:
-            self._head_rows = {(r.path, r.line): r for d in self.head.values() for r in d.rows}
-        return self._head_rows.get((path, line))
-
-    def row_new(self, f: Finding) -> bool:
-        """The finding's row or its match is new or changed (by content)."""
-        return (f.path, f.line) in self.new_locs or bool(
-            f.match and (f.match.path, f.match.line) in self.new_locs)
-
-    def at_base(self, f: Finding, rules: tuple[str, ...] | None = None,
-                same_path: bool = False) -> Finding | None:
-        """The base's finding of the same rule (or one of ``rules``) in the same dataset."""
-        for rule in rules or (f.rule,):
-            for b in self.base_by_rule.get((rule, f.dataset), ()):
-                if not same_path or b.path == f.path:
-                    return b
-        return None
-
-    def is_new(self, f: Finding) -> bool:
-        """Did this change introduce ``f``? (docs/incremental.md: What counts as new.)"""
-        rerun = f.audit in self.base_results
-        if f.audit in self.by_rows or (f.rule in ROW_RULES) or (
-                f.rule == "missing-provenance" and f.count is None):
-            return self.row_new(f)
-        if rerun and self.base_results.get(f.audit) is None:
-            return True
-        figure = self.figure_new(f)
-        if figure is not None:
-            return figure
-        if f.rule == "label-disagreement":
-            b = next((b for b in self.base_by_rule.get((f.rule, f.dataset), ())
-                      if b.fingerprint == f.fingerprint), None)
-            return self.row_new(f) or b is None or (f.count or 0) > (b.count or 0)
-        if rerun:
-            self.head_seen[_identity(f)] += 1
-            return self.row_new(f) or self.head_seen[_identity(f)] > self.base_seen[_identity(f)]
-        return self.row_new(f) if f.line is not None else True
-
-    def figure_new(self, f: Finding) -> bool | None:
-        """For a dataset-level figure: is it new or materially worse than the base's? None for
-        any other finding."""
-        if f.rule == "shared-generator":
-            return self.generator_new(f)
-        if f.rule == "same-generator":
-            b = self.at_base(f)
-            return b is None or (f.score or 0.0) < (b.score or 0.0) - self.auc_margin
-        if f.rule in RATE_RULES:
-            b = self.at_base(f)
-            return b is None or (f.score or 0.0) > (b.score or 0.0) + RATE_MARGIN
-        if f.rule == "disagreement-sample-too-small":
-            return self.at_base(f, ("disagreement-rate", "disagreement-sample-too-small")) is None
-        if f.rule == "missing-provenance":      # a count: compared as a share of the rows
-            b = self.at_base(f)
-            now = len(self.head[f.dataset].rows) if f.dataset in self.head else 1
-            base = self.changes.base_datasets
-            was = len(base[f.dataset].rows) if f.dataset in base else 1
-            return b is None or (f.count or 0) * was > (b.count or 0) * now
-        if f.rule in COUNT_RULES:
-            b = self.at_base(f, same_path=f.rule == "annotation-empty")
-            return b is None or (f.count or 0) > (b.count or 0)
-        return None
-
-    def generator_new(self, f: Finding) -> bool:
-        """A shared generator is new when it was not shared at the base or has more rows now."""
-        if self.generators is None:
-            self.generators = (generator_counts(self.changes.base_datasets.values()),
-                               generator_counts(self.head.values()))
-        row = self.head_row(f.path, f.line)
-        key = _generator_key(row.provenance.generator or "") if row else ""
-        was = self.generators[0].get(key, (0, 0))
-        now = self.generators[1].get(key, (0, 0))
-        return not (was[0] and was[1]) or now[0] > was[0] or now[1] > was[1]
 
 
 def scratch_dir() -> tempfile.TemporaryDirectory[str]:

@@ -47,8 +47,7 @@ def finding_to_dict(f: Finding) -> dict[str, Any]:
 
 def report_to_dict(report: Report) -> dict[str, Any]:
     """The JSON report as a dict (``render_json`` writes it)."""
-    findings = report.findings
-    failing = {id(f) for f in report.failing()}
+    counts = report.counts
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "eval-firewall", "version": report.version},
@@ -58,10 +57,10 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "base": report.base,
         "config": report.config_path,
         "summary": {
-            "findings": len(findings),
-            "new_findings": sum(1 for f in findings if f.new),
-            "failing": len(failing),
-            **{s.value: sum(1 for f in findings if f.severity is s) for s in Severity},
+            "findings": counts.findings,
+            "new_findings": counts.new,
+            "failing": counts.failing,
+            **counts.by_severity,
         },
         "datasets": [dataclasses.asdict(d) for d in report.datasets],
         "audits": [
@@ -69,7 +68,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
              "counts": a.counts(), "stats": [dataclasses.asdict(s) for s in a.stats]}
             for a in report.audits
         ],
-        "findings": [finding_to_dict(f) for f in findings],
+        "findings": [finding_to_dict(f) for f in report.findings],
         "new_policy": report.new_policy,
         "policy": [dataclasses.asdict(c) for c in report.policy],
     }

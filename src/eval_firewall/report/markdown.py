@@ -21,8 +21,10 @@ import jinja2
 from markupsafe import Markup
 
 from ..findings import AuditResult, Finding, Report, Severity
+from ..rules import Pair
 from .escape import escape_md
-from .verdict import Tally, verdict_line
+from .registry import open_figures, rules_of
+from .verdict import verdict_line
 
 MAX_CHARS = 65_000
 INLINE_ROWS = 10
@@ -84,28 +86,23 @@ def environment() -> jinja2.Environment:
     env.filters["figure"] = _figure
     env.filters["percent"] = _percent
     env.filters["no_match_reason"] = _no_match_reason
-    env.globals["PAIR_PROBLEMS"] = PAIR_PROBLEMS
     env.globals["SNIPPET"] = SNIPPET_CHARS
-    from ..audits import AUDITS  # here: the audits load numpy
-    env.globals["OPEN_FIGURES"] = tuple(a.name for a in AUDITS if a.figures_open)
     return env
 
 
-# Overlap findings pair an eval row with another row: the table names the problem and shows
-# both texts side by side, instead of the message (which repeats the match's path).
-PAIR_PROBLEMS = {
-    "exact-duplicate": "Exact copy of a train row",
-    "near-duplicate": "Near-duplicate of a train row",
-    "contained": "Quoted inside a train row",
-    "paraphrase": "Paraphrase of a train row",
-    "eval-duplicate": "Same question as another eval row",
-}
 SNIPPET_CHARS = 100
 
 
+def pair_problems(report: Report) -> dict[str, Pair]:
+    """Rule id -> how a pair finding's table row names it (:class:`~eval_firewall.rules.Pair`):
+    findings that pair an eval row with another row show both texts side by side under that
+    name, instead of the message (which repeats the match's path)."""
+    return {rule.id: rule.pair for rule in rules_of(report).values() if rule.pair}
+
+
 def _percent(f: Finding) -> Markup | None:
-    """Similarity as a percent; none on exact copies (they are 100% by definition)."""
-    if f.score is None or f.rule == "exact-duplicate":
+    """Similarity as a percent; none when the two texts are the same."""
+    if f.score is None:
         return None
     if f.match is not None and f.match.text is not None and f.match.text == f.text:
         return None
@@ -169,8 +166,7 @@ def _audit_verdict(result: AuditResult, failing: set[int], pr: bool) -> str:
     return "✅ pass"
 
 
-def _lists(report: Report, tally: Tally, new_limit: int | None,
-           existing_limit: int | None) -> _Lists:
+def _lists(report: Report, new_limit: int | None, existing_limit: int | None) -> _Lists:
     """The findings to list: new ones across all audits (and waived ones) up to
     ``new_limit``, those already present up to ``existing_limit`` per audit."""
     def cut(items: list[Finding], limit: int | None) -> tuple[list[Finding], int]:
@@ -178,9 +174,9 @@ def _lists(report: Report, tally: Tally, new_limit: int | None,
         shown = items if limit is None else items[:limit]
         return shown, len(items) - len(shown)
 
-    failing = {id(f) for f in tally.failing}
-    new, new_hidden = cut([f for f in report.findings if f.waived is None and f.new], new_limit)
-    waived, waived_hidden = cut(tally.waived, new_limit)
+    failing = {id(f) for f in report.failing()}
+    new, new_hidden = cut([f for f in report.new_findings if f.waived is None], new_limit)
+    waived, waived_hidden = cut(report.waived_findings, new_limit)
     audits = []
     for a in report.audits:
         existing, hidden = cut([f for f in a.findings if f.waived is None and not f.new],
@@ -216,25 +212,24 @@ def render_markdown(report: Report, *, link: LinkFn | None = None, marker: str |
     env = environment()
     if changed_files is None and report.base is not None:
         changed_files = sorted({f for d in report.datasets for f in d.changed_files or ()})
-    findings = report.findings
-    tally = Tally.of(report)
-    totals = {s.value: sum(1 for f in findings if f.severity is s) for s in Severity}
-    totals.update(all=len(findings), new=sum(1 for f in findings if f.new and f.waived is None),
-                  existing=sum(1 for f in findings if not f.new and f.waived is None),
-                  waived=len(tally.waived), waived_here=len(tally.waived_here))
+    pairs, figures_open = pair_problems(report), open_figures(report)
+    c = report.counts
+    totals = {**c.by_severity, "all": c.findings, "new": c.new_unwaived,
+              "existing": c.existing_unwaived, "waived": c.waived, "waived_here": c.waived_here}
     text, tried = "", None
     for new_limit, existing_limit in _plans():
-        lists = _lists(report, tally, new_limit, existing_limit)
+        lists = _lists(report, new_limit, existing_limit)
         if lists.listed * MIN_ROW_CHARS > max_chars or lists.listed == tried:
             continue  # cannot fit, or the same lists as the last try: do not render it
         tried = lists.listed
         text = env.get_template(template).render(
             report=report, verdict=verdict_line(report), lists=lists,
             totals={**totals, "listed": lists.listed}, inline_rows=INLINE_ROWS, link=link,
-            marker=marker, changed_files=changed_files, omitted=lists.listed < len(findings),
+            marker=marker, changed_files=changed_files, omitted=lists.listed < c.findings,
             omitted_hint=omitted_hint, max_chars=max_chars, fixed=fixed, commit=commit,
             base=base_label(report.base) if report.base is not None else None,
-            compare_url=compare_url, pr=report.base is not None)
+            compare_url=compare_url, pr=report.base is not None, pairs=pairs,
+            open_figures=figures_open)
         if len(text) <= max_chars:
             return text
     # Even with no finding listed the report is too long (huge dataset list): cut it hard.

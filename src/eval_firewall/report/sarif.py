@@ -10,6 +10,7 @@ from urllib.parse import quote
 from ..findings import Finding, Report, Severity
 from ..rules import Rule
 from .escape import escape_json
+from .registry import rules_of
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFO_URI = "https://github.com/eval-firewall/eval-firewall"
@@ -59,11 +60,10 @@ def _result(f: Finding, rule_index: dict[str, int], fallback_path: str) -> dict[
 
 
 def render_sarif(report: Report, rules: Mapping[str, Rule] | None = None) -> str:
-    """The report as a SARIF log; ``rules``: the rule catalogue (default: every audit's,
-    :data:`eval_firewall.audits.RULES`)."""
+    """The report as a SARIF log; ``rules``: the rule catalogue (default: the report's, that
+    of the registry that ran, :func:`.registry.rules_of`)."""
     if rules is None:
-        from ..audits import RULES  # here: the audits load numpy
-        rules = RULES
+        rules = rules_of(report)
     findings = report.findings
     used = sorted({f.rule for f in findings} | set())
     rule_index = {rule: i for i, rule in enumerate(used)}

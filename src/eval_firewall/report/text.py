@@ -115,12 +115,12 @@ def render_text(report: Report, *, color: bool = False, max_listed: int = MAX_LI
     findings = sorted(report.findings, key=_order)
     listed = findings[:max_listed]
     rest = findings[max_listed:]
-    totals = {s.value: sum(1 for f in findings if f.severity is s) for s in Severity}
+    totals = report.counts_by_severity
     rest_totals = {s.value: sum(1 for f in rest if f.severity is s) for s in Severity}
     width = min(max((len(one_line(where(f))) for f in listed), default=0), 60)
     rule_width = max((len(f.rule) for f in listed), default=0)
     title_width = max((len(a.title) for a in report.audits), default=0)
     return _environment(color).get_template("report.txt.j2").render(
-        report=report, failing=report.failing(), totals=totals, listed=listed,
+        report=report, failing=report.failing(), counts=report.counts, totals=totals, listed=listed,
         rest=rest, rest_totals=rest_totals, where=where, notes=notes, width=width, rule_width=rule_width,
         title_width=title_width, message_chars=MESSAGE_CHARS)
