@@ -17,6 +17,10 @@ except PackageNotFoundError:  # running from a source tree
 
 __all__ = ["load_config", "run_audits", "__version__"]
 
+# The cache directory's default name, for the command (in the current directory) and for
+# ``run_audits`` (in the config's folder) alike: here, where importing it loads nothing.
+DEFAULT_CACHE = ".eval-firewall-cache"
+
 
 def _load_config(path: str | Path | None = None, *, root: str | Path | None = None) -> Config:
     """Read and validate a config file, its ``severity:`` keys against every audit's rules."""

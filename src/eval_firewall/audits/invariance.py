@@ -61,8 +61,8 @@ def audit(inputs: Inputs, cfg: InvarianceConfig) -> AuditResult:
                            "configured (audits.invariance)")
     if isinstance(inputs.predicted, str):
         return AuditResult(AUDIT, "Invariance", skipped=inputs.predicted)
-    variants, predictions, source = inputs.predicted
-    return check(variants, predictions, cfg, source=source)
+    predicted = inputs.predicted
+    return check(predicted.variants, predicted.predictions, cfg, source=predicted.source)
 
 
 def check(variants: Sequence[Variant], predictions: Mapping[str, Prediction],

@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from .. import DEFAULT_CACHE
 from ..errors import UserError
 from ..safeio.paths import write_text
 from . import main
@@ -25,7 +26,7 @@ MAX_FILES = 20_000        # paths looked at, at most
 MAX_SAMPLED = 50          # records read from a dataset's files to guess its fields
 SKIPPED_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", "env",
                 ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", "site-packages",
-                ".eval-firewall-cache", ".cache", "dist", "build", ".ipynb_checkpoints"}
+                DEFAULT_CACHE, ".cache", "dist", "build", ".ipynb_checkpoints"}
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv",
            ".tsv": "tsv", ".parquet": "parquet"}
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from .. import DEFAULT_CACHE
 from ..errors import UserError
 from ..findings import FINGERPRINT_CHARS, SHORT_ID_CHARS
 from ..safeio.paths import write_text
@@ -113,7 +114,7 @@ def _resolve_short_ids(wanted: list[str], config: Config, report: Path | None) -
         click.echo("resolving short ids: running the audit (pass --report FILE to use a "
                    "JSON report instead)", err=True)
         known = {f.fingerprint for f in run_audits(config, progress=Progress(enabled=True),
-                                                   cache_dir=Path(".eval-firewall-cache"))
+                                                   cache_dir=Path(DEFAULT_CACHE))
                  .findings}
     resolved = []
     for fp in wanted:

@@ -27,8 +27,15 @@ if TYPE_CHECKING:
 # - "overlap": the overlap pipeline, set up with the run's cache and indexes.
 Input = Literal["datasets", "annotations", "predictions", "embedder", "overlap"]
 
-# The prompts (originals and variants), the predictions by prompt id, and where they came from.
-Predicted = tuple[list[Variant], dict[str, Prediction], str]
+
+@dataclass(frozen=True)
+class Predicted:
+    """The invariance audit's input: the prompts (originals and variants), the model's
+    predictions by prompt id, and where those came from (a predictions file or the command)."""
+
+    variants: list[Variant]
+    predictions: dict[str, Prediction]
+    source: str
 
 
 @dataclass(frozen=True)
