@@ -5,17 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ..audits import overlap
-from ..audits.overlap import ParaphraseFactory, ParaphraseQuery
 from ..cache import Cache
 from ..config import Config
 from ..datasets import LoadedDataset
 from ..embeddings import Embedder, Models
-from ..findings import AuditResult
 from ..incremental.changes import Changes
 from ..index.train import IndexedCorpus, base_index_fingerprint, train_corpus
 from ..overlap.cached import CachedFinder, cached_vector_index
 from ..overlap.corpus import Corpus
+from ..overlap.finders import Overlaps, ParaphraseFactory, ParaphraseQuery, search_overlaps
 from ..progress import Progress
 from ..rows import texts_of
 from ..search.paraphrase import ParaphraseSearch, build_train_index
@@ -24,8 +22,8 @@ from ..text.normalize import model_text
 
 
 def _overlap(config: Config, loaded: dict[str, LoadedDataset], changes: Changes | None,
-             cache: Cache, progress: Progress, models: Models) -> AuditResult:
-    """The overlap audit, searching only rows the cache has no result for."""
+             cache: Cache, progress: Progress, models: Models) -> Overlaps:
+    """The overlap search, searching only rows the cache has no result for."""
     cfg = config.audits.overlap
     eval_sets = [d for d in loaded.values() if d.role == "eval"]
     train_sets = [d for d in loaded.values() if d.role == "train"]
@@ -44,7 +42,7 @@ def _overlap(config: Config, loaded: dict[str, LoadedDataset], changes: Changes 
     finder = CachedFinder(cache, base_train=base_train, paraphrases=paraphrases,
                           progress=progress, base_fingerprint=base_fingerprint)
     fields = {ds.name: ds.text for ds in config.datasets if ds.role == "train"}
-    return overlap.audit(evals, train, cfg, finder, text_fields=fields)
+    return search_overlaps(evals, train, cfg, finder, text_fields=fields)
 
 
 def _paraphrases(config: Config, cache: Cache, progress: Progress, models: Models

@@ -8,7 +8,6 @@ Each input is prepared once, when the first audit asking for it (its registry en
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from functools import partial
 from typing import Any
 
 from ..audits import Audit
@@ -54,7 +53,7 @@ def head_inputs(config: Config, loaded: dict[str, LoadedDataset], changes: Chang
         "annotations": lambda: _annotations(config, loaded),
         "predictions": lambda: _predicted(config, loaded, allow_commands),
         "embedder": lambda: _distribution_embedder(config, models),
-        "overlap": lambda: partial(_overlap, config, loaded, changes, cache, progress, models),
+        "overlap": lambda: _overlap(config, loaded, changes, cache, progress, models),
     })
 
 
@@ -69,7 +68,7 @@ def _caching(cache: Cache) -> Callable[[Embedder, bool], Embedder]:
     """Wrap the full model in the cache (each text encoded once, ever). The static model is not
     wrapped: it encodes about as fast as cached vectors are hashed, looked up and verified, so
     caching it cost a cold audit time and memory and saved nothing (the train side's whole
-    static index is cached anyway, see :mod:`.overlap_cache`; the docs' Benchmarks page)."""
+    static index is cached anyway, see :mod:`eval_firewall.overlap.cached`; the docs' Benchmarks page)."""
     def wrap(embedder: Embedder, cheap: bool) -> Embedder:
         return embedder if cheap else CachedEmbedder(embedder, cache)
     return wrap

@@ -17,14 +17,15 @@ from ..rows import Row
 if TYPE_CHECKING:
     from ..datasets import LoadedDataset
     from ..embeddings import Embedder
-    from ..findings import AuditResult
+    from ..overlap.finders import Overlaps
 
 # The inputs an audit can ask for in its registry entry (audits/__init__.py):
 # - "datasets": always there;
 # - "annotations": the configured annotation sheets' lines;
 # - "predictions": the perturbed prompts and the model's predictions for them;
 # - "embedder": a sentence embedder, chosen by how many rows it will encode;
-# - "overlap": the overlap pipeline, set up with the run's cache and indexes.
+# - "overlap": the overlap search's result (each eval row's strongest hit, :mod:`.overlap.finders`),
+#   searched with the run's cache and indexes.
 Input = Literal["datasets", "annotations", "predictions", "embedder", "overlap"]
 
 
@@ -51,7 +52,7 @@ class Inputs:
     annotations: Sequence[Annotation] | None = None
     predicted: Predicted | str | None = None
     embedder: Callable[[int], Embedder] | None = None
-    overlap: Callable[[], AuditResult] | None = None
+    overlap: Overlaps | None = None
 
     def of_role(self, role: str) -> list[LoadedDataset]:
         """The datasets with this role, in config order."""
