@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as _version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .version import __version__
 
 if TYPE_CHECKING:
     from .config import Config
 
-try:
-    __version__ = _version("eval-firewall")
-except PackageNotFoundError:  # running from a source tree
-    __version__ = "0.0.0"
-
 __all__ = ["load_config", "run_audits", "__version__"]
-
-# The cache directory's default name, for the command (in the current directory) and for
-# ``run_audits`` (in the config's folder) alike: here, where importing it loads nothing.
-DEFAULT_CACHE = ".eval-firewall-cache"
 
 
 def _load_config(path: str | Path | None = None, *, root: str | Path | None = None) -> Config:

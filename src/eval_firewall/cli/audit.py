@@ -9,8 +9,8 @@ from typing import TextIO
 
 import click
 
-from .. import DEFAULT_CACHE
 from ..errors import UserError
+from ..home import DEFAULT_CACHE
 from ..report import FORMATS
 from ..safeio.paths import write_text
 from . import main

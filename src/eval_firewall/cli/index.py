@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .. import DEFAULT_CACHE
 from ..errors import UserError
+from ..home import DEFAULT_CACHE
 from . import main
 
 if TYPE_CHECKING:

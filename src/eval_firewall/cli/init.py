@@ -17,8 +17,8 @@ from typing import Any
 
 import click
 
-from .. import DEFAULT_CACHE
 from ..errors import UserError
+from ..home import DEFAULT_CACHE
 from ..safeio.paths import write_text
 from . import main
 

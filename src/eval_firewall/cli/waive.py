@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .. import DEFAULT_CACHE
 from ..errors import UserError
 from ..findings import FINGERPRINT_CHARS, SHORT_ID_CHARS
+from ..home import DEFAULT_CACHE
 from ..safeio.paths import write_text
 from . import main
 

@@ -9,7 +9,7 @@ only place that reads files for them. :mod:`.run` is the loop, :mod:`.prepare` (
 
 from __future__ import annotations
 
-from .. import DEFAULT_CACHE
+from ..home import DEFAULT_CACHE
 from .read import load_all, summarize
 from .run import run_audits
 from .severity import apply_severity, enabled_in, section_of

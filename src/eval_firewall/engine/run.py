@@ -7,14 +7,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-from .. import DEFAULT_CACHE, __version__
 from ..audits import AUDITS, Audit, rule_catalogue
 from ..cache import Cache
 from ..config import Config, check_severity_rules
 from ..findings import Report
+from ..home import DEFAULT_CACHE
 from ..incremental.changes import load_base, scratch_dir
 from ..policy import waivers
 from ..progress import Progress
+from ..version import __version__
 from .base import _mark_new
 from .prepare import head_inputs, models_of
 from .read import load_all, summarize
@@ -28,7 +29,7 @@ def run_audits(config: Config, *, progress: Progress | None = None,
                waivers: list[waivers.Listed] | None = None) -> Report:
     """Run every enabled audit on the configured datasets and return the report.
 
-    ``cache_dir``: ``"default"`` is :data:`~eval_firewall.DEFAULT_CACHE` in the config's
+    ``cache_dir``: ``"default"`` is :data:`~eval_firewall.home.DEFAULT_CACHE` in the config's
     folder; a path names another cache; None neither reads nor writes a cache.
 
     With ``base`` (a git revision), each finding says whether this change introduced it.
