@@ -1,8 +1,9 @@
 """What an audit reads: the values the engine's input layer prepares for it.
 
-Data only. Reading annotation sheets and predictions files, running the prediction command
-and loading models happen in :mod:`eval_firewall.engine` before an audit runs; an audit gets
-their results here and reads no file itself.
+Data only. Reading annotation sheets and predictions files, running the prediction command,
+loading models and searching the train rows for overlaps happen in
+:mod:`eval_firewall.engine.prepare` before an audit runs; an audit gets their results here and
+reads no file itself.
 """
 
 from __future__ import annotations
