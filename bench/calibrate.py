@@ -57,11 +57,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import data as bench_data  # noqa: E402
 
-from eval_firewall.audits.overlap import TrainSide, exact_matches, near_matches  # noqa: E402
 from eval_firewall.config import DEFAULT_MODEL, SemanticConfig  # noqa: E402
 from eval_firewall.embeddings import load_embedder, static_embedder  # noqa: E402
 from eval_firewall.overlap import score as paraphrase_score  # noqa: E402
 from eval_firewall.overlap import semantic  # noqa: E402
+from eval_firewall.overlap.finders import TrainSide, exact_matches, near_matches  # noqa: E402
 from eval_firewall.overlap.score import FEATURES  # noqa: E402
 from eval_firewall.search import paraphrase as search  # noqa: E402
 from eval_firewall.text.normalize import normalize  # noqa: E402

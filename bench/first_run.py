@@ -97,9 +97,9 @@ def paraphrase_equivalence(out: Path) -> dict:
     import calibrate
     import numpy as np
 
-    from eval_firewall.audits.overlap import TrainSide, exact_matches, near_matches
     from eval_firewall.config import SemanticConfig
     from eval_firewall.embeddings import load_embedder, static_embedder
+    from eval_firewall.overlap.finders import TrainSide, exact_matches, near_matches
     from eval_firewall.overlap.score import default_model
     from eval_firewall.search import paraphrase as search
     from eval_firewall.text.normalize import normalize

@@ -1,9 +1,14 @@
-"""eval-firewall's per-user directory, outside any repository a pull request controls.
+"""Where eval-firewall keeps its files: the per-user directory, outside any repository a pull
+request controls, and the name of the cache directory beside the audited data.
 
 It holds what is worth keeping across repositories and what a pull request must not be able to
 forge: the distilled static models (keyed by the full model's content hash) and the cache's
 signing key. ``$EVAL_FIREWALL_HOME`` when set, else ``$XDG_CACHE_HOME/eval-firewall``, else
 ``~/.cache/eval-firewall``.
+
+The cache directory (:data:`DEFAULT_CACHE`) is the command's in the current directory and
+``run_audits``' in the config's folder, unless told otherwise; it is the repository's, so its
+entries are signed with the key kept in the per-user directory (:mod:`.cache`).
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+
+DEFAULT_CACHE = ".eval-firewall-cache"
 
 
 def user_home(env: Mapping[str, str] = os.environ) -> Path:

@@ -1,4 +1,8 @@
-"""The installed eval-firewall's version (``0.0.0`` when run from a source tree)."""
+"""The installed package's version (``0.0.0`` when run from a source tree).
+
+Its own module, so that a module of the package can read it without importing the package
+root, which imports the engine and the config on first use.
+"""
 
 from __future__ import annotations
 

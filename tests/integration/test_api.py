@@ -40,7 +40,7 @@ def test_the_package_root_loads_the_engine_on_first_use():
             "from eval_firewall import run_audits; print(before, config, run_audits.__module__)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)
-    assert done.stdout.split() == ["False", "False", "eval_firewall.engine"], done.stderr
+    assert done.stdout.split() == ["False", "False", "eval_firewall.engine.run"], done.stderr
 
 
 def test_load_config_checks_severity_keys_against_every_audits_rules(repo):

@@ -343,8 +343,8 @@ def test_containment_from_the_index_equals_the_search_without_it(quoted_repo, mo
 
 
 def test_boilerplate_counts_rows_across_every_chunk(quoted_repo):
-    from eval_firewall.audits.overlap import TrainSide
     from eval_firewall.index.train import train_corpus
+    from eval_firewall.overlap.finders import TrainSide
     from eval_firewall.search import containment
     from eval_firewall.text.normalize import normalize
 

@@ -10,10 +10,11 @@ import numpy as np
 from conftest import gsm8k
 from eval_firewall.audits import overlap
 from eval_firewall.audits.leak import INPUT, INPUT_LABEL, leak_kind
-from eval_firewall.audits.overlap import MemoryFinder
 from eval_firewall.config import OverlapConfig
 from eval_firewall.findings import Report
+from eval_firewall.inputs import Inputs
 from eval_firewall.overlap.corpus import Corpus
+from eval_firewall.overlap.finders import MemoryFinder, search_overlaps
 from eval_firewall.report.json import load_report, render_json
 from eval_firewall.rows import Row
 from eval_firewall.search import containment
@@ -45,8 +46,10 @@ def document(quoted: str, i: int, answer: str | None = None) -> str:
 
 
 def run(evals: list[Row], train: list[Row], config: OverlapConfig | None = None):
-    return overlap.audit(Corpus.of(evals), Corpus.of(train), config or cfg(), MemoryFinder(),
-                         text_fields={"train": ["text"]})
+    config = config or cfg()
+    searched = search_overlaps(Corpus.of(evals), Corpus.of(train), config, MemoryFinder(),
+                               text_fields={"train": ["text"]})
+    return overlap.audit(Inputs([], overlap=searched), config)
 
 
 def test_items_quoted_in_long_documents_are_found_with_span_and_leak_kind():

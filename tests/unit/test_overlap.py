@@ -6,17 +6,20 @@ import pytest
 
 from conftest import gsm8k
 from eval_firewall.audits import overlap
-from eval_firewall.audits.overlap import (
-    MemoryFinder,
-    lexical_similarity,
-    near_matches,
-    self_matches,
-)
 from eval_firewall.cache import Cache
 from eval_firewall.config import OverlapConfig
 from eval_firewall.findings import AuditResult, Severity
+from eval_firewall.inputs import Inputs
 from eval_firewall.overlap.cached import CachedFinder
 from eval_firewall.overlap.corpus import Corpus
+from eval_firewall.overlap.finders import (
+    HitFinder,
+    MemoryFinder,
+    lexical_similarity,
+    near_matches,
+    search_overlaps,
+    self_matches,
+)
 from eval_firewall.rows import Row
 from eval_firewall.text.normalize import normalize
 
@@ -34,8 +37,14 @@ def train_rows(texts: list[str] = TRAIN_Q) -> list[Row]:
     return rows(texts, "train", "train")
 
 
+def overlap_audit(evals: Corpus, train: Corpus, config: OverlapConfig, finder: HitFinder
+                  ) -> AuditResult:
+    """The overlap audit as the engine runs it: the search (its input), then the findings."""
+    return overlap.audit(Inputs([], overlap=search_overlaps(evals, train, config, finder)), config)
+
+
 def audit(evals: list[Row], train: list[Row], config: OverlapConfig) -> AuditResult:
-    return overlap.audit(Corpus.of(evals), Corpus.of(train), config, MemoryFinder())
+    return overlap_audit(Corpus.of(evals), Corpus.of(train), config, MemoryFinder())
 
 
 def cfg(contained: bool = True, **near) -> OverlapConfig:
@@ -238,11 +247,11 @@ def test_cached_finder_finds_what_the_memory_finder_finds_and_searches_only_new_
     variants = [NATALIA.upper(), TRAIN_Q[5].replace("$", "USD "), TRAIN_Q[7] + " Explain."]
     train = Corpus.of(train_rows())
     first = Corpus.of(rows(TEST_Q[:10] + variants))
-    plain = overlap.audit(first, train, cfg(), MemoryFinder())
+    plain = overlap_audit(first, train, cfg(), MemoryFinder())
     assert len(plain.findings) >= 3
 
     def cached(evals: Corpus) -> tuple[AuditResult, dict[str, float]]:
-        result = overlap.audit(evals, train, cfg(), CachedFinder(Cache(tmp_path / "cache")))
+        result = overlap_audit(evals, train, cfg(), CachedFinder(Cache(tmp_path / "cache")))
         return result, {s.label: s.value for s in result.stats}
 
     result, stats = cached(first)
@@ -256,7 +265,7 @@ def test_cached_finder_finds_what_the_memory_finder_finds_and_searches_only_new_
     edited = Corpus.of(rows(TEST_Q[:10] + variants[:2] + [TRAIN_Q[9].lower()]))
     changed, stats = cached(edited)
     assert stats["eval rows searched in this run"] == 1
-    assert changed.findings == overlap.audit(edited, train, cfg(), MemoryFinder()).findings
+    assert changed.findings == overlap_audit(edited, train, cfg(), MemoryFinder()).findings
     assert changed.findings[-1].match.line == 10
 
 

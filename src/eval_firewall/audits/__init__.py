@@ -3,8 +3,9 @@
 Each audit module holds pure functions from rows to findings (none reads files or talks to
 git), its ``RULES`` and one ``audit(inputs, cfg) -> AuditResult``. :data:`AUDITS` lists them,
 in report order; adding an audit is one new module plus one entry here (or, from outside the
-package, :func:`register_audit`, which returns a new registry). ``semantic.py`` is not an audit:
-it is the paraphrase search the overlap audit uses.
+package, :func:`register_audit`, which returns a new registry). What an audit reads beyond the
+datasets (annotation sheets, predictions, the overlap search's result) the engine prepares
+before it runs, as its entry's ``inputs`` say.
 """
 
 from __future__ import annotations
@@ -59,16 +60,9 @@ class Audit:
     refine_new: Callable[[Sequence[Finding], Inputs, Inputs], list[Finding]] | None = None
 
 
-def _overlap(inputs: Inputs, cfg: Any) -> AuditResult:
-    """The overlap audit: the engine sets the pipeline up (cache, indexes) as an input."""
-    if inputs.overlap is None:
-        raise ValueError("the overlap audit needs the 'overlap' input")
-    return inputs.overlap()
-
-
 AUDITS: tuple[Audit, ...] = (
     Audit(schema.AUDIT, schema.audit, schema.RULES, section=None),
-    Audit(overlap.AUDIT, _overlap, overlap.RULES, section="audits.overlap",
+    Audit(overlap.AUDIT, overlap.audit, overlap.RULES, section="audits.overlap",
           inputs=frozenset({"datasets", "overlap"}), attribution="rows"),
     Audit(distribution.AUDIT, distribution.audit, distribution.RULES,
           section="audits.distribution", inputs=frozenset({"datasets", "embedder"}),

@@ -23,7 +23,7 @@ from difflib import SequenceMatcher
 
 from ..config import InvarianceConfig
 from ..findings import AuditResult, Finding, Match, Severity, Stat
-from ..inputs import Inputs
+from ..inputs import Inputs, Predicted
 from ..inputs.perturb import KINDS, ORIGINAL
 from ..records import Prediction, Variant
 from ..rules import Noun, Rule
@@ -69,8 +69,8 @@ def audit(inputs: Inputs, cfg: InvarianceConfig) -> AuditResult:
                            "configured (audits.invariance)")
     if isinstance(inputs.predicted, str):
         return AuditResult(AUDIT, "Invariance", skipped=inputs.predicted)
-    variants, predictions, source = inputs.predicted
-    return check(variants, predictions, cfg, source=source)
+    predicted = inputs.predicted
+    return check(predicted.variants, predicted.predictions, cfg, source=predicted.source)
 
 
 def check(variants: Sequence[Variant], predictions: Mapping[str, Prediction],
@@ -263,12 +263,13 @@ def split_missing(findings: Sequence[Finding], head: Inputs, base: Inputs) -> li
     added or edited, or predictions it removed: new), so the new finding points at the change's
     own row."""
     old = [f for f in findings if f.rule == "missing-prediction"]
-    if not old or not isinstance(head.predicted, tuple) or not isinstance(base.predicted, tuple):
+    if not old or not isinstance(head.predicted, Predicted) \
+            or not isinstance(base.predicted, Predicted):
         return list(findings)
-    variants, predictions, source = head.predicted
-    base_variants, base_predictions, _ = base.predicted
-    missing_at_base = {(v.id, v.sha) for v in _missing(base_variants, base_predictions)}
-    missing = _missing(variants, predictions)
+    variants, source = head.predicted.variants, head.predicted.source
+    missing_at_base = {(v.id, v.sha) for v in _missing(base.predicted.variants,
+                                                         base.predicted.predictions)}
+    missing = _missing(variants, head.predicted.predictions)
     before = [v for v in missing if (v.id, v.sha) in missing_at_base]
     now = [v for v in missing if (v.id, v.sha) not in missing_at_base]
     split = []

@@ -10,6 +10,7 @@ from typing import TextIO
 import click
 
 from ..errors import UserError
+from ..home import DEFAULT_CACHE
 from ..report import FORMATS
 from ..safeio.paths import write_text
 
@@ -32,7 +33,7 @@ from ..safeio.paths import write_text
                    "since REV are the new work, and each finding says whether it is new. By "
                    "default only new findings fail the run (fail_on_existing: false).")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path(".eval-firewall-cache"), show_default=True,
+              default=Path(DEFAULT_CACHE), show_default=True,
               help="Cache of expensive work (embeddings, indexes), relative to the current "
                    "directory; persist it between CI runs.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the cache.")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import UserError
+from ..home import DEFAULT_CACHE
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -20,7 +21,7 @@ _CONFIG = click.option("--config", "config_path", type=click.Path(dir_okay=False
                        help="Config file. Default: .eval-firewall.yml in the current directory "
                             "or the repository root above it.")
 _CACHE = click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
-                      default=Path(".eval-firewall-cache"), show_default=True,
+                      default=Path(DEFAULT_CACHE), show_default=True,
                       help="Cache directory holding the index (where `audit` and `github` "
                            "look for it).")
 

@@ -18,13 +18,14 @@ from typing import Any
 import click
 
 from ..errors import UserError
+from ..home import DEFAULT_CACHE
 from ..safeio.paths import write_text
 
 MAX_FILES = 20_000        # paths looked at, at most
 MAX_SAMPLED = 50          # records read from a dataset's files to guess its fields
 SKIPPED_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", "env",
                 ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", "site-packages",
-                ".eval-firewall-cache", ".cache", "dist", "build", ".ipynb_checkpoints"}
+                DEFAULT_CACHE, ".cache", "dist", "build", ".ipynb_checkpoints"}
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv",
            ".tsv": "tsv", ".parquet": "parquet"}
 

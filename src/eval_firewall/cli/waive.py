@@ -12,6 +12,7 @@ import click
 
 from ..errors import UserError
 from ..findings import FINGERPRINT_CHARS, SHORT_ID_CHARS
+from ..home import DEFAULT_CACHE
 from ..safeio.paths import write_text
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ def _resolve_short_ids(wanted: list[str], config: Config, report: Path | None) -
         click.echo("resolving short ids: running the audit (pass --report FILE to use a "
                    "JSON report instead)", err=True)
         known = {f.fingerprint for f in run_audits(config, progress=Progress(enabled=True),
-                                                   cache_dir=Path(".eval-firewall-cache"))
+                                                   cache_dir=Path(DEFAULT_CACHE))
                  .findings}
     resolved = []
     for fp in wanted:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..audits.overlap import STAGE, TrainSide, lexical_similarity
+from ..audits.overlap import STAGE
 from ..config import Config, NearDuplicateConfig
 from ..embeddings import Models
 from ..engine import load_all
@@ -24,6 +24,7 @@ from ..errors import UserError
 from ..findings import Evidence
 from ..overlap import semantic
 from ..overlap.corpus import Corpus
+from ..overlap.finders import TrainSide, lexical_similarity
 from ..progress import Progress
 from ..rows import Row
 from ..search.paraphrase import ParaphraseSearch

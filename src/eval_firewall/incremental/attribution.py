@@ -139,14 +139,14 @@ def _base_predicted(side: BaseSide, scratch: Path) -> Predicted | None:
     """The base rows' prompts, with the base's predictions file (or, when this run used the
     prediction command, this run's predictions); None if they could not be had at the base."""
     predicted = side.prepared.get("predictions")
-    if not isinstance(predicted, tuple):       # none configured, or not allowed now
+    if not isinstance(predicted, Predicted):   # none configured, or not allowed now
         return None
     cfg = side.config.audits.invariance
     try:
         variants = side.variants(side.changes.base_datasets)
     except UserError:
         return None
-    _, found, source = predicted
+    found, source = predicted.predictions, predicted.source
     if cfg.predictions and source == cfg.predictions:
         at_base = inputs_at(side.config, side.changes.base_sha, [cfg.predictions],
                             scratch / "predictions")
@@ -154,7 +154,7 @@ def _base_predicted(side: BaseSide, scratch: Path) -> Predicted | None:
             found = read_predictions(at_base.root / cfg.predictions, cfg.predictions)
         except UserError:        # no (or an unreadable) predictions file at the base
             return None
-    return variants, found, source
+    return Predicted(variants, found, source)
 
 
 def waivers_at_base(config: Config, changes: Changes, names: Sequence[str]) -> set[str]:

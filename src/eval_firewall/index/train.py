@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from ..audits.overlap import TrainSide
 from ..cache import content_key
 from ..overlap.corpus import Corpus
+from ..overlap.finders import TrainSide
 from ..search import containment, lexical
 from ..search.vectors import VectorIndex
 from .chunk import BadChunk, Chunk
@@ -29,7 +29,7 @@ from .store import NORM_HASH, vectors_name
 
 class HashedExact:
     """Normalized text -> first train row with it, looked up by hash in the chunks (a
-    read-only mapping with ``in`` and ``[]``, as :func:`~eval_firewall.audits.overlap.
+    read-only mapping with ``in`` and ``[]``, as :func:`~eval_firewall.overlap.finders.
     exact_matches` uses it)."""
 
     def __init__(self, chunks: Sequence[Chunk], norm: StringColumn, starts: np.ndarray) -> None:

@@ -1,8 +1,9 @@
 """What an audit reads: the values the engine's input layer prepares for it.
 
-Data only. Reading annotation sheets and predictions files, running the prediction command
-and loading models happen in :mod:`eval_firewall.engine` before an audit runs; an audit gets
-their results here and reads no file itself.
+Data only. Reading annotation sheets and predictions files, running the prediction command,
+loading models and searching the train rows for overlaps happen in
+:mod:`eval_firewall.engine.prepare` before an audit runs; an audit gets their results here and
+reads no file itself.
 """
 
 from __future__ import annotations
@@ -17,18 +18,26 @@ from ..rows import Row
 if TYPE_CHECKING:
     from ..datasets import LoadedDataset
     from ..embeddings import Embedder
-    from ..findings import AuditResult
+    from ..overlap.finders import Overlaps
 
 # The inputs an audit can ask for in its registry entry (audits/__init__.py):
 # - "datasets": always there;
 # - "annotations": the configured annotation sheets' lines;
 # - "predictions": the perturbed prompts and the model's predictions for them;
 # - "embedder": a sentence embedder, chosen by how many rows it will encode;
-# - "overlap": the overlap pipeline, set up with the run's cache and indexes.
+# - "overlap": the overlap search's result (each eval row's strongest hit, :mod:`.overlap.finders`),
+#   searched with the run's cache and indexes.
 Input = Literal["datasets", "annotations", "predictions", "embedder", "overlap"]
 
-# The prompts (originals and variants), the predictions by prompt id, and where they came from.
-Predicted = tuple[list[Variant], dict[str, Prediction], str]
+
+@dataclass(frozen=True)
+class Predicted:
+    """The invariance audit's input: the prompts (originals and variants), the model's
+    predictions by prompt id, and where those came from (a predictions file or the command)."""
+
+    variants: list[Variant]
+    predictions: dict[str, Prediction]
+    source: str
 
 
 @dataclass(frozen=True)
@@ -44,7 +53,7 @@ class Inputs:
     annotations: Sequence[Annotation] | None = None
     predicted: Predicted | str | None = None
     embedder: Callable[[int], Embedder] | None = None
-    overlap: Callable[[], AuditResult] | None = None
+    overlap: Overlaps | None = None
 
     def of_role(self, role: str) -> list[LoadedDataset]:
         """The datasets with this role, in config order."""

@@ -16,16 +16,6 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..audits.overlap import (
-    STRENGTH,
-    Found,
-    Hit,
-    ParaphraseFactory,
-    TrainSide,
-    find_overlaps,
-    within_eval,
-    within_threshold,
-)
 from ..cache import Cache, content_key
 from ..config import OverlapConfig
 from ..embeddings import Embedder
@@ -35,6 +25,16 @@ from ..search.lexical import LexicalIndex
 from ..search.vectors import VectorIndex
 from ..search.windows import window_length
 from .corpus import Corpus, text_digest, texts_fingerprint
+from .finders import (
+    STRENGTH,
+    Found,
+    Hit,
+    ParaphraseFactory,
+    TrainSide,
+    find_overlaps,
+    within_eval,
+    within_threshold,
+)
 from .score import COLUMNS
 
 RESULTS = "overlap-results"
@@ -92,7 +92,7 @@ def cached_train_side(train: Corpus, cache: Cache, progress: Progress) -> TrainS
 
 
 class CachedFinder:
-    """A :class:`~.audits.overlap.HitFinder` that searches only what the cache does not know.
+    """A :class:`~.finders.HitFinder` that searches only what the cache does not know.
 
     ``base_train`` (the train texts at the base revision) lets a changed train set start from
     the base's results.
