@@ -65,6 +65,7 @@ from eval_firewall.overlap.finders import TrainSide, exact_matches, near_matches
 from eval_firewall.overlap.score import FEATURES  # noqa: E402
 from eval_firewall.search import paraphrase as search  # noqa: E402
 from eval_firewall.text.normalize import normalize  # noqa: E402
+from eval_firewall.text.numbers import numbers_of  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 OUT = ROOT / "bench" / "out"
@@ -437,7 +438,7 @@ def main(argv: list[str] | None = None) -> None:
     held = {i for i in rows if meta[i]["part"] == "held-out" or meta[i]["group"] == "hand"}
     floor = SemanticConfig().threshold
     cosines = np.array([s.cosine for s in scored])
-    veto = np.array([semantic.numbers_of(evals[s.eval]) == semantic.numbers_of(train[s.train])
+    veto = np.array([numbers_of(evals[s.eval]) == numbers_of(train[s.train])
                      for s in scored])
     results = [("cosine 0.86 + same numbers (old default)",
                 measures(flagged_rows(scored, np.where(veto, cosines, 0), 0.86, 0), meta, held)),

@@ -17,8 +17,8 @@ from eval_firewall.engine import run_audits
 from eval_firewall.errors import UserError
 from eval_firewall.overlap import score as paraphrase_score
 from eval_firewall.overlap import semantic
-from eval_firewall.overlap.semantic import numbers_of
 from eval_firewall.search.paraphrase import ParaphraseSearch, build_train_index, paraphrase_matches
+from eval_firewall.text.numbers import numbers_of
 
 PAIRS = [json.loads(line) for line in
          (Path(__file__).parents[1] / "data" / "paraphrase_pairs.jsonl").read_text().splitlines()]

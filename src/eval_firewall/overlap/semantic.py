@@ -8,7 +8,6 @@ static search, the cache key of the scoring, and :func:`decide`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,29 +22,6 @@ from . import score as paraphrase_score
 # distilled once per user (minutes of CPU, see the docs' Benchmarks page), which this bound
 # keeps small audits from paying. Results differ only in which pairs get rescored.
 EXACT_MAX_ROWS = 1000
-
-# A run of digits, with decimal or thousands separators: how a text writes a number in digits.
-DIGITS = re.compile(r"\d+(?:[.,]\d+)*|\.\d+")
-# Number words count as their digits; "one" does not (it is as often a pronoun or article).
-_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-    "fifteen sixteen seventeen eighteen nineteen twenty".split(), start=0) if i > 1}
-_WORD = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
-
-
-def numbers_of(text: str) -> frozenset[str]:
-    """The numbers a text mentions (digits, or a number word from two to twenty), normalized."""
-    found = set()
-    for raw in DIGITS.findall(text):
-        value = raw.replace(",", "")
-        try:
-            number = float(value)
-        except ValueError:
-            continue
-        found.add(f"{number:g}")
-    found.update(_NUMBER_WORDS[w.lower()] for w in _WORD.findall(text))
-    return frozenset(found)
-
 
 def use_exact(cfg: SemanticConfig, rows_to_encode: int) -> bool:
     """Whether to skip static retrieval and search with the full model alone."""

@@ -35,17 +35,9 @@ from ..embeddings import Embedder
 from ..findings import Evidence
 from ..overlap import score as paraphrase_score
 from ..overlap.score import neighbourhood, pair_features
-from ..overlap.semantic import (
-    DIGITS,
-    Scored,
-    decide,
-    decide_pairs,
-    evidence_of,
-    numbers_of,
-    use_exact,
-)
+from ..overlap.semantic import Scored, decide, decide_pairs, evidence_of, use_exact
 from ..progress import Progress
-from ..text.numbers import compare
+from ..text.numbers import DIGITS, compare, numbers_of
 from .vectors import VectorIndex
 
 # Static cosine under which a candidate is not worth rescoring: the lowest static cosine of a

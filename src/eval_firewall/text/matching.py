@@ -22,12 +22,12 @@ from typing import Hashable, Literal
 from rapidfuzz import fuzz
 
 from .normalize import normalize
+from .numbers import NUMBER_IN_ANSWER
 
 Kind = Literal["exact", "numeric", "fuzzy", "choice"]
 KINDS: tuple[str, ...] = ("exact", "numeric", "fuzzy", "choice")
 
 _FINAL = re.compile(r"####\s*(.+?)\s*$", re.DOTALL)
-_NUMBER = re.compile(r"(?<![\w.])([-−])?\$?\s?(\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*/\s*(\d+))?")
 _CHOICES = (
     re.compile(r"\(?([A-J])\)?[.:)]?", re.IGNORECASE),                   # "B", "(b)", "B."
     re.compile(r"\(?([A-J])[).:]\s+\S.*", re.IGNORECASE | re.DOTALL),     # "B) Paris"
@@ -42,7 +42,7 @@ def final_number(text: str | None) -> float | None:
         return None
     final = _FINAL.search(text)
     scope = final.group(1) if final else text
-    found = list(_NUMBER.finditer(scope))
+    found = list(NUMBER_IN_ANSWER.finditer(scope))
     if not found:
         return None
     last = found[-1]

@@ -21,6 +21,10 @@ Hand-written rather than a library: the PyPI parsers (``word2number``, ``text2nu
 cardinal words into digits, but none reads fractions ("three quarters"), multiplicatives
 ("thrice", "double") or collectives ("a pair", "two dozen", "four decades"), which are most of
 what rephrasings change; cardinal words are the easy part and take thirty lines here.
+
+Every reading of numbers out of text is in this module: besides :func:`mentions`, the cheap
+ones other stages use (:data:`DIGITS`, a template's digit signature; :func:`numbers_of`, the
+paraphrase features' set of numbers; :data:`NUMBER_IN_ANSWER`, the answer matchers' number).
 """
 
 from __future__ import annotations
@@ -308,3 +312,33 @@ def compare(a: str, b: str) -> Evidence:
     if differing:
         return Evidence(0.5, tuple(equivalences), differing)
     return Evidence(1.0, tuple(equivalences))
+
+
+# ---- numbers as written: the cheap readings other stages use ------------------------------
+
+# A run of digits, with decimal or thousands separators: how a text writes a number in digits.
+DIGITS = re.compile(r"\d+(?:[.,]\d+)*|\.\d+")
+# Number words count as their digits; "one" does not (it is as often a pronoun or article).
+_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty".split(), start=0) if i > 1}
+_WORD = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
+
+
+def numbers_of(text: str) -> frozenset[str]:
+    """The numbers a text mentions (digits, or a number word from two to twenty), normalized."""
+    found = set()
+    for raw in DIGITS.findall(text):
+        value = raw.replace(",", "")
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        found.add(f"{number:g}")
+    found.update(_NUMBER_WORDS[w.lower()] for w in _WORD.findall(text))
+    return frozenset(found)
+
+
+# An answer's number: an optional sign and currency, digits with separators, an optional
+# denominator ("-3", "$1,200.50", "3/4"); ``matching.final_number`` takes the last one.
+NUMBER_IN_ANSWER = re.compile(r"(?<![\w.])([-−])?\$?\s?(\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*/\s*(\d+))?")
