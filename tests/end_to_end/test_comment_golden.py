@@ -119,6 +119,7 @@ def new_rows(body: str) -> list[str]:
     return table.splitlines()[2:]
 
 
+@pytest.mark.model
 def test_clean_pull_request_on_a_repository_with_findings(tmp_path):
     report = pull_request(tmp_path, BASE_ROWS + [NEW_CLEAN])
     body = render(report)
@@ -133,6 +134,7 @@ def test_clean_pull_request_on_a_repository_with_findings(tmp_path):
         assert f"({SERVER}/{REPO}/blob/{HEAD_SHA}/{EVAL}#L{line})" in health
 
 
+@pytest.mark.model
 def test_leaking_pull_request(tmp_path):
     report = pull_request(tmp_path, BASE_ROWS + [COPY, REWORDED])
     body = render(report)
@@ -155,6 +157,7 @@ def test_leaking_pull_request(tmp_path):
     assert "| Overlap | 4 | 0 | 0 | ❌ fail |" in health
 
 
+@pytest.mark.model
 def test_pull_request_that_fixes_everything(tmp_path):
     report = pull_request(tmp_path, CLEAN)
     body = render(report, previous=2)
@@ -166,6 +169,7 @@ def test_pull_request_that_fixes_everything(tmp_path):
     assert "already present" not in body
 
 
+@pytest.mark.model
 def test_pull_request_that_only_waives_a_finding(tmp_path):
     # The finding already present at line 12, by its fingerprint (content-based: the same in
     # any checkout); the pull request adds a real waiver file that accepts it.

@@ -288,6 +288,7 @@ def clean_example_row() -> dict:
                      "generator": None}}
 
 
+@pytest.mark.model
 def test_example_a_pull_request_adding_one_clean_row_has_no_new_finding(example):
     repo, base, cache = example
     example_pr(repo, base, [clean_example_row()], predicted=True)
@@ -309,6 +310,7 @@ def test_example_a_pull_request_adding_one_clean_row_has_no_new_finding(example)
     assert verdict_line(report).startswith("✅ ")
 
 
+@pytest.mark.model
 def test_example_a_leaking_pull_request_has_exactly_its_two_findings_new(example):
     repo, base, cache = example
     train = (EXAMPLE / "data/train/gsm8k-train.jsonl").read_text("utf-8").splitlines()

@@ -7,6 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -142,6 +143,7 @@ def codealpaca(n: int, empty_every: int = 2) -> list[dict]:
              "output": f"def f{i}(xs):\n    return xs[::-1]"} for i in range(n)]
 
 
+@pytest.mark.model
 def test_instruction_and_input_are_joined_and_output_is_the_label(tmp_path):
     """Issue #18 item 9: init chose `text: input`, empty in 54% of CodeAlpaca's rows, and the
     first audit opened with a thousand unreadable rows."""
@@ -158,6 +160,7 @@ def test_instruction_and_input_are_joined_and_output_is_the_label(tmp_path):
     assert not [f for f in findings if f["rule"] in ("invalid-row", "empty-text")]
 
 
+@pytest.mark.model
 def test_a_filled_text_field_is_preferred_and_an_often_empty_one_is_warned_about(tmp_path):
     rows = [{"prompt": "" if i % 3 else f"short {i}", "context": f"a long passage {i} " * 5,
              "canonical_solution": f"return {i}"} for i in range(30)]

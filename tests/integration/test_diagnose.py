@@ -8,6 +8,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from conftest import BASIC_CONFIG, git, git_commit, git_init, gsm8k
@@ -40,6 +41,7 @@ def _invoke(root: Path, *args: str):
         os.chdir(old)
 
 
+@pytest.mark.model
 def test_findings_carry_the_evidence_explain_prints(repo):
     root = _repo(repo)
     report = run_audits(load_config(root / ".eval-firewall.yml"), cache_dir=None)
@@ -80,6 +82,7 @@ def test_explain_an_unknown_row_is_one_line(repo):
                              "root)\n")
 
 
+@pytest.mark.model
 def test_a_forged_evidence_is_refused_by_load_report(repo):
     root = _repo(repo)
     data = json.loads(render_json(run_audits(load_config(root / ".eval-firewall.yml"),
@@ -120,6 +123,7 @@ def test_selftest_plants_copies_and_leaves_the_repository_alone(tmp_path):
     assert git(root, "status", "--porcelain") == ""
 
 
+@pytest.mark.model
 def test_evidence_survives_the_cache(repo, tmp_path):
     root = _repo(repo)
     config = load_config(root / ".eval-firewall.yml")

@@ -81,6 +81,7 @@ def empty_home(tmp_path, monkeypatch):
     return home
 
 
+@pytest.mark.model
 def test_a_two_row_audit_distils_nothing(repo, empty_home):
     root = repo([{"question": TRAIN[0]["question"], "answer": "1"}],
                 [{"question": TEST[0]["question"], "answer": "2"}], ALL_ON)
@@ -90,6 +91,7 @@ def test_a_two_row_audit_distils_nothing(repo, empty_home):
     assert not (empty_home / "static").exists()
 
 
+@pytest.mark.model
 def test_a_small_set_is_checked_with_the_full_model_without_distilling(repo, empty_home,
                                                                        tmp_path):
     root = repo([{"question": r["question"], "answer": "1"} for r in TRAIN[:120]],

@@ -117,6 +117,7 @@ def test_static_model_ranks_a_paraphrase_first(static_model):
     assert int(np.argmax(corpus @ query[0])) == 0
 
 
+@pytest.mark.model
 def test_dim_is_known_before_the_weights_load():
     fresh = load_embedder("all-MiniLM-L6-v2")
     assert fresh.dim == 384 and fresh._loaded is None

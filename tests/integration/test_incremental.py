@@ -208,6 +208,7 @@ def test_changed_annotation_sheets_make_disagreement_findings_new(tmp_path):
     assert failing and all(f["new"] for f in failing)
 
 
+@pytest.mark.model
 def test_warm_run_encodes_no_text_twice(history):
     config = history / ".eval-firewall.yml"
     config.write_text(BASIC_CONFIG.replace("semantic: {enabled: false}",

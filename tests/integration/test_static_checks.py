@@ -1,11 +1,17 @@
-"""The code stays typed and linted: mypy (strict, ``src/``) and ruff, both configured in pyproject.toml."""
+"""The code stays typed and linted: mypy (strict, ``src/``) and ruff, both configured in pyproject.toml.
+
+Marked `lint`: deselected unless asked for (``pytest -m lint``, CI's lint step in .ci/run)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
+
+pytestmark = pytest.mark.lint
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

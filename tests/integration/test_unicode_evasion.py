@@ -59,6 +59,7 @@ def test_exact_and_near_duplicates_see_through_the_evasion(repo, evasion):
             and f.rule != "disguised-text"] == [("near-duplicate", i, 1.0) for i in (1, 2, 3)]
 
 
+@pytest.mark.model
 def test_the_model_reads_the_text_without_invisible_characters(repo):
     """The paraphrase search alone (exact and near off) finds a copy with a zero-width space
     between every character: the model sees the same tokens as the train row's."""

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import gsm8k
 from eval_firewall.search import vectors
-from eval_firewall.search.paraphrase import RETRIEVE, STATIC_FLOOR, build_train_index
+from eval_firewall.search.paraphrase import RETRIEVE, STATIC_FLOOR
 from eval_firewall.search.vectors import VectorIndex
 
 K = 5 * RETRIEVE        # the default candidates (5) times RETRIEVE: what _candidates asks
@@ -23,23 +23,27 @@ def brute_above(index: VectorIndex, queries: np.ndarray, threshold: float, k: in
     return np.where(keep, order, -1), np.where(keep, best, -np.inf)
 
 
-@pytest.mark.parametrize("threshold, loose_share", [(STATIC_FLOOR, 1.0), (STATIC_FLOOR, 0.03),
-                                                    (0.4, 1.0)])
-def test_two_stage_search_on_static_vectors_is_exact(static_model, monkeypatch, threshold,
-                                                     loose_share):
-    """GSM8K train (7,473 questions, with its near-copies) against its test questions and a
-    few train questions themselves: the two-stage search (projected bound, then exact
-    scores) returns every pair brute force does, in the same order, with the same scores."""
-    train = [r["question"] for r in gsm8k("train")]
-    index = build_train_index(train, static_model)
-    queries = static_model.encode([r["question"] for r in gsm8k("test", 400)] + train[:100:7])
-    monkeypatch.setattr(vectors, "FLOOR_SAMPLE", 512)     # the 1M-row path at this size
-    monkeypatch.setattr(vectors, "BLOCK_ROWS", 2048)
-    monkeypatch.setattr(vectors, "LOOSE_SHARE", loose_share)    # 1.0: always refined
-    monkeypatch.setattr(vectors, "TWO_STAGE_QUERIES", 1)
-    assert index._two_stage(len(queries))
+@pytest.mark.parametrize("threshold, jitter", [(STATIC_FLOOR, 0.0), (STATIC_FLOOR, 0.05),
+                                              (0.4, 0.05), (STATIC_FLOOR, 0.5)])
+def test_two_stage_search_on_static_vectors_is_exact(static_model, threshold, jitter):
+    """GSM8K's train and test questions (with the train set's near-copies), each row also
+    stored again as is and jittered by ``jitter`` (the rows of a large train set, beyond one
+    block of rows and the floor's sample; 0.5: vectors whose principal structure is blurred),
+    against test and train questions themselves, as many queries as take the two-stage path:
+    the two-stage search (projected bound, then exact scores) returns every pair brute force
+    does, in the same order, with the same scores (equal rows tie, by row)."""
+    texts = [r["question"] for r in gsm8k("train")] + [r["question"] for r in gsm8k("test")]
+    base = static_model.encode(texts)
+    rng = np.random.default_rng(0)
+    copies = [base, base]
+    while sum(map(len, copies)) <= max(vectors.BLOCK_ROWS, 2 * vectors.FLOOR_SAMPLE):
+        noisy = base + jitter * rng.standard_normal(base.shape).astype(np.float32) / np.sqrt(base.shape[1])
+        copies.append(noisy / np.linalg.norm(noisy, axis=1, keepdims=True))
+    index = VectorIndex(np.concatenate(copies), storage=np.float16)   # as build_train_index
+    queries = base[::len(base) // (vectors.TWO_STAGE_QUERIES + 20)]
+    assert len(queries) >= vectors.TWO_STAGE_QUERIES and index._two_stage(len(queries))
     found_i, found_s = index.search_above(queries, threshold, K)
     want_i, want_s = brute_above(index, queries, threshold, K)
-    assert (want_i >= 0).sum() > len(queries)                   # many neighbours to find
+    assert (want_i >= 0).sum() > 2 * len(queries)               # many neighbours to find
     assert np.array_equal(found_i, want_i)
     assert np.array_equal(found_s, want_s)

@@ -18,8 +18,8 @@ class CachedEmbedder:
 
     Vectors are stored in shards: one npz per call that had cache misses, holding the new
     texts' hashes and vectors. All shards of a model are loaded (and checked) on first use,
-    into one sorted table that is searched with numpy (a million lookups in well under a
-    second; a dictionary of a million keys would take seconds to build).
+    into one sorted table that is searched with numpy (no dictionary of every key to build on
+    each load).
     """
 
     NAMESPACE = "embeddings"

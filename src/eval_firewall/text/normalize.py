@@ -21,7 +21,7 @@ own ("What is 5 + 3?" is not the same question as "What is 5 - 3?"). A hyphen be
 letters ("deep-sea") is punctuation; between numbers or spaces it is a minus.
 
 :func:`normalize_many` and :func:`normalize_array` give exactly ``normalize`` of each of many
-texts, faster (about 3x for an Arrow column of a million): ASCII texts in numpy over their
+texts, faster (the docs' Benchmarks page has the figures): ASCII texts in numpy over their
 bytes, the others once joined (a property test holds both to :func:`normalize`).
 """
 
