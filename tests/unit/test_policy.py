@@ -303,3 +303,27 @@ def test_a_short_id_rewritten_as_a_longer_fingerprint_is_a_new_waiver():
     kept = effective_waivers([waiver("abcdef12")], [waiver("abcdef12" + "0" * 24)],
                              decide(changes, None))
     assert kept == []
+
+
+def test_the_policy_file_of_a_first_push_is_read_within_bounds(tmp_path):
+    """With no base commit the policy file comes from the checkout: a huge file is refused
+    after reading one byte past the limit (not read whole), and a link is not followed."""
+    import tracemalloc
+
+    from eval_firewall.policy.load import trusted_file
+
+    huge = tmp_path / "policy.yml"
+    with open(huge, "wb") as fh:
+        fh.truncate(3 << 30)          # sparse: 3 GiB of zeros, nothing on disk
+    tracemalloc.start()
+    with pytest.raises(UserError, match="larger than") as caught:
+        trusted_file(None, None, "policy.yml", tmp_path)  # type: ignore[arg-type]
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert "\n" not in str(caught.value) and peak < 16 << 20
+    outside = tmp_path / "outside.yml"
+    outside.write_text("fail_on: error\n")
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "policy.yml").symlink_to(outside)
+    with pytest.raises(UserError, match="not a regular file"):
+        trusted_file(None, None, "policy.yml", tmp_path / "repo")  # type: ignore[arg-type]

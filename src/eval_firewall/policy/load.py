@@ -19,6 +19,7 @@ from ..errors import UserError, validation_error
 from ..findings import PolicyChange, Report
 from ..incremental.git import Git
 from ..rules import Rule
+from ..safeio.read import read_committed
 from ..safeio.yaml import MAX_CONFIG_BYTES, MAX_CONFIG_YAML_NODES, load_yaml, yaml_error
 from . import effective
 from .diff import diff_configs, diff_waivers
@@ -136,7 +137,12 @@ def trusted_file(git: Git, sha: str | None, path: str, workspace: Path) -> dict[
     there is no base (the first push of a branch)."""
     if sha is None:
         file = workspace / path
-        raw = file.read_bytes()[:MAX_CONFIG_BYTES + 1] if file.is_file() else None
+        if file.is_symlink():        # as at a commit (Git.read_at): policy is a regular file
+            raise UserError(f"{path} is not a regular file", path=path, field="policy")
+        if file.is_file():
+            text = read_committed(file, MAX_CONFIG_BYTES, what="policy file", display=path)
+            return read_overrides(text, path)
+        raw = None
     else:
         raw = git.read_at(sha, _top_relative(git, workspace / path), MAX_CONFIG_BYTES)
     where = f" at the base commit {sha[:7]}" if sha else ""
