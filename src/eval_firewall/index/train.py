@@ -26,6 +26,8 @@ from .chunk import BadChunk, Chunk
 from .columns import IndexedRows, StringColumn
 from .store import NORM_HASH, vectors_name
 
+ENCODE_ROWS = 65536        # texts encoded at once (bounds the float32 output's memory)
+
 
 class HashedExact:
     """Normalized text -> first train row with it, looked up by hash in the chunks (a
@@ -185,9 +187,15 @@ class IndexedCorpus(Corpus):
         side._exact = HashedExact(self.chunks, self.norm, rows.offsets())  # type: ignore[assignment]
         return side
 
+    def windows(self, window: int, min_ratio: float, max_windows: int) -> Any:
+        """The paraphrase units (:func:`.units.indexed_windows`), from the chunks' arrays."""
+        from .units import indexed_windows
+
+        return indexed_windows(self, window, min_ratio, max_windows)
+
     def vector_index(self, retriever: Any) -> VectorIndex:
         """The static vectors of every row (float16), encoded into a chunk the first time a
-        model needs them; mapped, never copied when there is one chunk."""
+        model needs them; mapped, one part per chunk, never copied."""
         name = vectors_name(retriever.key)
         parts = []
         for c in self.chunks:
@@ -201,13 +209,15 @@ class IndexedCorpus(Corpus):
                     self._warn(c, str(exc))
                     array = None
             if array is None:
-                texts = c.table().column("text").to_pylist()
-                array = np.asarray(retriever.encode(texts), dtype=np.float16) if texts else \
-                    np.empty((0, retriever.dim), dtype=np.float16)
+                array = np.empty((c.rows, retriever.dim), dtype=np.float16)
+                column = c.table().column("text")
+                for r0 in range(0, c.rows, ENCODE_ROWS):     # bounded float32 output
+                    texts = column.slice(r0, ENCODE_ROWS).to_pylist()
+                    array[r0:r0 + len(texts)] = retriever.encode(texts)
                 c.add(name, array, about=retriever.key)
+                array = c.array(name)                    # mapped, not kept resident
             parts.append(array)
-        vectors = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        return VectorIndex(vectors, storage=np.float16)
+        return VectorIndex(parts, storage=np.float16)
 
     warn: Any = None
 

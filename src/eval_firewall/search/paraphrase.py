@@ -235,7 +235,7 @@ def _candidates(eval_texts: Sequence[str], train_texts: Sequence[str], todo: lis
         found = {int(j): float(s) for j, s in zip(indices[r], scores[r]) if j >= 0}
         extra = [int(j) for j in lexical.get(i, ())[:cfg.candidates] if int(j) not in found]
         if extra:   # rows sharing rare words: a lower floor (MMLU rephrasings: static 0.5+)
-            sims = index.vectors[extra].astype(np.float32) @ vectors[r]
+            sims = index.take(extra) @ vectors[r]
             found.update((j, float(s)) for j, s in zip(extra, sims)
                          if s >= floor - LEXICAL_SLACK)
         if found:
@@ -254,7 +254,7 @@ def _collapse(eval_text: str, ranked: list[tuple[int, float]], index: VectorInde
     if len(ranked) == 1:
         return ranked
     ids = [j for j, _ in ranked]
-    vecs = index.vectors[ids].astype(np.float32)
+    vecs = index.take(ids)
     sims = (vecs @ vecs.T).tolist()      # Python floats: a few per row, cheaper than numpy
     groups: list[list[int]] = []
     leaders: list[int] = []

@@ -21,7 +21,7 @@ slots beyond the index size hold index -1 and score -inf.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
@@ -47,28 +47,65 @@ TWO_STAGE_QUERIES = 512
 
 
 class VectorIndex:
-    """``storage`` float16 halves the memory of a large index; scores are computed in float32."""
+    """``storage`` float16 halves the memory of a large index; scores are computed in float32.
 
-    def __init__(self, vectors: np.ndarray, backend: Backend = "numpy",
+    ``vectors`` is one 2-D array or a list of them (parts, e.g. one memory-mapped array per
+    train index chunk): the rows are numbered across the parts in order, and the parts are
+    searched block by block where they lie, never concatenated (:attr:`vectors` joins them
+    only when asked)."""
+
+    def __init__(self, vectors: np.ndarray | Sequence[np.ndarray], backend: Backend = "numpy",
                  storage: type = np.float32) -> None:
-        vectors = np.ascontiguousarray(vectors, dtype=storage)
-        if vectors.ndim != 2:
-            raise ValueError("vectors must be a 2-D array")
-        self.vectors = vectors
+        parts = [vectors] if isinstance(vectors, np.ndarray) else list(vectors)
+        parts = [np.ascontiguousarray(p, dtype=storage) for p in parts]
+        if not parts or any(p.ndim != 2 for p in parts) or len({p.shape[1] for p in parts}) > 1:
+            raise ValueError("vectors must be 2-D arrays of one width")
+        self.parts = [p for p in parts if len(p)] or parts[:1]
+        self.starts = np.cumsum([0] + [len(p) for p in self.parts])
         self.backend = backend
+        self._joined: np.ndarray | None = self.parts[0] if len(self.parts) == 1 else None
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """Every row as one array (the parts joined, once, when there are several)."""
+        if self._joined is None:
+            self._joined = np.concatenate(self.parts)
+        return self._joined
 
     def __len__(self) -> int:
-        return len(self.vectors)
+        return int(self.starts[-1])
 
     @property
     def dim(self) -> int:
         """The size of a vector."""
-        return int(self.vectors.shape[1])
+        return int(self.parts[0].shape[1])
+
+    def take(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The rows ``ids`` (numbered across the parts) as float32."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if len(self.parts) == 1:
+            return self.parts[0][ids].astype(np.float32)
+        out = np.empty((len(ids), self.dim), dtype=np.float32)
+        part = np.searchsorted(self.starts, ids, side="right") - 1
+        for p in np.unique(part):
+            where = part == p
+            out[where] = self.parts[p][ids[where] - self.starts[p]]
+        return out
+
+    def _sample(self) -> np.ndarray:
+        """An evenly spaced sample of :data:`FLOOR_SAMPLE`-odd rows (float32)."""
+        return self.take(np.arange(0, len(self), max(1, len(self) // FLOOR_SAMPLE)))
+
+    def _row_blocks(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(first row's number, rows) for blocks of up to :data:`BLOCK_ROWS` rows of a part."""
+        for start, part in zip(self.starts, self.parts):
+            for r0 in range(0, len(part), BLOCK_ROWS):
+                yield int(start) + r0, part[r0:r0 + BLOCK_ROWS]
 
     def _blocks(self, queries: np.ndarray) -> Iterator[tuple[int, int, np.ndarray]]:
         """(query offset, row offset, scores) for every block of the score matrix."""
-        for r0 in range(0, len(self), BLOCK_ROWS):
-            rows = self.vectors[r0:r0 + BLOCK_ROWS].astype(np.float32, copy=False).T
+        for r0, block in self._row_blocks():
+            rows = block.astype(np.float32, copy=False).T
             for q0 in range(0, len(queries), QUERY_BLOCK):
                 yield q0, r0, queries[q0:q0 + QUERY_BLOCK] @ rows
 
@@ -114,7 +151,7 @@ class VectorIndex:
                       indices: np.ndarray, scores: np.ndarray) -> None:
         """The two stages of :meth:`search_above`, block by block, into indices/scores;
         stage two of a block's queries runs in threads (numpy releases the GIL)."""
-        projection = _Projection.fit(self.vectors) if self._two_stage(len(queries)) else None
+        projection = _Projection.fit(self._sample()) if self._two_stage(len(queries)) else None
         slack = BOUND_SLACK * np.linalg.norm(queries, axis=1)
         state = _Pass(queries, _side(projection, queries, query=True),
                       self._floor(queries, threshold, k, slack), slack, indices, scores, k)
@@ -122,8 +159,8 @@ class VectorIndex:
         sims = np.empty((min(QUERY_BLOCK, len(queries)), width), dtype=np.float32)  # reused:
         mask = np.empty(sims.shape, dtype=bool)     # fresh 128 MiB blocks cost page faults
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            for r0 in range(0, len(self), BLOCK_ROWS):
-                vecs = self.vectors[r0:r0 + BLOCK_ROWS].astype(np.float32)
+            for r0, part in self._row_blocks():
+                vecs = part.astype(np.float32)
                 norms = np.sqrt(np.einsum("ij,ij->i", vecs, vecs))
                 reach = float(np.max(norms, initial=0.0, where=np.isfinite(norms)))
                 rows = _Rows(vecs, _side(projection, vecs), r0, reach)
@@ -153,7 +190,7 @@ class VectorIndex:
         floor = np.full(len(queries), threshold, dtype=np.float32)
         if len(self) <= 2 * FLOOR_SAMPLE or k > FLOOR_SAMPLE:
             return floor
-        sample = self.vectors[:: len(self) // FLOOR_SAMPLE].astype(np.float32)
+        sample = self.take(np.arange(0, len(self), len(self) // FLOOR_SAMPLE))
         norms = np.sqrt(np.einsum("ij,ij->i", sample, sample))
         reach = float(np.max(norms, initial=0.0, where=np.isfinite(norms)))
         kth = len(sample) - k

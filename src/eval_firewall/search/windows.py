@@ -87,7 +87,12 @@ def units_of(text: str, offsets: Sequence[tuple[int, int]], window: int, limit: 
 def windows_of(train: Corpus, window: int, min_ratio: float, max_windows: int) -> Windows | None:
     """The train corpus as paraphrase-search units, windows of ``window`` words; None when no
     row is long enough to window (or the windows would exceed ``max_windows``: then rows stay
-    whole)."""
+    whole). A corpus with its own ``windows`` method (the train index's) answers itself,
+    from arrays."""
+    own = getattr(train, "windows", None)
+    if callable(own):
+        found: Windows | None = own(window, min_ratio, max_windows)
+        return found
     limit = min_ratio * window
     long_rows = [j for j, norm in enumerate(train.norm) if word_count(norm) > limit]
     if not long_rows:
