@@ -88,6 +88,8 @@ class Chunk:
         self.manifest = manifest
         self._signing = signing
         self._maps: dict[str, memoryview] = {}
+        self._mmaps: dict[str, mmap.mmap] = {}
+        self._offsets: dict[str, int] = {}
         self._arrays: dict[str, np.ndarray] = {}
         self._table: Any = None
 
@@ -175,7 +177,8 @@ class Chunk:
             if info.st_size == 0:
                 view = memoryview(b"")
             else:
-                view = memoryview(mmap.mmap(fd, 0, access=mmap.ACCESS_READ))
+                self._mmaps[name] = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+                view = memoryview(self._mmaps[name])
         finally:
             os.close(fd)
         self._maps[name] = view
@@ -199,7 +202,28 @@ class Chunk:
             except (ValueError, TypeError) as exc:
                 raise BadChunk(f"has an unreadable {name}.npy ({exc})") from None
             self._arrays[name] = array
+            self._offsets[f"{name}.npy"] = header.tell()
         return self._arrays[name]
+
+    def release(self, name: str, start: int = 0, stop: int | None = None) -> None:
+        """Let the kernel drop this process's pages of the mapped array ``name`` (its rows
+        ``start`` to ``stop``; the rows table: :data:`ROWS`), read and no longer needed: they
+        stay in the page cache, are read again from it if touched, and stop counting as this
+        process's resident memory (a scan over a large chunk keeps its resident set to a
+        piece)."""
+        file = name if name == ROWS else f"{name}.npy"
+        found = self._mmaps.get(file)
+        if found is None or not hasattr(found, "madvise"):
+            return
+        offset, size = self._offsets.get(file, 0), len(found)
+        row = 1
+        if file != ROWS:
+            array = self._arrays[name]
+            row = array.itemsize * (int(np.prod(array.shape[1:])) if array.ndim > 1 else 1)
+        first = min(size, offset + start * row) // mmap.PAGESIZE * mmap.PAGESIZE
+        last = size if stop is None else min(size, offset + stop * row)
+        if last > first:
+            found.madvise(mmap.MADV_DONTNEED, first, last - first)
 
     def table(self) -> Any:
         """The rows as a pyarrow Table over the mapped file (no copy)."""

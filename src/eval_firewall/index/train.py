@@ -151,7 +151,9 @@ class IndexedTrainSide(TrainSide):
         hits = containment.Hits()
         for c, chunk in enumerate(self.chunks):
             if len(items):
-                containment.scan_stored(self._postings(c), items, hits, int(self.offsets[c]))
+                containment.scan_stored(
+                    self._postings(c), items, hits, int(self.offsets[c]),
+                    done=lambda lo, hi, chunk=chunk: chunk.release("containment.tokens", lo, hi))
             if advance is not None:
                 advance(chunk.rows)
         return containment.contained(hits, items)
@@ -217,7 +219,9 @@ class IndexedCorpus(Corpus):
                 c.add(name, array, about=retriever.key)
                 array = c.array(name)                    # mapped, not kept resident
             parts.append(array)
-        return VectorIndex(parts, storage=np.float16)
+        chunks = self.chunks
+        return VectorIndex(parts, storage=np.float16,
+                           release=lambda c, lo, hi: chunks[c].release(name, lo, hi))
 
     warn: Any = None
 

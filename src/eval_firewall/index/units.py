@@ -22,7 +22,7 @@ from ..normalize import model_text
 from ..search.containment import word_offsets
 from ..search.vectors import VectorIndex
 from ..search.windows import Windows, units_of
-from .chunk import BadChunk, Chunk
+from .chunk import ROWS, BadChunk, Chunk
 from .store import vectors_name
 from .train import ENCODE_ROWS, IndexedCorpus, index_fingerprint
 
@@ -34,6 +34,7 @@ def word_counts(chunk: Chunk) -> np.ndarray:
     norm = chunk.table().column("norm")
     spaces = pc.count_substring(norm, " ").to_numpy(zero_copy_only=False).astype(np.int64)
     empty = pc.equal(pc.binary_length(norm), 0).to_numpy(zero_copy_only=False)
+    chunk.release(ROWS)                 # read once: its pages need not stay resident
     return np.where(empty, 0, spaces + 1)
 
 
@@ -50,7 +51,25 @@ def _setting(window: int, min_ratio: float) -> str:
     return f"windows.{window}x{min_ratio!r}"
 
 
-def chunk_units(chunk: Chunk, window: int, min_ratio: float, words: np.ndarray
+def chunk_stats(chunk: Chunk, window: int, min_ratio: float) -> tuple[int, int]:
+    """(long rows, windows :func:`window_starts` counts for them) of one chunk, stored in the
+    chunk the first time (so a later run reads no text to decide whether to window)."""
+    name = f"{_setting(window, min_ratio)}.stats"
+    if chunk.has(name):
+        try:
+            stats = chunk.array(name)
+            if stats.shape == (2,) and (stats >= 0).all():
+                return int(stats[0]), int(stats[1])
+        except BadChunk:
+            pass
+    words = word_counts(chunk)
+    long = words[words > min_ratio * window]
+    stats = np.array([len(long), int(window_starts(long, window).sum())], dtype=np.int64)
+    chunk.add(name, stats)
+    return int(stats[0]), int(stats[1])
+
+
+def chunk_units(chunk: Chunk, window: int, min_ratio: float
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(units per row, first word, last word) of one chunk's units (-1: a whole row), stored in
     the chunk the first time (the long rows' windows, as :func:`units_of` cuts them)."""
@@ -64,6 +83,7 @@ def chunk_units(chunk: Chunk, window: int, min_ratio: float, words: np.ndarray
                 return counts, first, last
         except BadChunk:
             pass
+    words = word_counts(chunk)
     limit = min_ratio * window
     long_rows = np.flatnonzero(words > limit)
     counts = np.ones(chunk.rows, dtype=np.int32)
@@ -199,6 +219,7 @@ class IndexedUnits(IndexedCorpus):
 
     @property
     def chunks(self) -> list[Chunk]:
+        """The train corpus' chunks."""
         return self.owner.chunks
 
     def __len__(self) -> int:
@@ -206,10 +227,12 @@ class IndexedUnits(IndexedCorpus):
 
     @cached_property
     def texts(self) -> _UnitTexts:  # type: ignore[override]
+        """The units' texts, read on demand."""
         return _UnitTexts(self)
 
     @cached_property
     def fingerprint(self) -> str:
+        """The chunks' keys and the window setting."""
         return index_fingerprint([*(c.key for c in self.chunks), self.setting])
 
     def vector_index(self, retriever: Any) -> VectorIndex:
@@ -237,7 +260,9 @@ class IndexedUnits(IndexedCorpus):
                 chunk.add(name, array, about=retriever.key)
                 array = chunk.array(name)
             parts.append(array)
-        return VectorIndex(parts, storage=np.float16)
+        chunks = self.chunks
+        return VectorIndex(parts, storage=np.float16,
+                           release=lambda c, lo, hi: chunks[c].release(name, lo, hi))
 
 
 def indexed_windows(train: IndexedCorpus, window: int, min_ratio: float, max_windows: int
@@ -245,18 +270,17 @@ def indexed_windows(train: IndexedCorpus, window: int, min_ratio: float, max_win
     """:func:`~eval_firewall.search.windows.windows_of` for a corpus read from the index:
     the same units in the same order, from the chunks' arrays (see the module's docstring)."""
     chunks = train.chunks
-    words = [word_counts(c) for c in chunks]
-    limit = min_ratio * window
-    long_rows = sum(int(np.count_nonzero(w > limit)) for w in words)
+    stats = [chunk_stats(c, window, min_ratio) for c in chunks]
+    long_rows = sum(n for n, _ in stats)
     if not long_rows:
         return None
-    total = sum(int(window_starts(w[w > limit], window).sum()) for w in words)
+    total = sum(t for _, t in stats)
     if total + len(train) - long_rows > max_windows:
         return None
     rows, firsts, lasts, whole = [], [], [], []
     row_starts, unit_starts = [0], [0]
-    for chunk, w in zip(chunks, words):
-        counts, first, last = chunk_units(chunk, window, min_ratio, w)
+    for chunk in chunks:
+        counts, first, last = chunk_units(chunk, window, min_ratio)
         local = np.repeat(np.arange(chunk.rows, dtype=np.int64), counts)
         rows.append(local + row_starts[-1])
         firsts.append(first)

@@ -33,7 +33,7 @@ Two halves, so a persistent train index can store the first as more columns of a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import mmh3
@@ -342,10 +342,12 @@ def _pieces(texts: Sequence[str], max_rows: int, max_chars: int) -> list[tuple[i
 
 
 def scan_stored(arrays: dict[str, np.ndarray], items: EvalItems, hits: Hits, row_offset: int = 0,
-                piece_rows: int = ROWS_PER_PIECE, piece_words: int = WORDS_PER_PIECE) -> None:
+                piece_rows: int = ROWS_PER_PIECE, piece_words: int = WORDS_PER_PIECE,
+                done: Callable[[int, int], None] | None = None) -> None:
     """:func:`scan` of stored arrays (e.g. an index chunk's, memory-mapped) a piece of at most
     ``piece_rows`` rows and about ``piece_words`` words at a time: the scan's working arrays
-    are per word, so memory stays bounded by the piece, not by the chunk."""
+    are per word, so memory stays bounded by the piece, not by the chunk. ``done(lo, hi)`` is
+    told each piece's words once scanned (a mapped chunk releases their pages)."""
     tokens, starts = arrays["tokens"], np.asarray(arrays["starts"], dtype=np.int64)
     rows = len(starts) - 1
     start = 0
@@ -356,6 +358,8 @@ def scan_stored(arrays: dict[str, np.ndarray], items: EvalItems, hits: Hits, row
         lo, hi = int(starts[start]), int(starts[stop])
         scan({"tokens": tokens[lo:hi], "starts": starts[start:stop + 1] - lo}, items, hits,
              row_offset + start)
+        if done is not None:
+            done(lo, hi)
         start = stop
 
 

@@ -21,7 +21,7 @@ slots beyond the index size hold index -1 and score -inf.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
@@ -52,10 +52,12 @@ class VectorIndex:
     ``vectors`` is one 2-D array or a list of them (parts, e.g. one memory-mapped array per
     train index chunk): the rows are numbered across the parts in order, and the parts are
     searched block by block where they lie, never concatenated (:attr:`vectors` joins them
-    only when asked)."""
+    only when asked). ``release(part, start, stop)``, when given, is told each block of a
+    part's rows once a search is done with it (a memory-mapped part lets its pages go)."""
 
     def __init__(self, vectors: np.ndarray | Sequence[np.ndarray], backend: Backend = "numpy",
-                 storage: type = np.float32) -> None:
+                 storage: type = np.float32,
+                 release: Callable[[int, int, int], None] | None = None) -> None:
         parts = [vectors] if isinstance(vectors, np.ndarray) else list(vectors)
         parts = [np.ascontiguousarray(p, dtype=storage) for p in parts]
         if not parts or any(p.ndim != 2 for p in parts) or len({p.shape[1] for p in parts}) > 1:
@@ -63,6 +65,7 @@ class VectorIndex:
         self.parts = [p for p in parts if len(p)] or parts[:1]
         self.starts = np.cumsum([0] + [len(p) for p in self.parts])
         self.backend = backend
+        self.release = release
         self._joined: np.ndarray | None = self.parts[0] if len(self.parts) == 1 else None
 
     @property
@@ -97,10 +100,13 @@ class VectorIndex:
         return self.take(np.arange(0, len(self), max(1, len(self) // FLOOR_SAMPLE)))
 
     def _row_blocks(self) -> Iterator[tuple[int, np.ndarray]]:
-        """(first row's number, rows) for blocks of up to :data:`BLOCK_ROWS` rows of a part."""
-        for start, part in zip(self.starts, self.parts):
+        """(first row's number, rows) for blocks of up to :data:`BLOCK_ROWS` rows of a part;
+        each block is released (see the class) when the caller asks for the next."""
+        for p, (start, part) in enumerate(zip(self.starts, self.parts)):
             for r0 in range(0, len(part), BLOCK_ROWS):
                 yield int(start) + r0, part[r0:r0 + BLOCK_ROWS]
+                if self.release is not None:
+                    self.release(p, r0, min(len(part), r0 + BLOCK_ROWS))
 
     def _blocks(self, queries: np.ndarray) -> Iterator[tuple[int, int, np.ndarray]]:
         """(query offset, row offset, scores) for every block of the score matrix."""
