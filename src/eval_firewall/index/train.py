@@ -109,6 +109,7 @@ def chunked_lexical(chunks: Sequence[Chunk]) -> lexical.LexicalIndex:
         indptr[features.astype(np.int64) + 1] = kept_counts
         np.cumsum(indptr, out=indptr)
         mats.append(sparse.csr_matrix((data, local, indptr), shape=(n_features, c.rows)))
+        c.release("lexical.rows")             # copied into the matrix: its pages may go
     index = lexical.LexicalIndex.__new__(lexical.LexicalIndex)
     index.size = size
     index.idf = idf
