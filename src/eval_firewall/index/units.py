@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..normalize import model_text
+from ..text.normalize import model_text
 from ..search.containment import word_offsets
 from ..search.vectors import VectorIndex
 from ..search.windows import Windows, units_of
