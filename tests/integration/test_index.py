@@ -427,3 +427,113 @@ def chunk_dirs_after_build(root: Path) -> dict[str, Path]:
     built = cli(root, "index", "build", "-q")
     assert built.exit_code == 0, built.output
     return chunk_dirs(root)
+
+
+# --- digests checked once, remembered across processes by inode, size and times ----------------
+def _hashed(monkeypatch) -> list[int]:
+    """Count the digests computed from here on (as a new process: none remembered in memory)."""
+    from eval_firewall.index import chunk
+
+    chunk._VERIFIED.clear()
+    calls: list[int] = []
+    real = chunk._fd_sha256
+
+    def counting(fd: int) -> str:
+        calls.append(fd)
+        return real(fd)
+    monkeypatch.setattr(chunk, "_fd_sha256", counting)
+    return calls
+
+
+def test_a_later_process_trusts_the_files_it_wrote_without_hashing_them(repo, monkeypatch):
+    cli(repo, "index", "build", "-q")
+    calls = _hashed(monkeypatch)
+    _, stream, loaded = _load(repo)
+    assert len(loaded.rows) == 120 and "warning" not in stream.getvalue()
+    assert calls == []                      # the written files' digests are on record
+
+
+def test_tampered_file_with_its_times_put_back_is_still_rebuilt(repo, monkeypatch):
+    """The record binds a file's inode change time, which no writer can set back: a file edited
+    in place, its modification time restored, is hashed again and found out."""
+    cli(repo, "index", "build", "-q")
+    target = chunk_dirs(repo)["data/train/a.jsonl"] / "lexical.rows.npy"
+    before = os.stat(target)
+    flip_byte(target)
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    calls = _hashed(monkeypatch)
+    store, stream, again = _load(repo)
+    assert calls and store.rebuilt == 1
+    assert "failing its digest check" in stream.getvalue()
+
+
+def test_a_forged_record_is_no_record(repo, monkeypatch):
+    cli(repo, "index", "build", "-q")
+    directory = chunk_dirs(repo)["data/train/a.jsonl"]
+    record = json.loads((directory / "CHECKED.json").read_text())
+    target = directory / "lexical.rows.npy"
+    flip_byte(target)
+    info = os.stat(target)
+    sha = record["files"]["lexical.rows.npy"][-1]
+    record["files"]["lexical.rows.npy"] = [info.st_dev, info.st_ino, info.st_size,
+                                           info.st_mtime_ns, info.st_ctime_ns, sha]
+    (directory / "CHECKED.json").write_text(json.dumps(record))   # signature now wrong
+    calls = _hashed(monkeypatch)
+    store, stream, _ = _load(repo)
+    assert calls and store.rebuilt == 1 and "failing its digest check" in stream.getvalue()
+
+
+def test_status_verify_hashes_every_file_whatever_is_on_record(repo, monkeypatch):
+    cli(repo, "index", "build", "-q")
+    calls = _hashed(monkeypatch)
+    status = cli(repo, "index", "status", "--verify")
+    assert status.exit_code == 0, status.output
+    files = sum(len(json.loads((d / "MANIFEST.json").read_text())["files"])
+                for d in chunk_dirs(repo).values())
+    assert len(calls) >= files
+
+
+# --- the paraphrase units (windows of long rows) from the chunks' arrays -----------------------
+def test_windows_from_the_index_equal_those_of_the_rows(quoted_repo):
+    """Same units, same order, same texts as windows_of over Row objects; stored in the chunks
+    and read back by a later process, and searched as one mapped part per chunk."""
+    from eval_firewall.index.train import train_corpus
+    from eval_firewall.overlap.corpus import Corpus
+    from eval_firewall.search.vectors import VectorIndex
+    from eval_firewall.search.windows import windows_of
+
+    config = load_config(quoted_repo / ".eval-firewall.yml")
+    (train,) = [d for d in config.datasets if d.role == "train"]
+    for attempt in range(2):                # built, then read from the chunks
+        store, _ = _store(quoted_repo)
+        corpus = train_corpus([load_train(config, train, store)])
+        plain = Corpus.of(list(corpus.rows))
+        for window, ratio in ((8, 3.0), (16, 1.0)):
+            ours, theirs = corpus.windows(window, ratio, 10_000), windows_of(plain, window, ratio,
+                                                                            10_000)
+            assert ours is not None and theirs is not None
+            assert list(ours.row) == theirs.row and list(ours.words) == theirs.words
+            assert dict(ours.unit_of) == theirs.unit_of
+            assert list(ours.corpus.texts) == theirs.corpus.texts
+        assert corpus.windows(8, 3.0, 5) is None and windows_of(plain, 8, 3.0, 5) is None
+
+    class Encoder:
+        key, dim = "test-encoder", 8
+
+        def encode(self, texts):
+            import zlib
+
+            rows = [np.random.default_rng(zlib.crc32(t.encode())).standard_normal(8) for t in texts]
+            out = np.array(rows, dtype=np.float32).reshape(len(texts), 8)
+            return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    units = corpus.windows(8, 3.0, 10_000)
+    index = units.corpus.vector_index(Encoder())
+    assert len(index.parts) == 2 and len(index) == len(units.row)
+    expected = np.asarray(Encoder().encode(list(units.corpus.texts)), dtype=np.float16)
+    assert np.array_equal(index.vectors, expected)
+    queries = expected[:5].astype(np.float32)
+    found, whole = index.search_above(queries, 0.3, 3), VectorIndex(expected).search_above(
+        queries, 0.3, 3)
+    assert np.array_equal(found[0], whole[0]) and np.array_equal(found[1], whole[1])
+    assert (found[0][:, 0] >= 0).all()

@@ -42,11 +42,12 @@ from ..cache import remove_path
 FORMAT = "eval-firewall-index/1"
 MANIFEST = "MANIFEST.json"
 ROWS = "rows.arrow"
+CHECKED = "CHECKED.json"        # which files' digests were checked, by their inode (signed)
 MAX_MANIFEST_BYTES = 1 << 20
 MAX_FILE_BYTES = 8 << 30
 
-# (device, inode, size, mtime) of files whose digest this process checked, with that digest.
-_VERIFIED: dict[tuple[int, int, int, int], str] = {}
+# (device, inode, size, mtime, ctime) of files whose digest this process checked, with it.
+_VERIFIED: dict[tuple[int, ...], str] = {}
 
 
 class BadChunk(Exception):
@@ -92,6 +93,7 @@ class Chunk:
         self._offsets: dict[str, int] = {}
         self._arrays: dict[str, np.ndarray] = {}
         self._table: Any = None
+        self._checked: dict[str, list[Any]] | None = None
 
     # --- opening ---------------------------------------------------------------------------
     @classmethod
@@ -169,11 +171,11 @@ class Chunk:
             if info.st_size != meta["size"]:
                 raise BadChunk(f"has {name} of {info.st_size:,} bytes, not {meta['size']:,} "
                                "(truncated?)")
-            ident = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
-            if _VERIFIED.get(ident) != meta["sha256"]:      # the descriptor that is mapped
+            ident = _ident(info)
+            if _VERIFIED.get(ident) != meta["sha256"] and not self._was_checked(name, ident):
                 if not hmac.compare_digest(_fd_sha256(fd), str(meta["sha256"])):
                     raise BadChunk(f"has {name} failing its digest check (tampered with)")
-                _VERIFIED[ident] = meta["sha256"]
+                self._remember(name, ident)     # the descriptor that is mapped
             if info.st_size == 0:
                 view = memoryview(b"")
             else:
@@ -183,6 +185,70 @@ class Chunk:
             os.close(fd)
         self._maps[name] = view
         return view
+
+    # --- digests checked in an earlier process ---------------------------------------------
+    def _record(self) -> dict[str, list[Any]]:
+        """The chunk's signed record of checked files (name -> inode identity + digest); an
+        unreadable, unsigned or foreign record is no record."""
+        if self._checked is None:
+            self._checked = {}
+            try:
+                fd, _ = _open_regular(self.directory / CHECKED, MAX_MANIFEST_BYTES)
+                with os.fdopen(fd, "rb") as fh:
+                    raw = json.loads(fh.read(MAX_MANIFEST_BYTES + 1))
+                body = raw.get("files") if isinstance(raw, dict) else None
+                if isinstance(body, dict) and isinstance(raw.get("hmac-sha256"), str) and \
+                        hmac.compare_digest(raw["hmac-sha256"],
+                                            _signature(self._signing, self.key, {CHECKED: body})):
+                    self._checked = body
+            except (BadChunk, ValueError, OSError):
+                pass
+        return self._checked
+
+    def _was_checked(self, name: str, ident: tuple[int, ...]) -> bool:
+        """Whether an earlier process checked (or wrote) this very file, unchanged since: same
+        device, inode, size, modification and change time (a change time no writer can set
+        back), and the digest the manifest lists."""
+        entry = self._record().get(name)
+        sha = self.manifest["files"][name]["sha256"]
+        if entry == [*ident, sha]:
+            _VERIFIED[ident] = sha
+            return True
+        return False
+
+    def _remember(self, name: str, ident: tuple[int, ...] | None = None) -> None:
+        """Record file ``name`` (as it is now, or ``ident``) as checked against its digest."""
+        if ident is None:
+            fd, info = _open_regular(self.directory / name, MAX_FILE_BYTES)
+            os.close(fd)
+            ident = _ident(info)
+        sha = self.manifest["files"][name]["sha256"]
+        _VERIFIED[ident] = sha
+        record = {**self._record(), name: [*ident, sha]}
+        self._checked = {k: v for k, v in record.items() if k in self.manifest["files"]}
+        try:
+            _atomic(self.directory, CHECKED, json.dumps({
+                "files": self._checked, "hmac-sha256": _signature(
+                    self._signing, self.key, {CHECKED: self._checked})}).encode())
+        except OSError:
+            pass                         # a read-only cache: checked again next time
+
+    def remember_written(self) -> None:
+        """Record every file of a chunk this process just wrote (their digests were computed
+        from the written bytes) as checked."""
+        for name in self.manifest["files"]:
+            self._remember(name)
+
+    def verify(self) -> None:
+        """Check every file's digest now, whatever was recorded (``index status --verify``)."""
+        for name, meta in self.manifest["files"].items():
+            fd, info = _open_regular(self.directory / name, MAX_FILE_BYTES)
+            try:
+                if info.st_size != meta["size"] or not hmac.compare_digest(
+                        _fd_sha256(fd), str(meta["sha256"])):
+                    raise BadChunk(f"has {name} failing its digest check (tampered with)")
+            finally:
+                os.close(fd)
 
     def array(self, name: str) -> np.ndarray:
         """The array ``name``, memory-mapped (read-only, never copied)."""
@@ -251,7 +317,15 @@ class Chunk:
         files[f"{name}.npy"] = meta
         self.manifest = {**self.manifest, "files": files}
         _write_manifest(self.directory, self.key, self.manifest, self._signing)
-        self._arrays[name] = np.asarray(array)
+        self._arrays.pop(name, None)          # mapped from the file when asked for
+        self._maps.pop(f"{name}.npy", None)
+        self._remember(f"{name}.npy")
+
+
+def _ident(info: os.stat_result) -> tuple[int, ...]:
+    """A file's identity for the checked-digest records: device, inode, size, modification
+    and change time (ns)."""
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 def _atomic(directory: Path, name: str, payload: bytes | memoryview) -> None:

@@ -62,6 +62,7 @@ def index_status(config: Config, store: IndexStore, *, verify: bool = False) -> 
             try:
                 chunk = Chunk.open(path, key, store.cache.key)
                 if verify:
+                    chunk.verify()
                     chunk.table()
                     for name in chunk.names:
                         chunk.array(name)

@@ -165,6 +165,7 @@ class IndexStore:
                      problems=problems)
         self.built += 1
         found = Chunk.open(self.root / key, key, self.cache.key)
+        found.remember_written()
         return found
 
     def load(self, config: Config, ds: DatasetConfig, file: Path, display: str,
