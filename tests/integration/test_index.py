@@ -537,3 +537,20 @@ def test_windows_from_the_index_equal_those_of_the_rows(quoted_repo):
         queries, 0.3, 3)
     assert np.array_equal(found[0], whole[0]) and np.array_equal(found[1], whole[1])
     assert (found[0][:, 0] >= 0).all()
+
+
+def test_lexical_candidates_of_the_queries_words_equal_those_of_the_whole_matrix(repo):
+    """The matrix of the queries' words gives the same candidates, in the same order, as the
+    whole feature x row matrix; the row norms are stored in the chunks and reused."""
+    from eval_firewall.index.train import ChunkedLexical, chunked_lexical, train_corpus
+
+    config = load_config(repo / ".eval-firewall.yml")
+    (train,) = [d for d in config.datasets if d.role == "train"]
+    corpus = train_corpus([load_train(config, train, _store(repo)[0])])
+    queries = [corpus.norm[j] for j in (3, 85, 100)] + [r["question"].lower() for r in TEST]
+    whole = chunked_lexical(corpus.chunks).candidates(queries, 10)
+    for _ in range(2):                                   # norms computed, then read back
+        ours = ChunkedLexical(corpus.chunks).candidates(queries, 10)
+        assert [list(a) for a in ours] == [list(b) for b in whole]
+    assert all(any(n.startswith("lexical.norms.") for n in c.names) for c in corpus.chunks)
+    assert [list(a) for a in ChunkedLexical(corpus.chunks).candidates(["", "zzz qqq"], 5)] == [[], []]

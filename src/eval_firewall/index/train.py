@@ -119,6 +119,96 @@ def chunked_lexical(chunks: Sequence[Chunk]) -> lexical.LexicalIndex:
     return index
 
 
+class ChunkedLexical(lexical.LexicalIndex):
+    """The lexical index of all chunks' rows, as :func:`chunked_lexical` builds it, but whose
+    matrix holds only the features of the queries asked: a few changed eval rows read the
+    postings of their own words, not the whole index. The whole set's IDF comes from the
+    chunks' document frequencies (small arrays); each chunk's row norms under it are computed
+    once and stored in the chunk (``lexical.norms.<IDF hash>``). Candidates are the same, in
+    the same order, as from the whole matrix (the same products, summed in the same order)."""
+
+    def __init__(self, chunks: Sequence[Chunk]) -> None:
+        self.chunks = list(chunks)
+        self.size = sum(c.rows for c in self.chunks)
+        df = np.zeros(lexical.N_FEATURES, dtype=np.int64)
+        for c in self.chunks:
+            df[c.array("lexical.features")] += np.diff(c.array("lexical.starts"))
+        keep = (df > 0) & (df <= lexical.max_postings(self.size))
+        self.idf = np.zeros(lexical.N_FEATURES, dtype=np.float32)
+        self.idf[keep] = np.log((1 + self.size) / (1 + df[keep])) + 1.0
+        self._norms_name = f"lexical.norms.{hashlib.blake2b(self.idf.tobytes(), digest_size=8).hexdigest()}"
+        self.offsets = np.cumsum([0] + [c.rows for c in self.chunks])
+
+    def _norms(self, c: Chunk) -> np.ndarray:
+        """Chunk ``c``'s row norms under the whole set's IDF (stored in it the first time)."""
+        name = self._norms_name
+        if c.has(name):
+            try:
+                norms = c.array(name)
+                if norms.shape == (c.rows,) and norms.dtype == np.float64:
+                    return norms
+            except BadChunk:
+                pass
+        features, rows = c.array("lexical.features"), c.array("lexical.rows")
+        counts = np.diff(c.array("lexical.starts"))
+        weight = self.idf[features]
+        kept = weight > 0
+        local = rows[np.repeat(kept, counts)]
+        values = np.repeat(weight[kept], counts[kept])
+        norms = np.sqrt(np.bincount(local, weights=np.square(values).astype(np.float64),
+                                    minlength=c.rows))
+        norms[norms == 0.0] = 1.0
+        c.release("lexical.rows")
+        c.add(name, norms)
+        return c.array(name)
+
+    def _matrix(self, features: np.ndarray) -> Any:
+        """Rows ``features`` (sorted) of the whole set's feature x row matrix."""
+        from scipy import sparse
+
+        lengths = np.zeros(len(features), dtype=np.int64)
+        parts: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in features]
+        for c, offset in zip(self.chunks, self.offsets):
+            have = c.array("lexical.features")
+            starts, rows = c.array("lexical.starts"), c.array("lexical.rows")
+            at = np.searchsorted(have, features)
+            found = (at < len(have)) & (have[np.minimum(at, len(have) - 1)] == features) \
+                if len(have) else np.zeros(len(features), dtype=bool)
+            norms = None
+            for i in np.flatnonzero(found & (self.idf[features] > 0)):
+                if norms is None:
+                    norms = self._norms(c)
+                local = rows[starts[at[i]]:starts[at[i] + 1]]
+                data = (self.idf[features[i]] / norms[local]).astype(np.float32)
+                parts[i].append((local.astype(np.int64) + offset, data))
+                lengths[i] += len(local)
+        indptr = np.zeros(len(features) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        flat = [piece for row in parts for piece in row]
+        indices = np.concatenate([r for r, _ in flat]) if flat else np.empty(0, np.int64)
+        data = np.concatenate([d for _, d in flat]) if flat else np.empty(0, np.float32)
+        return sparse.csr_matrix((data, indices, indptr), shape=(len(features), self.size))
+
+    def candidates(self, queries: lexical.Texts, k: int) -> list[np.ndarray]:
+        """As :meth:`~eval_firewall.search.lexical.LexicalIndex.candidates`."""
+        if self.size == 0:
+            return [np.empty(0, dtype=np.int64) for _ in range(len(queries))]
+        featured = lexical.hashed_words(queries)
+        featured.data = self.idf[featured.indices]
+        lexical.l2_normalize_rows(featured)
+        from scipy import sparse
+
+        needed = np.unique(featured.indices)          # the queries' words, as matrix rows
+        featured = sparse.csr_matrix(
+            (featured.data, np.searchsorted(needed, featured.indices).astype(featured.indices.dtype),
+             featured.indptr), shape=(featured.shape[0], len(needed)))
+        self._matrix_t = self._matrix(needed)
+        try:
+            return super().candidates_of(featured, k)
+        finally:
+            del self._matrix_t
+
+
 class IndexedTrainSide(TrainSide):
     """The train side of index chunks: containment scans each chunk's stored word hashes
     (memory-mapped, the ``containment`` postings) with the chunk's row offset, so no train
@@ -185,7 +275,7 @@ class IndexedCorpus(Corpus):
         """The train side's queries, answered from the chunks."""
         rows = self.rows
         assert isinstance(rows, IndexedRows) and isinstance(self.norm, StringColumn)
-        side = IndexedTrainSide(self.norm, self.texts, chunked_lexical(self.chunks),
+        side = IndexedTrainSide(self.norm, self.texts, ChunkedLexical(self.chunks),
                                 self.chunks, rows.offsets())
         side._exact = HashedExact(self.chunks, self.norm, rows.offsets())  # type: ignore[assignment]
         return side

@@ -222,13 +222,17 @@ class LexicalIndex:
 
     def candidates(self, queries: Texts, k: int) -> list[np.ndarray]:
         """For each query, up to ``k`` row indices sharing informative words, best first."""
-        out: list[np.ndarray] = []
         if self.size == 0:
             return [np.empty(0, dtype=np.int64) for _ in range(len(queries))]
         featured = hashed_words(queries)
         featured.data = self.idf[featured.indices]
         l2_normalize_rows(featured)
-        for start in range(0, len(queries), CHUNK):
+        return self.candidates_of(featured, k)
+
+    def candidates_of(self, featured: sparse.csr_matrix, k: int) -> list[np.ndarray]:
+        """:meth:`candidates` of queries already featurized, weighted and normalized."""
+        out: list[np.ndarray] = []
+        for start in range(0, featured.shape[0], CHUNK):
             q = featured[start:start + CHUNK]
             scores = (q @ self._matrix_t).tocsr()
             for i in range(scores.shape[0]):
