@@ -45,7 +45,8 @@ BASE = np.uint64(0x100000001B3)         # the rolling hash's multiplier (odd, so
 ROWS_PER_PIECE = 1 << 15                 # train rows tokenized and scanned at once, at most
 CHARS_PER_PIECE = 1 << 24                # and about this many characters (a few million words)
 WORDS_PER_PIECE = 1 << 22                # stored word hashes scanned at once, about
-_BITMAP_BITS = 25                        # membership prefilter: 2**25 bits of the hash's top
+_BITMAP_BITS = 25                        # membership prefilter: at most 2**25 bits of the hash's top,
+_BITMAP_SPARSITY = 256                   # at least this many per key (few keys: a bitmap in cache)
 ANCHOR_ROWS = 1000                       # a short item's first words in more rows: not searched
 
 
@@ -178,8 +179,10 @@ class _Table:
         hashes, self.items, self.positions = hashes[order], items[order], positions[order]
         self.keys, self.first = np.unique(hashes, return_index=True)
         self.first = np.append(self.first, len(hashes)).astype(np.int64)
-        self.bitmap = np.zeros(1 << _BITMAP_BITS, dtype=bool)
-        self.bitmap[self.keys >> np.uint64(64 - _BITMAP_BITS)] = True
+        bits = min(_BITMAP_BITS, max(16, int(len(self.keys) * _BITMAP_SPARSITY).bit_length()))
+        self.shift = np.uint64(64 - bits)
+        self.bitmap = np.zeros(1 << bits, dtype=bool)
+        self.bitmap[self.keys >> self.shift] = True
         self.dead = np.zeros(len(self.keys), dtype=bool)
         self.rows = np.zeros(len(self.keys), dtype=np.int64)     # train rows holding each key
 
@@ -187,7 +190,7 @@ class _Table:
         """(positions into ``hashes``, key index) of every live key found."""
         if not len(self.keys):
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        maybe = np.flatnonzero(valid & self.bitmap[hashes >> np.uint64(64 - _BITMAP_BITS)])
+        maybe = np.flatnonzero(valid & self.bitmap[hashes >> self.shift])
         found = hashes[maybe]
         key = np.minimum(np.searchsorted(self.keys, found), len(self.keys) - 1)
         hit = (self.keys[key] == found) & ~self.dead[key]
