@@ -14,7 +14,9 @@ A chunk is a directory ``<cache>/index/chunks/<key>/`` holding
 Integrity without reading everything up front: opening a chunk checks the manifest's
 signature and every file's size (a truncated chunk fails at once); a file's SHA-256 is checked
 the first time this process maps it (:meth:`Chunk.array`, :meth:`Chunk.table`), so the pull
-request path hashes only the arrays it uses, once. Files are opened without following links
+request path hashes only the arrays it uses, once; a checked or written file goes on the chunk's
+signed record (``CHECKED.json``: device, inode, size, modification and inode-change time, digest),
+and a later process trusts a file whose identity matches its record without hashing it again. Files are opened without following links
 and mapped from the descriptor that was hashed. A chunk that fails any check raises
 :class:`BadChunk`; the store (:mod:`.store`) removes and rebuilds it, warning once.
 """
