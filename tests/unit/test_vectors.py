@@ -202,3 +202,29 @@ def test_a_few_queries_search_in_one_stage():
     index = VectorIndex(corpus_of(2, 3 * vectors.FLOOR_SAMPLE, 32, "clustered"))
     assert index._two_stage() and index._two_stage(vectors.TWO_STAGE_QUERIES)
     assert not index._two_stage(vectors.TWO_STAGE_QUERIES - 1)
+
+
+@pytest.mark.parametrize("queries", [40, 600])        # one stage, and two (bounds first)
+def test_parts_search_as_their_concatenation_and_are_released_block_by_block(monkeypatch,
+                                                                             queries):
+    """An index of several parts (a train index's chunks) numbers rows across them and finds
+    exactly what the joined array finds, without joining them; each block is released once."""
+    monkeypatch.setattr(vectors, "BLOCK_ROWS", 1000)
+    monkeypatch.setattr(vectors, "FLOOR_SAMPLE", 256)
+    whole = unit(20_000, dim=32, seed=3).astype(np.float16)
+    cuts = [0, 3_500, 3_500, 12_001, 20_000]             # an empty part too
+    parts = [whole[a:b] for a, b in zip(cuts[:-1], cuts[1:])]
+    released: list[tuple[int, int, int]] = []
+    parted = VectorIndex(parts, storage=np.float16, release=lambda *r: released.append(r))
+    joined = VectorIndex(whole, storage=np.float16)
+    q = unit(queries, dim=32, seed=4) * 0.5 + whole[:queries].astype(np.float32) * 0.5
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    got, want = parted.search_above(q, 0.2, 5), joined.search_above(q, 0.2, 5)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    assert (got[0][:, 0] >= 0).all()
+    ids = np.array([0, 3_499, 3_500, 12_000, 12_001, 19_999])
+    assert np.array_equal(parted.take(ids), whole[ids].astype(np.float32))
+    assert len(parted) == 20_000 and parted.dim == 32
+    blocks = sorted(released)
+    assert sum(hi - lo for _, lo, hi in blocks) == 20_000        # every row once, in blocks
+    assert np.array_equal(parted.vectors, whole)
