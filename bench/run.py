@@ -11,7 +11,9 @@ interleaved (ours, semhash, ours, semhash, ...), and reports the median of each:
   so a cold run distils nothing ("distillation: none, packaged model"); its load is the
   ``distil`` column, and "cold w/o distil" subtracts it;
 - incremental: 100 eval rows changed in a new commit, ``audit --base HEAD~1`` with the cache
-  the cold run left (the warm-cache path of a pull request), and its peak RSS;
+  the cold run left (the warm-cache path of a pull request), and its peak RSS; "CPU" columns
+  are the process's user + system seconds (on a shared machine, less load-dependent than the
+  wall time);
 - train change: a new train file of 1,000 rows in a new commit, ``audit --base HEAD~1`` with
   that cache (the train index rebuilds only the new file's chunk); "index on disk" is the
   size of the cache's ``index/`` directory after the cold run;
@@ -130,7 +132,7 @@ def measure(argv: list[str], cwd: Path, log: Path, src: Path | None = None) -> d
             stages[m["name"]] = stages.get(m["name"], 0.0) + float(m["seconds"])
     code = os.waitstatus_to_exitcode(status)
     return {"seconds": seconds, "rss_gib": usage.ru_maxrss / 2**20, "stages": stages,
-            "exit": code}
+            "exit": code, "cpu": usage.ru_utime + usage.ru_stime}
 
 
 def audit(repo: Path, cache: Path, out: Path, name: str, *extra: str,
@@ -294,7 +296,8 @@ def run_size(size: str, out: Path, with_semhash: bool, incremental: bool, repeat
 def table_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     """The table's header and rows (cells as printed)."""
     head = ["eval x train", "cold total", "cold w/o distil", *[c for c, _ in COLUMNS], "render",
-            "other", "peak RSS", "incremental (100 rows)", "incr / cold", "incr peak RSS",
+            "other", "peak RSS", "cold CPU", "incremental (100 rows)", "incr / cold",
+            "incr CPU", "incr peak RSS",
             "train file of 1,000 rows added", "index on disk", "semhash",
             "cold / semhash", "planted paraphrases flagged"]
     out = []
@@ -309,9 +312,11 @@ def table_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
         cells.append(f"{cold['render']:.1f}")
         cells.append(f"{cold['seconds'] - sum(values):.1f}")
         cells.append(f"{cold['rss_gib']:.2f} GiB")
+        cells.append(f"{cold['cpu']:.1f} s" if "cpu" in cold else "-")
         inc = row.get("incremental")
         cells += [f"{inc['seconds']:.1f} s", f"{inc['seconds'] / cold['seconds']:.1%}",
-                  f"{inc['rss_gib']:.2f} GiB"] if inc else ["-", "-", "-"]
+                  f"{inc['cpu']:.1f} s" if "cpu" in inc else "-",
+                  f"{inc['rss_gib']:.2f} GiB"] if inc else ["-", "-", "-", "-"]
         change = row.get("train_change")
         cells.append(f"{change['seconds']:.1f} s" if change else "-")
         cells.append(f"{row['index_bytes'] / 2**20:,.0f} MiB" if row.get("index_bytes") else "-")
