@@ -62,7 +62,7 @@ class VectorIndex:
         parts = [np.ascontiguousarray(p, dtype=storage) for p in parts]
         if not parts or any(p.ndim != 2 for p in parts) or len({p.shape[1] for p in parts}) > 1:
             raise ValueError("vectors must be 2-D arrays of one width")
-        self.parts = [p for p in parts if len(p)] or parts[:1]
+        self.parts = parts           # empty ones too: ``release`` numbers parts as given
         self.starts = np.cumsum([0] + [len(p) for p in self.parts])
         self.backend = backend
         self.release = release
@@ -161,6 +161,9 @@ class VectorIndex:
         slack = BOUND_SLACK * np.linalg.norm(queries, axis=1)
         state = _Pass(queries, _side(projection, queries, query=True),
                       self._floor(queries, threshold, k, slack), slack, indices, scores, k)
+        if self.release is not None:            # the sample's pages (and those around them)
+            for p, part in enumerate(self.parts):
+                self.release(p, 0, len(part))
         width = min(BLOCK_ROWS, len(self))
         sims = np.empty((min(QUERY_BLOCK, len(queries)), width), dtype=np.float32)  # reused:
         mask = np.empty(sims.shape, dtype=bool)     # fresh 128 MiB blocks cost page faults
