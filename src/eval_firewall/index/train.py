@@ -242,9 +242,10 @@ class IndexedTrainSide(TrainSide):
         hits = containment.Hits()
         for c, chunk in enumerate(self.chunks):
             if len(items):
-                containment.scan_stored(
-                    self._postings(c), items, hits, int(self.offsets[c]),
-                    done=lambda lo, hi, chunk=chunk: chunk.release("containment.tokens", lo, hi))
+                def done(lo: int, hi: int, chunk: Chunk = chunk) -> None:
+                    chunk.release("containment.tokens", lo, hi)
+                containment.scan_stored(self._postings(c), items, hits, int(self.offsets[c]),
+                                        done=done)
             if advance is not None:
                 advance(chunk.rows)
         return containment.contained(hits, items)

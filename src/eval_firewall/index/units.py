@@ -44,7 +44,8 @@ def window_starts(words: np.ndarray, window: int) -> np.ndarray:
     step = max(1, window // 2)
     span = np.maximum(1, words - window + 1)
     count = (span + step - 1) // step
-    return count + ((count - 1) * step + window < words)
+    out: np.ndarray = count + ((count - 1) * step + window < words)
+    return out
 
 
 def _setting(window: int, min_ratio: float) -> str:
@@ -153,8 +154,8 @@ class _WholeRows(Mapping[int, int]):
         raise KeyError(j)
 
     def __contains__(self, j: object) -> bool:
-        return isinstance(j, (int, np.integer)) and 0 <= j < len(self.unit) \
-            and bool(self.unit[j] >= 0)
+        return bool(isinstance(j, (int, np.integer)) and 0 <= j < len(self.unit)
+                    and self.unit[j] >= 0)
 
     def __iter__(self) -> Iterator[int]:
         return iter(int(j) for j in np.flatnonzero(self.unit >= 0))

@@ -87,7 +87,8 @@ class VectorIndex:
         """The rows ``ids`` (numbered across the parts) as float32."""
         ids = np.asarray(ids, dtype=np.int64)
         if len(self.parts) == 1:
-            return self.parts[0][ids].astype(np.float32)
+            one: np.ndarray = self.parts[0][ids].astype(np.float32)
+            return one
         out = np.empty((len(ids), self.dim), dtype=np.float32)
         part = np.searchsorted(self.starts, ids, side="right") - 1
         for p in np.unique(part):
