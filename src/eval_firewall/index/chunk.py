@@ -17,8 +17,8 @@ the first time this process maps it (:meth:`Chunk.array`, :meth:`Chunk.table`), 
 request path hashes only the arrays it uses, once; a checked or written file goes on the chunk's
 signed record (``CHECKED.json``: device, inode, size, modification and inode-change time, digest),
 and a later process trusts a file whose identity matches its record without hashing it again.
-Files are opened without following links and mapped from the descriptor that was hashed. A chunk that fails any check raises
-:class:`BadChunk`; the store (:mod:`.store`) removes and rebuilds it, warning once.
+Files are opened without following links and mapped from the descriptor that was hashed. A
+chunk that fails any check raises :class:`BadChunk`; the store (:mod:`.store`) removes and rebuilds it, warning once.
 """
 
 from __future__ import annotations
