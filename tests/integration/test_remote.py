@@ -312,6 +312,7 @@ def chunk_contents(cache: Path) -> dict[str, tuple]:
     return out
 
 
+@pytest.mark.ray
 def test_ray_index_equals_the_local_one_and_gives_the_same_findings(
         local_ray: object, tmp_path: Path) -> None:
     from test_index import cli
@@ -350,6 +351,7 @@ def test_ray_index_equals_the_local_one_and_gives_the_same_findings(
         (f["rule"], f["match"]["path"], f["match"]["line"]) for f in reports[0] if f.get("match")]
 
 
+@pytest.mark.ray
 def test_ray_index_of_eight_s3_shards_then_an_audit_reading_none(
         local_ray: object, s3: S3Server, tmp_path: Path) -> None:
     from test_index import cli
@@ -410,3 +412,102 @@ def test_a_config_new_on_a_pull_request_cannot_bring_a_remote_location(tmp_path:
         ("datasets[train]", "loosen", "pending")]
     trusted = gate(head, "HEAD~1", rules=RULES, trust_head=True)
     assert [d.name for d in trusted.config.datasets] == ["train", "eval"]
+
+
+SEARCH_CONFIG = """\
+datasets:
+  - name: train
+    role: train
+    paths: ["data/train/*.jsonl"]
+    text: [question]
+    label: answer
+  - name: eval
+    role: eval
+    paths: ["data/eval/*.jsonl"]
+    text: [question]
+    label: answer
+audits:
+  overlap:
+    semantic: {retriever: static}
+    distribution: {enabled: false}
+"""
+
+
+@pytest.mark.ray
+def test_audit_on_ray_searches_the_shards_and_finds_what_the_local_engine_finds(
+        local_ray: object, tmp_path: Path) -> None:
+    """`audit --engine ray`: the static vectors and the containment n-grams of four index
+    shards searched in Ray tasks, top k merged; the same findings as `--engine local` (an
+    exact copy, a near one, a quote inside a longer row and a paraphrase, in three shards)."""
+    import shutil
+
+    from test_index import cli
+
+    train = [dict(r) for r in TRAIN]
+    train[130]["question"] = " ".join((TRAIN[131]["question"], TEST[5]["question"],
+                                       TRAIN[132]["question"]))   # quoted in a longer row
+    train[17]["question"] = TEST[8]["question"] + " Answer with a number."
+    pair = json.loads((Path(__file__).parents[1] / "data/paraphrase_pairs.jsonl").read_text()
+                      .splitlines()[0])
+    assert pair["a"] == TEST[1]["question"] and pair["label"] == 1
+    train[95]["question"] = pair["b"]               # a reworded eval row
+    git_init(tmp_path)
+    for s in range(4):
+        write_jsonl(tmp_path / f"data/train/part-{s}.jsonl", train[s * 40:(s + 1) * 40])
+    evals = [dict(r) for r in TEST[:20]]
+    evals[2]["question"] = TRAIN[50]["question"]
+    write_jsonl(tmp_path / "data/eval/eval.jsonl", evals)
+    (tmp_path / ".eval-firewall.yml").write_text(SEARCH_CONFIG)
+    (tmp_path / ".gitignore").write_text("cache-*/\n")
+    git_commit(tmp_path, "base")
+    done = cli(tmp_path, "index", "build", "-q", "--cache-dir", "cache-local")
+    assert done.exit_code == 0 and "4 chunk(s) built" in done.output, done.output
+    shutil.copytree(tmp_path / "cache-local", tmp_path / "cache-ray")   # no cached results
+    reports = {}
+    for engine in ("local", "ray"):
+        done = cli(tmp_path, "audit", "-q", "--format", "json", "--engine", engine,
+                   "--cache-dir", f"cache-{engine}")
+        assert done.exit_code == 1, done.output
+        reports[engine] = json.loads(done.stdout)
+    assert reports["ray"]["findings"] == reports["local"]["findings"]
+    found = {(f["rule"], f["line"], f["match"]["path"], f["match"]["line"])
+             for f in reports["ray"]["findings"] if f.get("match")}
+    assert ("exact-duplicate", 3, "data/train/part-1.jsonl", 11) in found
+    assert ("contained", 6, "data/train/part-3.jsonl", 11) in found
+    assert ("near-duplicate", 9, "data/train/part-0.jsonl", 18) in found
+    assert ("paraphrase", 2, "data/train/part-2.jsonl", 16) in found
+
+
+@pytest.mark.ray
+def test_ray_executor_runs_each_shard_in_a_worker_in_shard_order(
+        local_ray: object, tmp_path: Path) -> None:
+    """Each shard's search runs in a Ray worker (another process) opening the chunk from the
+    cache directory; answers come back in shard order, as the local executor gives them."""
+    import numpy as np
+
+    from eval_firewall.search import shards
+
+    git_init(tmp_path)
+    for s in range(3):
+        write_jsonl(tmp_path / f"data/train/part-{s}.jsonl", TRAIN[s * 30:s * 30 + 10 + s])
+    write_jsonl(tmp_path / "data/eval/eval.jsonl", TEST[:3])
+    (tmp_path / ".eval-firewall.yml").write_text(SEARCH_CONFIG)
+    from eval_firewall.audits import RULES
+    from eval_firewall.cache import Cache
+    from eval_firewall.config import load_config
+    from eval_firewall.index import IndexStore, load_train
+    from eval_firewall.index.train import train_corpus
+
+    config = load_config(tmp_path / ".eval-firewall.yml", rules=RULES)
+    store = IndexStore(Cache(tmp_path / "cache"))
+    loaded = load_train(config, config.datasets[0], store)
+    chunks = train_corpus([loaded]).chunks
+
+    def where(chunk, scale):
+        return os.getpid(), chunk.rows * scale, int(chunk.array("norm_hash")[0] % 1000)
+
+    local = list(shards.LocalExecutor().map(where, chunks, 2))
+    on_ray = list(shards.RayExecutor(local_ray).map(where, chunks, 2))
+    assert [r[1:] for r in on_ray] == [r[1:] for r in local] and [r[1] for r in local] == [20, 22, 24]
+    assert os.getpid() not in {pid for pid, _, _ in on_ray}
+    assert np.all([pid == os.getpid() for pid, _, _ in local])

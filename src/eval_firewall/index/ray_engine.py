@@ -16,7 +16,8 @@ after it. A Ray already initialized in the process (a test's) is used as it is.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,28 @@ def _ray() -> Any:
     except ImportError:
         raise UserError("--engine ray needs Ray: pip install 'eval-firewall[ray]'") from None
     return ray
+
+
+@contextmanager
+def session(address: str | None = None) -> Iterator[Any]:
+    """Ray for the length of a run: a Ray already initialized in this process (a test's) as
+    it is; else the cluster at ``address`` or ``RAY_ADDRESS``; else a local Ray of
+    :data:`LOCAL_CPUS` CPUs on 127.0.0.1, started now and stopped after."""
+    ray = _ray()
+    started = False
+    if not ray.is_initialized():
+        address = address or os.environ.get("RAY_ADDRESS") or None
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=LOCAL_CPUS, include_dashboard=False, log_to_driver=False,
+                     _node_ip_address="127.0.0.1")
+        started = True
+    try:
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
 
 
 def _compute(config: Config, ds: DatasetConfig, source: Any, display: str) -> Any:
@@ -83,20 +106,11 @@ def pending(config: Config, datasets: Sequence[DatasetConfig], store: IndexStore
 def build(config: Config, datasets: Sequence[DatasetConfig], store: IndexStore,
           progress: Progress, address: str | None = None) -> int:
     """Build the missing chunks of ``datasets`` on Ray; the number built."""
-    ray = _ray()
+    _ray()
     todo = pending(config, datasets, store)
     if not todo:
         return 0
-    started = False
-    if not ray.is_initialized():
-        address = address or os.environ.get("RAY_ADDRESS") or None
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=LOCAL_CPUS, include_dashboard=False, log_to_driver=False,
-                     _node_ip_address="127.0.0.1")
-        started = True
-    try:
+    with session(address) as ray:
         task = ray.remote(num_cpus=TASK_CPUS, max_retries=1)(_compute)
         config_ref = ray.put(config)
         refs = {task.remote(config_ref, ds, source, display): (ds, display, key, version)
@@ -116,7 +130,4 @@ def build(config: Config, datasets: Sequence[DatasetConfig], store: IndexStore,
                 table, arrays, problems = result
                 store.write(ds, display, key, version, table, arrays, problems)
                 stage.advance(1)
-    finally:
-        if started:
-            ray.shutdown()
     return len(todo)
