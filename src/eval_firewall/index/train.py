@@ -176,10 +176,19 @@ class IndexedCorpus(Corpus):
         side._exact = HashedExact(self.chunks, self.norm, rows.offsets())  # type: ignore[assignment]
         return side
 
-    def vector_index(self, retriever: Any) -> VectorIndex | shards.ShardedVectorIndex:
+    def search_index(self, retriever: Any) -> VectorIndex:
+        """The static vectors' index as :attr:`runner` searches it: :meth:`vector_index` in
+        this process, or its shards each searched by a task of another executor (Ray's), the
+        k best merged (:class:`~eval_firewall.search.shards.ShardedVectorIndex`)."""
+        index = self.vector_index(retriever)
+        if self.runner is None or self.runner.name == "local":
+            return index
+        return shards.ShardedVectorIndex(self.chunks, vectors_name(retriever.key), index.dim,
+                                         self.runner)
+
+    def vector_index(self, retriever: Any) -> VectorIndex:
         """The static vectors of every row (float16), encoded into a chunk the first time a
-        model needs them; mapped, never copied, and searched shard by shard
-        (:class:`~eval_firewall.search.shards.ShardedVectorIndex`, by :attr:`runner`)."""
+        model needs them; mapped, never copied when there is one chunk."""
         name = vectors_name(retriever.key)
         parts = []
         for c in self.chunks:
@@ -198,10 +207,8 @@ class IndexedCorpus(Corpus):
                     np.empty((0, retriever.dim), dtype=np.float16)
                 c.add(name, array, about=retriever.key)
             parts.append(array)
-        if len(parts) == 1 and self.runner is None:
-            return VectorIndex(parts[0], storage=np.float16)
-        return shards.ShardedVectorIndex(self.chunks, name, retriever.dim,
-                                         self.runner or shards.LocalExecutor())
+        vectors = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return VectorIndex(vectors, storage=np.float16)
 
     warn: Any = None
     runner: shards.Executor | None = None     # how shards are searched (default: here)

@@ -46,7 +46,10 @@ TASK_CPUS = 0.5
 
 
 class Executor(Protocol):
-    """Runs ``fn(shard, *shared)`` for every shard; yields the answers in shard order."""
+    """Runs ``fn(shard, *shared)`` for every shard; yields the answers in shard order.
+    ``name``: the engine (``local`` runs in this process)."""
+
+    name: str
 
     def map(self, fn: Callable[..., Any], shards: Sequence[Any], *shared: Any) -> Iterator[Any]:
         """Each shard's answer, in the order of ``shards``."""
@@ -174,7 +177,15 @@ class ShardedVectorIndex(VectorIndex):
         self.backend = "numpy"
         self.offsets = np.cumsum([0] + [c.rows for c in self.chunks]).astype(np.int64)
         self.rows = _Rows(self.chunks, name, self.offsets, dim)
-        self.vectors = self.rows  # type: ignore[assignment]
+
+    @property  # type: ignore[override,misc]
+    def vectors(self) -> _Rows:
+        """Rows by number, ``vectors[ids]``, gathered from the mapped shards."""
+        return self.rows
+
+    def take(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The rows ``ids`` as float32."""
+        return self.rows[ids].astype(np.float32)
 
     def __len__(self) -> int:
         return int(self.offsets[-1])
