@@ -460,9 +460,14 @@ def test_audit_on_ray_searches_the_shards_and_finds_what_the_local_engine_finds(
     (tmp_path / ".eval-firewall.yml").write_text(SEARCH_CONFIG)
     (tmp_path / ".gitignore").write_text("cache-*/\n")
     git_commit(tmp_path, "base")
-    done = cli(tmp_path, "index", "build", "-q", "--cache-dir", "cache-local")
-    assert done.exit_code == 0 and "4 chunk(s) built" in done.output, done.output
-    shutil.copytree(tmp_path / "cache-local", tmp_path / "cache-ray")   # no cached results
+    for engine in ("local", "ray"):      # the Ray workers encode the static vectors too
+        done = cli(tmp_path, "index", "build", "-q", "--engine", engine,
+                   "--cache-dir", f"cache-{engine}")
+        assert done.exit_code == 0 and "4 chunk(s) built" in done.output, done.output
+    by_ray, local = chunk_contents(tmp_path / "cache-ray"), chunk_contents(tmp_path / "cache-local")
+    assert by_ray == local and all(any(n.startswith("vectors.") for n in arrays)
+                                   for _, arrays, _, _ in local.values())
+    assert not list((tmp_path / "cache-ray/index/chunks").glob(".tmp*"))   # staging removed
     reports = {}
     for engine in ("local", "ray"):
         done = cli(tmp_path, "audit", "-q", "--format", "json", "--engine", engine,
@@ -511,3 +516,30 @@ def test_ray_executor_runs_each_shard_in_a_worker_in_shard_order(
     assert [r[1:] for r in on_ray] == [r[1:] for r in local] and [r[1] for r in local] == [20, 22, 24]
     assert os.getpid() not in {pid for pid, _, _ in on_ray}
     assert np.all([pid == os.getpid() for pid, _, _ in local])
+
+
+def test_a_ray_worker_writes_its_chunk_only_into_the_drivers_staging_directory(
+        tmp_path: Path) -> None:
+    """A worker that sees the driver's staging directory (its token) writes the chunk's files
+    there for the driver to sign; one that does not (another filesystem) returns the contents."""
+    from eval_firewall.audits import RULES
+    from eval_firewall.cache import Cache
+    from eval_firewall.config import load_config
+    from eval_firewall.index import IndexStore, ray_engine
+
+    write_jsonl(tmp_path / "data/train/a.jsonl", TRAIN[:12])
+    write_jsonl(tmp_path / "data/eval/eval.jsonl", TEST[:3])
+    (tmp_path / ".eval-firewall.yml").write_text(SEARCH_CONFIG)
+    config = load_config(tmp_path / ".eval-firewall.yml", rules=RULES)
+    store = IndexStore(Cache(tmp_path / "cache"))
+    ds, source = config.datasets[0], str(tmp_path / "data/train/a.jsonl")
+    with ray_engine._staging(store) as (directory, token):
+        staged = ray_engine._compute(config, ds, source, "data/train/a.jsonl", (directory, token))
+        assert Path(staged["staged"]).parent == Path(directory) and staged["rows"] == 12
+        assert sorted(p.name for p in Path(staged["staged"]).iterdir()) == sorted(staged["files"])
+        elsewhere = ray_engine._compute(config, ds, source, "data/train/a.jsonl",
+                                        (str(tmp_path), token))
+        assert isinstance(elsewhere, tuple) and elsewhere[0].num_rows == 12
+        wrong = ray_engine._compute(config, ds, source, "data/train/a.jsonl", (directory, "x" * 32))
+        assert isinstance(wrong, tuple)
+    assert not Path(directory).exists()

@@ -178,8 +178,8 @@ class ShardedVectorIndex(VectorIndex):
         self.offsets = np.cumsum([0] + [c.rows for c in self.chunks]).astype(np.int64)
         self.rows = _Rows(self.chunks, name, self.offsets, dim)
 
-    @property  # type: ignore[override,misc]
-    def vectors(self) -> _Rows:
+    @property
+    def vectors(self) -> _Rows:  # type: ignore[override]
         """Rows by number, ``vectors[ids]``, gathered from the mapped shards."""
         return self.rows
 
