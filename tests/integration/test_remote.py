@@ -543,3 +543,10 @@ def test_a_ray_worker_writes_its_chunk_only_into_the_drivers_staging_directory(
         wrong = ray_engine._compute(config, ds, source, "data/train/a.jsonl", (directory, "x" * 32))
         assert isinstance(wrong, tuple)
     assert not Path(directory).exists()
+
+
+def test_audit_engine_ray_without_the_index_is_a_usage_error(tmp_path: Path) -> None:
+    from test_index import cli
+
+    done = cli(tmp_path, "audit", "--engine", "ray", "--no-cache")
+    assert done.exit_code == 2 and "--no-cache turns off" in done.output

@@ -78,6 +78,8 @@ def audit(config_path: Path | None, fmt: str, output: Path | None, fail_on: str 
     from ..report import render
     from ..search.shards import open_executor
 
+    if engine == "ray" and no_cache:
+        raise click.UsageError("--engine ray searches the train index, which --no-cache turns off")
     policy = gate(load_config(config_path, rules=RULES), base, rules=RULES,
                   trust_head=trust_head_policy)
     config = policy.config
