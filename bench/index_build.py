@@ -72,10 +72,13 @@ def make_repo(directory: Path, rows: int, shards: int, evals: int = 1000) -> Non
     (directory / ".eval-firewall.yml").write_text(CONFIG)
 
 
-def run(repo: Path, engine: str, cache: Path, ray_cpus: int, kind: str = "postings") -> float:
+def run(repo: Path, engine: str, cache: Path, ray_cpus: int, kind: str = "postings",
+        src: Path | None = None) -> float:
     (repo / ".eval-firewall.yml").write_text(VECTORS if kind == "vectors" else CONFIG)
     shutil.rmtree(cache, ignore_errors=True)
     env = dict(os.environ)
+    if src is not None:                  # another version of the code (--before)
+        env["PYTHONPATH"] = str(src)
     code = ("import sys, eval_firewall.index.ray_engine as r; r.LOCAL_CPUS = int(sys.argv[1]); "
             "from eval_firewall.cli import main; "
             "main(sys.argv[2:], prog_name='eval-firewall')")
@@ -88,8 +91,8 @@ def run(repo: Path, engine: str, cache: Path, ray_cpus: int, kind: str = "postin
                           cwd=repo, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    CPU[f"{kind} {engine}"].append(after.ru_utime + after.ru_stime - before.ru_utime
-                                  - before.ru_stime)
+    CPU.setdefault(f"{kind} {engine}" + (" before" if src else ""), []).append(
+        after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
     if done.returncode != 0:
         sys.exit(f"{engine}: {done.stderr.strip() or done.stdout.strip()}")
     return seconds
@@ -97,8 +100,7 @@ def run(repo: Path, engine: str, cache: Path, ray_cpus: int, kind: str = "postin
 
 # CPU seconds of each run's command process (the local engine's threads included; Ray's
 # worker processes are not its children, so not counted there).
-CPU: dict[str, list[float]] = {f"{k} {e}": [] for k in ("postings", "vectors")
-                               for e in ("local", "ray")}
+CPU: dict[str, list[float]] = {}
 
 
 def ray_startup(ray_cpus: int) -> float:
@@ -174,72 +176,79 @@ def search(repo: Path, cache: Path, engine: str, ray_cpus: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--shards", type=int, default=16)
-    parser.add_argument("--eval", type=int, default=1000)
-    parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--ray-cpus", type=int, default=2)
-    parser.add_argument("--search-child", nargs=4, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.search_child:
-        engine, cache, repo, cpus = args.search_child
-        search_child(engine, Path(cache), Path(repo), int(cpus))
-        return
-    kinds = ("postings", "vectors")
+def measure(args: argparse.Namespace, kinds: tuple[str, ...], versions: list[str]) -> dict:
+    """Every build and search of the run, alternating engines (and code versions)."""
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp) / "repo"
         repo.mkdir()
         make_repo(repo, args.rows, args.shards, args.eval)
-        load_before = os.getloadavg()
-        times: dict[str, list[float]] = {f"{k} {e}": [] for k in kinds for e in ("local", "ray")}
+        load = [os.getloadavg()[0]]
+        times: dict[str, list[float]] = {f"{k} {e}{v}": [] for k in kinds
+                                         for e in ("local", "ray") for v in versions}
         for _ in range(args.repeat):
             for kind in kinds:
-                for engine in ("local", "ray"):
-                    times[f"{kind} {engine}"].append(run(
-                        repo, engine, Path(tmp) / f"cache-{kind}-{engine}", args.ray_cpus, kind))
+                for version in versions:       # the other code first, this code's index last
+                    for engine in ("local", "ray"):
+                        times[f"{kind} {engine}{version}"].append(run(
+                            repo, engine, Path(tmp) / f"cache-{kind}-{engine}", args.ray_cpus,
+                            kind, args.before if version else None))
         startup = min(ray_startup(args.ray_cpus) for _ in range(args.repeat))
-        load_mid = os.getloadavg()
+        load.append(os.getloadavg()[0])
         searched: dict[str, list[dict]] = {"local": [], "ray": []}
-        for _ in range(args.repeat):
-            for engine in ("local", "ray"):
-                searched[engine].append(search(repo, Path(tmp) / "cache-vectors-local", engine,
-                                               args.ray_cpus))
-        load_after = os.getloadavg()
+        if not args.no_search:
+            for _ in range(args.repeat):
+                for engine in ("local", "ray"):
+                    searched[engine].append(search(repo, Path(tmp) / "cache-vectors-local",
+                                                   engine, args.ray_cpus))
+            load.append(os.getloadavg()[0])
         sizes = {}
         for kind in kinds:
             chunks = Path(tmp) / f"cache-{kind}-local/index/chunks"
             sizes[kind] = sum(f.stat().st_size for f in chunks.rglob("*") if f.is_file())
-    cores = {"local": 1, "ray": args.ray_cpus}
-    print(f"index build, {args.rows:,} train rows in {args.shards} JSONL shards; "
-          f"load average before {load_before[0]:.2f}, after the builds {load_mid[0]:.2f}, "
-          f"after the searches {load_after[0]:.2f} ({os.cpu_count()} cores)\n")
+    return {"rows": args.rows, "shards": args.shards, "times": times, "ray_startup": startup,
+            "cpu": CPU, "bytes": sizes, "search": searched, "load": load}
+
+
+def print_builds(args: argparse.Namespace, kinds: tuple[str, ...], versions: list[str],
+                 found: dict) -> dict[str, float]:
+    """The build table; rows/s per core of each engine."""
+    times, startup, cores = found["times"], found["ray_startup"], {"local": 1, "ray": args.ray_cpus}
+    print(f"index build, {args.rows:,} train rows in {args.shards} JSONL shards; load average "
+          + ", ".join(f"{x:.2f}" for x in found["load"])
+          + f" (before, after the builds, after the searches; {os.cpu_count()} cores)\n")
     print("| Chunk holds | Engine | Cores | Wall (s), best of runs | Rows/s | Rows/s per core "
           "| Ray per core / local |")
     print("|---|---|---|---|---|---|---|")
     result: dict[str, float] = {}
     for kind in kinds:
-        for engine in ("local", "ray"):
-            best = min(times[f"{kind} {engine}"])
-            rate = args.rows / best
-            result[f"{kind} {engine}"] = rate / cores[engine]
-            ratio = (f"{result[f'{kind} ray'] / result[f'{kind} local']:.2f}"
-                     if engine == "ray" else "")
-            print(f"| {kind} | {engine} | {cores[engine]} | {best:.1f} | {rate:,.0f} | "
-                  f"{rate / cores[engine]:,.0f} | {ratio} |")
-        best = min(times[f"{kind} ray"]) - startup
-        steady = args.rows / max(best, 1e-9) / cores["ray"]
+        for version in versions:
+            for engine in ("local", "ray"):
+                key = f"{kind} {engine}{version}"
+                rate = args.rows / min(times[key])
+                result[key] = rate / cores[engine]
+                ratio = (f"{result[key] / result[f'{kind} local{version}']:.2f}"
+                         if engine == "ray" else "")
+                label = engine + (f" (code in {args.before})" if version else "")
+                print(f"| {kind} | {label} | {cores[engine]} | {min(times[key]):.1f} | "
+                      f"{rate:,.0f} | {rate / cores[engine]:,.0f} | {ratio} |")
+        wall = min(times[f"{kind} ray"]) - startup
+        steady = args.rows / max(wall, 1e-9) / cores["ray"]
         result[f"{kind} ray steady"] = steady
         print(f"| {kind} | ray, less its start-up ({startup:.1f} s, an empty job) | "
-              f"{cores['ray']} | {best:.1f} | {steady * cores['ray']:,.0f} | {steady:,.0f} | "
+              f"{cores['ray']} | {wall:.1f} | {steady * cores['ray']:,.0f} | {steady:,.0f} | "
               f"{steady / result[f'{kind} local']:.2f} |")
     for kind in kinds:
-        cpu = min(CPU[f"{kind} local"])
+        cpu, size = min(found["cpu"][f"{kind} local"]), found["bytes"][kind]
         print(f"\n{kind}: the local engine's process used {cpu:.1f} CPU-seconds in "
               f"{min(times[f'{kind} local']):.1f} s of wall time ({args.rows / cpu:,.0f} rows per "
-              f"CPU-second); index on disk {sizes[kind] / 2**20:,.1f} MiB "
-              f"({sizes[kind] / args.rows:,.0f} bytes/row)")
+              f"CPU-second); index on disk {size / 2**20:,.1f} MiB ({size / args.rows:,.0f} "
+              "bytes/row)")
+    return result
+
+
+def print_search(args: argparse.Namespace, searched: dict[str, list[dict]]) -> None:
+    """The search table: each engine's best run."""
+    cores = {"local": 1, "ray": args.ray_cpus}
     best = {e: min(searched[e], key=lambda r: r["total"]) for e in searched}
     rows, evals = best["local"]["rows"], best["local"]["evals"]
     print(f"\nindex search, {evals:,} eval rows x {rows:,} train rows (the index with vectors), "
@@ -254,11 +263,36 @@ def main() -> None:
         print(f"| {engine} | {cores[engine]} | {r['startup']:.1f} | {r['containment']:.1f} | "
               f"{r['vectors']:.1f} | {rows / scan:,.0f} | {rows / scan / cores[engine]:,.0f} | "
               f"{same} ({r['contained']} contained, {r['hits']:,} vector hits) |")
-    print(json.dumps({"rows": args.rows, "shards": args.shards, "times": times,
-                      "per_core": result, "ray_startup": startup, "cpu": CPU,
-                      "bytes_per_row": {k: v / args.rows for k, v in sizes.items()},
-                      "search": searched,
-                      "load": [load_before[0], load_mid[0], load_after[0]]}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--shards", type=int, default=16)
+    parser.add_argument("--eval", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--ray-cpus", type=int, default=2)
+    parser.add_argument("--before", type=Path, metavar="SRC",
+                        help="also build with the code in SRC (e.g. an older commit's src/, "
+                             "from git archive), alternating with this one")
+    parser.add_argument("--kinds", default="postings,vectors",
+                        help="what the chunks hold: postings and/or vectors (default both)")
+    parser.add_argument("--no-search", action="store_true", help="builds only")
+    parser.add_argument("--search-child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.search_child:
+        engine, cache, repo, cpus = args.search_child
+        search_child(engine, Path(cache), Path(repo), int(cpus))
+        return
+    kinds = tuple(args.kinds.split(","))
+    if "vectors" not in kinds and not args.no_search:
+        sys.exit("the search runs on the index with vectors: --kinds postings needs --no-search")
+    versions = [" before", ""] if args.before else [""]
+    found = measure(args, kinds, versions)
+    found["per_core"] = print_builds(args, kinds, versions, found)
+    if not args.no_search:
+        print_search(args, found["search"])
+    print(json.dumps(found))
 
 
 if __name__ == "__main__":

@@ -439,7 +439,6 @@ def test_audit_on_ray_searches_the_shards_and_finds_what_the_local_engine_finds(
     """`audit --engine ray`: the static vectors and the containment n-grams of four index
     shards searched in Ray tasks, top k merged; the same findings as `--engine local` (an
     exact copy, a near one, a quote inside a longer row and a paraphrase, in three shards)."""
-    import shutil
 
     from test_index import cli
 
@@ -500,6 +499,7 @@ def test_ray_executor_runs_each_shard_in_a_worker_in_shard_order(
     from eval_firewall.audits import RULES
     from eval_firewall.cache import Cache
     from eval_firewall.config import load_config
+    from eval_firewall.errors import UserError
     from eval_firewall.index import IndexStore, load_train
     from eval_firewall.index.train import train_corpus
 
@@ -511,11 +511,19 @@ def test_ray_executor_runs_each_shard_in_a_worker_in_shard_order(
     def where(chunk, scale):
         return os.getpid(), chunk.rows * scale, int(chunk.array("norm_hash")[0] % 1000)
 
-    local = list(shards.LocalExecutor().map(where, chunks, 2))
+    local = list(shards.LocalExecutor().map(where, chunks, 2))      # the driver maps them
     on_ray = list(shards.RayExecutor(local_ray).map(where, chunks, 2))
     assert [r[1:] for r in on_ray] == [r[1:] for r in local] and [r[1] for r in local] == [20, 22, 24]
     assert os.getpid() not in {pid for pid, _, _ in on_ray}
     assert np.all([pid == os.getpid() for pid, _, _ in local])
+
+    tokens = chunks[1].directory / "containment.tokens.npy"   # changed after the driver's check
+    data = bytearray(tokens.read_bytes())
+    data[-1] ^= 1
+    tokens.write_bytes(bytes(data))
+    with pytest.raises(UserError, match="digest check"):
+        list(shards.RayExecutor(local_ray).map(
+            lambda chunk: int(chunk.array("containment.tokens")[-1]), chunks))
 
 
 def test_a_ray_worker_writes_its_chunk_only_into_the_drivers_staging_directory(

@@ -252,10 +252,13 @@ def _fd_sha256(fd: int) -> str:
 
 
 def _file_meta(path: Path) -> dict[str, Any]:
-    """A written file's size and SHA-256."""
+    """A written file's size and SHA-256 (noted as checked: this process hashed it)."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        return {"size": os.fstat(fd).st_size, "sha256": _fd_sha256(fd)}
+        info = os.fstat(fd)
+        digest = _fd_sha256(fd)
+        _VERIFIED[(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)] = digest
+        return {"size": info.st_size, "sha256": digest}
     finally:
         os.close(fd)
 
@@ -324,6 +327,9 @@ def seal(parent: Path, key: str, signing: bytes, directory: Path, *, source: dic
     if os.path.lexists(target):
         remove(target)
     os.rename(directory, target)
+    for name, meta in files.items():      # hashed by their writer (here, or the worker that
+        info = os.stat(target / name, follow_symlinks=False)      # the manifest trusts)
+        _VERIFIED[(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)] = meta["sha256"]
 
 
 def remove(path: Path) -> None:

@@ -69,23 +69,45 @@ class LocalExecutor:
 @dataclass(frozen=True)
 class _ChunkSpec:
     """What a worker needs to open a chunk the driver opened and checked: its directory,
-    key and (signature-checked) manifest; never the signing key."""
+    key and (signature-checked) manifest, never the signing key; and the files whose digest
+    the driver checked, by (device, inode, size, mtime), so that a worker on the same
+    filesystem does not hash an unchanged file again (one elsewhere, or a file changed
+    since, is hashed as in any process)."""
 
     directory: str
     key: str
     manifest: dict[str, Any]
+    verified: tuple[tuple[tuple[int, int, int, int], str], ...] = ()
+
+    @classmethod
+    def of(cls, chunk: Any) -> _ChunkSpec:
+        from ..index.chunk import _VERIFIED
+
+        verified = []
+        for name, meta in chunk.manifest["files"].items():
+            try:
+                info = os.stat(os.path.join(chunk.directory, name), follow_symlinks=False)
+            except OSError:
+                continue
+            ident = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+            if _VERIFIED.get(ident) == meta["sha256"]:
+                verified.append((ident, meta["sha256"]))
+        return cls(os.path.abspath(chunk.directory), chunk.key, chunk.manifest, tuple(verified))
 
     def open(self) -> Any:
         from pathlib import Path
 
-        from ..index.chunk import Chunk
+        from ..index.chunk import _VERIFIED, Chunk
 
-        return _OPENED.get(self.key) or _OPENED.setdefault(
-            self.key, Chunk(Path(self.directory), self.key, self.manifest, b""))
+        _VERIFIED.update(self.verified)
+        where = (self.directory, self.key)
+        return _OPENED.get(where) or _OPENED.setdefault(
+            where, Chunk(Path(self.directory), self.key, self.manifest, b""))
 
 
-# A worker's opened chunks (its mappings and checked digests), by key, for the next task.
-_OPENED: dict[str, Any] = {}
+# A worker's opened chunks (their mappings and checked digests), by directory and key, for the
+# next task of the job.
+_OPENED: dict[tuple[str, str], Any] = {}
 
 
 def _on_worker(fn: Callable[..., Any], spec: _ChunkSpec, *shared: Any) -> Any:
@@ -109,9 +131,7 @@ class RayExecutor:
 
         ray = self.ray
         refs = [ray.put(value) for value in shared]
-        pending = [self._task.remote(fn, _ChunkSpec(os.path.abspath(c.directory), c.key,
-                                                    c.manifest), *refs)
-                   for c in shards]
+        pending = [self._task.remote(fn, _ChunkSpec.of(c), *refs) for c in shards]
         for chunk, ref in zip(shards, pending):
             try:
                 yield ray.get(ref)
