@@ -558,3 +558,32 @@ def test_audit_engine_ray_without_the_index_is_a_usage_error(tmp_path: Path) -> 
 
     done = cli(tmp_path, "audit", "--engine", "ray", "--no-cache")
     assert done.exit_code == 2 and "--no-cache turns off" in done.output
+
+
+def test_while_ray_starts_the_driver_builds_the_first_chunks_itself(tmp_path: Path) -> None:
+    """The driver's early part takes files from the front until stopped; what it did not take
+    is Ray's, each file exactly once; its chunks are the ones a worker writes."""
+    from eval_firewall.audits import RULES
+    from eval_firewall.cache import Cache
+    from eval_firewall.config import load_config
+    from eval_firewall.index import IndexStore, ray_engine
+
+    for s in range(4):
+        write_jsonl(tmp_path / f"data/train/part-{s}.jsonl", TRAIN[s * 10:s * 10 + 10])
+    write_jsonl(tmp_path / "data/eval/eval.jsonl", TEST[:3])
+    (tmp_path / ".eval-firewall.yml").write_text(SEARCH_CONFIG)
+    config = load_config(tmp_path / ".eval-firewall.yml", rules=RULES)
+    store = IndexStore(Cache(tmp_path / "cache"))
+    todo = ray_engine.pending(config, config.datasets[:1], store)
+    assert len(todo) == 4
+    with ray_engine._staging(store) as staging:
+        early = ray_engine._Early(todo, config, staging, None)
+        early.thread.join()                    # never stopped: it builds them all
+        assert [item for item, _ in early.done] == todo and early.stop() == []
+        for (ds, _, display, key, version), result in early.done:
+            ray_engine._place(store, staging, ds, display, key, version, result)
+        stopped = ray_engine._Early(todo, config, staging, None)
+        rest = stopped.stop()
+        stopped.thread.join()
+        assert [item for item, _ in stopped.done] + rest == todo
+    assert ray_engine.pending(config, config.datasets[:1], store) == []

@@ -175,38 +175,97 @@ def pending(config: Config, datasets: Sequence[DatasetConfig], store: IndexStore
 def build(config: Config, datasets: Sequence[DatasetConfig], store: IndexStore,
           progress: Progress, address: str | None = None, retriever: Any = None) -> int:
     """Build the missing chunks of ``datasets`` on Ray, with the static vectors of
-    ``retriever`` when given (encoded by the workers); the number built."""
+    ``retriever`` when given (encoded by the workers); the number built.
+
+    While Ray starts (seconds: its processes, and a cluster's connection), the driver builds
+    the first missing chunks itself, the same way (:class:`_Early`); Ray's tasks get the rest.
+    """
     _ray()
     todo = pending(config, datasets, store)
     if not todo:
         return 0
-    with session(address) as ray, _staging(store) as staging:
-        task = ray.remote(num_cpus=TASK_CPUS, max_retries=1)(_compute)
-        config_ref = ray.put(config)
-        model_ref = ray.put(retriever) if retriever is not None else None
-        refs = {task.remote(config_ref, ds, source, display, staging, model_ref):
-                (ds, display, key, version) for ds, source, display, key, version in todo}
-        with progress.stage("index on Ray", total=len(refs)) as stage:
-            waiting = list(refs)
-            while waiting:
-                done, waiting = ray.wait(waiting, num_returns=1)
-                ds, display, key, version = refs[done[0]]
-                try:
-                    result = ray.get(done[0])
-                except ray.exceptions.RayError as exc:
-                    raise UserError(f"the Ray task reading it failed: {type(exc).__name__}",
-                                    path=display) from None
-                if isinstance(result, dict) and "message" in result:
-                    raise UserError(result.pop("message"), **result)
-                if isinstance(result, dict):       # written by the worker: signed here
-                    staged = Path(result["staged"])
-                    if staged.parent != Path(staging[0]) or staged.is_symlink():
-                        raise UserError("a Ray worker staged a chunk outside the index",
-                                        path=display)
-                    store.seal(ds, display, key, version, staged, result["rows"],
-                               result["files"], result["problems"])
-                else:
-                    table, arrays, problems = result
-                    store.write(ds, display, key, version, table, arrays, problems)
-                stage.advance(1)
+    with _staging(store) as staging, progress.stage("index on Ray", total=len(todo)) as stage:
+        early = _Early(todo, config, staging, retriever)
+        try:
+            with session(address) as ray:
+                rest = early.stop()
+                task = ray.remote(num_cpus=TASK_CPUS, max_retries=1)(_compute)
+                config_ref = ray.put(config)
+                model_ref = ray.put(retriever) if retriever is not None else None
+                refs = {task.remote(config_ref, ds, source, display, staging, model_ref):
+                        (ds, display, key, version) for ds, source, display, key, version in rest}
+                waiting = list(refs)
+                while waiting:
+                    done, waiting = ray.wait(waiting, num_returns=1)
+                    ds, display, key, version = refs[done[0]]
+                    try:
+                        result = ray.get(done[0])
+                    except ray.exceptions.RayError as exc:
+                        raise UserError(f"the Ray task reading it failed: {type(exc).__name__}",
+                                        path=display) from None
+                    _place(store, staging, ds, display, key, version, result)
+                    stage.advance(1)
+        finally:
+            early.stop()
+            early.thread.join()
+        if early.error is not None:
+            raise early.error
+        for (ds, _, display, key, version), result in early.done:
+            _place(store, staging, ds, display, key, version, result)
+            stage.advance(1)
     return len(todo)
+
+
+class _Early:
+    """The driver's own part while Ray starts: a thread taking missing files from the front
+    of the list and computing their chunks as a worker would, until :meth:`stop`."""
+
+    def __init__(self, todo: list[Any], config: Config, staging: tuple[str, str],
+                 retriever: Any) -> None:
+        import threading
+
+        self.todo: list[Any] = list(todo)
+        self.done: list[tuple[Any, Any]] = []
+        self.error: BaseException | None = None
+        self.lock, self.stopped = threading.Lock(), False
+        self.thread = threading.Thread(target=self._run, args=(config, staging, retriever),
+                                       daemon=True)
+        self.thread.start()
+
+    def _run(self, config: Config, staging: tuple[str, str], retriever: Any) -> None:
+        while True:
+            with self.lock:
+                if self.stopped or not self.todo:
+                    return
+                item = self.todo.pop(0)
+            ds, source, display, _, _ = item
+            try:
+                self.done.append((item, _compute(config, ds, source, display, staging,
+                                                 retriever)))
+            except BaseException as exc:       # raised by the driver after the join
+                self.error = exc
+                return
+
+    def stop(self) -> list[Any]:
+        """Take no more files; those not taken, for Ray."""
+        with self.lock:
+            self.stopped = True
+            rest, self.todo = self.todo, []
+        return rest
+
+
+def _place(store: IndexStore, staging: tuple[str, str], ds: DatasetConfig, display: str,
+           key: str, version: str, result: Any) -> None:
+    """Sign and place a computed chunk (staged files, or contents to write); a user error
+    the worker met is raised here."""
+    if isinstance(result, dict) and "message" in result:
+        raise UserError(result.pop("message"), **result)
+    if isinstance(result, dict):       # written by the worker: signed here
+        staged = Path(result["staged"])
+        if staged.parent != Path(staging[0]) or staged.is_symlink():
+            raise UserError("a Ray worker staged a chunk outside the index", path=display)
+        store.seal(ds, display, key, version, staged, result["rows"], result["files"],
+                   result["problems"])
+    else:
+        table, arrays, problems = result
+        store.write(ds, display, key, version, table, arrays, problems)
