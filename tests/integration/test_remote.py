@@ -434,6 +434,7 @@ audits:
 
 
 @pytest.mark.ray
+@pytest.mark.model
 def test_audit_on_ray_searches_the_shards_and_finds_what_the_local_engine_finds(
         local_ray: object, tmp_path: Path) -> None:
     """`audit --engine ray`: the static vectors and the containment n-grams of four index
