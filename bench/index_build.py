@@ -1,16 +1,25 @@
-"""Index build throughput, local engine and Ray engine, side by side in one run.
+"""Index build and index search throughput, local engine and Ray engine, side by side in one run.
 
-    python bench/index_build.py [--rows 200000] [--shards 8] [--repeat 1] [--ray-cpus 2]
+    python bench/index_build.py [--rows 1000000] [--shards 16] [--eval 1000] [--repeat 1]
+                                [--ray-cpus 2]
 
-Writes ``--rows`` train rows (bench/data.py's GSM8K variants) as ``--shards`` JSONL files,
-then times ``eval-firewall index build`` into a fresh cache directory, each run a fresh child
-process, alternating engines so both see the same load: ``--engine local`` (one process: one
-core) and ``--engine ray`` (a local Ray started by the command with ``--ray-cpus`` CPUs; its
-start-up and its own processes are in the wall time). Rows/s per core is rows / wall seconds /
-cores given to the job. What a chunk holds here: rows, normalized texts and their hashes, the
-lexical and containment postings (the paraphrase search's static vectors are off: they are
-encoded by the driver in both engines). Prints a Markdown table and the load average before and
-after.
+Writes ``--rows`` train rows (bench/data.py's GSM8K variants) as ``--shards`` JSONL files and
+``--eval`` eval rows, then, each run a fresh child process, alternating engines so both see
+the same load:
+
+1. **Build**: ``eval-firewall index build`` into a fresh cache directory, ``--engine local``
+   (one process: one core) and ``--engine ray`` (a local Ray started by the command with
+   ``--ray-cpus`` CPUs; its start-up and its own processes are in the wall time), twice: a
+   chunk holding postings only (rows, normalized texts and their hashes, lexical and
+   containment postings), and postings plus the static model's vectors.
+2. **Search**: the two scans ``audit`` runs over every train row, against the index with
+   vectors: the containment scan of the eval rows' n-grams and the static vectors' exact
+   retrieval (``search_above`` at the paraphrase search's floor and k), by the local engine
+   (containment chunk by chunk, vectors in one search) and by Ray (one task per shard, top k
+   merged; Ray's start-up timed apart). The answers of both are compared.
+
+Rows/s per core is rows / wall seconds / cores given to the job. Prints Markdown tables and the
+load average before and after, and a JSON line of every figure.
 """
 
 from __future__ import annotations
@@ -45,12 +54,14 @@ audits:
     semantic: {enabled: false}
     distribution: {enabled: false}
 """
+# The same with the static vectors in the index (the paraphrase search's retrieval).
+VECTORS = CONFIG.replace("semantic: {enabled: false}", "semantic: {retriever: static}")
 
 
-def make_repo(directory: Path, rows: int, shards: int) -> None:
+def make_repo(directory: Path, rows: int, shards: int, evals: int = 1000) -> None:
     from data import generate
 
-    generate(1000, rows, directory)
+    generate(evals, rows, directory)
     single = directory / "data/train/train.jsonl"
     lines = single.read_text(encoding="utf-8").splitlines(keepends=True)
     single.unlink()
@@ -61,9 +72,13 @@ def make_repo(directory: Path, rows: int, shards: int) -> None:
     (directory / ".eval-firewall.yml").write_text(CONFIG)
 
 
-def run(repo: Path, engine: str, cache: Path, ray_cpus: int) -> float:
+def run(repo: Path, engine: str, cache: Path, ray_cpus: int, kind: str = "postings",
+        src: Path | None = None) -> float:
+    (repo / ".eval-firewall.yml").write_text(VECTORS if kind == "vectors" else CONFIG)
     shutil.rmtree(cache, ignore_errors=True)
     env = dict(os.environ)
+    if src is not None:                  # another version of the code (--before)
+        env["PYTHONPATH"] = str(src)
     code = ("import sys, eval_firewall.index.ray_engine as r; r.LOCAL_CPUS = int(sys.argv[1]); "
             "from eval_firewall.cli import main; "
             "main(sys.argv[2:], prog_name='eval-firewall')")
@@ -76,7 +91,8 @@ def run(repo: Path, engine: str, cache: Path, ray_cpus: int) -> float:
                           cwd=repo, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    CPU[engine].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    CPU.setdefault(f"{kind} {engine}" + (" before" if src else ""), []).append(
+        after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
     if done.returncode != 0:
         sys.exit(f"{engine}: {done.stderr.strip() or done.stdout.strip()}")
     return seconds
@@ -84,7 +100,7 @@ def run(repo: Path, engine: str, cache: Path, ray_cpus: int) -> float:
 
 # CPU seconds of each run's command process (the local engine's threads included; Ray's
 # worker processes are not its children, so not counted there).
-CPU: dict[str, list[float]] = {"local": [], "ray": []}
+CPU: dict[str, list[float]] = {}
 
 
 def ray_startup(ray_cpus: int) -> float:
@@ -96,54 +112,187 @@ def ray_startup(ray_cpus: int) -> float:
     return time.perf_counter() - start
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--shards", type=int, default=8)
-    parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--ray-cpus", type=int, default=2)
-    args = parser.parse_args()
+def search_child(engine: str, cache: Path, repo: Path, ray_cpus: int) -> None:
+    """One engine's search of the index in ``cache`` (the child process of :func:`search`):
+    prints its timings and a digest of its answers as JSON."""
+    import hashlib
+
+    import numpy as np
+
+    import eval_firewall.index.ray_engine as ray_engine
+    from eval_firewall.audits import RULES
+    from eval_firewall.audits.overlap import containment_settings
+    from eval_firewall.cache import Cache
+    from eval_firewall.config import load_config
+    from eval_firewall.embeddings import Models
+    from eval_firewall.index import IndexStore, load_train
+    from eval_firewall.index.train import IndexedTrainSide, train_corpus
+    from eval_firewall.search.paraphrase import RETRIEVE, STATIC_FLOOR
+    from eval_firewall.search.shards import open_executor
+    from eval_firewall.text.normalize import normalize_many
+
+    ray_engine.LOCAL_CPUS = ray_cpus
+    config = load_config(repo / ".eval-firewall.yml", rules=RULES)
+    cfg = config.audits.overlap
+    with open(repo / "data/eval/eval.jsonl", encoding="utf-8") as fh:
+        evals = [json.loads(line)["question"] for line in fh]
+    norm = normalize_many(evals)
+    retriever = Models(cfg.semantic.model, config_path=config.source).retriever()
+    queries = retriever.encode(evals)
+    store = IndexStore(Cache(cache))
+    datasets = [load_train(config, ds, store) for ds in config.datasets if ds.role == "train"]
+    for ds in datasets:                          # digests checked before the clock starts
+        for c in ds.rows.chunks:
+            c.array("containment.tokens"), c.array("containment.starts")
+    t0 = time.perf_counter()
+    with open_executor(engine) as runner:
+        started = time.perf_counter() - t0
+        corpus = train_corpus(datasets, runner=runner)
+        side = IndexedTrainSide(corpus.norm, corpus.texts, None, corpus.chunks,  # type: ignore
+                                corpus.rows.offsets(), runner)
+        t1 = time.perf_counter()
+        found = side.contained(norm, containment_settings(cfg), range(len(norm)))
+        t2 = time.perf_counter()
+        index = corpus.search_index(retriever)
+        t3 = time.perf_counter()
+        ids, scores = index.search_above(queries, STATIC_FLOOR, cfg.semantic.candidates * RETRIEVE)
+        t4 = time.perf_counter()
+    total = time.perf_counter() - t0
+    digest = hashlib.sha256(repr(sorted((i, c.train, c.start, c.end, round(c.coverage, 6))
+                                        for i, c in found.items())).encode()
+                            + np.ascontiguousarray(ids).tobytes()
+                            + np.ascontiguousarray(scores).tobytes()).hexdigest()[:16]
+    print(json.dumps({"engine": engine, "startup": started, "containment": t2 - t1,
+                      "vectors": t4 - t2, "vectors_prepare": t3 - t2, "total": total,
+                      "rows": len(corpus), "evals": len(evals), "contained": len(found),
+                      "hits": int((ids >= 0).sum()), "digest": digest}))
+
+
+def search(repo: Path, cache: Path, engine: str, ray_cpus: int) -> dict:
+    done = subprocess.run([sys.executable, __file__, "--search-child", engine, str(cache),
+                           str(repo), str(ray_cpus)], capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"search {engine}: {done.stderr.strip()[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure(args: argparse.Namespace, kinds: tuple[str, ...], versions: list[str]) -> dict:
+    """Every build and search of the run, alternating engines (and code versions)."""
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp) / "repo"
         repo.mkdir()
-        make_repo(repo, args.rows, args.shards)
-        load_before = os.getloadavg()
-        times: dict[str, list[float]] = {"local": [], "ray": []}
+        make_repo(repo, args.rows, args.shards, args.eval)
+        load = [os.getloadavg()[0]]
+        times: dict[str, list[float]] = {f"{k} {e}{v}": [] for k in kinds
+                                         for e in ("local", "ray") for v in versions}
         for _ in range(args.repeat):
-            for engine in ("local", "ray"):
-                times[engine].append(run(repo, engine, Path(tmp) / f"cache-{engine}",
-                                         args.ray_cpus))
+            for kind in kinds:
+                for version in versions:       # the other code first, this code's index last
+                    for engine in ("local", "ray"):
+                        times[f"{kind} {engine}{version}"].append(run(
+                            repo, engine, Path(tmp) / f"cache-{kind}-{engine}", args.ray_cpus,
+                            kind, args.before if version else None))
         startup = min(ray_startup(args.ray_cpus) for _ in range(args.repeat))
-        load_after = os.getloadavg()
-        chunks = Path(tmp) / "cache-local/index/chunks"
-        size = sum(f.stat().st_size for f in chunks.rglob("*") if f.is_file())
+        load.append(os.getloadavg()[0])
+        searched: dict[str, list[dict]] = {"local": [], "ray": []}
+        if not args.no_search:
+            for _ in range(args.repeat):
+                for engine in ("local", "ray"):
+                    searched[engine].append(search(repo, Path(tmp) / "cache-vectors-local",
+                                                   engine, args.ray_cpus))
+            load.append(os.getloadavg()[0])
+        sizes = {}
+        for kind in kinds:
+            chunks = Path(tmp) / f"cache-{kind}-local/index/chunks"
+            sizes[kind] = sum(f.stat().st_size for f in chunks.rglob("*") if f.is_file())
+    return {"rows": args.rows, "shards": args.shards, "times": times, "ray_startup": startup,
+            "cpu": CPU, "bytes": sizes, "search": searched, "load": load}
+
+
+def print_builds(args: argparse.Namespace, kinds: tuple[str, ...], versions: list[str],
+                 found: dict) -> dict[str, float]:
+    """The build table; rows/s per core of each engine."""
+    times, startup, cores = found["times"], found["ray_startup"], {"local": 1, "ray": args.ray_cpus}
+    print(f"index build, {args.rows:,} train rows in {args.shards} JSONL shards; load average "
+          + ", ".join(f"{x:.2f}" for x in found["load"])
+          + f" (before, after the builds, after the searches; {os.cpu_count()} cores)\n")
+    print("| Chunk holds | Engine | Cores | Wall (s), best of runs | Rows/s | Rows/s per core "
+          "| Ray per core / local |")
+    print("|---|---|---|---|---|---|---|")
+    result: dict[str, float] = {}
+    for kind in kinds:
+        for version in versions:
+            for engine in ("local", "ray"):
+                key = f"{kind} {engine}{version}"
+                rate = args.rows / min(times[key])
+                result[key] = rate / cores[engine]
+                ratio = (f"{result[key] / result[f'{kind} local{version}']:.2f}"
+                         if engine == "ray" else "")
+                label = engine + (f" (code in {args.before})" if version else "")
+                print(f"| {kind} | {label} | {cores[engine]} | {min(times[key]):.1f} | "
+                      f"{rate:,.0f} | {rate / cores[engine]:,.0f} | {ratio} |")
+        wall = min(times[f"{kind} ray"]) - startup
+        steady = args.rows / max(wall, 1e-9) / cores["ray"]
+        result[f"{kind} ray steady"] = steady
+        print(f"| {kind} | ray, less its start-up ({startup:.1f} s, an empty job) | "
+              f"{cores['ray']} | {wall:.1f} | {steady * cores['ray']:,.0f} | {steady:,.0f} | "
+              f"{steady / result[f'{kind} local']:.2f} |")
+    for kind in kinds:
+        cpu, size = min(found["cpu"][f"{kind} local"]), found["bytes"][kind]
+        print(f"\n{kind}: the local engine's process used {cpu:.1f} CPU-seconds in "
+              f"{min(times[f'{kind} local']):.1f} s of wall time ({args.rows / cpu:,.0f} rows per "
+              f"CPU-second); index on disk {size / 2**20:,.1f} MiB ({size / args.rows:,.0f} "
+              "bytes/row)")
+    return result
+
+
+def print_search(args: argparse.Namespace, searched: dict[str, list[dict]]) -> None:
+    """The search table: each engine's best run."""
     cores = {"local": 1, "ray": args.ray_cpus}
-    print(f"index build, {args.rows:,} train rows in {args.shards} JSONL shards; "
-          f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} "
-          f"({os.cpu_count()} cores)\n")
-    print("| Engine | Cores | Wall (s), best of runs | Rows/s | Rows/s per core |")
-    print("|---|---|---|---|---|")
-    local_cpu = min(CPU["local"])
-    result = {}
+    best = {e: min(searched[e], key=lambda r: r["total"]) for e in searched}
+    rows, evals = best["local"]["rows"], best["local"]["evals"]
+    print(f"\nindex search, {evals:,} eval rows x {rows:,} train rows (the index with vectors), "
+          f"best of {args.repeat}:\n")
+    print("| Engine | Cores | Start-up (s) | Containment scan (s) | Vector retrieval (s) "
+          "| Train rows/s, both scans | Per core | Answers |")
+    print("|---|---|---|---|---|---|---|---|")
     for engine in ("local", "ray"):
-        best = min(times[engine])
-        rate = args.rows / best
-        result[engine] = rate / cores[engine]
-        print(f"| {engine} | {cores[engine]} | {best:.1f} | {rate:,.0f} | "
-              f"{rate / cores[engine]:,.0f} |")
-    steady = args.rows / max(min(times["ray"]) - startup, 1e-9) / cores["ray"]
-    print(f"| ray, without its start-up ({startup:.1f} s, an empty job) | {cores['ray']} | "
-          f"{min(times['ray']) - startup:.1f} | {steady * cores['ray']:,.0f} | {steady:,.0f} |")
-    print(f"\nThe local engine's process used {local_cpu:.1f} CPU-seconds in "
-          f"{min(times['local']):.1f} s of wall time ({args.rows / local_cpu:,.0f} rows per "
-          "CPU-second).")
-    print(f"Ray per core / local per core: {result['ray'] / result['local']:.2f} "
-          f"({steady / result['local']:.2f} without Ray's start-up); "
-          f"index on disk: {size / 2**20:,.1f} MiB ({size / args.rows:,.0f} bytes/row)")
-    print(json.dumps({"rows": args.rows, "times": times, "per_core": result,
-                      "ray_startup": startup, "cpu": CPU,
-                      "bytes_per_row": size / args.rows,
-                      "load": [load_before[0], load_after[0]]}))
+        r = best[engine]
+        scan = r["containment"] + r["vectors"]
+        same = "same" if r["digest"] == best["local"]["digest"] else "DIFFER"
+        print(f"| {engine} | {cores[engine]} | {r['startup']:.1f} | {r['containment']:.1f} | "
+              f"{r['vectors']:.1f} | {rows / scan:,.0f} | {rows / scan / cores[engine]:,.0f} | "
+              f"{same} ({r['contained']} contained, {r['hits']:,} vector hits) |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--shards", type=int, default=16)
+    parser.add_argument("--eval", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--ray-cpus", type=int, default=2)
+    parser.add_argument("--before", type=Path, metavar="SRC",
+                        help="also build with the code in SRC (e.g. an older commit's src/, "
+                             "from git archive), alternating with this one")
+    parser.add_argument("--kinds", default="postings,vectors",
+                        help="what the chunks hold: postings and/or vectors (default both)")
+    parser.add_argument("--no-search", action="store_true", help="builds only")
+    parser.add_argument("--search-child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.search_child:
+        engine, cache, repo, cpus = args.search_child
+        search_child(engine, Path(cache), Path(repo), int(cpus))
+        return
+    kinds = tuple(args.kinds.split(","))
+    if "vectors" not in kinds and not args.no_search:
+        sys.exit("the search runs on the index with vectors: --kinds postings needs --no-search")
+    versions = [" before", ""] if args.before else [""]
+    found = measure(args, kinds, versions)
+    found["per_core"] = print_builds(args, kinds, versions, found)
+    if not args.no_search:
+        print_search(args, found["search"])
+    print(json.dumps(found))
 
 
 if __name__ == "__main__":

@@ -312,6 +312,7 @@ def chunk_contents(cache: Path) -> dict[str, tuple]:
     return out
 
 
+@pytest.mark.ray
 def test_ray_index_equals_the_local_one_and_gives_the_same_findings(
         local_ray: object, tmp_path: Path) -> None:
     from test_index import cli
@@ -350,6 +351,7 @@ def test_ray_index_equals_the_local_one_and_gives_the_same_findings(
         (f["rule"], f["match"]["path"], f["match"]["line"]) for f in reports[0] if f.get("match")]
 
 
+@pytest.mark.ray
 def test_ray_index_of_eight_s3_shards_then_an_audit_reading_none(
         local_ray: object, s3: S3Server, tmp_path: Path) -> None:
     from test_index import cli
@@ -410,3 +412,179 @@ def test_a_config_new_on_a_pull_request_cannot_bring_a_remote_location(tmp_path:
         ("datasets[train]", "loosen", "pending")]
     trusted = gate(head, "HEAD~1", rules=RULES, trust_head=True)
     assert [d.name for d in trusted.config.datasets] == ["train", "eval"]
+
+
+SEARCH_CONFIG = """\
+datasets:
+  - name: train
+    role: train
+    paths: ["data/train/*.jsonl"]
+    text: [question]
+    label: answer
+  - name: eval
+    role: eval
+    paths: ["data/eval/*.jsonl"]
+    text: [question]
+    label: answer
+audits:
+  overlap:
+    semantic: {retriever: static}
+    distribution: {enabled: false}
+"""
+
+
+@pytest.mark.ray
+@pytest.mark.model
+def test_audit_on_ray_searches_the_shards_and_finds_what_the_local_engine_finds(
+        local_ray: object, tmp_path: Path) -> None:
+    """`audit --engine ray`: the static vectors and the containment n-grams of four index
+    shards searched in Ray tasks, top k merged; the same findings as `--engine local` (an
+    exact copy, a near one, a quote inside a longer row and a paraphrase, in three shards)."""
+
+    from test_index import cli
+
+    train = [dict(r) for r in TRAIN]
+    train[130]["question"] = " ".join((TRAIN[131]["question"], TEST[5]["question"],
+                                       TRAIN[132]["question"]))   # quoted in a longer row
+    train[17]["question"] = TEST[8]["question"] + " Answer with a number."
+    pair = json.loads((Path(__file__).parents[1] / "data/paraphrase_pairs.jsonl").read_text()
+                      .splitlines()[0])
+    assert pair["a"] == TEST[1]["question"] and pair["label"] == 1
+    train[95]["question"] = pair["b"]               # a reworded eval row
+    git_init(tmp_path)
+    for s in range(4):
+        write_jsonl(tmp_path / f"data/train/part-{s}.jsonl", train[s * 40:(s + 1) * 40])
+    evals = [dict(r) for r in TEST[:20]]
+    evals[2]["question"] = TRAIN[50]["question"]
+    write_jsonl(tmp_path / "data/eval/eval.jsonl", evals)
+    (tmp_path / ".eval-firewall.yml").write_text(SEARCH_CONFIG)
+    (tmp_path / ".gitignore").write_text("cache-*/\n")
+    git_commit(tmp_path, "base")
+    for engine in ("local", "ray"):      # the Ray workers encode the static vectors too
+        done = cli(tmp_path, "index", "build", "-q", "--engine", engine,
+                   "--cache-dir", f"cache-{engine}")
+        assert done.exit_code == 0 and "4 chunk(s) built" in done.output, done.output
+    by_ray, local = chunk_contents(tmp_path / "cache-ray"), chunk_contents(tmp_path / "cache-local")
+    assert by_ray == local and all(any(n.startswith("vectors.") for n in arrays)
+                                   for _, arrays, _, _ in local.values())
+    assert not list((tmp_path / "cache-ray/index/chunks").glob(".tmp*"))   # staging removed
+    reports = {}
+    for engine in ("local", "ray"):
+        done = cli(tmp_path, "audit", "-q", "--format", "json", "--engine", engine,
+                   "--cache-dir", f"cache-{engine}")
+        assert done.exit_code == 1, done.output
+        reports[engine] = json.loads(done.stdout)
+    assert reports["ray"]["findings"] == reports["local"]["findings"]
+    found = {(f["rule"], f["line"], f["match"]["path"], f["match"]["line"])
+             for f in reports["ray"]["findings"] if f.get("match")}
+    assert ("exact-duplicate", 3, "data/train/part-1.jsonl", 11) in found
+    assert ("contained", 6, "data/train/part-3.jsonl", 11) in found
+    assert ("near-duplicate", 9, "data/train/part-0.jsonl", 18) in found
+    assert ("paraphrase", 2, "data/train/part-2.jsonl", 16) in found
+
+
+@pytest.mark.ray
+def test_ray_executor_runs_each_shard_in_a_worker_in_shard_order(
+        local_ray: object, tmp_path: Path) -> None:
+    """Each shard's search runs in a Ray worker (another process) opening the chunk from the
+    cache directory; answers come back in shard order, as the local executor gives them."""
+    import numpy as np
+
+    from eval_firewall.search import shards
+
+    git_init(tmp_path)
+    for s in range(3):
+        write_jsonl(tmp_path / f"data/train/part-{s}.jsonl", TRAIN[s * 30:s * 30 + 10 + s])
+    write_jsonl(tmp_path / "data/eval/eval.jsonl", TEST[:3])
+    (tmp_path / ".eval-firewall.yml").write_text(SEARCH_CONFIG)
+    from eval_firewall.audits import RULES
+    from eval_firewall.cache import Cache
+    from eval_firewall.config import load_config
+    from eval_firewall.errors import UserError
+    from eval_firewall.index import IndexStore, load_train
+    from eval_firewall.index.train import train_corpus
+
+    config = load_config(tmp_path / ".eval-firewall.yml", rules=RULES)
+    store = IndexStore(Cache(tmp_path / "cache"))
+    loaded = load_train(config, config.datasets[0], store)
+    chunks = train_corpus([loaded]).chunks
+
+    def where(chunk, scale):
+        return os.getpid(), chunk.rows * scale, int(chunk.array("norm_hash")[0] % 1000)
+
+    local = list(shards.LocalExecutor().map(where, chunks, 2))      # the driver maps them
+    on_ray = list(shards.RayExecutor(local_ray).map(where, chunks, 2))
+    assert [r[1:] for r in on_ray] == [r[1:] for r in local] and [r[1] for r in local] == [20, 22, 24]
+    assert os.getpid() not in {pid for pid, _, _ in on_ray}
+    assert np.all([pid == os.getpid() for pid, _, _ in local])
+
+    tokens = chunks[1].directory / "containment.tokens.npy"   # changed after the driver's check
+    data = bytearray(tokens.read_bytes())
+    data[-1] ^= 1
+    tokens.write_bytes(bytes(data))
+    with pytest.raises(UserError, match="digest check"):
+        list(shards.RayExecutor(local_ray).map(
+            lambda chunk: int(chunk.array("containment.tokens")[-1]), chunks))
+
+
+def test_a_ray_worker_writes_its_chunk_only_into_the_drivers_staging_directory(
+        tmp_path: Path) -> None:
+    """A worker that sees the driver's staging directory (its token) writes the chunk's files
+    there for the driver to sign; one that does not (another filesystem) returns the contents."""
+    from eval_firewall.audits import RULES
+    from eval_firewall.cache import Cache
+    from eval_firewall.config import load_config
+    from eval_firewall.index import IndexStore, ray_engine
+
+    write_jsonl(tmp_path / "data/train/a.jsonl", TRAIN[:12])
+    write_jsonl(tmp_path / "data/eval/eval.jsonl", TEST[:3])
+    (tmp_path / ".eval-firewall.yml").write_text(SEARCH_CONFIG)
+    config = load_config(tmp_path / ".eval-firewall.yml", rules=RULES)
+    store = IndexStore(Cache(tmp_path / "cache"))
+    ds, source = config.datasets[0], str(tmp_path / "data/train/a.jsonl")
+    with ray_engine._staging(store) as (directory, token):
+        staged = ray_engine._compute(config, ds, source, "data/train/a.jsonl", (directory, token))
+        assert Path(staged["staged"]).parent == Path(directory) and staged["rows"] == 12
+        assert sorted(p.name for p in Path(staged["staged"]).iterdir()) == sorted(staged["files"])
+        elsewhere = ray_engine._compute(config, ds, source, "data/train/a.jsonl",
+                                        (str(tmp_path), token))
+        assert isinstance(elsewhere, tuple) and elsewhere[0].num_rows == 12
+        wrong = ray_engine._compute(config, ds, source, "data/train/a.jsonl", (directory, "x" * 32))
+        assert isinstance(wrong, tuple)
+    assert not Path(directory).exists()
+
+
+def test_audit_engine_ray_without_the_index_is_a_usage_error(tmp_path: Path) -> None:
+    from test_index import cli
+
+    done = cli(tmp_path, "audit", "--engine", "ray", "--no-cache")
+    assert done.exit_code == 2 and "--no-cache turns off" in done.output
+
+
+def test_while_ray_starts_the_driver_builds_the_first_chunks_itself(tmp_path: Path) -> None:
+    """The driver's early part takes files from the front until stopped; what it did not take
+    is Ray's, each file exactly once; its chunks are the ones a worker writes."""
+    from eval_firewall.audits import RULES
+    from eval_firewall.cache import Cache
+    from eval_firewall.config import load_config
+    from eval_firewall.index import IndexStore, ray_engine
+
+    for s in range(4):
+        write_jsonl(tmp_path / f"data/train/part-{s}.jsonl", TRAIN[s * 10:s * 10 + 10])
+    write_jsonl(tmp_path / "data/eval/eval.jsonl", TEST[:3])
+    (tmp_path / ".eval-firewall.yml").write_text(SEARCH_CONFIG)
+    config = load_config(tmp_path / ".eval-firewall.yml", rules=RULES)
+    store = IndexStore(Cache(tmp_path / "cache"))
+    todo = ray_engine.pending(config, config.datasets[:1], store)
+    assert len(todo) == 4
+    with ray_engine._staging(store) as staging:
+        early = ray_engine._Early(todo, config, staging, None)
+        early.thread.join()                    # never stopped: it builds them all
+        assert [item for item, _ in early.done] == todo and early.stop() == []
+        for (ds, _, display, key, version), result in early.done:
+            ray_engine._place(store, staging, ds, display, key, version, result)
+        stopped = ray_engine._Early(todo, config, staging, None)
+        rest = stopped.stop()
+        stopped.thread.join()
+        assert [item for item, _ in stopped.done] + rest == todo
+    assert ray_engine.pending(config, config.datasets[:1], store) == []

@@ -48,10 +48,18 @@ from ..safeio.paths import write_text
 @click.option("--model-path", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Load the semantic model from this directory (a model you trust). The "
                    "config itself names only hub ids, loaded from the local cache.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True,
+              help="Where the train index's shards are searched: in this process, or one Ray "
+                   "task per shard (needs 'eval-firewall[ray]'); the findings are the same.")
+@click.option("--ray-address", default=None, metavar="ADDRESS",
+              help="The Ray cluster for --engine ray. Default: RAY_ADDRESS, else a local Ray "
+                   "started for the run on 127.0.0.1.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on standard error.")
 def audit(config_path: Path | None, fmt: str, output: Path | None, fail_on: str | None,
           base: str | None, cache_dir: Path, no_cache: bool, allow_command: bool,
-          trust_head_policy: bool, model_path: Path | None, quiet: bool) -> None:
+          trust_head_policy: bool, model_path: Path | None, engine: str,
+          ray_address: str | None, quiet: bool) -> None:
     """Audit the configured datasets and print a report.
 
     With --base, the gate's policy is REV's config and waiver file: a change of them that
@@ -68,7 +76,10 @@ def audit(config_path: Path | None, fmt: str, output: Path | None, fail_on: str 
     from ..policy.load import gate
     from ..progress import Progress
     from ..report import render
+    from ..search.shards import open_executor
 
+    if engine == "ray" and no_cache:
+        raise click.UsageError("--engine ray searches the train index, which --no-cache turns off")
     policy = gate(load_config(config_path, rules=RULES), base, rules=RULES,
                   trust_head=trust_head_policy)
     config = policy.config
@@ -76,9 +87,11 @@ def audit(config_path: Path | None, fmt: str, output: Path | None, fail_on: str 
         config = config.model_copy(update={"fail_on": fail_on})
     if model_path is not None:
         config = with_model_path(config, model_path)
-    report = run_audits(config, progress=Progress(enabled=not quiet), base=base,
-                        cache_dir=None if no_cache else cache_dir, allow_commands=allow_command,
-                        waivers=policy.waivers)
+    with open_executor(engine, ray_address) as executor:
+        report = run_audits(config, progress=Progress(enabled=not quiet), base=base,
+                            cache_dir=None if no_cache else cache_dir,
+                            allow_commands=allow_command, waivers=policy.waivers,
+                            executor=executor)
     report = policy.finish(report, RULES)
     fmt = fmt or default_format(output, sys.stdout)
     text = render(report, fmt, color=fmt == "text" and output is None and wants_color(sys.stdout))

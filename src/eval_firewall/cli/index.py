@@ -79,22 +79,24 @@ def build(config_path: Path | None, cache_dir: Path, quiet: bool, engine: str,
     from ..overlap.semantic import use_exact
 
     config, store, progress = _store(config_path, cache_dir, quiet)
+    semantic = config.audits.overlap.semantic
+    models = Models(semantic.model, semantic.batch_size, config_path=config.source,
+                    announce=progress.stage)
     if engine == "ray":
         from ..index import ray_engine
 
+        vectors = config.audits.overlap.enabled and semantic.enabled and \
+            semantic.retriever != "exact"      # encoded by the workers
         ray_engine.build(config, [d for d in config.datasets if d.role == "train"], store,
-                         progress, ray_address)
+                         progress, ray_address, models.retriever() if vectors else None)
     datasets = []
     for ds in config.datasets:
         if ds.role == "train":
             with progress.stage(f"index {ds.name}") as stage:
                 datasets.append(load_train(config, ds, store, on_rows=stage.advance))
-    semantic = config.audits.overlap.semantic
     corpus = train_corpus(datasets, progress.warn)
     if corpus is not None and config.audits.overlap.enabled and semantic.enabled \
             and not use_exact(semantic, len(corpus)):
-        models = Models(semantic.model, semantic.batch_size, config_path=config.source,
-                        announce=progress.stage)
         with progress.stage("static vectors", total=len(corpus)) as stage:
             corpus.vector_index(models.retriever())
             stage.advance(len(corpus))

@@ -17,12 +17,14 @@ from ..overlap.finders import Overlaps, ParaphraseFactory, ParaphraseQuery, sear
 from ..progress import Progress
 from ..rows import texts_of
 from ..search.paraphrase import ParaphraseSearch, build_train_index
+from ..search.shards import Executor
 from ..search.vectors import VectorIndex
 from ..text.normalize import model_text
 
 
 def _overlap(config: Config, loaded: dict[str, LoadedDataset], changes: Changes | None,
-             cache: Cache, progress: Progress, models: Models) -> Overlaps:
+             cache: Cache, progress: Progress, models: Models,
+             executor: Executor | None = None) -> Overlaps:
     """The overlap search, searching only rows the cache has no result for."""
     cfg = config.audits.overlap
     eval_sets = [d for d in loaded.values() if d.role == "eval"]
@@ -30,7 +32,8 @@ def _overlap(config: Config, loaded: dict[str, LoadedDataset], changes: Changes 
     with progress.stage("normalize", total=sum(len(d.rows) for d in eval_sets + train_sets)
                         ) as stage:
         evals = Corpus.of_datasets(eval_sets)
-        train = train_corpus(train_sets, progress.warn) or Corpus.of_datasets(train_sets)
+        train = train_corpus(train_sets, progress.warn, executor) or \
+            Corpus.of_datasets(train_sets)
         stage.advance(len(evals) + len(train))
     base_train = base_fingerprint = None
     if changes is not None and any(changes.changed_files.get(d.name) for d in train_sets):
@@ -57,7 +60,7 @@ def _paraphrases(config: Config, cache: Cache, progress: Progress, models: Model
         models.load_in_background()
         builder: Callable[[Sequence[str], Embedder], VectorIndex] = build_train_index
         if isinstance(train, IndexedCorpus):          # the static vectors live in the index
-            builder = lambda _texts, retriever: train.vector_index(retriever)  # noqa: E731
+            builder = lambda _texts, retriever: train.search_index(retriever)  # noqa: E731
         elif cache.enabled:
             builder = cached_vector_index(cache, builder, train.fingerprint)
         search = ParaphraseSearch(cfg, embedder=models.embedder(), retriever=models.retriever,

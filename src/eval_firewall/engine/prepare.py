@@ -25,6 +25,7 @@ from ..overlap import semantic
 from ..progress import Progress
 from ..records import Annotation, Variant
 from ..rows import Row
+from ..search.shards import Executor
 from .overlap_search import _overlap
 
 
@@ -46,14 +47,15 @@ class Prepared:
 
 
 def head_inputs(config: Config, loaded: dict[str, LoadedDataset], changes: Changes | None,
-                cache: Cache, progress: Progress, models: Models, allow_commands: bool
-                ) -> Prepared:
-    """The inputs of this run, prepared as the audits ask for them."""
+                cache: Cache, progress: Progress, models: Models, allow_commands: bool,
+                executor: Executor | None = None) -> Prepared:
+    """The inputs of this run, prepared as the audits ask for them (``executor``: how the
+    train index's shards are searched)."""
     return Prepared(list(loaded.values()), {
         "annotations": lambda: _annotations(config, loaded),
         "predictions": lambda: _predicted(config, loaded, allow_commands),
         "embedder": lambda: _distribution_embedder(config, models),
-        "overlap": lambda: _overlap(config, loaded, changes, cache, progress, models),
+        "overlap": lambda: _overlap(config, loaded, changes, cache, progress, models, executor),
     })
 
 

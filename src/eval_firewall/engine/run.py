@@ -16,6 +16,7 @@ from ..incremental.attribution import BaseSide, attribute
 from ..incremental.changes import load_base, scratch_dir
 from ..policy import waivers
 from ..progress import Progress
+from ..search.shards import Executor
 from ..version import __version__
 from .prepare import _eval_dataset, _variants, head_inputs, models_of
 from .read import load_all, summarize
@@ -26,7 +27,8 @@ from .waive import _waive
 def run_audits(config: Config, *, progress: Progress | None = None,
                cache_dir: Path | Literal["default"] | None = "default", base: str | None = None,
                allow_commands: bool = False, audits: Sequence[Audit] = AUDITS,
-               waivers: list[waivers.Listed] | None = None) -> Report:
+               waivers: list[waivers.Listed] | None = None,
+               executor: Executor | None = None) -> Report:
     """Run every enabled audit on the configured datasets and return the report.
 
     ``cache_dir``: ``"default"`` is :data:`~eval_firewall.home.DEFAULT_CACHE` in the config's
@@ -37,7 +39,8 @@ def run_audits(config: Config, *, progress: Progress | None = None,
     for a trusted configuration, never a pull request's own (see :mod:`.predictions`).
     ``audits``: the registry to run (default: every audit, :data:`eval_firewall.audits.AUDITS`).
     ``waivers``: the waivers to apply (the gate's policy, :mod:`.policy`) instead of those of
-    the config's waiver file and ``waivers:`` key.
+    the config's waiver file and ``waivers:`` key. ``executor`` searches the train index's
+    shards (default: in this process; :mod:`eval_firewall.search.shards`).
     """
     rules = rule_catalogue(audits)
     check_severity_rules(config, rules)
@@ -49,7 +52,8 @@ def run_audits(config: Config, *, progress: Progress | None = None,
         with progress.stage(f"read datasets at {base}"), scratch_dir() as scratch:
             changes = load_base(config, loaded, base, Path(scratch))
     models = models_of(config, cache, progress)
-    prepared = head_inputs(config, loaded, changes, cache, progress, models, allow_commands)
+    prepared = head_inputs(config, loaded, changes, cache, progress, models, allow_commands,
+                           executor)
     enabled = [a for a in audits if enabled_in(config, a, audits)]
     results = [_run(config, audit, prepared.for_audit(audit), rules, progress)
                for audit in enabled]

@@ -352,10 +352,13 @@ def _fd_sha256(fd: int) -> str:
 
 
 def _file_meta(path: Path) -> dict[str, Any]:
-    """A written file's size and SHA-256."""
+    """A written file's size and SHA-256 (noted as checked: this process hashed it)."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        return {"size": os.fstat(fd).st_size, "sha256": _fd_sha256(fd)}
+        info = os.fstat(fd)
+        digest = _fd_sha256(fd)
+        _VERIFIED[(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)] = digest
+        return {"size": info.st_size, "sha256": digest}
     finally:
         os.close(fd)
 
@@ -385,28 +388,48 @@ def write(parent: Path, key: str, signing: bytes, *, source: dict[str, Any], row
     Built in a temporary directory beside it and renamed into place, so a reader sees either
     no chunk or a whole one; a chunk already there is replaced.
     """
-    import pyarrow as pa
-
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=parent, prefix=".tmp-"))
     try:
-        files: dict[str, Any] = {}
-        with pa.OSFile(str(tmp / ROWS), "wb") as sink, \
-                pa.ipc.new_file(sink, rows.schema) as writer:
-            writer.write_table(rows)
-        files[ROWS] = _file_meta(tmp / ROWS)
-        for name, array in arrays.items():
-            files[f"{name}.npy"] = _write_npy(tmp, f"{name}.npy", array)
-        body = {"format": FORMAT, "source": source, "rows": int(rows.num_rows),
-                "problems": problems, "files": files}
-        _write_manifest(tmp, key, body, signing)
-        target = parent / key
-        if os.path.lexists(target):
-            remove(target)
-        os.rename(tmp, target)
+        files = write_files(tmp, rows, arrays)
+        seal(parent, key, signing, tmp, source=source, rows=int(rows.num_rows),
+             problems=problems, files=files)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_files(directory: Path, rows: Any, arrays: Mapping[str, np.ndarray]
+                ) -> dict[str, Any]:
+    """Write a chunk's files (``rows``, a pyarrow Table, and ``arrays``) into ``directory``;
+    each file's size and SHA-256, as the manifest lists them. (An engine's worker may write
+    them beside the chunks; only :func:`seal` needs the signing key.)"""
+    import pyarrow as pa
+
+    files: dict[str, Any] = {}
+    with pa.OSFile(str(directory / ROWS), "wb") as sink, \
+            pa.ipc.new_file(sink, rows.schema) as writer:
+        writer.write_table(rows)
+    files[ROWS] = _file_meta(directory / ROWS)
+    for name, array in arrays.items():
+        files[f"{name}.npy"] = _write_npy(directory, f"{name}.npy", array)
+    return files
+
+
+def seal(parent: Path, key: str, signing: bytes, directory: Path, *, source: dict[str, Any],
+         rows: int, problems: list[dict[str, Any]], files: dict[str, Any]) -> None:
+    """Sign the manifest of the chunk files in ``directory`` (:func:`write_files`; a
+    directory in ``parent``) and rename it into place as ``parent/key``."""
+    body = {"format": FORMAT, "source": source, "rows": rows, "problems": problems,
+            "files": files}
+    _write_manifest(directory, key, body, signing)
+    target = parent / key
+    if os.path.lexists(target):
+        remove(target)
+    os.rename(directory, target)
+    for name, meta in files.items():      # hashed by their writer (here, or the worker that
+        info = os.stat(target / name, follow_symlinks=False)      # the manifest trusts)
+        _VERIFIED[(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)] = meta["sha256"]
 
 
 def remove(path: Path) -> None:

@@ -168,6 +168,17 @@ class IndexStore:
         found.remember_written()
         return found
 
+    def seal(self, ds: DatasetConfig, display: str, key: str, version: str, staged: Path,
+             rows: int, files: dict[str, Any], problems: list[dict[str, Any]]) -> Chunk:
+        """Sign and place a chunk whose files another engine's worker wrote into ``staged``
+        (a directory in :attr:`root`, :func:`.chunk.write_files`)."""
+        source = {"dataset": ds.name, "path": display, "version": version}
+        self._safe_root()
+        chunks.seal(self.root, key, self.cache.key, staged, source=source, rows=rows,
+                    problems=problems, files=files)
+        self.built += 1
+        return Chunk.open(self.root / key, key, self.cache.key)
+
     def load(self, config: Config, ds: DatasetConfig, file: Path, display: str,
              blob: str | None) -> Chunk:
         """The chunk of one train file: opened when current and sound, else (re)built."""

@@ -20,7 +20,7 @@ import numpy as np
 from ..cache import content_key
 from ..overlap.corpus import Corpus
 from ..overlap.finders import TrainSide
-from ..search import containment, lexical
+from ..search import containment, lexical, shards
 from ..search.vectors import VectorIndex
 from .chunk import BadChunk, Chunk
 from .columns import IndexedRows, StringColumn
@@ -216,39 +216,27 @@ class IndexedTrainSide(TrainSide):
     boilerplate (an n-gram in more than ``max_train_rows`` rows) is judged on the whole set."""
 
     def __init__(self, norm: Sequence[str], texts: Sequence[str], index: lexical.LexicalIndex,
-                 chunks: Sequence[Chunk], offsets: np.ndarray) -> None:
+                 chunks: Sequence[Chunk], offsets: np.ndarray,
+                 runner: shards.Executor | None = None) -> None:
         super().__init__(norm, texts, index)
-        self.chunks, self.offsets = list(chunks), offsets
+        self.chunks, self.offsets, self.runner = list(chunks), offsets, runner
 
     def _postings(self, c: int) -> dict[str, np.ndarray]:
-        """Chunk ``c``'s containment arrays; built from its normalized texts (not stored)
-        when the chunk lacks sound ones."""
-        chunk = self.chunks[c]
-        if chunk.has("containment.tokens") and chunk.has("containment.starts"):
-            arrays = {"tokens": chunk.array("containment.tokens"),
-                      "starts": chunk.array("containment.starts")}
-            starts = arrays["starts"]
-            if (starts.shape == (chunk.rows + 1,) and int(starts[0]) == 0
-                    and int(starts[-1]) == len(arrays["tokens"])
-                    and not (np.diff(starts) < 0).any()):
-                return arrays
-        return containment.build(chunk.table().column("norm"))
+        """Chunk ``c``'s containment arrays (:func:`~eval_firewall.search.shards.stored_postings`)."""
+        return shards.stored_postings(self.chunks[c])
 
     def contained(self, eval_norm: Sequence[str], settings: containment.Settings,
                   only: Sequence[int], advance: Callable[[int], None] | None = None
                   ) -> dict[int, containment.Contained]:
         """As :meth:`TrainSide.contained`, from the chunks' stored postings."""
         items = containment.EvalItems(eval_norm, settings, only)
-        hits = containment.Hits()
-        for c, chunk in enumerate(self.chunks):
-            if len(items):
-                def done(lo: int, hi: int, chunk: Chunk = chunk) -> None:
-                    chunk.release("containment.tokens", lo, hi)
-                containment.scan_stored(self._postings(c), items, hits, int(self.offsets[c]),
-                                        done=done)
+        if not len(items):
             if advance is not None:
-                advance(chunk.rows)
-        return containment.contained(hits, items)
+                advance(int(self.offsets[-1]))
+            return {}
+        runner = self.runner or shards.LocalExecutor()     # one shard at a time, or on Ray
+        answers = runner.map(shards.containment_shard, self.chunks, items)
+        return shards.merge_containment(answers, items, self.offsets, advance)
 
 
 class IndexedCorpus(Corpus):
@@ -277,7 +265,7 @@ class IndexedCorpus(Corpus):
         rows = self.rows
         assert isinstance(rows, IndexedRows) and isinstance(self.norm, StringColumn)
         side = IndexedTrainSide(self.norm, self.texts, ChunkedLexical(self.chunks),
-                                self.chunks, rows.offsets())
+                                self.chunks, rows.offsets(), self.runner)
         side._exact = HashedExact(self.chunks, self.norm, rows.offsets())  # type: ignore[assignment]
         return side
 
@@ -286,6 +274,16 @@ class IndexedCorpus(Corpus):
         from .units import indexed_windows
 
         return indexed_windows(self, window, min_ratio, max_windows)
+
+    def search_index(self, retriever: Any) -> VectorIndex:
+        """The static vectors' index as :attr:`runner` searches it: :meth:`vector_index` in
+        this process, or its shards each searched by a task of another executor (Ray's), the
+        k best merged (:class:`~eval_firewall.search.shards.ShardedVectorIndex`)."""
+        index = self.vector_index(retriever)
+        if self.runner is None or self.runner.name == "local":
+            return index
+        return shards.ShardedVectorIndex(self.chunks, vectors_name(retriever.key), index.dim,
+                                         self.runner)
 
     def vector_index(self, retriever: Any) -> VectorIndex:
         """The static vectors of every row (float16), encoded into a chunk the first time a
@@ -316,6 +314,7 @@ class IndexedCorpus(Corpus):
                            release=lambda c, lo, hi: chunks[c].release(name, lo, hi))
 
     warn: Any = None
+    runner: shards.Executor | None = None     # how shards are searched (default: here)
 
     def _warn(self, c: Chunk, why: str) -> None:
         if self.warn is not None:
@@ -323,8 +322,10 @@ class IndexedCorpus(Corpus):
                       "recomputing its vectors")
 
 
-def train_corpus(datasets: Sequence[Any], warn: Any = None) -> IndexedCorpus | None:
-    """The train corpus of ``datasets`` when every one was read from the index, else None."""
+def train_corpus(datasets: Sequence[Any], warn: Any = None,
+                 runner: shards.Executor | None = None) -> IndexedCorpus | None:
+    """The train corpus of ``datasets`` when every one was read from the index, else None;
+    ``runner`` searches its shards (default: in this process)."""
     if not datasets or not all(isinstance(d.rows, IndexedRows) for d in datasets):
         return None
     chunks = [c for d in datasets for c in d.rows.chunks]
@@ -333,6 +334,7 @@ def train_corpus(datasets: Sequence[Any], warn: Any = None) -> IndexedCorpus | N
     rows = IndexedRows(chunks, names, datasets[0].role, displays)
     corpus = IndexedCorpus(rows, StringColumn(chunks, "norm"))
     object.__setattr__(corpus, "warn", warn)
+    object.__setattr__(corpus, "runner", runner)
     return corpus
 
 
