@@ -126,7 +126,8 @@ def search_child(engine: str, cache: Path, repo: Path, ray_cpus: int) -> None:
     from eval_firewall.config import load_config
     from eval_firewall.embeddings import Models
     from eval_firewall.index import IndexStore, load_train
-    from eval_firewall.index.train import IndexedTrainSide, train_corpus
+    from eval_firewall.index.corpus import train_corpus
+    from eval_firewall.index.train import IndexedTrainSide
     from eval_firewall.search.paraphrase import RETRIEVE, STATIC_FLOOR
     from eval_firewall.search.shards import open_executor
     from eval_firewall.text.normalize import normalize_many

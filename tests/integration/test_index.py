@@ -343,7 +343,7 @@ def test_containment_from_the_index_equals_the_search_without_it(quoted_repo, mo
 
 
 def test_boilerplate_counts_rows_across_every_chunk(quoted_repo):
-    from eval_firewall.index.train import train_corpus
+    from eval_firewall.index.corpus import train_corpus
     from eval_firewall.overlap.finders import TrainSide
     from eval_firewall.search import containment
     from eval_firewall.text.normalize import normalize
@@ -369,7 +369,7 @@ def test_boilerplate_counts_rows_across_every_chunk(quoted_repo):
 
 
 def test_stored_postings_scanned_in_small_pieces_give_the_same_hits(quoted_repo):
-    from eval_firewall.index.train import train_corpus
+    from eval_firewall.index.corpus import train_corpus
     from eval_firewall.search import containment
     from eval_firewall.text.normalize import normalize
 
@@ -497,7 +497,7 @@ def test_status_verify_hashes_every_file_whatever_is_on_record(repo, monkeypatch
 def test_windows_from_the_index_equal_those_of_the_rows(quoted_repo):
     """Same units, same order, same texts as windows_of over Row objects; stored in the chunks
     and read back by a later process, and searched as one mapped part per chunk."""
-    from eval_firewall.index.train import train_corpus
+    from eval_firewall.index.corpus import train_corpus
     from eval_firewall.overlap.corpus import Corpus
     from eval_firewall.search.vectors import VectorIndex
     from eval_firewall.search.windows import windows_of
@@ -542,7 +542,8 @@ def test_windows_from_the_index_equal_those_of_the_rows(quoted_repo):
 def test_lexical_candidates_of_the_queries_words_equal_those_of_the_whole_matrix(repo):
     """The matrix of the queries' words gives the same candidates, in the same order, as the
     whole feature x row matrix; the row norms are stored in the chunks and reused."""
-    from eval_firewall.index.train import ChunkedLexical, chunked_lexical, train_corpus
+    from eval_firewall.index.corpus import train_corpus
+    from eval_firewall.index.train import ChunkedLexical, chunked_lexical
 
     config = load_config(repo / ".eval-firewall.yml")
     (train,) = [d for d in config.datasets if d.role == "train"]

@@ -502,7 +502,7 @@ def test_ray_executor_runs_each_shard_in_a_worker_in_shard_order(
     from eval_firewall.config import load_config
     from eval_firewall.errors import UserError
     from eval_firewall.index import IndexStore, load_train
-    from eval_firewall.index.train import train_corpus
+    from eval_firewall.index.corpus import train_corpus
 
     config = load_config(tmp_path / ".eval-firewall.yml", rules=RULES)
     store = IndexStore(Cache(tmp_path / "cache"))

@@ -18,9 +18,10 @@ from eval_firewall.overlap.finders import MemoryFinder, search_overlaps
 from eval_firewall.report.json import load_report, render_json
 from eval_firewall.rows import Row
 from eval_firewall.search import containment
-from eval_firewall.search.containment import Settings, build, char_span, scan, search
+from eval_firewall.search.containment import Settings, build, scan, search
 from eval_firewall.search.windows import starts, window_length, windows_of
 from eval_firewall.text.normalize import normalize
+from eval_firewall.text.spans import char_span
 
 TEST = gsm8k("test", 60)
 TRAIN = gsm8k("train", 300)

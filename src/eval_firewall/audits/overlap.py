@@ -32,8 +32,8 @@ from ..overlap.finders import Hit, Overlaps
 from ..overlap.score import explain
 from ..rows import Row
 from ..rules import Noun, Pair, Rule
-from ..search import containment
 from ..text.normalize import disguise
+from ..text.spans import char_span
 from .leak import INPUT, INPUT_LABEL, leak_kind
 
 AUDIT = "overlap"
@@ -92,7 +92,7 @@ def _span(hit: Hit, match: Row, fields: Sequence[str] | None) -> Span | None:
     """Where the hit's words are in the train row's original text."""
     if hit.start is None or hit.end is None:
         return None
-    start, end = containment.char_span(match.text, hit.start, hit.end)
+    start, end = char_span(match.text, hit.start, hit.end)
     return Span(start, end, field_at(match, start, fields), hit.coverage,
                 window=hit.rule == "paraphrase")
 

@@ -74,8 +74,8 @@ def build(config_path: Path | None, cache_dir: Path, quiet: bool, engine: str,
     no longer configured, or changed since, are removed.
     """
     from ..embeddings import Models
+    from ..index.corpus import train_corpus
     from ..index.store import load_train
-    from ..index.train import train_corpus
     from ..overlap.semantic import use_exact
 
     config, store, progress = _store(config_path, cache_dir, quiet)

@@ -10,7 +10,8 @@ from ..config import Config
 from ..datasets import LoadedDataset
 from ..embeddings import Embedder, Models
 from ..incremental.changes import Changes
-from ..index.train import IndexedCorpus, base_index_fingerprint, train_corpus
+from ..index.corpus import train_corpus
+from ..index.train import IndexedCorpus, base_index_fingerprint
 from ..overlap.cached import CachedFinder, cached_vector_index
 from ..overlap.corpus import Corpus
 from ..overlap.finders import Overlaps, ParaphraseFactory, ParaphraseQuery, search_overlaps

@@ -30,7 +30,6 @@ import io
 import json
 import mmap
 import os
-import shutil
 import stat
 import tempfile
 from collections.abc import Mapping
@@ -38,8 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from ..cache import remove_path
 
 FORMAT = "eval-firewall-index/1"
 MANIFEST = "MANIFEST.json"
@@ -312,13 +309,13 @@ class Chunk:
     def add(self, name: str, array: np.ndarray, about: str | None = None) -> None:
         """Store ``array`` as ``name`` in this chunk (``about``: what it holds, e.g. the model
         of a set of vectors) and re-sign its manifest."""
-        meta = _write_npy(self.directory, f"{name}.npy", array)
+        meta = write_npy(self.directory, f"{name}.npy", array)
         if about is not None:
             meta["about"] = about
         files = dict(self.manifest["files"])
         files[f"{name}.npy"] = meta
         self.manifest = {**self.manifest, "files": files}
-        _write_manifest(self.directory, self.key, self.manifest, self._signing)
+        write_manifest(self.directory, self.key, self.manifest, self._signing)
         self._arrays.pop(name, None)          # mapped from the file when asked for
         self._maps.pop(f"{name}.npy", None)
         self._remember(f"{name}.npy")
@@ -351,87 +348,32 @@ def _fd_sha256(fd: int) -> str:
     return h.hexdigest()
 
 
-def _file_meta(path: Path) -> dict[str, Any]:
+def file_meta(path: Path) -> dict[str, Any]:
     """A written file's size and SHA-256 (noted as checked: this process hashed it)."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         info = os.fstat(fd)
         digest = _fd_sha256(fd)
-        _VERIFIED[(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)] = digest
+        _VERIFIED[_ident(info)] = digest
         return {"size": info.st_size, "sha256": digest}
     finally:
         os.close(fd)
 
 
-def _write_npy(directory: Path, name: str, array: np.ndarray) -> dict[str, Any]:
+def write_npy(directory: Path, name: str, array: np.ndarray) -> dict[str, Any]:
     """Write ``array`` as ``directory/name`` (atomically, streamed to the file)."""
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as fh:
             np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
-        meta = _file_meta(Path(tmp))
+        meta = file_meta(Path(tmp))
         os.replace(tmp, directory / name)
     finally:
         Path(tmp).unlink(missing_ok=True)
     return meta
 
 
-def _write_manifest(directory: Path, key: str, body: dict[str, Any], signing: bytes) -> None:
+def write_manifest(directory: Path, key: str, body: dict[str, Any], signing: bytes) -> None:
+    """Write the chunk's manifest, ``body`` signed over the chunk's ``key``, atomically."""
     signed = {**body, "hmac-sha256": _signature(signing, key, body)}
     _atomic(directory, MANIFEST, json.dumps(signed, sort_keys=True).encode())
-
-
-def write(parent: Path, key: str, signing: bytes, *, source: dict[str, Any], rows: Any,
-          arrays: Mapping[str, np.ndarray], problems: list[dict[str, Any]]) -> None:
-    """Write a chunk ``parent/key`` atomically: ``rows`` (a pyarrow Table) and ``arrays``.
-
-    Built in a temporary directory beside it and renamed into place, so a reader sees either
-    no chunk or a whole one; a chunk already there is replaced.
-    """
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=".tmp-"))
-    try:
-        files = write_files(tmp, rows, arrays)
-        seal(parent, key, signing, tmp, source=source, rows=int(rows.num_rows),
-             problems=problems, files=files)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def write_files(directory: Path, rows: Any, arrays: Mapping[str, np.ndarray]
-                ) -> dict[str, Any]:
-    """Write a chunk's files (``rows``, a pyarrow Table, and ``arrays``) into ``directory``;
-    each file's size and SHA-256, as the manifest lists them. (An engine's worker may write
-    them beside the chunks; only :func:`seal` needs the signing key.)"""
-    import pyarrow as pa
-
-    files: dict[str, Any] = {}
-    with pa.OSFile(str(directory / ROWS), "wb") as sink, \
-            pa.ipc.new_file(sink, rows.schema) as writer:
-        writer.write_table(rows)
-    files[ROWS] = _file_meta(directory / ROWS)
-    for name, array in arrays.items():
-        files[f"{name}.npy"] = _write_npy(directory, f"{name}.npy", array)
-    return files
-
-
-def seal(parent: Path, key: str, signing: bytes, directory: Path, *, source: dict[str, Any],
-         rows: int, problems: list[dict[str, Any]], files: dict[str, Any]) -> None:
-    """Sign the manifest of the chunk files in ``directory`` (:func:`write_files`; a
-    directory in ``parent``) and rename it into place as ``parent/key``."""
-    body = {"format": FORMAT, "source": source, "rows": rows, "problems": problems,
-            "files": files}
-    _write_manifest(directory, key, body, signing)
-    target = parent / key
-    if os.path.lexists(target):
-        remove(target)
-    os.rename(directory, target)
-    for name, meta in files.items():      # hashed by their writer (here, or the worker that
-        info = os.stat(target / name, follow_symlinks=False)      # the manifest trusts)
-        _VERIFIED[(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)] = meta["sha256"]
-
-
-def remove(path: Path) -> None:
-    """Remove a chunk (or whatever is in its place), never following a link."""
-    remove_path(path)

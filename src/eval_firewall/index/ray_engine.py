@@ -81,8 +81,8 @@ def _compute(config: Config, ds: DatasetConfig, source: Any, display: str,
     A user error (a file that cannot be read) comes back as its fields, raised by the
     driver."""
     from ..datasets.remote import RemoteFile, fetched
-    from .chunk import write_files
     from .store import chunk_contents
+    from .write import write_files
 
     try:
         if isinstance(source, RemoteFile):

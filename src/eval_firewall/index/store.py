@@ -22,8 +22,8 @@ from ..cache import Cache, content_key
 from ..config import Config, DatasetConfig, resolve_paths, resolve_remote
 from ..progress import Progress
 from ..rows import Row, RowProblem
-from . import chunk as chunks
-from .chunk import BadChunk, Chunk
+from . import write as chunks
+from .chunk import FORMAT, BadChunk, Chunk
 from .postings import POSTINGS
 
 DIRECTORY = "index"
@@ -72,7 +72,7 @@ def chunk_key(ds: DatasetConfig, display: str, version: str) -> str:
     """The key of a file's chunk: index format, posting kinds, normalization (its behaviour),
     row-shaping settings, path and version."""
     shape = ds.model_dump(mode="json", exclude={"paths", "card", "name", "role"})
-    return content_key(chunks.FORMAT, sorted(POSTINGS), normalization_fingerprint(), shape,
+    return content_key(FORMAT, sorted(POSTINGS), normalization_fingerprint(), shape,
                        display, version)
 
 

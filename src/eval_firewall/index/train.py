@@ -24,7 +24,7 @@ from ..search import containment, lexical, shards
 from ..search.vectors import VectorIndex
 from .chunk import BadChunk, Chunk
 from .columns import IndexedRows, StringColumn
-from .store import NORM_HASH, vectors_name
+from .store import NORM_HASH, chunk_key, vectors_name
 
 ENCODE_ROWS = 65536        # texts encoded at once (bounds the float32 output's memory)
 
@@ -269,12 +269,6 @@ class IndexedCorpus(Corpus):
         side._exact = HashedExact(self.chunks, self.norm, rows.offsets())  # type: ignore[assignment]
         return side
 
-    def windows(self, window: int, min_ratio: float, max_windows: int) -> Any:
-        """The paraphrase units (:func:`.units.indexed_windows`), from the chunks' arrays."""
-        from .units import indexed_windows
-
-        return indexed_windows(self, window, min_ratio, max_windows)
-
     def search_index(self, retriever: Any) -> VectorIndex:
         """The static vectors' index as :attr:`runner` searches it: :meth:`vector_index` in
         this process, or its shards each searched by a task of another executor (Ray's), the
@@ -322,22 +316,6 @@ class IndexedCorpus(Corpus):
                       "recomputing its vectors")
 
 
-def train_corpus(datasets: Sequence[Any], warn: Any = None,
-                 runner: shards.Executor | None = None) -> IndexedCorpus | None:
-    """The train corpus of ``datasets`` when every one was read from the index, else None;
-    ``runner`` searches its shards (default: in this process)."""
-    if not datasets or not all(isinstance(d.rows, IndexedRows) for d in datasets):
-        return None
-    chunks = [c for d in datasets for c in d.rows.chunks]
-    names = [n for d in datasets for n in d.rows.names]
-    displays = [p for d in datasets for p in d.rows.displays]
-    rows = IndexedRows(chunks, names, datasets[0].role, displays)
-    corpus = IndexedCorpus(rows, StringColumn(chunks, "norm"))
-    object.__setattr__(corpus, "warn", warn)
-    object.__setattr__(corpus, "runner", runner)
-    return corpus
-
-
 def index_fingerprint(keys: Sequence[str]) -> str:
     """A train corpus' fingerprint from its chunks' keys, in row order."""
     return content_key("index", list(keys))
@@ -346,8 +324,6 @@ def index_fingerprint(keys: Sequence[str]) -> str:
 def base_index_fingerprint(changes: Any, datasets: Sequence[Any]) -> str | None:
     """The fingerprint the train corpus had at the base revision (its chunks' keys, from the
     base's file versions), so the base's cached results are found; None if unknown."""
-    from .store import chunk_key
-
     keys = []
     for ds in datasets:
         base = changes.base_datasets.get(ds.name)

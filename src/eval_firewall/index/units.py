@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from ..search.containment import word_offsets
 from ..search.vectors import VectorIndex
 from ..search.windows import Windows, units_of
 from ..text.normalize import model_text
+from ..text.spans import word_offsets
 from .chunk import ROWS, BadChunk, Chunk
 from .store import vectors_name
 from .train import ENCODE_ROWS, IndexedCorpus, index_fingerprint

@@ -32,14 +32,11 @@ Two halves, so a persistent train index can store the first as more columns of a
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import mmh3
 import numpy as np
-
-from ..text.normalize import normalize
 
 BASE = np.uint64(0x100000001B3)         # the rolling hash's multiplier (odd, so invertible)
 ROWS_PER_PIECE = 1 << 15                 # train rows tokenized and scanned at once, at most
@@ -377,28 +374,3 @@ def search(eval_norm: Sequence[str], train_norm: Sequence[str], settings: Settin
         for start, stop in _pieces(train_norm, piece_rows, piece_chars):
             scan(build(train_norm[start:stop]), items, hits, start)
     return contained(hits, items)
-
-
-# --- from word positions back to the original text ------------------------------------------------
-_CHUNK = re.compile(r"\S+")
-
-
-def word_offsets(text: str) -> list[tuple[int, int]]:
-    """For each word of ``normalize(text)``, the code-point offsets (start, end) in ``text`` of
-    the whitespace-delimited piece it came from."""
-    out: list[tuple[int, int]] = []
-    for m in _CHUNK.finditer(text):
-        out.extend([(m.start(), m.end())] * len(normalize(m.group()).split()))
-    return out
-
-
-def char_span(text: str, start: int, end: int) -> tuple[int, int]:
-    """Code-point offsets in ``text`` of its normalized words ``start``..``end`` (exclusive).
-
-    Normalizing piece by piece gives the same words as normalizing the whole text except where
-    Unicode compatibility forms span whitespace (rare); there the span is clamped to the text.
-    """
-    offsets = word_offsets(text)
-    if not offsets or start >= len(offsets):
-        return 0, len(text)
-    return offsets[start][0], offsets[min(end, len(offsets)) - 1][1]

@@ -77,11 +77,11 @@ class _ChunkSpec:
     directory: str
     key: str
     manifest: dict[str, Any]
-    verified: tuple[tuple[tuple[int, int, int, int], str], ...] = ()
+    verified: tuple[tuple[tuple[int, ...], str], ...] = ()
 
     @classmethod
     def of(cls, chunk: Any) -> _ChunkSpec:
-        from ..index.chunk import _VERIFIED
+        from ..index.chunk import _VERIFIED, _ident
 
         verified = []
         for name, meta in chunk.manifest["files"].items():
@@ -89,7 +89,7 @@ class _ChunkSpec:
                 info = os.stat(os.path.join(chunk.directory, name), follow_symlinks=False)
             except OSError:
                 continue
-            ident = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+            ident = _ident(info)
             if _VERIFIED.get(ident) == meta["sha256"]:
                 verified.append((ident, meta["sha256"]))
         return cls(os.path.abspath(chunk.directory), chunk.key, chunk.manifest, tuple(verified))

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 from ..overlap.corpus import Corpus
 from ..rows import Row
-from .containment import word_offsets
+from ..text.spans import word_offsets
 
 MIN_WINDOW = 8      # words: no window is shorter
 _PARAGRAPH = re.compile(r"\n[ \t\r\f\v]*\n")
