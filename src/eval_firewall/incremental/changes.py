@@ -61,61 +61,77 @@ def load_base(config: Config, head: dict[str, LoadedDataset], rev: str,
               scratch: Path) -> Changes:
     """Read every dataset as it was at ``rev``; files unchanged since then are not re-read."""
     git = Git.containing(config.root)
-    top = git.top
     sha = git.resolve(rev)
-    root = config.root.resolve()
-    base_config = config.model_copy(update={"root": scratch})
     changes = Changes(rev, sha, {})
     for ds in config.datasets:
-        at_base = git.files_at(sha, _patterns(config, top, [p for p in ds.paths
-                                                           if not is_url(p)]))
-        head_files = {f: root / f for f in head[ds.name].files if not is_url(f)}
-        current = git.worktree_blobs(list(head_files.values()))
-        base_rows: list[Row] = []
-        problems: list[RowProblem] = []
-        changed: list[str] = []
-        base_paths = []
-        head_rows = head[ds.name].rows
-        of_file = getattr(head_rows, "of_file", None)     # rows of the train index: by file
-        for top_path, blob in sorted(at_base.items()):
-            rel = (top / top_path).relative_to(root).as_posix()
-            base_paths.append(rel)
-            versions = changes.base_versions.setdefault(ds.name, {})
-            if rel in head_files and current.get(head_files[rel]) == blob:
-                versions[rel] = f"git-blob:{blob}:{head_files[rel].stat().st_size}"
-                if of_file is None:
-                    base_rows.extend(r for r in head_rows if r.path == rel)
-                else:                 # built below only if the base differs from the head
-                    base_rows.append(rel)  # type: ignore[arg-type]
-                problems.extend(p for p in head[ds.name].problems if p.path == rel)
-                continue
-            changed.append(rel)
-            target = scratch / rel
-            git.write_blob(blob, target)
-            versions[rel] = f"git-blob:{blob}:{target.stat().st_size}"
-            for item in iter_rows(base_config, ds, files=[target]):
-                if isinstance(item, Row):
-                    base_rows.append(item)
-                else:
-                    problems.append(item)
-        changed.extend(f for f in head_files if f not in base_paths)
-        _remote_as_head(changes, head[ds.name], base_paths, base_rows, problems)
-        base = LoadedDataset(ds, base_paths, base_rows, problems)
-        if of_file is not None:       # unchanged files' rows stay in the index, unbuilt
-            base.rows = _segments(base_rows, of_file) if changed else head_rows
+        base, base_paths, changed = _dataset_at_base(config, git, sha, ds, head[ds.name],
+                                                     changes, scratch)
         base.card = _card_at(config, git, sha, ds, base_paths, scratch)
         changes.base_datasets[ds.name] = base
         changes.changed_files[ds.name] = sorted(changed)
-        if not changed:          # every file as it was: no new rows (and no hashing them)
-            changes.new_rows[ds.name] = set()
-            continue
-        if of_file is not None:
-            changes.new_rows[ds.name] = _new_in_changed_files(head_rows, base.rows, changed)
-            continue
-        before = {row_fingerprint(r) for r in base.rows}
-        changes.new_rows[ds.name] = {i for i, r in enumerate(head[ds.name].rows)
-                                     if row_fingerprint(r) not in before}
+        changes.new_rows[ds.name] = _new_rows(head[ds.name], base, changed)
     return changes
+
+
+def _dataset_at_base(config: Config, git: Git, sha: str, ds: DatasetConfig, head: LoadedDataset,
+                     changes: Changes, scratch: Path
+                     ) -> tuple[LoadedDataset, list[str], list[str]]:
+    """One dataset at commit ``sha``, its files there and its files changed since (added ones
+    included): an unchanged file's rows are the head's (the train index's stay unbuilt), a
+    changed one is read from its blob, written into ``scratch``."""
+    top, root = git.top, config.root.resolve()
+    at_base = git.files_at(sha, _patterns(config, top, [p for p in ds.paths if not is_url(p)]))
+    head_files = {f: root / f for f in head.files if not is_url(f)}
+    current = git.worktree_blobs(list(head_files.values()))
+    base_rows: list[Row] = []
+    problems: list[RowProblem] = []
+    changed: list[str] = []
+    base_paths = []
+    of_file = getattr(head.rows, "of_file", None)     # rows of the train index: by file
+    for top_path, blob in sorted(at_base.items()):
+        rel = (top / top_path).relative_to(root).as_posix()
+        base_paths.append(rel)
+        versions = changes.base_versions.setdefault(ds.name, {})
+        if rel in head_files and current.get(head_files[rel]) == blob:
+            versions[rel] = f"git-blob:{blob}:{head_files[rel].stat().st_size}"
+            if of_file is None:
+                base_rows.extend(r for r in head.rows if r.path == rel)
+            else:                 # built below only if the base differs from the head
+                base_rows.append(rel)  # type: ignore[arg-type]
+            problems.extend(p for p in head.problems if p.path == rel)
+            continue
+        changed.append(rel)
+        versions[rel] = _read_blob(config, git, ds, blob, scratch, rel, base_rows, problems)
+    changed.extend(f for f in head_files if f not in base_paths)
+    _remote_as_head(changes, head, base_paths, base_rows, problems)
+    base = LoadedDataset(ds, base_paths, base_rows, problems)
+    if of_file is not None:       # unchanged files' rows stay in the index, unbuilt
+        base.rows = _segments(base_rows, of_file) if changed else head.rows
+    return base, base_paths, changed
+
+
+def _read_blob(config: Config, git: Git, ds: DatasetConfig, blob: str, scratch: Path, rel: str,
+               rows: list[Row], problems: list[RowProblem]) -> str:
+    """Read file ``rel`` as its ``blob`` at the base (written into ``scratch``) into ``rows``
+    and ``problems``; its version."""
+    target = scratch / rel
+    git.write_blob(blob, target)
+    for item in iter_rows(config.model_copy(update={"root": scratch}), ds, files=[target]):
+        if isinstance(item, Row):
+            rows.append(item)
+        else:
+            problems.append(item)
+    return f"git-blob:{blob}:{target.stat().st_size}"
+
+
+def _new_rows(head: LoadedDataset, base: LoadedDataset, changed: list[str]) -> set[int]:
+    """The head's rows whose content no row had at the base (none when no file changed)."""
+    if not changed:          # every file as it was: no new rows (and no hashing them)
+        return set()
+    if getattr(head.rows, "of_file", None) is not None:
+        return _new_in_changed_files(head.rows, base.rows, changed)
+    before = {row_fingerprint(r) for r in base.rows}
+    return {i for i, r in enumerate(head.rows) if row_fingerprint(r) not in before}
 
 
 def _remote_as_head(changes: Changes, head: LoadedDataset, base_paths: list[str],

@@ -272,32 +272,12 @@ def contained(hits: Hits, items: EvalItems) -> dict[int, Contained]:
         if old is None or (found.coverage, -found.train) > (old.coverage, -old.train):
             best[item] = found
 
-    if hits.whole:
-        whole = np.concatenate(hits.whole)
-        pairs = np.unique(whole[:, :2], axis=0)
-        per_item = np.bincount(pairs[:, 0], minlength=len(items.tokens))
-        for item, row, pos in whole.tolist():
-            if per_item[item] <= s.max_train_rows:
-                length = len(items.tokens[item])
-                offer(item, Contained(row, pos, pos + length, 1.0, length))
-    grams = items.grams
-    found = np.concatenate(hits.grams) if hits.grams else np.zeros((0, 3), np.int64)
-    found = found[~grams.dead[found[:, 0]]]
-    if not len(found):
+    for item, found in _whole_copies(hits, items):
+        offer(item, found)
+    runs = _gram_runs(hits, items)
+    if runs is None:
         return best
-    # one line per (entry, row): each key's hits expand to the eval items holding the key
-    counts = grams.first[found[:, 0] + 1] - grams.first[found[:, 0]]
-    entry = np.repeat(grams.first[found[:, 0]], counts) + (
-        np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
-    row = np.repeat(found[:, 1], counts)
-    train_pos = np.repeat(found[:, 2], counts)
-    item_of = grams.items[entry]
-    eval_pos = grams.positions[entry]
-    order = np.lexsort((row, item_of))
-    item_of, row, train_pos, eval_pos = item_of[order], row[order], train_pos[order], eval_pos[order]
-    bounds = np.flatnonzero(np.diff(item_of) | np.diff(row)) + 1
-    lo = np.concatenate(([0], bounds))
-    hi = np.concatenate((bounds, [len(item_of)]))
+    item_of, row, train_pos, eval_pos, lo, hi = runs
     lengths = np.array([len(t) for t in items.tokens], dtype=np.int64)
     need = s.min_coverage * lengths[item_of[lo]]
     for a, b, needed in zip(lo.tolist(), hi.tolist(), need.tolist()):
@@ -314,6 +294,46 @@ def contained(hits: Hits, items: EvalItems) -> dict[int, Contained]:
         start, end = _span(train_pos[a:b], eval_pos[a:b], length, s.ngram)
         offer(item, Contained(int(row[a]), start, end, shared / length, shared))
     return best
+
+
+def _whole_copies(hits: Hits, items: EvalItems) -> list[tuple[int, Contained]]:
+    """The short items found whole in a train row (in no more than ``max_train_rows`` rows)."""
+    if not hits.whole:
+        return []
+    whole = np.concatenate(hits.whole)
+    pairs = np.unique(whole[:, :2], axis=0)
+    per_item = np.bincount(pairs[:, 0], minlength=len(items.tokens))
+    out = []
+    for item, row, pos in whole.tolist():
+        if per_item[item] <= items.settings.max_train_rows:
+            length = len(items.tokens[item])
+            out.append((item, Contained(row, pos, pos + length, 1.0, length)))
+    return out
+
+
+def _gram_runs(hits: Hits, items: EvalItems) -> tuple[np.ndarray, ...] | None:
+    """The n-gram hits that are evidence (no boilerplate), one line per (eval item, train row,
+    shared n-gram), sorted by item and row: ``item, row, train position, eval position`` and
+    each (item, row) run's bounds ``lo, hi``; None when there are none."""
+    grams = items.grams
+    found = np.concatenate(hits.grams) if hits.grams else np.zeros((0, 3), np.int64)
+    found = found[~grams.dead[found[:, 0]]]
+    if not len(found):
+        return None
+    # one line per (entry, row): each key's hits expand to the eval items holding the key
+    counts = grams.first[found[:, 0] + 1] - grams.first[found[:, 0]]
+    entry = np.repeat(grams.first[found[:, 0]], counts) + (
+        np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+    row = np.repeat(found[:, 1], counts)
+    train_pos = np.repeat(found[:, 2], counts)
+    item_of = grams.items[entry]
+    eval_pos = grams.positions[entry]
+    order = np.lexsort((row, item_of))
+    item_of, row, train_pos, eval_pos = item_of[order], row[order], train_pos[order], eval_pos[order]
+    bounds = np.flatnonzero(np.diff(item_of) | np.diff(row)) + 1
+    lo = np.concatenate(([0], bounds))
+    hi = np.concatenate((bounds, [len(item_of)]))
+    return item_of, row, train_pos, eval_pos, lo, hi
 
 
 def _span(train_pos: np.ndarray, eval_pos: np.ndarray, length: int, n: int) -> tuple[int, int]:
