@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import contextlib
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -30,15 +30,16 @@ def dup_eval() -> list[dict]:
     return rows
 
 
+def invoke(cwd: Path, *args: str):
+    """Invoke ``eval-firewall ARGS`` with CliRunner, in the folder ``cwd``."""
+    with contextlib.chdir(cwd):
+        return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
 def run(root: Path, *args: str, config: bool = True, cwd: Path | None = None):
     """Invoke ``eval-firewall audit`` with CliRunner, in ``cwd`` (default: the repo)."""
     argv = ["audit", *(["--config", str(root / ".eval-firewall.yml")] if config else []), *args]
-    old = Path.cwd()
-    os.chdir(cwd or root)
-    try:
-        return CliRunner().invoke(main, argv, catch_exceptions=False)
-    finally:
-        os.chdir(old)
+    return invoke(cwd or root, *argv)
 
 
 def one_error_line(result, message: str) -> None:

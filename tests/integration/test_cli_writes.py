@@ -9,10 +9,9 @@ import os
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from cli_harness import invoke
 
 from conftest import ID_DATASETS, git_init, gsm8k, write_jsonl
-from eval_firewall.cli import main
 
 PRECIOUS = "do not overwrite\n"
 
@@ -29,15 +28,6 @@ def repo(tmp_path: Path) -> Path:
     outside = tmp_path / "outside.txt"
     outside.write_text(PRECIOUS, encoding="utf-8")
     return root
-
-
-def invoke(root: Path, *args: str):
-    old = Path.cwd()
-    os.chdir(root)
-    try:
-        return CliRunner().invoke(main, list(args), catch_exceptions=False)
-    finally:
-        os.chdir(old)
 
 
 def refused(result, outside: Path) -> str:

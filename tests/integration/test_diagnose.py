@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from cli_harness import invoke
 
 from conftest import BASIC_CONFIG, git, git_commit, git_init, gsm8k
 from eval_firewall import load_config, run_audits
-from eval_firewall.cli import main
 from eval_firewall.overlap.score import COLUMNS
 from eval_firewall.report import load_report, render_json
 
@@ -32,15 +30,6 @@ def _repo(repo):
     return repo(train, evals, SEMANTIC_CONFIG + "  provenance: {missing: off}\n")
 
 
-def _invoke(root: Path, *args: str):
-    old = Path.cwd()
-    os.chdir(root)
-    try:
-        return CliRunner().invoke(main, list(args), catch_exceptions=False)
-    finally:
-        os.chdir(old)
-
-
 @pytest.mark.model
 def test_findings_carry_the_evidence_explain_prints(repo):
     root = _repo(repo)
@@ -55,7 +44,7 @@ def test_findings_carry_the_evidence_explain_prints(repo):
     assert data["schema_version"] == 2
     assert load_report(render_json(report)) == report      # evidence survives the round trip
 
-    shown = _invoke(root, "explain", "data/eval/eval.jsonl:10", "--json", "-q")
+    shown = invoke(root, "explain", "data/eval/eval.jsonl:10", "--json", "-q")
     assert shown.exit_code == 0, shown.output
     explained = json.loads(shown.stdout)
     assert explained["rule"] == "paraphrase" and explained["match"] == "data/train/train.jsonl:41"
@@ -63,19 +52,19 @@ def test_findings_carry_the_evidence_explain_prints(repo):
     assert best["flagged"] and best["evidence"]["probability"] == para.probability
     assert best["evidence"]["features"] == dict(para.features)
 
-    text = _invoke(root, "explain", "data/eval/eval.jsonl:5", "-q")
+    text = invoke(root, "explain", "data/eval/eval.jsonl:5", "-q")
     assert text.exit_code == 0
     assert text.stdout.startswith("eval row data/eval/eval.jsonl:5 (eval, data/eval/eval.jsonl:5)"
                                   ": flagged as exact-duplicate of train row "
                                   "data/train/train.jsonl:8\n")
-    clean = _invoke(root, "explain", "data/eval/eval.jsonl:4", "-q")
+    clean = invoke(root, "explain", "data/eval/eval.jsonl:4", "-q")
     assert ": not flagged\n" in clean.stdout.splitlines()[0] + "\n"
     assert "not flagged: similarity" in clean.stdout   # why its nearest rows were not
 
 
 def test_explain_an_unknown_row_is_one_line(repo):
     root = _repo(repo)
-    result = _invoke(root, "explain", "no-such-row", "-q")
+    result = invoke(root, "explain", "no-such-row", "-q")
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr == ("eval-firewall: error: no eval row 'no-such-row': give a row id, "
                              "or path:line of an eval row (path relative to the repository "
@@ -111,7 +100,7 @@ def test_selftest_plants_copies_and_leaves_the_repository_alone(tmp_path):
     (root / ".eval-firewall.yml").write_text(BASIC_CONFIG, encoding="utf-8")
     git_commit(root, "data")
     before = _tree(root)
-    result = _invoke(root, "selftest", "--eval-rows", "33", "--train-rows", "200", "-q")
+    result = invoke(root, "selftest", "--eval-rows", "33", "--train-rows", "200", "-q")
     assert result.exit_code == 0, result.output
     rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[1:]
             for line in result.stdout.splitlines() if line.startswith("| ")}

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from cli_harness import invoke
 
 from conftest import BASIC_CONFIG, git_commit, git_init, gsm8k, write_jsonl
 from eval_firewall.cache import Cache
-from eval_firewall.cli import main
 from eval_firewall.config import load_config
 from eval_firewall.engine import run_audits
 from eval_firewall.index import IndexStore, load_train
@@ -43,17 +42,8 @@ def repo(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def cli(root: Path, *args: str):
-    old = Path.cwd()
-    os.chdir(root)
-    try:
-        return CliRunner().invoke(main, list(args), catch_exceptions=False)
-    finally:
-        os.chdir(old)
-
-
 def findings(root: Path, *args: str) -> list[tuple[str, int, str, str | None]]:
-    done = cli(root, "audit", "-q", "--format", "json", *args)
+    done = invoke(root, "audit", "-q", "--format", "json", *args)
     assert done.exit_code in (0, 1), done.output
     report = json.loads(done.stdout)
     return sorted((f["path"], f["line"], f["rule"], (f.get("match") or {}).get("path"))
@@ -70,15 +60,15 @@ def chunk_dirs(root: Path) -> dict[str, Path]:
 
 
 def test_build_status_and_audit_use_the_index(repo):
-    built = cli(repo, "index", "build", "-q")
+    built = invoke(repo, "index", "build", "-q")
     assert built.exit_code == 0, built.output
     assert "2 train file(s), 120 rows, 2 chunk(s) built" in built.stdout
-    status = cli(repo, "index", "status", "--verify")
+    status = invoke(repo, "index", "status", "--verify")
     assert status.exit_code == 0, status.output
     assert "data/train/a.jsonl" in status.stdout and "80 rows" in status.stdout
     assert status.stdout.count("postings: containment, lexical") == 2
     assert status.stdout.rstrip().endswith("current")
-    as_json = json.loads(cli(repo, "index", "status", "--format", "json").stdout)
+    as_json = json.loads(invoke(repo, "index", "status", "--format", "json").stdout)
     assert as_json["current"] and [f["rows"] for f in as_json["files"]] == [80, 40]
 
     with_index = findings(repo)
@@ -92,11 +82,11 @@ def test_audit_builds_what_is_missing_and_a_changed_file_only_its_chunk(repo):
     before = chunk_dirs(repo)
     assert set(before) == {"data/train/a.jsonl", "data/train/b.jsonl"}
     write_jsonl(repo / "data/train/b.jsonl", TRAIN[80:] + [TEST[0]])
-    status = cli(repo, "index", "status")
+    status = invoke(repo, "index", "status")
     assert status.exit_code == 1, status.output
     assert "data/train/b.jsonl" in status.stdout and "missing" in status.stdout
     assert "1 file(s) to build" in status.stdout
-    built = cli(repo, "index", "build", "-q")
+    built = invoke(repo, "index", "build", "-q")
     assert "1 chunk(s) built" in built.stdout
     after = chunk_dirs(repo)
     assert after["data/train/a.jsonl"] == before["data/train/a.jsonl"]
@@ -199,7 +189,7 @@ def test_linked_file_in_a_chunk_is_not_followed(repo, tmp_path):
 def test_pull_request_path_builds_no_train_rows(repo, monkeypatch):
     """Changed eval rows against an unchanged, indexed train set: no train file is read, no
     chunk built, and train Row objects only for the rows a finding shows."""
-    cli(repo, "index", "build", "-q")
+    invoke(repo, "index", "build", "-q")
     rows = (repo / "data/eval/eval.jsonl").read_text().splitlines()
     rows[0] = json.dumps({"question": TRAIN[90]["question"], "answer": "#### 1"})
     (repo / "data/eval/eval.jsonl").write_text("\n".join(rows) + "\n")
@@ -258,7 +248,7 @@ def test_new_train_rows_of_a_changed_file_are_those_without_the_index(repo, tmp_
     from eval_firewall.engine import load_all
     from eval_firewall.incremental.changes import load_base
 
-    cli(repo, "index", "build", "-q")
+    invoke(repo, "index", "build", "-q")
     write_jsonl(repo / "data/train/b.jsonl", TRAIN[80:] + [TRAIN[5], TEST[0], TRAIN[90]])
     git_commit(repo, "more train rows")
     config = load_config(repo / ".eval-firewall.yml")
@@ -314,7 +304,7 @@ def quoted_repo(tmp_path: Path) -> Path:
 
 
 def _full(root: Path, *args: str) -> list[tuple]:
-    done = cli(root, "audit", "-q", "--format", "json", *args)
+    done = invoke(root, "audit", "-q", "--format", "json", *args)
     assert done.exit_code in (0, 1), done.output
     return sorted((f["line"], f["rule"], f["match"]["path"], f["match"]["line"],
                    json.dumps(f["match"].get("span"), sort_keys=True), f["match"].get("leak"))
@@ -322,7 +312,7 @@ def _full(root: Path, *args: str) -> list[tuple]:
 
 
 def test_containment_from_the_index_equals_the_search_without_it(quoted_repo, monkeypatch):
-    built = cli(quoted_repo, "index", "build", "-q")
+    built = invoke(quoted_repo, "index", "build", "-q")
     assert built.exit_code == 0, built.output
     for d in chunk_dirs(quoted_repo).values():
         files = json.loads((d / "MANIFEST.json").read_text())["files"]
@@ -416,15 +406,15 @@ def test_chunk_keys_follow_the_normalization(repo, monkeypatch):
     assert store_module.normalization_fingerprint() == key
     # a chunk built under another normalization is not current and is rebuilt
     monkeypatch.setattr(norm_module, "normalize_array", zwsp_splits)
-    status = cli(repo, "index", "status")
+    status = invoke(repo, "index", "status")
     assert status.exit_code == 1 and status.stdout.count("missing") == 2, status.output
-    built = cli(repo, "index", "build", "-q")
+    built = invoke(repo, "index", "build", "-q")
     assert "2 chunk(s) built" in built.stdout, built.output
     assert not set(before.values()) & set(chunk_dirs(repo).values())
 
 
 def chunk_dirs_after_build(root: Path) -> dict[str, Path]:
-    built = cli(root, "index", "build", "-q")
+    built = invoke(root, "index", "build", "-q")
     assert built.exit_code == 0, built.output
     return chunk_dirs(root)
 
@@ -446,7 +436,7 @@ def _hashed(monkeypatch) -> list[int]:
 
 
 def test_a_later_process_trusts_the_files_it_wrote_without_hashing_them(repo, monkeypatch):
-    cli(repo, "index", "build", "-q")
+    invoke(repo, "index", "build", "-q")
     calls = _hashed(monkeypatch)
     _, stream, loaded = _load(repo)
     assert len(loaded.rows) == 120 and "warning" not in stream.getvalue()
@@ -456,7 +446,7 @@ def test_a_later_process_trusts_the_files_it_wrote_without_hashing_them(repo, mo
 def test_tampered_file_with_its_times_put_back_is_still_rebuilt(repo, monkeypatch):
     """The record binds a file's inode change time, which no writer can set back: a file edited
     in place, its modification time restored, is hashed again and found out."""
-    cli(repo, "index", "build", "-q")
+    invoke(repo, "index", "build", "-q")
     target = chunk_dirs(repo)["data/train/a.jsonl"] / "lexical.rows.npy"
     before = os.stat(target)
     flip_byte(target)
@@ -468,7 +458,7 @@ def test_tampered_file_with_its_times_put_back_is_still_rebuilt(repo, monkeypatc
 
 
 def test_a_forged_record_is_no_record(repo, monkeypatch):
-    cli(repo, "index", "build", "-q")
+    invoke(repo, "index", "build", "-q")
     directory = chunk_dirs(repo)["data/train/a.jsonl"]
     record = json.loads((directory / "CHECKED.json").read_text())
     target = directory / "lexical.rows.npy"
@@ -484,9 +474,9 @@ def test_a_forged_record_is_no_record(repo, monkeypatch):
 
 
 def test_status_verify_hashes_every_file_whatever_is_on_record(repo, monkeypatch):
-    cli(repo, "index", "build", "-q")
+    invoke(repo, "index", "build", "-q")
     calls = _hashed(monkeypatch)
-    status = cli(repo, "index", "status", "--verify")
+    status = invoke(repo, "index", "status", "--verify")
     assert status.exit_code == 0, status.output
     files = sum(len(json.loads((d / "MANIFEST.json").read_text())["files"])
                 for d in chunk_dirs(repo).values())
