@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_harness import invoke
 
 from conftest import git_commit, git_init, gsm8k, write_jsonl
 
@@ -127,10 +128,9 @@ def make_repo(tmp_path: Path, prefix: str) -> Path:
 
 
 def audit(root: Path, *args: str) -> tuple[int, dict]:
-    from test_index import cli
 
     clear_fs_cache()
-    done = cli(root, "audit", "-q", "--format", "json", *args)
+    done = invoke(root, "audit", "-q", "--format", "json", *args)
     assert done.exit_code in (0, 1), done.output
     return done.exit_code, json.loads(done.stdout)
 
@@ -235,10 +235,9 @@ def test_remote_glob_file_count_is_bounded(s3: S3Server, tmp_path: Path) -> None
     root = make_repo(tmp_path, "c")
     (root / ".eval-firewall.yml").write_text(
         (root / ".eval-firewall.yml").read_text() + "limits:\n  max_remote_files: 3\n")
-    from test_index import cli
 
     clear_fs_cache()
-    done = cli(root, "audit", "-q")
+    done = invoke(root, "audit", "-q")
     assert done.exit_code == 2
     assert "matches more than 3 files" in done.output and "Traceback" not in done.output
 
@@ -315,7 +314,6 @@ def chunk_contents(cache: Path) -> dict[str, tuple]:
 @pytest.mark.ray
 def test_ray_index_equals_the_local_one_and_gives_the_same_findings(
         local_ray: object, tmp_path: Path) -> None:
-    from test_index import cli
 
     git_init(tmp_path)
     write_jsonl(tmp_path / "data/train/a.jsonl", TRAIN[:80])
@@ -332,16 +330,16 @@ def test_ray_index_equals_the_local_one_and_gives_the_same_findings(
     (tmp_path / ".gitignore").write_text("ray-cache/\nlocal-cache/\n")
     git_commit(tmp_path, "base")
 
-    done = cli(tmp_path, "index", "build", "-q", "--engine", "ray", "--cache-dir", "ray-cache")
+    done = invoke(tmp_path, "index", "build", "-q", "--engine", "ray", "--cache-dir", "ray-cache")
     assert done.exit_code == 0, done.output
     assert "2 chunk(s) built" in done.output
-    done = cli(tmp_path, "index", "build", "-q", "--cache-dir", "local-cache")
+    done = invoke(tmp_path, "index", "build", "-q", "--cache-dir", "local-cache")
     assert done.exit_code == 0, done.output
     by_ray, local = chunk_contents(tmp_path / "ray-cache"), chunk_contents(tmp_path / "local-cache")
     assert len(by_ray) == 2 and by_ray == local
     reports = []
     for cache in ("ray-cache", "local-cache"):
-        done = cli(tmp_path, "audit", "-q", "--format", "json", "--cache-dir", cache)
+        done = invoke(tmp_path, "audit", "-q", "--format", "json", "--cache-dir", cache)
         assert done.exit_code == 1, done.output
         reports.append(json.loads(done.stdout)["findings"])
     assert reports[0] == reports[1]
@@ -354,17 +352,16 @@ def test_ray_index_equals_the_local_one_and_gives_the_same_findings(
 @pytest.mark.ray
 def test_ray_index_of_eight_s3_shards_then_an_audit_reading_none(
         local_ray: object, s3: S3Server, tmp_path: Path) -> None:
-    from test_index import cli
 
     upload_shards("r", TRAIN)
     root = make_repo(tmp_path, "r")
     clear_fs_cache()
-    done = cli(root, "index", "build", "-q", "--engine", "ray")
+    done = invoke(root, "index", "build", "-q", "--engine", "ray")
     assert done.exit_code == 0, done.output
     assert "8 train file(s), 160 rows, 8 chunk(s) built" in done.output
     reads = s3.object_reads(f"{BUCKET}/r/")
     assert reads == SHARDS                    # each shard read once, by a Ray worker
-    done = cli(root, "index", "status")
+    done = invoke(root, "index", "status")
     assert done.exit_code == 0, done.output
     assert f"s3://{BUCKET}/r/shard-07.jsonl" in done.output and "missing" not in done.output
     code, report = audit(root)
@@ -441,7 +438,6 @@ def test_audit_on_ray_searches_the_shards_and_finds_what_the_local_engine_finds(
     shards searched in Ray tasks, top k merged; the same findings as `--engine local` (an
     exact copy, a near one, a quote inside a longer row and a paraphrase, in three shards)."""
 
-    from test_index import cli
 
     train = [dict(r) for r in TRAIN]
     train[130]["question"] = " ".join((TRAIN[131]["question"], TEST[5]["question"],
@@ -461,7 +457,7 @@ def test_audit_on_ray_searches_the_shards_and_finds_what_the_local_engine_finds(
     (tmp_path / ".gitignore").write_text("cache-*/\n")
     git_commit(tmp_path, "base")
     for engine in ("local", "ray"):      # the Ray workers encode the static vectors too
-        done = cli(tmp_path, "index", "build", "-q", "--engine", engine,
+        done = invoke(tmp_path, "index", "build", "-q", "--engine", engine,
                    "--cache-dir", f"cache-{engine}")
         assert done.exit_code == 0 and "4 chunk(s) built" in done.output, done.output
     by_ray, local = chunk_contents(tmp_path / "cache-ray"), chunk_contents(tmp_path / "cache-local")
@@ -470,7 +466,7 @@ def test_audit_on_ray_searches_the_shards_and_finds_what_the_local_engine_finds(
     assert not list((tmp_path / "cache-ray/index/chunks").glob(".tmp*"))   # staging removed
     reports = {}
     for engine in ("local", "ray"):
-        done = cli(tmp_path, "audit", "-q", "--format", "json", "--engine", engine,
+        done = invoke(tmp_path, "audit", "-q", "--format", "json", "--engine", engine,
                    "--cache-dir", f"cache-{engine}")
         assert done.exit_code == 1, done.output
         reports[engine] = json.loads(done.stdout)
@@ -555,9 +551,8 @@ def test_a_ray_worker_writes_its_chunk_only_into_the_drivers_staging_directory(
 
 
 def test_audit_engine_ray_without_the_index_is_a_usage_error(tmp_path: Path) -> None:
-    from test_index import cli
 
-    done = cli(tmp_path, "audit", "--engine", "ray", "--no-cache")
+    done = invoke(tmp_path, "audit", "--engine", "ray", "--no-cache")
     assert done.exit_code == 2 and "--no-cache turns off" in done.output
 
 

@@ -188,13 +188,7 @@ def _load_dataset(config: Config, ds: DatasetConfig, keep_record: bool,
         if _read_columnar(config, ds, file, loaded, keep_record, on_row, cache, key, norms):
             continue
         start_rows, start_problems = len(loaded.rows), len(loaded.problems)
-        for item in iter_rows(config, ds, keep_record=keep_record, files=[file]):
-            if isinstance(item, RowProblem):
-                loaded.problems.append(item)
-            else:
-                loaded.rows.append(item)
-            if on_row:
-                on_row()
+        _take(loaded, iter_rows(config, ds, keep_record=keep_record, files=[file]), on_row)
         if cache is not None:
             from dataclasses import asdict
 
@@ -205,6 +199,18 @@ def _load_dataset(config: Config, ds: DatasetConfig, keep_record: bool,
         loaded.norm = norms
     loaded.card = _card(config, ds, files)
     return loaded
+
+
+def _take(loaded: LoadedDataset, items: Iterator[Row | RowProblem],
+          on_row: Callable[[], None] | None) -> None:
+    """Add a file's rows and problems, as :func:`iter_rows` yields them, to ``loaded``."""
+    for item in items:
+        if isinstance(item, RowProblem):
+            loaded.problems.append(item)
+        else:
+            loaded.rows.append(item)
+        if on_row:
+            on_row()
 
 
 def _load_remote(config: Config, ds: DatasetConfig, loaded: LoadedDataset, keep_record: bool,
@@ -219,14 +225,8 @@ def _load_remote(config: Config, ds: DatasetConfig, loaded: LoadedDataset, keep_
         loaded.files.append(remote.display)
         start = len(loaded.rows)
         with fetched(remote, int(config.limits.max_file_bytes)) as file:
-            for item in iter_rows(config, ds, keep_record=keep_record, files=[file],
-                                  display=remote.display):
-                if isinstance(item, RowProblem):
-                    loaded.problems.append(item)
-                else:
-                    loaded.rows.append(item)
-                if on_row:
-                    on_row()
+            _take(loaded, iter_rows(config, ds, keep_record=keep_record, files=[file],
+                                    display=remote.display), on_row)
         if want_norm:
             from ..text.normalize import normalize
 
