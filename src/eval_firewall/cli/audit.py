@@ -13,6 +13,7 @@ from ..errors import UserError
 from ..home import DEFAULT_CACHE
 from ..report import FORMATS
 from ..safeio.paths import write_text
+from .options import QUIET, RAY_ADDRESS
 
 
 @click.command()
@@ -52,10 +53,8 @@ from ..safeio.paths import write_text
               show_default=True,
               help="Where the train index's shards are searched: in this process, or one Ray "
                    "task per shard (needs 'eval-firewall[ray]'); the findings are the same.")
-@click.option("--ray-address", default=None, metavar="ADDRESS",
-              help="The Ray cluster for --engine ray. Default: RAY_ADDRESS, else a local Ray "
-                   "started for the run on 127.0.0.1.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress on standard error.")
+@RAY_ADDRESS
+@QUIET
 def audit(config_path: Path | None, fmt: str, output: Path | None, fail_on: str | None,
           base: str | None, cache_dir: Path, no_cache: bool, allow_command: bool,
           trust_head_policy: bool, model_path: Path | None, engine: str,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..safeio.terminal import inert, one_line
+from .options import QUIET
 
 if TYPE_CHECKING:
     from ..diagnose.explain import Explanation
@@ -29,7 +30,7 @@ EMPTY = {"exact": "no train row with the same normalized text",
               help="How many of the nearest train rows to show per stage.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the explanation as JSON (the evidence objects of the JSON report).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress on standard error.")
+@QUIET
 def explain(row: str, config_path: Path | None, top: int, as_json: bool, quiet: bool) -> None:
     """Explain why the eval row ROW was or was not flagged by the overlap audit.
 

@@ -11,6 +11,7 @@ import click
 
 from ..errors import UserError
 from ..home import DEFAULT_CACHE
+from .options import QUIET, RAY_ADDRESS
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -57,14 +58,12 @@ def _store(config_path: Path | None, cache_dir: Path, quiet: bool
 @index.command()
 @_CONFIG
 @_CACHE
-@click.option("--quiet", "-q", is_flag=True, help="No progress on standard error.")
+@QUIET
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local",
               show_default=True,
               help="Where missing chunks are computed: in this process, or one Ray task per "
                    "train file (needs 'eval-firewall[ray]'); the index is the same.")
-@click.option("--ray-address", default=None, metavar="ADDRESS",
-              help="The Ray cluster for --engine ray. Default: RAY_ADDRESS, else a local Ray "
-                   "started for the run on 127.0.0.1.")
+@RAY_ADDRESS
 def build(config_path: Path | None, cache_dir: Path, quiet: bool, engine: str,
           ray_address: str | None) -> None:
     """Build (or update) the index of the config's train datasets.

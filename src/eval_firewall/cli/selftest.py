@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from .options import QUIET
+
 
 @click.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -17,7 +19,7 @@ import click
               help="Train rows sampled into the scratch train set.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Random seed: the same seed and data give the same samples and copies.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress on standard error.")
+@QUIET
 def selftest(config_path: Path | None, eval_rows: int, train_rows: int, seed: int,
              quiet: bool) -> None:
     """Measure what the overlap audit catches on your own data.
