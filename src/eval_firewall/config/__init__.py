@@ -41,12 +41,12 @@ from .load import (
     resolve_remote,
     with_model_path,
 )
-from .model import Config, DatasetConfig, LimitsConfig, ProvenanceFields, WaiverEntry
+from .model import Config, DatasetConfig, IndexConfig, LimitsConfig, ProvenanceFields, WaiverEntry
 
 __all__ = [
     "CONFIG_FILE", "DEFAULT_MODEL", "HUB_ID", "MAX_CONFIG_BYTES", "MAX_CONFIG_YAML_NODES",
     "AuditsConfig", "Config", "ContainmentConfig", "DatasetConfig", "DisagreementConfig",
-    "DistributionConfig", "ExactConfig", "FailOn", "InvarianceConfig", "KeyLines", "LimitsConfig",
+    "DistributionConfig", "ExactConfig", "FailOn", "InvarianceConfig", "IndexConfig", "KeyLines", "LimitsConfig",
     "Location", "NearDuplicateConfig", "OverlapConfig", "ProvenanceConfig", "ProvenanceFields",
     "SemanticConfig", "SeverityName", "SeverityOrOff", "WaiverEntry", "WindowsConfig",
     "check_severity_rules", "compose_yaml", "construct_yaml", "find_config", "load_config",

@@ -111,6 +111,19 @@ class LimitsConfig(_Strict):
         description="Values a card's YAML front matter may expand to through aliases.")
 
 
+class IndexConfig(_Strict):
+    """Where the train index lives besides the cache directory (docs: Large train sets)."""
+
+    location: str | None = Field(
+        default=None,
+        description=(
+            "A URL prefix (`s3://bucket/prefix`, `gs://...`, `file:///...`) holding the train index, "
+            "built there by `eval-firewall index build` in a trusted job and read by `audit` a chunk "
+            "file at a time (only what a search needs). Credentials come from the client's "
+            "environment. Part of the gate's policy: a pull request cannot set or change it. "
+            "Default: the index lives in the cache directory only."))
+
+
 class WaiverEntry(BaseModel):
     """One entry of the waiver file (or of the config's ``waivers:`` list)."""
 
@@ -154,6 +167,9 @@ class Config(_Strict):
     limits: LimitsConfig = Field(
         default=LimitsConfig(),
         description="Bounds on every input a pull request can change.")
+    index: IndexConfig = Field(
+        default=IndexConfig(),
+        description="The train index's shared location (object storage), for train sets too large for a CI cache.")
     # Set by load_config, not by the file:
     root: Path = Field(
         default=Path("."),
