@@ -9,6 +9,7 @@ import gzip
 import io
 import json
 import os
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -583,3 +584,83 @@ def test_while_ray_starts_the_driver_builds_the_first_chunks_itself(tmp_path: Pa
         stopped.thread.join()
         assert [item for item, _ in stopped.done] + rest == todo
     assert ray_engine.pending(config, config.datasets[:1], store) == []
+
+
+# --- the index in object storage ------------------------------------------------------------
+
+def index_objects(prefix: str = "index") -> dict[str, bytes]:
+    """Every object under ``<bucket>/<prefix>/`` by key."""
+    c = client()
+    found = c.list_objects_v2(Bucket=BUCKET, Prefix=f"{prefix}/").get("Contents", [])
+    return {o["Key"]: c.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read() for o in found}
+
+
+def with_index_location(root: Path, prefix: str = "index") -> None:
+    config = (root / ".eval-firewall.yml").read_text()
+    (root / ".eval-firewall.yml").write_text(
+        config + f'index:\n  location: "s3://{BUCKET}/{prefix}"\n')
+    git_commit(root, "the index in the bucket")
+
+
+def fetched(s3: S3Server, since: int, prefix: str = "index") -> list[str]:
+    """The index files GET since request ``since`` (``<chunk key>/<file>``)."""
+    mark = f"/{BUCKET}/{prefix}/chunks/"
+    return sorted(p[len(mark):] for m, p in s3.requests[since:] if m == "GET"
+                  and p.startswith(mark))
+
+
+def test_index_built_into_a_bucket_then_an_audit_fetching_only_what_it_searches(
+        s3: S3Server, tmp_path: Path) -> None:
+    """A trusted job builds the index into ``index.location``; a pull request's run, with an
+    empty cache directory, reads no train object, fetches the chunks' files its searches use
+    (each checked against its manifest) and the rows of the chunks holding a finding only."""
+    upload_shards("i", TRAIN)
+    root = make_repo(tmp_path, "i")
+    with_index_location(root)
+    clear_fs_cache()
+    done = invoke(root, "index", "build", "-q", "--cache-dir", "trusted")
+    assert done.exit_code == 0, done.output
+    assert f"8 chunk(s) built" in done.output
+    assert f"8 chunk(s) published to s3://{BUCKET}/index" in done.output
+    objects = index_objects()
+    manifests = {k.split("/")[2]: json.loads(v) for k, v in objects.items()
+                 if k.endswith("/MANIFEST.json")}
+    assert len(manifests) == SHARDS
+    for key, manifest in manifests.items():
+        assert manifest["key"] == key and "hmac-sha256" not in manifest
+        assert set(manifest["files"]) | {"MANIFEST.json"} == {
+            k.split("/")[3] for k in objects if k.split("/")[2] == key}
+
+    reads, since = s3.object_reads(f"{BUCKET}/i/"), len(s3.requests)
+    code, report = audit(root, "--cache-dir", "pr")
+    assert code == 1
+    exact = sorted((f["line"], f["match"]["path"], f["match"]["line"])
+                   for f in report["findings"] if f["rule"] == "exact-duplicate")
+    assert exact == [(4, f"s3://{BUCKET}/i/shard-05.jsonl", 1),
+                     (10, f"s3://{BUCKET}/i/shard-00.jsonl", 8)]
+    assert s3.object_reads(f"{BUCKET}/i/") == reads         # no train object read
+    got = fetched(s3, since)
+    assert len(got) == len(set(got))        # each file fetched once, each checked
+    assert {g.split("/")[1] for g in got} == {"MANIFEST.json", "rows.arrow", "norm_hash.npy",
+                                               "norm_hash.order.npy", "lexical.features.npy",
+                                               "lexical.starts.npy", "lexical.rows.npy",
+                                               "containment.tokens.npy",
+                                               "containment.starts.npy"}
+    code, local = audit(root, "--cache-dir", "trusted")   # the same as the builder's cache
+    assert local["findings"] == report["findings"]
+
+    since = len(s3.requests)                # a second run of the pull request: all mirrored
+    code, again = audit(root, "--cache-dir", "pr")
+    assert again["findings"] == report["findings"] and fetched(s3, since) == []
+    shutil.rmtree(root / "pr/index")        # results cached, the index not (a CI cache of the
+    since = len(s3.requests)                # results alone): manifests, and the rows of the
+    code, cached = audit(root, "--cache-dir", "pr")         # chunks a finding names only
+    assert cached["findings"] == report["findings"]
+    named = {f["match"]["path"] for f in report["findings"] if f.get("match")}
+    assert 0 < len(named) < SHARDS
+    assert fetched(s3, since) == sorted(
+        [f"{k}/MANIFEST.json" for k in manifests]
+        + [f"{k}/rows.arrow" for k, m in manifests.items() if m["source"]["path"] in named])
+    done = invoke(root, "index", "build", "-q", "--cache-dir", "second")
+    assert "0 chunk(s) built" in done.output and "0 chunk(s) published" in done.output
+    assert index_objects() == objects       # nothing rebuilt, nothing written

@@ -16,6 +16,7 @@ from .options import QUIET, RAY_ADDRESS
 if TYPE_CHECKING:
     from ..config import Config
     from ..index import IndexStore
+    from ..index.remote import remote_index
     from ..progress import Progress
 
 _CONFIG = click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -44,6 +45,7 @@ def _store(config_path: Path | None, cache_dir: Path, quiet: bool
     from ..cache import Cache
     from ..config import load_config
     from ..index import IndexStore
+    from ..index.remote import remote_index
     from ..progress import Progress
 
     config = load_config(config_path, rules=RULES)
@@ -52,7 +54,7 @@ def _store(config_path: Path | None, cache_dir: Path, quiet: bool
     if not cache.enabled:
         raise UserError("the cache directory cannot hold the index (see the warning above)",
                         path=str(cache_dir))
-    return config, IndexStore(cache, progress), progress
+    return config, IndexStore(cache, progress, remote_index(config)), progress
 
 
 @index.command()
@@ -70,7 +72,9 @@ def build(config_path: Path | None, cache_dir: Path, quiet: bool, engine: str,
 
     Only chunks of new or changed train files are built; the static vectors of the
     configured model are added when the paraphrase search would use them. Chunks of files
-    no longer configured, or changed since, are removed.
+    no longer configured, or changed since, are removed from the cache directory. With the
+    policy's `index.location` (object storage), a chunk found there is not built again,
+    and every chunk not there yet is published there (nothing is ever deleted there).
     """
     from ..embeddings import Models
     from ..index.corpus import train_corpus
@@ -100,12 +104,20 @@ def build(config_path: Path | None, cache_dir: Path, quiet: bool, engine: str,
             corpus.vector_index(models.retriever())
             stage.advance(len(corpus))
     removed = store.prune({c.key for d in datasets for c in d.rows.chunks})
+    published = 0
+    if store.remote is not None:
+        with progress.stage(f"publish to {store.remote.display}") as stage:
+            for chunk in (c for d in datasets for c in d.rows.chunks):
+                published += store.remote.publish(chunk)
+                stage.advance()
     rows = sum(len(d.rows) for d in datasets)
     files = sum(len(d.files) for d in datasets)
     size = sum(c.nbytes for c in (corpus.chunks if corpus is not None else []))
     click.echo(f"index: {files} train file(s), {rows:,} rows, {store.built} chunk(s) built, "
                f"{size / 2**20:,.1f} MiB in {store.root}"
-               + (f"; removed {removed} chunk(s) no train file uses" if removed else ""))
+               + (f"; removed {removed} chunk(s) no train file uses" if removed else "")
+               + (f"; {published} chunk(s) published to {store.remote.display}"
+                  if store.remote is not None else ""))
 
 
 @index.command()

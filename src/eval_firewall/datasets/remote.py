@@ -75,7 +75,9 @@ class RemoteFile:
         return PurePosixPath(urlsplit(self.url).path).name or "data"
 
 
-def _filesystem(url: str) -> tuple[Any, str]:
+def filesystem(url: str) -> tuple[Any, str]:
+    """The fsspec filesystem of a URL and the path in it (a missing client: a user error
+    naming the package to install)."""
     try:
         import fsspec
         from fsspec.core import url_to_fs
@@ -148,7 +150,7 @@ def list_files(pattern: str, *, max_files: int, source: str | None = None,
     names none, or more than ``max_files``."""
     scheme = pattern.split("://", 1)[0].lower()
     shown = public_url(pattern)
-    fs, path = _filesystem(pattern)
+    fs, path = filesystem(pattern)
     try:
         with _online(scheme):
             if _GLOB.search(path):
@@ -193,7 +195,7 @@ def fetched(remote: RemoteFile, max_bytes: int) -> Iterator[Path]:
             raise UserError(f"the file is larger than limits.max_file_bytes ({max_bytes} bytes)",
                             path=remote.display)
         scheme = remote.url.split("://", 1)[0].lower()
-        fs, path = _filesystem(remote.url)
+        fs, path = filesystem(remote.url)
         copied = 0
         try:
             with _online(scheme), fs.open(path, "rb") as src, open(target, "xb") as dst:

@@ -12,6 +12,7 @@ from ..datasets.check import check_fields
 from ..findings import DatasetSummary
 from ..incremental.changes import Changes
 from ..index import IndexStore, load_train
+from ..index.remote import remote_index
 from ..progress import Progress
 
 
@@ -19,7 +20,8 @@ def load_all(config: Config, progress: Progress, cache: Cache | None = None
              ) -> dict[str, LoadedDataset]:
     """Read every configured dataset (and check its fields against the config), by name."""
     loaded = {}
-    store = IndexStore(cache, progress) if cache is not None and cache.enabled else None
+    store = IndexStore(cache, progress, remote_index(config)) \
+        if cache is not None and cache.enabled else None
     for ds in config.datasets:
         with progress.stage(f"read {ds.name}") as stage:
             if store is not None and ds.role == "train":      # from the train index

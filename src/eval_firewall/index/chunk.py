@@ -82,8 +82,10 @@ class Chunk:
     """An opened, signature-checked chunk. ``manifest['source']`` says what it was built from;
     arrays and the rows table are mapped (and their digest checked) on first use."""
 
-    def __init__(self, directory: Path, key: str, manifest: dict[str, Any], signing: bytes) -> None:
+    def __init__(self, directory: Path, key: str, manifest: dict[str, Any], signing: bytes,
+                 remote: Any = None) -> None:
         self.directory = directory
+        self.remote = remote        # a RemoteIndex (.remote) holding the files not here yet
         self.key = key
         self.manifest = manifest
         self._signing = signing
@@ -96,9 +98,10 @@ class Chunk:
 
     # --- opening ---------------------------------------------------------------------------
     @classmethod
-    def open(cls, directory: Path, key: str, signing: bytes) -> Chunk:
+    def open(cls, directory: Path, key: str, signing: bytes, remote: Any = None) -> Chunk:
         """The chunk in ``directory`` (named ``key``); :class:`BadChunk` unless its manifest is
-        signed with ``signing`` for this key and every listed file has its listed size."""
+        signed with ``signing`` for this key and every listed file has its listed size (with
+        ``remote``, the index location it mirrors: every listed file that is here)."""
         if directory.is_symlink() or not directory.is_dir():
             raise BadChunk("is not a directory")
         fd, _ = _open_regular(directory / MANIFEST, MAX_MANIFEST_BYTES)
@@ -121,12 +124,15 @@ class Chunk:
         for name, meta in files.items():
             if "/" in name or name.startswith("."):
                 raise BadChunk(f"lists a file outside it ({name!r})")
+            if remote is not None and not os.path.lexists(directory / name):
+                continue                            # fetched when mapped
             fd, info = _open_regular(directory / name, MAX_FILE_BYTES)
             os.close(fd)
             if info.st_size != meta.get("size"):
                 raise BadChunk(f"has {name} of {info.st_size:,} bytes, not the "
                                f"{meta.get('size'):,} its manifest lists (truncated?)")
-        return cls(directory, key, manifest, signing)
+        return cls(directory, key, manifest, signing,
+                   remote if manifest.get("mirror") else None)
 
     @property
     def rows(self) -> int:
@@ -137,6 +143,36 @@ class Chunk:
     def problems(self) -> list[dict[str, Any]]:
         """The file's unreadable rows (as :class:`~eval_firewall.rows.RowProblem` fields)."""
         return list(self.manifest.get("problems", []))
+
+    def null_count(self, column: str) -> int:
+        """How many rows have no value in ``column``: from the manifest when its writer
+        counted them (so a mirrored chunk's rows need not be fetched), else from the rows."""
+        count = self.manifest["files"][ROWS].get("nulls", {}).get(column)
+        if isinstance(count, int) and not isinstance(count, bool):
+            return count
+        return int(self.table().column(column).null_count)
+
+    def checked(self) -> tuple[tuple[tuple[int, ...], str], ...]:
+        """The files here whose digest this process checked, by identity: what another
+        process on the same filesystem may trust without hashing them again (:func:`trust`)."""
+        out = []
+        for name, meta in self.manifest["files"].items():
+            try:
+                ident = _ident(os.stat(self.directory / name, follow_symlinks=False))
+            except OSError:
+                continue
+            if _VERIFIED.get(ident) == meta["sha256"]:
+                out.append((ident, meta["sha256"]))
+        return tuple(out)
+
+    def here(self, name: str) -> bool:
+        """Whether the file ``name`` (e.g. ``rows.arrow``, ``norm_hash.npy``) is in the chunk's
+        directory (a mirrored chunk's are fetched when first mapped)."""
+        return os.path.lexists(self.directory / name)
+
+    def fetch(self, name: str) -> None:
+        """Have the file ``name`` here (a mirrored chunk's fetched and checked now)."""
+        self._map(name)
 
     def has(self, name: str) -> bool:
         """Whether the chunk holds the array ``name``."""
@@ -165,6 +201,9 @@ class Chunk:
         meta = self.manifest["files"].get(name)
         if meta is None:
             raise BadChunk(f"has no {name}")
+        if self.remote is not None and not os.path.lexists(self.directory / name):
+            self.remote.fetch(self.key, name, meta, self.directory)   # checked as it comes
+            self._remember(name)
         fd, info = _open_regular(self.directory / name, MAX_FILE_BYTES)
         try:
             if info.st_size != meta["size"]:
@@ -225,6 +264,8 @@ class Chunk:
         _VERIFIED[ident] = sha
         record = {**self._record(), name: [*ident, sha]}
         self._checked = {k: v for k, v in record.items() if k in self.manifest["files"]}
+        if not self._signing:
+            return                       # a worker's chunk: no key, no record (see .shards)
         try:
             _atomic(self.directory, CHECKED, json.dumps({
                 "files": self._checked, "hmac-sha256": _signature(
@@ -325,6 +366,18 @@ def _ident(info: os.stat_result) -> tuple[int, ...]:
     """A file's identity for the checked-digest records: device, inode, size, modification
     and change time (ns)."""
     return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def trust(checked: tuple[tuple[tuple[int, ...], str], ...]) -> None:
+    """Take files another process checked (:meth:`Chunk.checked`) as checked here: a file of
+    the same identity (device, inode, size, modification and change time) is that file."""
+    _VERIFIED.update(checked)
+
+
+def note_checked(path: Path, sha256: str) -> None:
+    """Note the file at ``path`` (as it is now) as checked against ``sha256`` in this process:
+    its writer or fetcher hashed the very bytes it wrote."""
+    _VERIFIED[_ident(os.stat(path, follow_symlinks=False))] = sha256
 
 
 def _atomic(directory: Path, name: str, payload: bytes | memoryview) -> None:

@@ -149,12 +149,18 @@ class IndexedRows(Sequence[Row]):
         wanted = pa.array(list(values), pa.large_string())
         found = [np.flatnonzero(pc.fill_null(pc.is_in(c.table().column(name), value_set=wanted),
                                              False).to_numpy(zero_copy_only=False)) + start
-                 for c, start in zip(self.chunks, self._at.starts)]
+                 for c, start in self._valued(name)]
         return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
+
+    def _valued(self, name: str) -> list[tuple[Chunk, int]]:
+        """The chunks (with their first row) where some row has a value in column ``name``:
+        the others' rows are not read (a mirrored chunk's are not fetched)."""
+        return [(c, start) for c, start in zip(self.chunks, self._at.starts)
+                if c.null_count(name) < c.rows]
 
     def all_null(self, name: str) -> bool:
         """Whether no row has a value in column ``name``."""
-        return all(c.table().column(name).null_count == c.rows for c in self.chunks)
+        return all(c.null_count(name) == c.rows for c in self.chunks)
 
     def indices_with(self, name: str) -> np.ndarray:
         """The rows whose column ``name`` holds a non-empty value."""
@@ -162,7 +168,7 @@ class IndexedRows(Sequence[Row]):
 
         found = [np.flatnonzero(pc.fill_null(pc.not_equal(c.table().column(name), ""),
                                              False).to_numpy(zero_copy_only=False)) + start
-                 for c, start in zip(self.chunks, self._at.starts)]
+                 for c, start in self._valued(name)]
         return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
 
     def column(self, name: str) -> list[Any]:

@@ -11,6 +11,8 @@ same key, so an unchanged remote file is never read again. A chunk that fails a 
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -23,7 +25,7 @@ from ..config import Config, DatasetConfig, resolve_paths, resolve_remote
 from ..progress import Progress
 from ..rows import Row, RowProblem
 from . import write as chunks
-from .chunk import FORMAT, BadChunk, Chunk
+from .chunk import FORMAT, ROWS, BadChunk, Chunk, write_manifest
 from .postings import POSTINGS
 
 DIRECTORY = "index"
@@ -94,11 +96,17 @@ def vectors_name(model_key: str) -> str:
 class IndexStore:
     """The index chunks in a cache directory (none when the cache is disabled)."""
 
-    def __init__(self, cache: Cache, progress: Progress | None = None) -> None:
+    def __init__(self, cache: Cache, progress: Progress | None = None, remote: Any = None
+                 ) -> None:
+        """The chunks in ``cache``; with ``remote`` (a :class:`~.remote.RemoteIndex`, the
+        policy's ``index.location``), a chunk missing here is looked for there first and
+        mirrored (its files fetched when used)."""
         self.cache = cache
         self.progress = progress or cache.progress
+        self.remote = remote
         self.rebuilt = 0
         self.built = 0
+        self.mirrored = 0
 
     @property
     def enabled(self) -> bool:
@@ -126,10 +134,30 @@ class IndexStore:
         if not path.exists() and not path.is_symlink():
             return None
         try:
-            return Chunk.open(path, key, self.cache.key)
+            return Chunk.open(path, key, self.cache.key, self.remote)
         except BadChunk as exc:
             self.discard(key, display, str(exc))
             return None
+
+    def mirror(self, key: str) -> Chunk | None:
+        """The chunk ``key`` of the index location, mirrored here (its manifest, signed with
+        the cache's key; its files come when mapped); None when the location has none."""
+        body = self.remote.manifest(key) if self.remote is not None else None
+        if body is None:
+            return None
+        self._safe_root()
+        self.root.mkdir(parents=True, exist_ok=True)
+        staged = Path(tempfile.mkdtemp(dir=self.root, prefix=".tmp-"))
+        try:
+            write_manifest(staged, key, {**body, "mirror": True}, self.cache.key)
+            if os.path.lexists(self.root / key):
+                chunks.remove(self.root / key)
+            os.rename(staged, self.root / key)
+        finally:
+            if staged.exists():
+                chunks.remove(staged)
+        self.mirrored += 1
+        return Chunk.open(self.root / key, key, self.cache.key, self.remote)
 
     def discard(self, key: str, display: str, why: str) -> None:
         """Remove a chunk that failed a check, warning once per chunk."""
@@ -212,18 +240,23 @@ class IndexStore:
         """The chunk ``key`` when present and sound (its arrays' digests checked), else None
         (a bad one removed with a warning)."""
         found = self.open(key, display)
-        if found is not None:
-            try:
-                for name in (NORM_HASH, f"{NORM_HASH}.order", *(
-                        n for n in found.names if n.split(".")[0] in POSTINGS)):
-                    found.array(name)    # digests checked once per process (vectors: on use)
+        if found is None:
+            found = self.mirror(key)
+            if found is None:
+                return None
+        try:                   # digests checked once per process (vectors: on use); a
+            hashes = (NORM_HASH, f"{NORM_HASH}.order")      # mirrored file: when fetched
+            for name in (*hashes, *(n for n in found.names if n.split(".")[0] in POSTINGS)):
+                if found.here(f"{name}.npy"):
+                    found.array(name)
+            if found.here(ROWS):
                 found.table()
-                if not all(found.array(n).shape[:1] == (found.rows,)
-                           for n in (NORM_HASH, f"{NORM_HASH}.order")):
-                    raise BadChunk("has arrays of the wrong length")
-                return found
-            except BadChunk as exc:
-                self.discard(key, display, str(exc))
+            if not all(found.array(n).shape[:1] == (found.rows,)
+                       for n in hashes if found.here(f"{n}.npy")):
+                raise BadChunk("has arrays of the wrong length")
+            return found
+        except BadChunk as exc:
+            self.discard(key, display, str(exc))
         return None
 
 

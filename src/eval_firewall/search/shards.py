@@ -78,31 +78,31 @@ class _ChunkSpec:
     key: str
     manifest: dict[str, Any]
     verified: tuple[tuple[tuple[int, ...], str], ...] = ()
+    remote: str | None = None       # the index location a mirrored chunk's files come from
 
     @classmethod
     def of(cls, chunk: Any) -> _ChunkSpec:
-        from ..index.chunk import _VERIFIED, _ident
-
-        verified = []
-        for name, meta in chunk.manifest["files"].items():
-            try:
-                info = os.stat(os.path.join(chunk.directory, name), follow_symlinks=False)
-            except OSError:
-                continue
-            ident = _ident(info)
-            if _VERIFIED.get(ident) == meta["sha256"]:
-                verified.append((ident, meta["sha256"]))
-        return cls(os.path.abspath(chunk.directory), chunk.key, chunk.manifest, tuple(verified))
+        remote = chunk.remote.location if chunk.remote is not None else None
+        return cls(os.path.abspath(chunk.directory), chunk.key, chunk.manifest, chunk.checked(),
+                   remote)
 
     def open(self) -> Any:
         from pathlib import Path
 
-        from ..index.chunk import _VERIFIED, Chunk
+        from ..index.chunk import Chunk, trust
 
-        _VERIFIED.update(self.verified)
+        trust(self.verified)
         where = (self.directory, self.key)
-        return _OPENED.get(where) or _OPENED.setdefault(
-            where, Chunk(Path(self.directory), self.key, self.manifest, b""))
+        if where not in _OPENED:
+            directory, remote = Path(self.directory), None
+            if self.remote is not None:     # a mirrored chunk: its files not here come from
+                from ..index.remote import RemoteIndex, worker_mirror      # the location
+
+                remote = RemoteIndex(self.remote)
+                if not directory.is_dir():  # a worker on another node: its own mirror
+                    directory = worker_mirror(self.key)
+            _OPENED[where] = Chunk(directory, self.key, self.manifest, b"", remote)
+        return _OPENED[where]
 
 
 # A worker's opened chunks (their mappings and checked digests), by directory and key, for the

@@ -1,0 +1,174 @@
+"""The train index in object storage: chunks published by a trusted build, fetched by the audit
+a file at a time, only the files a search needs.
+
+The policy's ``index.location`` (a URL prefix: ``s3://``, ``gs://``, ``file://``) holds
+``chunks/<key>/``, the same files as a chunk in the cache directory (:mod:`.chunk`) with an
+unsigned ``MANIFEST.json`` that names its key: the cache's signing key is per machine, and the
+location is trusted as the train data beside it is, through who may write there (the trusted
+job) and the gate's policy (a pull request cannot name another location). What is read from it
+is still checked: a manifest is bounded and well-formed, names files only inside its chunk,
+each of bounded size, and a fetched file must have the size and SHA-256 the manifest lists.
+
+A chunk found there is mirrored into the cache directory as a signed manifest alone; each of
+its files is fetched the first time a search maps it (:meth:`.chunk.Chunk.array`), checked,
+and kept, so a pull request whose eval rows are all cached fetches nothing, and a search
+fetches the arrays it scans, never a chunk's rows unless a finding needs one. ``index build``
+publishes its chunks there (:meth:`RemoteIndex.publish`): files first, the manifest last, so a
+reader never sees a manifest whose files are not there. It never deletes anything there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from .chunk import FORMAT, MANIFEST, MAX_FILE_BYTES, MAX_MANIFEST_BYTES, ROWS, note_checked
+
+SCHEMES = ("s3", "gs", "gcs", "file")
+CHUNKS = "chunks"
+_BLOCK = 1 << 22
+_SHA = re.compile(r"^[0-9a-f]{64}$")
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}$")
+
+
+class RemoteIndex:
+    """The chunks under one ``index.location``."""
+
+    def __init__(self, location: str) -> None:
+        from ..datasets.remote import filesystem, public_url
+
+        self.location = location.rstrip("/")
+        self.display = public_url(self.location)
+        self._fs, root = filesystem(self.location)
+        self._root = str(root).rstrip("/")
+
+    def _path(self, key: str, name: str | None = None) -> str:
+        return "/".join(p for p in (self._root, CHUNKS, key, name) if p)
+
+    def _error(self, what: str, exc: BaseException) -> UserError:
+        return UserError(f"cannot {what} the index at {self.display}: "
+                         f"{type(exc).__name__}: {exc}"[:400], path="index.location")
+
+    def manifest(self, key: str) -> dict[str, Any] | None:
+        """The manifest of chunk ``key`` there (without its key), None when there is none; a
+        malformed one is a user error (the location's writer must fix it)."""
+        try:
+            with self._fs.open(self._path(key, MANIFEST), "rb") as fh:
+                raw = fh.read(MAX_MANIFEST_BYTES + 1)
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # noqa: BLE001 - a client's error, said in one line
+            raise self._error("read", exc) from None
+        why = _malformed(raw, key)
+        if why is not None:
+            raise UserError(f"index chunk {key[:12]} at {self.display} {why}",
+                            path="index.location", hint="rebuild it: eval-firewall index build")
+        body = json.loads(raw)
+        del body["key"]
+        return dict(body)
+
+    def fetch(self, key: str, name: str, meta: dict[str, Any], directory: Path) -> None:
+        """Copy file ``name`` of chunk ``key`` into ``directory`` (atomically), checking it
+        has the size and SHA-256 ``meta`` lists; a user error if not."""
+        size, sha = int(meta["size"]), str(meta["sha256"])
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-fetch-")
+        h, copied = hashlib.sha256(), 0
+        try:
+            with os.fdopen(fd, "wb") as dst:
+                try:
+                    with self._fs.open(self._path(key, name), "rb") as src:
+                        while block := src.read(min(_BLOCK, size - copied + 1)):
+                            copied += len(block)
+                            if copied > size:
+                                break
+                            h.update(block)
+                            dst.write(block)
+                except Exception as exc:  # noqa: BLE001
+                    raise self._error(f"fetch {name} of chunk {key[:12]} from", exc) from None
+            if copied != size or h.hexdigest() != sha:
+                raise UserError(f"index chunk {key[:12]} at {self.display} has {name} failing "
+                                "its digest check (changed or truncated there)",
+                                path="index.location", hint="rebuild it: eval-firewall index build")
+            os.replace(tmp, directory / name)
+            note_checked(directory / name, sha)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
+    def publish(self, chunk: Any) -> bool:
+        """Put a chunk of the cache directory there, unless it is there already: the files
+        it lacks (or holds otherwise), then the manifest. Whether anything was written."""
+        body = {k: v for k, v in chunk.manifest.items() if k not in ("hmac-sha256", "mirror")}
+        try:
+            there = self.manifest(chunk.key)
+        except UserError:
+            there = None                         # a malformed one is replaced
+        if there == body:
+            return False
+        files = (there or {}).get("files", {})
+        try:
+            for name, meta in body["files"].items():
+                if files.get(name, {}).get("sha256") == meta["sha256"]:
+                    continue
+                chunk.fetch(name)                # a mirrored chunk's file: fetched first
+                self._fs.put_file(str(chunk.directory / name), self._path(chunk.key, name))
+            self._fs.pipe_file(self._path(chunk.key, MANIFEST), json.dumps(
+                {**body, "key": chunk.key}, sort_keys=True).encode())
+        except UserError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise self._error("write", exc) from None
+        return True
+
+
+def _malformed(raw: bytes, key: str) -> str | None:
+    """Why a manifest read from the location cannot be used; None when it can."""
+    if len(raw) > MAX_MANIFEST_BYTES:
+        return "has a manifest over 1 MiB"
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return "has an unreadable manifest"
+    if not isinstance(body, dict) or body.get("format") != FORMAT:
+        return "was written by another index format"
+    if body.get("key") != key:
+        return "has a manifest of another chunk"
+    files, rows = body.get("files"), body.get("rows")
+    if not isinstance(rows, int) or isinstance(rows, bool) or rows < 0 \
+            or not isinstance(body.get("problems", []), list):
+        return "has a manifest without its rows"
+    if not isinstance(files, dict) or ROWS not in files:
+        return "has a manifest without its files"
+    for name, meta in files.items():
+        if not isinstance(name, str) or not _NAME.match(name) or name == MANIFEST:
+            return f"lists a file outside it ({str(name)[:80]!r})"
+        size = meta.get("size") if isinstance(meta, dict) else None
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_FILE_BYTES \
+                or not _SHA.match(str(meta.get("sha256"))):
+            return f"lists {name} without a bounded size and SHA-256"
+    return None
+
+
+def worker_mirror(key: str) -> Path:
+    """Where a Ray worker on a node without the driver's cache directory keeps the files of
+    chunk ``key`` it fetched: a private directory of this user in the node's temporary folder
+    (checked files only: a file that is there is checked again when mapped)."""
+    base = Path(tempfile.gettempdir()) / f"eval-firewall-index-{os.getuid()}"
+    base.mkdir(mode=0o700, exist_ok=True)
+    info = os.lstat(base)
+    if not os.path.isdir(base) or os.path.islink(base) or info.st_uid != os.getuid() \
+            or info.st_mode & 0o077:
+        raise UserError(f"{base} is not a private directory of this user", path=str(base))
+    (base / key).mkdir(mode=0o700, exist_ok=True)
+    return base / key
+
+
+def remote_index(config: Any) -> RemoteIndex | None:
+    """The index location of a config (its policy's), None when it names none."""
+    location = config.index.location
+    return RemoteIndex(location) if location else None
