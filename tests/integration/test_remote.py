@@ -664,3 +664,119 @@ def test_index_built_into_a_bucket_then_an_audit_fetching_only_what_it_searches(
     done = invoke(root, "index", "build", "-q", "--cache-dir", "second")
     assert "0 chunk(s) built" in done.output and "0 chunk(s) published" in done.output
     assert index_objects() == objects       # nothing rebuilt, nothing written
+
+
+def built_into_bucket(s3: S3Server, tmp_path: Path, prefix: str) -> tuple[Path, dict[str, dict]]:
+    """A repository whose train shards (under ``prefix``) are indexed into
+    ``s3://corpus/<prefix>-index`` by ``index build``; the manifests there by chunk key."""
+    upload_shards(prefix, TRAIN)
+    root = make_repo(tmp_path, prefix)
+    with_index_location(root, f"{prefix}-index")
+    clear_fs_cache()
+    done = invoke(root, "index", "build", "-q", "--cache-dir", "trusted")
+    assert done.exit_code == 0, done.output
+    return root, {k.split("/")[2]: json.loads(v) for k, v in index_objects(f"{prefix}-index").items()
+                  if k.endswith("/MANIFEST.json")}
+
+
+@pytest.mark.parametrize("attack", ["changed", "truncated", "escape", "other-key", "huge",
+                                    "not-json"])
+def test_a_changed_or_hostile_index_in_the_bucket_is_refused_in_one_line(
+        s3: S3Server, tmp_path: Path, attack: str) -> None:
+    """Whoever can write the bucket is trusted as the train data is; what is read from it is
+    still checked: a file must have its manifest's size and SHA-256, a manifest must name
+    its own chunk and files inside it, bounded. A failure is one line, exit 2, nothing
+    written outside the cache directory."""
+    prefix = f"h-{attack}"
+    root, manifests = built_into_bucket(s3, tmp_path, prefix)
+    key = sorted(manifests)[0]
+    c = client()
+    where = f"{prefix}-index/chunks/{key}"
+    manifest = dict(manifests[key])
+    if attack == "changed":
+        c.put_object(Bucket=BUCKET, Key=f"{where}/norm_hash.npy", Body=b"\x93NUMPY" + b"0" * 200)
+    elif attack == "truncated":
+        body = c.get_object(Bucket=BUCKET, Key=f"{where}/norm_hash.order.npy")["Body"].read()
+        c.put_object(Bucket=BUCKET, Key=f"{where}/norm_hash.order.npy", Body=body[:-8])
+    elif attack == "escape":
+        manifest["files"] = {**manifest["files"], "../../../escape.npy": {
+            "size": 3, "sha256": "0" * 64}}
+    elif attack == "other-key":
+        manifest["key"] = "0" * 40
+    elif attack == "huge":
+        manifest["files"] = {**manifest["files"], "norm_hash.npy": {
+            "size": 1 << 40, "sha256": manifest["files"]["norm_hash.npy"]["sha256"]}}
+    if attack in ("escape", "other-key", "huge"):
+        c.put_object(Bucket=BUCKET, Key=f"{where}/MANIFEST.json", Body=json.dumps(manifest).encode())
+    elif attack == "not-json":
+        c.put_object(Bucket=BUCKET, Key=f"{where}/MANIFEST.json", Body=b"{" * 5000)
+    clear_fs_cache()
+    done = invoke(root, "audit", "-q", "--cache-dir", "pr")
+    assert done.exit_code == 2, done.output
+    lines = [line for line in done.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in done.output, done.output
+    assert f"index chunk {key[:12]} at s3://{BUCKET}/{prefix}-index" in lines[0]
+    assert lines[0].startswith("eval-firewall: error: .eval-firewall.yml")
+    assert {"changed": "failing its digest check", "truncated": "failing its digest check",
+            "escape": "lists a file outside it", "other-key": "manifest of another chunk",
+            "huge": "without a bounded size", "not-json": "unreadable manifest"}[attack] in lines[0]
+    assert not (tmp_path / "escape.npy").exists() and not (root / "escape.npy").exists()
+
+
+def test_a_worker_without_the_drivers_cache_fetches_its_chunk_from_the_bucket(
+        s3: S3Server, tmp_path: Path) -> None:
+    """A Ray worker on a node that does not see the driver's cache directory opens a mirrored
+    chunk from a private folder of its own, fetching (and checking) the files its scan maps
+    from the index location: no shared filesystem is needed."""
+    from eval_firewall.cache import Cache
+    from eval_firewall.config import load_config
+    from eval_firewall.index import IndexStore
+    from eval_firewall.index.remote import remote_index
+    from eval_firewall.search.shards import _ChunkSpec
+
+    root, manifests = built_into_bucket(s3, tmp_path, "w")
+    config = load_config(root / ".eval-firewall.yml")
+    store = IndexStore(Cache(root / "driver"), remote=remote_index(config))
+    key = sorted(manifests)[0]
+    chunk = store.current(key, "shard")
+    assert chunk is not None and not chunk.here("containment.tokens.npy")
+    spec = _ChunkSpec.of(chunk)
+    assert spec.remote == f"s3://{BUCKET}/w-index"
+    moved = _ChunkSpec(str(tmp_path / "elsewhere" / key), spec.key, spec.manifest,
+                       spec.verified, spec.remote)            # a node without that folder
+    on_worker = moved.open()
+    tokens = on_worker.array("containment.tokens")
+    assert on_worker.directory != chunk.directory and on_worker.here("containment.tokens.npy")
+    assert oct(on_worker.directory.parent.stat().st_mode & 0o777) == "0o700"
+    assert tokens.tolist() == chunk.array("containment.tokens").tolist()
+    assert not (tmp_path / "elsewhere").exists()
+
+
+@pytest.mark.ray
+def test_audit_on_ray_against_the_index_in_the_bucket(
+        local_ray: object, s3: S3Server, tmp_path: Path) -> None:
+    """``audit --engine ray`` with an empty cache directory: the workers fetch the arrays
+    they scan from the index location; the findings are the local engine's."""
+    root, manifests = built_into_bucket(s3, tmp_path, "ray-idx")
+    code, by_ray = audit(root, "--engine", "ray", "--cache-dir", "pr")
+    code_local, local = audit(root, "--cache-dir", "trusted")
+    assert code == code_local == 1 and by_ray["findings"] == local["findings"]
+    fetched_here = {p.name for p in (root / "pr/index/chunks").glob("*/*.npy")}
+    assert "containment.tokens.npy" in fetched_here      # fetched by a worker, checked
+
+
+def test_index_status_with_the_index_in_the_bucket(s3: S3Server, tmp_path: Path) -> None:
+    """``index status`` counts a chunk at the index location as current (an audit would not
+    build it) and says which chunks are published there."""
+    root, manifests = built_into_bucket(s3, tmp_path, "st")
+    done = invoke(root, "index", "status", "--format", "json", "--cache-dir", "empty")
+    assert done.exit_code == 0, done.output
+    files = json.loads(done.stdout)["files"]
+    assert len(files) == SHARDS and all(f["current"] and f["published"] for f in files)
+    assert sum(f["rows"] for f in files) == len(TRAIN)
+    client().put_object(Bucket=BUCKET, Key="st/shard-07.jsonl",    # changed: not built, not
+                        Body=(json.dumps(TRAIN[0]) + "\n").encode())  # published
+    clear_fs_cache()
+    done = invoke(root, "index", "status", "--cache-dir", "trusted", "--verify")
+    assert done.exit_code == 1, done.output
+    assert done.output.count(", published") == SHARDS - 1 and "missing" in done.output

@@ -150,7 +150,9 @@ def status(config_path: Path | None, cache_dir: Path, verify: bool, fmt: str) ->
             what = (f"{f.rows:,} rows, {f.nbytes / 2**20:,.1f} MiB, postings: "
                     f"{', '.join(kinds) or 'none'}, vectors: "
                     f"{', '.join(f.vectors) or 'none'}" if f.current else f.state)
-            click.echo(f"{f.dataset}  {f.path}  {f.version[:24]}  {what}")
+            where = {None: "", True: ", published", False: ", not published"}[f.published] \
+                if f.current else ""
+            click.echo(f"{f.dataset}  {f.path}  {f.version[:24]}  {what}{where}")
         rows = sum(f.rows for f in found)
         size = sum(f.nbytes for f in found)
         missing = sum(not f.current for f in found)

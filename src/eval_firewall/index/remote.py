@@ -40,9 +40,13 @@ _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}$")
 class RemoteIndex:
     """The chunks under one ``index.location``."""
 
-    def __init__(self, location: str) -> None:
+    def __init__(self, location: str, source: str | None = None, line: int | None = None
+                 ) -> None:
+        """The index at ``location`` (named in errors as the config ``source``'s key
+        ``index.location``, at ``line``)."""
         from ..datasets.remote import filesystem, public_url
 
+        self._where = {"path": source, "line": line, "field": "index.location"}
         self.location = location.rstrip("/")
         self.display = public_url(self.location)
         self._fs, root = filesystem(self.location)
@@ -53,7 +57,7 @@ class RemoteIndex:
 
     def _error(self, what: str, exc: BaseException) -> UserError:
         return UserError(f"cannot {what} the index at {self.display}: "
-                         f"{type(exc).__name__}: {exc}"[:400], path="index.location")
+                         f"{type(exc).__name__}: {exc}"[:400], **self._where)
 
     def manifest(self, key: str) -> dict[str, Any] | None:
         """The manifest of chunk ``key`` there (without its key), None when there is none; a
@@ -68,7 +72,7 @@ class RemoteIndex:
         why = _malformed(raw, key)
         if why is not None:
             raise UserError(f"index chunk {key[:12]} at {self.display} {why}",
-                            path="index.location", hint="rebuild it: eval-firewall index build")
+                            **self._where, hint="rebuild it: eval-firewall index build")
         body = json.loads(raw)
         del body["key"]
         return dict(body)
@@ -94,7 +98,7 @@ class RemoteIndex:
             if copied != size or h.hexdigest() != sha:
                 raise UserError(f"index chunk {key[:12]} at {self.display} has {name} failing "
                                 "its digest check (changed or truncated there)",
-                                path="index.location", hint="rebuild it: eval-firewall index build")
+                                **self._where, hint="rebuild it: eval-firewall index build")
             os.replace(tmp, directory / name)
             note_checked(directory / name, sha)
         finally:
@@ -171,4 +175,5 @@ def worker_mirror(key: str) -> Path:
 def remote_index(config: Any) -> RemoteIndex | None:
     """The index location of a config (its policy's), None when it names none."""
     location = config.index.location
-    return RemoteIndex(location) if location else None
+    return RemoteIndex(location, config.source, config.line_of("index.location")) \
+        if location else None

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..config import Config
-from .chunk import BadChunk
-from .store import NORM_HASH, IndexStore, chunk_key, file_version
+from .chunk import ROWS, BadChunk
+from .store import IndexStore, chunk_key, file_version
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class FileStatus:
     nbytes: int = 0
     vectors: tuple[str, ...] = field(default_factory=tuple)
     arrays: tuple[str, ...] = field(default_factory=tuple)
+    published: bool | None = None   # at the index location (None: the config names none)
 
     @property
     def current(self) -> bool:
@@ -54,25 +56,38 @@ def index_status(config: Config, store: IndexStore, *, verify: bool = False) -> 
         for display, version in located:
             key = chunk_key(ds, display, version)
             path = store.root / key
+            there = store.remote.manifest(key) if store.remote is not None else None
+            published = None if store.remote is None else there is not None
             if not path.exists():
-                out.append(FileStatus(ds.name, display, version, key, "missing"))
+                out.append(FileStatus(ds.name, display, version, key, "missing") if there is None
+                           else _of(ds.name, display, version, key, there, published))
                 continue
             from .chunk import Chunk
 
             try:
-                chunk = Chunk.open(path, key, store.cache.key)
-                if verify:
+                chunk = Chunk.open(path, key, store.cache.key, store.remote)
+                if verify:                  # (a mirrored chunk: the files fetched so far)
                     chunk.verify()
-                    chunk.table()
+                    if chunk.here(ROWS):
+                        chunk.table()
                     for name in chunk.names:
-                        chunk.array(name)
-                    chunk.array(NORM_HASH)
+                        if chunk.here(f"{name}.npy"):
+                            chunk.array(name)
             except BadChunk as exc:
                 out.append(FileStatus(ds.name, display, version, key, f"bad: {exc}"))
                 continue
-            vectors = tuple(sorted({a for n in chunk.names if n.startswith("vectors.")
-                                    if (a := chunk.about(n))}))
-            out.append(FileStatus(ds.name, display, version, key, "current", chunk.rows,
-                                  len(chunk.problems), chunk.nbytes, vectors,
-                                  tuple(chunk.names)))
+            out.append(_of(ds.name, display, version, key, chunk.manifest, published))
     return out
+
+
+def _of(dataset: str, display: str, version: str, key: str, manifest: dict[str, Any],
+        published: bool | None) -> FileStatus:
+    """A current chunk's status from its manifest (here, or at the index location)."""
+    files = manifest["files"]
+    names = sorted(n[:-4] for n in files if n.endswith(".npy"))
+    vectors = tuple(sorted({a for n in names if n.startswith("vectors.")
+                            if isinstance(a := files[f"{n}.npy"].get("about"), str)}))
+    return FileStatus(dataset, display, version, key, "current", int(manifest["rows"]),
+                      len(manifest.get("problems", [])),
+                      sum(int(m["size"]) for m in files.values()), vectors, tuple(names),
+                      published)
