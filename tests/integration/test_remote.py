@@ -620,7 +620,7 @@ def test_index_built_into_a_bucket_then_an_audit_fetching_only_what_it_searches(
     clear_fs_cache()
     done = invoke(root, "index", "build", "-q", "--cache-dir", "trusted")
     assert done.exit_code == 0, done.output
-    assert f"8 chunk(s) built" in done.output
+    assert "8 chunk(s) built" in done.output
     assert f"8 chunk(s) published to s3://{BUCKET}/index" in done.output
     objects = index_objects()
     manifests = {k.split("/")[2]: json.loads(v) for k, v in objects.items()

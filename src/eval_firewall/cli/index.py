@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,7 +16,6 @@ from .options import QUIET, RAY_ADDRESS
 if TYPE_CHECKING:
     from ..config import Config
     from ..index import IndexStore
-    from ..index.remote import remote_index
     from ..progress import Progress
 
 _CONFIG = click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -104,12 +103,7 @@ def build(config_path: Path | None, cache_dir: Path, quiet: bool, engine: str,
             corpus.vector_index(models.retriever())
             stage.advance(len(corpus))
     removed = store.prune({c.key for d in datasets for c in d.rows.chunks})
-    published = 0
-    if store.remote is not None:
-        with progress.stage(f"publish to {store.remote.display}") as stage:
-            for chunk in (c for d in datasets for c in d.rows.chunks):
-                published += store.remote.publish(chunk)
-                stage.advance()
+    published = _publish(store, [c for d in datasets for c in d.rows.chunks], progress)
     rows = sum(len(d.rows) for d in datasets)
     files = sum(len(d.files) for d in datasets)
     size = sum(c.nbytes for c in (corpus.chunks if corpus is not None else []))
@@ -118,6 +112,18 @@ def build(config_path: Path | None, cache_dir: Path, quiet: bool, engine: str,
                + (f"; removed {removed} chunk(s) no train file uses" if removed else "")
                + (f"; {published} chunk(s) published to {store.remote.display}"
                   if store.remote is not None else ""))
+
+
+def _publish(store: IndexStore, chunks: list[Any], progress: Progress) -> int:
+    """Put every chunk not at the index location yet there; how many were."""
+    if store.remote is None:
+        return 0
+    published = 0
+    with progress.stage(f"publish to {store.remote.display}", total=len(chunks)) as stage:
+        for chunk in chunks:
+            published += store.remote.publish(chunk)
+            stage.advance()
+    return published
 
 
 @index.command()

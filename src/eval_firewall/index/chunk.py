@@ -23,20 +23,27 @@ chunk that fails any check raises :class:`BadChunk`; the store (:mod:`.store`) r
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import hmac
 import io
 import json
 import mmap
 import os
-import stat
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .digests import (
+    _VERIFIED,
+    BadChunk,
+    _fd_sha256,
+    _ident,
+    _open_regular,
+    file_meta,
+)
 
 FORMAT = "eval-firewall-index/1"
 MANIFEST = "MANIFEST.json"
@@ -45,37 +52,12 @@ CHECKED = "CHECKED.json"        # which files' digests were checked, by their in
 MAX_MANIFEST_BYTES = 1 << 20
 MAX_FILE_BYTES = 8 << 30
 
-# (device, inode, size, mtime, ctime) of files whose digest this process checked, with it.
-_VERIFIED: dict[tuple[int, ...], str] = {}
-
-
-class BadChunk(Exception):
-    """A chunk that must not be used; the message says why (e.g. ``fails its digest check``)."""
-
-
 def _signature(key: bytes, chunk: str, body: Mapping[str, Any]) -> str:
     mac = hmac.new(key, digestmod=hashlib.sha256)
     for part in (FORMAT, chunk):                 # bound to its place: no swapping chunks
         mac.update(part.encode() + b"\0")
     mac.update(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
     return mac.hexdigest()
-
-
-def _open_regular(path: Path, limit: int) -> tuple[int, os.stat_result]:
-    """A read-only descriptor of the regular file ``path`` (never a link, FIFO, directory)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise BadChunk(f"misses {path.name}") from None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise BadChunk(f"has a symbolic link in place of {path.name}") from None
-        raise BadChunk(f"cannot open {path.name} ({exc.strerror})") from None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
-        os.close(fd)
-        raise BadChunk(f"has no regular file of bounded size as {path.name}")
-    return fd, info
 
 
 class Chunk:
@@ -364,24 +346,6 @@ class Chunk:
         self._remember(f"{name}.npy")
 
 
-def _ident(info: os.stat_result) -> tuple[int, ...]:
-    """A file's identity for the checked-digest records: device, inode, size, modification
-    and change time (ns)."""
-    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-
-
-def trust(checked: tuple[tuple[tuple[int, ...], str], ...]) -> None:
-    """Take files another process checked (:meth:`Chunk.checked`) as checked here: a file of
-    the same identity (device, inode, size, modification and change time) is that file."""
-    _VERIFIED.update(checked)
-
-
-def note_checked(path: Path, sha256: str) -> None:
-    """Note the file at ``path`` (as it is now) as checked against ``sha256`` in this process:
-    its writer or fetcher hashed the very bytes it wrote."""
-    _VERIFIED[_ident(os.stat(path, follow_symlinks=False))] = sha256
-
-
 def _atomic(directory: Path, name: str, payload: bytes | memoryview) -> None:
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
     try:
@@ -390,28 +354,6 @@ def _atomic(directory: Path, name: str, payload: bytes | memoryview) -> None:
         os.replace(tmp, directory / name)
     finally:
         Path(tmp).unlink(missing_ok=True)
-
-
-def _fd_sha256(fd: int) -> str:
-    """The SHA-256 of an open file, read in blocks from its start: its pages pass through
-    the page cache, not this process's resident memory, as hashing a mapping would."""
-    h = hashlib.sha256()
-    offset = 0
-    while block := os.pread(fd, 1 << 22, offset):
-        h.update(block)
-        offset += len(block)
-    return h.hexdigest()
-
-
-def file_meta(path: Path) -> dict[str, Any]:
-    """A written file's size and SHA-256. (It is noted as checked once in its place, by
-    :func:`.write.seal` or :meth:`Chunk.add`: moving it there changes its identity.)"""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        info = os.fstat(fd)
-        return {"size": info.st_size, "sha256": _fd_sha256(fd)}
-    finally:
-        os.close(fd)
 
 
 def write_npy(directory: Path, name: str, array: np.ndarray) -> dict[str, Any]:

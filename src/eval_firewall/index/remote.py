@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from .chunk import FORMAT, MANIFEST, MAX_FILE_BYTES, MAX_MANIFEST_BYTES, ROWS, note_checked
+from .chunk import FORMAT, MANIFEST, MAX_FILE_BYTES, MAX_MANIFEST_BYTES, ROWS
+from .digests import note_checked
 
 SCHEMES = ("s3", "gs", "gcs", "file")
 CHUNKS = "chunks"
@@ -46,7 +47,7 @@ class RemoteIndex:
         ``index.location``, at ``line``)."""
         from ..datasets.remote import filesystem, public_url
 
-        self._where = {"path": source, "line": line, "field": "index.location"}
+        self._source, self._line = source, line
         self.location = location.rstrip("/")
         self.display = public_url(self.location)
         self._fs, root = filesystem(self.location)
@@ -55,9 +56,13 @@ class RemoteIndex:
     def _path(self, key: str, name: str | None = None) -> str:
         return "/".join(p for p in (self._root, CHUNKS, key, name) if p)
 
+    def _refusal(self, message: str, hint: str | None = None) -> UserError:
+        return UserError(message, path=self._source, line=self._line, field="index.location",
+                         hint=hint)
+
     def _error(self, what: str, exc: BaseException) -> UserError:
-        return UserError(f"cannot {what} the index at {self.display}: "
-                         f"{type(exc).__name__}: {exc}"[:400], **self._where)
+        return self._refusal(f"cannot {what} the index at {self.display}: "
+                             f"{type(exc).__name__}: {exc}"[:400])
 
     def manifest(self, key: str) -> dict[str, Any] | None:
         """The manifest of chunk ``key`` there (without its key), None when there is none; a
@@ -71,8 +76,8 @@ class RemoteIndex:
             raise self._error("read", exc) from None
         why = _malformed(raw, key)
         if why is not None:
-            raise UserError(f"index chunk {key[:12]} at {self.display} {why}",
-                            **self._where, hint="rebuild it: eval-firewall index build")
+            raise self._refusal(f"index chunk {key[:12]} at {self.display} {why}",
+                                "rebuild it: eval-firewall index build")
         body = json.loads(raw)
         del body["key"]
         return dict(body)
@@ -96,9 +101,9 @@ class RemoteIndex:
                 except Exception as exc:  # noqa: BLE001
                     raise self._error(f"fetch {name} of chunk {key[:12]} from", exc) from None
             if copied != size or h.hexdigest() != sha:
-                raise UserError(f"index chunk {key[:12]} at {self.display} has {name} failing "
-                                "its digest check (changed or truncated there)",
-                                **self._where, hint="rebuild it: eval-firewall index build")
+                raise self._refusal(f"index chunk {key[:12]} at {self.display} has {name} "
+                                    "failing its digest check (changed or truncated there)",
+                                    "rebuild it: eval-firewall index build")
             os.replace(tmp, directory / name)
             note_checked(directory / name, sha)
         finally:

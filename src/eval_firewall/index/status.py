@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Config
-from .chunk import ROWS, BadChunk
+from .chunk import ROWS
+from .digests import BadChunk
 from .store import IndexStore, chunk_key, file_version
 
 

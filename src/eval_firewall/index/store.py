@@ -25,7 +25,8 @@ from ..config import Config, DatasetConfig, resolve_paths, resolve_remote
 from ..progress import Progress
 from ..rows import Row, RowProblem
 from . import write as chunks
-from .chunk import FORMAT, ROWS, BadChunk, Chunk, write_manifest
+from .chunk import FORMAT, ROWS, Chunk, write_manifest
+from .digests import BadChunk
 from .postings import POSTINGS
 
 DIRECTORY = "index"

@@ -22,8 +22,9 @@ from ..overlap.corpus import Corpus
 from ..overlap.finders import TrainSide
 from ..search import containment, lexical, shards
 from ..search.vectors import VectorIndex
-from .chunk import BadChunk, Chunk
+from .chunk import Chunk
 from .columns import IndexedRows, StringColumn
+from .digests import BadChunk
 from .store import NORM_HASH, chunk_key, vectors_name
 
 ENCODE_ROWS = 65536        # texts encoded at once (bounds the float32 output's memory)

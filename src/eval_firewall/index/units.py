@@ -22,7 +22,8 @@ from ..search.vectors import VectorIndex
 from ..search.windows import Windows, units_of
 from ..text.normalize import model_text
 from ..text.spans import word_offsets
-from .chunk import ROWS, BadChunk, Chunk
+from .chunk import ROWS, Chunk
+from .digests import BadChunk
 from .store import vectors_name
 from .train import ENCODE_ROWS, IndexedCorpus, index_fingerprint
 

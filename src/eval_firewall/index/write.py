@@ -14,6 +14,7 @@ import numpy as np
 
 from ..cache import remove_path
 from . import chunk
+from .digests import file_meta, note_checked
 
 
 def write(parent: Path, key: str, signing: bytes, *, source: dict[str, Any], rows: Any,
@@ -45,7 +46,7 @@ def write_files(directory: Path, rows: Any, arrays: Mapping[str, np.ndarray]
     with pa.OSFile(str(directory / chunk.ROWS), "wb") as sink, \
             pa.ipc.new_file(sink, rows.schema) as writer:
         writer.write_table(rows)
-    files[chunk.ROWS] = chunk.file_meta(directory / chunk.ROWS)
+    files[chunk.ROWS] = file_meta(directory / chunk.ROWS)
     files[chunk.ROWS]["nulls"] = {name: rows.column(name).null_count for name in rows.schema.names}
     for name, array in arrays.items():
         files[f"{name}.npy"] = chunk.write_npy(directory, f"{name}.npy", array)
@@ -64,7 +65,7 @@ def seal(parent: Path, key: str, signing: bytes, directory: Path, *, source: dic
         remove(target)
     os.rename(directory, target)
     for name, meta in files.items():      # hashed by their writer (here, or the worker that
-        chunk.note_checked(target / name, meta["sha256"])        # the manifest trusts)
+        note_checked(target / name, meta["sha256"])        # the manifest trusts)
 
 
 def remove(path: Path) -> None:

@@ -89,16 +89,17 @@ class _ChunkSpec:
     def open(self) -> Any:
         from pathlib import Path
 
-        from ..index.chunk import Chunk, trust
+        from ..index.chunk import Chunk
+        from ..index.digests import trust
 
         trust(self.verified)
         where = (self.directory, self.key)
         if where not in _OPENED:
             directory, remote = Path(self.directory), None
-            if self.remote is not None:     # a mirrored chunk: its files not here come from
-                from ..index.remote import RemoteIndex, worker_mirror      # the location
+            if self.remote is not None:     # a mirrored chunk: the files not here come
+                from ..index.remote import RemoteIndex, worker_mirror
 
-                remote = RemoteIndex(self.remote)
+                remote = RemoteIndex(self.remote)          # from the index location
                 if not directory.is_dir():  # a worker on another node: its own mirror
                     directory = worker_mirror(self.key)
             _OPENED[where] = Chunk(directory, self.key, self.manifest, b"", remote)
