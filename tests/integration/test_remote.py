@@ -55,9 +55,12 @@ class S3Server:
 
         app = moto_server.DomainDispatcherApplication(moto_server.create_backend_app)
         self.requests: list[tuple[str, str]] = []
+        self.ranges: list[tuple[str, str | None]] = []     # each GET's path and Range header
 
         def counting(environ, start_response):  # type: ignore[no-untyped-def]
             self.requests.append((environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")))
+            if environ["REQUEST_METHOD"] == "GET":
+                self.ranges.append((environ.get("PATH_INFO", ""), environ.get("HTTP_RANGE")))
             return app(environ, start_response)
 
         self.server = make_server("127.0.0.1", 0, counting, threaded=True)
@@ -640,7 +643,8 @@ def test_index_built_into_a_bucket_then_an_audit_fetching_only_what_it_searches(
                      (10, f"s3://{BUCKET}/i/shard-00.jsonl", 8)]
     assert s3.object_reads(f"{BUCKET}/i/") == reads         # no train object read
     got = fetched(s3, since)
-    assert len(got) == len(set(got))        # each file fetched once, each checked
+    assert len([g for g in got if not g.endswith("rows.arrow")]) == len(set(got) - {
+        g for g in got if g.endswith("rows.arrow")})        # each array fetched once
     assert {g.split("/")[1] for g in got} == {"MANIFEST.json", "rows.arrow", "norm_hash.npy",
                                                "norm_hash.order.npy", "lexical.features.npy",
                                                "lexical.starts.npy", "lexical.rows.npy",
@@ -651,16 +655,16 @@ def test_index_built_into_a_bucket_then_an_audit_fetching_only_what_it_searches(
 
     since = len(s3.requests)                # a second run of the pull request: all mirrored
     code, again = audit(root, "--cache-dir", "pr")
-    assert again["findings"] == report["findings"] and fetched(s3, since) == []
+    assert again["findings"] == report["findings"]      # only the rows findings name, by range
+    assert {g.split("/")[1] for g in fetched(s3, since)} <= {"rows.arrow"}
     shutil.rmtree(root / "pr/index")        # results cached, the index not (a CI cache of the
     since = len(s3.requests)                # results alone): manifests, and the rows of the
     code, cached = audit(root, "--cache-dir", "pr")         # chunks a finding names only
     assert cached["findings"] == report["findings"]
     named = {f["match"]["path"] for f in report["findings"] if f.get("match")}
     assert 0 < len(named) < SHARDS
-    assert fetched(s3, since) == sorted(
-        [f"{k}/MANIFEST.json" for k in manifests]
-        + [f"{k}/rows.arrow" for k, m in manifests.items() if m["source"]["path"] in named])
+    assert set(fetched(s3, since)) == {f"{k}/MANIFEST.json" for k in manifests} | {
+        f"{k}/rows.arrow" for k, m in manifests.items() if m["source"]["path"] in named}
     done = invoke(root, "index", "build", "-q", "--cache-dir", "second")
     assert "0 chunk(s) built" in done.output and "0 chunk(s) published" in done.output
     assert index_objects() == objects       # nothing rebuilt, nothing written
@@ -780,3 +784,58 @@ def test_index_status_with_the_index_in_the_bucket(s3: S3Server, tmp_path: Path)
     done = invoke(root, "index", "status", "--cache-dir", "trusted", "--verify")
     assert done.exit_code == 1, done.output
     assert done.output.count(", published") == SHARDS - 1 and "missing" in done.output
+
+
+def rows_read(s3: S3Server, since: int) -> list[tuple[int, int]]:
+    """The byte ranges of rows files GET since ``since`` (each GET must name one)."""
+    out = []
+    for path, header in s3.ranges[since:]:
+        if path.endswith("/rows.arrow"):
+            assert header is not None and header.startswith("bytes="), header
+            first, last = header[6:].split("-")
+            out.append((int(first), int(last) + 1))
+    return out
+
+
+def test_a_pull_request_reads_the_rows_it_needs_by_range(s3: S3Server, tmp_path: Path) -> None:
+    """A chunk of 30,000 rows at the index location: a pull request's run with an empty cache
+    reads the rows its candidates and findings need as checked ranges of the rows file, each
+    block once, and with its results cached only the blocks of the rows its findings name;
+    the findings are those of the builder's cache."""
+    base = gsm8k("train")
+    rows = [dict(r, question=f"{r['question']} (variant {k})" if k else r["question"])
+            for k in range(4) for r in base][:30000]
+    c = client()
+    try:
+        c.create_bucket(Bucket=BUCKET)
+    except c.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    c.put_object(Bucket=BUCKET, Key="big/shard-00.jsonl",
+                 Body="".join(json.dumps(r) + "\n" for r in rows).encode())
+    git_init(tmp_path)
+    evals = [dict(r) for r in TEST]
+    evals[3]["question"] = rows[23100]["question"]
+    evals[9]["question"] = rows[17]["question"].replace(".", ",", 1)
+    write_jsonl(tmp_path / "data/eval/eval.jsonl", evals)
+    (tmp_path / ".eval-firewall.yml").write_text(CONFIG.replace("/train/", "/big/"))
+    git_commit(tmp_path, "base")
+    with_index_location(tmp_path, "big-index")
+    clear_fs_cache()
+    assert invoke(tmp_path, "index", "build", "-q", "--cache-dir", "trusted").exit_code == 0
+    size = sum(o["Size"] for o in c.list_objects_v2(Bucket=BUCKET, Prefix="big-index/")[
+        "Contents"] if o["Key"].endswith("/rows.arrow"))
+    since = len(s3.ranges)
+    code, report = audit(tmp_path, "--cache-dir", "pr")
+    code_trusted, trusted = audit(tmp_path, "--cache-dir", "trusted")
+    assert code == code_trusted == 1 and report["findings"] == trusted["findings"]
+    assert {(f["line"], f["match"]["line"]) for f in report["findings"]
+            if f["rule"] in ("exact-duplicate", "near-duplicate")} == {(4, 23101), (10, 18)}
+    spans = rows_read(s3, since)
+    assert spans and len(set(spans)) == len(spans) and sum(b - a for a, b in spans) < size
+    assert all(b - a <= 1 << 18 for a, b in spans)
+
+    shutil.rmtree(tmp_path / "pr/index")       # results cached, the index not
+    since = len(s3.ranges)
+    code, again = audit(tmp_path, "--cache-dir", "pr")
+    assert again["findings"] == report["findings"]
+    assert 0 < sum(b - a for a, b in rows_read(s3, since)) < size / 4

@@ -82,6 +82,10 @@ class StringColumn(Sequence[str]):
         if self._reads > self.MATERIALIZE * len(self) and self._reads > 10_000:
             return self.tolist()[j]
         c, local = self._at.locate(int(j))
+        ranges = self.chunks[c].ranged if self._arrays[c] is None else None
+        if ranges is not None:                  # a mirrored chunk's: read by range
+            found: str = ranges.value(self.column, local)
+            return found
         value: str = self.array(c)[local].as_py()
         return value
 
@@ -110,7 +114,7 @@ class IndexedRows(Sequence[Row]):
     def _build(self, c: int, start: int, stop: int) -> list[Row]:
         from ..datasets.columnar import build_rows
 
-        table = self.chunks[c].table().slice(start, stop - start)
+        table = self.chunks[c].rows_slice(start, stop)
         return build_rows(table, self.names[c], self.role, self.displays[c])
 
     @overload

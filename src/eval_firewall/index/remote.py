@@ -29,7 +29,7 @@ from typing import Any
 
 from ..errors import UserError
 from .chunk import FORMAT, MANIFEST, MAX_FILE_BYTES, MAX_MANIFEST_BYTES, ROWS
-from .digests import note_checked
+from .digests import MIN_BLOCK, note_checked
 
 SCHEMES = ("s3", "gs", "gcs", "file")
 CHUNKS = "chunks"
@@ -109,6 +109,25 @@ class RemoteIndex:
         finally:
             Path(tmp).unlink(missing_ok=True)
 
+    def range_rows(self, key: str, meta: dict[str, Any]) -> Any:
+        """Chunk ``key``'s rows read by range (:class:`~.ranges.RangeRows`; ``meta``: its rows
+        file's manifest entry), each block checked."""
+        from .ranges import RangeRows
+
+        path = self._path(key, ROWS)
+
+        def read(start: int, stop: int) -> bytes:
+            try:
+                data: bytes = self._fs.cat_file(path, start=start, end=stop)
+            except Exception as exc:  # noqa: BLE001
+                raise self._error(f"read {ROWS} of chunk {key[:12]} from", exc) from None
+            return data
+
+        def fail(why: str) -> UserError:
+            return self._refusal(f"index chunk {key[:12]} at {self.display} {why}",
+                                 "rebuild it: eval-firewall index build")
+        return RangeRows(meta, read, fail)
+
     def publish(self, chunk: Any) -> bool:
         """Put a chunk of the cache directory there, unless it is there already: the files
         it lacks (or holds otherwise), then the manifest. Whether anything was written."""
@@ -160,7 +179,19 @@ def _malformed(raw: bytes, key: str) -> str | None:
         if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_FILE_BYTES \
                 or not _SHA.match(str(meta.get("sha256"))):
             return f"lists {name} without a bounded size and SHA-256"
+        if "blocks" in meta and not _blocks_fit(meta):
+            return f"lists {name} with block digests that do not fit it"
     return None
+
+
+def _blocks_fit(meta: dict[str, Any]) -> bool:
+    """Whether a file's block digests are one SHA-256 per block of a power-of-two size."""
+    block, blocks = meta.get("block"), meta.get("blocks")
+    if not isinstance(block, int) or isinstance(block, bool) or block < MIN_BLOCK \
+            or block & (block - 1) or not isinstance(blocks, list):
+        return False
+    return len(blocks) == -(-meta["size"] // block) and all(
+        isinstance(b, str) and _SHA.match(b) for b in blocks)
 
 
 def worker_mirror(key: str) -> Path:

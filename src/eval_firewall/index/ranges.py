@@ -1,0 +1,128 @@
+"""A chunk's rows read a few at a time from the index location: where each column's buffers
+lie in its rows file (noted when the chunk is written), and those byte ranges fetched and
+checked block by block.
+
+The rows file is an uncompressed Arrow IPC file; its manifest entry lists, besides the whole
+file's SHA-256, the SHA-256 of each block (:func:`~.digests.block_size`) and the *layout*: per
+record batch, its rows and, per column, its type, offset and the file offsets of its buffers
+(validity bitmap, value offsets, data). One value is then a few small ranges (its validity bit,
+two offsets, its bytes), each read as the blocks that hold it, every block checked against its
+digest before use and kept for the next value. A chunk whose manifest has no layout (written
+by an older version) or a column of another type is read whole, as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+TYPES = ("int64", "large_string", "string")      # the column types read by range
+KEEP_BLOCKS = 64                                # blocks kept per chunk for the next value
+POINT_ROWS = 64                                 # a longer slice reads the whole rows file
+
+
+def layout(path: Path) -> dict[str, Any] | None:
+    """Where each column's buffers lie in the Arrow IPC file ``path``, per record batch;
+    None when a column's type is not read by range."""
+    import pyarrow as pa
+
+    with pa.memory_map(str(path)) as source:
+        base = source.read_buffer(source.size()).address      # zero-copy: the mapping
+        reader = pa.ipc.open_file(source)
+        batches = []
+        for i in range(reader.num_record_batches):
+            batch = reader.get_batch(i)
+            columns = {}
+            for name, array in zip(batch.schema.names, batch.columns):
+                if str(array.type) not in TYPES:
+                    return None
+                columns[name] = {"type": str(array.type), "offset": array.offset, "buffers": [
+                    None if b is None else [b.address - base, b.size] for b in array.buffers()]}
+            batches.append({"rows": batch.num_rows, "columns": columns})
+    return {"batches": batches}
+
+
+class RangeRows:
+    """The rows of one chunk's rows file, read by ranges through ``read(start, stop)`` (the
+    file's bytes there, as stored) and checked against the manifest's block digests."""
+
+    def __init__(self, meta: dict[str, Any], read: Callable[[int, int], bytes],
+                 fail: Callable[[str], Exception]) -> None:
+        self.size, self.block = int(meta["size"]), int(meta["block"])
+        self.digests: list[str] = list(meta["blocks"])
+        self.batches: list[dict[str, Any]] = list(meta["layout"]["batches"])
+        self.starts = [0]
+        for batch in self.batches:
+            self.starts.append(self.starts[-1] + int(batch["rows"]))
+        self._read, self._fail = read, fail
+        self._blocks: OrderedDict[int, bytes] = OrderedDict()
+        self.fetched = 0                       # bytes fetched (blocks)
+
+    @staticmethod
+    def usable(meta: dict[str, Any]) -> bool:
+        """Whether a rows file's manifest entry lets it be read by range."""
+        return isinstance(meta.get("layout"), dict) and isinstance(meta.get("blocks"), list) \
+            and isinstance(meta.get("block"), int)
+
+    def _block(self, i: int) -> bytes:
+        found = self._blocks.get(i)
+        if found is None:
+            if not 0 <= i < len(self.digests):
+                raise self._fail("has a layout outside its rows file")
+            start = i * self.block
+            found = self._read(start, min(self.size, start + self.block))
+            if hashlib.sha256(found).hexdigest() != self.digests[i]:
+                raise self._fail("has rows.arrow failing its digest check (changed or "
+                                 "truncated there)")
+            self.fetched += len(found)
+            self._blocks[i] = found
+            if len(self._blocks) > KEEP_BLOCKS:
+                self._blocks.popitem(last=False)
+        self._blocks.move_to_end(i)
+        return found
+
+    def bytes(self, start: int, length: int) -> bytes:
+        """``length`` bytes of the file from ``start``, from checked blocks."""
+        if length <= 0:
+            return b""
+        if start < 0 or start + length > self.size:
+            raise self._fail("has a layout outside its rows file")
+        first, last = start // self.block, (start + length - 1) // self.block
+        joined = b"".join(self._block(i) for i in range(first, last + 1))
+        return joined[start - first * self.block:start - first * self.block + length]
+
+    def value(self, column: str, row: int) -> Any:
+        """Row ``row``'s value in ``column`` (None when null)."""
+        import bisect
+
+        b = bisect.bisect_right(self.starts, row) - 1
+        try:
+            spec = self.batches[b]["columns"][column]
+            k = int(spec["offset"]) + row - self.starts[b]
+            validity, *rest = spec["buffers"]
+        except (KeyError, IndexError, TypeError, ValueError):
+            raise self._fail(f"has no usable layout of column {column!r}") from None
+        if validity is not None and not self.bytes(validity[0] + k // 8, 1)[0] >> (k % 8) & 1:
+            return None
+        if spec["type"] == "int64":
+            return int.from_bytes(self.bytes(rest[0][0] + 8 * k, 8), "little", signed=True)
+        width = 8 if spec["type"] == "large_string" else 4
+        ends = self.bytes(rest[0][0] + width * k, 2 * width)
+        first = int.from_bytes(ends[:width], "little", signed=True)
+        last = int.from_bytes(ends[width:], "little", signed=True)
+        if not 0 <= first <= last <= rest[1][1]:
+            raise self._fail(f"has a layout outside its rows file ({column!r})")
+        return self.bytes(rest[1][0] + first, last - first).decode("utf-8", "surrogatepass")
+
+    def table(self, start: int, stop: int) -> Any:
+        """Rows ``start`` to ``stop`` as a pyarrow Table (the columns and types of the file)."""
+        import pyarrow as pa
+
+        columns: dict[str, Any] = {}
+        for name, spec in self.batches[0]["columns"].items() if self.batches else ():
+            values: Sequence[Any] = [self.value(name, j) for j in range(start, stop)]
+            columns[name] = pa.array(values, getattr(pa, spec["type"])())
+        return pa.table(columns)

@@ -1,0 +1,68 @@
+"""A chunk's rows read by range (index/ranges.py): every value read through its buffers' file
+ranges, block by block checked, is the value the whole file gives; a changed block is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from eval_firewall.index.chunk import ROWS
+from eval_firewall.index.digests import MIN_BLOCK
+from eval_firewall.index.ranges import RangeRows
+from eval_firewall.index.write import write_files
+
+
+class Refused(Exception):
+    pass
+
+
+def rows_table(n: int) -> pa.Table:
+    texts = [f"row {i}: " + "é✓ 漢字 " * (i % 40) + "x" * (i % 700) for i in range(n)]
+    return pa.table({
+        "line": pa.array(range(1, n + 1), pa.int64()),
+        "row_id": pa.array([None if i % 3 else f"id-{i}" for i in range(n)], pa.large_string()),
+        "text": pa.array(texts, pa.large_string()),
+        "label": pa.array(["" if i % 5 == 0 else str(i) for i in range(n)], pa.large_string()),
+        "generator": pa.array([None] * n, pa.large_string()),
+    })
+
+
+def ranged(tmp_path: Path, table: pa.Table) -> tuple[RangeRows, bytearray, list[tuple[int, int]]]:
+    files = write_files(tmp_path, table, {})
+    data = bytearray((tmp_path / ROWS).read_bytes())
+    reads: list[tuple[int, int]] = []
+
+    def read(start: int, stop: int) -> bytes:
+        reads.append((start, stop))
+        return bytes(data[start:stop])
+    return RangeRows(files[ROWS], read, Refused), data, reads
+
+
+def test_every_value_read_by_range_is_the_files_and_only_its_blocks_are_read(tmp_path):
+    table = pa.concat_tables([rows_table(1500), rows_table(1500)])   # two record batches
+    rows, data, reads = ranged(tmp_path, table)
+    assert len(rows.batches) == 2 and len(data) > 4 * MIN_BLOCK
+    expected = table.to_pylist()
+    for j in [0, 1, 2, 5, 1499, 1500, 1501, 2222, 2999]:
+        assert {c: rows.value(c, j) for c in table.schema.names} == expected[j]
+    assert rows.table(1495, 1505).to_pylist() == expected[1495:1505]
+    assert rows.table(1495, 1505).schema == table.schema
+    assert all(stop - start <= MIN_BLOCK for start, stop in reads)
+    assert rows.fetched < len(data) / 2        # a few blocks, not the file
+
+
+def test_a_changed_block_is_refused(tmp_path):
+    rows, data, _ = ranged(tmp_path, rows_table(2000))
+    spec = rows.batches[0]["columns"]["text"]
+    data[spec["buffers"][2][0] + 10] ^= 0xFF       # a byte of the texts
+    with pytest.raises(Refused, match="failing its digest check"):
+        rows.value("text", 0)
+
+
+def test_a_layout_pointing_outside_the_file_is_refused(tmp_path):
+    rows, data, _ = ranged(tmp_path, rows_table(50))
+    rows.batches[0]["columns"]["text"]["buffers"][1][0] = len(data) + 1
+    with pytest.raises(Refused, match="outside its rows file"):
+        rows.value("text", 3)
