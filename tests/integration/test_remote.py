@@ -649,14 +649,14 @@ def test_index_built_into_a_bucket_then_an_audit_fetching_only_what_it_searches(
                                                "norm_hash.order.npy", "lexical.features.npy",
                                                "lexical.starts.npy", "lexical.rows.npy",
                                                "containment.tokens.npy",
-                                               "containment.starts.npy"}
+                                               "containment.starts.npy", "rows.blocks.npy"}
     code, local = audit(root, "--cache-dir", "trusted")   # the same as the builder's cache
     assert local["findings"] == report["findings"]
 
     since = len(s3.requests)                # a second run of the pull request: all mirrored
     code, again = audit(root, "--cache-dir", "pr")
     assert again["findings"] == report["findings"]      # only the rows findings name, by range
-    assert {g.split("/")[1] for g in fetched(s3, since)} <= {"rows.arrow"}
+    assert {g.split("/")[1] for g in fetched(s3, since)} <= {"rows.arrow"}   # (blocks: kept)
     shutil.rmtree(root / "pr/index")        # results cached, the index not (a CI cache of the
     since = len(s3.requests)                # results alone): manifests, and the rows of the
     code, cached = audit(root, "--cache-dir", "pr")         # chunks a finding names only
@@ -664,7 +664,8 @@ def test_index_built_into_a_bucket_then_an_audit_fetching_only_what_it_searches(
     named = {f["match"]["path"] for f in report["findings"] if f.get("match")}
     assert 0 < len(named) < SHARDS
     assert set(fetched(s3, since)) == {f"{k}/MANIFEST.json" for k in manifests} | {
-        f"{k}/rows.arrow" for k, m in manifests.items() if m["source"]["path"] in named}
+        f"{k}/{name}" for k, m in manifests.items() if m["source"]["path"] in named
+        for name in ("rows.arrow", "rows.blocks.npy")}
     done = invoke(root, "index", "build", "-q", "--cache-dir", "second")
     assert "0 chunk(s) built" in done.output and "0 chunk(s) published" in done.output
     assert index_objects() == objects       # nothing rebuilt, nothing written
@@ -832,7 +833,7 @@ def test_a_pull_request_reads_the_rows_it_needs_by_range(s3: S3Server, tmp_path:
             if f["rule"] in ("exact-duplicate", "near-duplicate")} == {(4, 23101), (10, 18)}
     spans = rows_read(s3, since)
     assert spans and len(set(spans)) == len(spans) and sum(b - a for a, b in spans) < size
-    assert all(b - a <= 1 << 18 for a, b in spans)
+    assert all(b - a <= 1 << 15 for a, b in spans)
 
     shutil.rmtree(tmp_path / "pr/index")       # results cached, the index not
     since = len(s3.ranges)

@@ -9,8 +9,9 @@ import pyarrow as pa
 import pytest
 
 from eval_firewall.index.chunk import ROWS
-from eval_firewall.index.digests import MIN_BLOCK
-from eval_firewall.index.ranges import RangeRows
+import numpy as np
+
+from eval_firewall.index.ranges import BLOCK, BLOCKS, RangeRows
 from eval_firewall.index.write import write_files
 
 
@@ -37,26 +38,34 @@ def ranged(tmp_path: Path, table: pa.Table) -> tuple[RangeRows, bytearray, list[
     def read(start: int, stop: int) -> bytes:
         reads.append((start, stop))
         return bytes(data[start:stop])
-    return RangeRows(files[ROWS], read, Refused), data, reads
+    digests = np.load(tmp_path / f"{BLOCKS}.npy")
+    return RangeRows(files[ROWS], digests, read, Refused), data, reads
 
 
 def test_every_value_read_by_range_is_the_files_and_only_its_blocks_are_read(tmp_path):
     table = pa.concat_tables([rows_table(1500), rows_table(1500)])   # two record batches
     rows, data, reads = ranged(tmp_path, table)
-    assert len(rows.batches) == 2 and len(data) > 4 * MIN_BLOCK
+    assert len(rows.batches) == 2 and len(data) > 40 * BLOCK
     expected = table.to_pylist()
     for j in [0, 1, 2, 5, 1499, 1500, 1501, 2222, 2999]:
         assert {c: rows.value(c, j) for c in table.schema.names} == expected[j]
     assert rows.table(1495, 1505).to_pylist() == expected[1495:1505]
     assert rows.table(1495, 1505).schema == table.schema
-    assert all(stop - start <= MIN_BLOCK for start, stop in reads)
+    assert all(stop - start <= BLOCK for start, stop in reads)
     assert rows.fetched < len(data) / 2        # a few blocks, not the file
+    assert rows.value("generator", 7) is None and rows.fetched == sum(b - a for a, b in reads)
+
+
+def test_a_column_without_values_is_not_read(tmp_path):
+    rows, _, reads = ranged(tmp_path, rows_table(100))
+    assert rows.value("generator", 42) is None and reads == []
 
 
 def test_a_changed_block_is_refused(tmp_path):
     rows, data, _ = ranged(tmp_path, rows_table(2000))
     spec = rows.batches[0]["columns"]["text"]
-    data[spec["buffers"][2][0] + 10] ^= 0xFF       # a byte of the texts
+    data[spec["buffers"][2][0] + 10] ^= 0xFF       # a byte of the texts (no validity buffer:
+    assert spec["buffers"][0] is None               # no nulls)
     with pytest.raises(Refused, match="failing its digest check"):
         rows.value("text", 0)
 

@@ -320,13 +320,17 @@ class Chunk:
     def ranged(self) -> Any:
         """A mirrored chunk's rows read by range from the index location (:mod:`.ranges`),
         while its rows file is not here; None otherwise."""
-        from .ranges import RangeRows
+        from .ranges import BLOCKS, WHOLE, WHOLE_BYTES, RangeRows
 
         meta = self.manifest["files"][ROWS]
-        if self.remote is None or self.here(ROWS) or not RangeRows.usable(meta):
+        if self.remote is None or self.here(ROWS) or not RangeRows.usable(meta) \
+                or not self.has(BLOCKS):
             return None
         if self._ranges is None:
-            self._ranges = self.remote.range_rows(self.key, meta)
+            self._ranges = self.remote.range_rows(self.key, meta, self.array(BLOCKS))
+        elif self._ranges.fetched > min(meta["size"] * WHOLE, WHOLE_BYTES):
+            self.fetch(ROWS)               # a search reading many of its rows: the file
+            self._ranges = None
         return self._ranges
 
     def rows_slice(self, start: int, stop: int) -> Any:

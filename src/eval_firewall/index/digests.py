@@ -64,36 +64,25 @@ def _fd_sha256(fd: int) -> str:
     return h.hexdigest()
 
 
-def file_meta(path: Path, blocks: bool = False) -> dict[str, Any]:
-    """A written file's size and SHA-256 (``blocks``: also the SHA-256 of each of its blocks
-    of :func:`block_size` bytes, so a reader of a few ranges checks what it read). (It is
-    noted as checked once in its place, by :func:`.write.seal` or :meth:`Chunk.add`:
-    moving it there changes its identity.)"""
+def file_meta(path: Path, block: int | None = None) -> dict[str, Any]:
+    """A written file's size and SHA-256; with ``block``, also ``digests``: the SHA-256 of
+    each of its blocks of that many bytes, as an (n, 32) uint8 array, so a reader of a few
+    ranges checks what it read (:mod:`.ranges`). (It is noted as checked once in its place,
+    by :func:`.write.seal` or :meth:`Chunk.add`: moving it there changes its identity.)"""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         info = os.fstat(fd)
-        if not blocks:
+        if block is None:
             return {"size": info.st_size, "sha256": _fd_sha256(fd)}
-        size, whole, digests = block_size(info.st_size), hashlib.sha256(), []
-        offset = 0
-        while block := os.pread(fd, size, offset):
-            whole.update(block)
-            digests.append(hashlib.sha256(block).hexdigest())
-            offset += len(block)
-        return {"size": info.st_size, "sha256": whole.hexdigest(), "block": size,
-                "blocks": digests}
+        import numpy as np
+
+        whole, digests, offset = hashlib.sha256(), bytearray(), 0
+        while piece := os.pread(fd, block * 128, offset):
+            whole.update(piece)
+            for start in range(0, len(piece), block):
+                digests += hashlib.sha256(piece[start:start + block]).digest()
+            offset += len(piece)
+        return {"size": info.st_size, "sha256": whole.hexdigest(), "block": block,
+                "digests": np.frombuffer(bytes(digests), np.uint8).reshape(-1, 32)}
     finally:
         os.close(fd)
-
-
-MIN_BLOCK = 1 << 18          # 256 KiB
-MAX_BLOCKS = 4096            # a manifest stays well under its 1 MiB bound
-
-
-def block_size(size: int) -> int:
-    """The block of a file of ``size`` bytes whose blocks are hashed one by one: 256 KiB, or
-    the power of two that keeps their count to 4,096."""
-    block = MIN_BLOCK
-    while size > block * MAX_BLOCKS:
-        block *= 2
-    return block

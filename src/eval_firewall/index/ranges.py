@@ -3,12 +3,16 @@ lie in its rows file (noted when the chunk is written), and those byte ranges fe
 checked block by block.
 
 The rows file is an uncompressed Arrow IPC file; its manifest entry lists, besides the whole
-file's SHA-256, the SHA-256 of each block (:func:`~.digests.block_size`) and the *layout*: per
-record batch, its rows and, per column, its type, offset and the file offsets of its buffers
-(validity bitmap, value offsets, data). One value is then a few small ranges (its validity bit,
-two offsets, its bytes), each read as the blocks that hold it, every block checked against its
-digest before use and kept for the next value. A chunk whose manifest has no layout (written
-by an older version) or a column of another type is read whole, as before.
+file's SHA-256, its block size, each column's null count and the *layout*: per record batch,
+its rows and, per column, its type, offset and the file offsets of its buffers (validity
+bitmap, value offsets, data). The chunk's ``rows.blocks.npy`` holds the SHA-256 of each block
+(32 bytes per 32 KiB; fetched and checked whole, as any chunk file). One value is then a few
+small ranges (its validity bit, two offsets, its bytes), each read as the blocks that hold it,
+every block checked against its digest before use and kept for the next value; a column
+without values is not read. A search that has read half a file by range (or 64 MiB) fetches
+the file (a cold run reads most rows' texts: ranges would cost more requests and bytes). A
+chunk whose manifest has no layout (written by an older version) or a column of another type
+is read whole, as before.
 """
 
 from __future__ import annotations
@@ -20,8 +24,12 @@ from pathlib import Path
 from typing import Any
 
 TYPES = ("int64", "large_string", "string")      # the column types read by range
-KEEP_BLOCKS = 64                                # blocks kept per chunk for the next value
+BLOCK = 1 << 15                                 # bytes per checked block of a rows file
+BLOCKS = "rows.blocks"                          # the array of their SHA-256 digests
+KEEP_BLOCKS = 512                               # blocks kept per chunk for the next value
 POINT_ROWS = 64                                 # a longer slice reads the whole rows file
+WHOLE, WHOLE_BYTES = 0.5, 1 << 26    # past half a rows file read by range (64 MiB at most),
+                                    # the file is fetched
 
 
 def layout(path: Path) -> dict[str, Any] | None:
@@ -49,10 +57,13 @@ class RangeRows:
     """The rows of one chunk's rows file, read by ranges through ``read(start, stop)`` (the
     file's bytes there, as stored) and checked against the manifest's block digests."""
 
-    def __init__(self, meta: dict[str, Any], read: Callable[[int, int], bytes],
+    def __init__(self, meta: dict[str, Any], digests: Any, read: Callable[[int, int], bytes],
                  fail: Callable[[str], Exception]) -> None:
         self.size, self.block = int(meta["size"]), int(meta["block"])
-        self.digests: list[str] = list(meta["blocks"])
+        self.digests = digests
+        if digests.ndim != 2 or digests.shape != (-(-self.size // self.block), 32):
+            raise fail(f"has {BLOCKS}.npy of the wrong shape")
+        self.nulls: dict[str, Any] = dict(meta.get("nulls", {}))
         self.batches: list[dict[str, Any]] = list(meta["layout"]["batches"])
         self.starts = [0]
         for batch in self.batches:
@@ -64,8 +75,7 @@ class RangeRows:
     @staticmethod
     def usable(meta: dict[str, Any]) -> bool:
         """Whether a rows file's manifest entry lets it be read by range."""
-        return isinstance(meta.get("layout"), dict) and isinstance(meta.get("blocks"), list) \
-            and isinstance(meta.get("block"), int)
+        return isinstance(meta.get("layout"), dict) and isinstance(meta.get("block"), int)
 
     def _block(self, i: int) -> bytes:
         found = self._blocks.get(i)
@@ -74,7 +84,7 @@ class RangeRows:
                 raise self._fail("has a layout outside its rows file")
             start = i * self.block
             found = self._read(start, min(self.size, start + self.block))
-            if hashlib.sha256(found).hexdigest() != self.digests[i]:
+            if hashlib.sha256(found).digest() != self.digests[i].tobytes():
                 raise self._fail("has rows.arrow failing its digest check (changed or "
                                  "truncated there)")
             self.fetched += len(found)
@@ -98,6 +108,8 @@ class RangeRows:
         """Row ``row``'s value in ``column`` (None when null)."""
         import bisect
 
+        if self.nulls.get(column) == self.starts[-1]:
+            return None                         # a column without values: nothing to read
         b = bisect.bisect_right(self.starts, row) - 1
         try:
             spec = self.batches[b]["columns"][column]

@@ -29,7 +29,7 @@ from typing import Any
 
 from ..errors import UserError
 from .chunk import FORMAT, MANIFEST, MAX_FILE_BYTES, MAX_MANIFEST_BYTES, ROWS
-from .digests import MIN_BLOCK, note_checked
+from .digests import note_checked
 
 SCHEMES = ("s3", "gs", "gcs", "file")
 CHUNKS = "chunks"
@@ -109,9 +109,9 @@ class RemoteIndex:
         finally:
             Path(tmp).unlink(missing_ok=True)
 
-    def range_rows(self, key: str, meta: dict[str, Any]) -> Any:
+    def range_rows(self, key: str, meta: dict[str, Any], digests: Any) -> Any:
         """Chunk ``key``'s rows read by range (:class:`~.ranges.RangeRows`; ``meta``: its rows
-        file's manifest entry), each block checked."""
+        file's manifest entry; ``digests``: its blocks'), each block checked."""
         from .ranges import RangeRows
 
         path = self._path(key, ROWS)
@@ -126,7 +126,7 @@ class RemoteIndex:
         def fail(why: str) -> UserError:
             return self._refusal(f"index chunk {key[:12]} at {self.display} {why}",
                                  "rebuild it: eval-firewall index build")
-        return RangeRows(meta, read, fail)
+        return RangeRows(meta, digests, read, fail)
 
     def publish(self, chunk: Any) -> bool:
         """Put a chunk of the cache directory there, unless it is there already: the files
@@ -179,19 +179,11 @@ def _malformed(raw: bytes, key: str) -> str | None:
         if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_FILE_BYTES \
                 or not _SHA.match(str(meta.get("sha256"))):
             return f"lists {name} without a bounded size and SHA-256"
-        if "blocks" in meta and not _blocks_fit(meta):
-            return f"lists {name} with block digests that do not fit it"
+        block = meta.get("block", 1 << 12)
+        if not isinstance(block, int) or isinstance(block, bool) or not \
+                1 << 12 <= block <= 1 << 26 or block & (block - 1):
+            return f"lists {name} with a block size that is no power of two of 4 KiB to 64 MiB"
     return None
-
-
-def _blocks_fit(meta: dict[str, Any]) -> bool:
-    """Whether a file's block digests are one SHA-256 per block of a power-of-two size."""
-    block, blocks = meta.get("block"), meta.get("blocks")
-    if not isinstance(block, int) or isinstance(block, bool) or block < MIN_BLOCK \
-            or block & (block - 1) or not isinstance(blocks, list):
-        return False
-    return len(blocks) == -(-meta["size"] // block) and all(
-        isinstance(b, str) and _SHA.match(b) for b in blocks)
 
 
 def worker_mirror(key: str) -> Path:

@@ -15,7 +15,7 @@ import numpy as np
 from ..cache import remove_path
 from . import chunk
 from .digests import file_meta, note_checked
-from .ranges import layout
+from .ranges import BLOCK, BLOCKS, layout
 
 
 def write(parent: Path, key: str, signing: bytes, *, source: dict[str, Any], rows: Any,
@@ -47,11 +47,14 @@ def write_files(directory: Path, rows: Any, arrays: Mapping[str, np.ndarray]
     with pa.OSFile(str(directory / chunk.ROWS), "wb") as sink, \
             pa.ipc.new_file(sink, rows.schema) as writer:
         writer.write_table(rows)
-    files[chunk.ROWS] = file_meta(directory / chunk.ROWS, blocks=True)   # read by range
-    files[chunk.ROWS]["nulls"] = {name: rows.column(name).null_count for name in rows.schema.names}
-    where = layout(directory / chunk.ROWS)                               # (.ranges)
+    meta = file_meta(directory / chunk.ROWS, BLOCK)        # read by range (.ranges): its
+    files[f"{BLOCKS}.npy"] = chunk.write_npy(directory, f"{BLOCKS}.npy",    # blocks' digests
+                                             meta.pop("digests"))
+    meta["nulls"] = {name: rows.column(name).null_count for name in rows.schema.names}
+    where = layout(directory / chunk.ROWS)
     if where is not None:
-        files[chunk.ROWS]["layout"] = where
+        meta["layout"] = where
+    files[chunk.ROWS] = meta
     for name, array in arrays.items():
         files[f"{name}.npy"] = chunk.write_npy(directory, f"{name}.npy", array)
     return files
