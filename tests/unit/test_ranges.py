@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
 from eval_firewall.index.chunk import ROWS
-import numpy as np
-
 from eval_firewall.index.ranges import BLOCK, BLOCKS, RangeRows
 from eval_firewall.index.write import write_files
 
