@@ -1,24 +1,20 @@
 """One index chunk: a set of named, memory-mapped arrays for one train file, and its manifest.
 
-A chunk is a directory ``<cache>/index/chunks/<key>/`` holding
+A chunk is a directory ``<cache>/index/chunks/<key>/``: ``rows.arrow`` (the file's rows as an
+uncompressed Arrow IPC file, read zero-copy from the mapped pages), ``<name>.npy`` arrays
+(normalized-text hashes, the posting kinds :mod:`.postings` registers, static vectors) and
+``MANIFEST.json`` (source, rows, problems, each file's size and SHA-256), signed with the
+cache's HMAC key over the chunk's key, so a chunk moved under another key, written with
+another key or by another format is foreign. A *mirrored* chunk (:mod:`.remote`) has the
+manifest of a chunk at the index location; its files are fetched when first mapped.
 
-- ``rows.arrow``: the file's rows as an uncompressed Arrow IPC file (line, row id, text,
-  label, provenance, normalized text), read zero-copy from the mapped pages;
-- ``<name>.npy``: any number of named numpy arrays (normalized-text hashes, the lexical
-  postings, static vectors, and whatever other posting kinds :mod:`.postings` registers);
-- ``MANIFEST.json``: which source it was built from, its row count and problems, and each
-  file's size and SHA-256, signed with the cache's HMAC key (:mod:`eval_firewall.cache`)
-  over the chunk's key, so a chunk moved under another key, written with another key or by
-  another format is foreign.
-
-Integrity without reading everything up front: opening a chunk checks the manifest's
-signature and every file's size (a truncated chunk fails at once); a file's SHA-256 is checked
-the first time this process maps it (:meth:`Chunk.array`, :meth:`Chunk.table`), so the pull
-request path hashes only the arrays it uses, once; a checked or written file goes on the chunk's
-signed record (``CHECKED.json``: device, inode, size, modification and inode-change time, digest),
-and a later process trusts a file whose identity matches its record without hashing it again.
-Files are opened without following links and mapped from the descriptor that was hashed. A
-chunk that fails any check raises :class:`BadChunk`; the store (:mod:`.store`) removes and rebuilds it, warning once.
+Opening a chunk checks the manifest's signature and every file's size; a file's SHA-256 is
+checked the first time this process maps it, so the pull request path hashes only the arrays
+it uses, once; a checked or written file goes on the chunk's signed record (``CHECKED.json``:
+device, inode, size, modification and inode-change time, digest), and a later process trusts
+a file whose identity matches its record. Files are opened without following links and mapped
+from the descriptor that was hashed. A chunk that fails any check raises :class:`BadChunk`; the
+store (:mod:`.store`) removes and rebuilds it, warning once.
 """
 
 from __future__ import annotations
