@@ -15,7 +15,8 @@ repository whose config names ``index.location: s3://bench/index``. Then, each a
    (a CI cache of the results alone, the index left in the bucket);
 4. the peer: fetching the whole index (every object under the prefix, as ``aws s3 sync`` does).
 
-Prints a Markdown table, the load average before and after, and a JSON line of every figure.
+Prints a Markdown table and the load average before and after, and writes
+bench/results/remote_index.json (``python docs/generate.py`` puts it in the docs).
 """
 
 from __future__ import annotations
@@ -173,18 +174,22 @@ def main() -> None:
         figures["peer: fetch the whole index"] = {"s": time.perf_counter() - start,
                                                   **server.since(mark)}
     load_after = os.getloadavg()
-    print(f"load average before {load_before[0]:.1f}, after {load_after[0]:.1f}; "
-          f"{args.rows:,} train rows in {args.shards} shards, {args.eval:,} eval rows\n")
-    print("| Run | Wall (s) | Train objects (MB) | Index arrays (MB) | Rows files (MB) | "
-          "Manifests (KB) |")
-    print("|---|---|---|---|---|---|")
-    for name, f in figures.items():
-        print(f"| {name} | {f['s']:.1f} | {f['train'] / 1e6:.1f} | {f['arrays'] / 1e6:.1f} | "
-              f"{f['rows'] / 1e6:.1f} | {f['manifests'] / 1e3:.0f} |")
-    print(json.dumps({"rows": args.rows, "shards": args.shards, "eval": args.eval,
-                      "changed": args.changed, "load": [load_before[0], load_after[0]],
-                      "figures": figures}))
+    from results import load, write
 
+    columns = ["Run", "Wall (s)", "Train objects (MB)", "Index arrays (MB)", "Rows files (MB)",
+               "Manifests (KB)"]
+    rows = [{"Run": name, "Wall (s)": f"{f['s']:.1f}", "Train objects (MB)": f"{f['train'] / 1e6:.1f}",
+             "Index arrays (MB)": f"{f['arrays'] / 1e6:.1f}", "Rows files (MB)": f"{f['rows'] / 1e6:.1f}",
+             "Manifests (KB)": f"{f['manifests'] / 1e3:.0f}"} for name, f in figures.items()]
+    print(f"load average before {load_before[0]:.1f}, after {load_after[0]:.1f}\n")
+    print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
+    for row in rows:
+        print("| " + " | ".join(row[c] for c in columns) + " |")
+    write("remote_index", columns, rows,
+          load=f"{load_before[0]:.1f} before, {load_after[0]:.1f} after",
+          notes=f"{args.rows:,} train rows in {args.shards} JSONL objects, {args.eval:,} eval rows, "
+                "against moto's S3 server on 127.0.0.1 (no network latency in these times); "
+                "bytes are what the server sent.")
 
 if __name__ == "__main__":
     main()
