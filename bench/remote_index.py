@@ -174,7 +174,7 @@ def main() -> None:
         figures["peer: fetch the whole index"] = {"s": time.perf_counter() - start,
                                                   **server.since(mark)}
     load_after = os.getloadavg()
-    from results import load, write
+    from results import write
 
     columns = ["Run", "Wall (s)", "Train objects (MB)", "Index arrays (MB)", "Rows files (MB)",
                "Manifests (KB)"]
