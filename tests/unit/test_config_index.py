@@ -4,6 +4,7 @@ is a one-line error naming the config file, the line and the key."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -19,7 +20,8 @@ LINE = BASIC_CONFIG.count("\n") + 2         # the line of `location:` below
 
 def write(root: Path, location: str) -> Path:
     path = root / ".eval-firewall.yml"
-    path.write_text(BASIC_CONFIG + f"index:\n  location: '{location}'\n", encoding="utf-8")
+    quoted = json.dumps(location)               # a YAML double-quoted scalar
+    path.write_text(BASIC_CONFIG + f"index:\n  location: {quoted}\n", encoding="utf-8")
     return path
 
 
@@ -80,6 +82,10 @@ REFUSED = [
     # fsspec opens file://localhost/x as the relative path localhost/x
     ("file://localhost/srv/index",
      "a file:// URL is absolute, with no host: file:///path (got 'file://localhost/srv/index')"),
+    ("s3://bucket/x\n::error::forged", "a URL must not hold control or invisible (format) "
+                                        "characters"),
+    ("s3://bucket/x\u202ecod.exe", "a URL must not hold control or invisible (format) "
+                                   "characters"),
     # fsspec knows no upper-case protocol
     ("S3://bucket/index", "write the URL scheme in lower case (s3://)"),
 ]
@@ -126,4 +132,4 @@ def test_a_url_elsewhere_is_still_refused_and_the_line_is_exact(repo: Path) -> N
     (repo / ".eval-firewall.yml").write_text(text, encoding="utf-8")
     with pytest.raises(UserError, match="only in a train dataset's paths"):
         load_config(repo / ".eval-firewall.yml")
-    assert write(repo, "hf://x").read_text().splitlines()[LINE - 1] == "  location: 'hf://x'"
+    assert write(repo, "hf://x").read_text().splitlines()[LINE - 1] == '  location: "hf://x"'

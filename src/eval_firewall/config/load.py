@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -190,6 +191,8 @@ def _index_refusal(value: str, boundary: Path) -> str | None:
     why = refusal(value)
     if why:
         return why
+    if any(unicodedata.category(c) in ("Cc", "Cf") for c in value):   # urlsplit drops \n, \t
+        return "a URL must not hold control or invisible (format) characters"
     shown = containment.shorten(value)          # no credentials, query or fragment: refused
     if scheme != "file":
         return None if urlsplit(value).netloc else f"the URL names no bucket (got '{shown}')"
