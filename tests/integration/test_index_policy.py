@@ -5,7 +5,9 @@ from the base commit of a real git repository, as the action and `audit --base` 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -171,6 +173,71 @@ def test_audit_with_base_lists_the_index_location_pending_and_fails(tmp_path: Pa
     assert (f"index.location: unset → s3:\u200b//attacker\\-bucket/index, "
             f".eval\\-firewall.yml:{line} — pending approval") in done.output
     assert "relaxes the gate" in done.output.split("<details>")[0]
+
+
+class CountingEndpoint:
+    """An S3 endpoint on 127.0.0.1 that answers every request 404 (no such key) and notes
+    it: whether a run fetched anything from a bucket."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        seen = self.requests
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                seen.append(f"{self.command} {self.path}")
+                body = (b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>NoSuchKey</Code>"
+                        b"<Message>none</Message></Error>")
+                self.send_response(404)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _answer
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[CountingEndpoint]:
+    s3fs = pytest.importorskip("s3fs")
+    server = CountingEndpoint()
+    for key, value in {"AWS_ENDPOINT_URL": server.url, "AWS_ACCESS_KEY_ID": "testing",
+                       "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    s3fs.S3FileSystem.clear_instance_cache()        # a client made for another endpoint
+    try:
+        yield server
+    finally:
+        s3fs.S3FileSystem.clear_instance_cache()
+        server.stop()
+
+
+def test_a_pending_index_location_is_never_fetched(tmp_path: Path,
+                                                   endpoint: CountingEndpoint) -> None:
+    """The attack: a pull request points the index at its own bucket. Pending, the run sends
+    no request there; trusted (a maintainer's `--trust-head-policy`), the same run does."""
+    root = pull_request(tmp_path, with_index(None), with_index("s3://attacker-bucket/index"))
+    (root / ".git/info/exclude").write_text("cache/\n")
+    done = run(root, "--base", "main", "--cache-dir", "cache/pending", "-q", "--format", "json")
+    assert done.exit_code == 1, done.output
+    assert endpoint.requests == []
+    # the control: the same run trusting the head asks the bucket for the train chunk
+    run(root, "--base", "main", "--cache-dir", "cache/trusted", "-q", "--trust-head-policy")
+    assert any("/attacker-bucket/index/chunks/" in r for r in endpoint.requests)
+    assert all("/attacker-bucket" in r for r in endpoint.requests)
 
 
 def _empty_report() -> Report:
