@@ -225,16 +225,24 @@ def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[CountingEndpoint]:
         server.stop()
 
 
-def test_a_pending_index_location_is_never_fetched(tmp_path: Path,
-                                                   endpoint: CountingEndpoint) -> None:
+@pytest.mark.parametrize("base", [with_index(None), None, with_index("s3://corpus/index")],
+                         ids=["set", "new-config", "changed"])
+def test_a_pending_index_location_is_never_fetched(tmp_path: Path, endpoint: CountingEndpoint,
+                                                   base: str | None) -> None:
     """The attack: a pull request points the index at its own bucket. Pending, the run sends
-    no request there; trusted (a maintainer's `--trust-head-policy`), the same run does."""
-    root = pull_request(tmp_path, with_index(None), with_index("s3://attacker-bucket/index"))
+    no request there (it asks the base's bucket, if the base names one); trusted (a
+    maintainer's `--trust-head-policy`), the same run does."""
+    root = pull_request(tmp_path, base, with_index("s3://attacker-bucket/index"))
     (root / ".git/info/exclude").write_text("cache/\n")
     done = run(root, "--base", "main", "--cache-dir", "cache/pending", "-q", "--format", "json")
     assert done.exit_code == 1, done.output
-    assert endpoint.requests == []
+    assert not any("/attacker-bucket" in r for r in endpoint.requests)
+    if base is not None and "corpus" in base:
+        assert any("/corpus/index/chunks/" in r for r in endpoint.requests)
+    else:
+        assert endpoint.requests == []
     # the control: the same run trusting the head asks the bucket for the train chunk
+    endpoint.requests.clear()
     run(root, "--base", "main", "--cache-dir", "cache/trusted", "-q", "--trust-head-policy")
     assert any("/attacker-bucket/index/chunks/" in r for r in endpoint.requests)
     assert all("/attacker-bucket" in r for r in endpoint.requests)
