@@ -527,3 +527,23 @@ def test_reviews_the_token_cannot_read_leave_the_changes_pending_and_say_why(tmp
     messages = [f["message"] for f in report_of(ws, run)["findings"]
                 if f["rule"] == "policy-change"]
     assert len(messages) == 2 and all("the reviews could not be read" in m for m in messages)
+
+
+# --- remote locations: index.location ---------------------------------------------------------
+
+def test_a_pull_request_naming_an_index_location_fails_and_the_run_keeps_none(tmp_path, github):
+    """`index.location` is policy: a pull request that sets it is listed at the top of the
+    comment, pending, and the run does not use it (the base names none)."""
+    config = CONFIG + "index:\n  location: s3://attacker-bucket/index\n"
+    ws, base, head, merge = open_pr(tmp_path, github, EVAL_ROWS, {".eval-firewall.yml": config})
+    run = run_action(tmp_path, ws, "pull_request",
+                     pr_payload("opened", number=7, head=head, base=base), github, sha=merge)
+    assert run.code == 1 and last_check(github)["conclusion"] == "failure"
+    line = line_of(config, "location:")
+    top = comment_of(github).split("<details>")[0]
+    assert (f"index.location: unset → s3:\u200b//attacker\\-bucket/index, "
+            f"[.eval\\-firewall.yml:{line}]") in top and "pending approval" in top
+    report = report_of(ws, run)
+    assert [(c["key"], c["before"], c["after"], c["status"]) for c in report["policy"]] == [
+        ("index.location", "unset", "s3://attacker-bucket/index", "pending")]
+    assert [f["rule"] for f in report["findings"]] == ["policy-change"]

@@ -113,6 +113,7 @@ LOOSENINGS = [
     ("audits.invariance.preambles", lambda d: at(d, "audits.invariance.preambles", ["Hi."])),
     ("audits.invariance.predictions", lambda d: at(d, "audits.invariance.predictions",
                                                    "other.jsonl")),
+    ("index.location", lambda d: at(d, "index.location", "s3://bucket/index")),
     # datasets: removed, moved from eval to train, their fields
     ("datasets[eval-hard]", lambda d: d["datasets"].pop(2)),
     ("datasets[eval-hard].role", lambda d: ds("eval-hard")(d).update(role="train")),

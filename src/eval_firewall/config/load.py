@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import ValidationError
@@ -17,7 +19,7 @@ from ..safeio import paths as containment
 from ..safeio.read import read_committed
 from ..safeio.yaml import MAX_CONFIG_BYTES, MAX_CONFIG_YAML_NODES, KeyLines, _LineLoader, load_yaml, yaml_error
 from .base import CONFIG_FILE
-from .model import Config, DatasetConfig
+from .model import INDEX_SCHEMES, Config, DatasetConfig
 
 Location = tuple[str | int, ...]                                 # a key path: ("datasets", 1)
 
@@ -88,6 +90,7 @@ def parse_config(text: str, *, source: str, root: Path,
     if rules is not None:
         check_severity_rules(config, rules)
     _check_paths(config, data, loader.key_lines)
+    _check_index(config, data, loader.key_lines)
     return config
 
 
@@ -158,6 +161,51 @@ def _url_refusal(config: Config, dotted: str, value: str) -> str | None:
         return (f"a URL is allowed only in a train dataset's paths: eval datasets and other "
                 f"files stay in the repository (got '{containment.shorten(public_url(value))}')")
     return refusal(value)
+
+
+def _check_index(config: Config, data: dict[str, Any], key_lines: KeyLines) -> None:
+    """``index.location`` is a URL where an index can be written and listed, outside the
+    repository (a pull request could commit files into a folder inside it)."""
+    value = config.index.location
+    if value is None:
+        return
+    line, _ = _line_of(("index", "location"), data, key_lines)
+    why = _index_refusal(value, containment.repository_root(config.root))
+    if why:
+        raise UserError(why, path=config.source, line=line, field="index.location")
+
+
+def _index_refusal(value: str, boundary: Path) -> str | None:
+    from ..datasets.remote import refusal
+
+    schemes = ", ".join(s + "://" for s in INDEX_SCHEMES)
+    if not _is_url(value):
+        return (f"the index location must be a URL ({schemes}), outside the repository "
+                f"(got '{containment.shorten(value)}')")
+    scheme, _, rest = value.partition("://")
+    if scheme.lower() not in INDEX_SCHEMES:
+        return (f"an index cannot be written or listed at {containment.shorten(scheme, 20)}:// "
+                f"URLs (use one of {schemes})")
+    if scheme not in INDEX_SCHEMES:
+        return f"write the URL scheme in lower case ({scheme.lower()}://)"
+    why = refusal(value)
+    if why:
+        return why
+    if any(unicodedata.category(c) in ("Cc", "Cf") for c in value):   # urlsplit drops \n, \t
+        return "a URL must not hold control or invisible (format) characters"
+    shown = containment.shorten(value)          # no credentials, query or fragment: refused
+    if scheme != "file":
+        return None if urlsplit(value).netloc else f"the URL names no bucket (got '{shown}')"
+    if not rest.startswith("/"):                # fsspec reads file://host/x as a relative path
+        return f"a file:// URL is absolute, with no host: file:///path (got '{shown}')"
+    try:
+        folder = Path(rest).resolve()           # as fsspec opens it: literally, links followed
+    except (OSError, RuntimeError, ValueError) as exc:     # a loop of links, a NUL
+        return f"cannot resolve the folder: {type(exc).__name__} (got '{shown}')"
+    if folder == boundary or boundary in folder.parents or folder in boundary.parents:
+        return (f"the index location must be outside the repository (and not hold it): a pull "
+                f"request could commit files there (got '{shown}')")
+    return None
 
 
 def _check_aliases(config: Config, data: dict[str, Any], key_lines: KeyLines) -> None:

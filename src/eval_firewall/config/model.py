@@ -111,6 +111,9 @@ class LimitsConfig(_Strict):
         description="Values a card's YAML front matter may expand to through aliases.")
 
 
+INDEX_SCHEMES = ("s3", "gs", "gcs", "file")     # where an index can be written and listed
+
+
 class IndexConfig(_Strict):
     """Where the train index lives besides the cache directory (docs: Large train sets)."""
 
@@ -119,9 +122,11 @@ class IndexConfig(_Strict):
         description=(
             "A URL prefix (`s3://bucket/prefix`, `gs://...`, `file:///...`) holding the train index, "
             "built there by `eval-firewall index build` in a trusted job and read by `audit` a chunk "
-            "file at a time (only what a search needs). Credentials come from the client's "
-            "environment. Part of the gate's policy: a pull request cannot set or change it. "
-            "Default: the index lives in the cache directory only."))
+            "file at a time (only what a search needs). Only `s3://`, `gs://`, `gcs://` and "
+            "`file://` (an absolute folder outside the repository), with no credentials, query "
+            "string or fragment: credentials come from the client's environment. Part of the "
+            "gate's policy: a pull request that sets, changes or removes it is pending until "
+            "approved. Default: the index lives in the cache directory only."))
 
 
 class WaiverEntry(BaseModel):

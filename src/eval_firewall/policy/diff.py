@@ -5,8 +5,10 @@ A key with an order (a severity, ``fail_on``, a threshold, a limit, ``enabled``)
 it moves towards failing more; every other change of a key counts as loosening (a key with no
 order, such as ``model``, ``scoring``, ``seed``, ``kinds``, ``preambles``, ``predictions``, or a
 dataset's ``text`` field, can hide a leak as well as reveal one). A new dataset tightens (more is
-audited); a removed one, or one whose ``role`` changes, loosens. A waiver added, or extended (a
-later ``expires``, or none), loosens; one removed or shortened tightens.
+audited); a removed one, or one whose ``role`` changes, loosens. A remote location (a train URL,
+``index.location``) a pull request adds or changes loosens: the run must not fetch a URL of its
+choosing; ``index.location`` has no order, so removing it loosens too. A waiver added, or
+extended (a later ``expires``, or none), loosens; one removed or shortened tightens.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ FAIL_ON_RANK = {"never": 0, "error": 1, "warning": 2, "notice": 3}
 # the waivers (compared by diff_waivers), datasets and severities (compared by name below).
 SKIPPED = {"audits.overlap.distribution", "root", "source", "waivers", "datasets", "severity"}
 BYTE_KEYS = {"limits.max_file_bytes", "limits.max_row_bytes"}
+# Keys naming a remote location: no order (any change loosens), shown as reports show a URL.
+LOCATION_KEYS = {"index.location"}
 SHOW_CHARS = 80
 
 
@@ -114,6 +118,10 @@ def show(key: str, value: Any) -> str:
         text = "true" if value else "false"
     elif key in BYTE_KEYS and isinstance(value, int):
         text = ByteSize(value).human_readable()
+    elif key in LOCATION_KEYS and isinstance(value, str):
+        from ..datasets.remote import is_url, public_url
+
+        text = public_url(value) if is_url(value) else value
     elif isinstance(value, (list, dict)):
         text = json.dumps(value, ensure_ascii=False)
     else:
@@ -234,6 +242,19 @@ def diff_datasets(base: Config, head: Config) -> list[PolicyChange]:
                                             direction(sub, b, a), head.source,
                                             line_in(head, sub)))
     return out
+
+
+def diff_new_policy(head: Config) -> list[PolicyChange]:
+    """A config new on this change (none at the base) is policy, but not the remote locations
+    it names: each train dataset with a URL, and ``index.location``, is a loosening."""
+    empty = Config.model_construct(datasets=[])
+    changes = [c for c in diff_datasets(empty, head) if c.direction == "loosen"]
+    for key in sorted(LOCATION_KEYS):
+        value = policy_data(head).get(key)
+        if value is not None:
+            changes.append(PolicyChange(key, show(key, None), show(key, value), "loosen",
+                                        head.source, line_in(head, key)))
+    return changes
 
 
 WaiverPair = tuple[Listed | None, Listed | None]

@@ -22,7 +22,7 @@ from ..rules import Rule
 from ..safeio.read import read_committed
 from ..safeio.yaml import MAX_CONFIG_BYTES, MAX_CONFIG_YAML_NODES, load_yaml, yaml_error
 from . import effective
-from .diff import diff_configs, diff_waivers
+from .diff import diff_configs, diff_new_policy, diff_waivers
 from .effective import Approvals
 from .waivers import WAIVERS_FILE, Listed, parse_waivers
 
@@ -219,20 +219,20 @@ def _new_remote(head: Config, approvals: ApprovalSource | None, trust_head: bool
                 ) -> tuple[Config, list[PolicyChange], Approvals | None]:
     """A config new on this change is its policy, but the remote locations it names are not
     (a pull request must not make the run fetch a URL of its choosing): each train dataset
-    with a URL is a loosening, pending (and left out of the run) until approved."""
-    from .diff import diff_datasets
-
-    empty = Config.model_construct(datasets=[])
-    changes = [c for c in diff_datasets(empty, head) if c.direction == "loosen"]
+    with a URL, and ``index.location``, is a loosening, pending (and left out of the run)
+    until approved."""
+    changes = diff_new_policy(head)
     if not changes:
         return head, [], None
     asked = sorted({c.path for c in changes})
     approved = approvals(asked) if approvals is not None and not trust_head else None
     decided = effective.decide(changes, approved, trusted=trust_head)
-    held = {c.key[len("datasets["):-1] for c in decided if c.status == "pending"}
+    held = {c.key for c in decided if c.status == "pending"}
     if held:
-        head = head.model_copy(update={"datasets": [d for d in head.datasets
-                                                    if d.name not in held]})
+        head = head.model_copy(update={
+            "datasets": [d for d in head.datasets if f"datasets[{d.name}]" not in held],
+            **({"index": head.index.model_copy(update={"location": None})}
+               if "index.location" in held else {})})
     return head, decided, approved
 
 
