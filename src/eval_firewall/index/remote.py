@@ -31,7 +31,6 @@ from ..errors import UserError
 from .chunk import FORMAT, MANIFEST, MAX_FILE_BYTES, MAX_MANIFEST_BYTES, ROWS
 from .digests import note_checked
 
-SCHEMES = ("s3", "gs", "gcs", "file")
 CHUNKS = "chunks"
 _BLOCK = 1 << 22
 _SHA = re.compile(r"^[0-9a-f]{64}$")
