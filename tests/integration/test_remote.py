@@ -840,3 +840,36 @@ def test_a_pull_request_reads_the_rows_it_needs_by_range(s3: S3Server, tmp_path:
     code, again = audit(tmp_path, "--cache-dir", "pr")
     assert again["findings"] == report["findings"]
     assert 0 < sum(b - a for a, b in rows_read(s3, since)) < size / 4
+
+
+def test_a_worker_without_a_shared_filesystem_uploads_its_chunk_to_the_index_location(
+        s3: S3Server, tmp_path: Path) -> None:
+    """``index build --engine ray`` where a worker does not see the driver's staging
+    directory: the worker writes the chunk's files to the index location itself, the driver
+    writes the manifest there and mirrors it; the chunk is the local engine's, file for file."""
+    from eval_firewall.cache import Cache
+    from eval_firewall.config import load_config
+    from eval_firewall.index import IndexStore
+    from eval_firewall.index.ray_engine import _compute, _place, pending
+    from eval_firewall.index.remote import remote_index
+
+    upload_shards("u", TRAIN)
+    root = make_repo(tmp_path, "u")
+    with_index_location(root, "u-index")
+    clear_fs_cache()
+    config = load_config(root / ".eval-firewall.yml")
+    store = IndexStore(Cache(root / "driver"), remote=remote_index(config))
+    todo = pending(config, config.datasets_with_role("train"), store)
+    assert len(todo) == SHARDS
+    ds, source, display, key, version = todo[0]
+    result = _compute(config, ds, source, display, ("/nowhere/shared", "token"), None, key)
+    assert result["uploaded"] and "staged" not in result
+    assert index_objects("u-index") and not any(
+        k.endswith("MANIFEST.json") for k in index_objects("u-index"))   # not yet a chunk
+    _place(store, ("/nowhere/shared", "token"), ds, display, key, version, result)
+    mirrored = store.current(key, display)
+    assert mirrored is not None and mirrored.manifest.get("mirror") and store.built == 1
+    local = IndexStore(Cache(root / "local")).load_remote(config, ds, source)
+    assert {n: m["sha256"] for n, m in mirrored.manifest["files"].items()} == {
+        n: m["sha256"] for n, m in local.manifest["files"].items()}
+    assert mirrored.table().to_pylist() == local.table().to_pylist()   # fetched, checked

@@ -72,14 +72,16 @@ def session(address: str | None = None) -> Iterator[Any]:
 
 
 def _compute(config: Config, ds: DatasetConfig, source: Any, display: str,
-             staging: tuple[str, str] | None = None, retriever: Any = None) -> Any:
-    """A worker's part: the chunk of one file (a path, or a remote file). When the worker
-    sees the driver's staging directory (``staging``: its path and the token the driver
-    wrote in it, i.e. a filesystem they share), it writes the chunk's files there, with the
-    static vectors of ``retriever`` (the static model, if given), and returns their list;
-    else the contents themselves, for the driver to write (and the driver's run to encode).
-    A user error (a file that cannot be read) comes back as its fields, raised by the
-    driver."""
+             staging: tuple[str, str] | None = None, retriever: Any = None,
+             key: str | None = None) -> Any:
+    """A worker's part: the chunk ``key`` of one file (a path, or a remote file). When the
+    worker sees the driver's staging directory (``staging``: its path and the token the
+    driver wrote in it, i.e. a filesystem they share), it writes the chunk's files there,
+    with the static vectors of ``retriever`` (the static model, if given), and returns their
+    list; else, with an index location in the config, it uploads them there (the driver
+    writes the manifest); else it returns the contents themselves, for the driver to write
+    (and the driver's run to encode). A user error (a file that cannot be read) comes back as
+    its fields, raised by the driver."""
     from ..datasets.remote import RemoteFile, fetched
     from .store import chunk_contents
     from .write import write_files
@@ -93,19 +95,32 @@ def _compute(config: Config, ds: DatasetConfig, source: Any, display: str,
     except UserError as exc:
         return {"message": exc.message, "path": exc.path, "line": exc.line, "field": exc.field,
                 "hint": exc.hint}
-    if staging is None or not _shared(*staging):
+    shared = staging is not None and _shared(*staging)
+    if not shared and (key is None or not config.index.location):
         return contents
     table, arrays, problems = contents
     name = None
     if retriever is not None:
         name = vectors_name(retriever.key)
         arrays[name] = _encode(retriever, table.column("text"))
-    directory = Path(tempfile.mkdtemp(dir=staging[0], prefix="chunk-"))
+    directory = Path(tempfile.mkdtemp(dir=staging[0] if shared and staging else None,
+                                      prefix="chunk-"))
     files = write_files(directory, table, arrays)
     if name is not None:
         files[f"{name}.npy"]["about"] = retriever.key      # as Chunk.add notes it
-    return {"staged": str(directory), "rows": int(table.num_rows), "files": files,
-            "problems": problems}
+    done = {"rows": int(table.num_rows), "files": files, "problems": problems}
+    if shared:
+        return {"staged": str(directory), **done}
+    try:                                  # no shared filesystem: straight to the location
+        from .remote import remote_index
+
+        remote = remote_index(config)
+        assert remote is not None and key is not None
+        for name in files:
+            remote.put_file(key, directory / name)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    return {"uploaded": True, **done}
 
 
 def _encode(retriever: Any, texts: Any) -> Any:
@@ -192,7 +207,7 @@ def build(config: Config, datasets: Sequence[DatasetConfig], store: IndexStore,
                 task = ray.remote(num_cpus=TASK_CPUS, max_retries=1)(_compute)
                 config_ref = ray.put(config)
                 model_ref = ray.put(retriever) if retriever is not None else None
-                refs = {task.remote(config_ref, ds, source, display, staging, model_ref):
+                refs = {task.remote(config_ref, ds, source, display, staging, model_ref, key):
                         (ds, display, key, version) for ds, source, display, key, version in rest}
                 waiting = list(refs)
                 while waiting:
@@ -260,7 +275,17 @@ def _place(store: IndexStore, staging: tuple[str, str], ds: DatasetConfig, displ
     the worker met is raised here."""
     if isinstance(result, dict) and "message" in result:
         raise UserError(result.pop("message"), **result)
-    if isinstance(result, dict):       # written by the worker: signed here
+    if isinstance(result, dict) and result.get("uploaded"):   # at the index location
+        from .chunk import FORMAT
+
+        assert store.remote is not None
+        store.remote.put_manifest(key, {
+            "format": FORMAT, "source": {"dataset": ds.name, "path": display, "version": version},
+            "rows": result["rows"], "problems": result["problems"], "files": result["files"]})
+        if store.mirror(key) is None:
+            raise UserError("a Ray worker's chunk is not at the index location", path=display)
+        store.built += 1
+    elif isinstance(result, dict):     # written by the worker: signed here
         staged = Path(result["staged"])
         if staged.parent != Path(staging[0]) or staged.is_symlink():
             raise UserError("a Ray worker staged a chunk outside the index", path=display)

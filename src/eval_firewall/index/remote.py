@@ -138,19 +138,27 @@ class RemoteIndex:
         if there == body:
             return False
         files = (there or {}).get("files", {})
-        try:
-            for name, meta in body["files"].items():
-                if files.get(name, {}).get("sha256") == meta["sha256"]:
-                    continue
+        for name, meta in body["files"].items():
+            if files.get(name, {}).get("sha256") != meta["sha256"]:
                 chunk.fetch(name)                # a mirrored chunk's file: fetched first
-                self._fs.put_file(str(chunk.directory / name), self._path(chunk.key, name))
-            self._fs.pipe_file(self._path(chunk.key, MANIFEST), json.dumps(
-                {**body, "key": chunk.key}, sort_keys=True).encode())
-        except UserError:
-            raise
+                self.put_file(chunk.key, chunk.directory / name)
+        self.put_manifest(chunk.key, body)
+        return True
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Upload one file of chunk ``key`` (before its manifest)."""
+        try:
+            self._fs.put_file(str(path), self._path(key, path.name))
         except Exception as exc:  # noqa: BLE001
             raise self._error("write", exc) from None
-        return True
+
+    def put_manifest(self, key: str, body: dict[str, Any]) -> None:
+        """Upload the manifest of chunk ``key`` (its files are there): the chunk exists."""
+        try:
+            self._fs.pipe_file(self._path(key, MANIFEST), json.dumps(
+                {**body, "key": key}, sort_keys=True).encode())
+        except Exception as exc:  # noqa: BLE001
+            raise self._error("write", exc) from None
 
 
 def _malformed(raw: bytes, key: str) -> str | None:
