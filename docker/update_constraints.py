@@ -1,5 +1,6 @@
-"""Regenerate docker/constraints.txt: the versions pip resolves for eval-firewall[model] (the
-runtime dependencies plus the `torch` extra the image's builder stage exports the model with).
+"""Regenerate docker/constraints.txt: the versions pip resolves for eval-firewall[model,remote]
+(the runtime dependencies, s3fs for s3:// train files and index locations, plus the `torch`
+extra the image's builder stage exports the model with).
 
     python docker/update_constraints.py      # with the pip of an environment where tests pass
 
@@ -23,7 +24,7 @@ def resolve() -> dict[str, str]:
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
         subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed",
-                        "--quiet", "--report", str(report), "torch==2.13.0", f"{ROOT}[model]"],
+                        "--quiet", "--report", str(report), "torch==2.13.0", f"{ROOT}[model,remote]"],
                        check=True)
         installed = json.loads(report.read_text())["install"]
     pins = {}
@@ -37,8 +38,9 @@ def resolve() -> dict[str, str]:
 if __name__ == "__main__":
     pins = resolve()
     out = Path(__file__).with_name("constraints.txt")
-    header = ("# Versions the image installs: pip's resolution of eval-firewall[model] (the runtime\n"
-              "# dependencies and the `torch` extra of the builder stage).\n"
+    header = ("# Versions the image installs: pip's resolution of eval-firewall[model,remote] (the runtime\n"
+              "# dependencies, s3fs for s3:// train files and index locations, and the `torch` extra of the\n"
+              "# builder stage).\n"
               "# Regenerate: python docker/update_constraints.py\n")
     out.write_text(header + "".join(f"{k}=={v}\n" for k, v in sorted(pins.items())))
     print(f"{len(pins)} pins written to {out}")
