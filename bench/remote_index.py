@@ -80,9 +80,10 @@ class Server:
 
     def since(self, mark: int) -> dict[str, int]:
         """Bytes sent since GET number ``mark``: train objects, index arrays, rows files."""
-        out = {"train": 0, "arrays": 0, "rows": 0, "manifests": 0}
+        out = {"train": 0, "arrays": 0, "postings": 0, "rows": 0, "manifests": 0}
         for path, size in self.sent[mark:]:
             kind = ("train" if "/train/" in path else "rows" if path.endswith("rows.arrow")
+                    else "postings" if path.endswith("lexical.rows.npy")
                     else "manifests" if path.endswith("MANIFEST.json") else "arrays")
             out[kind] += size
         return out
@@ -176,10 +177,12 @@ def main() -> None:
     load_after = os.getloadavg()
     from results import write
 
-    columns = ["Run", "Wall (s)", "Train objects (MB)", "Index arrays (MB)", "Rows files (MB)",
-               "Manifests (KB)"]
+    columns = ["Run", "Wall (s)", "Train objects (MB)", "Scanned arrays (MB)",
+               "Lexical postings (MB)", "Rows files (MB)", "Manifests (KB)"]
     rows = [{"Run": name, "Wall (s)": f"{f['s']:.1f}", "Train objects (MB)": f"{f['train'] / 1e6:.1f}",
-             "Index arrays (MB)": f"{f['arrays'] / 1e6:.1f}", "Rows files (MB)": f"{f['rows'] / 1e6:.1f}",
+             "Scanned arrays (MB)": f"{f['arrays'] / 1e6:.1f}",
+             "Lexical postings (MB)": f"{f['postings'] / 1e6:.1f}",
+             "Rows files (MB)": f"{f['rows'] / 1e6:.1f}",
              "Manifests (KB)": f"{f['manifests'] / 1e3:.0f}"} for name, f in figures.items()]
     print(f"load average before {load_before[0]:.1f}, after {load_after[0]:.1f}\n")
     print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from eval_firewall.index.chunk import ROWS
-from eval_firewall.index.ranges import BLOCK, BLOCKS, RangeRows
+from eval_firewall.index.ranges import BLOCK, BLOCKS, BlockReader, RangeRows
 from eval_firewall.index.write import write_files
 
 
@@ -38,7 +38,8 @@ def ranged(tmp_path: Path, table: pa.Table) -> tuple[RangeRows, bytearray, list[
         reads.append((start, stop))
         return bytes(data[start:stop])
     digests = np.load(tmp_path / f"{BLOCKS}.npy")
-    return RangeRows(files[ROWS], digests, read, Refused), data, reads
+    file = BlockReader(files[ROWS]["size"], files[ROWS]["block"], digests, read, Refused, ROWS)
+    return RangeRows(files[ROWS], file, Refused), data, reads
 
 
 def test_every_value_read_by_range_is_the_files_and_only_its_blocks_are_read(tmp_path):
@@ -72,5 +73,5 @@ def test_a_changed_block_is_refused(tmp_path):
 def test_a_layout_pointing_outside_the_file_is_refused(tmp_path):
     rows, data, _ = ranged(tmp_path, rows_table(50))
     rows.batches[0]["columns"]["text"]["buffers"][1][0] = len(data) + 1
-    with pytest.raises(Refused, match="outside its rows file"):
+    with pytest.raises(Refused, match="outside its rows"):
         rows.value("text", 3)

@@ -103,7 +103,7 @@ def build(config_path: Path | None, cache_dir: Path, quiet: bool, engine: str,
             corpus.vector_index(models.retriever())
             stage.advance(len(corpus))
     removed = store.prune({c.key for d in datasets for c in d.rows.chunks})
-    published = _publish(store, [c for d in datasets for c in d.rows.chunks], progress)
+    published = _publish(config, store, corpus, progress)
     rows = sum(len(d.rows) for d in datasets)
     files = sum(len(d.files) for d in datasets)
     size = sum(c.nbytes for c in (corpus.chunks if corpus is not None else []))
@@ -114,10 +114,17 @@ def build(config_path: Path | None, cache_dir: Path, quiet: bool, engine: str,
                   if store.remote is not None else ""))
 
 
-def _publish(store: IndexStore, chunks: list[Any], progress: Progress) -> int:
-    """Put every chunk not at the index location yet there; how many were."""
-    if store.remote is None:
+def _publish(config: Config, store: IndexStore, corpus: Any, progress: Progress) -> int:
+    """Put every chunk not at the index location yet there, with its lexical row norms under
+    the whole set's weights (so a pull request's run fetches only its queries' postings); how
+    many were."""
+    if store.remote is None or corpus is None:
         return 0
+    if config.audits.overlap.enabled and config.audits.overlap.near_duplicate.enabled:
+        from ..index.train import ChunkedLexical
+
+        ChunkedLexical(corpus.chunks).prepare()
+    chunks = corpus.chunks
     published = 0
     with progress.stage(f"publish to {store.remote.display}", total=len(chunks)) as stage:
         for chunk in chunks:

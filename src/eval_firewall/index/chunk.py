@@ -72,7 +72,7 @@ class Chunk:
         self._offsets: dict[str, int] = {}
         self._arrays: dict[str, np.ndarray] = {}
         self._table: Any = None
-        self._ranges: Any = None
+        self.readers: dict[str, Any] = {}     # a mirrored chunk's files read by range
         self._checked: dict[str, list[Any]] | None = None
 
     # --- opening ---------------------------------------------------------------------------
@@ -311,33 +311,6 @@ class Chunk:
         last = size if stop is None else min(size, offset + stop * row)
         if last > first:
             found.madvise(mmap.MADV_DONTNEED, first, last - first)
-
-    @property
-    def ranged(self) -> Any:
-        """A mirrored chunk's rows read by range from the index location (:mod:`.ranges`),
-        while its rows file is not here; None otherwise."""
-        from .ranges import BLOCKS, WHOLE, WHOLE_BYTES, RangeRows
-
-        meta = self.manifest["files"][ROWS]
-        if self.remote is None or self.here(ROWS) or not RangeRows.usable(meta) \
-                or not self.has(BLOCKS):
-            return None
-        if self._ranges is None:
-            self._ranges = self.remote.range_rows(self.key, meta, self.array(BLOCKS))
-        elif self._ranges.fetched > min(meta["size"] * WHOLE, WHOLE_BYTES):
-            self.fetch(ROWS)               # a search reading many of its rows: the file
-            self._ranges = None
-        return self._ranges
-
-    def rows_slice(self, start: int, stop: int) -> Any:
-        """Rows ``start`` to ``stop`` as a pyarrow Table: a few rows of a mirrored chunk are
-        read by range, more fetch its rows file."""
-        from .ranges import POINT_ROWS
-
-        ranges = self.ranged
-        if ranges is not None and stop - start <= POINT_ROWS:
-            return ranges.table(start, stop)
-        return self.table().slice(start, stop - start)
 
     def table(self) -> Any:
         """The rows as a pyarrow Table over the mapped file (no copy)."""

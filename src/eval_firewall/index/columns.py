@@ -17,6 +17,7 @@ import numpy as np
 
 from ..rows import Row
 from .chunk import Chunk
+from .ranges import ranged_rows, rows_slice
 
 
 class _Offsets:
@@ -82,7 +83,7 @@ class StringColumn(Sequence[str]):
         if self._reads > self.MATERIALIZE * len(self) and self._reads > 10_000:
             return self.tolist()[j]
         c, local = self._at.locate(int(j))
-        ranges = self.chunks[c].ranged if self._arrays[c] is None else None
+        ranges = ranged_rows(self.chunks[c]) if self._arrays[c] is None else None
         if ranges is not None:                  # a mirrored chunk's: read by range
             found: str = ranges.value(self.column, local)
             return found
@@ -114,7 +115,7 @@ class IndexedRows(Sequence[Row]):
     def _build(self, c: int, start: int, stop: int) -> list[Row]:
         from ..datasets.columnar import build_rows
 
-        table = self.chunks[c].rows_slice(start, stop)
+        table = rows_slice(self.chunks[c], start, stop)
         return build_rows(table, self.names[c], self.role, self.displays[c])
 
     @overload

@@ -32,6 +32,12 @@ WHOLE, WHOLE_BYTES = 0.5, 1 << 26    # past half a rows file read by range (64 M
                                     # the file is fetched
 
 
+def blocks_name(file: str) -> str:
+    """The array holding the block digests of a chunk's file (``rows.arrow``:
+    ``rows.blocks``; ``lexical.rows.npy``: ``lexical.rows.blocks``)."""
+    return f"{file.rsplit('.', 1)[0]}.blocks"
+
+
 def layout(path: Path) -> dict[str, Any] | None:
     """Where each column's buffers lie in the Arrow IPC file ``path``, per record batch;
     None when a column's type is not read by range."""
@@ -53,39 +59,29 @@ def layout(path: Path) -> dict[str, Any] | None:
     return {"batches": batches}
 
 
-class RangeRows:
-    """The rows of one chunk's rows file, read by ranges through ``read(start, stop)`` (the
-    file's bytes there, as stored) and checked against the manifest's block digests."""
+class BlockReader:
+    """One file of a chunk at the index location, read by byte range through ``read(start,
+    stop)`` (the bytes there, as stored) in blocks of ``block`` bytes, each checked against
+    its row of ``digests`` (n x 32 bytes of SHA-256) before use and kept for the next read."""
 
-    def __init__(self, meta: dict[str, Any], digests: Any, read: Callable[[int, int], bytes],
-                 fail: Callable[[str], Exception]) -> None:
-        self.size, self.block = int(meta["size"]), int(meta["block"])
-        self.digests = digests
-        if digests.ndim != 2 or digests.shape != (-(-self.size // self.block), 32):
-            raise fail(f"has {BLOCKS}.npy of the wrong shape")
-        self.nulls: dict[str, Any] = dict(meta.get("nulls", {}))
-        self.batches: list[dict[str, Any]] = list(meta["layout"]["batches"])
-        self.starts = [0]
-        for batch in self.batches:
-            self.starts.append(self.starts[-1] + int(batch["rows"]))
+    def __init__(self, size: int, block: int, digests: Any, read: Callable[[int, int], bytes],
+                 fail: Callable[[str], Exception], name: str) -> None:
+        self.size, self.block, self.digests, self.name = size, block, digests, name
+        if digests.ndim != 2 or digests.shape != (-(-size // block), 32):
+            raise fail(f"has the block digests of {name} of the wrong shape")
         self._read, self._fail = read, fail
         self._blocks: OrderedDict[int, bytes] = OrderedDict()
         self.fetched = 0                       # bytes fetched (blocks)
-
-    @staticmethod
-    def usable(meta: dict[str, Any]) -> bool:
-        """Whether a rows file's manifest entry lets it be read by range."""
-        return isinstance(meta.get("layout"), dict) and isinstance(meta.get("block"), int)
 
     def _block(self, i: int) -> bytes:
         found = self._blocks.get(i)
         if found is None:
             if not 0 <= i < len(self.digests):
-                raise self._fail("has a layout outside its rows file")
+                raise self._fail(f"has a layout outside its {self.name}")
             start = i * self.block
             found = self._read(start, min(self.size, start + self.block))
             if hashlib.sha256(found).digest() != self.digests[i].tobytes():
-                raise self._fail("has rows.arrow failing its digest check (changed or "
+                raise self._fail(f"has {self.name} failing its digest check (changed or "
                                  "truncated there)")
             self.fetched += len(found)
             self._blocks[i] = found
@@ -99,10 +95,33 @@ class RangeRows:
         if length <= 0:
             return b""
         if start < 0 or start + length > self.size:
-            raise self._fail("has a layout outside its rows file")
+            raise self._fail(f"has a layout outside its {self.name}")
         first, last = start // self.block, (start + length - 1) // self.block
         joined = b"".join(self._block(i) for i in range(first, last + 1))
         return joined[start - first * self.block:start - first * self.block + length]
+
+
+class RangeRows:
+    """The rows of one chunk's rows file, read by range (:class:`BlockReader`) through the
+    layout its manifest entry ``meta`` lists."""
+
+    def __init__(self, meta: dict[str, Any], file: BlockReader,
+                 fail: Callable[[str], Exception]) -> None:
+        self.file, self._fail = file, fail
+        self.batches: list[dict[str, Any]] = list(meta["layout"]["batches"])
+        self.nulls: dict[str, Any] = dict(meta.get("nulls", {}))
+        self.starts = [0]
+        for batch in self.batches:
+            self.starts.append(self.starts[-1] + int(batch["rows"]))
+
+    @property
+    def fetched(self) -> int:
+        """Bytes of the file fetched so far."""
+        return self.file.fetched
+
+    def bytes(self, start: int, length: int) -> bytes:
+        """``length`` bytes of the rows file from ``start``."""
+        return self.file.bytes(start, length)
 
     def value(self, column: str, row: int) -> Any:
         """Row ``row``'s value in ``column`` (None when null)."""
@@ -138,3 +157,50 @@ class RangeRows:
             values: Sequence[Any] = [self.value(name, j) for j in range(start, stop)]
             columns[name] = pa.array(values, getattr(pa, spec["type"])())
         return pa.table(columns)
+
+
+# --- a chunk's files read by range ----------------------------------------------------------
+
+def _reader(chunk: Any, file: str) -> BlockReader | None:
+    """The range reader of a mirrored chunk's file not here that has block digests; None
+    otherwise, or once a search read half of it (64 MiB at most) that way: then the file is
+    fetched, and mapped as any."""
+    meta = chunk.manifest["files"].get(file, {})
+    digests = blocks_name(file)
+    if chunk.remote is None or chunk.here(file) or not isinstance(meta.get("block"), int) \
+            or not chunk.has(digests):
+        chunk.readers.pop(file, None)
+        return None
+    found: BlockReader | None = chunk.readers.get(file)
+    if found is None:
+        found = chunk.readers[file] = chunk.remote.block_reader(
+            chunk.key, file, meta, chunk.array(digests))
+    elif found.fetched > min(meta["size"] * WHOLE, WHOLE_BYTES):
+        chunk.fetch(file)
+        chunk.readers.pop(file, None)
+        return None
+    return found
+
+
+def ranged_rows(chunk: Any) -> RangeRows | None:
+    """A mirrored chunk's rows read by range while its rows file is not here; else None."""
+    from .chunk import ROWS
+
+    file = _reader(chunk, ROWS)
+    meta = chunk.manifest["files"][ROWS]
+    if file is None or not isinstance(meta.get("layout"), dict):
+        return None
+    rows = chunk.readers.get(f"{ROWS}#rows")
+    if not isinstance(rows, RangeRows) or rows.file is not file:
+        rows = chunk.readers[f"{ROWS}#rows"] = RangeRows(meta, file,
+                                                         chunk.remote.failure(chunk.key))
+    return rows
+
+
+def rows_slice(chunk: Any, start: int, stop: int) -> Any:
+    """Rows ``start`` to ``stop`` of a chunk as a pyarrow Table: a few rows of a mirrored
+    chunk are read by range, more fetch its rows file."""
+    ranges = ranged_rows(chunk) if stop - start <= POINT_ROWS else None
+    if ranges is not None:
+        return ranges.table(start, stop)
+    return chunk.table().slice(start, stop - start)

@@ -108,24 +108,28 @@ class RemoteIndex:
         finally:
             Path(tmp).unlink(missing_ok=True)
 
-    def range_rows(self, key: str, meta: dict[str, Any], digests: Any) -> Any:
-        """Chunk ``key``'s rows read by range (:class:`~.ranges.RangeRows`; ``meta``: its rows
-        file's manifest entry; ``digests``: its blocks'), each block checked."""
-        from .ranges import RangeRows
+    def failure(self, key: str) -> Any:
+        """What chunk ``key``'s readers raise: a user error saying why, naming the location."""
+        def fail(why: str) -> UserError:
+            return self._refusal(f"index chunk {key[:12]} at {self.display} {why}",
+                                 "rebuild it: eval-firewall index build")
+        return fail
 
-        path = self._path(key, ROWS)
+    def block_reader(self, key: str, name: str, meta: dict[str, Any], digests: Any) -> Any:
+        """File ``name`` of chunk ``key`` read by range (:class:`~.ranges.BlockReader`;
+        ``meta``: its manifest entry; ``digests``: its blocks'), each block checked."""
+        from .ranges import BlockReader
+
+        path = self._path(key, name)
 
         def read(start: int, stop: int) -> bytes:
             try:
                 data: bytes = self._fs.cat_file(path, start=start, end=stop)
             except Exception as exc:  # noqa: BLE001
-                raise self._error(f"read {ROWS} of chunk {key[:12]} from", exc) from None
+                raise self._error(f"read {name} of chunk {key[:12]} from", exc) from None
             return data
-
-        def fail(why: str) -> UserError:
-            return self._refusal(f"index chunk {key[:12]} at {self.display} {why}",
-                                 "rebuild it: eval-firewall index build")
-        return RangeRows(meta, digests, read, fail)
+        return BlockReader(int(meta["size"]), int(meta["block"]), digests, read,
+                           self.failure(key), name)
 
     def publish(self, chunk: Any) -> bool:
         """Put a chunk of the cache directory there, unless it is there already: the files

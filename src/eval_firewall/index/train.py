@@ -140,6 +140,13 @@ class ChunkedLexical(lexical.LexicalIndex):
         self._norms_name = f"lexical.norms.{hashlib.blake2b(self.idf.tobytes(), digest_size=8).hexdigest()}"
         self.offsets = np.cumsum([0] + [c.rows for c in self.chunks])
 
+    def prepare(self) -> None:
+        """Compute (and store) every chunk's row norms under the whole set's IDF now: the
+        build of an index kept in object storage does, so that a pull request's run fetches
+        the postings of its queries' words only, never a chunk's whole postings."""
+        for c in self.chunks:
+            self._norms(c)
+
     def _norms(self, c: Chunk) -> np.ndarray:
         """Chunk ``c``'s row norms under the whole set's IDF (stored in it the first time)."""
         name = self._norms_name
