@@ -686,7 +686,7 @@ def built_into_bucket(s3: S3Server, tmp_path: Path, prefix: str) -> tuple[Path, 
 
 
 @pytest.mark.parametrize("attack", ["changed", "truncated", "escape", "other-key", "huge",
-                                    "not-json"])
+                                    "not-json", "problems"])
 def test_a_changed_or_hostile_index_in_the_bucket_is_refused_in_one_line(
         s3: S3Server, tmp_path: Path, attack: str) -> None:
     """Whoever can write the bucket is trusted as the train data is; what is read from it is
@@ -712,7 +712,10 @@ def test_a_changed_or_hostile_index_in_the_bucket_is_refused_in_one_line(
     elif attack == "huge":
         manifest["files"] = {**manifest["files"], "norm_hash.npy": {
             "size": 1 << 40, "sha256": manifest["files"]["norm_hash.npy"]["sha256"]}}
-    if attack in ("escape", "other-key", "huge"):
+    elif attack == "problems":
+        manifest["problems"] = [{"dataset": "train", "path": "x", "line": "1", "message": "m",
+                                 "__class__": "os.system"}]
+    if attack in ("escape", "other-key", "huge", "problems"):
         c.put_object(Bucket=BUCKET, Key=f"{where}/MANIFEST.json", Body=json.dumps(manifest).encode())
     elif attack == "not-json":
         c.put_object(Bucket=BUCKET, Key=f"{where}/MANIFEST.json", Body=b"{" * 5000)
@@ -725,7 +728,8 @@ def test_a_changed_or_hostile_index_in_the_bucket_is_refused_in_one_line(
     assert lines[0].startswith("eval-firewall: error: .eval-firewall.yml")
     assert {"changed": "failing its digest check", "truncated": "failing its digest check",
             "escape": "lists a file outside it", "other-key": "manifest of another chunk",
-            "huge": "without a bounded size", "not-json": "unreadable manifest"}[attack] in lines[0]
+            "huge": "without a bounded size", "not-json": "unreadable manifest",
+            "problems": "unreadable row problem"}[attack] in lines[0]
     assert not (tmp_path / "escape.npy").exists() and not (root / "escape.npy").exists()
 
 

@@ -181,6 +181,8 @@ def _malformed(raw: bytes, key: str) -> str | None:
     if not isinstance(rows, int) or isinstance(rows, bool) or rows < 0 \
             or not isinstance(body.get("problems", []), list):
         return "has a manifest without its rows"
+    if not all(_problem(p) for p in body.get("problems", [])):
+        return "has a manifest with an unreadable row problem"
     if not isinstance(files, dict) or ROWS not in files:
         return "has a manifest without its files"
     for name, meta in files.items():
@@ -195,6 +197,22 @@ def _malformed(raw: bytes, key: str) -> str | None:
                 1 << 12 <= block <= 1 << 26 or block & (block - 1):
             return f"lists {name} with a block size that is no power of two of 4 KiB to 64 MiB"
     return None
+
+
+def _problem(item: Any) -> bool:
+    """Whether a manifest's row problem has a :class:`~eval_firewall.rows.RowProblem`'s
+    fields, of their types (its text is escaped where reports show it, as any)."""
+    from dataclasses import fields
+
+    from ..rows import RowProblem
+
+    if not isinstance(item, dict) or not set(item) <= {f.name for f in fields(RowProblem)}:
+        return False
+    texts = all(isinstance(item.get(k), str) for k in ("dataset", "path", "message"))
+    numbers = all(isinstance(item.get(k, 1), int) and not isinstance(item.get(k, 1), bool)
+                  for k in ("line", "count"))
+    optional = all(item.get(k) is None or isinstance(item[k], str) for k in ("field", "digest"))
+    return texts and numbers and optional and "line" in item
 
 
 def worker_mirror(key: str) -> Path:
