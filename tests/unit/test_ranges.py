@@ -75,3 +75,32 @@ def test_a_layout_pointing_outside_the_file_is_refused(tmp_path):
     rows.batches[0]["columns"]["text"]["buffers"][1][0] = len(data) + 1
     with pytest.raises(Refused, match="outside its rows"):
         rows.value("text", 3)
+
+
+@pytest.mark.parametrize("bad", [
+    {"type": "default_memory_pool"},            # a pyarrow function by name: never called
+    {"buffers": [None]},
+    {"offset": -1},
+    {"buffers": [None, [0, "8"], [0, 1]]},
+])
+def test_a_layout_that_is_not_one_is_refused(tmp_path, bad):
+    files = write_files(tmp_path, rows_table(20), {})
+    meta = files[ROWS]
+    meta["layout"]["batches"][0]["columns"]["text"].update(bad)
+    digests = np.load(tmp_path / f"{BLOCKS}.npy")
+    data = (tmp_path / ROWS).read_bytes()
+    file = BlockReader(meta["size"], meta["block"], digests, lambda a, b: data[a:b], Refused, ROWS)
+    with pytest.raises(Refused, match="rows layout that is not one"):
+        RangeRows(meta, file, Refused)
+
+
+def test_the_layout_is_the_same_for_the_same_rows(tmp_path):
+    """The manifest entry of the same rows is the same, written twice (an empty buffer, e.g.
+    the texts of a column without values, has no address in the file to note)."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = write_files(tmp_path / "a", rows_table(300), {})[ROWS]
+    second = write_files(tmp_path / "b", rows_table(300), {})[ROWS]
+    assert first == second
+    spec = first["layout"]["batches"][0]["columns"]["generator"]
+    assert spec["buffers"][2] == [0, 0]

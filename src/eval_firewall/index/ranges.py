@@ -54,7 +54,8 @@ def layout(path: Path) -> dict[str, Any] | None:
                 if str(array.type) not in TYPES:
                     return None
                 columns[name] = {"type": str(array.type), "offset": array.offset, "buffers": [
-                    None if b is None else [b.address - base, b.size] for b in array.buffers()]}
+                    None if b is None else [b.address - base, b.size] if b.size else [0, 0]
+                    for b in array.buffers()]}       # (an empty buffer lies nowhere in it)
             batches.append({"rows": batch.num_rows, "columns": columns})
     return {"batches": batches}
 
@@ -108,7 +109,10 @@ class RangeRows:
     def __init__(self, meta: dict[str, Any], file: BlockReader,
                  fail: Callable[[str], Exception]) -> None:
         self.file, self._fail = file, fail
-        self.batches: list[dict[str, Any]] = list(meta["layout"]["batches"])
+        batches = meta["layout"].get("batches")
+        if not isinstance(batches, list) or not all(_batch(b) for b in batches):
+            raise fail("has a rows layout that is not one")
+        self.batches: list[dict[str, Any]] = batches
         self.nulls: dict[str, Any] = dict(meta.get("nulls", {}))
         self.starts = [0]
         for batch in self.batches:
@@ -157,6 +161,27 @@ class RangeRows:
             values: Sequence[Any] = [self.value(name, j) for j in range(start, stop)]
             columns[name] = pa.array(values, getattr(pa, spec["type"])())
         return pa.table(columns)
+
+
+def _batch(batch: Any) -> bool:
+    """Whether a layout's record batch is one: its rows, and per column a type read by range,
+    an offset, and as many buffers (None, or a file offset and size) as that type has."""
+    def number(x: Any) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+    if not isinstance(batch, dict) or not number(batch.get("rows")) \
+            or not isinstance(batch.get("columns"), dict):
+        return False
+    for spec in batch["columns"].values():
+        if not isinstance(spec, dict) or spec.get("type") not in TYPES \
+                or not number(spec.get("offset")) or not isinstance(spec.get("buffers"), list):
+            return False
+        buffers = spec["buffers"]
+        if len(buffers) != (2 if spec["type"] == "int64" else 3) or not all(
+                b is None or (isinstance(b, list) and len(b) == 2 and all(map(number, b)))
+                for b in buffers) or buffers[1] is None:
+            return False
+    return True
 
 
 # --- a chunk's files read by range ----------------------------------------------------------
