@@ -311,7 +311,8 @@ def chunk_contents(cache: Path) -> dict[str, tuple]:
         with pa.memory_map(str(chunk / "rows.arrow")) as source:
             rows = pa.ipc.open_file(source).read_all().to_pylist()
         arrays = {p.name: np.load(p).tolist() for p in sorted(chunk.glob("*.npy"))}
-        out[chunk.name] = (rows, arrays, manifest.get("problems"), manifest.get("source"))
+        out[chunk.name] = (rows, arrays, manifest.get("problems"), manifest.get("source"),
+                           manifest["files"])      # sizes, digests, the rows' layout
     return out
 
 
