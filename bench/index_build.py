@@ -37,6 +37,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from ray_cluster import WorkerMemory, standing, token_env  # noqa: E402  (bench/, above)
+
 CONFIG = """\
 datasets:
   - name: train
@@ -73,7 +75,11 @@ def make_repo(directory: Path, rows: int, shards: int, evals: int = 1000) -> Non
 
 
 def run(repo: Path, engine: str, cache: Path, ray_cpus: int, kind: str = "postings",
-        src: Path | None = None) -> float:
+        src: Path | None = None, cluster: tuple[str, int, dict] | None = None) -> float:
+    """One ``index build`` in a fresh child process; its wall seconds. With ``cluster`` (the
+    standing Ray's address, its pid and its token's environment: :func:`ray_cluster.standing`),
+    ``--engine ray --ray-address`` the standing Ray. Notes the child's CPU seconds, its peak
+    resident memory, and that of the Ray workers under it (or under the standing Ray)."""
     (repo / ".eval-firewall.yml").write_text(VECTORS if kind == "vectors" else CONFIG)
     shutil.rmtree(cache, ignore_errors=True)
     env = dict(os.environ)
@@ -82,25 +88,36 @@ def run(repo: Path, engine: str, cache: Path, ray_cpus: int, kind: str = "postin
     code = ("import sys, eval_firewall.index.ray_engine as r; r.LOCAL_CPUS = int(sys.argv[1]); "
             "from eval_firewall.cli import main; "
             "main(sys.argv[2:], prog_name='eval-firewall')")
-    import resource
-
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code, str(ray_cpus), "index", "build", "-q",
-                           "--engine", engine, "--cache-dir", str(cache)],
-                          cwd=repo, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    CPU.setdefault(f"{kind} {engine}" + (" before" if src else ""), []).append(
-        after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
-    if done.returncode != 0:
-        sys.exit(f"{engine}: {done.stderr.strip() or done.stdout.strip()}")
+    argv = [sys.executable, "-c", code, str(ray_cpus), "index", "build", "-q", "--engine",
+            engine, "--cache-dir", str(cache)]
+    if cluster is not None:
+        argv += ["--ray-address", cluster[0]]
+        env.update(cluster[2])
+    key = f"{kind} {engine}" + (" standing" if cluster else "") + (" before" if src else "")
+    with tempfile.TemporaryFile() as out:
+        start = time.perf_counter()
+        child = subprocess.Popen(argv, cwd=repo, env=env, stdout=out, stderr=subprocess.STDOUT)
+        with WorkerMemory(cluster[1] if cluster else child.pid) as workers:
+            _, status, usage = os.wait4(child.pid, 0)    # this child's own usage and peak
+        seconds = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode != 0:
+            out.seek(0)
+            sys.exit(f"{key}: {out.read().decode('utf-8', 'replace').strip()[-2000:]}")
+    CPU.setdefault(key, []).append(usage.ru_utime + usage.ru_stime)
+    MEMORY.setdefault(key, []).append({"driver_mib": usage.ru_maxrss / 1024,
+                                       **workers.summary("_compute")})
     return seconds
 
 
+# The local engine; Ray started by the command; Ray standing before the command (its address).
+ENGINES = ("local", "ray", "ray standing")
 # CPU seconds of each run's command process (the local engine's threads included; Ray's
-# worker processes are not its children, so not counted there).
+# worker processes are not counted: they are not waited for by it).
 CPU: dict[str, list[float]] = {}
+# Peak resident memory (MiB) of each run's command process (with a Ray it started: the
+# largest of it and the children it waited for) and of the Ray workers that ran build tasks.
+MEMORY: dict[str, list[dict]] = {}
 
 
 def ray_startup(ray_cpus: int) -> float:
@@ -121,13 +138,13 @@ def search_child(engine: str, cache: Path, repo: Path, ray_cpus: int) -> None:
 
     import eval_firewall.index.ray_engine as ray_engine
     from eval_firewall.audits import RULES
-    from eval_firewall.audits.overlap import containment_settings
     from eval_firewall.cache import Cache
     from eval_firewall.config import load_config
     from eval_firewall.embeddings import Models
     from eval_firewall.index import IndexStore, load_train
     from eval_firewall.index.corpus import train_corpus
     from eval_firewall.index.train import IndexedTrainSide
+    from eval_firewall.overlap.finders import containment_settings
     from eval_firewall.search.paraphrase import RETRIEVE, STATIC_FLOOR
     from eval_firewall.search.shards import open_executor
     from eval_firewall.text.normalize import normalize_many
@@ -169,51 +186,73 @@ def search_child(engine: str, cache: Path, repo: Path, ray_cpus: int) -> None:
                       "hits": int((ids >= 0).sum()), "digest": digest}))
 
 
-def search(repo: Path, cache: Path, engine: str, ray_cpus: int) -> dict:
-    done = subprocess.run([sys.executable, __file__, "--search-child", engine, str(cache),
-                           str(repo), str(ray_cpus)], capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"search {engine}: {done.stderr.strip()[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def search(repo: Path, cache: Path, engine: str, ray_cpus: int,
+           cluster: tuple[str, int, dict] | None = None) -> dict:
+    """One engine's search in a fresh child process (:func:`search_child`); with ``cluster``,
+    Ray's at the standing Ray (``RAY_ADDRESS``). Adds the peak resident memory (MiB) of the
+    child and of the Ray workers that ran search tasks."""
+    env = dict(os.environ, **({"RAY_ADDRESS": cluster[0], **cluster[2]} if cluster else {}))
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        child = subprocess.Popen([sys.executable, __file__, "--search-child", engine, str(cache),
+                                  str(repo), str(ray_cpus)], env=env, stdout=out, stderr=err)
+        with WorkerMemory(cluster[1] if cluster else child.pid) as workers:
+            _, status, usage = os.wait4(child.pid, 0)
+        out.seek(0), err.seek(0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            sys.exit(f"search {engine}: {err.read().decode('utf-8', 'replace').strip()[-2000:]}")
+        found = json.loads(out.read().decode().strip().splitlines()[-1])
+    return {**found, "driver_mib": usage.ru_maxrss / 1024, **workers.summary("_on_worker")}
 
 
 def measure(args: argparse.Namespace, kinds: tuple[str, ...], versions: list[str]) -> dict:
-    """Every build and search of the run, alternating engines (and code versions)."""
-    with tempfile.TemporaryDirectory() as tmp:
+    """Every build and search of the run, alternating engines (and code versions); the
+    standing Ray is started before the first and stopped after the last."""
+    auth = token_env()
+    with tempfile.TemporaryDirectory() as tmp, standing(args.ray_cpus, auth) as (address, pid):
+        cluster = (address, pid, auth)
         repo = Path(tmp) / "repo"
         repo.mkdir()
         make_repo(repo, args.rows, args.shards, args.eval)
         load = [os.getloadavg()[0]]
         times: dict[str, list[float]] = {f"{k} {e}{v}": [] for k in kinds
-                                         for e in ("local", "ray") for v in versions}
+                                         for e in ENGINES for v in versions}
         for _ in range(args.repeat):
             for kind in kinds:
                 for version in versions:       # the other code first, this code's index last
-                    for engine in ("local", "ray"):
+                    for engine in ENGINES:
                         times[f"{kind} {engine}{version}"].append(run(
-                            repo, engine, Path(tmp) / f"cache-{kind}-{engine}", args.ray_cpus,
-                            kind, args.before if version else None))
+                            repo, engine.split()[0], Path(tmp) / f"cache-{kind}-{engine}",
+                            args.ray_cpus, kind, args.before if version else None,
+                            cluster if engine == "ray standing" else None))
         startup = min(ray_startup(args.ray_cpus) for _ in range(args.repeat))
         load.append(os.getloadavg()[0])
-        searched: dict[str, list[dict]] = {"local": [], "ray": []}
+        searched: dict[str, list[dict]] = {engine: [] for engine in ENGINES}
         if not args.no_search:
             for _ in range(args.repeat):
-                for engine in ("local", "ray"):
-                    searched[engine].append(search(repo, Path(tmp) / "cache-vectors-local",
-                                                   engine, args.ray_cpus))
+                for engine in ENGINES:
+                    searched[engine].append(search(
+                        repo, Path(tmp) / "cache-vectors-local", engine.split()[0],
+                        args.ray_cpus, cluster if engine == "ray standing" else None))
             load.append(os.getloadavg()[0])
         sizes = {}
         for kind in kinds:
             chunks = Path(tmp) / f"cache-{kind}-local/index/chunks"
             sizes[kind] = sum(f.stat().st_size for f in chunks.rglob("*") if f.is_file())
-    return {"rows": args.rows, "shards": args.shards, "times": times, "ray_startup": startup,
-            "cpu": CPU, "bytes": sizes, "search": searched, "load": load}
+    return {"command": "python bench/index_build.py " + " ".join(sys.argv[1:]),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "rows": args.rows, "shards": args.shards, "times": times, "ray_startup": startup,
+            "cpu": CPU, "memory": MEMORY, "bytes": sizes, "search": searched, "load": load}
+
+
+LABELS = {"local": "local", "ray": "ray (a local Ray started by the command)",
+          "ray standing": "ray, standing cluster (started before, `--ray-address`)"}
 
 
 def print_builds(args: argparse.Namespace, kinds: tuple[str, ...], versions: list[str],
                  found: dict) -> dict[str, float]:
     """The build table; rows/s per core of each engine."""
-    times, startup, cores = found["times"], found["ray_startup"], {"local": 1, "ray": args.ray_cpus}
+    times, startup = found["times"], found["ray_startup"]
+    cores = {"local": 1, "ray": args.ray_cpus, "ray standing": args.ray_cpus}
     print(f"index build, {args.rows:,} train rows in {args.shards} JSONL shards; load average "
           + ", ".join(f"{x:.2f}" for x in found["load"])
           + f" (before, after the builds, after the searches; {os.cpu_count()} cores)\n")
@@ -223,21 +262,18 @@ def print_builds(args: argparse.Namespace, kinds: tuple[str, ...], versions: lis
     result: dict[str, float] = {}
     for kind in kinds:
         for version in versions:
-            for engine in ("local", "ray"):
+            for engine in ENGINES:
                 key = f"{kind} {engine}{version}"
                 rate = args.rows / min(times[key])
                 result[key] = rate / cores[engine]
                 ratio = (f"{result[key] / result[f'{kind} local{version}']:.2f}"
-                         if engine == "ray" else "")
-                label = engine + (f" (code in {args.before})" if version else "")
+                         if engine != "local" else "")
+                label = LABELS[engine] + (f" (code in {args.before})" if version else "")
                 print(f"| {kind} | {label} | {cores[engine]} | {min(times[key]):.1f} | "
                       f"{rate:,.0f} | {rate / cores[engine]:,.0f} | {ratio} |")
-        wall = min(times[f"{kind} ray"]) - startup
-        steady = args.rows / max(wall, 1e-9) / cores["ray"]
-        result[f"{kind} ray steady"] = steady
-        print(f"| {kind} | ray, less its start-up ({startup:.1f} s, an empty job) | "
-              f"{cores['ray']} | {wall:.1f} | {steady * cores['ray']:,.0f} | {steady:,.0f} | "
-              f"{steady / result[f'{kind} local']:.2f} |")
+                if key == f"{kind} ray":
+                    result[f"{kind} ray steady"] = _less_startup(args, kind, times, startup,
+                                                                 result[f"{kind} local"])
     for kind in kinds:
         cpu, size = min(found["cpu"][f"{kind} local"]), found["bytes"][kind]
         print(f"\n{kind}: the local engine's process used {cpu:.1f} CPU-seconds in "
@@ -247,9 +283,57 @@ def print_builds(args: argparse.Namespace, kinds: tuple[str, ...], versions: lis
     return result
 
 
+def _less_startup(args: argparse.Namespace, kind: str, times: dict, startup: float,
+                  local: float) -> float:
+    """Prints the row of Ray started by the command, less its start-up; its rows/s per core."""
+    wall = min(times[f"{kind} ray"]) - startup
+    steady = args.rows / max(wall, 1e-9) / args.ray_cpus
+    print(f"| {kind} | ray, less its start-up ({startup:.1f} s, an empty job) | "
+          f"{args.ray_cpus} | {wall:.1f} | {steady * args.ray_cpus:,.0f} | {steady:,.0f} | "
+          f"{steady / local:.2f} |")
+    return steady
+
+
+def shard_rows(rows: int, shards: int) -> int:
+    """Rows per shard as :func:`make_repo` splits them (the last shard may hold fewer)."""
+    return (rows + shards - 1) // shards
+
+
+def memory_rows(found: dict, kinds: tuple[str, ...]) -> list[tuple[str, str, dict]]:
+    """(task, engine, the largest of each figure over the runs) of every build and search:
+    the command's peak (``driver_mib``), the workers' (``peak_mib``, ``running_mib``)."""
+    out = []
+    for kind in kinds:
+        for engine in ENGINES:
+            runs = found["memory"][f"{kind} {engine}"]
+            out.append((f"build ({kind})", engine, _largest(runs)))
+    for engine, runs in found["search"].items():
+        if runs:
+            out.append(("search (both scans)", engine, _largest(runs)))
+    return out
+
+
+def _largest(runs: list[dict]) -> dict:
+    names = ("driver_mib", "peak_mib", "running_mib", "workers")
+    return {name: max(r.get(name, 0) for r in runs) for name in names}
+
+
+def print_memory(args: argparse.Namespace, kinds: tuple[str, ...], found: dict) -> None:
+    """The memory table: peak resident memory of the command and of the Ray workers."""
+    print(f"\npeak resident memory (MiB), {shard_rows(args.rows, args.shards):,} rows per shard "
+          f"(one task each), largest over {args.repeat} run(s):\n")
+    print("| Task | Engine | Command's process (driver) | Ray worker, peak (VmHWM) "
+          "| Ray worker, largest seen while running the task | Workers |")
+    print("|---|---|---|---|---|---|")
+    for task, engine, m in memory_rows(found, kinds):
+        workers = (f"{m['peak_mib']:,.0f} | {m['running_mib']:,.0f} | {m['workers']}"
+                   if engine != "local" else "— | — | —")
+        print(f"| {task} | {LABELS[engine]} | {m['driver_mib']:,.0f} | {workers} |")
+
+
 def print_search(args: argparse.Namespace, searched: dict[str, list[dict]]) -> None:
     """The search table: each engine's best run."""
-    cores = {"local": 1, "ray": args.ray_cpus}
+    cores = {"local": 1, "ray": args.ray_cpus, "ray standing": args.ray_cpus}
     best = {e: min(searched[e], key=lambda r: r["total"]) for e in searched}
     rows, evals = best["local"]["rows"], best["local"]["evals"]
     print(f"\nindex search, {evals:,} eval rows x {rows:,} train rows (the index with vectors), "
@@ -257,12 +341,13 @@ def print_search(args: argparse.Namespace, searched: dict[str, list[dict]]) -> N
     print("| Engine | Cores | Start-up (s) | Containment scan (s) | Vector retrieval (s) "
           "| Train rows/s, both scans | Per core | Answers |")
     print("|---|---|---|---|---|---|---|---|")
-    for engine in ("local", "ray"):
+    for engine in ENGINES:
         r = best[engine]
         scan = r["containment"] + r["vectors"]
         same = "same" if r["digest"] == best["local"]["digest"] else "DIFFER"
-        print(f"| {engine} | {cores[engine]} | {r['startup']:.1f} | {r['containment']:.1f} | "
-              f"{r['vectors']:.1f} | {rows / scan:,.0f} | {rows / scan / cores[engine]:,.0f} | "
+        print(f"| {LABELS[engine]} | {cores[engine]} | {r['startup']:.1f} | "
+              f"{r['containment']:.1f} | {r['vectors']:.1f} | {rows / scan:,.0f} | "
+              f"{rows / scan / cores[engine]:,.0f} | "
               f"{same} ({r['contained']} contained, {r['hits']:,} vector hits) |")
 
 
@@ -293,6 +378,7 @@ def main() -> None:
     found["per_core"] = print_builds(args, kinds, versions, found)
     if not args.no_search:
         print_search(args, found["search"])
+    print_memory(args, kinds, found)
     print(json.dumps(found))
 
 

@@ -1,0 +1,97 @@
+"""bench/ray_cluster.py's readers of /proc (the Ray workers' memory in bench/index_build.py),
+on made-up texts where a case is hard to produce, and on this process and a real child."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _bench(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    return module
+
+
+rc = _bench("ray_cluster")
+
+
+def test_status_sizes_in_kib():
+    text = "Name:\tpython\nVmPeak:\t  900 kB\nVmHWM:\t  512000 kB\nVmRSS:\t  4096 kB\nThreads:\t3\n"
+    assert rc.status_kib(text) == {"VmPeak": 900, "VmHWM": 512000, "VmRSS": 4096}
+
+
+def test_status_of_this_process():
+    kib = rc.status_kib(Path("/proc/self/status").read_text())
+    assert kib["VmHWM"] >= kib["VmRSS"] > 0
+
+
+def test_parent_from_stat_with_spaces_and_parentheses_in_the_command():
+    assert rc.stat_parent("123 (ray::a (b) c) S 77 123 123 0 -1") == 77
+    assert rc.stat_parent(Path("/proc/self/stat").read_text()) == os.getppid()
+
+
+def test_descendants_follow_the_tree_and_leave_out_the_root_and_others():
+    parents = {2: 1, 3: 2, 4: 3, 5: 1, 6: 9}
+    assert rc.descendants(parents, 2) == {3, 4}
+    assert rc.descendants(parents, 1) == {2, 3, 4, 5}
+    assert rc.descendants(parents, 4) == set()
+
+
+def test_descendants_of_a_real_child():
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                             stdin=subprocess.PIPE)
+    try:
+        assert child.pid in rc.descendants(rc._parents(), os.getpid())
+    finally:
+        child.communicate()
+
+
+def test_task_name_of_ray_workers_only():
+    assert rc.task_name(b"ray::_compute\0\0\0") == "_compute"
+    assert rc.task_name(b"ray::IDLE\0\0") == "IDLE"
+    assert rc.task_name(b"ray::\0") == "IDLE"
+    assert rc.task_name(b"/usr/bin/python\0-c\0ray::x") is None
+    assert rc.task_name(b"") is None
+
+
+def test_worker_summary_counts_only_the_workers_that_ran_the_task():
+    memory = rc.WorkerMemory(root=0)
+    memory.peak = {10: 300 * 1024, 11: 500 * 1024, 12: 900 * 1024}
+    memory.tasks = {10: {"IDLE", "_compute"}, 11: {"_compute"}, 12: {"_on_worker"}}
+    memory.running = {"_compute": 450 * 1024, "_on_worker": 800 * 1024}
+    assert memory.summary("_compute") == {"workers": 2, "peak_mib": 500, "running_mib": 450}
+    assert memory.summary("other") == {"workers": 0, "peak_mib": 0, "running_mib": 0}
+
+
+def test_token_env_is_fresh_and_enables_token_auth():
+    one, two = rc.token_env(), rc.token_env()
+    assert one["RAY_AUTH_MODE"] == "token"
+    assert len(one["RAY_AUTH_TOKEN"]) == 64 and one["RAY_AUTH_TOKEN"] != two["RAY_AUTH_TOKEN"]
+
+
+def test_shard_rows_and_memory_rows_of_the_bench():
+    bench = _bench("index_build")
+    assert bench.shard_rows(1_000_000, 16) == 62_500
+    assert bench.shard_rows(10, 3) == 4
+    runs = [{"driver_mib": 100, "peak_mib": 300, "running_mib": 250, "workers": 2},
+            {"driver_mib": 120, "peak_mib": 280, "running_mib": 260, "workers": 2}]
+    found = {"memory": {f"postings {e}": runs for e in bench.ENGINES},
+             "search": {"local": [{"driver_mib": 90}], "ray": [], "ray standing": runs}}
+    rows = bench.memory_rows(found, ("postings",))
+    assert [(task, engine) for task, engine, _ in rows] == [
+        ("build (postings)", "local"), ("build (postings)", "ray"),
+        ("build (postings)", "ray standing"), ("search (both scans)", "local"),
+        ("search (both scans)", "ray standing")]
+    assert rows[0][2] == {"driver_mib": 120, "peak_mib": 300, "running_mib": 260, "workers": 2}
+    assert rows[3][2]["driver_mib"] == 90 and rows[3][2]["peak_mib"] == 0
