@@ -4,22 +4,30 @@
                                 [--ray-cpus 2]
 
 Writes ``--rows`` train rows (bench/data.py's GSM8K variants) as ``--shards`` JSONL files and
-``--eval`` eval rows, then, each run a fresh child process, alternating engines so both see
-the same load:
+``--eval`` eval rows, starts a local Ray of ``--ray-cpus`` CPUs that stands for the whole run
+(a cluster is running before a job is submitted: bench/ray_cluster.py; stopped at the end,
+always), then, each run a fresh child process, alternating engines so all see the same load:
 
 1. **Build**: ``eval-firewall index build`` into a fresh cache directory, ``--engine local``
-   (one process: one core) and ``--engine ray`` (a local Ray started by the command with
-   ``--ray-cpus`` CPUs; its start-up and its own processes are in the wall time), twice: a
-   chunk holding postings only (rows, normalized texts and their hashes, lexical and
-   containment postings), and postings plus the static model's vectors.
+   (one process: one core), ``--engine ray`` (a local Ray started by the command with
+   ``--ray-cpus`` CPUs; its start-up and its own processes are in the wall time) and
+   ``--engine ray --ray-address`` the standing Ray (its own processes, which run throughout,
+   and its workers, started for each job, in the wall time), twice: a chunk holding postings
+   only (rows, normalized texts and their hashes, lexical and containment postings), and
+   postings plus the static model's vectors.
 2. **Search**: the two scans ``audit`` runs over every train row, against the index with
    vectors: the containment scan of the eval rows' n-grams and the static vectors' exact
    retrieval (``search_above`` at the paraphrase search's floor and k), by the local engine
-   (containment chunk by chunk, vectors in one search) and by Ray (one task per shard, top k
-   merged; Ray's start-up timed apart). The answers of both are compared.
+   (containment chunk by chunk, vectors in one search) and by Ray, started by the run or
+   standing (one task per shard, top k merged; Ray's start-up or connection timed apart). The
+   answers of all three are compared.
 
-Rows/s per core is rows / wall seconds / cores given to the job. Prints Markdown tables and the
-load average before and after, and a JSON line of every figure.
+Rows/s per core is rows / wall seconds / cores given to the job. Also measured, from /proc:
+each job's CPU seconds (the command's, and Ray's processes': its workers and its own), the
+machine's busy cores meanwhile (what the other processes took), the peak resident memory of
+the command's process and of the Ray workers that ran build or search tasks (one shard
+each), and, from Ray's timeline, a worker's first task against its others (its warm-up).
+Prints Markdown tables and the load average before and after, and a JSON line of every figure.
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from ray_cluster import WorkerMemory, standing, token_env  # noqa: E402  (bench/, above)
+from ray_cluster import RayProcesses, machine_busy, standing, token_env  # noqa: E402
 
 CONFIG = """\
 datasets:
@@ -95,19 +103,43 @@ def run(repo: Path, engine: str, cache: Path, ray_cpus: int, kind: str = "postin
         env.update(cluster[2])
     key = f"{kind} {engine}" + (" standing" if cluster else "") + (" before" if src else "")
     with tempfile.TemporaryFile() as out:
-        start = time.perf_counter()
+        busy, start, epoch = machine_busy(), time.perf_counter(), time.time()
         child = subprocess.Popen(argv, cwd=repo, env=env, stdout=out, stderr=subprocess.STDOUT)
-        with WorkerMemory(cluster[1] if cluster else child.pid) as workers:
-            _, status, usage = os.wait4(child.pid, 0)    # this child's own usage and peak
+        with RayProcesses(cluster[1] if cluster else child.pid) as ray:
+            _, status, usage = os.wait4(child.pid, 0)    # this child's usage and peak
         seconds = time.perf_counter() - start
-        child.returncode = os.waitstatus_to_exitcode(status)
-        if child.returncode != 0:
+        busy = machine_busy() - busy
+        if os.waitstatus_to_exitcode(status) != 0:
             out.seek(0)
             sys.exit(f"{key}: {out.read().decode('utf-8', 'replace').strip()[-2000:]}")
-    CPU.setdefault(key, []).append(usage.ru_utime + usage.ru_stime)
-    MEMORY.setdefault(key, []).append({"driver_mib": usage.ru_maxrss / 1024,
-                                       **workers.summary("_compute")})
+    cpu = usage.ru_utime + usage.ru_stime
+    CPU.setdefault(key, []).append(cpu)
+    MEMORY.setdefault(key, []).append({
+        "driver_mib": usage.ru_maxrss / 1024, **ray.summary("_compute"),
+        # the job's CPU seconds, Ray's processes included (a Ray the command started:
+        # sampled, its processes being the command's), and the whole machine's busy cores
+        "job_cpu": cpu if engine == "local" else ray.used() + (cpu if cluster else 0.0),
+        "machine_cores": busy / seconds, "epoch": [epoch, epoch + seconds]})
     return seconds
+
+
+def add_timeline(cluster: tuple[str, int, dict], keys: list[str], task: str,
+                 runs: dict[str, list[dict]]) -> None:
+    """Adds to each run of ``keys`` (on the standing Ray) what Ray's timeline says of its
+    tasks (their number, each worker's first task against the others: the worker's warm-up),
+    and, from the samples, the seconds before a worker was first seen running one and after
+    one was last seen."""
+    from ray_cluster import task_spans, timeline, warm_up
+
+    time.sleep(3)                  # the workers' last reports reach Ray's timeline
+    events = timeline(cluster[0], cluster[2])
+    for key in keys:
+        for r in runs[key]:
+            start, end = r["epoch"]
+            r["timeline"] = warm_up(task_spans(events, task, start, end))
+            if r["seen"]:
+                r["timeline"]["to_first_task_s"] = r["seen"][0] - start
+                r["timeline"]["after_last_task_s"] = end - r["seen"][1]
 
 
 # The local engine; Ray started by the command; Ray standing before the command (its address).
@@ -193,15 +225,17 @@ def search(repo: Path, cache: Path, engine: str, ray_cpus: int,
     child and of the Ray workers that ran search tasks."""
     env = dict(os.environ, **({"RAY_ADDRESS": cluster[0], **cluster[2]} if cluster else {}))
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        epoch = time.time()
         child = subprocess.Popen([sys.executable, __file__, "--search-child", engine, str(cache),
                                   str(repo), str(ray_cpus)], env=env, stdout=out, stderr=err)
-        with WorkerMemory(cluster[1] if cluster else child.pid) as workers:
+        with RayProcesses(cluster[1] if cluster else child.pid) as workers:
             _, status, usage = os.wait4(child.pid, 0)
         out.seek(0), err.seek(0)
         if os.waitstatus_to_exitcode(status) != 0:
             sys.exit(f"search {engine}: {err.read().decode('utf-8', 'replace').strip()[-2000:]}")
         found = json.loads(out.read().decode().strip().splitlines()[-1])
-    return {**found, "driver_mib": usage.ru_maxrss / 1024, **workers.summary("_on_worker")}
+    return {**found, "driver_mib": usage.ru_maxrss / 1024, **workers.summary("_on_worker"),
+            "epoch": [epoch, time.time()]}
 
 
 def measure(args: argparse.Namespace, kinds: tuple[str, ...], versions: list[str]) -> dict:
@@ -224,6 +258,7 @@ def measure(args: argparse.Namespace, kinds: tuple[str, ...], versions: list[str
                             repo, engine.split()[0], Path(tmp) / f"cache-{kind}-{engine}",
                             args.ray_cpus, kind, args.before if version else None,
                             cluster if engine == "ray standing" else None))
+        add_timeline(cluster, [k for k in MEMORY if "standing" in k], "_compute", MEMORY)
         startup = min(ray_startup(args.ray_cpus) for _ in range(args.repeat))
         load.append(os.getloadavg()[0])
         searched: dict[str, list[dict]] = {engine: [] for engine in ENGINES}
@@ -234,6 +269,7 @@ def measure(args: argparse.Namespace, kinds: tuple[str, ...], versions: list[str
                         repo, Path(tmp) / "cache-vectors-local", engine.split()[0],
                         args.ray_cpus, cluster if engine == "ray standing" else None))
             load.append(os.getloadavg()[0])
+            add_timeline(cluster, ["ray standing"], "_on_worker", searched)
         sizes = {}
         for kind in kinds:
             chunks = Path(tmp) / f"cache-{kind}-local/index/chunks"
@@ -280,7 +316,33 @@ def print_builds(args: argparse.Namespace, kinds: tuple[str, ...], versions: lis
               f"{min(times[f'{kind} local']):.1f} s of wall time ({args.rows / cpu:,.0f} rows per "
               f"CPU-second); index on disk {size / 2**20:,.1f} MiB ({size / args.rows:,.0f} "
               "bytes/row)")
+    print("\nCPU time of the fastest builds (the machine's other processes by /proc/stat):\n")
+    for kind in kinds:
+        for engine in ENGINES:
+            _print_cpu(args, kind, engine, found)
     return result
+
+
+def _print_cpu(args: argparse.Namespace, kind: str, engine: str, found: dict) -> None:
+    """Where the CPU went in an engine's fastest build: its job's CPU seconds (the command,
+    and Ray's workers and own processes), the cores it got, and what the machine's other
+    processes took meanwhile."""
+    times = found["times"][f"{kind} {engine}"]
+    best = times.index(min(times))
+    m = found["memory"][f"{kind} {engine}"][best]
+    wall, job = times[best], m["job_cpu"]
+    workers = (f"; its {m['workers']} workers that ran build tasks {m['workers_cpu']:.1f}"
+               if engine != "local" else "")
+    print(f"- {kind}, {LABELS[engine]}: {wall:.1f} s; the job used {job:.1f} CPU-seconds "
+          f"({args.rows / max(job, 1e-9):,.0f} rows per CPU-second{workers}); it got "
+          f"{job / wall:.2f} cores, while the machine's other processes took "
+          f"{max(m['machine_cores'] - job / wall, 0):.2f} of its {os.cpu_count()}")
+    if "timeline" in m and m["timeline"]["workers"]:
+        t = m["timeline"]
+        print(f"  Ray's timeline: {t['tasks']} tasks on {t['workers']} workers; a worker's "
+              f"first task {t['first_task_s']:.2f} s, its others {t['other_tasks_s']:.2f} s "
+              f"(median); a task was first seen running {t['to_first_task_s']:.1f} s after "
+              f"the command started, last seen {t['after_last_task_s']:.1f} s before it exited")
 
 
 def _less_startup(args: argparse.Namespace, kind: str, times: dict, startup: float,

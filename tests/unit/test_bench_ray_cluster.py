@@ -7,6 +7,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +42,12 @@ def test_parent_from_stat_with_spaces_and_parentheses_in_the_command():
     assert rc.stat_parent(Path("/proc/self/stat").read_text()) == os.getppid()
 
 
+def test_cpu_seconds_from_stat():
+    fields = ["S", "1"] + ["0"] * 9 + ["250", "50"] + ["0"] * 30    # utime, stime: 12th, 13th
+    assert rc.stat_cpu("9 (a) b) " + " ".join(fields), 100) == 3.0
+    assert rc.stat_cpu(Path("/proc/self/stat").read_text(), os.sysconf("SC_CLK_TCK")) >= 0
+
+
 def test_descendants_follow_the_tree_and_leave_out_the_root_and_others():
     parents = {2: 1, 3: 2, 4: 3, 5: 1, 6: 9}
     assert rc.descendants(parents, 2) == {3, 4}
@@ -66,12 +73,59 @@ def test_task_name_of_ray_workers_only():
 
 
 def test_worker_summary_counts_only_the_workers_that_ran_the_task():
-    memory = rc.WorkerMemory(root=0)
+    memory = rc.RayProcesses(root=0)
     memory.peak = {10: 300 * 1024, 11: 500 * 1024, 12: 900 * 1024}
     memory.tasks = {10: {"IDLE", "_compute"}, 11: {"_compute"}, 12: {"_on_worker"}}
     memory.running = {"_compute": 450 * 1024, "_on_worker": 800 * 1024}
-    assert memory.summary("_compute") == {"workers": 2, "peak_mib": 500, "running_mib": 450}
-    assert memory.summary("other") == {"workers": 0, "peak_mib": 0, "running_mib": 0}
+    memory.cpu = {10: 1.5, 11: 2.0, 12: 9.0}
+    memory.seen = {"_compute": [100.0, 105.5]}
+    assert memory.summary("_compute") == {"workers": 2, "workers_cpu": 3.5, "peak_mib": 500,
+                                          "running_mib": 450, "seen": [100.0, 105.5]}
+    assert memory.summary("other") == {"workers": 0, "workers_cpu": 0, "peak_mib": 0,
+                                       "running_mib": 0, "seen": []}
+
+
+def test_cpu_used_counts_each_process_from_its_first_sample():
+    sampled = rc.RayProcesses(root=0)
+    sampled.before = {1: 10.0, 2: 1.0}
+    sampled.cpu = {1: 12.5, 2: 1.0, 3: 4.0}       # 3 started after the first sample
+    assert sampled.used() == 6.5
+
+
+def test_ray_processes_sample_a_real_child_and_its_cpu():
+    child = subprocess.Popen([sys.executable, "-c", "import sys\nfor _ in range(3*10**6): pass\n"
+                              "sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        with rc.RayProcesses(child.pid, every=0.05) as sampled:
+            time.sleep(1.0)
+        assert child.pid in sampled.cpu and sampled.peak == {}     # not a Ray worker
+        assert sampled.cpu[child.pid] > 0
+    finally:
+        child.communicate()
+
+
+def test_machine_busy_from_proc_stat():
+    text = "cpu  100 5 50 1000 20 0 5 0 0 0\ncpu0 1 1 1 1 1 1 1 1 1 1\n"
+    assert rc.busy_seconds(text, 100) == 1.6          # user nice system irq softirq: not idle, iowait
+    assert rc.machine_busy() > 0
+
+
+def test_task_spans_and_warm_up_of_a_timeline():
+    def event(worker, start, seconds, cat="task::_compute"):
+        return {"ph": "X", "cat": cat, "tid": worker, "ts": start * 1e6, "dur": seconds * 1e6}
+
+    events = [event("w1", 10.0, 2.0), event("w1", 12.0, 0.5), event("w1", 12.5, 0.7),
+              event("w2", 10.2, 1.6), event("w2", 11.8, 0.4),
+              event("w1", 12.0, 9.0, cat="task:execute"),        # a task's part: not counted
+              event("w3", 50.0, 1.0)]                            # another job's
+    spans = rc.task_spans(events, "_compute", 9.0, 20.0)
+    assert spans == {"w1": [(10.0, 2.0), (12.0, 0.5), (12.5, 0.7)], "w2": [(10.2, 1.6),
+                                                                           (11.8, 0.4)]}
+    found = rc.warm_up(spans)
+    assert found["tasks"] == 5 and found["workers"] == 2
+    assert abs(found["first_task_s"] - 1.8) < 1e-9 and found["other_tasks_s"] == 0.5
+    assert abs(found["span_s"] - 3.2) < 1e-9
+    assert rc.warm_up({}) == {"tasks": 0, "workers": 0}
 
 
 def test_token_env_is_fresh_and_enables_token_auth():
