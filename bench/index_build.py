@@ -45,7 +45,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from ray_cluster import RayProcesses, machine_busy, standing, token_env  # noqa: E402
+from ray_cluster import (  # noqa: E402  (bench/, put on the path above)
+    RayProcesses,
+    machine_busy,
+    standing,
+    status_kib,
+    token_env,
+)
 
 CONFIG = """\
 datasets:
@@ -246,7 +252,10 @@ def measure(args: argparse.Namespace, kinds: tuple[str, ...], versions: list[str
         cluster = (address, pid, auth)
         repo = Path(tmp) / "repo"
         repo.mkdir()
-        make_repo(repo, args.rows, args.shards, args.eval)
+        # In a child: a child's peak resident size (ru_maxrss) starts from its parent's
+        # size when it was spawned, so this process must stay small.
+        subprocess.run([sys.executable, __file__, "--make-repo", str(repo), str(args.rows),
+                        str(args.shards), str(args.eval)], check=True)
         load = [os.getloadavg()[0]]
         times: dict[str, list[float]] = {f"{k} {e}{v}": [] for k in kinds
                                          for e in ENGINES for v in versions}
@@ -274,7 +283,9 @@ def measure(args: argparse.Namespace, kinds: tuple[str, ...], versions: list[str
         for kind in kinds:
             chunks = Path(tmp) / f"cache-{kind}-local/index/chunks"
             sizes[kind] = sum(f.stat().st_size for f in chunks.rglob("*") if f.is_file())
+    bench_mib = status_kib(Path("/proc/self/status").read_text())["VmHWM"] / 1024
     return {"command": "python bench/index_build.py " + " ".join(sys.argv[1:]),
+            "bench_mib": bench_mib,
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "rows": args.rows, "shards": args.shards, "times": times, "ray_startup": startup,
             "cpu": CPU, "memory": MEMORY, "bytes": sizes, "search": searched, "load": load}
@@ -376,20 +387,22 @@ def memory_rows(found: dict, kinds: tuple[str, ...]) -> list[tuple[str, str, dic
 
 
 def _largest(runs: list[dict]) -> dict:
-    names = ("driver_mib", "peak_mib", "running_mib", "workers")
+    names = ("driver_mib", "peak_mib", "running_mib", "anon_mib", "workers")
     return {name: max(r.get(name, 0) for r in runs) for name in names}
 
 
 def print_memory(args: argparse.Namespace, kinds: tuple[str, ...], found: dict) -> None:
     """The memory table: peak resident memory of the command and of the Ray workers."""
     print(f"\npeak resident memory (MiB), {shard_rows(args.rows, args.shards):,} rows per shard "
-          f"(one task each), largest over {args.repeat} run(s):\n")
+          f"(one task each), largest over {args.repeat} run(s); the bench's own process, "
+          f"from which every command starts, peaked at {found['bench_mib']:,.0f}:\n")
     print("| Task | Engine | Command's process (driver) | Ray worker, peak (VmHWM) "
-          "| Ray worker, largest seen while running the task | Workers |")
-    print("|---|---|---|---|---|---|")
+          "| Ray worker, largest seen while running the task | of which anonymous "
+          "| Workers |")
+    print("|---|---|---|---|---|---|---|")
     for task, engine, m in memory_rows(found, kinds):
-        workers = (f"{m['peak_mib']:,.0f} | {m['running_mib']:,.0f} | {m['workers']}"
-                   if engine != "local" else "— | — | —")
+        workers = (f"{m['peak_mib']:,.0f} | {m['running_mib']:,.0f} | {m['anon_mib']:,.0f} | "
+                   f"{m['workers']}" if engine != "local" else "— | — | — | —")
         print(f"| {task} | {LABELS[engine]} | {m['driver_mib']:,.0f} | {workers} |")
 
 
@@ -427,7 +440,12 @@ def main() -> None:
                         help="what the chunks hold: postings and/or vectors (default both)")
     parser.add_argument("--no-search", action="store_true", help="builds only")
     parser.add_argument("--search-child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--make-repo", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.make_repo:
+        repo, rows, shards, evals = args.make_repo
+        make_repo(Path(repo), int(rows), int(shards), int(evals))
+        return
     if args.search_child:
         engine, cache, repo, cpus = args.search_child
         search_child(engine, Path(cache), Path(repo), int(cpus))

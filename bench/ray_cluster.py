@@ -39,11 +39,12 @@ ray.shutdown()
 
 
 def status_kib(text: str) -> dict[str, int]:
-    """The sizes (KiB) of a ``/proc/<pid>/status`` text: ``{"VmHWM": ..., "VmRSS": ...}``."""
+    """The sizes (KiB) of a ``/proc/<pid>/status`` text: ``{"VmHWM": ..., "VmRSS": ...,
+    "RssAnon": ..., "RssFile": ...}`` (resident: anonymous, i.e. heap, and mapped files)."""
     out = {}
     for line in text.splitlines():
         name, _, value = line.partition(":")
-        if name.startswith("Vm") and value.strip().endswith("kB"):
+        if name.startswith(("Vm", "Rss")) and value.strip().endswith("kB"):
             out[name] = int(value.split()[0])
     return out
 
@@ -122,7 +123,8 @@ class RayProcesses:
     """Samples ``root`` and the processes under it every ``every`` seconds, in a thread,
     between :meth:`__enter__` and :meth:`__exit__`. Of the Ray workers among them: ``peak``,
     each one's ``VmHWM`` (KiB), and the tasks it was seen running; ``running``, per task
-    function, the largest ``VmRSS`` (KiB) of a worker seen running it; ``seen``, per task
+    function, the largest ``VmRSS`` (KiB) of a worker seen running it, and ``anon``, of its
+    anonymous part (``RssAnon``: not the pages of mapped files); ``seen``, per task
     function, when (seconds since the epoch) a worker was first and last seen running it.
     Of all: ``cpu``, each one's CPU seconds at its last sample, and ``before``, at the
     first."""
@@ -134,6 +136,7 @@ class RayProcesses:
         self.before: dict[int, float] | None = None
         self.tasks: dict[int, set[str]] = {}
         self.running: dict[str, int] = {}
+        self.anon: dict[str, int] = {}
         self.seen: dict[str, list[float]] = {}     # task -> first and last time seen running
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -169,6 +172,7 @@ class RayProcesses:
             self.peak[pid] = max(self.peak.get(pid, 0), kib.get("VmHWM", 0))
             self.tasks.setdefault(pid, set()).add(name)
             self.running[name] = max(self.running.get(name, 0), kib.get("VmRSS", 0))
+            self.anon[name] = max(self.anon.get(name, 0), kib.get("RssAnon", 0))
             self.seen.setdefault(name, [now, now])[1] = now
 
     def used(self) -> float:
@@ -179,13 +183,14 @@ class RayProcesses:
 
     def summary(self, task: str) -> dict[str, float]:
         """MiB: the largest peak of the workers that ran ``task``, and its largest resident
-        size seen while running it; how many workers ran it, their CPU seconds, and when it
+        size (and anonymous part) seen while running it; how many workers ran it, their CPU seconds, and when it
         was first and last seen running."""
         ran = [pid for pid, names in self.tasks.items() if task in names]
         return {"workers": len(ran), "workers_cpu": sum(self.cpu.get(p, 0.0) for p in ran),
                 "seen": self.seen.get(task, []),
                 "peak_mib": max((self.peak[p] for p in ran), default=0) / 1024,
-                "running_mib": self.running.get(task, 0) / 1024}
+                "running_mib": self.running.get(task, 0) / 1024,
+                "anon_mib": self.anon.get(task, 0) / 1024}
 
 
 TIMELINE = """\

@@ -28,8 +28,10 @@ rc = _bench("ray_cluster")
 
 
 def test_status_sizes_in_kib():
-    text = "Name:\tpython\nVmPeak:\t  900 kB\nVmHWM:\t  512000 kB\nVmRSS:\t  4096 kB\nThreads:\t3\n"
-    assert rc.status_kib(text) == {"VmPeak": 900, "VmHWM": 512000, "VmRSS": 4096}
+    text = ("Name:\tpython\nVmPeak:\t  900 kB\nVmHWM:\t  512000 kB\nVmRSS:\t  4096 kB\n"
+            "RssAnon:\t  1024 kB\nRssFile:\t  3072 kB\nThreads:\t3\n")
+    assert rc.status_kib(text) == {"VmPeak": 900, "VmHWM": 512000, "VmRSS": 4096,
+                                   "RssAnon": 1024, "RssFile": 3072}
 
 
 def test_status_of_this_process():
@@ -77,12 +79,14 @@ def test_worker_summary_counts_only_the_workers_that_ran_the_task():
     memory.peak = {10: 300 * 1024, 11: 500 * 1024, 12: 900 * 1024}
     memory.tasks = {10: {"IDLE", "_compute"}, 11: {"_compute"}, 12: {"_on_worker"}}
     memory.running = {"_compute": 450 * 1024, "_on_worker": 800 * 1024}
+    memory.anon = {"_compute": 200 * 1024}
     memory.cpu = {10: 1.5, 11: 2.0, 12: 9.0}
     memory.seen = {"_compute": [100.0, 105.5]}
     assert memory.summary("_compute") == {"workers": 2, "workers_cpu": 3.5, "peak_mib": 500,
-                                          "running_mib": 450, "seen": [100.0, 105.5]}
+                                          "running_mib": 450, "anon_mib": 200,
+                                          "seen": [100.0, 105.5]}
     assert memory.summary("other") == {"workers": 0, "workers_cpu": 0, "peak_mib": 0,
-                                       "running_mib": 0, "seen": []}
+                                       "running_mib": 0, "anon_mib": 0, "seen": []}
 
 
 def test_cpu_used_counts_each_process_from_its_first_sample():
@@ -147,5 +151,6 @@ def test_shard_rows_and_memory_rows_of_the_bench():
         ("build (postings)", "local"), ("build (postings)", "ray"),
         ("build (postings)", "ray standing"), ("search (both scans)", "local"),
         ("search (both scans)", "ray standing")]
-    assert rows[0][2] == {"driver_mib": 120, "peak_mib": 300, "running_mib": 260, "workers": 2}
+    assert rows[0][2] == {"driver_mib": 120, "peak_mib": 300, "running_mib": 260, "anon_mib": 0,
+                          "workers": 2}
     assert rows[3][2]["driver_mib"] == 90 and rows[3][2]["peak_mib"] == 0
