@@ -1,7 +1,7 @@
 """Index build and index search throughput, local engine and Ray engine, side by side in one run.
 
     python bench/index_build.py [--rows 1000000] [--shards 16] [--eval 1000] [--repeat 1]
-                                [--ray-cpus 2]
+                                [--ray-cpus 2] [--save]
 
 Writes ``--rows`` train rows (bench/data.py's GSM8K variants) as ``--shards`` JSONL files and
 ``--eval`` eval rows, starts a local Ray of ``--ray-cpus`` CPUs that stands for the whole run
@@ -27,7 +27,9 @@ each job's CPU seconds (the command's, and Ray's processes': its workers and its
 machine's busy cores meanwhile (what the other processes took), the peak resident memory of
 the command's process and of the Ray workers that ran build or search tasks (one shard
 each), and, from Ray's timeline, a worker's first task against its others (its warm-up).
-Prints Markdown tables and the load average before and after, and a JSON line of every figure.
+Prints Markdown tables and the load average before and after, and a JSON line of every figure;
+``--save`` writes the build table and every figure to bench/results/index_build.json, which
+``python docs/generate.py`` renders in the docs.
 """
 
 from __future__ import annotations
@@ -287,7 +289,8 @@ def measure(args: argparse.Namespace, kinds: tuple[str, ...], versions: list[str
     return {"command": "python bench/index_build.py " + " ".join(sys.argv[1:]),
             "bench_mib": bench_mib,
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "rows": args.rows, "shards": args.shards, "times": times, "ray_startup": startup,
+            "rows": args.rows, "shards": args.shards, "ray_cpus": args.ray_cpus,
+            "times": times, "ray_startup": startup,
             "cpu": CPU, "memory": MEMORY, "bytes": sizes, "search": searched, "load": load}
 
 
@@ -426,6 +429,49 @@ def print_search(args: argparse.Namespace, searched: dict[str, list[dict]]) -> N
               f"{same} ({r['contained']} contained, {r['hits']:,} vector hits) |")
 
 
+COLUMNS = ["Chunk holds", "Engine", "Cores", "Wall (s)", "Rows/s per core",
+           "Ray per core / local", "Job's CPU (s)", "Rows per CPU-second", "Cores it got",
+           "Other processes' cores"]
+
+
+def result_rows(found: dict) -> list[dict[str, str]]:
+    """The build table of bench/results/index_build.json, from the run's figures: each
+    engine's fastest build, its job's CPU and the cores it and the other processes got."""
+    rows, cpus = found["rows"], found.get("ray_cpus", 2)     # not recorded: the default
+    out = []
+    for kind in found["bytes"]:
+        local = rows / min(found["times"][f"{kind} local"])
+        for engine in ENGINES:
+            times = found["times"][f"{kind} {engine}"]
+            m = found["memory"][f"{kind} {engine}"][times.index(min(times))]
+            cores = 1 if engine == "local" else cpus
+            rate = rows / min(times) / cores
+            out.append({"Chunk holds": kind, "Engine": LABELS[engine], "Cores": str(cores),
+                        "Wall (s)": f"{min(times):.1f}", "Rows/s per core": f"{rate:,.0f}",
+                        "Ray per core / local": "" if engine == "local" else f"{rate / local:.2f}",
+                        "Job's CPU (s)": f"{m['job_cpu']:.1f}",
+                        "Rows per CPU-second": f"{rows / m['job_cpu']:,.0f}",
+                        "Cores it got": f"{m['job_cpu'] / min(times):.2f}",
+                        "Other processes' cores":
+                            f"{max(m['machine_cores'] - m['job_cpu'] / min(times), 0):.2f}"})
+    return out
+
+
+def save(found: dict) -> None:
+    """bench/results/index_build.json: the build table and every figure of the run."""
+    import results
+
+    load = ", ".join(f"{x:.2f}" for x in found["load"])
+    notes = (f"{found['rows']:,} train rows in {found['shards']} JSONL shards; load average "
+             f"(1 min) {load} before, after the builds, after the searches. Cores: given to the "
+             "job; the cores it got are its CPU seconds (the command's, and Ray's processes') "
+             "over its wall time; the other processes' are the machine's busy cores (/proc/stat) "
+             "less the job's. The figures key holds every measurement of the run (searches, "
+             "memory, Ray's timeline).")
+    results.write("index_build", COLUMNS, result_rows(found), load=load, notes=notes,
+                  command=found["command"], figures=found)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -441,7 +487,15 @@ def main() -> None:
     parser.add_argument("--no-search", action="store_true", help="builds only")
     parser.add_argument("--search-child", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--make-repo", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--save", action="store_true",
+                        help="write bench/results/index_build.json (the docs' table)")
+    parser.add_argument("--save-from", type=Path, metavar="OUTPUT",
+                        help="write it from the JSON line a run printed (in OUTPUT) and exit")
     args = parser.parse_args()
+    if args.save_from:
+        lines = args.save_from.read_text(encoding="utf-8").splitlines()
+        save(json.loads([line for line in lines if line.startswith("{")][-1]))
+        return
     if args.make_repo:
         repo, rows, shards, evals = args.make_repo
         make_repo(Path(repo), int(rows), int(shards), int(evals))
@@ -460,6 +514,8 @@ def main() -> None:
         print_search(args, found["search"])
     print_memory(args, kinds, found)
     print(json.dumps(found))
+    if args.save:
+        save(found)
 
 
 if __name__ == "__main__":

@@ -154,3 +154,24 @@ def test_shard_rows_and_memory_rows_of_the_bench():
     assert rows[0][2] == {"driver_mib": 120, "peak_mib": 300, "running_mib": 260, "anon_mib": 0,
                           "workers": 2}
     assert rows[3][2]["driver_mib"] == 90 and rows[3][2]["peak_mib"] == 0
+
+
+def test_result_rows_of_the_build_table():
+    bench = _bench("index_build")
+    run = {"job_cpu": 8.0, "machine_cores": 1.5}
+    found = {"rows": 1000, "ray_cpus": 2, "bytes": {"postings": 1},
+             "times": {"postings local": [2.0, 1.0], "postings ray": [5.0],
+                       "postings ray standing": [2.5, 4.0]},
+             "memory": {"postings local": [{"job_cpu": 3.0, "machine_cores": 2.0},
+                                           {"job_cpu": 0.9, "machine_cores": 1.9}],
+                        "postings ray": [run], "postings ray standing": [run, run]}}
+    rows = bench.result_rows(found)
+    assert [r["Engine"] for r in rows] == [bench.LABELS[e] for e in bench.ENGINES]
+    local, _, standing = rows
+    assert local["Wall (s)"] == "1.0" and local["Rows/s per core"] == "1,000"       # fastest run
+    assert local["Job's CPU (s)"] == "0.9" and local["Cores it got"] == "0.90"
+    assert local["Other processes' cores"] == "1.00" and local["Ray per core / local"] == ""
+    assert standing["Rows/s per core"] == "200" and standing["Ray per core / local"] == "0.20"
+    assert standing["Rows per CPU-second"] == "125" and standing["Cores it got"] == "3.20"
+    assert standing["Other processes' cores"] == "0.00"          # never below zero
+    assert set(local) == set(bench.COLUMNS)

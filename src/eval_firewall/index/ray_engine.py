@@ -39,6 +39,10 @@ TASK_CPUS = 1.0
 LOCAL_CPUS = 2
 TOKEN = "token"     # the staging directory's file naming the build
 ENCODE_ROWS = 65536     # texts a worker encodes at once (bounds the float32 output)
+# The static model a worker process was handed first, by key: its cache of word vectors then
+# serves every task of that worker, as the local engine's one model serves every chunk (each
+# task gets a fresh copy from the object store, which would tokenize its words again).
+_RETRIEVERS: dict[str, Any] = {}
 
 
 def _ray() -> Any:
@@ -98,6 +102,7 @@ def _compute(config: Config, ds: DatasetConfig, source: Any, display: str,
     table, arrays, problems = contents
     name = None
     if retriever is not None:
+        retriever = _RETRIEVERS.setdefault(retriever.key, retriever)
         name = vectors_name(retriever.key)
         arrays[name] = _encode(retriever, table.column("text"))
     directory = Path(tempfile.mkdtemp(dir=staging[0], prefix="chunk-"))
