@@ -1,7 +1,7 @@
 """Index build and index search throughput, local engine and Ray engine, side by side in one run.
 
     python bench/index_build.py [--rows 1000000] [--shards 16] [--eval 1000] [--repeat 1]
-                                [--ray-cpus 2] [--save]
+                                [--ray-cpus 2] [--save [NAME]]
 
 Writes ``--rows`` train rows (bench/data.py's GSM8K variants) as ``--shards`` JSONL files and
 ``--eval`` eval rows, starts a local Ray of ``--ray-cpus`` CPUs that stands for the whole run
@@ -28,8 +28,8 @@ machine's busy cores meanwhile (what the other processes took), the peak residen
 the command's process and of the Ray workers that ran build or search tasks (one shard
 each), and, from Ray's timeline, a worker's first task against its others (its warm-up).
 Prints Markdown tables and the load average before and after, and a JSON line of every figure;
-``--save`` writes the build table and every figure to bench/results/index_build.json, which
-``python docs/generate.py`` renders in the docs.
+``--save`` writes the build table and every figure to bench/results/index_build.json (or
+NAME.json), which ``python docs/generate.py`` renders in the docs.
 """
 
 from __future__ import annotations
@@ -457,8 +457,8 @@ def result_rows(found: dict) -> list[dict[str, str]]:
     return out
 
 
-def save(found: dict) -> None:
-    """bench/results/index_build.json: the build table and every figure of the run."""
+def save(found: dict, name: str = "index_build") -> None:
+    """bench/results/NAME.json: the build table and every figure of the run."""
     import results
 
     load = ", ".join(f"{x:.2f}" for x in found["load"])
@@ -468,7 +468,7 @@ def save(found: dict) -> None:
              "over its wall time; the other processes' are the machine's busy cores (/proc/stat) "
              "less the job's. The figures key holds every measurement of the run (searches, "
              "memory, Ray's timeline).")
-    results.write("index_build", COLUMNS, result_rows(found), load=load, notes=notes,
+    results.write(name, COLUMNS, result_rows(found), load=load, notes=notes,
                   command=found["command"], figures=found)
 
 
@@ -487,14 +487,16 @@ def main() -> None:
     parser.add_argument("--no-search", action="store_true", help="builds only")
     parser.add_argument("--search-child", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--make-repo", nargs=4, help=argparse.SUPPRESS)
-    parser.add_argument("--save", action="store_true",
-                        help="write bench/results/index_build.json (the docs' table)")
+    parser.add_argument("--save", nargs="?", const="index_build", metavar="NAME",
+                        help="write bench/results/NAME.json (default index_build: the docs' "
+                             "table)")
     parser.add_argument("--save-from", type=Path, metavar="OUTPUT",
                         help="write it from the JSON line a run printed (in OUTPUT) and exit")
     args = parser.parse_args()
     if args.save_from:
         lines = args.save_from.read_text(encoding="utf-8").splitlines()
-        save(json.loads([line for line in lines if line.startswith("{")][-1]))
+        save(json.loads([line for line in lines if line.startswith("{")][-1]),
+             args.save or "index_build")
         return
     if args.make_repo:
         repo, rows, shards, evals = args.make_repo
@@ -515,7 +517,7 @@ def main() -> None:
     print_memory(args, kinds, found)
     print(json.dumps(found))
     if args.save:
-        save(found)
+        save(found, args.save)
 
 
 if __name__ == "__main__":
