@@ -429,6 +429,7 @@ def print_search(args: argparse.Namespace, searched: dict[str, list[dict]]) -> N
               f"{same} ({r['contained']} contained, {r['hits']:,} vector hits) |")
 
 
+HOLDS = {"vectors": "postings + static vectors"}
 COLUMNS = ["Chunk holds", "Engine", "Cores", "Wall (s)", "Rows/s per core",
            "Ray per core / local", "Job's CPU (s)", "Rows per CPU-second", "Cores it got",
            "Other processes' cores"]
@@ -446,7 +447,8 @@ def result_rows(found: dict) -> list[dict[str, str]]:
             m = found["memory"][f"{kind} {engine}"][times.index(min(times))]
             cores = 1 if engine == "local" else cpus
             rate = rows / min(times) / cores
-            out.append({"Chunk holds": kind, "Engine": LABELS[engine], "Cores": str(cores),
+            out.append({"Chunk holds": HOLDS.get(kind, kind), "Engine": LABELS[engine],
+                        "Cores": str(cores),
                         "Wall (s)": f"{min(times):.1f}", "Rows/s per core": f"{rate:,.0f}",
                         "Ray per core / local": "" if engine == "local" else f"{rate / local:.2f}",
                         "Job's CPU (s)": f"{m['job_cpu']:.1f}",
@@ -461,9 +463,10 @@ def save(found: dict, name: str = "index_build") -> None:
     """bench/results/NAME.json: the build table and every figure of the run."""
     import results
 
-    load = ", ".join(f"{x:.2f}" for x in found["load"])
-    notes = (f"{found['rows']:,} train rows in {found['shards']} JSONL shards; load average "
-             f"(1 min) {load} before, after the builds, after the searches. Cores: given to the "
+    load = (" before, ".join(f"{x:.2f}" for x in found["load"][:2]) + " after the builds"
+            + "".join(f", {x:.2f} after the searches" for x in found["load"][2:]) + " (1 min)")
+    notes = (f"{found['rows']:,} train rows in {found['shards']} JSONL shards, "
+             f"{found['rows'] // found['shards']:,} rows each. Cores: given to the "
              "job; the cores it got are its CPU seconds (the command's, and Ray's processes') "
              "over its wall time; the other processes' are the machine's busy cores (/proc/stat) "
              "less the job's. The figures key holds every measurement of the run (searches, "
