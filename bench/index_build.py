@@ -152,6 +152,12 @@ def add_timeline(cluster: tuple[str, int, dict], keys: list[str], task: str,
 
 # The local engine; Ray started by the command; Ray standing before the command (its address).
 ENGINES = ("local", "ray", "ray standing")
+
+
+def engines(version: str) -> tuple[str, ...]:
+    """The engines a code version is built with: the code of ``--before`` not on the standing
+    Ray, whose workers import this worktree's code (they are the head's children)."""
+    return ENGINES[:2] if version else ENGINES
 # CPU seconds of each run's command process (the local engine's threads included; Ray's
 # worker processes are not counted: they are not waited for by it).
 CPU: dict[str, list[float]] = {}
@@ -260,11 +266,11 @@ def measure(args: argparse.Namespace, kinds: tuple[str, ...], versions: list[str
                         str(args.shards), str(args.eval)], check=True)
         load = [os.getloadavg()[0]]
         times: dict[str, list[float]] = {f"{k} {e}{v}": [] for k in kinds
-                                         for e in ENGINES for v in versions}
+                                         for v in versions for e in engines(v)}
         for _ in range(args.repeat):
             for kind in kinds:
                 for version in versions:       # the other code first, this code's index last
-                    for engine in ENGINES:
+                    for engine in engines(version):
                         times[f"{kind} {engine}{version}"].append(run(
                             repo, engine.split()[0], Path(tmp) / f"cache-{kind}-{engine}",
                             args.ray_cpus, kind, args.before if version else None,
@@ -312,7 +318,7 @@ def print_builds(args: argparse.Namespace, kinds: tuple[str, ...], versions: lis
     result: dict[str, float] = {}
     for kind in kinds:
         for version in versions:
-            for engine in ENGINES:
+            for engine in engines(version):
                 key = f"{kind} {engine}{version}"
                 rate = args.rows / min(times[key])
                 result[key] = rate / cores[engine]
