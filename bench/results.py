@@ -35,8 +35,9 @@ def machine() -> str:
 
 
 def write(name: str, columns: list[str], rows: list[dict[str, object]], *, load: str,
-          notes: str = "", command: str | None = None) -> Path:
-    """Write bench/results/NAME.json: the run (date, machine, command, load) and its table."""
+          notes: str = "", command: str | None = None, figures: dict | None = None) -> Path:
+    """Write bench/results/NAME.json: the run (date, machine, command, load) and its table
+    (and, if given, every figure of the run as the script printed it)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     data = {"run": {"date": dt.date.today().isoformat(), "machine": machine(),
@@ -44,6 +45,8 @@ def write(name: str, columns: list[str], rows: list[dict[str, object]], *, load:
                         ["python", f"bench/{Path(sys.argv[0]).name}", *sys.argv[1:]]),
                     "load": load},
             "columns": columns, "rows": rows, "notes": notes}
+    if figures is not None:
+        data["figures"] = figures
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {path}", file=sys.stderr)
     return path

@@ -467,7 +467,7 @@ def test_audit_on_ray_searches_the_shards_and_finds_what_the_local_engine_finds(
         assert done.exit_code == 0 and "4 chunk(s) built" in done.output, done.output
     by_ray, local = chunk_contents(tmp_path / "cache-ray"), chunk_contents(tmp_path / "cache-local")
     assert by_ray == local and all(any(n.startswith("vectors.") for n in arrays)
-                                   for _, arrays, _, _ in local.values())
+                                   for _, arrays, *_ in local.values())
     assert not list((tmp_path / "cache-ray/index/chunks").glob(".tmp*"))   # staging removed
     reports = {}
     for engine in ("local", "ray"):
@@ -553,6 +553,43 @@ def test_a_ray_worker_writes_its_chunk_only_into_the_drivers_staging_directory(
         wrong = ray_engine._compute(config, ds, source, "data/train/a.jsonl", (directory, "x" * 32))
         assert isinstance(wrong, tuple)
     assert not Path(directory).exists()
+
+
+@pytest.mark.model
+def test_a_worker_keeps_the_first_static_model_it_is_handed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each Ray task gets its own copy of the static model from the object store; a worker
+    keeps the first (with its cache of word vectors) for its later tasks, and their vectors
+    are a fresh copy's, bit for bit."""
+    import pickle
+
+    import numpy as np
+
+    from eval_firewall.audits import RULES
+    from eval_firewall.cache import Cache
+    from eval_firewall.config import load_config
+    from eval_firewall.embeddings import Models
+    from eval_firewall.index import IndexStore, ray_engine
+    from eval_firewall.index.store import vectors_name
+
+    write_jsonl(tmp_path / "data/train/a.jsonl", TRAIN[:30])
+    write_jsonl(tmp_path / "data/train/b.jsonl", TRAIN[30:60])
+    write_jsonl(tmp_path / "data/eval/eval.jsonl", TEST[:3])
+    (tmp_path / ".eval-firewall.yml").write_text(SEARCH_CONFIG)
+    config = load_config(tmp_path / ".eval-firewall.yml", rules=RULES)
+    model = Models(config.audits.overlap.semantic.model, config_path=config.source).retriever()
+    copy = pickle.dumps(model)
+    monkeypatch.setattr(ray_engine, "_RETRIEVERS", {})
+    store, ds = IndexStore(Cache(tmp_path / "cache")), config.datasets[0]
+    with ray_engine._staging(store) as staging:
+        first, second = pickle.loads(copy), pickle.loads(copy)
+        for name, handed in (("a", first), ("b", second)):
+            staged = ray_engine._compute(config, ds, str(tmp_path / f"data/train/{name}.jsonl"),
+                                         f"data/train/{name}.jsonl", staging, handed)
+        assert ray_engine._RETRIEVERS == {model.key: first}
+        vectors = np.load(Path(staged["staged"]) / f"{vectors_name(model.key)}.npy")
+    fresh = pickle.loads(copy).encode([r["question"] for r in TRAIN[30:60]]).astype(np.float16)
+    assert vectors.dtype == np.float16 and vectors.tobytes() == fresh.tobytes()
 
 
 def test_audit_engine_ray_without_the_index_is_a_usage_error(tmp_path: Path) -> None:

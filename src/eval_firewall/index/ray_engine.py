@@ -39,6 +39,10 @@ TASK_CPUS = 1.0
 LOCAL_CPUS = 2
 TOKEN = "token"     # the staging directory's file naming the build
 ENCODE_ROWS = 65536     # texts a worker encodes at once (bounds the float32 output)
+# The static model a worker process was handed first, by key: its cache of word vectors then
+# serves every task of that worker, as the local engine's one model serves every chunk (each
+# task gets a fresh copy from the object store, which would tokenize its words again).
+_RETRIEVERS: dict[str, Any] = {}
 
 
 def _ray() -> Any:
@@ -82,25 +86,18 @@ def _compute(config: Config, ds: DatasetConfig, source: Any, display: str,
     writes the manifest); else it returns the contents themselves, for the driver to write
     (and the driver's run to encode). A user error (a file that cannot be read) comes back as
     its fields, raised by the driver."""
-    from ..datasets.remote import RemoteFile, fetched
-    from .store import chunk_contents
     from .write import write_files
 
-    try:
-        if isinstance(source, RemoteFile):
-            with fetched(source, int(config.limits.max_file_bytes)) as file:
-                contents = chunk_contents(config, ds, file, display)
-        else:
-            contents = chunk_contents(config, ds, Path(source), display)
-    except UserError as exc:
-        return {"message": exc.message, "path": exc.path, "line": exc.line, "field": exc.field,
-                "hint": exc.hint}
+    contents = _read(config, ds, source, display)
+    if isinstance(contents, dict):
+        return contents
     shared = staging is not None and _shared(*staging)
     if not shared and (key is None or not config.index.location):
         return contents
     table, arrays, problems = contents
     name = None
     if retriever is not None:
+        retriever = _RETRIEVERS.setdefault(retriever.key, retriever)
         name = vectors_name(retriever.key)
         arrays[name] = _encode(retriever, table.column("text"))
     directory = Path(tempfile.mkdtemp(dir=staging[0] if shared and staging else None,
@@ -121,6 +118,21 @@ def _compute(config: Config, ds: DatasetConfig, source: Any, display: str,
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     return {"uploaded": True, **done}
+
+
+def _read(config: Config, ds: DatasetConfig, source: Any, display: str) -> Any:
+    """One file's chunk contents, or a user error's fields (for the driver to raise)."""
+    from ..datasets.remote import RemoteFile, fetched
+    from .store import chunk_contents
+
+    try:
+        if isinstance(source, RemoteFile):
+            with fetched(source, int(config.limits.max_file_bytes)) as file:
+                return chunk_contents(config, ds, file, display)
+        return chunk_contents(config, ds, Path(source), display)
+    except UserError as exc:
+        return {"message": exc.message, "path": exc.path, "line": exc.line, "field": exc.field,
+                "hint": exc.hint}
 
 
 def _encode(retriever: Any, texts: Any) -> Any:
