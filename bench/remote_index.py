@@ -35,25 +35,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-CONFIG = """\
-datasets:
-  - name: train
-    role: train
-    paths: ["s3://bench/train/shard-*.jsonl"]
-    text: [question]
-    label: answer
-  - name: eval
-    role: eval
-    paths: ["data/eval/*.jsonl"]
-    text: [question]
-    label: answer
-audits:
-  overlap:
-    semantic: {enabled: false}
-    distribution: {enabled: false}
-index:
-  location: "s3://bench/index"
-"""
+from index_build import CONFIG as LOCAL  # noqa: E402  (bench/, put on the path above)
+
+CONFIG = LOCAL.replace('"data/train/shard-*.jsonl"', '"s3://bench/train/shard-*.jsonl"') + \
+    'index:\n  location: "s3://bench/index"\n'
+assert "s3://bench/train/" in CONFIG
 
 
 class Server:

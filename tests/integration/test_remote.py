@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from cli_harness import invoke
 
-from conftest import git_commit, git_init, gsm8k, write_jsonl
+from conftest import BASIC_CONFIG, git_commit, git_init, gsm8k, write_jsonl
 
 boto3 = pytest.importorskip("boto3")
 pytest.importorskip("s3fs")
@@ -28,23 +28,8 @@ TEST = gsm8k("test", 30)
 BUCKET = "corpus"
 SHARDS = 8
 
-CONFIG = f"""\
-datasets:
-  - name: train
-    role: train
-    paths: ["s3://{BUCKET}/train/shard-*.jsonl"]
-    text: [question]
-    label: answer
-  - name: eval
-    role: eval
-    paths: ["data/eval/*.jsonl"]
-    text: [question]
-    label: answer
-audits:
-  overlap:
-    semantic: {{enabled: false}}
-    distribution: {{enabled: false}}
-"""
+CONFIG = BASIC_CONFIG.replace('"data/train/*.jsonl"', f'"s3://{BUCKET}/train/shard-*.jsonl"')
+assert BUCKET in CONFIG
 
 
 class S3Server:

@@ -3,28 +3,15 @@ on made-up texts where a case is hard to produce, and on this process and a real
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from conftest import bench_module
 
-
-def _bench(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
-    return module
-
-
-rc = _bench("ray_cluster")
+rc = bench_module("ray_cluster")
 
 
 def test_status_sizes_in_kib():
@@ -139,7 +126,7 @@ def test_token_env_is_fresh_and_enables_token_auth():
 
 
 def test_shard_rows_and_memory_rows_of_the_bench():
-    bench = _bench("index_build")
+    bench = bench_module("index_build")
     assert bench.shard_rows(1_000_000, 16) == 62_500
     assert bench.shard_rows(10, 3) == 4
     runs = [{"driver_mib": 100, "peak_mib": 300, "running_mib": 250, "workers": 2},
@@ -157,7 +144,7 @@ def test_shard_rows_and_memory_rows_of_the_bench():
 
 
 def test_result_rows_of_the_build_table():
-    bench = _bench("index_build")
+    bench = bench_module("index_build")
     run = {"job_cpu": 8.0, "machine_cores": 1.5}
     found = {"rows": 1000, "ray_cpus": 2, "bytes": {"postings": 1},
              "times": {"postings local": [2.0, 1.0], "postings ray": [5.0],

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
+
+from conftest import bench_module
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _calibrate():
-    spec = importlib.util.spec_from_file_location("calibrate", ROOT / "bench" / "calibrate.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
-    return module
-
-
 def test_docs_calibration_table_comes_from_the_result_file():
-    calibrate = _calibrate()
+    calibrate = bench_module("calibrate")
     result = json.loads((ROOT / "bench" / "results" / "calibration.json").read_text())
     readme = calibrate.DOC.read_text(encoding="utf-8")
     assert calibrate.DOC == ROOT / "docs" / "audits" / "overlap.md"
