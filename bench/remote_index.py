@@ -28,51 +28,29 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 
 from index_build import CONFIG as LOCAL  # noqa: E402  (bench/, put on the path above)
+from s3_server import S3Server  # noqa: E402  (tests/, too)
 
 CONFIG = LOCAL.replace('"data/train/shard-*.jsonl"', '"s3://bench/train/shard-*.jsonl"') + \
     'index:\n  location: "s3://bench/index"\n'
 assert "s3://bench/train/" in CONFIG
 
 
-class Server:
-    """moto's S3 server on 127.0.0.1, counting the bytes of each GET's answer by path."""
-
-    def __init__(self) -> None:
-        from moto.server import DomainDispatcherApplication, create_backend_app
-        from werkzeug.serving import make_server
-
-        app = DomainDispatcherApplication(create_backend_app)
-        self.sent: list[tuple[str, int]] = []
-
-        def counting(environ, start_response):  # type: ignore[no-untyped-def]
-            body = app(environ, start_response)
-            if environ["REQUEST_METHOD"] != "GET":
-                return body
-            chunks = list(body)
-            self.sent.append((environ.get("PATH_INFO", ""), sum(len(c) for c in chunks)))
-            return chunks
-
-        self.server = make_server("127.0.0.1", 0, counting, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def since(self, mark: int) -> dict[str, int]:
-        """Bytes sent since GET number ``mark``: train objects, index arrays, rows files."""
-        out = {"train": 0, "arrays": 0, "postings": 0, "rows": 0, "manifests": 0}
-        for path, size in self.sent[mark:]:
-            kind = ("train" if "/train/" in path else "rows" if path.endswith("rows.arrow")
-                    else "postings" if path.endswith("lexical.rows.npy")
-                    else "manifests" if path.endswith("MANIFEST.json") else "arrays")
-            out[kind] += size
-        return out
+def since(server: S3Server, mark: int) -> dict[str, int]:
+    """Bytes sent since GET number ``mark``: train objects, index arrays, rows files."""
+    out = {"train": 0, "arrays": 0, "postings": 0, "rows": 0, "manifests": 0}
+    for path, size in server.sent[mark:]:
+        kind = ("train" if "/train/" in path else "rows" if path.endswith("rows.arrow")
+                else "postings" if path.endswith("lexical.rows.npy")
+                else "manifests" if path.endswith("MANIFEST.json") else "arrays")
+        out[kind] += size
+    return out
 
 
 def make(directory: Path, rows: int, shards: int, evals: int, env: dict[str, str]) -> None:
@@ -127,11 +105,9 @@ def main() -> None:
     parser.add_argument("--eval", type=int, default=1000)
     parser.add_argument("--changed", type=int, default=20)
     args = parser.parse_args()
-    server = Server()
-    env = {**os.environ, "AWS_ENDPOINT_URL": server.url, "AWS_ACCESS_KEY_ID": "bench",
-           "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
-    os.environ.update({k: env[k] for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
-                                           "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")})
+    server = S3Server()
+    env = {**os.environ, **server.env}
+    os.environ.update(server.env)
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp)
@@ -140,16 +116,16 @@ def main() -> None:
         mark = len(server.sent)
         figures["index build (trusted job)"] = {"s": timed(repo, env, "index", "build", "-q",
                                                            "--cache-dir", "cache-trusted"),
-                                                **server.since(mark)}
+                                                **since(server, mark)}
         mark = len(server.sent)
         figures["pull request, cold (empty cache)"] = {
-            "s": timed(repo, env, "audit", "-q", "--cache-dir", "cache-pr"), **server.since(mark)}
+            "s": timed(repo, env, "audit", "-q", "--cache-dir", "cache-pr"), **since(server, mark)}
         change_evals(repo, args.changed)
         shutil.rmtree(repo / "cache-pr/index")
         mark = len(server.sent)
         figures[f"pull request, {args.changed} eval rows changed, results cached"] = {
             "s": timed(repo, env, "audit", "-q", "--base", "HEAD~1", "--cache-dir", "cache-pr"),
-            **server.since(mark)}
+            **since(server, mark)}
         import boto3
 
         s3 = boto3.client("s3", endpoint_url=server.url)
@@ -159,7 +135,7 @@ def main() -> None:
             for o in page.get("Contents", []):
                 s3.get_object(Bucket="bench", Key=o["Key"])["Body"].read()
         figures["peer: fetch the whole index"] = {"s": time.perf_counter() - start,
-                                                  **server.since(mark)}
+                                                  **since(server, mark)}
     load_after = os.getloadavg()
     from results import write
 

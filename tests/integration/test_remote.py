@@ -10,18 +10,18 @@ import io
 import json
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cli_harness import invoke
+from s3_server import S3Server
 
 from conftest import BASIC_CONFIG, git_commit, git_init, gsm8k, write_jsonl
 
 boto3 = pytest.importorskip("boto3")
 pytest.importorskip("s3fs")
-moto_server = pytest.importorskip("moto.server")
+pytest.importorskip("moto.server")
 
 TRAIN = gsm8k("train", 160)
 TEST = gsm8k("test", 30)
@@ -32,42 +32,10 @@ CONFIG = BASIC_CONFIG.replace('"data/train/*.jsonl"', f'"s3://{BUCKET}/train/sha
 assert BUCKET in CONFIG
 
 
-class S3Server:
-    """moto's S3 server over real HTTP on 127.0.0.1, counting the requests it answers."""
-
-    def __init__(self) -> None:
-        from werkzeug.serving import make_server
-
-        app = moto_server.DomainDispatcherApplication(moto_server.create_backend_app)
-        self.requests: list[tuple[str, str]] = []
-        self.ranges: list[tuple[str, str | None]] = []     # each GET's path and Range header
-
-        def counting(environ, start_response):  # type: ignore[no-untyped-def]
-            self.requests.append((environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")))
-            if environ["REQUEST_METHOD"] == "GET":
-                self.ranges.append((environ.get("PATH_INFO", ""), environ.get("HTTP_RANGE")))
-            return app(environ, start_response)
-
-        self.server = make_server("127.0.0.1", 0, counting, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def object_reads(self, prefix: str) -> int:
-        """GETs of objects under ``/<prefix>`` (a listing is a GET of the bucket, not counted)."""
-        return sum(1 for m, p in self.requests if m == "GET" and p.startswith(f"/{prefix}")
-                   and p.rstrip("/") != f"/{BUCKET}")
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.thread.join(timeout=10)
-
-
 @pytest.fixture(scope="session")
 def s3() -> Iterator[S3Server]:
     server = S3Server()
-    env = {"AWS_ENDPOINT_URL": server.url, "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    env = server.env
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
