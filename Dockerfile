@@ -19,7 +19,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HF_HOME=/opt/eval-firewall/hf \
     PATH=/opt/venv/bin:$PATH
 # The compiled modules the runtime uses: imported after the build steps as a check.
-ENV CHECK_IMPORTS="import numpy, scipy.sparse, scipy.stats, sklearn.linear_model, sklearn.metrics, pyarrow.parquet, pyarrow.compute, onnxruntime, tokenizers, rapidfuzz, mmh3, pydantic_core, cryptography.hazmat.bindings._rust, nacl.bindings, yaml, model2vec, safetensors, s3fs, aiohttp, multidict, yarl, frozenlist, propcache"
+ENV CHECK_IMPORTS="import numpy, scipy.sparse, scipy.stats, sklearn.linear_model, sklearn.metrics, pyarrow.parquet, pyarrow.compute, pyarrow.ipc, pyarrow.json, pyarrow.fs, onnxruntime, tokenizers, rapidfuzz, mmh3, pydantic_core, cryptography.hazmat.bindings._rust, nacl.bindings, yaml, model2vec, safetensors, s3fs, aiohttp, multidict, yarl, frozenlist, propcache"
 # git: the action compares the checkout with the pull request's base commit.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends git=1:2.39.* \
@@ -48,7 +48,11 @@ COPY src ./src
 # sentence-transformers, hence torch). /opt/venv gets no pip of its own: the pip of /opt/tools
 # installs into it. Then what only building or testing the wheels needs goes: their test
 # suites, C headers and Cython sources, and the symbol tables of their libraries; and hf-xet,
-# huggingface-hub's download backend (the image never downloads: models are baked in). Every dependency is
+# huggingface-hub's download backend (the image never downloads: models are baked in); and
+# botocore's models of AWS services other than S3 and those its credential chain calls (STS,
+# SSO: role and web-identity credentials), 26 of its 31 MB; and pyarrow's Flight (RPC)
+# libraries, 25 MB the package never loads (readelf checks that no library left needs them).
+# Every dependency is
 # pinned by the constraints file; the package itself is this checkout (hence no pin, DL3013).
 # hadolint ignore=DL3013
 RUN python3 -m venv /opt/tools \
@@ -63,7 +67,14 @@ RUN python3 -m venv /opt/tools \
     && find /opt/venv/lib -type f -path "*/site-packages/*" \( -name "*.pyx" -o -name "*.pxd" \
         -o -name "*.pxi" -o -name "*.h" -o -name "*.hpp" -o -name "*.c" -o -name "*.cpp" \) -delete \
     && find /opt/venv/lib -type f -name "*.so*" ! -path "*.libs/*" -exec strip --strip-unneeded {} + \
+    && find /opt/venv/lib/python3*/site-packages/botocore/data -mindepth 1 -maxdepth 1 -type d \
+        ! -name s3 ! -name sts ! -name sso ! -name sso-oidc -exec rm -rf {} + \
+    && find /opt/venv/lib/python3*/site-packages/pyarrow -maxdepth 1 -type f \( -name "*flight*" \
+        -o -name "_pyarrow_cpp_tests*" \) -delete \
+    && readelf -d /opt/venv/lib/python3*/site-packages/pyarrow/*.so* > /tmp/needed \
+    && ! grep -q flight /tmp/needed && rm /tmp/needed \
     && python -c "$CHECK_IMPORTS" \
+    && python -c "import botocore.session as b; s = b.get_session(); [s.get_service_model(n) for n in ('s3', 'sts', 'sso', 'sso-oidc')]" \
     && eval-firewall --version
 
 FROM venv AS builder

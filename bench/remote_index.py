@@ -35,6 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 
 from index_build import CONFIG as LOCAL  # noqa: E402  (bench/, put on the path above)
+
 from s3_server import S3Server  # noqa: E402  (tests/, too)
 
 CONFIG = LOCAL.replace('"data/train/shard-*.jsonl"', '"s3://bench/train/shard-*.jsonl"') + \

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 from cli_harness import invoke
-from s3_server import S3Server
 
 from conftest import BASIC_CONFIG, git_commit, git_init, gsm8k, write_jsonl
+from s3_server import S3Server
 
 boto3 = pytest.importorskip("boto3")
 pytest.importorskip("s3fs")
