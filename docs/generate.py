@@ -223,7 +223,13 @@ def cli_page() -> str:
     parts = [f"# CLI reference\n\n{NOTE}\n",
              "The output of `--help` for `eval-firewall` and each of its commands. Exit codes: 0 "
              "pass, 1 findings at or above the fail level, 2 bad input or usage.\n"]
-    for args in [[]] + [[name] for name in sorted(main.commands)]:
+    import click
+
+    commands = [[name] for name in sorted(main.commands)]
+    commands += [[name, sub] for name in sorted(main.commands)
+                 if isinstance(group := main.commands[name], click.Group)
+                 for sub in sorted(group.commands)]
+    for args in [[]] + sorted(commands):
         result = CliRunner().invoke(main, args + ["--help"], prog_name="eval-firewall",
                                     terminal_width=100)
         assert result.exit_code == 0, result.output

@@ -676,6 +676,55 @@ def built_into_bucket(s3: S3Server, tmp_path: Path, prefix: str) -> tuple[Path, 
                   if k.endswith("/MANIFEST.json")}
 
 
+def test_prune_location_deletes_the_chunks_no_train_file_uses_once_old_enough(
+        s3: S3Server, tmp_path: Path) -> None:
+    """``index build --prune-location`` deletes at the index location the chunks that no train
+    file of the config uses, once published ``--prune-older-than`` hours ago (default 24); a
+    folder without a manifest (a publish under way) and a name that is no chunk's stay; an
+    audit from an empty cache directory still finds everything there."""
+    root, manifests = built_into_bucket(s3, tmp_path, "pu")
+    replaced = next(k for k, m in manifests.items() if m["source"]["path"].endswith("shard-03.jsonl"))
+    c = client()
+    c.put_object(Bucket=BUCKET, Key="pu/shard-03.jsonl",
+                 Body="".join(json.dumps(r) + "\n" for r in [*TRAIN[60:79], TEST[15]]).encode())
+    c.put_object(Bucket=BUCKET, Key="pu-index/chunks/partial/rows.arrow", Body=b"under way")
+    c.put_object(Bucket=BUCKET, Key="pu-index/chunks/not a key/MANIFEST.json", Body=b"{}")
+    clear_fs_cache()
+    done = invoke(root, "index", "build", "-q", "--cache-dir", "trusted", "--prune-location")
+    assert done.exit_code == 0, done.output
+    assert "deleted 0 chunk(s) there" in done.output      # all too recent
+    assert f"pu-index/chunks/{replaced}/MANIFEST.json" in index_objects("pu-index")
+
+    clear_fs_cache()
+    done = invoke(root, "index", "build", "-q", "--cache-dir", "trusted", "--prune-location",
+                  "--prune-older-than", "0")
+    assert done.exit_code == 0, done.output
+    assert "deleted 1 chunk(s) there no train file uses" in done.output
+    objects = index_objects("pu-index")
+    assert not [k for k in objects if k.startswith(f"pu-index/chunks/{replaced}/")]
+    assert {"pu-index/chunks/partial/rows.arrow",
+            "pu-index/chunks/not a key/MANIFEST.json"} <= set(objects)
+    left = {k.split("/")[2] for k in objects if k.endswith("/MANIFEST.json")} - {"not a key"}
+    assert len(left) == SHARDS and left & set(manifests) == set(manifests) - {replaced}
+    for key in left:                # each kept chunk whole: what its manifest lists
+        listed = json.loads(objects[f"pu-index/chunks/{key}/MANIFEST.json"])["files"]
+        assert {k.split("/")[3] for k in objects if k.split("/")[2] == key} == \
+            {*listed, "MANIFEST.json"}
+
+    clear_fs_cache()
+    code, report = audit(root, "--cache-dir", "fresh")
+    assert code == 1
+    assert (16, f"s3://{BUCKET}/pu/shard-03.jsonl", 20) in [
+        (f["line"], f["match"]["path"], f["match"]["line"])
+        for f in report["findings"] if f["rule"] == "exact-duplicate"]
+
+    (tmp_path / "bare").mkdir()
+    done = invoke(make_repo(tmp_path / "bare", "pu"), "index", "build", "--prune-location")
+    assert done.exit_code == 2 and "the config does not name" in done.output
+    assert ".eval-firewall.yml" in done.output and "index.location" in done.output
+    assert len(done.output.strip().splitlines()) == 1 and "Traceback" not in done.output
+
+
 @pytest.mark.parametrize("attack", ["changed", "truncated", "escape", "other-key", "huge",
                                     "not-json", "problems"])
 def test_a_changed_or_hostile_index_in_the_bucket_is_refused_in_one_line(

@@ -65,15 +65,24 @@ def _store(config_path: Path | None, cache_dir: Path, quiet: bool
               help="Where missing chunks are computed: in this process, or one Ray task per "
                    "train file (needs 'eval-firewall[ray]'); the index is the same.")
 @RAY_ADDRESS
+@click.option("--prune-location", is_flag=True,
+              help="Also delete, at the policy's index.location, the chunks that no train file "
+                   "of this config uses, published at least --prune-older-than hours ago. Only "
+                   "for a location that this config alone publishes to.")
+@click.option("--prune-older-than", "prune_hours", type=click.FloatRange(min=0), default=24.0,
+              show_default=True, metavar="HOURS",
+              help="With --prune-location: how long ago a chunk must have been published to be "
+                   "deleted (a run that is reading it meanwhile keeps it).")
 def build(config_path: Path | None, cache_dir: Path, quiet: bool, engine: str,
-          ray_address: str | None) -> None:
+          ray_address: str | None, prune_location: bool, prune_hours: float) -> None:
     """Build (or update) the index of the config's train datasets.
 
     Only chunks of new or changed train files are built; the static vectors of the
     configured model are added when the paraphrase search would use them. Chunks of files
     no longer configured, or changed since, are removed from the cache directory. With the
     policy's `index.location` (object storage), a chunk found there is not built again,
-    and every chunk not there yet is published there (nothing is ever deleted there).
+    and every chunk not there yet is published there; nothing is deleted there unless
+    --prune-location is given.
     """
     from ..embeddings import Models
     from ..index.corpus import train_corpus
@@ -81,6 +90,9 @@ def build(config_path: Path | None, cache_dir: Path, quiet: bool, engine: str,
     from ..overlap.semantic import use_exact
 
     config, store, progress = _store(config_path, cache_dir, quiet)
+    if prune_location and store.remote is None:
+        raise UserError("--prune-location deletes at the index location, which the config "
+                        "does not name", path=config.source, field="index.location")
     semantic = config.audits.overlap.semantic
     models = Models(semantic.model, semantic.batch_size, config_path=config.source,
                     announce=progress.stage)
@@ -102,16 +114,27 @@ def build(config_path: Path | None, cache_dir: Path, quiet: bool, engine: str,
         with progress.stage("static vectors", total=len(corpus)) as stage:
             corpus.vector_index(models.retriever())
             stage.advance(len(corpus))
-    removed = store.prune({c.key for d in datasets for c in d.rows.chunks})
+    keep = {c.key for d in datasets for c in d.rows.chunks}
+    removed = store.prune(keep)
     published = _publish(config, store, corpus, progress)
+    deleted = store.remote.prune(keep, prune_hours * 3600) \
+        if prune_location and store.remote is not None else None
+    click.echo(_summary(store, datasets, corpus, removed, published, deleted))
+
+
+def _summary(store: IndexStore, datasets: list[Any], corpus: Any, removed: int, published: int,
+             deleted: int | None) -> str:
+    """The one line `index build` ends with."""
     rows = sum(len(d.rows) for d in datasets)
     files = sum(len(d.files) for d in datasets)
     size = sum(c.nbytes for c in (corpus.chunks if corpus is not None else []))
-    click.echo(f"index: {files} train file(s), {rows:,} rows, {store.built} chunk(s) built, "
-               f"{size / 2**20:,.1f} MiB in {store.root}"
-               + (f"; removed {removed} chunk(s) no train file uses" if removed else "")
-               + (f"; {published} chunk(s) published to {store.remote.display}"
-                  if store.remote is not None else ""))
+    return (f"index: {files} train file(s), {rows:,} rows, {store.built} chunk(s) built, "
+            f"{size / 2**20:,.1f} MiB in {store.root}"
+            + (f"; removed {removed} chunk(s) no train file uses" if removed else "")
+            + (f"; {published} chunk(s) published to {store.remote.display}"
+               if store.remote is not None else "")
+            + (f"; deleted {deleted} chunk(s) there no train file uses"
+               if deleted is not None else ""))
 
 
 def _publish(config: Config, store: IndexStore, corpus: Any, progress: Progress) -> int:

@@ -14,7 +14,8 @@ its files is fetched the first time a search maps it (:meth:`.chunk.Chunk.array`
 and kept, so a pull request whose eval rows are all cached fetches nothing, and a search
 fetches the arrays it scans, never a chunk's rows unless a finding needs one. ``index build``
 publishes its chunks there (:meth:`RemoteIndex.publish`): files first, the manifest last, so a
-reader never sees a manifest whose files are not there. It never deletes anything there.
+reader never sees a manifest whose files are not there. It deletes there only when asked
+(``index build --prune-location``: :meth:`RemoteIndex.prune`), the manifest first.
 """
 
 from __future__ import annotations
@@ -163,6 +164,58 @@ class RemoteIndex:
                 {**body, "key": key}, sort_keys=True).encode())
         except Exception as exc:  # noqa: BLE001
             raise self._error("write", exc) from None
+
+
+    def prune(self, keep: set[str], min_age: float) -> int:
+        """Delete there the chunks that no train file in ``keep`` uses and whose manifest was
+        written at least ``min_age`` seconds ago: the manifest first (readers no longer find
+        the chunk), then its files. A folder without a manifest (a publish under way, or cut
+        off), a name that is not a chunk's, or a manifest whose age the filesystem does not
+        tell, is left alone. How many chunks were deleted."""
+        deleted = 0
+        for key in self._listed(self._path("")):
+            manifest = self._path(key, MANIFEST)
+            if key not in keep and _NAME.match(key) and self._older(manifest, min_age):
+                self._delete(manifest)
+                self._delete(self._path(key), recursive=True)
+                deleted += 1
+        return deleted
+
+    def _listed(self, path: str) -> list[str]:
+        """The names in folder ``path`` there (none when it is not there)."""
+        try:
+            return [str(e).rstrip("/").rsplit("/", 1)[-1]
+                    for e in self._fs.ls(path, detail=False, refresh=True)]
+        except FileNotFoundError:
+            return []
+        except Exception as exc:  # noqa: BLE001
+            raise self._error("list", exc) from None
+
+    def _delete(self, path: str, recursive: bool = False) -> None:
+        try:
+            if recursive:
+                self._fs.rm(path, recursive=True)
+            else:
+                self._fs.rm_file(path)
+        except FileNotFoundError:
+            pass                                 # deleted meanwhile by another job
+        except Exception as exc:  # noqa: BLE001
+            raise self._error("delete from", exc) from None
+
+    def _older(self, path: str, seconds: float) -> bool:
+        """Whether ``path`` there was written at least ``seconds`` ago (False when it is not
+        there, or its filesystem does not say when)."""
+        from datetime import datetime, timezone
+
+        try:
+            written = self._fs.modified(path)
+        except (FileNotFoundError, NotImplementedError):
+            return False
+        except Exception as exc:  # noqa: BLE001
+            raise self._error("list", exc) from None
+        if written.tzinfo is None:
+            written = written.replace(tzinfo=timezone.utc)
+        return bool((datetime.now(timezone.utc) - written).total_seconds() >= seconds)
 
 
 def _malformed(raw: bytes, key: str) -> str | None:
