@@ -72,7 +72,7 @@ def _store(config_path: Path | None, cache_dir: Path, quiet: bool
 @click.option("--prune-older-than", "prune_hours", type=click.FloatRange(min=0), default=24.0,
               show_default=True, metavar="HOURS",
               help="With --prune-location: how long ago a chunk must have been published to be "
-                   "deleted (a run that is reading it meanwhile keeps it).")
+                   "deleted (so a chunk that a concurrent or newer build just published stays).")
 def build(config_path: Path | None, cache_dir: Path, quiet: bool, engine: str,
           ray_address: str | None, prune_location: bool, prune_hours: float) -> None:
     """Build (or update) the index of the config's train datasets.
