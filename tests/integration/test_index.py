@@ -545,3 +545,39 @@ def test_lexical_candidates_of_the_queries_words_equal_those_of_the_whole_matrix
         assert [list(a) for a in ours] == [list(b) for b in whole]
     assert all(any(n.startswith("lexical.norms.") for n in c.names) for c in corpus.chunks)
     assert [list(a) for a in ChunkedLexical(corpus.chunks).candidates(["", "zzz qqq"], 5)] == [[], []]
+
+
+def test_a_chunk_keeps_the_row_norms_of_its_last_train_sets(tmp_path):
+    """Each train set (its IDF) gives a chunk its own row norms; the chunk keeps those of the
+    last ``NORMS_KEPT`` sets, the older ones dropped (no longer listed, their files gone, the
+    chunk sound); a dropped set's norms are computed again when asked for, with the same
+    candidates as the whole matrix."""
+    from eval_firewall.index.corpus import train_corpus
+    from eval_firewall.index.train import NORMS_KEPT, ChunkedLexical, chunked_lexical
+
+    git_init(tmp_path)
+    for i in range(NORMS_KEPT + 2):
+        write_jsonl(tmp_path / f"data/train/part-{i}.jsonl", TRAIN[i * 20:(i + 1) * 20])
+    write_jsonl(tmp_path / "data/eval/eval.jsonl", TEST)
+    (tmp_path / ".eval-firewall.yml").write_text(BASIC_CONFIG)
+    git_commit(tmp_path, "base")
+    config = load_config(tmp_path / ".eval-firewall.yml")
+    (train,) = [d for d in config.datasets if d.role == "train"]
+    chunks = train_corpus([load_train(config, train, _store(tmp_path)[0])]).chunks
+    first, others = chunks[0], chunks[1:]
+    sets = [[first, other] for other in others] + [[first]]    # as many train sets, each its IDF
+    names = []
+    for chunks_of_set in sets:
+        index = ChunkedLexical(chunks_of_set)
+        index.prepare()
+        names.append(index._norms_name)
+    assert len(set(names)) == len(sets) == NORMS_KEPT + 2
+    held = [n for n in first.names if n.startswith("lexical.norms.")]
+    assert sorted(held) == sorted(names[-NORMS_KEPT:])
+    assert not [n for n in names[:2] if (first.directory / f"{n}.npy").exists()]
+    first.verify()                                    # the manifest matches what is there
+    index = ChunkedLexical(sets[0])                   # dropped: computed again, then held
+    queries = [r["question"].lower() for r in TEST[:5]] + [TRAIN[3]["question"].lower()]
+    assert [list(a) for a in index.candidates(queries, 10)] == \
+        [list(b) for b in chunked_lexical(sets[0]).candidates(queries, 10)]
+    assert names[0] in first.names and names[2] not in first.names

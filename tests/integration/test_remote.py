@@ -679,42 +679,55 @@ def built_into_bucket(s3: S3Server, tmp_path: Path, prefix: str) -> tuple[Path, 
 def test_prune_location_deletes_the_chunks_no_train_file_uses_once_old_enough(
         s3: S3Server, tmp_path: Path) -> None:
     """``index build --prune-location`` deletes at the index location the chunks that no train
-    file of the config uses, once published ``--prune-older-than`` hours ago (default 24); a
-    folder without a manifest (a publish under way) and a name that is no chunk's stay; an
-    audit from an empty cache directory still finds everything there."""
+    file of the config uses and, in the chunks kept, the row norms their manifests dropped
+    (of train sets older than the last ``NORMS_KEPT``), once written ``--prune-older-than``
+    hours ago (default 24); a folder without a manifest (a publish under way) and a name
+    that is no chunk's stay; an audit from an empty cache directory still finds everything."""
+    from eval_firewall.index.train import NORMS_KEPT
+
     root, manifests = built_into_bucket(s3, tmp_path, "pu")
     replaced = next(k for k, m in manifests.items() if m["source"]["path"].endswith("shard-03.jsonl"))
     c = client()
-    c.put_object(Bucket=BUCKET, Key="pu/shard-03.jsonl",
-                 Body="".join(json.dumps(r) + "\n" for r in [*TRAIN[60:79], TEST[15]]).encode())
     c.put_object(Bucket=BUCKET, Key="pu-index/chunks/partial/rows.arrow", Body=b"under way")
     c.put_object(Bucket=BUCKET, Key="pu-index/chunks/not a key/MANIFEST.json", Body=b"{}")
-    clear_fs_cache()
-    done = invoke(root, "index", "build", "-q", "--cache-dir", "trusted", "--prune-location")
-    assert done.exit_code == 0, done.output
-    assert "deleted 0 chunk(s) there" in done.output      # all too recent
-    assert f"pu-index/chunks/{replaced}/MANIFEST.json" in index_objects("pu-index")
+    versions = NORMS_KEPT          # shard 3 replaced as often: a train set (IDF) each time
+    for v in range(versions):
+        rows = [*TRAIN[60 + v:79], TEST[15]]
+        c.put_object(Bucket=BUCKET, Key="pu/shard-03.jsonl",
+                     Body="".join(json.dumps(r) + "\n" for r in rows).encode())
+        clear_fs_cache()
+        done = invoke(root, "index", "build", "-q", "--cache-dir", "trusted", "--prune-location")
+        assert done.exit_code == 0, done.output
+        assert "deleted 0 chunk(s) and 0 other file(s) there" in done.output    # too recent
+    objects = index_objects("pu-index")
+    assert f"pu-index/chunks/{replaced}/MANIFEST.json" in objects
+    unlisted = {k for k in objects if k.split("/")[2] in manifests and k.split("/")[3] not in
+                {*json.loads(objects["/".join(k.split("/")[:3]) + "/MANIFEST.json"])["files"],
+                 "MANIFEST.json"}}
+    assert len(unlisted) == SHARDS - 1 and all("/lexical.norms." in k for k in unlisted)
 
     clear_fs_cache()
     done = invoke(root, "index", "build", "-q", "--cache-dir", "trusted", "--prune-location",
                   "--prune-older-than", "0")
     assert done.exit_code == 0, done.output
-    assert "deleted 1 chunk(s) there no train file uses" in done.output
+    assert f"deleted {versions} chunk(s) and {SHARDS - 1} other file(s) there no train file " \
+        "uses" in done.output
     objects = index_objects("pu-index")
     assert not [k for k in objects if k.startswith(f"pu-index/chunks/{replaced}/")]
     assert {"pu-index/chunks/partial/rows.arrow",
             "pu-index/chunks/not a key/MANIFEST.json"} <= set(objects)
     left = {k.split("/")[2] for k in objects if k.endswith("/MANIFEST.json")} - {"not a key"}
     assert len(left) == SHARDS and left & set(manifests) == set(manifests) - {replaced}
-    for key in left:                # each kept chunk whole: what its manifest lists
+    for key in left:                # each kept chunk whole: what its manifest lists, no more
         listed = json.loads(objects[f"pu-index/chunks/{key}/MANIFEST.json"])["files"]
         assert {k.split("/")[3] for k in objects if k.split("/")[2] == key} == \
             {*listed, "MANIFEST.json"}
+        assert len([n for n in listed if n.startswith("lexical.norms.")]) <= NORMS_KEPT
 
     clear_fs_cache()
     code, report = audit(root, "--cache-dir", "fresh")
     assert code == 1
-    assert (16, f"s3://{BUCKET}/pu/shard-03.jsonl", 20) in [
+    assert (16, f"s3://{BUCKET}/pu/shard-03.jsonl", 20 - versions + 1) in [
         (f["line"], f["match"]["path"], f["match"]["line"])
         for f in report["findings"] if f["rule"] == "exact-duplicate"]
 

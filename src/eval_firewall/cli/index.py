@@ -66,12 +66,13 @@ def _store(config_path: Path | None, cache_dir: Path, quiet: bool
                    "train file (needs 'eval-firewall[ray]'); the index is the same.")
 @RAY_ADDRESS
 @click.option("--prune-location", is_flag=True,
-              help="Also delete, at the policy's index.location, the chunks that no train file "
-                   "of this config uses, published at least --prune-older-than hours ago. Only "
-                   "for a location that this config alone publishes to.")
+              help="Also delete, at the policy's index.location, what no train file of this "
+                   "config uses (chunks, and files a kept chunk's manifest no longer lists), "
+                   "written at least --prune-older-than hours ago. Only for a location that "
+                   "this config alone publishes to.")
 @click.option("--prune-older-than", "prune_hours", type=click.FloatRange(min=0), default=24.0,
               show_default=True, metavar="HOURS",
-              help="With --prune-location: how long ago a chunk must have been published to be "
+              help="With --prune-location: how long ago a file must have been written to be "
                    "deleted (so a chunk that a concurrent or newer build just published stays).")
 def build(config_path: Path | None, cache_dir: Path, quiet: bool, engine: str,
           ray_address: str | None, prune_location: bool, prune_hours: float) -> None:
@@ -123,7 +124,7 @@ def build(config_path: Path | None, cache_dir: Path, quiet: bool, engine: str,
 
 
 def _summary(store: IndexStore, datasets: list[Any], corpus: Any, removed: int, published: int,
-             deleted: int | None) -> str:
+             deleted: tuple[int, int] | None) -> str:
     """The one line `index build` ends with."""
     rows = sum(len(d.rows) for d in datasets)
     files = sum(len(d.files) for d in datasets)
@@ -133,8 +134,8 @@ def _summary(store: IndexStore, datasets: list[Any], corpus: Any, removed: int, 
             + (f"; removed {removed} chunk(s) no train file uses" if removed else "")
             + (f"; {published} chunk(s) published to {store.remote.display}"
                if store.remote is not None else "")
-            + (f"; deleted {deleted} chunk(s) there no train file uses"
-               if deleted is not None else ""))
+            + (f"; deleted {deleted[0]} chunk(s) and {deleted[1]} other file(s) there no "
+               "train file uses" if deleted is not None else ""))
 
 
 def _publish(config: Config, store: IndexStore, corpus: Any, progress: Progress) -> int:

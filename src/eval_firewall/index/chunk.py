@@ -328,19 +328,39 @@ class Chunk:
         return self._table
 
     # --- adding an array to a chunk (e.g. vectors of another model) --------------------------
-    def add(self, name: str, array: np.ndarray, about: str | None = None) -> None:
+    def add(self, name: str, array: np.ndarray, about: str | None = None,
+            kept: int | None = None) -> None:
         """Store ``array`` as ``name`` in this chunk (``about``: what it holds, e.g. the model
-        of a set of vectors) and re-sign its manifest."""
+        of a set of vectors) and re-sign its manifest. With ``kept``: ``name`` is one of a
+        series (the names up to its last dot), of which the chunk keeps the ``kept`` added
+        last; the older ones are dropped, after the manifest no longer lists them."""
         meta = write_npy(self.directory, f"{name}.npy", array)
         if about is not None:
             meta["about"] = about
         files = dict(self.manifest["files"])
+        dropped: list[str] = []
+        if kept is not None:
+            series = name.rsplit(".", 1)[0] + "."
+            same = sorted((_seq(m), n) for n, m in files.items()
+                          if n.startswith(series) and n != f"{name}.npy")
+            meta["seq"] = 1 + max((s for s, _ in same), default=0)
+            dropped = [n for _, n in same[:max(0, len(same) - kept + 1)]]
+        files = {n: m for n, m in files.items() if n not in dropped}
         files[f"{name}.npy"] = meta
         self.manifest = {**self.manifest, "files": files}
         write_manifest(self.directory, self.key, self.manifest, self._signing)
-        self._arrays.pop(name, None)          # mapped from the file when asked for
-        self._maps.pop(f"{name}.npy", None)
+        for file in [f"{name}.npy", *dropped]:
+            self._arrays.pop(file[:-4], None)     # mapped from the file when asked for
+            self._maps.pop(file, None)
+        for file in dropped:
+            (self.directory / file).unlink(missing_ok=True)
         self._remember(f"{name}.npy")
+
+
+def _seq(meta: Any) -> int:
+    """Where a file stands in its series (0: before series were numbered, or not a number)."""
+    seq = meta.get("seq") if isinstance(meta, dict) else None
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) else 0
 
 
 def _atomic(directory: Path, name: str, payload: bytes | memoryview) -> None:

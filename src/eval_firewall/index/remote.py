@@ -166,20 +166,37 @@ class RemoteIndex:
             raise self._error("write", exc) from None
 
 
-    def prune(self, keep: set[str], min_age: float) -> int:
-        """Delete there the chunks that no train file in ``keep`` uses and whose manifest was
-        written at least ``min_age`` seconds ago: the manifest first (readers no longer find
-        the chunk), then its files. A folder without a manifest (a publish under way, or cut
-        off), a name that is not a chunk's, or a manifest whose age the filesystem does not
-        tell, is left alone. How many chunks were deleted."""
-        deleted = 0
+    def prune(self, keep: set[str], min_age: float) -> tuple[int, int]:
+        """Delete there what no train file in ``keep`` uses and was written at least
+        ``min_age`` seconds ago: the chunks of other keys (the manifest first, so readers no
+        longer find the chunk, then its files), and in a chunk that is kept, the files its
+        manifest no longer lists (the row norms of a train set it dropped). A folder without
+        a manifest (a publish under way, or cut off), a name that is not a chunk's, or a file
+        whose age the filesystem does not tell, is left alone. How many chunks and files."""
+        chunks = files = 0
         for key in self._listed(self._path("")):
             manifest = self._path(key, MANIFEST)
-            if key not in keep and _NAME.match(key) and self._older(manifest, min_age):
+            if not _NAME.match(key):
+                continue
+            if key in keep:
+                files += self._prune_files(key, min_age)
+            elif self._older(manifest, min_age):
                 self._delete(manifest)
                 self._delete(self._path(key), recursive=True)
-                deleted += 1
-        return deleted
+                chunks += 1
+        return chunks, files
+
+    def _prune_files(self, key: str, min_age: float) -> int:
+        """Delete the files of kept chunk ``key`` that its manifest there does not list."""
+        listed = (self.manifest(key) or {}).get("files")
+        if not isinstance(listed, dict):
+            return 0
+        stale = [name for name in self._listed(self._path(key))
+                 if name != MANIFEST and name not in listed
+                 and self._older(self._path(key, name), min_age)]
+        for name in stale:
+            self._delete(self._path(key, name))
+        return len(stale)
 
     def _listed(self, path: str) -> list[str]:
         """The names in folder ``path`` there (none when it is not there)."""

@@ -120,13 +120,19 @@ def chunked_lexical(chunks: Sequence[Chunk]) -> lexical.LexicalIndex:
     return index
 
 
+# The row norms a chunk keeps, of as many train sets (the last computed): a train file changed
+# on a branch and then on the default branch makes two; more are computed again when needed.
+NORMS_KEPT = 4
+
+
 class ChunkedLexical(lexical.LexicalIndex):
     """The lexical index of all chunks' rows, as :func:`chunked_lexical` builds it, but whose
     matrix holds only the features of the queries asked: a few changed eval rows read the
     postings of their own words, not the whole index. The whole set's IDF comes from the
     chunks' document frequencies (small arrays); each chunk's row norms under it are computed
-    once and stored in the chunk (``lexical.norms.<IDF hash>``). Candidates are the same, in
-    the same order, as from the whole matrix (the same products, summed in the same order)."""
+    once and stored in the chunk (``lexical.norms.<IDF hash>``; the last :data:`NORMS_KEPT`).
+    Candidates are the same, in the same order, as from the whole matrix (the same products,
+    summed in the same order)."""
 
     def __init__(self, chunks: Sequence[Chunk]) -> None:
         self.chunks = list(chunks)
@@ -167,7 +173,7 @@ class ChunkedLexical(lexical.LexicalIndex):
                                     minlength=c.rows))
         norms[norms == 0.0] = 1.0
         c.release("lexical.rows")
-        c.add(name, norms)
+        c.add(name, norms, kept=NORMS_KEPT)
         return c.array(name)
 
     def _matrix(self, features: np.ndarray) -> Any:
