@@ -581,3 +581,12 @@ def test_a_chunk_keeps_the_row_norms_of_its_last_train_sets(tmp_path):
     assert [list(a) for a in index.candidates(queries, 10)] == \
         [list(b) for b in chunked_lexical(sets[0]).candidates(queries, 10)]
     assert names[0] in first.names and names[2] not in first.names
+
+
+def test_a_series_number_read_from_a_manifest_is_an_integer_or_zero():
+    """A manifest mirrored from the index location may hold anything as a file's ``seq``: only
+    an integer orders the series; anything else stands first (dropped first), never raises."""
+    from eval_firewall.index.chunk import _seq
+
+    assert [_seq(m) for m in ({"seq": 3}, {"seq": "9"}, {"seq": True}, {"seq": None}, {},
+                               {"seq": [1]}, "not a dict", None)] == [3, 0, 0, 0, 0, 0, 0, 0]

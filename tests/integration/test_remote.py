@@ -369,23 +369,8 @@ def test_a_config_new_on_a_pull_request_cannot_bring_a_remote_location(tmp_path:
     assert [d.name for d in trusted.config.datasets] == ["train", "eval"]
 
 
-SEARCH_CONFIG = """\
-datasets:
-  - name: train
-    role: train
-    paths: ["data/train/*.jsonl"]
-    text: [question]
-    label: answer
-  - name: eval
-    role: eval
-    paths: ["data/eval/*.jsonl"]
-    text: [question]
-    label: answer
-audits:
-  overlap:
-    semantic: {retriever: static}
-    distribution: {enabled: false}
-"""
+SEARCH_CONFIG = BASIC_CONFIG.replace("semantic: {enabled: false}", "semantic: {retriever: static}")
+assert "retriever: static" in SEARCH_CONFIG
 
 
 @pytest.mark.ray

@@ -165,7 +165,6 @@ class RemoteIndex:
         except Exception as exc:  # noqa: BLE001
             raise self._error("write", exc) from None
 
-
     def prune(self, keep: set[str], min_age: float) -> tuple[int, int]:
         """Delete there what no train file in ``keep`` uses and was written at least
         ``min_age`` seconds ago: the chunks of other keys (the manifest first, so readers no
@@ -175,9 +174,9 @@ class RemoteIndex:
         whose age the filesystem does not tell, is left alone. How many chunks and files."""
         chunks = files = 0
         for key in self._listed(self._path("")):
-            manifest = self._path(key, MANIFEST)
             if not _NAME.match(key):
                 continue
+            manifest = self._path(key, MANIFEST)
             if key in keep:
                 files += self._prune_files(key, min_age)
             elif self._older(manifest, min_age):
